@@ -1,0 +1,3 @@
+"""paperbridge: new research papers, where researchers already are."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""One exception tree for the whole bridge.
+
+    BridgeError
+    ├── ConfigError      a setting is missing or wrong (names the key)
+    ├── FetchError       an upstream could not be fetched (names the URL)
+    │   └── NotModified  never raised; see FetchResult.not_modified
+    ├── ParseError       a response could not be read at all (names source and URL)
+    ├── StoreError       the database refused or failed
+    ├── QueryError       a search or subscription query is malformed (names where and why)
+    └── PublishError     an output (feed, Slack, Discord) could not deliver
+        └── PermanentPublishError  the destination is gone or forbidden; stop retrying
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error paperbridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config: {key}: {problem}")
+
+
+class FetchError(BridgeError):
+    def __init__(self, url: str, problem: str, *, status: int | None = None) -> None:
+        self.url = url
+        self.problem = problem
+        self.status = status
+        super().__init__(f"fetch {url}: {problem}")
+
+
+class ParseError(BridgeError):
+    def __init__(self, source: str, url: str, problem: str) -> None:
+        self.source = source
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{source}: cannot parse {url}: {problem}")
+
+
+class StoreError(BridgeError):
+    pass
+
+
+class QueryError(BridgeError, ValueError):
+    """A malformed query. ``position`` is the 0-based character offset of the problem."""
+
+    def __init__(self, message: str, position: int | None = None, query: str = "") -> None:
+        self.message = message
+        self.position = position
+        self.query = query
+        where = f" at position {position + 1}" if position is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+class PublishError(BridgeError):
+    pass
+
+
+class PermanentPublishError(PublishError):
+    """The destination will not accept messages again without a human (gone, forbidden)."""

@@ -1,0 +1,161 @@
+"""The plain, frozen values that flow down the pipe: sources -> store -> matcher -> outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Literal
+
+from bridge import ids
+
+SourceName = Literal["hf", "arxiv"]
+AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper as one source saw it, or as the store merged it from every source.
+
+    ``arxiv_id`` is the bare identifier (no version) and the only identity a paper has.
+    Optional facts are None when the source did not say; merging never overwrites a known
+    fact with an unknown one.
+    """
+
+    arxiv_id: str
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    version: int | None = None
+    source: SourceName = "arxiv"
+    # The listing day this record came from: the HF featured day or the arXiv announce day.
+    listed_on: date | None = None
+    # arXiv: when v1 appeared (HF's paper.publishedAt means the same).
+    published_at: datetime | None = None
+    # arXiv: when this version appeared.
+    updated_at: datetime | None = None
+    announce_type: AnnounceType | None = None
+    # arXiv facts
+    categories: tuple[str, ...] = ()
+    primary_category: str | None = None
+    comment: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    pdf_url: str | None = None
+    # Hugging Face facts
+    upvotes: int | None = None
+    num_comments: int | None = None
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    ai_summary: str | None = None
+    ai_keywords: tuple[str, ...] = ()
+    thumbnail: str | None = None
+    organization: str | None = None
+    # Which sources have listed this paper (filled by the store when merging).
+    sources: tuple[str, ...] = field(default=())
+
+    @property
+    def abs_url(self) -> str:
+        return ids.abs_url(self.arxiv_id)
+
+    @property
+    def hf_url(self) -> str:
+        return ids.hf_url(self.arxiv_id)
+
+    @property
+    def pdf_link(self) -> str:
+        return self.pdf_url or ids.pdf_url(self.arxiv_id)
+
+    @property
+    def is_revision_listing(self) -> bool:
+        return self.announce_type in ("replace", "replace-cross")
+
+    def with_changes(self, **changes: object) -> Paper:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseProblem:
+    """One record or page a parser skipped, with enough context to find it."""
+
+    source: str
+    url: str
+    problem: str
+    record: str | None = None  # e.g. the item index or id of the skipped record
+
+    def __str__(self) -> str:
+        where = f" record {self.record}" if self.record else ""
+        return f"{self.source}: {self.url}{where}: {self.problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What a parser read from one response: the good papers and the skipped records."""
+
+    papers: list[Paper]
+    problems: list[ParseProblem] = field(default_factory=list)
+    # Total results the upstream says exist (arXiv API paging), when it says.
+    total_results: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPaper:
+    """A paper as the store holds it: merged facts plus the bridge's own bookkeeping."""
+
+    paper: Paper
+    seq: int  # monotonically increasing insertion order; feeds and cursors use it
+    first_seen_at: datetime
+    announced: bool  # False for papers stored silently by backfill or first-run policy
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What adding a batch of papers did: only ``new`` and ``revised`` are announced."""
+
+    new: list[StoredPaper] = field(default_factory=list)
+    revised: list[StoredPaper] = field(default_factory=list)
+    merged: int = 0  # known papers that gained facts (another source, upvotes, ...)
+    skipped: int = 0  # known papers with nothing new
+
+
+Field = Literal["title", "abstract", "authors", "ai_summary", "ai_keywords"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One place a query matched: which field, the words as written, and where."""
+
+    field: str
+    text: str  # the matched words as they appear in the paper, e.g. "generalisation"
+    start: int  # character offsets into the cleaned field text, for highlighting
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A standing query: who wants it and what it means."""
+
+    id: str
+    query: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A paper a subscription gets, and why (for "matched generalisation in the abstract")."""
+
+    subscription_id: str
+    arxiv_id: str
+    hits: tuple[Hit, ...] = ()
+
+    def why(self) -> str:
+        """A short human explanation, e.g. 'matched generalisation in the abstract'."""
+        if not self.hits:
+            return "matched"
+        places: dict[str, list[str]] = {}
+        for hit in self.hits:
+            words = places.setdefault(hit.field.replace("_", " "), [])
+            if hit.text.lower() not in (w.lower() for w in words):
+                words.append(hit.text)
+        parts = [f"{', '.join(words)} in the {fld}" for fld, words in places.items()]
+        return "matched " + "; ".join(parts)
