@@ -1,0 +1,216 @@
+"""Settings: TOML file plus environment overrides, validated once at start; secrets masked."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bridge.errors import ConfigError
+
+CONFIG_ENV = "PAPERBRIDGE_CONFIG"
+DEFAULT_USER_AGENT = "paperbridge/0.1 (+https://github.com/paperbridge/paperbridge)"
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo must fail at start, not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    database_url: str = "sqlite:///data/paperbridge.db"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The address people reach the bridge at, used in feed self links. Empty: from requests.
+    public_url: str = ""
+
+
+class FetchSettings(_Section):
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+
+
+class HuggingFaceSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://huggingface.co"
+    # HF features papers on weekdays through the day (UTC); poll several times a day.
+    poll_every_minutes: int = Field(default=60, ge=1)
+    page_size: int = Field(default=100, ge=1, le=100)
+    # Re-read this many recent days on each poll: HF adds papers to a day after it opens.
+    recheck_days: int = Field(default=2, ge=0, le=14)
+    # Catch-up never reaches further back than this (the first run uses first_run instead).
+    max_catch_up_days: int = Field(default=30, ge=1)
+
+
+class ArxivSettings(_Section):
+    enabled: bool = False
+    categories: list[str] = Field(default_factory=lambda: ["cs.LG", "cs.AI", "cs.CL"])
+    announce_types: list[Literal["new", "cross", "replace", "replace-cross"]] = Field(
+        default_factory=lambda: ["new", "cross", "replace", "replace-cross"]
+    )
+    rss_base_url: str = "https://rss.arxiv.org"
+    api_base_url: str = "https://export.arxiv.org"
+    # arXiv's terms of use: one request every 3 seconds, on one connection.
+    min_interval_seconds: float = Field(default=3.0, ge=3.0)
+    # arXiv announces Sunday-Thursday 20:00 US Eastern; listings rebuild at midnight.
+    poll_every_minutes: int = Field(default=120, ge=1)
+    max_catch_up_days: int = Field(default=14, ge=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one category, e.g. ['cs.LG']")
+        for cat in value:
+            if not cat or "+" in cat or " " in cat:
+                raise ValueError(f"{cat!r} is not an arXiv category (e.g. cs.LG, math, hep-th)")
+        return value
+
+
+class SourcesSettings(_Section):
+    hf: HuggingFaceSettings = HuggingFaceSettings()
+    arxiv: ArxivSettings = ArxivSettings()
+
+
+class FirstRunSettings(_Section):
+    # What the first poll on an empty store announces:
+    #   latest-day: store everything the listings show, announce only the newest listing day
+    #   none:       store everything, announce nothing (start quiet)
+    #   all:        announce everything the first poll finds
+    announce: Literal["latest-day", "none", "all"] = "latest-day"
+
+
+class SubscriptionSettings(_Section):
+    name: str
+    query: str
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("must be letters, digits, '-' or '_' (it names the feed URL)")
+        return value
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(_Section):
+    store: StoreSettings = StoreSettings()
+    server: ServerSettings = ServerSettings()
+    fetch: FetchSettings = FetchSettings()
+    sources: SourcesSettings = SourcesSettings()
+    first_run: FirstRunSettings = FirstRunSettings()
+    subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
+    log: LogSettings = LogSettings()
+    time_zone: str = "UTC"
+    # Secrets: only ever from the environment (or the file), never printed.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    discord_bot_token: SecretStr | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Berlin)") from exc
+        return value
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _unique_names(cls, value: list[SubscriptionSettings]) -> list[SubscriptionSettings]:
+        seen: set[str] = set()
+        for sub in value:
+            if sub.name in seen:
+                raise ValueError(f"subscription name {sub.name!r} is used twice")
+            seen.add(sub.name)
+        return value
+
+
+# Environment variables that override a setting: name -> dotted key.
+ENV_OVERRIDES: dict[str, str] = {
+    "PAPERBRIDGE_DATABASE_URL": "store.database_url",
+    "PAPERBRIDGE_HOST": "server.host",
+    "PAPERBRIDGE_PORT": "server.port",
+    "PAPERBRIDGE_PUBLIC_URL": "server.public_url",
+    "PAPERBRIDGE_LOG_LEVEL": "log.level",
+    "PAPERBRIDGE_HF_BASE_URL": "sources.hf.base_url",
+    "PAPERBRIDGE_ARXIV_RSS_BASE_URL": "sources.arxiv.rss_base_url",
+    "PAPERBRIDGE_ARXIV_API_BASE_URL": "sources.arxiv.api_base_url",
+    "SLACK_BOT_TOKEN": "slack_bot_token",
+    "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "DISCORD_BOT_TOKEN": "discord_bot_token",
+}
+SECRET_KEYS = frozenset({"slack_bot_token", "slack_signing_secret", "discord_bot_token"})
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """--config wins over PAPERBRIDGE_CONFIG; with neither the defaults serve."""
+    chosen = explicit or environ.get(CONFIG_ENV)
+    return Path(chosen) if chosen else None
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read TOML (if given), apply environment overrides, validate. Raises ConfigError."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("--config", f"no such file: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    for env_name, dotted in ENV_OVERRIDES.items():
+        if env_name in environ and environ[env_name] != "":
+            _set_dotted(raw, dotted, environ[env_name])
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problem = error["msg"]
+        if error["type"] == "extra_forbidden":
+            problem = "unknown setting (see config.example.toml for every setting)"
+        elif key.split(".")[0] not in SECRET_KEYS and error["type"] != "missing":
+            problem = f"{problem} (got {error.get('input')!r})"
+        raise ConfigError(key, problem) from None
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data, with every secret shown as '<redacted>' or None."""
+    data = settings.model_dump(mode="json")
+    for key in SECRET_KEYS:
+        if data.get(key) is not None:
+            data[key] = "<redacted>"
+    return data

@@ -1,0 +1,383 @@
+"""The paper store: one interface over SQLite (default) and PostgreSQL, via SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.errors import StoreError
+from bridge.merge import fold, is_revision, merge
+from bridge.models import AddResult, Paper, StoredPaper
+from bridge.store import schema
+from bridge.store.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+_JSON_LIST_COLUMNS = ("authors", "sources", "categories", "ai_keywords")
+_PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in ("source", "announce_type"))
+# Rows per statement: well under SQLite's variable limit, large enough to amortise round trips.
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    source: str
+    caught_up_to: date | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_row(paper: Paper) -> dict[str, Any]:
+    row = {name: getattr(paper, name) for name in _PAPER_FIELDS}
+    for name in _JSON_LIST_COLUMNS:
+        row[name] = json.dumps(list(row[name]), ensure_ascii=False)
+    return row
+
+
+def _to_paper(row: Any) -> Paper:
+    values = {name: getattr(row, name) for name in _PAPER_FIELDS}
+    for name in _JSON_LIST_COLUMNS:
+        values[name] = tuple(json.loads(values[name] or "[]"))
+    sources = values["sources"]
+    return Paper(source=sources[0] if sources else "arxiv", **values)
+
+
+def _to_stored(row: Any) -> StoredPaper:
+    return StoredPaper(
+        paper=_to_paper(row),
+        seq=row.seq,
+        first_seen_at=row.first_seen_at,
+        announced=bool(row.announced),
+    )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """Everything paperbridge keeps. Methods are synchronous and short; call them from
+    async code with ``asyncio.to_thread`` when they may touch many rows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        try:
+            with self.engine.begin() as conn:
+                return migrate(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the database schema: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database unreachable: {exc.__class__.__name__}") from exc
+
+    # -- papers ----------------------------------------------------------------------------
+
+    def add_papers(
+        self,
+        papers: Iterable[Paper],
+        *,
+        announce: bool | Callable[[Paper], bool] = True,
+        now: datetime | None = None,
+    ) -> AddResult:
+        """Store papers, merging with what is known; return only what is really new.
+
+        A paper already stored is never new again: a later listing (another source, another
+        category, a cross-list, a later HF day) only merges facts. A later arXiv version is a
+        revision, returned in ``revised`` and never announced as new. ``announce`` decides
+        whether a new paper is announced (the first-run and backfill policies say no).
+        """
+        now = now or _utcnow()
+        decide = announce if callable(announce) else (lambda _paper, flag=announce: flag)
+        batch = fold(list(papers))
+        new: list[StoredPaper] = []
+        revised: list[StoredPaper] = []
+        merged = skipped = 0
+        try:
+            with self.engine.begin() as conn:
+                for ids in _chunks(list(batch), _BATCH):
+                    rows = conn.execute(
+                        select(schema.papers).where(schema.papers.c.arxiv_id.in_(ids))
+                    ).all()
+                    known = {row.arxiv_id: row for row in rows}
+                    inserts: list[dict[str, Any]] = []
+                    for arxiv_id in ids:
+                        incoming = batch[arxiv_id]
+                        row = known.get(arxiv_id)
+                        if row is None:
+                            values = _to_row(incoming)
+                            # A replacement listing of a paper we never saw is old news.
+                            fresh = not incoming.is_revision_listing and decide(incoming)
+                            values.update(
+                                first_seen_at=now,
+                                changed_at=now,
+                                revised_at=now if incoming.is_revision_listing else None,
+                                announced=fresh,
+                            )
+                            inserts.append(values)
+                            continue
+                        stored = _to_paper(row)
+                        combined = merge(stored, incoming)
+                        if combined == stored:
+                            skipped += 1
+                            continue
+                        revision = is_revision(stored, incoming)
+                        changes = {
+                            k: v for k, v in _to_row(combined).items() if getattr(row, k) != v
+                        }
+                        changes["changed_at"] = now
+                        if revision:
+                            changes["revised_at"] = now
+                        conn.execute(
+                            update(schema.papers)
+                            .where(schema.papers.c.seq == row.seq)
+                            .values(**changes)
+                        )
+                        if revision:
+                            revised.append(
+                                StoredPaper(combined, row.seq, row.first_seen_at, row.announced)
+                            )
+                        else:
+                            merged += 1
+                    if inserts:
+                        result = conn.execute(
+                            insert(schema.papers).returning(
+                                schema.papers.c.seq, schema.papers.c.arxiv_id
+                            ),
+                            inserts,
+                        )
+                        by_id = {values["arxiv_id"]: values for values in inserts}
+                        for seq, arxiv_id in result.all():
+                            values = by_id[arxiv_id]
+                            stored_paper = StoredPaper(
+                                batch[arxiv_id].with_changes(
+                                    sources=tuple(json.loads(values["sources"]))
+                                ),
+                                seq,
+                                now,
+                                values["announced"],
+                            )
+                            if batch[arxiv_id].is_revision_listing:
+                                revised.append(stored_paper)
+                            else:
+                                new.append(stored_paper)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
+        new.sort(key=lambda p: p.seq)
+        return AddResult(new=new, revised=revised, merged=merged, skipped=skipped)
+
+    def get_paper(self, arxiv_id: str) -> StoredPaper | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.papers).where(schema.papers.c.arxiv_id == arxiv_id)
+            ).first()
+        return _to_stored(row) if row else None
+
+    def get_papers_by_seq(self, seqs: Sequence[int]) -> dict[int, StoredPaper]:
+        out: dict[int, StoredPaper] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(seqs), _BATCH):
+                for row in conn.execute(
+                    select(schema.papers).where(schema.papers.c.seq.in_(chunk))
+                ):
+                    out[row.seq] = _to_stored(row)
+        return out
+
+    def recent_papers(
+        self, limit: int = 50, *, announced_only: bool = True, before_seq: int | None = None
+    ) -> list[StoredPaper]:
+        """Newest first, by the order the bridge first stored them."""
+        query = select(schema.papers).order_by(schema.papers.c.seq.desc()).limit(limit)
+        if announced_only:
+            query = query.where(schema.papers.c.announced.is_(True))
+        if before_seq is not None:
+            query = query.where(schema.papers.c.seq < before_seq)
+        with self.engine.connect() as conn:
+            return [_to_stored(row) for row in conn.execute(query)]
+
+    def iter_papers(self, batch: int = 1000) -> Iterator[StoredPaper]:
+        """Every stored paper in seq order, streamed in batches."""
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(schema.papers)
+                    .where(schema.papers.c.seq > last)
+                    .order_by(schema.papers.c.seq)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _to_stored(row)
+            last = rows[-1].seq
+
+    def count_papers(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.papers)).scalar_one())
+
+    def is_empty(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(schema.papers.c.seq).limit(1)).first() is None
+
+    # -- conditional GET validators (bridge.fetch.ValidatorStore) --------------------------
+
+    def get_validators(self, url: str) -> tuple[str | None, str | None] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.fetch_validators).where(schema.fetch_validators.c.url == url)
+            ).first()
+        return (row.etag, row.last_modified) if row else None
+
+    def set_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        table = schema.fetch_validators
+        with self.engine.begin() as conn:
+            if conn.execute(select(table.c.url).where(table.c.url == url)).first():
+                conn.execute(
+                    update(table)
+                    .where(table.c.url == url)
+                    .values(etag=etag, last_modified=last_modified, updated_at=_utcnow())
+                )
+            else:
+                conn.execute(
+                    insert(table).values(
+                        url=url, etag=etag, last_modified=last_modified, updated_at=_utcnow()
+                    )
+                )
+
+    # -- per-source state --------------------------------------------------------------------
+
+    def source_state(self, source: str) -> SourceState:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.source_state).where(schema.source_state.c.source == source)
+            ).first()
+        if row is None:
+            return SourceState(source, None, None, None, None, None, 0)
+        return SourceState(
+            source=row.source,
+            caught_up_to=row.caught_up_to,
+            last_success_at=row.last_success_at,
+            last_attempt_at=row.last_attempt_at,
+            last_error=row.last_error,
+            last_error_at=row.last_error_at,
+            consecutive_failures=row.consecutive_failures or 0,
+        )
+
+    def all_source_states(self) -> list[SourceState]:
+        with self.engine.connect() as conn:
+            names = [r[0] for r in conn.execute(select(schema.source_state.c.source))]
+        return [self.source_state(name) for name in sorted(names)]
+
+    def _upsert_source_state(self, source: str, **values: Any) -> None:
+        table = schema.source_state
+        with self.engine.begin() as conn:
+            if conn.execute(select(table.c.source).where(table.c.source == source)).first():
+                conn.execute(update(table).where(table.c.source == source).values(**values))
+            else:
+                values.setdefault("consecutive_failures", 0)
+                conn.execute(insert(table).values(source=source, **values))
+
+    def record_poll_success(
+        self, source: str, caught_up_to: date | None, now: datetime | None = None
+    ) -> None:
+        now = now or _utcnow()
+        values: dict[str, Any] = dict(
+            last_success_at=now, last_attempt_at=now, consecutive_failures=0
+        )
+        if caught_up_to is not None:
+            values["caught_up_to"] = caught_up_to
+        self._upsert_source_state(source, **values)
+
+    def record_poll_failure(self, source: str, error: str, now: datetime | None = None) -> None:
+        now = now or _utcnow()
+        failures = self.source_state(source).consecutive_failures + 1
+        self._upsert_source_state(
+            source,
+            last_attempt_at=now,
+            last_error=error[:2000],
+            last_error_at=now,
+            consecutive_failures=failures,
+        )
+
+    # -- resumable jobs -----------------------------------------------------------------------
+
+    def get_progress(self, job: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.progress.c.cursor).where(schema.progress.c.job == job)
+            ).first()
+        return row[0] if row else None
+
+    def set_progress(self, job: str, cursor: str) -> None:
+        table = schema.progress
+        with self.engine.begin() as conn:
+            if conn.execute(select(table.c.job).where(table.c.job == job)).first():
+                conn.execute(
+                    update(table)
+                    .where(table.c.job == job)
+                    .values(cursor=cursor, updated_at=_utcnow())
+                )
+            else:
+                conn.execute(insert(table).values(job=job, cursor=cursor, updated_at=_utcnow()))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets the web server read while the poller writes; NORMAL is durable across
+    # process crashes (only an OS crash can lose the last transactions).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
+    """Open (and by default migrate) the store at ``database_url``."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    elif url.get_backend_name() == "postgresql":
+        engine = create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+    else:
+        raise StoreError(f"unsupported database {url.get_backend_name()!r}")
+    store = Store(engine)
+    if migrate_schema:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return store

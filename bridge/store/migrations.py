@@ -1,0 +1,49 @@
+"""Versioned schema migrations: an ordered list of steps and a schema_version table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Connection, inspect, select
+
+from bridge.errors import StoreError
+from bridge.store import schema
+
+log = logging.getLogger(__name__)
+
+
+def _v1_core_tables(conn: Connection) -> None:
+    # Creating a table creates the indexes schema.py declares with it.
+    for table in (schema.papers, schema.fetch_validators, schema.source_state, schema.progress):
+        table.create(conn)
+
+
+# Append only: a released step never changes, a new need is a new step.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_core_tables]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    row = conn.execute(select(schema.schema_version.c.version)).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the schema up to date inside the caller's transaction; returns the version."""
+    if not inspect(conn).has_table("schema_version"):
+        schema.schema_version.create(conn)
+    version = current_version(conn)
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the database schema is version {version}, newer than this paperbridge "
+            f"understands ({len(MIGRATIONS)}); upgrade paperbridge"
+        )
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        log.info("applying schema migration %d (%s)", number, step.__name__)
+        step(conn)
+    if version != len(MIGRATIONS):
+        conn.execute(schema.schema_version.delete())
+        conn.execute(schema.schema_version.insert().values(version=len(MIGRATIONS)))
+    return len(MIGRATIONS)
