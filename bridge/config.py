@@ -63,9 +63,8 @@ class HuggingFaceSettings(_Section):
 class ArxivSettings(_Section):
     enabled: bool = False
     categories: list[str] = Field(default_factory=lambda: ["cs.LG", "cs.AI", "cs.CL"])
-    announce_types: list[Literal["new", "cross", "replace", "replace-cross"]] = Field(
-        default_factory=lambda: ["new", "cross", "replace", "replace-cross"]
-    )
+    # Listing types that count as new papers; replacements are always kept as revisions.
+    announce_types: list[Literal["new", "cross"]] = Field(default_factory=lambda: ["new", "cross"])
     rss_base_url: str = "https://rss.arxiv.org"
     api_base_url: str = "https://export.arxiv.org"
     # arXiv's terms of use: one request every 3 seconds, on one connection.

@@ -1,14 +1,13 @@
 """One exception tree for the whole bridge.
 
-    BridgeError
-    ├── ConfigError      a setting is missing or wrong (names the key)
-    ├── FetchError       an upstream could not be fetched (names the URL)
-    │   └── NotModified  never raised; see FetchResult.not_modified
-    ├── ParseError       a response could not be read at all (names source and URL)
-    ├── StoreError       the database refused or failed
-    ├── QueryError       a search or subscription query is malformed (names where and why)
-    └── PublishError     an output (feed, Slack, Discord) could not deliver
-        └── PermanentPublishError  the destination is gone or forbidden; stop retrying
+BridgeError
+├── ConfigError      a setting is missing or wrong (names the key)
+├── FetchError       an upstream could not be fetched (names the URL)
+├── ParseError       a response could not be read at all (names source and URL)
+├── StoreError       the database refused or failed
+├── QueryError       a search or subscription query is malformed (names where and why)
+└── PublishError     an output (feed, Slack, Discord) could not deliver
+    └── PermanentPublishError  the destination is gone or forbidden; stop retrying
 """
 
 from __future__ import annotations

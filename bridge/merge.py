@@ -71,6 +71,6 @@ def fold(papers: list[Paper]) -> dict[str, Paper]:
     """Merge duplicates inside one batch (a paper in several categories of one listing)."""
     out: dict[str, Paper] = {}
     for paper in papers:
-        seen = paper.with_changes(sources=_union(paper.sources, (paper.source,)))
-        out[paper.arxiv_id] = merge(out[paper.arxiv_id], seen) if paper.arxiv_id in out else seen
+        known = out.get(paper.arxiv_id)
+        out[paper.arxiv_id] = paper if known is None else merge(known, paper)
     return out

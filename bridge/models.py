@@ -51,8 +51,13 @@ class Paper:
     ai_keywords: tuple[str, ...] = ()
     thumbnail: str | None = None
     organization: str | None = None
-    # Which sources have listed this paper (filled by the store when merging).
+    # Which sources have listed this paper; a freshly parsed record has just its own.
     sources: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            # Frozen dataclass: set once at construction, cheaper than a replace() later.
+            object.__setattr__(self, "sources", (self.source,))
 
     @property
     def abs_url(self) -> str:

@@ -65,7 +65,10 @@ def test_same_paper_on_hf_and_arxiv_is_one_paper_with_merged_facts(store: Store)
 
 def test_cross_list_and_other_category_in_one_batch_fold(store: Store) -> None:
     result = store.add_papers(
-        [arxiv_paper(categories=("cs.LG",)), arxiv_paper(categories=("stat.ML",), announce_type="cross")]
+        [
+            arxiv_paper(categories=("cs.LG",)),
+            arxiv_paper(categories=("stat.ML",), announce_type="cross"),
+        ]
     )
     assert len(result.new) == 1
     stored = store.get_paper("2609.26811")

@@ -43,10 +43,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _json_list(values: tuple[str, ...]) -> str:
+    return json.dumps(values, ensure_ascii=False) if values else "[]"
+
+
 def _to_row(paper: Paper) -> dict[str, Any]:
     row = {name: getattr(paper, name) for name in _PAPER_FIELDS}
     for name in _JSON_LIST_COLUMNS:
-        row[name] = json.dumps(list(row[name]), ensure_ascii=False)
+        row[name] = _json_list(row[name])
     return row
 
 
@@ -178,12 +182,7 @@ class Store:
                         for seq, arxiv_id in result.all():
                             values = by_id[arxiv_id]
                             stored_paper = StoredPaper(
-                                batch[arxiv_id].with_changes(
-                                    sources=tuple(json.loads(values["sources"]))
-                                ),
-                                seq,
-                                now,
-                                values["announced"],
+                                batch[arxiv_id], seq, now, values["announced"]
                             )
                             if batch[arxiv_id].is_revision_listing:
                                 revised.append(stored_paper)

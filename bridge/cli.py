@@ -1,0 +1,166 @@
+"""The `paperbridge` command: parse arguments, load settings, configure logging, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bridge import __version__
+from bridge.config import Settings, config_path, load_settings
+from bridge.errors import BridgeError, ConfigError
+
+log = logging.getLogger("bridge.cli")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    # The options are accepted before and after the command name; only the top level sets
+    # defaults, so `paperbridge --config x poll` is not undone by the command's own parser.
+    common = argparse.ArgumentParser(add_help=False)
+    default = None if defaults else argparse.SUPPRESS
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="settings file (TOML); default: $PAPERBRIDGE_CONFIG, else built-in defaults",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="log debug details",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = _common_options(defaults=True)
+    common = _common_options(defaults=False)
+
+    parser = argparse.ArgumentParser(
+        prog="paperbridge",
+        description="New research papers from Hugging Face and arXiv, where you already are.",
+        parents=[top],
+    )
+    parser.add_argument("--version", action="version", version=f"paperbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the bridge (polls, feeds, chat)"
+    )
+    serve.add_argument("--host", help="listen address (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default from config: 8080)")
+
+    poll = commands.add_parser(
+        "poll", parents=[common], help="poll every source once; print what is new"
+    )
+    poll.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    search = commands.add_parser("search", parents=[common], help="search stored papers")
+    search.add_argument("query", nargs="+", help="e.g. generalization, 'title:\"world model\"'")
+    search.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
+    search.add_argument("--page", type=int, default=1, help="page of results (default 1)")
+    search.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    imp = commands.add_parser(
+        "import", parents=[common], help="import saved HF JSON/HTML or arXiv RSS/API XML files"
+    )
+    imp.add_argument("files", nargs="+", type=Path)
+    imp.add_argument(
+        "--announce", action="store_true", help="announce new papers (default: store quietly)"
+    )
+
+    backfill = commands.add_parser(
+        "backfill", parents=[common], help="load past listings (resumable)"
+    )
+    backfill.add_argument(
+        "--from", dest="start", type=_date, help="first day (default: HF's first, 2023-05-04)"
+    )
+    backfill.add_argument("--to", dest="end", type=_date, help="last day (default: today)")
+    backfill.add_argument(
+        "--arxiv",
+        metavar="CATS",
+        help="also backfill these arXiv categories, e.g. cs.LG+cs.CL (needs --from)",
+    )
+    backfill.add_argument("--no-hf", action="store_true", help="skip Hugging Face")
+    backfill.add_argument("--restart", action="store_true", help="ignore saved progress")
+
+    commands.add_parser(
+        "check-config", parents=[common], help="validate settings and print them (secrets redacted)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings(config_path(args.config))
+        if not args.verbose:
+            logging.getLogger().setLevel(settings.log.level)
+        # httpx logs every request at INFO; that is noise for a service.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(f"paperbridge: {exc}", file=sys.stderr)
+        return 2
+    except BridgeError as exc:
+        print(f"paperbridge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge import commands
+
+    if args.command == "check-config":
+        return commands.check_config(settings)
+    if args.command == "serve":
+        host = args.host or settings.server.host
+        port = args.port if args.port is not None else settings.server.port
+        return asyncio.run(commands.serve(settings, host, port))
+    if args.command == "poll":
+        return asyncio.run(commands.poll(settings, as_json=args.json))
+    if args.command == "search":
+        return commands.search(settings, " ".join(args.query), args.limit, args.page, args.json)
+    if args.command == "import":
+        return commands.import_files(settings, args.files, announce=args.announce)
+    if args.command == "backfill":
+        end = args.end or datetime.now(UTC).date()
+        return asyncio.run(
+            commands.backfill(
+                settings,
+                start=args.start,
+                end=end,
+                arxiv_categories=args.arxiv,
+                hf=not args.no_hf,
+                restart=args.restart,
+            )
+        )
+    raise AssertionError(args.command)
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,747 @@
+"""The arXiv listing and API parsers, on real captured responses and on hostile input."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from bridge import ids
+from bridge.models import Paper, ParseProblem, ParseResult
+from bridge.sources.arxiv_parse import parse_api, parse_listing, split_authors
+from bridge.text import clean_text
+
+ARXIV = Path(__file__).parent / "fixtures" / "arxiv"
+RSS_AI = (ARXIV / "rss_cs.AI_2026-04-27_excerpt.xml").read_bytes()
+RSS_MULTI = (ARXIV / "rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_excerpt.xml").read_bytes()
+API_NEW = (ARXIV / "api_query_transformer_cs.LG_2026-06-14.xml").read_bytes()
+API_LEGACY = (ARXIV / "api_query_all-Einstein_2018-02-05_legacy.xml").read_bytes()
+
+RSS_URL = "https://rss.arxiv.org/rss/cs.LG+cs.AI+cs.CL+stat.ML"
+ATOM_URL = "https://rss.arxiv.org/atom/cs.LG+cs.AI+cs.CL+stat.ML"
+API_URL = "https://export.arxiv.org/api/query?search_query=all:transformer"
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ARXIV_NS = "http://arxiv.org/schemas/atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+
+# (parser, document, closing tag of one record) for every real capture.
+FIXTURES = [
+    (parse_listing, RSS_AI, b"</item>"),
+    (parse_listing, RSS_MULTI, b"</item>"),
+    (parse_api, API_NEW, b"</entry>"),
+    (parse_api, API_LEGACY, b"</entry>"),
+]
+
+# Hypothesis budgets: enough to find crashes, small enough that the file runs in seconds.
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DOCUMENTS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def by_id(result: ParseResult) -> dict[str, Paper]:
+    return {paper.arxiv_id: paper for paper in result.papers}
+
+
+def assert_well_formed(result: ParseResult, url: str) -> None:
+    assert isinstance(result, ParseResult)
+    for paper in result.papers:
+        assert isinstance(paper, Paper)
+        assert paper.arxiv_id and ids.split_arxiv_id(paper.arxiv_id) == (paper.arxiv_id, None)
+        assert paper.title and paper.title == clean_text(paper.title)
+        assert paper.source == "arxiv"
+        assert all(author and author == clean_text(author) for author in paper.authors)
+        assert paper.announce_type in (None, "new", "cross", "replace", "replace-cross")
+    for problem in result.problems:
+        assert isinstance(problem, ParseProblem)
+        assert problem.source == "arxiv" and problem.url == url and problem.problem
+        # The parser's last-resort guards turn its own bugs into problems; none may fire.
+        assert not problem.problem.startswith(("parser failed", "item could not be read"))
+
+
+# --- the listing feed, RSS 2.0 --------------------------------------------------------------
+
+
+def test_cs_ai_listing_has_three_new_papers():
+    result = parse_listing(RSS_AI, "https://rss.arxiv.org/rss/cs.AI")
+
+    assert result.problems == []
+    assert result.total_results is None
+    assert [p.arxiv_id for p in result.papers] == ["2604.21935", "2604.21936", "2604.21937"]
+    assert {p.announce_type for p in result.papers} == {"new"}
+    assert {p.version for p in result.papers} == {1}
+    assert {p.listed_on for p in result.papers} == {date(2026, 4, 27)}
+    first, second, third = result.papers
+    assert first.title == (
+        "Math Takes Two: A test for emergent mathematical reasoning in communication"
+    )
+    assert first.abstract.startswith("Although language models demonstrate remarkable")
+    assert first.authors == ("Michael Cooper", "Samuel Cooper")
+    assert first.categories == ("cs.AI", "cs.LG")
+    assert first.primary_category is None
+    assert first.pdf_url == "https://arxiv.org/pdf/2604.21935v1"
+    assert first.source == "arxiv"
+    assert first.published_at is None and first.updated_at is None
+    assert first.doi is None and first.journal_ref is None
+    # LaTeX stays exactly as written.
+    assert r"\textbf{adaptability}, the ability" in second.abstract
+    assert len(second.authors) == 18 and second.authors[-1] == "Bennett A. Landman"
+    assert second.categories == ("cs.AI", "cs.CV", "cs.MA")
+    assert len(third.authors) == 17 and third.authors[0] == "Lisheng Zhang"
+
+
+def test_multi_category_listing_has_new_cross_and_replace():
+    result = parse_listing(RSS_MULTI, RSS_URL)
+
+    assert result.problems == []
+    assert [(p.arxiv_id, p.version, p.announce_type) for p in result.papers] == [
+        ("2609.26811", 1, "new"),
+        ("2609.26820", 1, "new"),
+        ("2205.06398", 2, "cross"),
+        ("2009.13987", 3, "replace"),
+    ]
+    papers = by_id(result)
+    cross = papers["2205.06398"]
+    assert cross.doi == "10.1093/bioinformatics/btac431"
+    assert cross.categories == ("stat.ME", "stat.AP", "stat.ML")
+    assert cross.authors == ("Pritam Dey", "Zhengwu Zhang", "David B. Dunson")
+    assert cross.pdf_url == "https://arxiv.org/pdf/2205.06398v2"
+    replace = papers["2009.13987"]
+    assert replace.is_revision_listing
+    assert replace.title == "Random Polytope Descriptors"
+    assert replace.pdf_url == "https://arxiv.org/pdf/2009.13987v3"
+    assert replace.abstract.startswith("We introduce a class of random polytopes")
+    assert papers["2609.26811"].authors == ("Fabien Polly",)
+    assert papers["2609.26811"].doi is None
+    # The announcement day in the feed's own timezone (00:00 -0400), not the UTC date.
+    assert {p.listed_on for p in result.papers} == {date(2026, 9, 24)}
+    for paper in result.papers:
+        assert "Announce Type" not in paper.abstract
+        assert not paper.abstract.startswith("arXiv:")
+        assert "\n" not in paper.abstract
+
+
+def test_str_and_bytes_give_the_same_result():
+    # The multi-category fixture has an encoding declaration, which lxml refuses in a str.
+    for parse, document, _ in FIXTURES:
+        assert parse(document.decode("utf-8"), RSS_URL) == parse(document, RSS_URL)
+
+
+def test_declared_encoding_is_honoured_for_bytes_and_ignored_for_str():
+    template = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<rss version="2.0"><channel><item>'
+        "<title>Kollár</title><guid>oai:arXiv.org:2501.00001v1</guid>"
+        "</item></channel></rss>"
+    )
+    as_bytes = parse_listing(template.encode("latin-1"), RSS_URL)
+    as_str = parse_listing(template, RSS_URL)
+    assert [p.title for p in as_bytes.papers] == ["Kollár"]
+    assert [p.title for p in as_str.papers] == ["Kollár"]
+
+
+def test_listing_reads_journal_reference_and_authors_with_affiliations():
+    item = (
+        b"<arxiv:DOI>10.1093/bioinformatics/btac431</arxiv:DOI>\n"
+        b"      <arxiv:journal_reference>Bioinformatics 38 (2022), 4145-4151"
+        b"</arxiv:journal_reference>\n"
+        b"      <dc:creator>Pritam Dey (Duke University, Durham, NC), Zhengwu Zhang "
+        b"(University of North Carolina, Chapel Hill), David B. Dunson</dc:creator>"
+    )
+    original = b"<arxiv:DOI>10.1093/bioinformatics/btac431</arxiv:DOI>\n      <dc:creator>"
+    original += b"Pritam Dey, Zhengwu Zhang, David B. Dunson</dc:creator>"
+    assert original in RSS_MULTI
+    cross = by_id(parse_listing(RSS_MULTI.replace(original, item), RSS_URL))["2205.06398"]
+    assert cross.journal_ref == "Bioinformatics 38 (2022), 4145-4151"
+    assert cross.authors == ("Pritam Dey", "Zhengwu Zhang", "David B. Dunson")
+
+
+def test_empty_listing_is_not_a_problem():
+    weekend = RSS_AI[: RSS_AI.index(b"<item>")] + b"</channel></rss>"
+    assert parse_listing(weekend, RSS_URL) == ParseResult([], [])
+
+
+def test_announce_type_falls_back_to_the_description_prefix():
+    damaged = RSS_MULTI.replace(b"<arxiv:announce_type>cross</arxiv:announce_type>", b"")
+    assert by_id(parse_listing(damaged, RSS_URL))["2205.06398"].announce_type == "cross"
+
+
+def test_link_is_the_id_when_the_guid_is_missing():
+    damaged = RSS_MULTI.replace(b'<guid isPermaLink="false">oai:arXiv.org:2009.13987v3</guid>', b"")
+    paper = by_id(parse_listing(damaged, RSS_URL))["2009.13987"]
+    # The version is still known from the "arXiv:2009.13987v3 Announce Type" prefix.
+    assert paper.version == 3
+    assert paper.pdf_url == "https://arxiv.org/pdf/2009.13987v3"
+
+
+# --- the listing feed, Atom -----------------------------------------------------------------
+
+
+def atom_listing_from_rss(rss: bytes) -> bytes:
+    """The rss.arxiv.org/atom form of an RSS listing, shaped as sources.md section 3a says."""
+    channel = etree.fromstring(rss).find("channel")
+    assert channel is not None
+    feed = etree.Element(
+        f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS, "arxiv": ARXIV_NS, "dc": DC_NS}
+    )
+
+    def add(parent, tag, text=None, **attrib):
+        element = etree.SubElement(parent, tag, {k: v for k, v in attrib.items() if v})
+        element.text = text
+        return element
+
+    add(feed, f"{{{ATOM_NS}}}id", "http://rss.arxiv.org/atom/cs.LG+cs.AI+cs.CL+stat.ML")
+    add(feed, f"{{{ATOM_NS}}}title", channel.findtext("title"))
+    add(feed, f"{{{ATOM_NS}}}updated", "2026-09-24T08:58:05.941605+00:00")
+    add(feed, f"{{{ATOM_NS}}}link", href=ATOM_URL, rel="self", type="application/atom+xml")
+    add(feed, f"{{{ATOM_NS}}}subtitle", channel.findtext("description"))
+    for item in channel.iter("item"):
+        entry = add(feed, f"{{{ATOM_NS}}}entry")
+        add(entry, f"{{{ATOM_NS}}}id", item.findtext("guid"))
+        add(entry, f"{{{ATOM_NS}}}title", item.findtext("title"))
+        # Build time, not the announcement day: a parser must not take this as listed_on.
+        add(entry, f"{{{ATOM_NS}}}updated", "2026-09-24T08:58:05.942190+00:00")
+        add(entry, f"{{{ATOM_NS}}}link", href=item.findtext("link"), rel="alternate")
+        add(entry, f"{{{ATOM_NS}}}summary", item.findtext("description"))
+        for category in item.iter("category"):
+            add(entry, f"{{{ATOM_NS}}}category", term=category.text)
+        published = parsedate_to_datetime(item.findtext("pubDate") or "").isoformat()
+        add(entry, f"{{{ATOM_NS}}}published", published)
+        for child in item:
+            if isinstance(child.tag, str) and child.tag.startswith(("{" + ARXIV_NS, "{" + DC_NS)):
+                add(entry, child.tag, child.text)
+    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def test_atom_listing_reads_like_the_rss_listing():
+    atom = atom_listing_from_rss(RSS_MULTI)
+    assert b"<id>oai:arXiv.org:2205.06398v2</id>" in atom
+    assert b"<published>2026-09-24T00:00:00-04:00</published>" in atom
+    assert b'<category term="stat.ME"/>' in atom
+
+    from_atom = parse_listing(atom, ATOM_URL)
+    assert from_atom.problems == []
+    assert from_atom.papers == parse_listing(RSS_MULTI, RSS_URL).papers
+    assert parse_listing(atom_listing_from_rss(RSS_AI), ATOM_URL).papers == (
+        parse_listing(RSS_AI, RSS_URL).papers
+    )
+
+
+def test_atom_listing_entry_from_the_arxiv_documentation():
+    atom = f"""<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns="{ATOM_NS}" xmlns:arxiv="{ARXIV_NS}" xmlns:dc="{DC_NS}">
+  <id>http://rss.arxiv.org/atom/math.OC</id>
+  <title>math.OC updates on arXiv.org</title>
+  <updated>2024-02-23T16:08:30.941605+00:00</updated>
+  <entry>
+    <id>oai:arXiv.org:2203.01250v3</id>
+    <title>Mass concentration in rescaled first order integral functionals</title>
+    <updated>2024-02-23T16:08:30.942190+00:00</updated>
+    <link href="https://arxiv.org/abs/2203.01250" rel="alternate" type="text/html"/>
+    <summary>arXiv:2203.01250v3 Announce Type: replace-cross 
+Abstract: We consider first order local minimization problems of the form $\\min \\int_{{\\mathbb{{R}}^N}}f(u,\\nabla u)$.</summary>
+    <category term="math.AP"/>
+    <category term="math.OC"/>
+    <published>2024-02-23T00:00:00-05:00</published>
+    <arxiv:announce_type>replace-cross</arxiv:announce_type>
+    <dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+    <arxiv:journal_reference>Journal de l'\\'Ecole polytechnique - Math\\'ematiques, Tome 11 (2024), pp. 431-472</arxiv:journal_reference>
+    <arxiv:DOI>10.5802/jep.257</arxiv:DOI>
+    <dc:creator>Antonin Monteil, Paul Pegon</dc:creator>
+  </entry>
+</feed>"""
+    [paper] = parse_listing(atom, "https://rss.arxiv.org/atom/math.OC").papers
+    assert (paper.arxiv_id, paper.version, paper.announce_type) == (
+        "2203.01250",
+        3,
+        "replace-cross",
+    )
+    assert paper.abstract == (
+        r"We consider first order local minimization problems of the form "
+        r"$\min \int_{\mathbb{R}^N}f(u,\nabla u)$."
+    )
+    assert paper.categories == ("math.AP", "math.OC")
+    assert paper.listed_on == date(2024, 2, 23)
+    assert paper.journal_ref == (
+        r"Journal de l'\'Ecole polytechnique - Math\'ematiques, Tome 11 (2024), pp. 431-472"
+    )
+    assert paper.doi == "10.5802/jep.257"
+    assert paper.authors == ("Antonin Monteil", "Paul Pegon")
+
+
+# --- the author splitter --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("creator", "names"),
+    [
+        ("Michael Cooper, Samuel Cooper", ("Michael Cooper", "Samuel Cooper")),
+        ("Fabien Polly", ("Fabien Polly",)),
+        (
+            "Jane Doe (MIT, Cambridge, MA, USA), John Roe",
+            ("Jane Doe", "John Roe"),
+        ),
+        (
+            "A. One (Dept. of CS, Univ. X), B. Two (Lab Y, Inc.), C. Three",
+            ("A. One", "B. Two", "C. Three"),
+        ),
+        ("A. One (Dept. (Physics), Univ. X, Z), B. Two", ("A. One", "B. Two")),
+        ("  A.\n  One ,B. Two,, ", ("A. One", "B. Two")),
+        ("Renée Müller (ETH Zürich), János Kollár", ("Renée Müller", "János Kollár")),
+        ("A. One (unclosed, B. Two", ("A. One", "B. Two")),
+        ("A. One), B. Two", ("A. One", "B. Two")),
+        ("", ()),
+        ("(Affiliation only, nobody)", ()),
+    ],
+)
+def test_split_authors(creator, names):
+    assert split_authors(creator) == names
+
+
+@FAST
+@given(st.text())
+def test_split_authors_never_raises_and_gives_clean_names(creator):
+    for name in split_authors(creator):
+        assert name and name == clean_text(name)
+        assert "," not in name
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+def test_current_api_response():
+    result = parse_api(API_NEW, API_URL)
+
+    assert result.problems == []
+    assert result.total_results == 28946
+    assert [p.arxiv_id for p in result.papers] == [
+        "2606.13677",
+        "2606.13591",
+        "2606.13568",
+        "2606.13515",
+        "2606.13501",
+    ]
+    mana = result.papers[0]
+    assert mana.title == "Mana: Dexterous Manipulation of Articulated Tools"
+    assert mana.version == 1
+    assert mana.authors == ("Zhao-Heng Yin", "Guanya Shi", "Pieter Abbeel", "C. Karen Liu")
+    assert mana.primary_category == "cs.RO"
+    assert mana.categories == ("cs.RO", "cs.AI", "cs.CV", "cs.LG")
+    assert mana.published_at == datetime(2026, 6, 11, 17, 59, 49, tzinfo=UTC)
+    assert mana.updated_at == datetime(2026, 6, 11, 17, 59, 49, tzinfo=UTC)
+    assert mana.comment == "Project Page: https://zhaohengyin.github.io/mana"
+    assert mana.pdf_url == "https://arxiv.org/pdf/2606.13677v1"
+    # &lt; in the XML is a literal "<" in the abstract.
+    assert "(<1 minute per tool)" in mana.abstract
+    assert mana.listed_on is None and mana.announce_type is None
+    assert mana.journal_ref is None and mana.doi is None
+
+    papers = by_id(result)
+    assert papers["2606.13591"].primary_category == "cs.AI"
+    assert papers["2606.13568"].categories == ("cs.LG", "math-ph")
+    assert papers["2606.13568"].comment is None
+    gf_dit = papers["2606.13501"]
+    assert gf_dit.authors[0] == "Xinwei Qiang" and len(gf_dit.authors) == 9
+    assert r"up to 6.01$\times$" in gf_dit.abstract
+    assert "approximately 60 $μ$s." in gf_dit.abstract
+    # Paragraph breaks ("quality.\n  This paper") collapse to one space.
+    assert "service quality. This paper argues" in gf_dit.abstract
+
+
+def test_api_doi_journal_ref_and_a_doi_link_that_looks_like_a_pdf():
+    extra = (
+        b'<link title="doi" href="https://doi.org/10.1000/pdf/182" rel="related"/>\n'
+        b"    <arxiv:doi>10.1000/pdf/182</arxiv:doi>\n"
+        b"    <arxiv:journal_ref>Proc. CoRL 2026, 1-12</arxiv:journal_ref>\n"
+        b'    <link href="https://arxiv.org/pdf/2606.13677v1"'
+    )
+    enriched = API_NEW.replace(b'<link href="https://arxiv.org/pdf/2606.13677v1"', extra, 1)
+    mana = parse_api(enriched, API_URL).papers[0]
+    assert mana.doi == "10.1000/pdf/182"
+    assert mana.journal_ref == "Proc. CoRL 2026, 1-12"
+    assert mana.pdf_url == "https://arxiv.org/pdf/2606.13677v1"
+
+
+def test_api_pdf_link_found_without_title_pdf():
+    # Late 2025 the API stopped writing title="pdf" on the PDF link.
+    untitled = API_NEW.replace(b' title="pdf"', b"")
+    assert b'title="pdf"' not in untitled
+    assert parse_api(untitled, API_URL) == parse_api(API_NEW, API_URL)
+
+
+def test_legacy_api_response():
+    result = parse_api(API_LEGACY, "http://export.arxiv.org/api/query?search_query=all:Einstein")
+
+    assert result.problems == []
+    assert result.total_results == 28637
+    assert len(result.papers) == 10
+    first = result.papers[0]
+    assert (first.arxiv_id, first.version) == ("1801.05533", 1)
+    assert first.title == "Einstein-Weyl structures on almost cosymplectic manifolds"
+    assert first.authors == ("Xiaomin Chen",)
+    assert first.abstract.startswith("In this article, we study the Einstein-Weyl structures")
+    assert r"an almost cosymplectic $(\kappa,\mu)$-manifold is Einstein" in first.abstract
+    assert "\n" not in first.abstract and "  " not in first.abstract
+    # "53D10, 53D15" is an MSC class, not an arXiv category.
+    assert first.categories == ("math.DG",)
+    assert first.primary_category == "math.DG"
+    assert first.comment == "12 pages, no figures"
+    assert first.published_at == datetime(2018, 1, 17, 3, 5, 51, tzinfo=UTC)
+    assert first.pdf_url == "https://arxiv.org/pdf/1801.05533v1"
+
+    papers = by_id(result)
+    revised = papers["0802.2137"]
+    assert revised.version == 3
+    assert revised.published_at == datetime(2008, 2, 15, 4, 40, 56, tzinfo=UTC)
+    assert revised.updated_at == datetime(2008, 4, 1, 4, 36, 21, tzinfo=UTC)
+    old_style = papers["math/0502287"]
+    assert old_style.version == 1
+    assert old_style.pdf_url == "https://arxiv.org/pdf/math/0502287v1"
+    assert r"K{\"a}hler-Einstein metrics" in old_style.abstract
+    assert papers["1505.03319"].title == (
+        "Quasi-Einstein and Generalized Quasi-Einstein Warped Products with an Affine Connection"
+    )
+    assert papers["0808.2097"].categories == ("math.DG", "math-ph", "math.MP")
+    assert papers["1209.5181"].primary_category == "physics.hist-ph"
+    assert papers["1209.5181"].comment is None
+    assert papers["math/0507289"].authors == ("Alessandro Ghigi", "János Kollár")
+    assert papers["1207.1944"].authors == ("Xiaoling Zhang", "Yi-Bing Shen")
+
+
+@pytest.mark.parametrize(
+    ("term", "kept"),
+    [
+        ("cs.LG", True),
+        ("hep-th", True),
+        ("physics.optics", True),
+        ("q-bio.NC", True),
+        ("cond-mat.str-el", True),
+        ("math-ph", True),
+        ("53D10, 53D15", False),
+        ("53C25, 53A30 (Primary); 53B20 (Secondary)", False),
+        ("I.2.7", False),
+        ("68T05", False),
+        ("", False),
+    ],
+)
+def test_api_keeps_only_arxiv_shaped_categories(term, kept):
+    entry = (
+        b'<category term="math.DG" scheme="http://arxiv.org/schemas/atom"/>\n'
+        b'    <category term="53D10, 53D15" scheme="http://arxiv.org/schemas/atom"/>'
+    )
+    assert entry in API_LEGACY
+    replaced = API_LEGACY.replace(
+        entry,
+        b'<category term="math.DG"/><category term="' + term.encode() + b'"/>',
+    )
+    first = parse_api(replaced, API_URL).papers[0]
+    assert first.categories == (("math.DG", term) if kept else ("math.DG",))
+
+
+API_ERROR = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <link href="http://arxiv.org/api/query?search_query%3D%26id_list%3D1234.12345" rel="self"/>
+  <title type="html">ArXiv Query: search_query=&amp;id_list=1234.12345</title>
+  <id>http://arxiv.org/api/kvuntZ8c9a4Eq5CF7KY03nMug+Q</id>
+  <updated>2007-10-12T00:00:00-04:00</updated>
+  <opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">1</opensearch:totalResults>
+  <entry>
+    <id>http://arxiv.org/api/errors#incorrect_id_format_for_1234.12345</id>
+    <title>Error</title>
+    <summary>incorrect id format for 1234.12345</summary>
+    <updated>2007-10-12T00:00:00-04:00</updated>
+    <link href="http://arxiv.org/api/errors#incorrect_id_format_for_1234.12345" rel="alternate"/>
+    <author>
+      <name>arXiv api core</name>
+    </author>
+  </entry>
+</feed>"""
+
+
+def test_api_error_entry_is_a_problem_not_a_paper():
+    result = parse_api(API_ERROR, API_URL)
+
+    assert result.papers == []
+    [problem] = result.problems
+    assert "arXiv API error: incorrect id format for 1234.12345" in problem.problem
+    assert problem.record == "http://arxiv.org/api/errors#incorrect_id_format_for_1234.12345"
+    assert problem.url == API_URL
+    # The upstream really says 1 here; the caller must not page on it alone.
+    assert result.total_results == 1
+
+
+def test_a_paper_titled_error_is_still_a_paper():
+    titled = API_NEW.replace(
+        b"<title>Adjusted Cup-Product Neural Layer</title>", b"<title>Error</title>"
+    )
+    assert by_id(parse_api(titled, API_URL))["2606.13568"].title == "Error"
+
+
+# --- damaged and hostile input --------------------------------------------------------------
+
+
+def test_item_without_any_id_is_skipped_and_named():
+    damaged = RSS_MULTI.replace(
+        b'<guid isPermaLink="false">oai:arXiv.org:2609.26820v1</guid>', b""
+    ).replace(b"<link>https://arxiv.org/abs/2609.26820</link>", b"")
+    result = parse_listing(damaged, RSS_URL)
+
+    assert [p.arxiv_id for p in result.papers] == ["2609.26811", "2205.06398", "2009.13987"]
+    [problem] = result.problems
+    assert problem.record == "1"
+    assert "no arXiv id" in problem.problem
+
+
+def test_item_with_empty_title_is_skipped_and_named_by_guid():
+    damaged = re.sub(rb"<title>Signal2Symbol[^<]*</title>", b"<title>  </title>", RSS_MULTI)
+    result = parse_listing(damaged, RSS_URL)
+
+    assert len(result.papers) == 3
+    [problem] = result.problems
+    assert problem.record == "oai:arXiv.org:2609.26820v1"
+    assert "title" in problem.problem
+    assert str(problem) == f"arxiv: {RSS_URL} record oai:arXiv.org:2609.26820v1: item has no title"
+
+
+def test_malformed_xml_in_one_item_keeps_the_items_around_it():
+    full = by_id(parse_listing(RSS_MULTI, RSS_URL))
+    damaged = RSS_MULTI.replace(b"electroencephalograms (EEG)", b"EEG & <b>unclosed")
+    result = parse_listing(damaged, RSS_URL)
+
+    assert [p.arxiv_id for p in result.papers] == ["2609.26811", "2205.06398", "2009.13987"]
+    for paper in result.papers:
+        assert paper == full[paper.arxiv_id]
+    assert result.problems[0].problem.startswith("malformed XML at line")
+    assert [p.record for p in result.problems if p.record] == ["oai:arXiv.org:2609.26820v1"]
+
+
+def test_undeclared_namespace_prefix_spoils_only_its_item():
+    damaged = RSS_MULTI.replace(
+        b"<dc:rights>http://creativecommons.org/licenses/by-nc-nd/4.0/</dc:rights>",
+        b"<cc:license>by-nc-nd</cc:license>",
+    )
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == [
+        p for p in parse_listing(RSS_MULTI, RSS_URL).papers if p.arxiv_id != "2609.26820"
+    ]
+    assert result.problems[-1].record == "oai:arXiv.org:2609.26820v1"
+    assert "cc:license" in result.problems[-1].problem
+
+
+def test_every_item_damaged_in_a_long_listing():
+    items = re.findall(rb"<item>.*?</item>", RSS_MULTI, re.S)
+    good = items[0]
+    bad = items[1].replace(b"electroencephalograms (EEG)", b"EEG & <b>")
+    head = RSS_MULTI[: RSS_MULTI.index(b"<item>")]
+    document = head + b"\n".join([bad, good] * 50) + b"</channel></rss>"
+
+    result = parse_listing(document, RSS_URL)
+
+    assert len(result.papers) == 50
+    assert {p.arxiv_id for p in result.papers} == {"2609.26811"}
+    assert sum(p.record == "oai:arXiv.org:2609.26820v1" for p in result.problems) == 50
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (b"x " * 5_500_000, "Text node too long"),
+        (b"<a>" * 300 + b"</a>" * 300, "Excessive depth"),
+    ],
+    ids=["11-MB-text-node", "deep-nesting"],
+)
+def test_resource_limits_skip_the_item_not_the_listing(damage, why):
+    damaged = RSS_MULTI.replace(b"Physiological time series", damage + b"Physiological")
+    result = parse_listing(damaged, RSS_URL)
+
+    assert [p.arxiv_id for p in result.papers] == ["2609.26811", "2205.06398", "2009.13987"]
+    assert why in result.problems[0].problem
+    assert result.problems[1].record == "oai:arXiv.org:2609.26820v1"
+
+
+def test_creator_as_links_from_the_older_serializer():
+    old = (
+        b'<dc:creator><a href="https://arxiv.org/a/dey_p_1">Pritam Dey</a>'
+        b'<a href="https://arxiv.org/a/zhang_z_1">Zhengwu Zhang</a></dc:creator>'
+    )
+    damaged = re.sub(rb"<dc:creator>Pritam Dey[^<]*</dc:creator>", old, RSS_MULTI)
+    cross = by_id(parse_listing(damaged, RSS_URL))["2205.06398"]
+    assert cross.authors == ("Pritam Dey", "Zhengwu Zhang")
+
+
+def test_api_entry_with_a_bad_id_is_skipped_and_the_rest_kept():
+    damaged = API_NEW.replace(
+        b"<id>http://arxiv.org/abs/2606.13568v1</id>", b"<id>http://arxiv.org/abs/nonsense</id>"
+    )
+    result = parse_api(damaged, API_URL)
+
+    assert len(result.papers) == 4 and "2606.13568" not in by_id(result)
+    [problem] = result.problems
+    assert problem.record == "http://arxiv.org/abs/nonsense"
+    assert result.total_results == 28946
+
+
+@pytest.mark.parametrize(
+    ("document", "why"),
+    [
+        (b"", "empty document"),
+        ("  \n\t", "empty document"),
+        (b"<html><body><h1>Service unavailable</h1></body></html>", "root element is <html>"),
+        (b"<html><body><p>Bad Gateway</body>", "malformed XML"),
+        (b'{"error": "not xml"}', "malformed XML"),
+        (b"\x00\x01\x02", "malformed XML"),
+        (b"<rss><chan", "malformed XML"),
+        (
+            b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>',
+            "root element is <RDF>",
+        ),
+        (None, "expected str or bytes"),
+    ],
+)
+def test_unreadable_document_gives_one_problem(document, why):
+    result = parse_listing(document, RSS_URL)
+    assert result.papers == []
+    [problem] = result.problems
+    assert why in problem.problem
+    assert problem.record is None
+
+
+def test_api_parser_refuses_a_listing():
+    result = parse_api(RSS_MULTI, API_URL)
+    assert result.papers == []
+    assert [p.problem for p in result.problems] == [
+        "not an arXiv API Atom feed: root element is <rss>"
+    ]
+
+
+def bomb(levels: int) -> bytes:
+    entities = "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(2, levels + 1))
+    return f"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+  <!ENTITY lol1 "lol">{entities}
+  <!ENTITY xxe SYSTEM "file:///etc/passwd">
+]>
+<rss version="2.0"><channel>
+<item><title>Laughs &lol{levels}; and &xxe; here</title>
+<guid>oai:arXiv.org:2609.26811v1</guid><description>&lol{levels};</description></item>
+</channel></rss>""".encode()
+
+
+def test_entities_are_never_expanded():
+    # Small enough that libxml2's own amplification guard does not step in: only
+    # resolve_entities=False keeps "lol" x 100 and /etc/passwd out of the title.
+    [paper] = parse_listing(bomb(3), RSS_URL).papers
+    assert paper.title == "Laughs &lol3; and &xxe; here"
+    assert "lollol" not in paper.abstract
+
+
+def test_billion_laughs_returns_without_expanding():
+    result = parse_listing(bomb(9), RSS_URL)
+
+    assert_well_formed(result, RSS_URL)
+    for paper in result.papers:
+        assert len(paper.title) < 100 and len(paper.abstract) < 100
+        assert "lollol" not in paper.title + paper.abstract
+        assert "root:" not in paper.title + paper.abstract
+    assert result.problems
+
+
+def test_external_parameter_entity_is_not_loaded():
+    document = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY % ext SYSTEM "file:///etc/passwd"> %ext;]>
+<rss version="2.0"><channel><item><title>T</title>
+<guid>oai:arXiv.org:2609.26811v1</guid></item></channel></rss>"""
+    result = parse_listing(document, RSS_URL)
+    assert_well_formed(result, RSS_URL)
+    assert "root:" not in repr(result)
+
+
+def test_two_thousand_item_listing():
+    head, _, rest = RSS_MULTI.partition(b"<item>")
+    items = re.findall(rb"<item>.*?</item>", RSS_MULTI, re.S)
+    body = b"\n".join(
+        items[n % len(items)].replace(b"2609.26811", b"2609.%05d" % n) for n in range(2000)
+    )
+    result = parse_listing(head + body + b"</channel></rss>", RSS_URL)
+    assert len(result.papers) == 2000 and result.problems == []
+
+
+@FAST
+@given(text=st.text())
+def test_parsers_never_raise_on_arbitrary_text(text):
+    for parse in (parse_listing, parse_api):
+        assert_well_formed(parse(text, RSS_URL), RSS_URL)
+
+
+@FAST
+@given(data=st.binary())
+def test_parsers_never_raise_on_arbitrary_bytes(data):
+    for parse in (parse_listing, parse_api):
+        assert_well_formed(parse(data, RSS_URL), RSS_URL)
+
+
+# The real captures, plus the Atom listing built from one of them.
+DAMAGEABLE = [*FIXTURES, (parse_listing, atom_listing_from_rss(RSS_MULTI), b"</entry>")]
+
+
+@DOCUMENTS
+@given(
+    which=st.sampled_from(range(len(DAMAGEABLE))),
+    cut=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_truncated_documents_keep_exactly_their_complete_records(which, cut):
+    parse, document, closing = DAMAGEABLE[which]
+    prefix = document[: int(len(document) * cut)]
+    full = by_id(parse(document, RSS_URL))
+
+    result = parse(prefix, RSS_URL)
+
+    assert_well_formed(result, RSS_URL)
+    # Nothing half-read: every paper is exactly what the whole document says about it ...
+    for paper in result.papers:
+        assert paper == full[paper.arxiv_id]
+    # ... and no record that closed before the cut is lost.
+    assert len(result.papers) >= prefix.count(closing)
+    if prefix.rstrip() != document.rstrip():
+        assert result.problems
+
+
+XML_NOISE = st.sampled_from(
+    [b"<", b">", b"&", b"&amp;", b"&nbsp;", b"</item>", b"<item>", b"</entry>", b"<entry>"]
+    + [b"<![CDATA[", b"]]>", b"<!--", b"-->", b'"', b"\x00", b"\xff\xfe", b"<b>", b"</title>"]
+    + [b"<title></title>", b"<guid>oai:arXiv.org:x</guid>", b"<id>nonsense</id>"]
+)
+
+
+@DOCUMENTS
+@given(
+    which=st.sampled_from(range(len(DAMAGEABLE))),
+    start=st.floats(min_value=0.0, max_value=1.0),
+    length=st.integers(min_value=0, max_value=400),
+    noise=st.lists(XML_NOISE | st.binary(max_size=8), max_size=4).map(b"".join),
+)
+def test_damaged_documents_never_raise_nor_half_keep_an_item(which, start, length, noise):
+    parse, document, _ = DAMAGEABLE[which]
+    at = int(len(document) * start)
+    damaged = document[:at] + noise + document[at + length :]
+
+    result = parse(damaged, RSS_URL)
+
+    assert_well_formed(result, RSS_URL)
+    # An item the damage did not touch is either skipped or read exactly as before.
+    spans = [m.span() for m in re.finditer(rb"<(item|entry)>.*?</\1>", document, re.S)]
+    full = parse(document, RSS_URL).papers
+    assert len(spans) == len(full)
+    untouched = {
+        paper.arxiv_id: paper
+        for paper, (begin, end) in zip(full, spans, strict=True)
+        if end <= at or begin >= at + length
+    }
+    for paper in result.papers:
+        if paper.arxiv_id in untouched:
+            assert paper == untouched[paper.arxiv_id]

@@ -1,0 +1,237 @@
+"""The paperbridge command end to end: import, search, poll, backfill, check-config, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge.cli import main
+from bridge.store import open_store
+from tests.fake_upstream import FakeUpstream, fixture, unused_port
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ALL_FIXTURES = [
+    FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json",
+    FIXTURES / "hf" / "papers_page_date_2024-08-01.html",
+    *sorted((FIXTURES / "arxiv").glob("*.xml")),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory, as a new user would, with no config in the environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("PAPERBRIDGE_") or name.endswith(("_TOKEN", "_SECRET")):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def write_config(path: Path, upstream: FakeUpstream, extra: str = "") -> Path:
+    path.write_text(
+        f"""
+[sources.hf]
+base_url = "{upstream.base_url}"
+[fetch]
+max_attempts = 2
+backoff_base_seconds = 0.01
+timeout_seconds = 2
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_import_reports_new_merged_skipped_and_uses_default_store(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", *map(str, ALL_FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert "new" in out and "merged" in out
+    assert (workdir / "data" / "paperbridge.db").exists()
+    first_new = int(out.split(" new")[0].split()[-1])
+    assert first_new > 50
+    # Importing the same files again finds nothing new.
+    assert main(["import", *map(str, ALL_FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("0 new")
+
+
+def test_import_of_garbage_keeps_the_store(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["import", str(ALL_FIXTURES[0])])
+    capsys.readouterr()
+    bad = workdir / "broken.json"
+    bad.write_text('[{"paper": {"id": "2401.0')
+    missing = workdir / "missing.xml"
+    assert main(["import", str(bad), str(missing)]) == 1
+    out = capsys.readouterr().out
+    assert "0 new" in out and "1 unreadable files" in out
+    store = open_store("sqlite:///data/paperbridge.db")
+    assert store.count_papers() == 30
+    store.close()
+
+
+def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["import", *map(str, ALL_FIXTURES)])
+    capsys.readouterr()
+    assert main(["search", "world", "action", "--limit", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "MaskWAM" in captured.out
+    assert "https://arxiv.org/abs/2606.13515" in captured.out
+    assert main(["search", "world", "action", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results[0]["arxiv_id"] == "2606.13515"
+    assert results[0]["links"]["abs"] == "https://arxiv.org/abs/2606.13515"
+
+
+def test_check_config_redacts_and_rejects(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-top-secret")
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr()
+    assert "xoxb-top-secret" not in out.out + out.err
+    assert '"slack_bot_token": "<redacted>"' in out.out
+    bad = workdir / "bad.toml"
+    bad.write_text("[sources.hf]\npoll_every_minutes = 0\n")
+    monkeypatch.setenv("PAPERBRIDGE_CONFIG", str(bad))
+    assert main(["check-config"]) == 2
+    assert "sources.hf.poll_every_minutes" in capsys.readouterr().err
+
+
+def test_poll_prints_new_papers_then_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeUpstream() as up:
+        up.add(
+            "/api/daily_papers",
+            fixture("hf/daily_papers_api_limit30_2026-06-13.json"),
+            content_type="application/json",
+        )
+        config = write_config(workdir / "c.toml", up)
+        assert main(["--config", str(config), "poll", "--json"]) == 0
+        papers = json.loads(capsys.readouterr().out)
+        assert len(papers) == 30
+        assert main(["poll", "--config", str(config)]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert "hf: 0 new" in captured.err
+
+
+def test_poll_with_upstream_down_exits_1_and_says_why(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = workdir / "c.toml"
+    config.write_text(
+        f'[sources.hf]\nbase_url = "http://127.0.0.1:{unused_port()}"\n[fetch]\nmax_attempts = 1\n'
+    )
+    assert main(["--config", str(config), "poll"]) == 1
+    assert "error: fetch http://127.0.0.1" in capsys.readouterr().err
+
+
+def test_backfill_is_resumable(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = json.loads(fixture("hf/daily_papers_api_limit30_2026-06-13.json"))
+    start = date(2026, 6, 8)
+    with FakeUpstream() as up:
+        for n in range(5):
+            day = start + timedelta(days=n)
+            chunk = items[n * 6 : n * 6 + 6]
+            for item in chunk:
+                item["paper"]["submittedOnDailyAt"] = f"{day.isoformat()}T00:00:00.000Z"
+            up.add(
+                "/api/daily_papers",
+                json.dumps(chunk),
+                content_type="application/json",
+                query={"limit": 100, "p": 0, "date": day.isoformat()},
+            )
+        # The fourth day fails for good: the run stops there and keeps what it has.
+        up.add(
+            "/api/daily_papers",
+            "bad request",
+            status=400,
+            query={"limit": 100, "p": 0, "date": "2026-06-11"},
+        )
+        config = write_config(workdir / "c.toml", up)
+        args = ["--config", str(config), "backfill", "--from", "2026-06-08", "--to", "2026-06-12"]
+        assert main(args) == 1
+        assert "2026-06-11" in capsys.readouterr().err
+        store = open_store("sqlite:///data/paperbridge.db")
+        assert store.count_papers() == 18
+        assert store.get_progress("backfill:hf") == "2026-06-10"
+        store.close()
+
+        up.add(
+            "/api/daily_papers",
+            json.dumps(items[18:24]),
+            content_type="application/json",
+            query={"limit": 100, "p": 0, "date": "2026-06-11"},
+        )
+        before = len(up.requests)
+        assert main(args) == 0
+        asked = [r.query["date"] for r in up.requests[before:]]
+        assert asked == ["2026-06-11", "2026-06-12"]  # resumed, not restarted
+        store = open_store("sqlite:///data/paperbridge.db")
+        assert store.count_papers() == 30
+        # Backfilled papers are searchable but never announced as new.
+        assert store.recent_papers(50) == []
+        store.close()
+
+
+@pytest.fixture
+def served(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`paperbridge serve` as a real process, with no reachable upstream at all."""
+    port = unused_port()
+    config = workdir / "c.toml"
+    config.write_text(
+        f'[sources.hf]\nbase_url = "http://127.0.0.1:{unused_port()}"\n[fetch]\nmax_attempts = 1\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", str(port)],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc, port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_serve_without_network_starts_logs_and_keeps_serving(
+    served: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, port = served
+    deadline = time.monotonic() + 20
+    body = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            body = response.json()
+            if body["sources"]["hf"]["last_error"]:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    assert body is not None, "serve never answered /healthz"
+    assert body["store"] == "ok"
+    assert "connection refused" in body["sources"]["hf"]["last_error"]
+    assert proc.poll() is None  # still running
+    proc.terminate()
+    output, _ = proc.communicate(timeout=10)
+    assert "poll hf failed" in output

@@ -1,0 +1,119 @@
+"""Settings: defaults serve, every setting is documented, wrong ones name their key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from bridge.config import Settings, config_path, load_settings, redacted
+from bridge.errors import ConfigError
+
+ROOT = Path(__file__).parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_need_no_file() -> None:
+    settings = load_settings(None, {})
+    assert settings.store.database_url == "sqlite:///data/paperbridge.db"
+    assert settings.sources.hf.enabled and not settings.sources.arxiv.enabled
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+
+
+def test_example_config_is_valid_and_equals_the_defaults() -> None:
+    example = load_settings(ROOT / "config.example.toml", {})
+    assert example == Settings()
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def _documented(data: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in data.items():
+        if isinstance(value, dict):
+            keys |= _documented(value, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def test_example_documents_every_setting() -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    documented = _documented(tomllib.loads(text))
+    secrets = {"slack_bot_token", "slack_signing_secret", "discord_bot_token"}
+    missing = _keys(Settings) - documented - secrets - {"subscriptions"}
+    assert not missing, f"config.example.toml does not document {sorted(missing)}"
+    for env_name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_BOT_TOKEN"):
+        assert env_name in text
+    assert "[[subscriptions]]" in text
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "words"),
+    [
+        ("[sources.hf]\npoll_every_minutes = 0\n", "sources.hf.poll_every_minutes", "greater"),
+        ("[sources.hf]\npoll_evry_minutes = 5\n", "sources.hf.poll_evry_minutes", "unknown"),
+        ("[store]\ndatabase_url = 'mysql://x'\n", "store.database_url", "sqlite"),
+        ("time_zone = 'Mars/Olympus'\n", "time_zone", "unknown time zone"),
+        ("[sources.arxiv]\ncategories = []\n", "sources.arxiv.categories", "at least one"),
+        ("[sources.arxiv]\nmin_interval_seconds = 1\n", "sources.arxiv.min_interval_seconds", "3"),
+        ("[server]\nport = 'eighty'\n", "server.port", "integer"),
+        (
+            "[[subscriptions]]\nname='a b'\nquery='x'\n",
+            "subscriptions.0.name",
+            "letters",
+        ),
+    ],
+)
+def test_wrong_setting_names_key_and_problem(
+    tmp_path: Path, toml: str, key: str, words: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, toml), {})
+    assert caught.value.key == key
+    assert words in str(caught.value)
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[store\n"), {})
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "nope.toml", {})
+
+
+def test_environment_overrides_and_secrets_never_shown(tmp_path: Path) -> None:
+    env = {
+        "PAPERBRIDGE_DATABASE_URL": "postgresql://u:pw@db/pb",
+        "PAPERBRIDGE_PORT": "9000",
+        "SLACK_BOT_TOKEN": "xoxb-very-secret",
+    }
+    settings = load_settings(write(tmp_path, "[server]\nport = 8081\n"), env)
+    assert settings.server.port == 9000
+    assert settings.store.database_url == "postgresql://u:pw@db/pb"
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-very-secret"
+    assert "xoxb-very-secret" not in repr(settings) + str(settings) + str(redacted(settings))
+    assert redacted(settings)["slack_bot_token"] == "<redacted>"
+
+
+def test_config_path_precedence(tmp_path: Path) -> None:
+    assert config_path(None, {}) is None
+    assert config_path(None, {"PAPERBRIDGE_CONFIG": "/env.toml"}) == Path("/env.toml")
+    assert config_path("/flag.toml", {"PAPERBRIDGE_CONFIG": "/env.toml"}) == Path("/flag.toml")

@@ -1,0 +1,720 @@
+"""Hugging Face Daily Papers parsers, on real captured responses and on hostile input."""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from bridge.ids import split_arxiv_id
+from bridge.models import Paper, ParseResult
+from bridge.sources.hf_parse import _clean, parse_api, parse_html
+from bridge.text import clean_text
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hf"
+API_BYTES = (FIXTURES / "daily_papers_api_limit30_2026-06-13.json").read_bytes()
+HTML_BYTES = (FIXTURES / "papers_page_date_2024-08-01.html").read_bytes()
+HTML_TEXT = HTML_BYTES.decode()
+API_URL = "https://huggingface.co/api/daily_papers?limit=30"
+HTML_URL = "https://huggingface.co/papers?date=2024-08-01"
+
+# Bounded so the whole file stays well under 20 s on one slow core.
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def api_items() -> list[dict]:
+    return json.loads(API_BYTES)
+
+
+def embedded_props() -> dict:
+    """The DailyPapers data-props, read with the standard library rather than selectolax."""
+    start = HTML_TEXT.index('data-target="DailyPapers" data-props="')
+    start = HTML_TEXT.index('data-props="', start) + len('data-props="')
+    end = HTML_TEXT.index('"', start)
+    return json.loads(html.unescape(HTML_TEXT[start:end]))
+
+
+def page(props: object, body: str = "") -> str:
+    escaped = html.escape(json.dumps(props))
+    return (
+        f'<html><body><div class="SVELTE_HYDRATER contents" data-target="DailyPapers" '
+        f'data-props="{escaped}">{body}</div></body></html>'
+    )
+
+
+def by_id(result: ParseResult) -> dict[str, Paper]:
+    return {paper.arxiv_id: paper for paper in result.papers}
+
+
+def assert_well_formed(result: ParseResult, url: str) -> None:
+    assert isinstance(result, ParseResult)
+    for paper in result.papers:
+        assert isinstance(paper, Paper)
+        assert paper.source == "hf"
+        assert paper.arxiv_id and split_arxiv_id(paper.arxiv_id) == (paper.arxiv_id, None)
+        assert paper.title and paper.title == clean_text(paper.title)
+        assert paper.abstract == clean_text(paper.abstract)
+        assert all(isinstance(name, str) and name for name in paper.authors)
+        assert all(isinstance(word, str) and word for word in paper.ai_keywords)
+        assert paper.published_at is None or paper.published_at.utcoffset() == timedelta(0)
+        for count in (paper.upvotes, paper.num_comments, paper.github_stars):
+            assert count is None or (type(count) is int and count >= 0)
+    for problem in result.problems:
+        assert problem.source == "hf"
+        assert problem.url == url
+        assert problem.problem
+
+
+# --- the real API response ---------------------------------------------------------------
+
+
+def test_api_fixture_gives_all_thirty_papers_of_the_latest_day():
+    result = parse_api(API_BYTES, API_URL)
+
+    assert result.problems == []
+    assert len(result.papers) == 30
+    assert len(by_id(result)) == 30
+    assert {paper.listed_on for paper in result.papers} == {date(2026, 6, 12)}
+    assert_well_formed(result, API_URL)
+
+
+def test_api_fixture_first_paper_fields():
+    paper = parse_api(API_BYTES, API_URL).papers[0]
+
+    assert paper.arxiv_id == "2606.00467"
+    assert paper.version is None
+    assert paper.title.startswith("On the Limits of LLM Adaptability: Impact of Model-Internalized")
+    assert paper.authors == ("Etienne Casanova", "Rafal Kocielnik", "R. Michael Alvarez")
+    assert paper.abstract.startswith("Large Language Models (LLMs) are increasingly used")
+    assert paper.published_at == datetime(2026, 5, 30, tzinfo=UTC)
+    assert paper.upvotes == 0
+    assert paper.num_comments == 2
+    assert paper.organization == "California institute of technology"
+    assert paper.ai_summary.startswith("Large language models exhibit limited ability")
+    assert paper.ai_keywords[:2] == ("zero-shot annotation", "LLM-as-a-judge")
+    assert len(paper.ai_keywords) == 14
+    assert paper.github_repo is None
+    assert paper.github_stars is None
+    assert paper.thumbnail == (
+        "https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2606.00467.png"
+    )
+
+
+def test_api_fixture_paper_with_code():
+    paper = by_id(parse_api(API_BYTES, API_URL))["2606.13392"]
+
+    assert paper.title == "MiniMax Sparse Attention"
+    assert paper.authors[0] == "Xunhao Lai"
+    assert paper.upvotes == 103
+    assert paper.num_comments == 4
+    assert paper.github_repo == "https://github.com/MiniMax-AI/MSA"
+    assert paper.github_stars == 251
+    assert paper.organization == "MiniMax"
+    assert paper.published_at == datetime(2026, 6, 11, tzinfo=UTC)
+
+
+def test_api_fixture_drops_the_hidden_author():
+    paper = by_id(parse_api(API_BYTES, API_URL))["2606.12575"]
+
+    # The fixture lists ten authors; Dengyang Jiang claimed the paper and hid himself.
+    assert "Dengyang Jiang" not in paper.authors
+    assert len(paper.authors) == 9
+    assert paper.authors[:3] == ("Dongyang Liu", "Ruoyi Du", "David Liu")
+
+
+def test_api_fixture_abstract_line_breaks_are_collapsed():
+    paper = by_id(parse_api(API_BYTES, API_URL))["2606.09446"]
+
+    assert "\n" not in paper.abstract
+    assert "and positioning. Our contributions are twofold." in paper.abstract
+
+
+def test_api_accepts_str_as_well_as_bytes():
+    assert parse_api(API_BYTES.decode(), API_URL) == parse_api(API_BYTES, API_URL)
+
+
+def test_api_accepts_a_byte_order_mark():
+    text = "\ufeff" + API_BYTES.decode()
+    assert len(parse_api(text, API_URL).papers) == 30
+    assert len(parse_api(text.encode(), API_URL).papers) == 30
+
+
+# --- the real listing page ---------------------------------------------------------------
+
+
+def test_html_fixture_gives_thirteen_papers_of_the_day():
+    result = parse_html(HTML_BYTES, HTML_URL)
+
+    assert result.problems == []
+    assert len(result.papers) == 13
+    assert {paper.listed_on for paper in result.papers} == {date(2024, 8, 1)}
+    assert [p.arxiv_id for p in result.papers][:3] == ["2407.21783", "2407.21705", "2407.21770"]
+    assert_well_formed(result, HTML_URL)
+
+
+def test_html_fixture_llama_paper_fields():
+    paper = by_id(parse_html(HTML_BYTES, HTML_URL))["2407.21783"]
+
+    assert paper.title == "The Llama 3 Herd of Models"
+    assert paper.authors[0] == "Abhimanyu Dubey"
+    assert len(paper.authors) == 533
+    assert paper.upvotes == 94
+    assert paper.num_comments == 5
+    assert paper.published_at == datetime(2024, 7, 31, 17, 54, 27, tzinfo=UTC)
+    assert paper.abstract.startswith(
+        "Modern artificial intelligence (AI) systems are powered by foundation models. "
+        "This paper presents a new set of foundation models, called Llama 3."
+    )
+    # 2024 items have no AI summary, no code links and no organisation.
+    assert paper.ai_summary is None
+    assert paper.ai_keywords == ()
+    assert paper.github_repo is None
+    assert paper.organization is None
+
+
+def test_html_fixture_prefers_the_unwrapped_outer_title():
+    papers = by_id(parse_html(HTML_BYTES, HTML_URL))
+
+    assert papers["2407.21770"].title == (
+        "MoMa: Efficient Early-Fusion Pre-training with Mixture of Modality-Aware Experts"
+    )
+    assert papers["2404.01300"].title == (
+        "NeRF-MAE: Masked AutoEncoders for Self-Supervised 3D Representation Learning "
+        "for Neural Radiance Fields"
+    )
+
+
+def test_html_fixture_drops_the_hidden_author():
+    paper = by_id(parse_html(HTML_BYTES, HTML_URL))["2407.21781"]
+
+    assert "Xuanyu Huang" not in paper.authors
+    assert paper.authors == (
+        "Qiayuan Liao",
+        "Bike Zhang",
+        "Xiaoyu Huang",
+        "Zhongyu Li",
+        "Koushil Sreenath",
+    )
+
+
+def test_html_and_api_paths_agree_on_the_same_data():
+    props = embedded_props()
+    via_api = parse_api(json.dumps(props["dailyPapers"]), HTML_URL)
+    via_html = parse_html(HTML_BYTES, HTML_URL)
+
+    assert via_api.problems == via_html.problems == []
+    assert via_api.papers == via_html.papers
+    # Without a date in the URL, the 2024 outer publishedAt (the featuring time) still dates them.
+    undated = parse_api(json.dumps(props["dailyPapers"]), API_URL)
+    assert {p.listed_on for p in undated.papers} == {date(2024, 8, 1)}
+
+
+def test_html_selects_the_hydrater_by_data_target_not_position():
+    decoy = '<div data-target="MainHeader" data-props="{&quot;dailyPapers&quot;:[]}"></div>'
+    props = {"date": "2024-08-01T00:00:00.000Z", "dailyPapers": api_items()[:2]}
+    text = decoy + f"<main><section><div><div>{page(props)}</div></div></section></main>"
+
+    result = parse_html(text, "https://huggingface.co/papers")
+
+    assert [p.arxiv_id for p in result.papers] == ["2606.00467", "2606.12730"]
+    assert result.problems == []
+
+
+def test_html_empty_day_is_not_a_problem():
+    result = parse_html(page({"date": "2024-08-03T00:00:00.000Z", "dailyPapers": []}), HTML_URL)
+    assert result == ParseResult([], [])
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        pytest.param(
+            lambda t: t.replace('data-target="DailyPapers"', 'data-target="X"'), id="gone"
+        ),
+        pytest.param(
+            lambda t: t.replace('data-props="{&quot;canSubmit', 'data-props="{{&quot;canSubmit'),
+            id="broken-json",
+        ),
+        pytest.param(
+            lambda t: t.replace("&quot;dailyPapers&quot;:", "&quot;papers&quot;:", 1),
+            id="no-dailyPapers",
+        ),
+    ],
+)
+def test_html_falls_back_to_article_cards(breakage):
+    broken = breakage(HTML_TEXT)
+    assert broken != HTML_TEXT
+    full = parse_html(HTML_BYTES, HTML_URL)
+
+    result = parse_html(broken, HTML_URL)
+
+    assert [(p.arxiv_id, p.title, p.upvotes, p.num_comments) for p in result.papers] == [
+        (p.arxiv_id, p.title, p.upvotes, p.num_comments) for p in full.papers
+    ]
+    assert {p.listed_on for p in result.papers} == {date(2024, 8, 1)}
+    assert all(p.abstract == "" and p.authors == () for p in result.papers)
+    # The caller learns once that this page was read the degraded way.
+    assert len(result.problems) == 1
+    assert result.problems[0].record is None
+    assert "article cards" in result.problems[0].problem
+    assert_well_formed(result, HTML_URL)
+
+
+def test_card_fallback_skips_date_links_and_reports_bad_cards():
+    cards = (
+        '<article><h3><a href="/papers/date/2024-08-01">Previous day</a></h3></article>'
+        '<article><h3><a href="/papers/2407.21783">The Llama 3\n  Herd</a></h3>'
+        '<div class="leading-none">Submitted by akhaliq</div><div class="leading-none">1,204</div>'
+        '<a href="/papers/2407.21783#community">7</a></article>'
+        '<article><h3><a href="/papers/not-a-paper">Nope</a></h3></article>'
+        '<article><h3><a href="/papers/2407.21705"> </a></h3></article>'
+        "<article><p>an advert</p></article>"
+    )
+    result = parse_html(
+        f"<html><body>{cards}</body></html>", "https://hf.co/papers/date/2024-08-01"
+    )
+
+    assert result.papers == [
+        Paper(
+            arxiv_id="2407.21783",
+            title="The Llama 3 Herd",
+            source="hf",
+            listed_on=date(2024, 8, 1),
+            upvotes=1204,
+            num_comments=7,
+        )
+    ]
+    assert [(p.record, p.problem) for p in result.problems[1:]] == [
+        ("2", "card link '/papers/not-a-paper' has no arXiv id"),
+        ("2407.21705", "card has no title"),
+    ]
+
+
+# --- records that cannot be read -----------------------------------------------------------
+
+
+def _without_titles(item: dict) -> dict:
+    item.pop("title")
+    item["paper"].pop("title")
+    return item
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "record", "words"),
+    [
+        (lambda item: "garbage", "14", "item is a string"),
+        (lambda item: None, "14", "item is null"),
+        (lambda item: [item], "14", "item is an array"),
+        (lambda item: {**item, "paper": 5}, "14", "'paper' is a number"),
+        (lambda item: {"title": "orphan"}, "14", "neither 'paper' nor 'id'"),
+        (lambda item: {**item, "paper": {**item["paper"], "id": 2606}}, "14", "id is a number"),
+        (lambda item: {**item, "paper": {**item["paper"], "id": "n/a"}}, "14", "not an arXiv id"),
+        (lambda item: {**item, "paper": {}}, "14", "id is null"),
+        (_without_titles, "2606.12243", "no title"),
+    ],
+)
+def test_one_corrupted_item_skips_only_that_record(corrupt, record, words):
+    items = api_items()
+    kept = [item["paper"]["id"] for n, item in enumerate(items) if n != 14]
+    items[14] = corrupt(copy.deepcopy(items[14]))
+
+    result = parse_api(json.dumps(items), API_URL)
+
+    assert [p.arxiv_id for p in result.papers] == kept
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert (problem.source, problem.url, problem.record) == ("hf", API_URL, record)
+    assert words in problem.problem
+
+
+def test_wrong_typed_optional_fields_are_dropped_not_fatal():
+    item = api_items()[21]
+    item["paper"].update(
+        authors="Xunhao Lai, Weiqi Xu",
+        upvotes="abc",
+        githubStars=1.5,
+        githubRepo=5,
+        projectPage=[],
+        ai_summary={"text": "x"},
+        ai_keywords="sparse attention",
+        organization=["MiniMax"],
+        publishedAt="yesterday",
+        submittedOnDailyAt=20260612,
+        summary=None,
+    )
+    item.update(
+        numComments=True,
+        thumbnail={},
+        organization="MiniMax",
+        summary=7,
+        publishedAt="2026-06-10T20:00:00.000Z",
+    )
+
+    [paper] = parse_api(json.dumps([item]), API_URL).papers
+
+    assert paper.arxiv_id == "2606.13392"
+    assert paper.title == "MiniMax Sparse Attention"
+    assert paper.abstract == ""
+    assert paper.authors == ()
+    for name in ("upvotes", "num_comments", "github_stars", "github_repo", "project_page"):
+        assert getattr(paper, name) is None, name
+    assert (paper.ai_summary, paper.ai_keywords, paper.thumbnail) == (None, (), None)
+    assert (paper.organization, paper.published_at) == (None, None)
+    assert paper.listed_on == date(2026, 6, 10)  # the outer publishedAt, as a last resort
+
+
+@pytest.mark.parametrize("value", [True, -3, 2**40, "12", 3.0, None])
+def test_counts_must_be_plain_non_negative_ints(value):
+    item = api_items()[0]
+    item["paper"]["upvotes"] = value
+    [paper] = parse_api(json.dumps([item]), API_URL).papers
+    assert paper.upvotes is None
+
+
+def test_odd_author_entries():
+    item = api_items()[0]
+    item["paper"]["authors"] = [
+        {"name": "Ada  Lovelace\n", "hidden": False},
+        {"name": "Hidden Person", "hidden": True},
+        {"name": "Maybe Hidden", "hidden": "yes"},
+        {"name": ""},
+        {"hidden": False},
+        "Plain String",
+        7,
+        None,
+    ]
+    [paper] = parse_api(json.dumps([item]), API_URL).papers
+    assert paper.authors == ("Ada Lovelace", "Plain String")
+
+
+def test_text_is_cleaned_and_latex_kept():
+    item = api_items()[0]
+    del item["title"]
+    item["paper"]["title"] = "Q&amp;A for $\\alpha$-nets\n  via &lt;b&gt;\tand&#39;s \\'Etude "
+    item["summary"] = "  We show $O(n^{2})$\n\n  bounds &amp; more.\n"
+    item["paper"]["ai_keywords"] = ["  LLM\n", "", "&quot;RAG&quot;", 4]
+
+    [paper] = parse_api(json.dumps([item]), API_URL).papers
+
+    assert paper.title == "Q&A for $\\alpha$-nets via <b> and's \\'Etude"
+    assert paper.abstract == "We show $O(n^{2})$ bounds & more."
+    assert paper.ai_keywords == ("LLM", '"RAG"')
+
+
+def test_organization_falls_back_from_outer_to_paper_and_fullname_to_name():
+    item = api_items()[0]
+    item["organization"] = {"name": "", "fullname": None}
+    item["paper"]["organization"] = {"name": "caltech"}
+    [paper] = parse_api(json.dumps([item]), API_URL).papers
+    assert paper.organization == "caltech"
+
+
+def test_bare_paper_objects_from_search_are_read():
+    bare = api_items()[0]["paper"]
+    undated = {k: v for k, v in bare.items() if k != "submittedOnDailyAt"}
+
+    result = parse_api(json.dumps([bare, undated]), "https://huggingface.co/api/papers/search?q=x")
+
+    first, second = result.papers
+    assert first.arxiv_id == "2606.00467"
+    assert first.title.startswith("On the Limits of LLM Adaptability")
+    assert first.abstract.startswith("Large Language Models (LLMs)")
+    assert first.listed_on == date(2026, 6, 12)
+    assert first.num_comments is None
+    # A bare paper's publishedAt is the arXiv date, never a listing day.
+    assert second.listed_on is None
+
+
+def test_versioned_or_url_ids_are_reduced_to_the_bare_id():
+    item = api_items()[0]
+    item["paper"]["id"] = "https://arxiv.org/abs/2606.00467v3"
+    [paper] = parse_api(json.dumps([item]), API_URL).papers
+    assert (paper.arxiv_id, paper.version) == ("2606.00467", 3)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://huggingface.co/api/daily_papers?date=2024-08-02", date(2024, 8, 2)),
+        ("https://huggingface.co/papers/date/2025-03-04", date(2025, 3, 4)),
+        ("https://huggingface.co/papers/date/2025-03-04?x=1", date(2025, 3, 4)),
+        ("https://huggingface.co/api/daily_papers?date=2024-13-45", date(2024, 8, 1)),
+        ("https://huggingface.co/api/daily_papers?date=2024-08-02x", date(2024, 8, 1)),
+        ("http://[::1", date(2024, 8, 1)),
+    ],
+)
+def test_listing_day_without_submitted_on_daily_at(url, expected):
+    item = embedded_props()["dailyPapers"][0]  # 2024 shape: outer publishedAt 2024-08-01T01:21
+    assert "submittedOnDailyAt" not in item["paper"]
+    [paper] = parse_api(json.dumps([item]), url).papers
+    assert paper.listed_on == expected
+
+
+def test_week_page_date_is_not_a_listing_day():
+    item = embedded_props()["dailyPapers"][0]
+    props = {"date": "2024-07-29T00:00:00.000Z", "periodType": "week", "dailyPapers": [item]}
+    [paper] = parse_html(page(props), "https://huggingface.co/papers/week/2024-W31").papers
+    assert paper.listed_on == date(2024, 8, 1)
+
+
+def test_empty_array_is_an_empty_day_not_a_problem():
+    assert parse_api(b"[]", API_URL) == ParseResult([], [])
+
+
+def test_huge_records_are_read_and_huge_ids_refused():
+    item = api_items()[0]
+    item["summary"] = "word " * 1_000_000
+    item["paper"]["authors"] = [{"name": f"Author {n}", "hidden": False} for n in range(50_000)]
+    junk = copy.deepcopy(item)
+    junk["paper"]["id"] = "2606.00467" * 100_000
+
+    result = parse_api(json.dumps([item, junk]), API_URL)
+
+    [paper] = result.papers
+    assert len(paper.abstract) == len("word " * 1_000_000) - 1
+    assert len(paper.authors) == 50_000
+    [problem] = result.problems
+    assert problem.record == "1"
+    assert len(problem.problem) < 200
+
+
+# --- responses that cannot be read at all -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (b"", "not JSON"),
+        (b"<!doctype html><html>502 Bad Gateway</html>", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not JSON"),
+        (b"\x80\x81", "not JSON"),
+        ('[{"paper": {"id": "2606.00467"', "not JSON"),
+        ("[" * 100_000, "nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (b"null", "got null"),
+        (b"42", "got a number"),
+        (b'"papers"', "got a string"),
+        (b'{"dailyPapers": []}', "got an object"),
+        (b'{"error": "Invalid date"}', "Invalid date"),
+    ],
+)
+def test_unreadable_api_response_gives_one_problem(text, words):
+    result = parse_api(text, API_URL)
+
+    assert result.papers == []
+    [problem] = result.problems
+    assert (problem.source, problem.url, problem.record) == ("hf", API_URL, None)
+    assert words in problem.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "no DailyPapers element and no paper cards"),
+        (b"\x00\xff\xfe", "no DailyPapers element and no paper cards"),
+        ("<html><body><p>We are down</p></body></html>", "no DailyPapers element"),
+        (API_BYTES, "no DailyPapers element"),
+        ('<div data-target="DailyPapers"></div>', "has no data-props"),
+        ('<div data-target="DailyPapers" data-props="{oops"></div>', "data-props is not JSON"),
+        ('<div data-target="DailyPapers" data-props="[1]"></div>', "not an object"),
+        ("<div>" * 5_000, "no DailyPapers element"),
+        ("\ud800<p>lone surrogate</p>", "no DailyPapers element"),
+    ],
+)
+def test_unreadable_page_gives_one_problem(text, words):
+    result = parse_html(text, HTML_URL)
+
+    assert result.papers == []
+    [problem] = result.problems
+    assert (problem.source, problem.url, problem.record) == ("hf", HTML_URL, None)
+    assert words in problem.problem
+
+
+def test_truncated_hydrater_attribute_gives_one_problem():
+    cut = HTML_TEXT.index("Llama 3 Herd")  # inside the data-props attribute
+    result = parse_html(HTML_TEXT[:cut], HTML_URL)
+    assert result.papers == []
+    assert len(result.problems) == 1
+
+
+# --- properties: never raise, only well-formed papers ------------------------------------------
+
+KEYS = [
+    "paper",
+    "id",
+    "title",
+    "summary",
+    "authors",
+    "name",
+    "hidden",
+    "publishedAt",
+    "submittedOnDailyAt",
+    "upvotes",
+    "numComments",
+    "githubRepo",
+    "githubStars",
+    "projectPage",
+    "ai_summary",
+    "ai_keywords",
+    "thumbnail",
+    "organization",
+    "fullname",
+    "error",
+    "dailyPapers",
+    "date",
+    "periodType",
+]
+PLAUSIBLE = [
+    "2407.21783",
+    "hep-th/9901001v2",
+    "https://arxiv.org/abs/2606.00467v3",
+    "2024-08-01",
+    "2024-08-01T01:21:47.935Z",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "day",
+    "week",
+    "&amp; $\\alpha$\n  x",
+    "\u00a0\u2028",
+]
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(PLAUSIBLE)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), children, max_size=6)
+    ),
+    max_leaves=40,
+)
+# Real items with one field replaced anywhere in them reach deeper than random JSON does.
+REAL_ITEMS = api_items()[:3] + embedded_props()["dailyPapers"][:1]
+
+
+def _replace_somewhere(value: object, path: list[int], new: object) -> object:
+    if not path or not isinstance(value, dict | list) or not value:
+        return new
+    step, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        key = sorted(value)[step % len(value)]
+        return {**value, key: _replace_somewhere(value[key], rest, new)}
+    index = step % len(value)
+    return [*value[:index], _replace_somewhere(value[index], rest, new), *value[index + 1 :]]
+
+
+mutated_items = st.builds(
+    _replace_somewhere,
+    st.sampled_from(REAL_ITEMS),
+    st.lists(st.integers(0, 50), min_size=1, max_size=4),
+    json_values,
+)
+
+
+@FAST
+@given(st.text() | st.binary())
+def test_parse_api_never_raises_on_arbitrary_text(text):
+    result = parse_api(text, API_URL)
+    assert_well_formed(result, API_URL)
+    assert result.papers or result.problems or text.strip() in ("[]", b"[]")
+
+
+@FAST
+@given(st.text() | st.binary())
+def test_parse_html_never_raises_on_arbitrary_text(text):
+    assert_well_formed(parse_html(text, HTML_URL), HTML_URL)
+
+
+@FAST
+@given(json_values | st.lists(json_values | mutated_items, max_size=5))
+def test_parse_api_never_raises_on_arbitrary_json(value):
+    result = parse_api(json.dumps(value), API_URL)
+    assert_well_formed(result, API_URL)
+    if isinstance(value, list):
+        # Every item is either a paper or a problem; nothing is silently lost.
+        assert len(result.papers) + len(result.problems) == len(value)
+
+
+@FAST
+@given(json_values, st.lists(json_values | mutated_items, max_size=5))
+def test_parse_html_never_raises_on_arbitrary_props(props, items):
+    assert_well_formed(parse_html(page(props), HTML_URL), HTML_URL)
+    result = parse_html(page({"date": props, "dailyPapers": items}), HTML_URL)
+    assert_well_formed(result, HTML_URL)
+    assert len(result.papers) + len(result.problems) == len(items)
+
+
+@SLOW
+@given(st.integers(0, len(API_BYTES)))
+@example(0)
+@example(len(API_BYTES) - 1)
+@example(len(API_BYTES))
+def test_truncated_api_fixture(cut):
+    result = parse_api(API_BYTES[:cut], API_URL)
+    assert_well_formed(result, API_URL)
+    assert len(result.papers) in (0, 30)
+    assert len(result.papers) == 30 or len(result.problems) == 1
+
+
+HYDRATER_END = HTML_BYTES.index(b'"><section', HTML_BYTES.index(b'data-target="DailyPapers"')) + 2
+FULL_IDS = {paper.arxiv_id for paper in parse_html(HTML_BYTES, HTML_URL).papers}
+
+
+@SLOW
+@given(st.integers(0, len(HTML_BYTES)))
+@example(HYDRATER_END - 1)
+@example(HYDRATER_END)
+@example(HTML_BYTES.index(b"<article") + 500)
+def test_truncated_html_fixture(cut):
+    result = parse_html(HTML_BYTES[:cut], HTML_URL)
+    assert_well_formed(result, HTML_URL)
+    assert {paper.arxiv_id for paper in result.papers} <= FULL_IDS
+    if cut >= HYDRATER_END:
+        # The cards sit inside the hydrater, so a cut anywhere after its tag loses nothing.
+        assert len(result.papers) == 13
+        assert result.problems == []
+
+
+@SLOW
+@given(st.integers(0, len(HTML_BYTES)), st.binary(min_size=1, max_size=20))
+def test_html_fixture_with_spliced_garbage(at, garbage):
+    text = HTML_BYTES[:at] + garbage + HTML_BYTES[at:]
+    assert_well_formed(parse_html(text, HTML_URL), HTML_URL)
+
+
+# --- the clean_text fast path -----------------------------------------------------------------
+
+
+def test_every_whitespace_but_space_is_unprintable():
+    # _clean's shortcut rests on this; a Unicode upgrade that breaks it must fail loudly.
+    everything = "".join(map(chr, range(sys.maxunicode + 1)))
+    spaces = set(re.findall(r"\s", everything)) - {" "}
+    assert spaces and not any(char.isprintable() for char in spaces)
+
+
+@FAST
+@given(
+    st.text(
+        alphabet=st.sampled_from(" \t\n\r\u00a0\u2009\u2028\x1c\x85&;#amplt") | st.characters(),
+        max_size=40,
+    )
+    | st.sampled_from(["&amp;", "a  b", " a", "a ", "&#x41;", "\u3000x"])
+    | st.none()
+    | st.integers()
+)
+def test_clean_matches_clean_text(value):
+    assert _clean(value) == clean_text(value)
