@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import and_, func, or_, select
 
@@ -29,7 +30,17 @@ def validate_query(query: str, *, where: str) -> None:
         raise ConfigError(where, "empty query")
 
 
-def search_store(store: Store, query: str, *, limit: int = 10, offset: int = 0) -> SearchResults:
+def search_store(
+    store: Store,
+    query: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    order: Literal["relevance", "recent"] = "relevance",
+    announced_only: bool = False,
+) -> SearchResults:
+    """Papers matching ``query``. ``order="recent"`` lists newest stored first (feeds);
+    ``announced_only`` leaves out papers stored quietly by backfill or first-run policy."""
     terms = query.lower().split()
     if not terms:
         raise QueryError("empty query", 0, query)
@@ -40,6 +51,8 @@ def search_store(store: Store, query: str, *, limit: int = 10, offset: int = 0) 
             for t in terms
         ]
     )
+    if announced_only:
+        cond = and_(cond, papers.c.announced.is_(True))
     with store.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(papers).where(cond)).scalar_one()
         rows = conn.execute(

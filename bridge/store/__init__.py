@@ -18,12 +18,14 @@ from bridge.errors import StoreError
 from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
+from bridge.store.bulk import BulkInsert
 from bridge.store.migrations import migrate
 
 log = logging.getLogger(__name__)
 
 _JSON_LIST_COLUMNS = ("authors", "sources", "categories", "ai_keywords")
 _PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in ("source", "announce_type"))
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # Rows per statement: well under SQLite's variable limit, large enough to amortise round trips.
 _BATCH = 500
 
@@ -44,7 +46,7 @@ def _utcnow() -> datetime:
 
 
 def _json_list(values: tuple[str, ...]) -> str:
-    return json.dumps(values, ensure_ascii=False) if values else "[]"
+    return _JSON.encode(values) if values else "[]"
 
 
 def _to_row(paper: Paper) -> dict[str, Any]:
@@ -82,6 +84,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._insert_papers = BulkInsert(engine, schema.papers, skip=("seq",))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -172,17 +175,22 @@ class Store:
                         else:
                             merged += 1
                     if inserts:
-                        result = conn.execute(
-                            insert(schema.papers).returning(
-                                schema.papers.c.seq, schema.papers.c.arxiv_id
-                            ),
-                            inserts,
+                        # Plain executemany: RETURNING would make SQLAlchemy build one
+                        # multi-row statement per batch, several times slower; one indexed
+                        # SELECT finds the new sequence numbers instead.
+                        self._insert_papers.execute(conn, inserts)
+                        inserted = [values["arxiv_id"] for values in inserts]
+                        seqs = dict(
+                            conn.execute(
+                                select(schema.papers.c.arxiv_id, schema.papers.c.seq).where(
+                                    schema.papers.c.arxiv_id.in_(inserted)
+                                )
+                            ).all()
                         )
-                        by_id = {values["arxiv_id"]: values for values in inserts}
-                        for seq, arxiv_id in result.all():
-                            values = by_id[arxiv_id]
+                        for values in inserts:
+                            arxiv_id = values["arxiv_id"]
                             stored_paper = StoredPaper(
-                                batch[arxiv_id], seq, now, values["announced"]
+                                batch[arxiv_id], seqs[arxiv_id], now, values["announced"]
                             )
                             if batch[arxiv_id].is_revision_listing:
                                 revised.append(stored_paper)
@@ -238,6 +246,19 @@ class Store:
             for row in rows:
                 yield _to_stored(row)
             last = rows[-1].seq
+
+    def data_version(self) -> str:
+        """Changes whenever a paper is added or changed; cheap (two index lookups).
+
+        Caches of rendered output (feeds) key on it, so they are rebuilt when data changes
+        and not on every request, in every process sharing the database.
+        """
+        papers = schema.papers
+        with self.engine.connect() as conn:
+            seq = conn.execute(select(func.max(papers.c.seq))).scalar()
+            changed = conn.execute(select(func.max(papers.c.changed_at))).scalar()
+        stamp = changed.isoformat() if isinstance(changed, datetime) else str(changed)
+        return f"{seq or 0}-{stamp}"
 
     def count_papers(self) -> int:
         with self.engine.connect() as conn:

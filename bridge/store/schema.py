@@ -82,6 +82,7 @@ papers = Table(
     Column("announced", Boolean, nullable=False),
     Index("ix_papers_listed_on", "listed_on"),
     Index("ix_papers_announced_seq", "announced", "seq"),
+    Index("ix_papers_changed_at", "changed_at"),
 )
 
 # Conditional-GET validators per URL, written only after what a response said is stored.

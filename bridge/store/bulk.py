@@ -1,0 +1,53 @@
+"""Fast many-row INSERT: the dialect's own compiled SQL and type processors, one executemany.
+
+SQLAlchemy's executemany builds a parameter dict per row through several layers; for bulk
+imports that costs more than SQLite's insert itself. This keeps SQLAlchemy's SQL and value
+conversion (so SQLite and PostgreSQL store exactly what the ORM-less Core path would) and
+hands the driver plain tuples or dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, insert
+
+
+class BulkInsert:
+    def __init__(self, engine: Engine, table: Table, *, skip: Sequence[str] = ()) -> None:
+        """``skip``: columns the database fills itself (an autoincrement key)."""
+        dialect = engine.dialect
+        columns = [column.key for column in table.columns if column.key not in skip]
+        compiled = insert(table).compile(dialect=dialect, column_keys=columns)
+        self.sql = str(compiled)
+        self.positional = bool(dialect.positional)
+        keys: Sequence[str] = (
+            list(compiled.positiontup or []) if self.positional else list(compiled.params)
+        )
+        self.keys = keys
+        processors: dict[str, Callable[[Any], Any] | None] = {
+            column.key: column.type.bind_processor(dialect) for column in table.columns
+        }
+        self.processors = [(key, processors.get(key)) for key in keys]
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.positional:
+            params: list[Any] = [
+                tuple(
+                    proc(row.get(key)) if proc is not None else row.get(key)
+                    for key, proc in self.processors
+                )
+                for row in rows
+            ]
+        else:
+            params = [
+                {
+                    key: proc(row.get(key)) if proc is not None else row.get(key)
+                    for key, proc in self.processors
+                }
+                for row in rows
+            ]
+        conn.exec_driver_sql(self.sql, params)
