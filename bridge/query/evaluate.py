@@ -1,0 +1,540 @@
+"""Decide whether a parsed query matches a paper, and say where: pure functions, no I/O.
+
+A paper is analyzed once into a ``PaperIndex``: for each field, term -> postings (position,
+start, end, span). Fields and what they hold:
+
+    title, abstract, ai_summary   the text as stored on the Paper
+    ai_keywords                   the keywords joined by ", "
+    authors                       the names joined by ", ", folded but not stemmed
+    categories                    the arXiv categories joined by ", " (for hits only)
+
+Positions jump by one between list items, so a phrase never spans two authors or two keywords.
+``Hit.start``/``Hit.end`` are offsets into those field texts and ``Hit.text`` is the paper's own
+spelling ("generalisation"), so outputs can highlight it and ``Match.why()`` can quote it.
+
+For an index of terms (the archive search, the percolator) every paper has one set of *keys*:
+its text terms from every field, ``cat:<category>``, ``catp:<archive>.`` and
+``source:<name>``, lower-cased. ``required_terms(query)`` are keys every match contains;
+``anchor_terms(query)`` is a small set of keys at least one of which every match contains (None
+when there is none, e.g. ``upvotes>=10``). Look candidates up by either, then confirm each with
+``match_paper``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from itertools import chain
+from operator import itemgetter
+from types import MemberDescriptorType
+from typing import TypeAlias
+
+from bridge.models import Hit, Match, Paper
+from bridge.query.normalize import normalize_word, postings_of, scan
+from bridge.query.parser import (
+    DEFAULT_FIELDS,
+    And,
+    Category,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    Slots,
+    Source,
+    Term,
+    Upvotes,
+)
+
+__all__ = [
+    "FIELD_ORDER",
+    "PaperIndex",
+    "anchor_terms",
+    "collect_hits",
+    "field_requirements",
+    "merge_hits",
+    "index_paper",
+    "match_paper",
+    "matches",
+    "paper_terms",
+    "required_terms",
+]
+
+FIELD_ORDER = {
+    "title": 0,
+    "abstract": 1,
+    "ai_summary": 2,
+    "ai_keywords": 3,
+    "authors": 4,
+    "categories": 5,
+}
+LIST_SEPARATOR = ", "
+
+
+def _fast_constructor(cls: type, names: tuple[str, ...]) -> Callable[..., object]:
+    """A constructor for a frozen slots dataclass that skips its __init__.
+
+    A frozen dataclass sets each field through object.__setattr__, which makes building the
+    hundreds of thousands of Hit and Match values of one percolation run the slowest part of it;
+    setting the slots directly builds the same value about twice as fast. Falls back to the
+    class itself if its fields are not exactly these slots.
+    """
+    slots = [cls.__dict__.get(name) for name in names]
+    exact = tuple(f.name for f in dataclasses.fields(cls)) == names
+    if not exact or not all(isinstance(slot, MemberDescriptorType) for slot in slots):
+        return cls
+    setters = [slot.__set__ for slot in slots]  # type: ignore[union-attr]
+    new = object.__new__
+    if len(names) == 3:
+        set_a, set_b, set_c = setters
+
+        def make3(a: object, b: object, c: object) -> object:
+            value: object = new(cls)
+            set_a(value, a)
+            set_b(value, b)
+            set_c(value, c)
+            return value
+
+        return make3
+    if len(names) == 4:
+        set_a, set_b, set_c, set_d = setters
+
+        def make4(a: object, b: object, c: object, d: object) -> object:
+            value: object = new(cls)
+            set_a(value, a)
+            set_b(value, b)
+            set_c(value, c)
+            set_d(value, d)
+            return value
+
+        return make4
+    return cls
+
+
+new_hit: Callable[[str, str, int, int], Hit] = _fast_constructor(  # type: ignore[assignment]
+    Hit, ("field", "text", "start", "end")
+)
+new_match: Callable[[str, str, tuple[Hit, ...]], Match] = _fast_constructor(  # type: ignore[assignment]
+    Match, ("subscription_id", "arxiv_id", "hits")
+)
+
+Posting: TypeAlias = tuple[int, int, int, int]  # position, start, end, span
+KeyedHit: TypeAlias = tuple[tuple[int, int, int], Hit]  # ((field order, start, end), hit)
+Postings: TypeAlias = dict[str, list[Posting]]
+
+
+class PaperIndex:
+    """One paper analyzed once: every field's postings, its keys, and a cache of hits."""
+
+    __slots__ = (
+        "paper",
+        "texts",
+        "postings",
+        "default_terms",
+        "keys",
+        "categories",
+        "_hits",
+        "_pairs",
+    )
+
+    def __init__(self, paper: Paper) -> None:
+        self.paper = paper
+        self.texts: dict[str, str] = {}
+        self.postings: dict[str, Postings] = {}
+        self._add_text("title", paper.title or "", stem=True)
+        self._add_text("abstract", paper.abstract or "", stem=True)
+        self._add_text("ai_summary", paper.ai_summary or "", stem=True)
+        self._add_list("ai_keywords", paper.ai_keywords, stem=True)
+        self._add_list("authors", paper.authors, stem=False)
+        categories = list(paper.categories)
+        if paper.primary_category and paper.primary_category not in categories:
+            categories.append(paper.primary_category)
+        self.texts["categories"] = LIST_SEPARATOR.join(categories)
+        self.categories = tuple(c.lower() for c in categories)
+        self.default_terms: set[str] = set()
+        for name in DEFAULT_FIELDS:
+            self.default_terms.update(self.postings[name])
+        keys = set(self.default_terms)
+        keys.update(self.postings["authors"])
+        for category in self.categories:
+            keys.add("cat:" + category)
+            dot = category.find(".")
+            if dot > 0:
+                keys.add("catp:" + category[: dot + 1])
+        keys.add("source:" + paper.source)
+        keys.update("source:" + s for s in paper.sources)
+        self.keys = keys
+        self._hits: dict[tuple[tuple[str, ...], str], tuple[Hit, ...]] = {}
+        self._pairs: dict[tuple[tuple[str, ...], str], tuple[KeyedHit, ...]] = {}
+
+    def _add_text(self, name: str, text: str, stem: bool) -> None:
+        self.texts[name] = text
+        self.postings[name] = postings_of(text, stem) if text else {}
+
+    def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
+        postings: Postings = {}
+        offset = 0
+        base = 0
+        for item in items:
+            width = 0
+            for term, position, start, end, span in scan(item, stem):
+                width = max(width, position + span)
+                posting = (base + position, offset + start, offset + end, span)
+                entry = postings.get(term)
+                if entry is None:
+                    postings[term] = [posting]
+                else:
+                    entry.append(posting)
+            base += width + 1  # the gap keeps phrases inside one item
+            offset += len(item) + len(LIST_SEPARATOR)
+        self.texts[name] = LIST_SEPARATOR.join(items)
+        self.postings[name] = postings
+
+    def term_hits(self, fields: tuple[str, ...], term: str) -> tuple[Hit, ...]:
+        """Every occurrence of ``term`` in ``fields``, in field then text order (cached)."""
+        key = (fields, term)
+        hits = self._hits.get(key)
+        if hits is None:
+            make = new_hit
+            found: list[Hit] = []
+            for name in fields:
+                occurrences = self.postings[name].get(term)
+                if occurrences:
+                    text = self.texts[name]
+                    found += [make(name, text[s:e], s, e) for _, s, e, _ in occurrences]
+            hits = tuple(found)
+            self._hits[key] = hits
+        return hits
+
+    def term_pairs(self, fields: tuple[str, ...], term: str) -> tuple[KeyedHit, ...]:
+        """``term_hits`` with each hit's sort key, for merging the hits of several terms."""
+        key = (fields, term)
+        pairs = self._pairs.get(key)
+        if pairs is None:
+            keys: list[tuple[int, int, int]] = []
+            for name in fields:
+                occurrences = self.postings[name].get(term)
+                if occurrences:
+                    order = FIELD_ORDER[name]
+                    keys += [(order, s, e) for _, s, e, _ in occurrences]
+            pairs = tuple(zip(keys, self.term_hits(fields, term), strict=True))
+            self._pairs[key] = pairs
+        return pairs
+
+
+def index_paper(paper: Paper) -> PaperIndex:
+    """Analyze ``paper`` once, for any number of ``matches``/``collect_hits`` calls."""
+    return PaperIndex(paper)
+
+
+def paper_terms(paper: Paper) -> set[str]:
+    """The keys of ``paper`` (see the module docstring): what an inverted index stores."""
+    return set(index_paper(paper).keys)
+
+
+# --- matching ------------------------------------------------------------------------------------
+
+
+def phrase_spans(postings: Postings, slots: Slots) -> list[tuple[int, int]]:
+    """(start, end) of every place the phrase occurs in one field."""
+    frontier: dict[int, tuple[int, int]] | None = None
+    for slot in slots:
+        reached: dict[int, tuple[int, int]] = {}
+        for alternative in slot:
+            current = frontier
+            for term in alternative:
+                occurrences = postings.get(term)
+                if not occurrences:
+                    current = {}
+                    break
+                following: dict[int, tuple[int, int]] = {}
+                if current is None:
+                    for position, start, end, span in occurrences:
+                        following.setdefault(position + span, (start, end))
+                else:
+                    for position, _, end, span in occurrences:
+                        previous = current.get(position)
+                        if previous is not None:
+                            following.setdefault(position + span, (previous[0], end))
+                current = following
+                if not current:
+                    break
+            if current:
+                for position, extent in current.items():
+                    reached.setdefault(position, extent)
+        if not reached:
+            return []
+        frontier = reached
+    return sorted(set(frontier.values())) if frontier else []
+
+
+def _term(node: Term, px: PaperIndex) -> bool:
+    postings = px.postings
+    return any(node.term in postings[name] for name in node.fields)
+
+
+def _phrase(node: Phrase, px: PaperIndex) -> bool:
+    return any(phrase_spans(px.postings[name], node.slots) for name in node.fields)
+
+
+def _and(node: And, px: PaperIndex) -> bool:
+    return all(matches(child, px) for child in node.children)
+
+
+def _or(node: Or, px: PaperIndex) -> bool:
+    return any(matches(child, px) for child in node.children)
+
+
+def _not(node: Not, px: PaperIndex) -> bool:
+    return not matches(node.child, px)
+
+
+def _category(node: Category, px: PaperIndex) -> bool:
+    if node.prefix:
+        return any(c.startswith(node.value) for c in px.categories)
+    return node.value in px.categories
+
+
+def _source(node: Source, px: PaperIndex) -> bool:
+    return px.paper.source == node.value or node.value in px.paper.sources
+
+
+def _upvotes(node: Upvotes, px: PaperIndex) -> bool:
+    upvotes = px.paper.upvotes
+    if upvotes is None:
+        return False
+    op = node.op
+    if op == ">=":
+        return upvotes >= node.value
+    if op == ">":
+        return upvotes > node.value
+    if op == "<=":
+        return upvotes <= node.value
+    if op == "<":
+        return upvotes < node.value
+    return upvotes == node.value
+
+
+_EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
+    Term: _term,  # type: ignore[dict-item]
+    Phrase: _phrase,  # type: ignore[dict-item]
+    And: _and,  # type: ignore[dict-item]
+    Or: _or,  # type: ignore[dict-item]
+    Not: _not,  # type: ignore[dict-item]
+    Category: _category,  # type: ignore[dict-item]
+    Source: _source,  # type: ignore[dict-item]
+    Upvotes: _upvotes,  # type: ignore[dict-item]
+}
+
+
+def matches(node: Node, px: PaperIndex) -> bool:
+    """Whether the query tree ``node`` matches the analyzed paper."""
+    return _EVALUATORS[type(node)](node, px)
+
+
+def _gather(node: Node, px: PaperIndex, out: list[tuple[KeyedHit, ...]]) -> None:
+    # Called only on nodes that matched; an OR reports only the branches that matched.
+    if isinstance(node, Term):
+        out.append(px.term_pairs(node.fields, node.term))
+    elif isinstance(node, Phrase):
+        for name in node.fields:
+            text = px.texts[name]
+            order = FIELD_ORDER[name]
+            out.append(
+                tuple(
+                    ((order, start, end), new_hit(name, text[start:end], start, end))
+                    for start, end in phrase_spans(px.postings[name], node.slots)
+                )
+            )
+    elif isinstance(node, And):
+        for child in node.children:
+            _gather(child, px, out)
+    elif isinstance(node, Or):
+        for child in node.children:
+            if matches(child, px):
+                _gather(child, px, out)
+    elif isinstance(node, Category):
+        offset = 0
+        order = FIELD_ORDER["categories"]
+        found: list[KeyedHit] = []
+        for category in px.texts["categories"].split(LIST_SEPARATOR) if px.categories else ():
+            lowered = category.lower()
+            end = offset + len(category)
+            if lowered == node.value or (node.prefix and lowered.startswith(node.value)):
+                found.append(((order, offset, end), new_hit("categories", category, offset, end)))
+            offset = end + len(LIST_SEPARATOR)
+        out.append(tuple(found))
+
+
+_second: Callable[[KeyedHit], Hit] = itemgetter(1)  # C-level, called once per hit
+
+
+def merge_hits(groups: list[tuple[KeyedHit, ...]]) -> tuple[Hit, ...]:
+    """The hits of several groups without duplicates, in field order then text order."""
+    if len(groups) == 1:
+        return tuple(map(_second, groups[0]))
+    # Keys are unique in the dict, so sorting its items never compares two Hits.
+    unique = dict(chain.from_iterable(groups))
+    return tuple(map(_second, sorted(unique.items())))
+
+
+def collect_hits(node: Node, px: PaperIndex) -> tuple[Hit, ...]:
+    """Every positive term/phrase occurrence of a query tree that matched ``px``."""
+    groups: list[tuple[KeyedHit, ...]] = []
+    _gather(node, px, groups)
+    return merge_hits(groups)
+
+
+def match_paper(query: Query, paper: Paper | PaperIndex) -> tuple[Hit, ...] | None:
+    """None if ``query`` does not match ``paper``; otherwise where it matched (maybe empty)."""
+    px = paper if isinstance(paper, PaperIndex) else PaperIndex(paper)
+    if not matches(query.root, px):
+        return None
+    return collect_hits(query.root, px)
+
+
+# --- index planning ------------------------------------------------------------------------------
+
+# Words in most abstracts: a poor choice of anchor even when long ("performance").
+_COMMON_WORDS = """
+the a and we of to for in on that with as by is this model an are from introduce use while it
+our across at which these propose through show can be train task require result achieve two
+over but framework into reason structure level or exist agent benchmark its both make improve
+have experiment base yet only all between than method address state their three find
+performance condition also evaluation evaluate capability enable paper image learning provide
+align alignment metric data large language not work baseline where set design further present
+under new limit rely such more study multi reduce they efficient single scale each
+representation token first demonstrate type high tool need may open outperform input analysis
+challenge time code step approach without source quality how cost network neural deep system
+problem dataset generation generate different existing novel however even well information
+process accuracy knowledge content context prior via significant significantly art
+state-of-the-art task tasks real world one general available strong remain
+"""
+COMMON_TERMS = frozenset(normalize_word(w) for w in _COMMON_WORDS.split())
+
+
+def _key_rate(key: str) -> float:
+    """A guess at the fraction of papers containing ``key``: lower is a better anchor."""
+    if key.startswith("source:"):
+        return 0.9
+    if key.startswith("catp:"):
+        return 0.5
+    if key.startswith("cat:"):
+        return 0.2
+    if key in COMMON_TERMS:
+        return 0.5
+    n = len(key)
+    if n <= 2:
+        return 0.2
+    if n == 3:
+        return 0.05
+    if n <= 5:
+        return 0.02
+    if n <= 7:
+        return 0.01
+    return 0.005
+
+
+Anchors: TypeAlias = tuple[float, frozenset[str]] | None
+
+
+def _best(options: list[Anchors]) -> Anchors:
+    found = [option for option in options if option is not None]
+    return min(found, key=lambda option: (option[0], sorted(option[1]))) if found else None
+
+
+def _union(options: list[Anchors]) -> Anchors:
+    if not options or any(option is None for option in options):
+        return None
+    keys: frozenset[str] = frozenset().union(*(option[1] for option in options))  # type: ignore[index]
+    return (sum(_key_rate(k) for k in keys), keys)
+
+
+def _anchors(node: Node) -> Anchors:
+    if isinstance(node, Term):
+        return (_key_rate(node.term), frozenset((node.term,)))
+    if isinstance(node, Phrase):
+        per_slot: list[Anchors] = []
+        for slot in node.slots:
+            alternatives: list[Anchors] = [
+                _best([(_key_rate(t), frozenset((t,))) for t in alternative])
+                for alternative in slot
+            ]
+            per_slot.append(_union(alternatives))
+        return _best(per_slot)
+    if isinstance(node, And):
+        return _best([_anchors(child) for child in node.children])
+    if isinstance(node, Or):
+        return _union([_anchors(child) for child in node.children])
+    if isinstance(node, Category):
+        if not node.prefix:
+            key = "cat:" + node.value
+        elif "." in node.value:
+            key = "catp:" + node.value[: node.value.index(".") + 1]
+        else:
+            return None
+        return (_key_rate(key), frozenset((key,)))
+    if isinstance(node, Source):
+        key = "source:" + node.value
+        return (_key_rate(key), frozenset((key,)))
+    return None  # Not, Upvotes: nothing a matching paper must contain
+
+
+def anchor_terms(query: Query | Node) -> frozenset[str] | None:
+    """A small set of keys, one of which every matching paper has; None if no such set exists.
+
+    For an AND the rarest-looking child is chosen (COMMON_TERMS are avoided, longer words are
+    preferred); for an OR every branch contributes.
+    """
+    found = _anchors(query.root if isinstance(query, Query) else query)
+    return found[1] if found is not None else None
+
+
+def _required(node: Node) -> frozenset[str]:
+    if isinstance(node, Term):
+        return frozenset((node.term,))
+    if isinstance(node, Phrase):
+        keys: set[str] = set()
+        for slot in node.slots:
+            keys.update(frozenset(slot[0]).intersection(*slot[1:]))
+        return frozenset(keys)
+    if isinstance(node, And):
+        return frozenset().union(*(_required(child) for child in node.children))
+    if isinstance(node, Or):
+        return frozenset.intersection(*(_required(child) for child in node.children))
+    if isinstance(node, Category) or isinstance(node, Source):
+        anchors = _anchors(node)
+        return anchors[1] if anchors is not None else frozenset()
+    return frozenset()
+
+
+FieldTerm: TypeAlias = tuple[tuple[str, ...], str]
+
+
+def _field_required(node: Node) -> frozenset[FieldTerm]:
+    if isinstance(node, Term):
+        return frozenset(((node.fields, node.term),))
+    if isinstance(node, Phrase):
+        terms: set[str] = set()
+        for slot in node.slots:
+            terms.update(frozenset(slot[0]).intersection(*slot[1:]))
+        return frozenset((node.fields, term) for term in terms)
+    if isinstance(node, And):
+        return frozenset().union(*(_field_required(child) for child in node.children))
+    if isinstance(node, Or):
+        return frozenset.intersection(*(_field_required(child) for child in node.children))
+    return frozenset()
+
+
+def field_requirements(query: Query | Node) -> frozenset[FieldTerm]:
+    """(fields, term) pairs: every matching paper has ``term`` in at least one of ``fields``.
+
+    For an index kept per paper field (term -> papers); categories, sources and upvotes are
+    left to the caller's own columns.
+    """
+    return _field_required(query.root if isinstance(query, Query) else query)
+
+
+def required_terms(query: Query | Node) -> frozenset[str]:
+    """Keys every matching paper has (in some field); may be empty, e.g. for an OR."""
+    return _required(query.root if isinstance(query, Query) else query)

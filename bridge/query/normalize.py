@@ -1,0 +1,640 @@
+"""Turn text into normalised search terms: one meaning of a keyword for subscriptions and search.
+
+The analyzer splits text into words and maps every word to a *term*, its family key. Two words
+match when their terms are equal, so the rules below are the whole meaning of "matches".
+
+Tokens
+    One compiled regular expression finds the words. A word is a run of letters or digits in any
+    script; a decimal point inside a number stays (``3.5``, ``Qwen2.5``); a possessive ``'s`` is
+    dropped and other apostrophes are removed (``LLM's`` → ``llm``, ``don't`` → ``dont``). A
+    single letter followed by ``++`` or ``#`` is a word of its own (``C++``, ``C#``, ``F#``).
+    A compound joined by hyphens or underscores (``out-of-distribution``, ``GPT-4o``,
+    ``pre-training``, ``self_supervised``) yields its parts at consecutive positions *and* the
+    joined form (``outofdistribution``, ``gpt4o``, ``pretraining``) spanning all of them, so
+    ``pretraining`` and ``pre-training`` find each other, and ``pre-training``, ``pre training``
+    and ``"pre training"`` find each other. En dashes, slashes and dots (other than decimal
+    points) separate words. LaTeX commands are skipped (``\\times``, ``\\mathcal``, ``\\log``)
+    except Greek letters, which become words (``$\\alpha$-divergence`` gives ``alpha``,
+    ``divergence`` at consecutive positions).
+
+Folding
+    Lowercase (``casefold``), compatibility-decompose (NFKD: ligatures such as ``ﬁ`` become
+    ``fi``) and drop accents, so ``Out-Of-Distribution``, ``naïve`` and ``Schrödinger`` fold to
+    plain ASCII. An acronym plural written in capitals loses its ``s``: ``LLMs`` → ``llm``,
+    ``GPUs`` → ``gpu``, ``IDs`` → ``id``.
+
+Words that are left alone
+    Words shorter than three letters, words containing digits (``3d``, ``f1``, ``gpt4o``,
+    ``2.5``), symbols (``c++``) and non-Latin words are only folded, never stemmed.
+
+British → American spelling (on the folded word, before the family key)
+    * ``-ise``, ``-ised``, ``-ises``, ``-ising``, ``-iser``, ``-isation``, ``-isable``,
+      ``-isability`` → ``-iz…`` after a consonant (optimise, generalisation, tokeniser), except
+      words where ``-ise`` is not the verb suffix: ``-wise``, ``-vise`` (supervised, revise,
+      advise), ``-prise`` (comprise, surprise, enterprise), exercise, precise, concise, promise,
+      compromise, premise, demise, expertise, advertise, franchise, merchandise, paradise,
+      despise, treatise, rise/arise; a vowel before ``-ise`` also blocks it (noise, denoising,
+      raise, praise, cruise).
+    * ``-lyse``/``-lysed``/``-lysing``/``-lyser`` → ``-lyz…`` (analyse, catalyse); but the plural
+      noun ``-yses`` → ``-ysis`` (analyses → analysis) and ``-theses`` → ``-thesis``.
+    * ``-our`` → ``-or`` only inside a known family: behaviour, colour, flavour, favour, honour,
+      humour, labour, neighbour, rumour, vapour, harbour, odour, armour, vigour, tumour, valour,
+      savour, saviour, endeavour, clamour, candour, rigour, splendour, parlour, demeanour,
+      fervour, ardour (and their derivatives: behavioural, favourite). four, hour, our, your,
+      pour, tour, flour and every other ``-our`` word are untouched.
+    * ``-tre`` → ``-ter`` for centre, metre (and kilometre…), litre, theatre, fibre, calibre,
+      spectre, sombre, meagre, lustre, sabre, with ``-s``/``-d``/``-ing`` (centred → centered).
+    * ``-ogue`` → ``-og`` after at least three letters (dialogue, catalogue, analogue).
+    * ``ll`` → ``l`` when at least two vowels precede it (modelling, labelled, travelling,
+      cancelled, fuelled, enrolled, fulfill, distill); ``fall``, ``call``, ``small``, ``tell`` keep
+      theirs. Applied to every word alike, so ``install``/``instal`` and
+      ``control``/``controlled`` still agree.
+    * A short table: programme, defence, offence, licence, pretence, grey, aluminium, judgement,
+      acknowledgement, artefact, practise, manoeuvre, sceptic, mould, amongst, whilst, and
+      ae/oe medical spellings (haem-, paediatr-, oestr-, foet-, …).
+
+Family key (only inflection, plus the ``-ize``/``-yze`` derivations; never a Porter/Snowball
+stemmer, which would reduce ``generalization`` to ``general``)
+    1. Irregular forms from a table: learnt → learn, matrices → matrix, vertices → vertex,
+       indices → index, criteria → criterion, phenomena → phenomenon, corpora → corpus,
+       axes → axis, children → child, leaves → leaf, formulae → formula, radii → radius, …
+    2. The ``-ize`` family: ``-ize``, ``-izes``, ``-ized``, ``-izing``, ``-izer(s)``,
+       ``-ization(s)``, ``-izational``, ``-izable``, ``-izability`` → ``…iz`` when at least three
+       letters precede ``iz``: generalization, generalise, generalized, generalizable,
+       generalisability all give ``generaliz``, while general, generally, generalist,
+       generality and general-purpose keep their own keys. Likewise ``-yze``, ``-yzed``,
+       ``-yzes``, ``-yzing``, ``-yzer(s)`` → ``…yz`` (analyze, analysed, analyzer → ``analyz``;
+       analysis stays ``analysis``).
+    3. Plurals: ``-sses`` → ``-ss``; ``-ies`` → ``-i``; a final ``-s`` goes except after ``s``,
+       ``u`` or ``i`` (class, corpus, status, analysis, basis) and in a few singulars (bias, gas,
+       atlas, canvas, alias, lens, chaos, cosmos, ethos, news, …). A small list of plurals ending
+       in ``-us``/``-is`` does lose the ``s`` (gpus, cpus, relus, apis, emojis). Three-letter
+       words keep their ``s`` unless the rest has no vowel (``lms`` → ``lm``, but ``its``,
+       ``gas``, ``yes`` stay).
+    4. Verb forms (Porter step 1b): ``-eed`` → ``-ee`` (agreed, exceeded); ``-ed`` and ``-ing``
+       go when the rest has a vowel (so bring, string, red and shed stay), then ``at``/``bl``/
+       ``iz`` regain their ``e`` (generated → generate), a doubled final consonant other than
+       l, s, z is undoubled (embedded → embed, programmed → program) and a short
+       consonant-vowel-consonant stem regains its ``e`` (coding → code, hoping → hope).
+       ``embed`` and ``imbed`` are words, not past tenses.
+    5. A final ``y`` after a vowel-bearing stem becomes ``i`` (study, studies, studied → studi).
+    6. A final silent ``e`` goes as in Porter step 5a (generate → generat, cause → caus), but
+       stays on short consonant-vowel-consonant stems (code, note, state, time, size, plane), so
+       that plane/plan and state/stat stay apart. ``one``/``ones`` keep their ``e`` (not "on").
+
+    The ``-ing`` noun and the verb share a key: ``learning`` finds ``learn``, ``learned``,
+    ``learns``, ``learnt`` and ``reinforcement learning``; ``training`` finds ``trained``;
+    ``modeling``/``modelling``/``models``/``modeled`` all give ``model``. Other derivations are
+    separate words: learner, trainer, behavioral, optimal, analytic, traveller, statistical.
+
+Terms are keys, not words (``generaliz``, ``studi``); outputs show the words as written, by the
+character offsets every ``Token`` carries.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = [
+    "Token",
+    "analyze",
+    "family_key",
+    "fold",
+    "normalize_word",
+    "terms_of",
+    "word_groups",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One term at one position; ``start``/``end`` are character offsets into the analyzed text.
+
+    ``span`` is the number of positions the token covers: 1 for a word, k for the joined form of
+    a k-part hyphenated compound (which shares its position with the first part).
+    """
+
+    term: str
+    position: int
+    start: int
+    end: int
+    span: int = 1
+
+
+# --- tokenizer -----------------------------------------------------------------------------------
+
+# One pass finds candidate words: runs of word characters (with combining marks) joined by
+# hyphens, apostrophes or dots. Plain alphanumeric runs, the vast majority, go straight to the
+# per-word cache; the rest are split here (dots not between digits, hyphens, underscores).
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_W = rf"[\w{_MARKS}]+"
+_TOKEN_RE = re.compile(
+    rf"[A-Za-z](?:\+\+|\#)(?![\w+\#])"  # C++, C#, F#
+    rf"|{_W}(?:[-\u2010\u2011'\u2019.]{_W})*"
+    r"|\\[A-Za-z]+"  # a LaTeX command
+)
+_SEGMENT_SPLIT = re.compile(r"(?<!\d)\.|\.(?!\d)")
+_PIECE_RE = re.compile(r"[^-\u2010\u2011_]+")
+
+_GREEK = {
+    name: name.removeprefix("var")
+    for name in (
+        "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
+        "nu xi omicron pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega"
+    ).split()
+}
+_GREEK.update({name.capitalize(): value for name, value in _GREEK.items()})
+
+
+# --- folding -------------------------------------------------------------------------------------
+
+_ACRONYM_PLURAL = re.compile(r"[A-Z0-9]*[A-Z][A-Z0-9]*[A-Z0-9]s")
+_APOSTROPHES = str.maketrans("", "", "'\u2019")
+
+
+def fold(text: str) -> str:
+    """Lowercase, decompose compatibility characters and drop accents: 'Naïve ﬁt' -> 'naive fit'."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+# --- British -> American -------------------------------------------------------------------------
+
+_ISE = re.compile(
+    r"(?P<stem>[a-z]{2,}[b-df-hj-np-tv-xz])is"
+    r"(?P<suffix>e|ed|es|ing|er|ers|ation|ations|ational|able|ability|abilities)"
+)
+_ISE_KEEP_ENDINGS = (
+    "wise",
+    "vise",
+    "prise",
+    "promise",
+    "premise",
+    "demise",
+    "surmise",
+    "chemise",
+    "expertise",
+    "advertise",
+    "chastise",
+    "treatise",
+    "franchise",
+    "merchandise",
+    "paradise",
+    "despise",
+    "exercise",
+    "precise",
+    "concise",
+    "excise",
+    "incise",
+    "circumcise",
+    "sunrise",
+    "uprise",
+)
+_LYSE = re.compile(r"(?P<stem>[a-z]{2,}l)ys(?P<suffix>e|ed|es|ing|er|ers)")
+_OUR = re.compile(
+    r"(behavi|neighb|col|flav|fav|hon|hum|lab|rum|vap|harb|od|arm|vig|tum|val|savi|sav|endeav"
+    r"|clam|cand|rig|splend|parl|demean|ferv|ard)our"
+)
+_TRE = re.compile(
+    r"(?P<stem>[a-z]*(?:cent|met|lit|theat|fib|calib|spect|somb|meag|lust|sab))r"
+    r"(?P<suffix>e|es|ed|ing)"
+)
+_TRE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
+_OGUE = re.compile(r"(?P<stem>[a-z]{3,})ogu(?P<suffix>e|es|ed|ing)")
+_OGUE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
+_SPELLING_TABLE = (
+    (re.compile(r"programme"), "program"),
+    (re.compile(r"(de|of)fence"), r"\1fense"),
+    (re.compile(r"licence"), "license"),
+    (re.compile(r"pretence"), "pretense"),
+    (re.compile(r"^grey"), "gray"),
+    (re.compile(r"aluminium"), "aluminum"),
+    (re.compile(r"dgement"), "dgment"),
+    (re.compile(r"artefact"), "artifact"),
+    (re.compile(r"practis(e|ed|es|ing)$"), r"practic\1"),
+    (re.compile(r"manoeuvr"), "maneuver"),
+    (re.compile(r"sceptic"), "skeptic"),
+    (re.compile(r"^mould"), "mold"),
+    (re.compile(r"^amongst$"), "among"),
+    (re.compile(r"^whilst$"), "while"),
+    (re.compile(r"haem"), "hem"),
+    (re.compile(r"paed"), "ped"),
+    (re.compile(r"anaem"), "anem"),
+    (re.compile(r"^oedem"), "edem"),
+    (re.compile(r"^oestr"), "estr"),
+    (re.compile(r"^foet"), "fet"),
+    (re.compile(r"ischaem"), "ischem"),
+    (re.compile(r"leukaem"), "leukem"),
+)
+_VOWELS = frozenset("aeiou")
+
+
+def _collapse_ll(word: str) -> str:
+    # British doubles the l of an unstressed final syllable (modelling); American does not.
+    # Requiring two vowels before the "ll" keeps one-syllable words (fall, tell, small) whole.
+    out: list[str] = []
+    vowels = 0
+    i = 0
+    n = len(word)
+    while i < n:
+        c = word[i]
+        if c == "l" and i + 1 < n and word[i + 1] == "l" and vowels >= 2:
+            out.append("l")
+            i += 2
+            continue
+        if c in _VOWELS:
+            vowels += 1
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def americanize(word: str) -> str:
+    """Rewrite a folded word's British spelling as American (see the module docstring)."""
+    if word.endswith("yses"):
+        return word[:-2] + "is"
+    if word.endswith("theses"):
+        return word[:-2] + "is"
+    for pattern, replacement in _SPELLING_TABLE:
+        word = pattern.sub(replacement, word)
+    m = _ISE.fullmatch(word)
+    if m and not (m["stem"] + "ise").endswith(_ISE_KEEP_ENDINGS):
+        word = f"{m['stem']}iz{m['suffix']}"
+    else:
+        m = _LYSE.fullmatch(word)
+        if m:
+            word = f"{m['stem']}yz{m['suffix']}"
+    if "our" in word:
+        word = _OUR.sub(r"\1or", word)
+    m = _TRE.fullmatch(word)
+    if m:
+        word = f"{m['stem']}er{_TRE_SUFFIX[m['suffix']]}"
+    m = _OGUE.fullmatch(word)
+    if m:
+        word = f"{m['stem']}og{_OGUE_SUFFIX[m['suffix']]}"
+    if "ll" in word:
+        word = _collapse_ll(word)
+    return word
+
+
+# --- family key ----------------------------------------------------------------------------------
+
+_IRREGULAR = {
+    "learnt": "learn",
+    "spelt": "spell",
+    "dreamt": "dream",
+    "burnt": "burn",
+    "leapt": "leap",
+    "spoilt": "spoil",
+    "dwelt": "dwell",
+    "matrices": "matrix",
+    "vertices": "vertex",
+    "indices": "index",
+    "appendices": "appendix",
+    "simplices": "simplex",
+    "apices": "apex",
+    "cortices": "cortex",
+    "criteria": "criterion",
+    "phenomena": "phenomenon",
+    "corpora": "corpus",
+    "axes": "axis",
+    "crises": "crisis",
+    "formulae": "formula",
+    "radii": "radius",
+    "stimuli": "stimulus",
+    "nuclei": "nucleus",
+    "foci": "focus",
+    "loci": "locus",
+    "fungi": "fungus",
+    "schemata": "schema",
+    "lemmata": "lemma",
+    "children": "child",
+    "mice": "mouse",
+    "men": "man",
+    "women": "woman",
+    "feet": "foot",
+    "teeth": "tooth",
+    "geese": "goose",
+    "leaves": "leaf",
+    "halves": "half",
+    "selves": "self",
+    "knives": "knife",
+    "wolves": "wolf",
+    "shelves": "shelf",
+}
+_IZ_FAMILY = re.compile(
+    r"(?P<stem>[a-z]{3,}?)iz"
+    r"(?:e|es|ed|ing|er|ers|ation|ations|ational|able|ability|abilities)"
+)
+_YZ_FAMILY = re.compile(r"(?P<stem>[a-z]{2,}?)yz(?:e|es|ed|ing|er|ers)")
+_S_SINGULAR = frozenset(
+    "bias gas atlas canvas alias has was whereas alas lens chaos cosmos ethos pathos logos kudos "
+    "thermos news always perhaps christmas texas kansas arkansas pancreas vegas yes".split()
+)
+_US_PLURALS = frozenset(
+    "gpus cpus tpus npus qpus dpus imus grus relus gelus selus elus menus gurus emus haikus "
+    "tofus".split()
+)
+_IS_PLURALS = frozenset("apis kpis guis rois mris uris clis ais taxis emojis wikis skis".split())
+_NOT_INFLECTED = frozenset({"embed", "imbed"})
+
+
+def _is_consonant(word: str, i: int) -> bool:
+    c = word[i]
+    if c in _VOWELS:
+        return False
+    if c == "y":
+        return i == 0 or not _is_consonant(word, i - 1)
+    return True
+
+
+def _measure(stem: str) -> int:
+    """Porter's m: the number of vowel-consonant sequences in ``stem``."""
+    m = 0
+    previous_vowel = False
+    for i in range(len(stem)):
+        consonant = _is_consonant(stem, i)
+        if consonant and previous_vowel:
+            m += 1
+        previous_vowel = not consonant
+    return m
+
+
+def _has_vowel(stem: str) -> bool:
+    return any(not _is_consonant(stem, i) for i in range(len(stem)))
+
+
+def _cvc(stem: str) -> bool:
+    """Porter's *o: ends consonant-vowel-consonant, the last not w, x or y (hop, cod, stat)."""
+    return (
+        len(stem) >= 3
+        and _is_consonant(stem, len(stem) - 3)
+        and not _is_consonant(stem, len(stem) - 2)
+        and _is_consonant(stem, len(stem) - 1)
+        and stem[-1] not in "wxy"
+    )
+
+
+def _strip_plural(word: str) -> str:
+    if word.endswith("sses"):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 3:
+        return word[:-3] + "i"
+    if not word.endswith("s") or word.endswith("ss") or word in _S_SINGULAR:
+        return word
+    if word.endswith("us") and word not in _US_PLURALS:
+        return word
+    if word.endswith("is") and word not in _IS_PLURALS:
+        return word
+    stem = word[:-1]
+    if len(word) <= 3 and _has_vowel(stem):
+        return word
+    return stem
+
+
+def _strip_verb(word: str) -> str:
+    if word.endswith("eed"):
+        return word[:-1] if _measure(word[:-3]) > 0 else word
+    if word.endswith("ed"):
+        stem = word[:-2]
+    elif word.endswith("ing"):
+        stem = word[:-3]
+    else:
+        return word
+    if word in _NOT_INFLECTED or not _has_vowel(stem):
+        return word
+    if stem.endswith("eed"):
+        return stem[:-1] if _measure(stem[:-3]) > 0 else stem
+    if stem.endswith(("at", "bl", "iz")):
+        return stem + "e"
+    if len(stem) >= 2 and stem[-1] == stem[-2] and stem[-1] not in "aeiouylsz":
+        return stem[:-1]
+    if _measure(stem) == 1 and _cvc(stem):
+        return stem + "e"
+    return stem
+
+
+# Words the rules below would merge with a different word ("one" with "on").
+_FIXED_KEYS = {"one": "one", "ones": "one"}
+
+
+def family_key(word: str) -> str:
+    """The key a folded, Americanized, all-letter word shares with its inflections."""
+    fixed = _FIXED_KEYS.get(word)
+    if fixed:
+        return fixed
+    word = _IRREGULAR.get(word, word)
+    m = _IZ_FAMILY.fullmatch(word)
+    if m:
+        return m["stem"] + "iz"
+    m = _YZ_FAMILY.fullmatch(word)
+    if m:
+        return m["stem"] + "yz"
+    word = _strip_verb(_strip_plural(word))
+    if word.endswith("y") and len(word) > 2 and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
+    if word.endswith("e") and len(word) > 2:
+        stem = word[:-1]
+        m_value = _measure(stem)
+        if m_value > 1 or (m_value == 1 and not _cvc(stem)):
+            word = stem
+    return word
+
+
+def _normalize(raw: str, stem: bool) -> str:
+    word = raw
+    if word[-2:] in ("'s", "\u2019s", "'S", "\u2019S"):
+        word = word[:-2]
+    if stem and _ACRONYM_PLURAL.fullmatch(word):
+        word = word[:-1]
+    word = fold(word).translate(_APOSTROPHES)
+    if not stem or len(word) < 3 or not word.isascii() or not word.isalpha():
+        return word
+    return family_key(americanize(word))
+
+
+# Words repeat across abstracts, so each distinct spelling is normalised once.
+_stem_word = lru_cache(maxsize=1 << 17)(lambda raw: _normalize(raw, True))
+_fold_word = lru_cache(maxsize=1 << 15)(lambda raw: _normalize(raw, False))
+
+
+def normalize_word(raw: str, stem: bool = True) -> str:
+    """The term for one word as written ('Generalisations' -> 'generaliz'); '' if none.
+
+    With ``stem=False`` (author names) the word is only folded: 'LeCun' -> 'lecun'.
+    """
+    return _stem_word(raw) if stem else _fold_word(raw)
+
+
+# --- analysis ------------------------------------------------------------------------------------
+
+# What one run found by _TOKEN_RE means: a term ("" for none), or for a run that splits (a
+# compound, "cs.LG", a LaTeX command) its tokens relative to the run and its width in positions.
+# Runs repeat across papers, so each is worked out once; the cache is dropped when it gets large.
+RelativeToken = tuple[str, int, int, int, int]
+Entry = str | tuple[int, tuple[RelativeToken, ...]]
+_CACHE_LIMIT = 200_000
+_entries: dict[bool, dict[str, Entry]] = {True: {}, False: {}}
+
+
+def _entry(raw: str, stem: bool) -> Entry:
+    cache = _entries[stem]
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    entry: Entry
+    if raw.isalnum():
+        entry = normalize_word(raw, stem)
+    elif raw[0] == "\\":
+        greek = _GREEK.get(raw[1:])
+        entry = (1, ((greek, 0, 1, len(raw), 1),)) if greek else (0, ())
+    elif raw[-1] in "+#":
+        entry = raw.lower()
+    else:
+        tokens: list[RelativeToken] = []
+        width = _split_run(raw, 0, 0, stem, tokens.append)
+        entry = (width, tuple(tokens))
+    cache[raw] = entry
+    return entry
+
+
+def _split_run(
+    raw: str, start: int, position: int, stem: bool, emit: Callable[[RelativeToken], None]
+) -> int:
+    """Split a run with dots, hyphens, underscores or marks into words and compounds."""
+    bounds: list[tuple[int, int]] = []
+    last = 0
+    for dot in _SEGMENT_SPLIT.finditer(raw):
+        bounds.append((last, dot.start()))
+        last = dot.end()
+    bounds.append((last, len(raw)))
+    for low, high in bounds:
+        pieces: list[str] = []
+        parts: list[RelativeToken] = []
+        for piece in _PIECE_RE.finditer(raw, low, high):
+            word = piece.group()
+            pieces.append(word)
+            term = normalize_word(word, stem)
+            if term:
+                begin = start + piece.start()
+                parts.append((term, position + len(parts), begin, begin + len(word), 1))
+        if len(parts) > 1:
+            joined = normalize_word("".join(pieces).lower(), stem)
+            if joined:
+                emit((joined, position, parts[0][2], parts[-1][3], len(parts)))
+        for part in parts:
+            emit(part)
+        position += len(parts)
+    return position
+
+
+def scan(text: str, stem: bool = True) -> list[tuple[str, int, int, int, int]]:
+    """(term, position, start, end, span) for every token; the hot path behind ``analyze``.
+
+    A compound's joined form comes right before its parts.
+    """
+    out: list[tuple[str, int, int, int, int]] = []
+    append = out.append
+    get = _entries[stem].get
+    position = 0
+    for m in _TOKEN_RE.finditer(text):
+        raw = m.group()
+        entry = get(raw)
+        if entry is None:
+            entry = _entry(raw, stem)
+        if isinstance(entry, str):
+            if entry:
+                start, end = m.span()
+                append((entry, position, start, end, 1))
+                position += 1
+        else:
+            width, tokens = entry
+            start = m.start()
+            for term, relative, low, high, span in tokens:
+                append((term, position + relative, start + low, start + high, span))
+            position += width
+    return out
+
+
+def postings_of(text: str, stem: bool = True) -> dict[str, list[tuple[int, int, int, int]]]:
+    """term -> [(position, start, end, span), ...] in text order: ``scan`` grouped by term."""
+    postings: dict[str, list[tuple[int, int, int, int]]] = {}
+    get = _entries[stem].get
+    find = postings.get
+    position = 0
+    for m in _TOKEN_RE.finditer(text):
+        raw = m.group()
+        entry = get(raw)
+        if entry is None:
+            entry = _entry(raw, stem)
+        if isinstance(entry, str):
+            if entry:
+                start, end = m.span()
+                found = find(entry)
+                if found is None:
+                    postings[entry] = [(position, start, end, 1)]
+                else:
+                    found.append((position, start, end, 1))
+                position += 1
+        else:
+            width, tokens = entry
+            start = m.start()
+            for term, relative, low, high, span in tokens:
+                posting = (position + relative, start + low, start + high, span)
+                found = find(term)
+                if found is None:
+                    postings[term] = [posting]
+                else:
+                    found.append(posting)
+            position += width
+    return postings
+
+
+def analyze(text: str, stem: bool = True) -> list[Token]:
+    """Every token of ``text`` with its position and character offsets (see the module rules)."""
+    return [Token(*t) for t in scan(text, stem)]
+
+
+def terms_of(text: str, stem: bool = True) -> set[str]:
+    """The distinct terms of ``text``: what an index or a percolator needs, without offsets."""
+    terms: set[str] = set()
+    add = terms.add
+    get = _entries[stem].get
+    for raw in set(_TOKEN_RE.findall(text)):
+        entry = get(raw)
+        if entry is None:
+            entry = _entry(raw, stem)
+        if isinstance(entry, str):
+            add(entry)
+        else:
+            for token in entry[1]:
+                add(token[0])
+    terms.discard("")
+    return terms
+
+
+# A word group is what one word of a query means: ("word", term, start, end) or, for a hyphenated
+# compound, ("compound", joined_term, start, end, parts) with parts = ((term, start, end), ...).
+WordGroup = tuple
+
+
+def word_groups(text: str, stem: bool = True) -> list[WordGroup]:
+    """The words of ``text`` in order, each compound kept together with its parts."""
+    tokens = scan(text, stem)
+    groups: list[WordGroup] = []
+    i = 0
+    while i < len(tokens):
+        term, _, start, end, span = tokens[i]
+        if span > 1:
+            parts = tuple((t[0], t[2], t[3]) for t in tokens[i + 1 : i + 1 + span])
+            groups.append(("compound", term, start, end, parts))
+            i += 1 + span
+        else:
+            groups.append(("word", term, start, end))
+            i += 1
+    return groups
