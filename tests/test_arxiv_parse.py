@@ -8,12 +8,13 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 from bridge import ids
 from bridge.models import Paper, ParseProblem, ParseResult
+from bridge.sources import arxiv_parse
 from bridge.sources.arxiv_parse import parse_api, parse_listing, split_authors
 from bridge.text import clean_text
 
@@ -310,6 +311,14 @@ def test_split_authors_never_raises_and_gives_clean_names(creator):
         assert "," not in name
 
 
+@FAST
+@given(st.text(alphabet=st.sampled_from("Ab. ,-\t\n\x01\u00a0é&;|") | st.characters(), max_size=40))
+def test_split_authors_without_parentheses_is_clean_text_of_each_piece(creator):
+    creator = creator.replace("(", "").replace(")", "")
+    expected = tuple(name for name in map(clean_text, creator.split(",")) if name)
+    assert split_authors(creator) == expected
+
+
 # --- the API --------------------------------------------------------------------------------
 
 
@@ -371,6 +380,54 @@ def test_api_pdf_link_found_without_title_pdf():
     untitled = API_NEW.replace(b' title="pdf"', b"")
     assert b'title="pdf"' not in untitled
     assert parse_api(untitled, API_URL) == parse_api(API_NEW, API_URL)
+
+
+def test_fields_are_matched_by_local_name_in_any_namespace():
+    # The children are found through a table of the usual namespaces; others, no namespace
+    # and comments between them must read as they always have.
+    moved = API_NEW.replace(
+        b"<title>Mana: Dexterous Manipulation of Articulated Tools</title>",
+        b'<!-- c --><x:title xmlns:x="urn:other">Mana: Dexterous Manipulation of'
+        b" Articulated Tools</x:title><title>Ignored second title</title>",
+        1,
+    ).replace(b"<name>Zhao-Heng Yin</name>", b'<!-- c --><name xmlns="">Zhao-Heng Yin</name>', 1)
+    assert moved != API_NEW
+    assert parse_api(moved, API_URL) == parse_api(API_NEW, API_URL)
+
+    dc = f'xmlns:dc="{DC_NS}"'.encode()
+    assert dc in RSS_AI
+    other = RSS_AI.replace(b"<dc:creator>", b'<c:creator xmlns:c="urn:other">').replace(
+        b"</dc:creator>", b"</c:creator>"
+    )
+    assert parse_listing(other, RSS_URL) == parse_listing(RSS_AI, RSS_URL)
+
+
+ID_PIECES = st.sampled_from(
+    ["http://arxiv.org/abs/", "https://arxiv.org/abs/", "oai:arXiv.org:", "arxiv:", "/pdf/"]
+    + ["2606.13677", "0704.0001", "hep-th/9901001", "v2", "V3", "v", "12", ".pdf", "?x", " ", "\n"]
+    + ["٢٦٠٦.١٣٦٧٧", "/abs/", "HTTP://ARXIV.ORG/ABS/", "0", "1", "#"]
+)
+
+
+@FAST
+@given(st.lists(ID_PIECES | st.text(max_size=3), max_size=5).map("".join))
+@example("http://arxiv.org/abs/2606.136771")
+@example("http://arxiv.org/abs/2606.1367")
+@example("oai:arXiv.org:2606.13677V2")
+@example("https://arxiv.org/abs/2606.13677v2\n")
+@example("http://arxiv.org/abs/0704.0001v0")
+@example("http://arxiv.org/abs/0704.0001v")
+def test_fast_id_split_is_split_arxiv_id(text):
+    assert arxiv_parse._split_id(text) == ids.split_arxiv_id(text)
+
+
+@FAST
+@given(st.lists(st.sampled_from(["cs", ".", "LG", "-", "a", "53", ",", " "]), max_size=6))
+def test_category_shapes_are_remembered_correctly(pieces):
+    term = "".join(pieces)
+    expected = arxiv_parse._CATEGORY.fullmatch(term) is not None
+    assert arxiv_parse._is_category(term) is expected
+    assert arxiv_parse._is_category(term) is expected  # now from the cache
 
 
 def test_legacy_api_response():

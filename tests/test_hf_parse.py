@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bridge.ids import split_arxiv_id
 from bridge.models import Paper, ParseResult
-from bridge.sources.hf_parse import _clean, parse_api, parse_html
+from bridge.sources.hf_parse import parse_api, parse_html, quick_clean, quick_clean_all
 from bridge.text import clean_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
@@ -700,21 +700,112 @@ def test_html_fixture_with_spliced_garbage(at, garbage):
 
 
 def test_every_whitespace_but_space_is_unprintable():
-    # _clean's shortcut rests on this; a Unicode upgrade that breaks it must fail loudly.
+    # quick_clean's shortcut rests on this; a Unicode upgrade that breaks it must fail loudly.
     everything = "".join(map(chr, range(sys.maxunicode + 1)))
     spaces = set(re.findall(r"\s", everything)) - {" "}
     assert spaces and not any(char.isprintable() for char in spaces)
 
 
+# Every character the shortcuts treat specially, plus the rest of Unicode now and then.
+MESSY = (
+    st.sampled_from(
+        " \t\n\r\x0b\x0c\x1c\x1f\x00\x08\x0e\x1b\x7f\u00a0\u2009\u2028\x85\ud800\ufffe|&;#amplt"
+    )
+    | st.characters()
+)
+# Mostly plain words, so that long texts are usually ASCII and reach the bytes shortcut.
+WORDY = st.lists(st.sampled_from(["word", "x", " ", "  ", "\n  ", ".", "$\\alpha$"]) | MESSY)
+
+
 @FAST
 @given(
-    st.text(
-        alphabet=st.sampled_from(" \t\n\r\u00a0\u2009\u2028\x1c\x85&;#amplt") | st.characters(),
-        max_size=40,
-    )
-    | st.sampled_from(["&amp;", "a  b", " a", "a ", "&#x41;", "\u3000x"])
+    st.text(alphabet=MESSY, max_size=40)
+    | WORDY.map("".join)
+    | st.tuples(WORDY, st.integers(0, 200)).map(lambda pair: "".join(pair[0]) * pair[1])
+    | st.text(alphabet=st.characters(max_codepoint=127), min_size=120, max_size=300)
+    | st.sampled_from(["&amp;", "a  b", " a", "a ", "&#x41;", "\u3000x", " " * 200, "é" * 200])
     | st.none()
     | st.integers()
 )
 def test_clean_matches_clean_text(value):
-    assert _clean(value) == clean_text(value)
+    assert quick_clean(value) == clean_text(value)
+
+
+def test_clean_takes_every_path():
+    wrapped = "  We show $O(n^{2})$\n  bounds\x01 for  all\tn.\x1c " * 10
+    assert quick_clean(wrapped) == clean_text(wrapped)
+    single = "We show bounds. " * 20
+    assert quick_clean(single) == clean_text(single) == single.strip()
+    unicode = "Über  die\n" * 20
+    assert quick_clean(unicode) == clean_text(unicode)
+    assert quick_clean("Ada Lovelace") == "Ada Lovelace"
+    for code in range(128):
+        # Every ASCII character, in short and in long text.
+        for text in (f"a{chr(code)}b", f" a {chr(code)} b{chr(code)}" * 40):
+            assert quick_clean(text) == clean_text(text), (code, text)
+
+
+class Name(str):
+    pass
+
+
+@FAST
+@given(
+    st.lists(
+        st.text(alphabet=MESSY, max_size=8)
+        | st.sampled_from(["Ada Lovelace", "a|b", "", " ", "|"])
+        | st.none()
+        | st.integers()
+        | st.builds(Name, st.text(max_size=4)),
+        max_size=8,
+    )
+)
+def test_clean_all_matches_clean_text(values):
+    assert quick_clean_all(values) == tuple(text for text in map(clean_text, values) if text)
+
+
+# --- the JSON decoder -------------------------------------------------------------------------
+
+# Documents orjson refuses or reads differently, each with what the parser must make of it.
+JSON_EDGES = [
+    '[{"paper": {"id": "2606.00467", "title": "a\\ud800b", "upvotes": 18446744073709551616}}]',
+    '[{"paper": {"id": "2606.00467", "title": "x", "upvotes": NaN, "githubStars": 1e400}}]',
+    '[{"paper": {"id": "2606.00467", "title": "x", "upvotes": -9223372036854775809}}]',
+    '[{"paper": {"id": "2606.00467", "title": "x", "summary": "\ud800 lone"}}]',
+    "[" + "1" * 5000 + "]",
+    "[" * 5000 + "]" * 5000,
+    "\ufeff[]",
+    "[1] x",
+    "[1]\x00",
+]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        *JSON_EDGES,
+        *[edge.encode("utf-8", "surrogatepass") for edge in JSON_EDGES],
+        b"\xef\xbb\xbf[]",
+        "[]".encode("utf-16"),
+        b"[\x00]\x00",
+        b'["\xff"]',
+    ],
+)
+def test_json_edge_cases_read_as_the_standard_library_reads_them(document, monkeypatch):
+    fast = parse_api(document, API_URL)
+    monkeypatch.setattr("bridge.sources.hf_parse._fast_loads", None)
+    assert fast == parse_api(document, API_URL)
+
+
+@FAST
+@given(json_values | st.lists(json_values | mutated_items, max_size=5))
+def test_both_json_decoders_give_the_same_result(value):
+    text = json.dumps(value)
+    fast = parse_api(text, API_URL)
+    from bridge.sources import hf_parse
+
+    decoder, hf_parse._fast_loads = hf_parse._fast_loads, None
+    try:
+        assert fast == parse_api(text, API_URL)
+    finally:
+        hf_parse._fast_loads = decoder

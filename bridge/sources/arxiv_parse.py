@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -16,6 +16,7 @@ from lxml import etree
 
 from bridge import ids
 from bridge.models import AnnounceType, Paper, ParseProblem, ParseResult, SourceName
+from bridge.sources.hf_parse import quick_clean, quick_clean_all
 from bridge.text import clean_text
 
 __all__ = ["parse_api", "parse_listing", "split_authors"]
@@ -53,6 +54,32 @@ _ABSTRACT_PREFIX = re.compile(
 # are not arXiv categories and would pollute category filters.
 _CATEGORY = re.compile(r"[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?")
 
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+_ARXIV_NS = "http://arxiv.org/schemas/atom"
+_DC_NS = "http://purl.org/dc/elements/1.1/"
+_ATOM_NAME = f"{{{_ATOM_NS}}}name"
+
+# The ids arXiv writes: the API's abs URL and the listing's OAI guid. ids.split_arxiv_id
+# reads these exactly as this does, only several times more slowly.
+_USUAL_ID = re.compile(r"(?:https?://arxiv\.org/abs/|oai:arXiv\.org:)(\d{4}\.\d{4,5})(?:v(\d+))?")
+
+
+def _tag_names(read: Collection[str], skipped: Collection[str]) -> dict[str, str]:
+    """Tag -> local name for the children an item is read from; skipped ones map to "".
+
+    Fields are matched by local name in any namespace. The Clark names of the usual
+    namespaces are listed so that a child's tag is one dict lookup; a child in another
+    namespace is looked up again by its local name, which is also a key.
+    """
+    table = {}
+    for name in [*read, *skipped]:
+        local = name if name in read else ""
+        table[name] = local
+        for namespace in (_ATOM_NS, _ARXIV_NS, _DC_NS):
+            table[f"{{{namespace}}}{name}"] = local
+    return table
+
+
 # The elements read as text; the rest (dc:rights, updated in a listing, ...) are skipped
 # unread, which matters at 2,000 items.
 _LISTING_FIELDS = frozenset(
@@ -63,6 +90,16 @@ _API_FIELDS = frozenset(
     {"id", "title", "summary", "published", "updated", "comment", "journal_ref", "doi"}
     | {"journal_reference", "DOI"}
 )
+_LISTING_TAGS = _tag_names(
+    [*_LISTING_FIELDS, "category", "creator", "link", "author"], ["rights", "updated"]
+)
+_API_TAGS = _tag_names([*_API_FIELDS, "category", "primary_category", "author", "link"], [])
+
+# Whether a category term has an arXiv category's shape, for the terms seen so far; there
+# are a few hundred real ones, and the bounds keep junk from growing it for ever.
+_CATEGORY_SHAPES: dict[str, bool] = {}
+_CATEGORY_SHAPES_MAX = 4096
+_CATEGORY_MAX_LEN = 64
 
 _AUTHOR_TOKENS = re.compile(r"([(),])")
 
@@ -100,6 +137,9 @@ def split_authors(creator: str) -> tuple[str, ...]:
     parentheses do not separate authors.
     """
     if "(" not in creator and ")" not in creator:
+        if "&" not in creator and "  " not in creator and creator.isprintable():
+            # Clean already but for the spaces after the commas; strip() is then clean_text.
+            return tuple(name for name in (piece.strip() for piece in creator.split(",")) if name)
         return _names(creator.split(","))
     names: list[str] = []
     current: list[str] = []
@@ -124,7 +164,7 @@ def split_authors(creator: str) -> tuple[str, ...]:
 
 
 def _names(pieces: Iterable[str]) -> tuple[str, ...]:
-    return tuple(name for name in map(clean_text, pieces) if name)
+    return quick_clean_all(list(pieces))
 
 
 # --- one item or entry -> Paper or ParseProblem --------------------------------------------
@@ -142,8 +182,34 @@ def _text(element: Any) -> str:
     return "".join(element.itertext())
 
 
+def _split_id(text: str) -> tuple[str, int | None] | None:
+    """Exactly ``ids.split_arxiv_id(text)``, faster on the usual shapes."""
+    usual = _USUAL_ID.fullmatch(text)
+    if usual is None:
+        return ids.split_arxiv_id(text)
+    version = usual[2]
+    return usual[1], int(version) if version else None
+
+
+def _author_names(author: Any, names: list[str]) -> None:
+    """Add the text of each <name> child of ``author``, in any namespace or none."""
+    for node in author:
+        tag = node.tag
+        if tag == _ATOM_NAME or (tag.__class__ is str and tag[tag.rfind("}") + 1 :] == "name"):
+            names.append(node.text or "" if len(node) == 0 else _text(node))
+
+
 def _optional(value: str | None) -> str | None:
-    return clean_text(value) or None
+    return quick_clean(value) or None
+
+
+def _is_category(term: str) -> bool:
+    shaped = _CATEGORY_SHAPES.get(term)
+    if shaped is None:
+        shaped = _CATEGORY.fullmatch(term) is not None
+        if len(term) <= _CATEGORY_MAX_LEN and len(_CATEGORY_SHAPES) < _CATEGORY_SHAPES_MAX:
+            _CATEGORY_SHAPES[term] = shaped
+    return shaped
 
 
 def _record(raw_id: str | None, index: int) -> str:
@@ -191,14 +257,22 @@ def _listing_item(item: Any, index: int, url: str) -> Paper | ParseProblem:
     creators: list[str] = []
     atom_authors: list[str] = []
     link = ""
+    tags = _LISTING_TAGS
     for child in item:
         tag = child.tag
-        if tag.__class__ is not str:
+        name = tags.get(tag)
+        if name is None:
+            # Another namespace, or a comment, PI or entity (whose tag is a function).
+            if tag.__class__ is not str:
+                continue
+            name = tags.get(tag[tag.rfind("}") + 1 :])
+            if name is None:
+                continue
+        if not name:
             continue
-        name = tag[tag.rfind("}") + 1 :]
         if name == "category":
             # RSS puts the category in the text, Atom in the term attribute.
-            term = clean_text(child.get("term") or _text(child))
+            term = quick_clean(child.get("term") or _text(child))
             if term and term not in categories:
                 categories.append(term)
         elif name == "creator":
@@ -211,25 +285,25 @@ def _listing_item(item: Any, index: int, url: str) -> Paper | ParseProblem:
             if not link and child.get("rel", "alternate") == "alternate":
                 link = child.get("href") or _text(child)
         elif name == "author":
-            atom_authors.extend(_text(n) for n in child if _localname(n.tag) == "name")
-        elif name in _LISTING_FIELDS and name not in texts:
-            texts[name] = _text(child)
+            _author_names(child, atom_authors)
+        elif name not in texts:
+            texts[name] = child.text or "" if len(child) == 0 else _text(child)
 
     raw_id = texts.get("guid") or texts.get("id")
-    found = ids.split_arxiv_id(raw_id) if raw_id else None
+    found = _split_id(raw_id) if raw_id else None
     if found is None and link:
-        found = ids.split_arxiv_id(link)
+        found = _split_id(link)
     if found is None:
         return ParseProblem(
             SOURCE, url, "item has no arXiv id in its guid or link", _record(raw_id, index)
         )
     arxiv_id, version = found
 
-    title = clean_text(texts.get("title"))
+    title = quick_clean(texts.get("title"))
     if not title:
         return ParseProblem(SOURCE, url, "item has no title", _record(raw_id, index))
 
-    abstract = clean_text(texts.get("description") or texts.get("summary"))
+    abstract = quick_clean(texts.get("description") or texts.get("summary"))
     prefix_type = None
     prefix = _ABSTRACT_PREFIX.match(abstract)
     if prefix is not None:
@@ -239,7 +313,7 @@ def _listing_item(item: Any, index: int, url: str) -> Paper | ParseProblem:
             prefixed = ids.split_arxiv_id(prefix["id"])
             if prefixed is not None and prefixed[0] == arxiv_id:
                 version = prefixed[1]
-    announce = _ANNOUNCE_TYPES.get(clean_text(texts.get("announce_type")).lower())
+    announce = _ANNOUNCE_TYPES.get(quick_clean(texts.get("announce_type")).lower())
     if announce is None and prefix_type is not None:
         announce = _ANNOUNCE_TYPES.get(prefix_type)
 
@@ -279,34 +353,43 @@ def _api_entry(entry: Any, index: int, url: str) -> Paper | ParseProblem:
     authors: list[str] = []
     primary = None
     pdf_url = None
+    tags = _API_TAGS
     for child in entry:
         tag = child.tag
-        if tag.__class__ is not str:
-            continue
-        name = tag[tag.rfind("}") + 1 :]
-        if name == "category":
-            term = (child.get("term") or "").strip()
-            if _CATEGORY.fullmatch(term) and term not in categories:
+        name = tags.get(tag)
+        if name is None:
+            # Another namespace, or a comment, PI or entity (whose tag is a function).
+            if tag.__class__ is not str:
+                continue
+            name = tags.get(tag[tag.rfind("}") + 1 :])
+            if name is None:
+                continue
+        if name == "author":
+            _author_names(child, authors)
+        elif name == "category":
+            term = child.get("term")
+            term = term.strip() if term else ""
+            if _is_category(term) and term not in categories:
                 categories.append(term)
-        elif name == "primary_category":
-            term = (child.get("term") or "").strip()
-            primary = term if _CATEGORY.fullmatch(term) else None
-        elif name == "author":
-            authors.extend(_text(n) for n in child if _localname(n.tag) == "name")
         elif name == "link":
-            href = (child.get("href") or "").strip()
+            href = child.get("href")
+            href = href.strip() if href else ""
             # Late 2025 the API dropped title="pdf"; the path is what identifies the PDF.
             if pdf_url is None and "/pdf/" in href and child.get("title") != "doi":
                 pdf_url = href
-        elif name in _API_FIELDS and name not in texts:
-            texts[name] = _text(child)
+        elif name == "primary_category":
+            term = child.get("term")
+            term = term.strip() if term else ""
+            primary = term if _is_category(term) else None
+        elif name not in texts:
+            texts[name] = child.text or "" if len(child) == 0 else _text(child)
 
     raw_id = texts.get("id", "")
-    title = clean_text(texts.get("title"))
-    if "/api/errors" in raw_id or (title == "Error" and ids.split_arxiv_id(raw_id) is None):
-        reason = clean_text(texts.get("summary")) or "no detail given"
+    title = quick_clean(texts.get("title"))
+    if "/api/errors" in raw_id or (title == "Error" and _split_id(raw_id) is None):
+        reason = quick_clean(texts.get("summary")) or "no detail given"
         return ParseProblem(SOURCE, url, f"arXiv API error: {reason}", _record(raw_id, index))
-    found = ids.split_arxiv_id(raw_id) if raw_id else None
+    found = _split_id(raw_id) if raw_id else None
     if found is None:
         return ParseProblem(
             SOURCE, url, "entry has no arXiv id in its <id>", _record(raw_id, index)
@@ -322,8 +405,8 @@ def _api_entry(entry: Any, index: int, url: str) -> Paper | ParseProblem:
     return Paper(
         arxiv_id=arxiv_id,
         title=title,
-        abstract=clean_text(texts.get("summary")),
-        authors=_names(authors),
+        abstract=quick_clean(texts.get("summary")),
+        authors=quick_clean_all(authors),
         version=version,
         source=SOURCE,
         published_at=_iso_datetime(texts.get("published", "")),
