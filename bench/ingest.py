@@ -25,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.importer import ImportCounts, import_file  # noqa: E402
+from bridge.importer import import_paths  # noqa: E402
 from bridge.sources.arxiv_parse import parse_listing  # noqa: E402
 from bridge.sources.hf_parse import parse_html  # noqa: E402
 from bridge.store import open_store  # noqa: E402
@@ -158,24 +158,48 @@ def write_import_files(tmp: Path, total: int, per_file: int = 1000) -> list[Path
     return files
 
 
-def bench_import(tmp: Path, total: int) -> None:
-    files = write_import_files(tmp, total)
-    store = open_store(f"sqlite:///{tmp / 'import.db'}")
+def bench_import(tmp: Path, files: list[Path], total: int, label: str, parallel: bool) -> None:
+    store = open_store(f"sqlite:///{tmp / f'import-{label}-{parallel}.db'}")
     process = psutil.Process()
-    counts = ImportCounts()
     rss: list[tuple[int, float]] = []
+    imported = 0
+
+    def progress(n: int) -> None:
+        nonlocal imported
+        imported += n
+        if imported % 10_000 == 0:
+            rss.append((imported, process.memory_info().rss / 2**20))
+
     gc.collect()
     start = time.perf_counter()
-    for path in files:
-        import_file(store, path, counts)
-        rss.append((counts.new, process.memory_info().rss / 2**20))
+    counts = import_paths(store, files, progress=progress, parallel=parallel)
     elapsed = time.perf_counter() - start
     store.close()
     assert counts.new == total, counts
-    print(f"Import {total:,} papers ({len(files)} saved HF responses) into SQLite:")
+    how = "parsing in a second process" if parallel else "one process"
+    print(f"Import {total:,} papers from {len(files)} saved {label} into SQLite ({how}):")
     print(f"  {total / elapsed:,.0f} papers/s ({elapsed:.1f} s)")
-    marks = [rss[len(rss) // 10 - 1], rss[len(rss) // 2 - 1], rss[-1]]
+    marks = [rss[0], rss[len(rss) // 2], rss[-1]]
     print("  resident memory: " + ", ".join(f"{mb:.0f} MiB after {n:,}" for n, mb in marks))
+
+
+def write_arxiv_files(tmp: Path, total: int, per_file: int = 1000) -> list[Path]:
+    """``total`` distinct papers as saved arXiv API responses of ``per_file`` entries each."""
+    text = (FIXTURES / "arxiv" / "api_query_transformer_cs.LG_2026-06-14.xml").read_text()
+    head, rest = text.split("<entry>", 1)
+    entries = ["<entry>" + part for part in rest.split("<entry>")]
+    entries[-1] = entries[-1].split("</feed>", 1)[0]
+    files = []
+    for file_no in range(total // per_file):
+        body = []
+        for k in range(per_file):
+            n = file_no * per_file + k
+            new_id = f"{2301 + n // 90000}.{n % 90000 + 10000:05d}"
+            body.append(re.sub(r"2606\.\d{5}", new_id, entries[n % len(entries)]))
+        path = tmp / f"arxiv-{file_no:04d}.xml"
+        path.write_text(head + "".join(body) + "</feed>\n")
+        files.append(path)
+    return files
 
 
 def main() -> None:
@@ -186,7 +210,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         bench_arxiv(tmp)
         bench_hf(tmp)
-        bench_import(tmp, args.papers)
+        arxiv_files = write_arxiv_files(tmp, args.papers)
+        bench_import(tmp, arxiv_files, args.papers, "arXiv API responses", parallel=False)
+        bench_import(tmp, arxiv_files, args.papers, "arXiv API responses", parallel=True)
+        hf_files = write_import_files(tmp, args.papers)
+        bench_import(tmp, hf_files, args.papers, "HF API responses", parallel=True)
 
 
 if __name__ == "__main__":
