@@ -1,4 +1,4 @@
-"""The HTTP server `serve` runs: health now; feeds, Slack and Discord mount their routes here."""
+"""The HTTP server `serve` runs: health and metrics here; feeds, Slack and Discord mount routes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import StoreError
+from bridge.status import delivery_health
 
 
 def _stale_after(bridge: Bridge, source: str) -> timedelta:
@@ -28,13 +31,17 @@ def health_routes(bridge: Bridge) -> list[BaseRoute]:
         now = datetime.now(UTC)
         body: dict[str, object] = {"status": "ok"}
         healthy = True
+        states = {}
         try:
             await asyncio.to_thread(bridge.store.ping)
             body["store"] = "ok"
+            states = {s.source: s for s in await asyncio.to_thread(bridge.store.all_source_states)}
+            # Paused destinations show here but do not make the bridge unhealthy: a restart
+            # would not fix a channel that removed the app.
+            body["deliveries"] = await asyncio.to_thread(delivery_health, bridge.store)
         except StoreError as exc:
             body["store"] = str(exc)
             healthy = False
-        states = {s.source: s for s in await asyncio.to_thread(bridge.store.all_source_states)}
         sources: dict[str, object] = {}
         for source in bridge.sources:
             state = states.get(source.name)
@@ -53,10 +60,33 @@ def health_routes(bridge: Bridge) -> list[BaseRoute]:
         body["sources"] = sources
         if not healthy:
             body["status"] = "unhealthy"
-        return JSONResponse(body, status_code=200 if healthy else 503)
+        # Probes must see the live answer, never a cached one.
+        headers = {"Cache-Control": "no-store"}
+        return JSONResponse(body, status_code=200 if healthy else 503, headers=headers)
 
     return [Route("/healthz", healthz)]
 
 
-def create_web_app(bridge: Bridge, extra_routes: list[BaseRoute] | None = None) -> Starlette:
-    return Starlette(routes=[*health_routes(bridge), *(extra_routes or [])])
+def metrics_routes(registry: metrics.Registry = metrics.REGISTRY) -> list[BaseRoute]:
+    async def exposition(_request: Request) -> Response:
+        return Response(
+            registry.render(),
+            media_type=metrics.CONTENT_TYPE,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return [Route("/metrics", exposition)]
+
+
+def create_web_app(
+    bridge: Bridge,
+    extra_routes: list[BaseRoute] | None = None,
+    middleware: list[Middleware] | None = None,
+) -> Starlette:
+    """Health, metrics and the adapters' routes; ``middleware`` runs inside the request timer."""
+    return Starlette(
+        # Mounted routes first: feeds are nearly all the traffic, and each route tried before
+        # the matching one costs a regex match. None of them claims /healthz or /metrics.
+        routes=[*(extra_routes or []), *health_routes(bridge), *metrics_routes()],
+        middleware=[Middleware(metrics.RequestTimer), *(middleware or [])],
+    )

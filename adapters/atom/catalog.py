@@ -1,0 +1,104 @@
+"""Which feeds exist (all papers, one per subscription, any query) and what each one holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from adapters.atom.entries import FeedEntry, explain, to_entry
+from bridge.config import Settings
+from bridge.errors import QueryError
+from bridge.search import search_store
+from bridge.store import Store
+
+# Newest entries per feed. Readers keep 50-200 entries and some reject feeds near 1 MB; 50
+# papers with abstracts come to about 120 KB of Atom.
+FEED_SIZE = 50
+# The query language's own limit (bridge.query.parser.MAX_QUERY_LENGTH); checked here first
+# so an over-long query costs nothing.
+MAX_QUERY_LENGTH = 500
+FORMATS = ("atom", "json")
+
+
+class UnknownFeed(LookupError):
+    """No such feed: answered 404."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed: its name for caches and ids, its title, its path and its query (None: all)."""
+
+    key: str
+    title: str
+    path: str  # without the format extension, e.g. "/feeds/all"
+    query: str | None = None
+    params: str = ""  # the URL query string, with its "?", for search feeds
+
+    def url(self, base: str, fmt: str) -> str:
+        return f"{base}{self.path}.{fmt}{self.params}"
+
+    def view_url(self, base: str) -> str:
+        """The readable page: the Atom URL, which serves HTML to a browser."""
+        return self.url(base, "atom")
+
+    @property
+    def tag(self) -> str:
+        """The feed's atom:id: independent of the host name it was fetched under."""
+        return f"tag:paperbridge,2026:{quote(self.key, safe='/:=?&')}"
+
+
+class Catalog:
+    """The feeds a configuration offers."""
+
+    def __init__(self, settings: Settings, *, max_query_length: int = MAX_QUERY_LENGTH) -> None:
+        self.max_query_length = max_query_length
+        self.all = FeedSpec("feeds/all", "paperbridge: all new papers", "/feeds/all")
+        self.subscriptions = {
+            sub.name: FeedSpec(
+                f"feeds/subscriptions/{sub.name}",
+                f"paperbridge: {sub.name}",
+                f"/feeds/subscriptions/{sub.name}",
+                sub.query,
+            )
+            for sub in settings.subscriptions
+        }
+
+    def listed(self) -> list[FeedSpec]:
+        """Every standing feed, for the web page and the OPML file."""
+        return [self.all, *self.subscriptions.values()]
+
+    def subscription(self, name: str) -> FeedSpec:
+        try:
+            return self.subscriptions[name]
+        except KeyError:
+            raise UnknownFeed(f"no subscription named {name!r}") from None
+
+    def search(self, query: str | None) -> FeedSpec:
+        """The feed for any query; raises QueryError for a missing or over-long one."""
+        query = self.check_query(query)
+        params = "?" + urlencode({"q": query})
+        return FeedSpec(
+            f"feeds/search?q={query}", f"paperbridge: {query}", "/feeds/search", query, params
+        )
+
+    def check_query(self, query: str | None) -> str:
+        if query is None or not query.strip():
+            raise QueryError("missing query: add ?q=words, e.g. ?q=generalization", 0, "")
+        if len(query) > self.max_query_length:
+            raise QueryError(
+                f"query is too long ({len(query)} characters; at most {self.max_query_length})",
+                self.max_query_length,
+                query[: self.max_query_length],
+            )
+        return query.strip()
+
+
+def load_entries(store: Store, spec: FeedSpec, size: int = FEED_SIZE) -> list[FeedEntry]:
+    """The newest announced papers of a feed, newest first. Blocking: run it in a thread.
+
+    Papers stored quietly (backfill, first-run policy) never appear: a feed is for news.
+    """
+    if spec.query is None:
+        return [to_entry(stored) for stored in store.recent_papers(size, announced_only=True)]
+    results = search_store(store, spec.query, limit=size, order="recent", announced_only=True)
+    return [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results.items]

@@ -1,0 +1,103 @@
+"""Server-rendered HTML: the feed list, search results and the readable view of a feed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from jinja2 import DictLoader, Environment, StrictUndefined
+
+from adapters.atom.catalog import FeedSpec
+from adapters.atom.entries import FeedEntry
+from adapters.atom.templates import TEMPLATES
+from adapters.stdout import preview
+
+MEDIA_TYPE = "text/html; charset=utf-8"
+# No script runs on these pages at all; the policy makes an escaping slip inert as well.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _short_authors(entry: FeedEntry, keep: int = 4) -> str:
+    """The first few authors and how many more, as the HF listing shows them."""
+    total = len(entry.authors) + entry.more_authors
+    if total <= keep:
+        return ", ".join(entry.authors)
+    return f"{', '.join(entry.authors[:keep])} and {total - keep} more"
+
+
+_ENV = Environment(
+    loader=DictLoader(TEMPLATES),
+    # Every value is escaped unless a template says otherwise (none does).
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.globals.update(preview=preview, short_authors=_short_authors)
+
+
+def _render(template: str, **context: Any) -> bytes:
+    return _ENV.get_template(template).render(**context).encode("utf-8")
+
+
+def render_index(
+    feeds: Sequence[FeedSpec], entries: Sequence[FeedEntry], base: str, max_query_length: int
+) -> bytes:
+    return _render(
+        "index.html",
+        base=base,
+        feeds=feeds,
+        discover=feeds,
+        entries=entries,
+        query=None,
+        max_query_length=max_query_length,
+    )
+
+
+def render_search(
+    *,
+    base: str,
+    query: str | None,
+    feed: FeedSpec | None,
+    entries: Sequence[FeedEntry],
+    total: int,
+    error: str | None,
+    prev_url: str | None,
+    next_url: str | None,
+    max_query_length: int,
+) -> bytes:
+    return _render(
+        "search.html",
+        base=base,
+        query=query,
+        feed=feed,
+        discover=[feed] if feed else [],
+        entries=entries,
+        total=total,
+        error=error,
+        prev_url=prev_url,
+        next_url=next_url,
+        max_query_length=max_query_length,
+    )
+
+
+def render_feed_view(
+    feed: FeedSpec, fmt: str, entries: Sequence[FeedEntry], base: str, max_query_length: int
+) -> bytes:
+    return _render(
+        "feed.html",
+        base=base,
+        feed=feed,
+        fmt=fmt,
+        discover=[feed],
+        entries=entries,
+        query=feed.query,
+        max_query_length=max_query_length,
+    )

@@ -1,0 +1,383 @@
+"""The HTTP routes of feeds and the web page, mounted into the server `paperbridge serve` runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from starlette.datastructures import QueryParams
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from adapters.atom import atom, jsonfeed, opml, page
+from adapters.atom.cache import DataVersion, RenderCache
+from adapters.atom.catalog import (
+    FEED_SIZE,
+    FORMATS,
+    MAX_QUERY_LENGTH,
+    Catalog,
+    FeedSpec,
+    UnknownFeed,
+    load_entries,
+)
+from adapters.atom.conditional import Rendered
+from adapters.atom.entries import FeedEntry, explain, to_entry
+from adapters.atom.negotiate import prefers_html
+from adapters.atom.serving import (
+    Answer,
+    ExactFeedPaths,
+    RawResponse,
+    base_url,
+    request_headers,
+    send_text,
+)
+from adapters.atom.templates import FAVICON, STYLESHEET
+from bridge import metrics
+from bridge.app import Bridge
+from bridge.errors import QueryError, StoreError
+from bridge.search import search_store
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+# Deep pages cost the database an OFFSET scan and nobody reads page 250 of a search.
+MAX_PAGE = 250
+_MEDIA_TYPES = {"atom": atom.MEDIA_TYPE, "json": jsonfeed.MEDIA_TYPE, "html": page.MEDIA_TYPE}
+_FEED_TYPES = {"atom": "application/atom+xml", "json": "application/feed+json"}
+_STATIC = {"Cache-Control": "public, max-age=86400"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """Tunables of the feed server; ``size`` should become a setting (server.feed_size)."""
+
+    size: int = FEED_SIZE
+    max_query_length: int = MAX_QUERY_LENGTH
+    # How long a data version is trusted before the database is asked again (seconds).
+    version_ttl: float = 1.0
+    cache_entries: int = 256
+    # While a changed feed re-renders, readers wait at most this long, then get the old bytes
+    # (None: always wait). A reader polling in that moment sees the news one poll later.
+    stale_grace: float | None = 0.5
+    # Cache-Control max-age; None: a quarter of the shortest poll interval.
+    max_age: int | None = None
+
+
+def _max_age(bridge: Bridge) -> int:
+    sources = bridge.settings.sources
+    minutes = [s.poll_every_minutes for s in (sources.hf, sources.arxiv) if s.enabled]
+    # Nothing changes between polls; a quarter of the interval bounds how late a reader that
+    # honours max-age (Miniflux) sees a new paper, while sparing the server most requests.
+    return max(60, min(3600, min(minutes, default=60) * 60 // 4))
+
+
+class _Failure(Exception):
+    """A request that ends in a short text answer (status and message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class FeedEndpoint:
+    """Raw ASGI endpoint for one family of feeds: "all", "subscription" or "search"."""
+
+    def __init__(self, site: FeedSite, kind: str) -> None:
+        self.site = site
+        self.kind = kind
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_text(send, 405, "method not allowed", [(b"allow", b"GET, HEAD")])
+            return
+        try:
+            response = await self.site.feed(scope, self.kind)
+        except _Failure as failure:
+            await send_text(send, failure.status, failure.message)
+            return
+        await response(scope, receive, send)
+
+
+class FeedSite:
+    """Feeds and pages over one store; rendered bytes are shared by every request."""
+
+    def __init__(self, bridge: Bridge, options: FeedOptions | None = None) -> None:
+        self.options = options or FeedOptions()
+        # Per feed variant: the last rendered bytes and their Last-Modified (see _advance).
+        self._stamps: dict[Hashable, tuple[int, datetime]] = {}
+        self.store = bridge.store
+        self.catalog = Catalog(bridge.settings, max_query_length=self.options.max_query_length)
+        self.public_url = bridge.settings.server.public_url.rstrip("/")
+        self.version = DataVersion(bridge.store, self.options.version_ttl)
+        self.cache: RenderCache[Answer] = RenderCache(self.options.cache_entries)
+        self.cache_control = f"public, max-age={self.options.max_age or _max_age(bridge)}"
+
+    def base(self, scope: Scope, host: str | None) -> str:
+        """Where clients reach us: the configured public URL, else what this request used."""
+        return self.public_url or base_url(scope, host)
+
+    # -- the one path every cached answer takes ----------------------------------------------
+
+    async def _answer(self, key: Hashable, render: Callable[[], Answer]) -> Answer:
+        try:
+            version = await self.version.get()
+            return await self.cache.get(key, version, render, stale_grace=self.options.stale_grace)
+        except StoreError as exc:
+            log.error("feeds: store unavailable: %s", exc)
+            metrics.ERRORS.inc(where="feeds")
+            raise _Failure(503, "the paper store is unavailable; try again shortly") from None
+
+    def _render_feed(
+        self, key: Hashable, spec: FeedSpec, fmt: str, html: bool, base: str
+    ) -> Answer:
+        entries = load_entries(self.store, spec, self.options.size)
+        if html:
+            limit = self.options.max_query_length
+            body = page.render_feed_view(spec, fmt, entries, base, limit)
+        elif fmt == "atom":
+            body = atom.render_atom(spec, entries, base)
+        else:
+            body = jsonfeed.render_json_feed(spec, entries, base)
+        kind = "html" if html else fmt
+        metrics.FEED_RENDERS.inc(format=kind)
+        rendered = Rendered(
+            body,
+            _MEDIA_TYPES[kind],
+            self._advance(key, body, atom.feed_updated(entries)),
+            self.cache_control,
+        )
+        return Answer(rendered, page.SECURITY_HEADERS if html else None)
+
+    def _advance(self, key: Hashable, body: bytes, newest: datetime) -> datetime:
+        """Last-Modified that moves forward whenever the bytes change.
+
+        The newest entry's time alone can stand still (papers stored within the same second
+        as the previous newest, or an older paper revised), and a reader that sends only
+        If-Modified-Since would then be told 304 about changed bytes. HTTP dates have
+        one-second resolution, so a change is stamped at least a second after the last one.
+        """
+        digest = hash(body)  # in-process comparison only
+        previous = self._stamps.get(key)
+        stamp = newest
+        if previous is not None and previous[0] != digest:
+            stamp = max(newest, previous[1] + timedelta(seconds=1))
+        elif previous is not None:
+            stamp = previous[1]
+        self._stamps[key] = (digest, stamp)
+        if len(self._stamps) > 4 * self.options.cache_entries:
+            self._stamps.pop(next(iter(self._stamps)))
+        return stamp
+
+    def _spec(self, scope: Scope, kind: str) -> FeedSpec:
+        if kind == "all":
+            return self.catalog.all
+        if kind == "subscription":
+            try:
+                return self.catalog.subscription(scope["path_params"]["name"])
+            except UnknownFeed:
+                raise _Failure(404, "unknown feed: no subscription by that name (see /)") from None
+        try:
+            return self.catalog.search(QueryParams(scope["query_string"]).get("q"))
+        except QueryError as exc:
+            raise _Failure(400, f"bad query: {exc}") from None
+
+    async def feed(self, scope: Scope, kind: str) -> RawResponse:
+        fmt = scope["path_params"]["fmt"]
+        if fmt not in FORMATS:
+            raise _Failure(404, "unknown feed format: use .atom or .json")
+        spec = self._spec(scope, kind)
+        headers = request_headers(scope)
+        # A browser opening the feed gets a readable page at the same URL, hence Vary: Accept.
+        html = prefers_html(headers.get(b"accept"), _FEED_TYPES[fmt])
+        base = self.base(scope, headers.get(b"host"))
+        key = (spec.key, fmt, html, base)
+        answer = self._fresh(key)
+        if answer is None:
+            try:
+                answer = await self._answer(
+                    key, lambda: self._render_feed(key, spec, fmt, html, base)
+                )
+            except QueryError as exc:
+                if kind == "subscription":
+                    log.error("feeds: subscription %s has a bad query: %s", spec.key, exc)
+                    raise _Failure(500, f"this subscription's query is invalid: {exc}") from None
+                raise _Failure(400, f"bad query: {exc}") from None
+        return answer.respond(headers)
+
+    def _fresh(self, key: Hashable) -> Answer | None:
+        """Nearly every request: a trusted version and its bytes, found without awaiting."""
+        version = self.version.current()
+        return None if version is None else self.cache.peek(key, version)
+
+    # -- pages and other endpoints -----------------------------------------------------------
+
+    async def unknown_feed(self, _request: Request) -> Response:
+        return _text(404, "unknown feed (see / for every feed)")
+
+    async def opml(self, request: Request) -> Response:
+        headers = request_headers(request.scope)
+        base = self.base(request.scope, headers.get(b"host"))
+        feeds = self.catalog.listed()
+
+        def render() -> Answer:
+            body = opml.render_opml(feeds, base)
+            return Answer(Rendered(body, opml.MEDIA_TYPE, atom.EPOCH, self.cache_control, ""))
+
+        # The list changes only with the configuration, i.e. never while the process runs.
+        answer = await self.cache.get(("opml", base), "settings", render)
+        return answer.respond({k: v for k, v in headers.items() if k == b"if-none-match"})
+
+    async def index(self, request: Request) -> Response:
+        headers = request_headers(request.scope)
+        base = self.base(request.scope, headers.get(b"host"))
+
+        def render() -> Answer:
+            entries = load_entries(self.store, self.catalog.all, PAGE_SIZE)
+            limit = self.options.max_query_length
+            body = page.render_index(self.catalog.listed(), entries, base, limit)
+            updated = atom.feed_updated(entries)
+            rendered = Rendered(body, page.MEDIA_TYPE, updated, "no-cache", vary="")
+            return Answer(rendered, page.SECURITY_HEADERS)
+
+        try:
+            answer = await self._answer(("index", base), render)
+        except _Failure as failure:
+            return _text(failure.status, failure.message)
+        return answer.respond(headers)
+
+    async def search_page(self, request: Request) -> Response:
+        base = self.base(request.scope, request.headers.get("host"))
+        raw = request.query_params.get("q")
+        try:
+            number = int(request.query_params.get("page", "1"))
+        except ValueError:
+            number = 0
+        if not 1 <= number <= MAX_PAGE:
+            return self._search_page(base, raw, error=f"page must be 1 to {MAX_PAGE}", status=400)
+        if raw is None or not raw.strip():
+            return self._search_page(base, None)
+        try:
+            spec = self.catalog.search(raw)
+            results = await asyncio.to_thread(
+                search_store,
+                self.store,
+                spec.query or "",
+                limit=PAGE_SIZE,
+                offset=(number - 1) * PAGE_SIZE,
+                order="recent",
+            )
+        except QueryError as exc:
+            return self._search_page(base, raw, error=f"bad query: {exc}", status=400)
+        except StoreError as exc:
+            log.error("search: store unavailable: %s", exc)
+            metrics.ERRORS.inc(where="search")
+            return self._search_page(base, raw, error="the paper store is unavailable", status=503)
+        entries = [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results.items]
+
+        def page_url(n: int) -> str:
+            return f"{base}/search?{urlencode({'q': spec.query, 'page': n})}"
+
+        more = number * PAGE_SIZE < results.total and number < MAX_PAGE
+        return self._search_page(
+            base,
+            spec.query,
+            feed=spec,
+            entries=entries,
+            total=results.total,
+            prev_url=page_url(number - 1) if number > 1 else None,
+            next_url=page_url(number + 1) if more else None,
+        )
+
+    def _search_page(
+        self,
+        base: str,
+        query: str | None,
+        *,
+        feed: FeedSpec | None = None,
+        entries: list[FeedEntry] | None = None,
+        total: int = 0,
+        error: str | None = None,
+        status: int = 200,
+        prev_url: str | None = None,
+        next_url: str | None = None,
+    ) -> Response:
+        body = page.render_search(
+            base=base,
+            # An over-long query is not echoed back whole into the page.
+            query=query[: self.options.max_query_length] if query else None,
+            feed=feed,
+            entries=entries or [],
+            total=total,
+            error=error,
+            prev_url=prev_url,
+            next_url=next_url,
+            max_query_length=self.options.max_query_length,
+        )
+        headers = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS}
+        return Response(body, status_code=status, headers=headers, media_type=page.MEDIA_TYPE)
+
+    async def stylesheet(self, _request: Request) -> Response:
+        return Response(STYLESHEET, media_type="text/css; charset=utf-8", headers=_STATIC)
+
+    async def favicon(self, _request: Request) -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers=_STATIC)
+
+    def _feed_routes(self) -> list[Route]:
+        return [
+            Route("/feeds/all.{fmt}", FeedEndpoint(self, "all"), name="feed_all"),
+            Route(
+                "/feeds/subscriptions/{name}.{fmt}",
+                FeedEndpoint(self, "subscription"),
+                name="feed_subscription",
+            ),
+            Route("/feeds/search.{fmt}", FeedEndpoint(self, "search"), name="feed_search"),
+        ]
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            *self._feed_routes(),
+            Route("/feeds.opml", self.opml, name="opml"),
+            Route("/feeds/{rest:path}", self.unknown_feed),
+            Route("/", self.index, name="index"),
+            Route("/search", self.search_page, name="search"),
+            Route("/static/paperbridge.css", self.stylesheet, name="stylesheet"),
+            Route("/static/favicon.svg", self.favicon, name="favicon"),
+            Route("/favicon.ico", self.favicon),
+        ]
+
+    def middleware(self) -> list[Middleware]:
+        """The fast path for every configured feed URL (see ExactFeedPaths)."""
+        everything, subscription, search = self._feed_routes()
+        table: dict[str, tuple[Route, dict[str, str]]] = {}
+        for fmt in FORMATS:
+            table[f"/feeds/all.{fmt}"] = (everything, {"fmt": fmt})
+            table[f"/feeds/search.{fmt}"] = (search, {"fmt": fmt})
+            for name in self.catalog.subscriptions:
+                params = {"name": name, "fmt": fmt}
+                table[f"/feeds/subscriptions/{name}.{fmt}"] = (subscription, params)
+        return [Middleware(ExactFeedPaths, table=table)]
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(
+        message + "\n",
+        status_code=status,
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def feed_routes(bridge: Bridge, options: FeedOptions | None = None) -> list[BaseRoute]:
+    """Every route of the feeds and the web page, for ``create_web_app(extra_routes=...)``.
+
+    Without ``FeedSite.middleware()`` everything works, only the feed path is slower.
+    """
+    return FeedSite(bridge, options).routes()

@@ -1,0 +1,160 @@
+"""The web page's Jinja2 templates and stylesheet.
+
+Kept as Python strings rather than files: the package installs with plain ``pip install .``
+(the Dockerfile does), which copies only Python modules unless package data is configured.
+"""
+
+from __future__ import annotations
+
+STYLESHEET = """\
+:root { color-scheme: light dark; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb; }
+* { box-sizing: border-box; }
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+  max-width: 52rem; padding: 1rem; }
+header { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center;
+  border-bottom: 1px solid var(--line); padding-bottom: .75rem; margin-bottom: 1rem; }
+header a.home { font-weight: 700; font-size: 1.25rem; text-decoration: none; color: inherit; }
+form.search { display: flex; gap: .5rem; flex: 1; min-width: 16rem; }
+form.search input[type=search] { flex: 1; padding: .4rem .6rem; font-size: 1rem; }
+form.search button, form.search select { padding: .4rem .8rem; font-size: 1rem; }
+a { color: var(--accent); }
+.muted, .meta { color: var(--muted); font-size: .9rem; }
+.error { border: 1px solid #dc2626; color: #dc2626; padding: .5rem .75rem; border-radius: .25rem; }
+ul.feeds { list-style: none; padding: 0; }
+ul.feeds li { padding: .5rem 0; border-bottom: 1px solid var(--line); }
+ul.feeds code, .subscribe code { word-break: break-all; }
+article.paper { padding: .9rem 0; border-bottom: 1px solid var(--line); }
+article.paper h3 { margin: 0 0 .25rem; font-size: 1.1rem; }
+article.paper h3 a { color: inherit; text-decoration: none; }
+article.paper h3 a:hover { text-decoration: underline; }
+article.paper p { margin: .3rem 0; }
+.upvotes { font-weight: 600; }
+.why { font-style: italic; }
+.links a { margin-right: .75rem; }
+nav.pages { display: flex; justify-content: space-between; margin: 1rem 0; }
+"""
+
+FAVICON = """\
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">\
+<rect width="16" height="16" rx="3" fill="#2563eb"/>\
+<path d="M4 12a1.5 1.5 0 1 1 0 .01M3 7a6 6 0 0 1 6 6M3 3a10 10 0 0 1 10 10" \
+stroke="#fff" stroke-width="1.6" fill="none"/></svg>
+"""
+
+BASE = """\
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{% block title %}paperbridge{% endblock %}</title>
+<link rel="stylesheet" href="{{ base }}/static/paperbridge.css">
+<link rel="icon" type="image/svg+xml" href="{{ base }}/static/favicon.svg">
+{% for feed in discover %}
+<link rel="alternate" type="application/atom+xml" title="{{ feed.title }}" href="{{ feed.url(base, 'atom') }}">
+{% endfor %}
+</head>
+<body>
+<header>
+  <a class="home" href="{{ base }}/">paperbridge</a>
+  <form class="search" action="{{ base }}/search" method="get" role="search">
+    <input type="search" name="q" value="{{ query or '' }}" maxlength="{{ max_query_length }}"
+      placeholder="Search papers, e.g. generalization" aria-label="Search papers">
+    <button type="submit">Search</button>
+  </form>
+</header>
+<main>
+{% block main %}{% endblock %}
+</main>
+</body>
+</html>
+"""
+
+PAPER = """\
+{% macro paper_card(entry) %}
+<article class="paper">
+  <h3><a href="{{ entry.url }}">{{ entry.title }}</a></h3>
+  <p class="meta">
+    {% if entry.upvotes is not none %}<span class="upvotes" title="upvotes on Hugging Face">▲ {{ entry.upvotes }}</span> · {% endif %}
+    {% if entry.day %}<time datetime="{{ entry.day.isoformat() }}">{{ entry.day.strftime('%d %b %Y') }}</time> · {% endif %}
+    arXiv:{{ entry.arxiv_id }}
+    {% if entry.categories %} · {{ entry.categories[:3] | join(' ') }}{% endif %}
+  </p>
+  {% if entry.authors %}<p class="authors">{{ short_authors(entry) }}</p>{% endif %}
+  {% if entry.why %}<p class="why">{{ entry.why }}</p>{% endif %}
+  {% if entry.abstract %}<p class="abstract">{{ preview(entry.abstract) }}</p>{% endif %}
+  <p class="links">
+    {% for link in entry.links %}<a href="{{ link.href }}" rel="noopener noreferrer">{{ link.title }}</a>{% endfor %}
+  </p>
+</article>
+{% endmacro %}
+"""
+
+INDEX = """\
+{% extends "base.html" %}
+{% from "paper.html" import paper_card %}
+{% block main %}
+<h1>Feeds</h1>
+<p class="muted">Paste a feed address into your feed reader, or import them all at once:
+  <a href="{{ base }}/feeds.opml">feeds.opml</a>.</p>
+<ul class="feeds">
+{% for feed in feeds %}
+  <li>
+    <strong><a href="{{ feed.view_url(base) }}">{{ feed.title }}</a></strong>
+    {% if feed.query %}<span class="muted">— {{ feed.query }}</span>{% endif %}<br>
+    <span class="subscribe"><a href="{{ feed.url(base, 'atom') }}" type="application/atom+xml">Atom</a>
+      · <a href="{{ feed.url(base, 'json') }}" type="application/feed+json">JSON Feed</a>
+      · <code>{{ feed.url(base, 'atom') }}</code></span>
+  </li>
+{% endfor %}
+</ul>
+<p class="muted">Any search is a feed too: search, then subscribe to the results.</p>
+<h2>Newest papers</h2>
+{% for entry in entries %}{{ paper_card(entry) }}{% else %}<p class="muted">No papers yet: the first poll is still on its way.</p>{% endfor %}
+{% endblock %}
+"""
+
+SEARCH = """\
+{% extends "base.html" %}
+{% from "paper.html" import paper_card %}
+{% block title %}{% if query %}{{ query }} — {% endif %}paperbridge search{% endblock %}
+{% block main %}
+{% if error %}
+<p class="error" role="alert">{{ error }}</p>
+{% elif query %}
+<p class="muted"><span id="total">{{ total }}</span> {{ 'paper matches' if total == 1 else 'papers match' }} <strong>{{ query }}</strong>.
+  Subscribe: <a href="{{ feed.url(base, 'atom') }}" type="application/atom+xml">Atom</a>
+  · <a href="{{ feed.url(base, 'json') }}" type="application/feed+json">JSON Feed</a></p>
+<section id="results">
+{% for entry in entries %}{{ paper_card(entry) }}{% endfor %}
+</section>
+<nav class="pages">
+  {% if prev_url %}<a rel="prev" href="{{ prev_url }}">← Newer</a>{% else %}<span></span>{% endif %}
+  {% if next_url %}<a rel="next" href="{{ next_url }}">Older →</a>{% endif %}
+</nav>
+{% else %}
+<p class="muted">Search every stored paper by title, abstract and keywords.</p>
+{% endif %}
+{% endblock %}
+"""
+
+FEED = """\
+{% extends "base.html" %}
+{% from "paper.html" import paper_card %}
+{% block title %}{{ feed.title }}{% endblock %}
+{% block main %}
+<h1>{{ feed.title }}</h1>
+<p class="subscribe">This is a feed. To follow it, copy its address into your feed reader:<br>
+  <code>{{ feed.url(base, fmt) }}</code></p>
+{% if feed.query %}<p class="muted">Papers matching <strong>{{ feed.query }}</strong>, newest first.</p>{% endif %}
+{% for entry in entries %}{{ paper_card(entry) }}{% else %}<p class="muted">No papers in this feed yet.</p>{% endfor %}
+{% endblock %}
+"""
+
+TEMPLATES = {
+    "base.html": BASE,
+    "paper.html": PAPER,
+    "index.html": INDEX,
+    "search.html": SEARCH,
+    "feed.html": FEED,
+}
