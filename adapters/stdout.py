@@ -1,12 +1,16 @@
-"""Plain-text rendering of papers for the terminal, reading like the HF listing."""
+"""Plain-text rendering of papers for the terminal, reading like the HF listing; and the
+stdout and file publishers that post digests as text or JSON lines."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
+from bridge.delivery import Destination, DigestItem, DigestSubscription, SendOutcome
 from bridge.models import Hit, StoredPaper
 
 PREVIEW_CHARS = 320
@@ -90,3 +94,90 @@ def paper_json(
 
 def dumps(items: list[dict[str, Any]]) -> str:
     return json.dumps(items, ensure_ascii=False, indent=2)
+
+
+# -- publishers: digests to the terminal or to a file ------------------------------------------
+
+
+def digest_header(subscription: DigestSubscription | None, count: int) -> str:
+    about = f" for {subscription.name or subscription.query!r}" if subscription else ""
+    if count == 0:
+        return f"All quiet{about}: nothing new."
+    return f"{count} new paper{'s' if count != 1 else ''}{about}"
+
+
+def format_digest(items: Sequence[DigestItem], subscription: DigestSubscription | None) -> str:
+    """A digest message as plain text: a header line, then each paper as `search` prints it."""
+    parts = [digest_header(subscription, len(items))]
+    parts += [format_paper(item.stored, why=item.why) for item in items]
+    return "\n\n".join(parts)
+
+
+class StdoutPublisher:
+    """Prints digests; handy locally (`destination = "stdout"`) and in demos."""
+
+    kind = "stdout"
+    max_papers_per_message = 20
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    async def send_digest(
+        self,
+        destination: Destination,
+        items: Sequence[DigestItem],
+        *,
+        subscription: DigestSubscription | None = None,
+    ) -> SendOutcome:
+        try:
+            self.stream.write(format_digest(items, subscription) + "\n\n")
+            self.stream.flush()
+        except OSError as exc:
+            return SendOutcome.retry(f"stdout: {exc.strerror or exc}")
+        return SendOutcome.sent()
+
+
+class FilePublisher:
+    """Appends each digest message to the file named by the destination's address, as one JSON
+    line, and fsyncs it before reporting success: a line in the file is a message sent."""
+
+    kind = "file"
+
+    def __init__(self, max_papers_per_message: int = 10) -> None:
+        self.max_papers_per_message = max_papers_per_message
+
+    async def send_digest(
+        self,
+        destination: Destination,
+        items: Sequence[DigestItem],
+        *,
+        subscription: DigestSubscription | None = None,
+    ) -> SendOutcome:
+        record = {
+            "destination": destination.id,
+            "subscription": subscription.id if subscription else None,
+            "papers": [item.stored.paper.arxiv_id for item in items],
+            "uncertain": [item.stored.paper.arxiv_id for item in items if item.uncertain],
+            "quiet": not items,
+            "pid": os.getpid(),
+        }
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        try:
+            await asyncio.to_thread(_append_synced, destination.address, line)
+        except FileNotFoundError as exc:
+            return SendOutcome.permanent(f"file: no such directory for {exc.filename}")
+        except PermissionError as exc:
+            return SendOutcome.permanent(f"file: permission denied: {exc.filename}")
+        except OSError as exc:
+            return SendOutcome.retry(f"file: {exc.strerror or exc}")
+        return SendOutcome.sent()
+
+
+def _append_synced(path: str, data: bytes) -> None:
+    # One write() with O_APPEND: several processes appending to one file never interleave lines.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -101,6 +101,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", parents=[common], help="validate settings and print them (secrets redacted)"
     )
+
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help="sources, subscriptions, destinations, last deliveries and problems",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    deliver = commands.add_parser(
+        "deliver", parents=[common], help="send due digests once (what `serve` does on schedule)"
+    )
+    deliver.add_argument(
+        "--now", action="store_true", help="send every pending paper now, whatever the schedule"
+    )
+
+    resume = commands.add_parser(
+        "resume", parents=[common], help="unpause a destination after fixing it (see `status`)"
+    )
+    resume.add_argument("destination", help="the destination id `status` shows")
+
+    move = commands.add_parser(
+        "migrate-data",
+        parents=[common],
+        help="copy every table into an empty database (e.g. SQLite to PostgreSQL)",
+    )
+    move.add_argument(
+        "--from", dest="source", metavar="URL", help="source database (default: the configured one)"
+    )
+    move.add_argument(
+        "--to", dest="target", metavar="URL", required=True, help="empty target database URL"
+    )
+    move.add_argument("--batch", type=int, default=2000, help="rows per statement (default 2000)")
     return parser
 
 
@@ -117,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger().setLevel(settings.log.level)
         # httpx logs every request at INFO; that is noise for a service.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        # APScheduler logs every run of every job at INFO (the ledger sweeps each minute).
+        if not args.verbose:
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)
         return _run(args, settings)
     except ConfigError as exc:
         print(f"paperbridge: {exc}", file=sys.stderr)
@@ -133,6 +168,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "check-config":
         return commands.check_config(settings)
+    if args.command == "status":
+        return commands.status(settings, as_json=args.json)
+    if args.command == "deliver":
+        return asyncio.run(commands.deliver(settings, now=args.now))
+    if args.command == "resume":
+        return commands.resume(settings, args.destination)
+    if args.command == "migrate-data":
+        source = args.source or settings.store.database_url
+        return commands.migrate_data(source, args.target, batch=max(1, args.batch))
     if args.command == "serve":
         host = args.host or settings.server.host
         port = args.port if args.port is not None else settings.server.port

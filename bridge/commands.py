@@ -13,11 +13,15 @@ from urllib.parse import urlsplit
 import uvicorn
 from tqdm import tqdm
 
+from adapters.atom import FeedOptions, FeedSite
 from adapters.stdout import dumps, format_paper, paper_json
+from bridge import metrics
 from bridge.app import Bridge, build_fetcher, open_bridge
 from bridge.config import Settings, redacted
 from bridge.errors import BridgeError
-from bridge.importer import ImportCounts, import_file
+from bridge.importer import import_paths
+from bridge.jobs import DeliveryJobs, schedule_poll
+from bridge.ledger import build_ledger, sync_configured
 from bridge.poller import PollReport, store_listings
 from bridge.scheduler import Scheduler
 from bridge.search import search_store
@@ -70,9 +74,15 @@ async def poll(settings: Settings, *, as_json: bool) -> int:
 
 
 def search(settings: Settings, query: str, limit: int, page: int, as_json: bool) -> int:
+    from bridge.errors import QueryError
+    from bridge.query import format_query_error
+
     store = open_store(settings.store.database_url)
     try:
         results = search_store(store, query, limit=limit, offset=(max(page, 1) - 1) * limit)
+    except QueryError as exc:
+        print(f"paperbridge: bad query: {format_query_error(exc)}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     if as_json:
@@ -84,7 +94,7 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
     for result in results.items:
         print(format_paper(result.stored, why=result.why))
         print()
-    print(f"{results.total} matching papers; showing {len(results.items)}.", file=sys.stderr)
+    print(f"{results.total_text} matching papers; showing {len(results.items)}.", file=sys.stderr)
     return 0
 
 
@@ -93,24 +103,16 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
 
 def import_files(settings: Settings, files: list[Path], *, announce: bool) -> int:
     store = open_store(settings.store.database_url)
-    counts = ImportCounts()
-    failed = 0
     try:
         with tqdm(unit=" papers", disable=None, file=sys.stderr) as bar:
-            for path in files:
-                bar.set_postfix_str(path.name, refresh=False)
-                try:
-                    import_file(store, path, counts, announce=announce, progress=bar.update)
-                except OSError as exc:
-                    failed += 1
-                    log.error("import: cannot read %s: %s", path, exc.strerror or exc)
+            counts = import_paths(store, files, announce=announce, progress=bar.update)
     finally:
         store.close()
     print(
         f"{counts.new} new, {counts.merged} merged, {counts.skipped} skipped (already known),"
-        f" {counts.problems} unreadable records, {failed} unreadable files"
+        f" {counts.problems} unreadable records, {counts.unreadable_files} unreadable files"
     )
-    return 1 if failed else 0
+    return 1 if counts.unreadable_files else 0
 
 
 # -- backfill --------------------------------------------------------------------------------
@@ -177,13 +179,14 @@ async def backfill(
 async def serve(settings: Settings, host: str, port: int) -> int:
     async with open_bridge(settings) as bridge:
         scheduler = Scheduler()
+        # Deliveries (bridge/ledger.py): digests and each poll run once across processes.
+        ledger = build_ledger(bridge.store, settings)
+        await asyncio.to_thread(sync_configured, ledger, settings)
         for source in bridge.sources:
-            minutes = {
-                "hf": settings.sources.hf.poll_every_minutes,
-                "arxiv": settings.sources.arxiv.poll_every_minutes,
-            }[source.name]
-            scheduler.every(f"poll:{source.name}", minutes, _poll_job(bridge, source.name))
-        app = create_web_app(bridge)
+            schedule_poll(scheduler, ledger, settings, source.name, _poll_job(bridge, source.name))
+        DeliveryJobs(scheduler, ledger).install()
+        feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size))
+        app = create_web_app(bridge, extra_routes=feeds.routes(), middleware=feeds.middleware())
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
@@ -203,12 +206,20 @@ def _poll_job(bridge: Bridge, source: str):  # type: ignore[no-untyped-def]
             report = await bridge.poller.poll_once(only=source)
         except BridgeError as exc:
             log.error("poll %s failed: %s", source, exc)
+            metrics.POLLS.inc(source=source, outcome="error")
+            metrics.ERRORS.inc(where=f"poll:{source}")
             return
         except Exception:
             # The service keeps running whatever one poll does; the traceback is for a bug report.
             log.exception("poll %s crashed", source)
+            metrics.POLLS.inc(source=source, outcome="error")
+            metrics.ERRORS.inc(where=f"poll:{source}")
             return
         for src in report.sources:
+            metrics.POLLS.inc(source=src.source, outcome="error" if src.error else "ok")
+            metrics.PAPERS.inc(len(src.new), source=src.source)
+            if src.error:
+                metrics.ERRORS.inc(where=f"poll:{src.source}")
             log.info(
                 "poll %s: %d new, %d revised, %d merged%s",
                 src.source,
@@ -225,3 +236,78 @@ def _safe_url(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(settings.store.database_url).render_as_string(hide_password=True)
+
+
+# -- status, deliver, migrate-data -------------------------------------------------------------
+
+
+def status(settings: Settings, *, as_json: bool) -> int:
+    from bridge.status import format_status, status_report
+
+    store = open_store(settings.store.database_url)
+    try:
+        report = status_report(store, settings)
+    finally:
+        store.close()
+    print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_status(report))
+    return 0
+
+
+async def deliver(settings: Settings, *, now: bool) -> int:
+    """One sweep of the ledger: new matches in, due digests out (``now``: everything pending)."""
+    store = open_store(settings.store.database_url)
+    try:
+        ledger = build_ledger(store, settings)
+        await asyncio.to_thread(sync_configured, ledger, settings)
+        report = await ledger.sweep(force=now)
+    finally:
+        store.close()
+    outcomes: dict[str, int] = {}
+    for result in report.digests.values():
+        outcomes[result] = outcomes.get(result, 0) + 1
+    summary = ", ".join(f"{n} {result}" for result, n in sorted(outcomes.items())) or "none due"
+    print(
+        f"{report.enqueued} queued, {report.recovered} recovered; digests: {summary}",
+        file=sys.stderr,
+    )
+    return 1 if outcomes.get("retry") or outcomes.get("permanent") else 0
+
+
+def resume(settings: Settings, destination_id: str) -> int:
+    from datetime import UTC, datetime
+
+    from bridge.store.ledger import LedgerStore
+
+    store = open_store(settings.store.database_url)
+    try:
+        db = LedgerStore(store)
+        if db.get_destination(destination_id) is None:
+            print(f"paperbridge: no destination {destination_id!r}", file=sys.stderr)
+            return 1
+        requeued = db.resume_destination(destination_id, datetime.now(UTC))
+    finally:
+        store.close()
+    print(f"{destination_id} resumed; {requeued} papers queued again", file=sys.stderr)
+    return 0
+
+
+def migrate_data(source_url: str, target_url: str, *, batch: int) -> int:
+    from bridge.datamove import copy_database
+
+    with tqdm(unit=" rows", disable=None, file=sys.stderr) as bar:
+
+        def progress(table: str, rows: int) -> None:
+            bar.set_postfix_str(table, refresh=False)
+            bar.update(rows)
+
+        copied = copy_database(source_url, target_url, batch=batch, progress=progress)
+    for table, rows in copied.items():
+        print(f"{table}: {rows} rows")
+    print(f"copied into {_safe(target_url)}", file=sys.stderr)
+    return 0
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

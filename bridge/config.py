@@ -38,6 +38,8 @@ class ServerSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     # The address people reach the bridge at, used in feed self links. Empty: from requests.
     public_url: str = ""
+    # Entries per feed (the newest); readers and FeedBurner-like services want 50-100.
+    feed_size: int = Field(default=50, ge=10, le=100)
 
 
 class FetchSettings(_Section):
@@ -48,16 +50,48 @@ class FetchSettings(_Section):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
 
 
+def _check_cron(value: str) -> str:
+    if value.strip():
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a crontab line (min hour day month weekday): {exc}") from None
+    return value.strip()
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Berlin)") from exc
+    return value
+
+
 class HuggingFaceSettings(_Section):
     enabled: bool = True
     base_url: str = "https://huggingface.co"
     # HF features papers on weekdays through the day (UTC); poll several times a day.
     poll_every_minutes: int = Field(default=60, ge=1)
+    # A crontab line ("min hour day month weekday") in poll_time_zone; replaces the interval.
+    poll_cron: str = ""
+    poll_time_zone: str = "UTC"
     page_size: int = Field(default=100, ge=1, le=100)
     # Re-read this many recent days on each poll: HF adds papers to a day after it opens.
     recheck_days: int = Field(default=2, ge=0, le=14)
     # Catch-up never reaches further back than this (the first run uses first_run instead).
     max_catch_up_days: int = Field(default=30, ge=1)
+
+    @field_validator("poll_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+    @field_validator("poll_time_zone")
+    @classmethod
+    def _poll_zone(cls, value: str) -> str:
+        return _check_zone(value)
 
 
 class ArxivSettings(_Section):
@@ -71,7 +105,19 @@ class ArxivSettings(_Section):
     min_interval_seconds: float = Field(default=3.0, ge=3.0)
     # arXiv announces Sunday-Thursday 20:00 US Eastern; listings rebuild at midnight.
     poll_every_minutes: int = Field(default=120, ge=1)
+    poll_cron: str = ""
+    poll_time_zone: str = "America/New_York"
     max_catch_up_days: int = Field(default=14, ge=1)
+
+    @field_validator("poll_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+    @field_validator("poll_time_zone")
+    @classmethod
+    def _poll_zone(cls, value: str) -> str:
+        return _check_zone(value)
 
     @field_validator("categories")
     @classmethod
@@ -109,6 +155,76 @@ class SubscriptionSettings(_Section):
         return value
 
 
+class DeliverySettings(_Section):
+    # Digests that name no time are posted at this local time ("HH:MM").
+    digest_time: str = "08:00"
+    # Destinations sent to at once, per process.
+    concurrency: int = Field(default=8, ge=1, le=256)
+    # A claim not confirmed within this time is presumed lost with its process, and its papers
+    # are sent again (the one uncertain message per destination; see bridge/ledger.py).
+    claim_timeout_seconds: float = Field(default=300.0, ge=1)
+    # One message may take at most this long; longer counts as a failure to retry.
+    send_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Retries after a failed send: exponential from base to max, or the server's Retry-After.
+    backoff_base_seconds: float = Field(default=30.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # How often each process looks for due, missed and retrying digests.
+    sweep_every_seconds: int = Field(default=60, ge=1)
+
+    @field_validator("digest_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        from bridge.delivery import parse_local_time
+
+        if parse_local_time(value) is None:
+            raise ValueError("must be a time of day, e.g. 08:00")
+        return value
+
+
+class DigestSettings(_Section):
+    """A digest declared in the settings file (chat adapters add their own at run time)."""
+
+    name: str
+    query: str
+    # "stdout", or "file:PATH" (one JSON line per message); Slack and Discord channels are
+    # subscribed from the chat apps.
+    destination: str = "stdout"
+    time: str = ""  # "HH:MM" local, "now" (after each poll); empty: delivery.digest_time
+    time_zone: str = ""  # IANA name; empty: the top-level time_zone
+    all_quiet: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("must be letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        kind, _, address = value.partition(":")
+        if kind == "stdout" and not address:
+            return value
+        if kind == "file" and address:
+            return value
+        raise ValueError("must be 'stdout' or 'file:PATH'")
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if value:
+            from bridge.delivery import parse_local_time
+
+            parse_local_time(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value) if value else value
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -120,6 +236,8 @@ class Settings(_Section):
     sources: SourcesSettings = SourcesSettings()
     first_run: FirstRunSettings = FirstRunSettings()
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
+    delivery: DeliverySettings = DeliverySettings()
+    digests: list[DigestSettings] = Field(default_factory=list)
     log: LogSettings = LogSettings()
     time_zone: str = "UTC"
     # Secrets: only ever from the environment (or the file), never printed.
@@ -134,6 +252,15 @@ class Settings(_Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Berlin)") from exc
+        return value
+
+    @field_validator("digests")
+    @classmethod
+    def _unique_digests(cls, value: list[DigestSettings]) -> list[DigestSettings]:
+        names = [digest.name for digest in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"digest name {name!r} is used twice")
         return value
 
     @field_validator("subscriptions")

@@ -1,15 +1,101 @@
-"""Archive search for the CLI, feeds and chat commands (interim: plain substring matching)."""
+"""Search the stored archive with the keyword engine's meaning; return ranked, paged results.
+
+A query matches a paper here exactly when the same query as a subscription would match it
+(``bridge.query``). The store's search index (``bridge.store.search_index``) holds our
+analyzer's terms, so SQLite and PostgreSQL give the same results.
+
+How one search runs
+    1. ``parse_query``. A malformed query raises ``QueryError``, which says where it is wrong.
+    2. ``compile_query`` turns the query into index expressions plus SQL conditions
+       (top-level ``upvotes``). Usually the compiled query is *exact*: the index returns the
+       matching papers and nothing else. Otherwise it returns a superset, and the papers that
+       the strict (subset) expression does not vouch for are checked with ``match_paper``.
+       A query the index cannot narrow at all (``upvotes>=10 OR diffusion``) reads the
+       papers newest first and checks each one.
+    3. Matches are read newest first: ``ORDER BY rowid DESC`` on the index, which stops after
+       the rows it needs. No ranking function ever scores the whole match set (FTS5 bm25
+       over a common term at 1M papers takes about a second).
+    4. Every paper on the returned page is checked with ``match_paper``, which also gives
+       its ``hits`` and ``why``. The check analyzes only the query's own terms, in the fields
+       the query reads (``_QueryIndex``), which gives the same answer and the same hits as a
+       full analysis at a fraction of the cost. Checking the page is most of a search's time.
+       The handful of index queries per search go straight to the DBAPI cursor.
+
+Ranking (``order="relevance"``, the default)
+    Matches are cut into blocks of ``BLOCK`` (100), newest first. A page walks the blocks in
+    order, and papers are ranked within each block by::
+
+        score = 3 * title + 2 * coverage + votes + fresh
+
+    title     the share of the query's words and phrases found in the title
+    coverage  the share of the query's words and phrases found at all (below 1 only when
+              the query has OR)
+    votes     min(1, log10(1 + HF upvotes) / 2): 0 with none, 0.5 at 9, 1 from 99 up
+    fresh     1 - (place in the block) / BLOCK: the newest paper of a block gets 1
+
+    Ties go to the newer paper. A title hit outweighs any amount of votes and freshness, so
+    each block opens with the papers about the query. The blocks keep the newest 100
+    matches ahead of the next 100: for a common word, recent relevant papers come first.
+    For a rare one (fewer than 100 matches), this is a plain relevance order. The features
+    come from index lookups limited to the block's rowid range, a few per block. Paging is
+    stable because blocks and scores depend only on the stored data.
+
+``order="recent"`` lists matches newest stored first (feeds, the web page).
+
+Totals
+    ``total`` counts up to ``TOTAL_CAP`` matches (more if the page goes deeper). When more
+    match, ``total_capped`` is True and ``total`` is a lower bound ("1,000+"). ``total`` is
+    always larger than ``offset + len(items)`` when another page exists.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import re
+from collections import namedtuple
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from itertools import accumulate
+from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.errors import ConfigError, QueryError
-from bridge.models import Hit, StoredPaper
+from bridge.errors import ConfigError, QueryError, StoreError
+from bridge.models import Hit, Match, Paper, StoredPaper
+from bridge.query import match_paper, parse_query
+from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
+from bridge.query.normalize import _TOKEN_RE, scan
+from bridge.query.parser import And, Node, Not, Or, Phrase, Query, Term, format_query_error
 from bridge.store import Store, _to_stored, schema
+from bridge.store.search_index import (
+    FALSE,
+    TRUE,
+    Compiled,
+    SearchIndex,
+    _query,
+    compile_query,
+    leaf_expr,
+    phrase_terms,
+)
+
+log = logging.getLogger(__name__)
+
+BLOCK = 100
+TOTAL_CAP = 1000
+# At most this many leaves (words, phrases) feed the ranking features.
+MAX_RANKED_LEAVES = 8
+# When matches must be checked one by one: candidates read per round trip (it doubles up to
+# the maximum), and how many checks counting beyond the page may spend.
+CHUNK = 200
+MAX_CHUNK = 2000
+COUNT_CHECK_BUDGET = 2000
+
+W_TITLE = 3.0
+W_COVERAGE = 2.0
+W_VOTES = 1.0
+W_FRESH = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,17 +103,329 @@ class SearchResult:
     stored: StoredPaper
     hits: tuple[Hit, ...] = ()
     why: str | None = None
+    score: float | None = None  # the ranking score (order="relevance"), for the curious
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
     items: list[SearchResult] = field(default_factory=list)
     total: int = 0
+    # True: at least ``total`` papers match (counting stopped); show it as "1,000+".
+    total_capped: bool = False
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
 
 
 def validate_query(query: str, *, where: str) -> None:
-    if not query.strip():
-        raise ConfigError(where, "empty query")
+    """Parse ``query`` with the real parser; ConfigError(where, what and where) if it is bad."""
+    try:
+        parse_query(query)
+    except QueryError as exc:
+        raise ConfigError(where, format_query_error(exc)) from exc
+
+
+def _has_or(node: Node) -> bool:
+    if isinstance(node, Or):
+        return True
+    if isinstance(node, And):
+        return any(_has_or(child) for child in node.children)
+    return False  # an OR inside an exclusion does not make matches differ in coverage
+
+
+Candidate = tuple[int, int | None]  # seq, upvotes
+
+
+# --- checking papers: match_paper on an analysis limited to what the query can see ----------------
+
+# A run the tokenizer finds -> (positions it takes, its tokens relative to the run, its terms).
+_RunTokens = tuple[int, tuple[tuple[str, int, int, int, int], ...], frozenset[str]]
+_RUNS: dict[bool, dict[str, _RunTokens]] = {True: {}, False: {}}
+_group = re.Match.group
+
+
+def _run_tokens(raw: str, stem: bool) -> _RunTokens:
+    tokens = tuple(scan(raw, stem))
+    run = (max((t[1] + t[4] for t in tokens), default=0), tokens, frozenset(t[0] for t in tokens))
+    cache = _RUNS[stem]
+    if len(cache) >= 300_000:
+        cache.clear()
+    cache[raw] = run
+    return run
+
+
+def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[Any]]:
+    """``postings_of(text)`` restricted to ``wanted`` terms: the same positions and offsets.
+
+    The analyzer treats each run its tokenizer finds on its own, so a token's position is the
+    sum of the widths of the runs before it. Most runs hold no wanted term, so the per-run work
+    is done with C-level map/accumulate, and only the runs holding a wanted term are unpacked.
+    """
+    matches = list(_TOKEN_RE.finditer(text))
+    raws = list(map(_group, matches))
+    cache = _RUNS[stem]
+    found_runs = list(map(cache.get, raws))
+    runs: list[_RunTokens] = (
+        [
+            run if run is not None else _run_tokens(raw, stem)
+            for run, raw in zip(found_runs, raws, strict=True)
+        ]
+        if None in found_runs
+        else found_runs  # type: ignore[assignment]
+    )
+    hot = [i for i, run in enumerate(runs) if not wanted.isdisjoint(run[2])]
+    postings: dict[str, list[Any]] = {}
+    if not hot:
+        return postings
+    before = list(accumulate([run[0] for run in runs], initial=0))
+    for i in hot:
+        start = matches[i].start()
+        position = before[i]
+        for term, relative, low, high, span in runs[i][1]:
+            if term in wanted:
+                posting = (position + relative, start + low, start + high, span)
+                found = postings.get(term)
+                if found is None:
+                    postings[term] = [posting]
+                else:
+                    found.append(posting)
+    return postings
+
+
+class _QueryIndex(PaperIndex):
+    """A PaperIndex holding only the query's own terms, in the fields the query reads.
+
+    ``match_paper`` on it gives exactly what it gives on the full analysis (every node reads
+    only its own terms' postings), at a fraction of the cost: checking the page is most of a
+    search's time.
+    """
+
+    __slots__ = ("_wanted", "_fields")
+
+    def __init__(self, paper: Paper, wanted: frozenset[str], fields: frozenset[str]) -> None:
+        self._wanted = wanted
+        self._fields = fields
+        super().__init__(paper)
+
+    def _add_text(self, name: str, text: str, stem: bool) -> None:
+        self.texts[name] = text
+        needed = text and name in self._fields
+        self.postings[name] = _postings(text, stem, self._wanted) if needed else {}
+
+    def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
+        if name in self._fields:
+            super()._add_list(name, items, stem)
+        else:
+            self.texts[name] = LIST_SEPARATOR.join(items)
+            self.postings[name] = {}
+
+
+class _Checker:
+    """``match_paper(query, paper)`` for many papers of one query."""
+
+    def __init__(self, query: Query) -> None:
+        self.query = query
+        wanted: set[str] = set()
+        fields: set[str] = set()
+        nodes: list[Node] = [query.root]
+        for node in nodes:
+            if isinstance(node, And | Or):
+                nodes.extend(node.children)
+            elif isinstance(node, Not):
+                nodes.append(node.child)
+            elif isinstance(node, Term):
+                wanted.add(node.term)
+                fields.update(node.fields)
+            elif isinstance(node, Phrase):
+                wanted.update(t for slot in node.slots for run in slot for t in run)
+                fields.update(node.fields)
+        self.wanted = frozenset(wanted)
+        self.fields = frozenset(fields)
+
+    def __call__(self, paper: Paper) -> tuple[Hit, ...] | None:
+        return match_paper(self.query, _QueryIndex(paper, self.wanted, self.fields))
+
+
+class _Matches:
+    """The papers matching one compiled query, newest first, read only as far as needed."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        index: SearchIndex,
+        query: Query,
+        plan: Compiled,
+        announced_only: bool,
+    ) -> None:
+        self.conn = conn
+        self.index = index
+        self.query = query
+        self.plan = plan
+        self.announced_only = announced_only
+        self.exact = plan.loose == plan.strict
+        # Whether candidates come with their upvotes (the papers table is joined).
+        self.with_votes = bool(plan.conditions) or announced_only or plan.loose == TRUE
+        # Checked one by one: seq -> (paper, hits), so a page does not check twice.
+        self.checked: dict[int, tuple[StoredPaper, tuple[Hit, ...]]] = {}
+        self.checker = _Checker(query)
+        self._found: list[Candidate] = []
+        self._below: int | None = None
+        self._chunk = CHUNK
+        self._exhausted = False
+        # Exact plans: the newest matches, read once far enough for the page and the count.
+        self._prefix: list[Candidate] = []
+        self._prefix_complete = False
+        self.checks = 0
+
+    def _candidates(self, *, limit: int, offset: int = 0, below: int | None = None):  # type: ignore[no-untyped-def]
+        return self.index.candidates(
+            self.conn,
+            self.plan.loose,
+            conditions=self.plan.conditions,
+            announced_only=self.announced_only,
+            limit=limit,
+            offset=offset,
+            below=below,
+        )
+
+    def window(self, start: int, count: int) -> list[Candidate]:
+        """Matches ``start`` to ``start + count - 1`` in newest-first order."""
+        if count <= 0:
+            return []
+        if self.exact:
+            return self._newest(max(TOTAL_CAP, start + count + 1) + 1)[start : start + count]
+        self._fill(start + count)
+        return self._found[start : start + count]
+
+    def _newest(self, count: int) -> list[Candidate]:
+        """The first ``count`` matches (fewer if that is all): one index query serves both the
+        page and the capped count, which walks the same rows."""
+        if len(self._prefix) < count and not self._prefix_complete:
+            self._prefix = self._candidates(limit=count)
+            self._prefix_complete = len(self._prefix) < count
+        return self._prefix
+
+    def _fill(self, wanted: int, budget: int | None = None) -> None:
+        start_checks = self.checks
+        while len(self._found) < wanted and not self._exhausted:
+            if budget is not None and self.checks - start_checks >= budget:
+                return
+            self._read_chunk()
+
+    def _read_chunk(self) -> None:
+        rows = self._candidates(limit=self._chunk, below=self._below)
+        if len(rows) < self._chunk:
+            self._exhausted = True
+        if not rows:
+            return
+        self._below = rows[-1][0]
+        self._chunk = min(self._chunk * 2, MAX_CHUNK)
+        low, high = rows[-1][0], rows[0][0]
+        strict = self.plan.strict
+        certain = (
+            set() if strict == FALSE else self.index.in_range(self.conn, [strict], low, high)[0]
+        )
+        doubtful = [seq for seq, _ in rows if seq not in certain]
+        confirmed = self.check(doubtful)
+        self._found += [row for row in rows if row[0] in certain or row[0] in confirmed]
+
+    def check(self, seqs: Sequence[int]) -> set[int]:
+        """Check papers with ``match_paper``; the seqs that match (kept in ``checked``)."""
+        todo = [seq for seq in seqs if seq not in self.checked]
+        self.checks += len(todo)
+        for stored in fetch_papers(self.conn, todo).values():
+            hits = self.checker(stored.paper)
+            if hits is not None:
+                self.checked[stored.seq] = (stored, hits)
+        return {seq for seq in seqs if seq in self.checked}
+
+    def total(self, at_least: int) -> tuple[int, bool]:
+        """(count, capped): matches counted up to a cap above ``at_least``."""
+        cap = max(TOTAL_CAP, at_least + 1)
+        if self.exact:
+            found = len(self._newest(cap + 1))
+            return (cap, True) if found > cap else (found, False)
+        # Know for sure whether one more page exists, then count on a budget.
+        self._fill(at_least + 1)
+        self._fill(cap + 1, budget=COUNT_CHECK_BUDGET)
+        if len(self._found) > cap:
+            return cap, True
+        return len(self._found), not self._exhausted
+
+    def upvotes(self, block: list[Candidate]) -> list[Candidate]:
+        if self.with_votes:
+            return block
+        votes = self.index.upvotes(self.conn, [seq for seq, _ in block])
+        return [(seq, votes.get(seq)) for seq, _ in block]
+
+
+class _PaperReader:
+    """Reads stored papers by seq from the DBAPI cursor, converting each column with the
+    dialect's own result processors (what a Core result would do, at half the cost: fetching
+    the page is on every search's path)."""
+
+    def __init__(self, dialect: Any) -> None:
+        columns = list(schema.papers.columns)
+        self.head = f"SELECT {', '.join(c.name for c in columns)} FROM papers WHERE seq IN "
+        self.row = namedtuple("_PaperRow", [c.key for c in columns])  # type: ignore[misc]
+        self.processors = [
+            column.type._cached_result_processor(dialect, None) for column in columns
+        ]
+
+    def read(self, conn: Connection, seqs: Sequence[int]) -> dict[int, StoredPaper]:
+        out: dict[int, StoredPaper] = {}
+        processors = self.processors
+        make = self.row
+        for start in range(0, len(seqs), 500):
+            # Whole numbers written inline: cheaper than an expanding IN parameter.
+            listed = ",".join(str(int(seq)) for seq in seqs[start : start + 500])
+            if not listed:
+                continue
+            for raw in _query(conn, f"{self.head}({listed})"):
+                row = make(*[p(v) if p else v for p, v in zip(processors, raw, strict=True)])
+                out[row.seq] = _to_stored(row)
+        return out
+
+
+_READERS: dict[str, _PaperReader] = {}
+
+
+def fetch_papers(conn: Connection, seqs: Sequence[int]) -> dict[int, StoredPaper]:
+    """Stored papers by seq (those that exist)."""
+    dialect = conn.dialect
+    reader = _READERS.get(dialect.name)
+    if reader is None:
+        reader = _READERS[dialect.name] = _PaperReader(dialect)
+    return reader.read(conn, seqs)
+
+
+def _rank(
+    matches: _Matches, block: list[Candidate], query: Query, plan: Compiled
+) -> list[tuple[int, float]]:
+    """One block in ranked order: (seq, score)."""
+    if not block:
+        return []
+    block = matches.upvotes(block)
+    leaves = plan.leaves[:MAX_RANKED_LEAVES]
+    titled = [leaf for leaf in leaves if "title" in leaf.fields]
+    coverage_needed = _has_or(query.root) and len(leaves) > 1
+    exprs = [leaf_expr(leaf, ("title",)) for leaf in titled]
+    if coverage_needed:
+        exprs += [leaf_expr(leaf) for leaf in leaves]
+    low, high = block[-1][0], block[0][0]
+    sets = matches.index.in_range(matches.conn, exprs, low, high) if exprs else []
+    title_sets, cover_sets = sets[: len(titled)], sets[len(titled) :]
+    scored: list[tuple[float, int]] = []
+    for place, (seq, votes) in enumerate(block):
+        title = sum(seq in s for s in title_sets) / len(titled) if titled else 0.0
+        coverage = sum(seq in s for s in cover_sets) / len(leaves) if coverage_needed else 1.0
+        boost = min(1.0, math.log10(1 + max(votes or 0, 0)) / 2)
+        fresh = 1.0 - place / BLOCK
+        score = W_TITLE * title + W_COVERAGE * coverage + W_VOTES * boost + W_FRESH * fresh
+        scored.append((score, seq))
+    scored.sort(key=lambda item: (-item[0], -item[1]))
+    return [(seq, score) for score, seq in scored]
 
 
 def search_store(
@@ -39,23 +437,93 @@ def search_store(
     order: Literal["relevance", "recent"] = "relevance",
     announced_only: bool = False,
 ) -> SearchResults:
-    """Papers matching ``query``. ``order="recent"`` lists newest stored first (feeds);
-    ``announced_only`` leaves out papers stored quietly by backfill or first-run policy."""
-    terms = query.lower().split()
-    if not terms:
-        raise QueryError("empty query", 0, query)
-    papers = schema.papers
-    cond = and_(
-        *[
-            or_(func.lower(papers.c.title).contains(t), func.lower(papers.c.abstract).contains(t))
-            for t in terms
-        ]
-    )
-    if announced_only:
-        cond = and_(cond, papers.c.announced.is_(True))
+    """Papers matching ``query`` (the subscription meaning), ranked and paged.
+
+    ``order="relevance"`` ranks within blocks of the newest matches (module docstring);
+    ``order="recent"`` lists newest stored first (feeds). ``announced_only`` leaves out papers
+    stored quietly by backfill or first-run policy. Raises QueryError for a malformed query.
+    """
+    parsed = parse_query(query)
+    limit = max(int(limit), 0)
+    offset = max(int(offset), 0)
+    try:
+        return _search(store, parsed, limit, offset, order, announced_only)
+    except (SQLAlchemyError, store.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
+        raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _search(
+    store: Store,
+    parsed: Query,
+    limit: int,
+    offset: int,
+    order: Literal["relevance", "recent"],
+    announced_only: bool,
+) -> SearchResults:
+    index = store.search_index
     with store.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(papers).where(cond)).scalar_one()
-        rows = conn.execute(
-            select(papers).where(cond).order_by(papers.c.seq.desc()).limit(limit).offset(offset)
-        ).all()
-    return SearchResults([SearchResult(_to_stored(r)) for r in rows], int(total))
+        terms = phrase_terms(parsed)
+        plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
+        matches = _Matches(conn, index, parsed, plan, announced_only)
+        page: list[tuple[int, float | None]]
+        if order == "recent":
+            page = [(seq, None) for seq, _ in matches.window(offset, limit)]
+        else:
+            first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
+            window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
+            ranked: list[tuple[int, float | None]] = []
+            for start in range(0, len(window), BLOCK):
+                ranked += _rank(matches, window[start : start + BLOCK], parsed, plan)
+            skip = offset - first * BLOCK
+            page = ranked[skip : skip + limit]
+        total, capped = matches.total(offset + len(page))
+        items = _page_items(conn, matches, parsed, page)
+    return SearchResults(items, total, capped)
+
+
+def _page_items(
+    conn: Connection, matches: _Matches, query: Query, page: list[tuple[int, float | None]]
+) -> list[SearchResult]:
+    wanted = [seq for seq, _ in page if seq not in matches.checked]
+    fetched = fetch_papers(conn, wanted)
+    items: list[SearchResult] = []
+    for seq, score in page:
+        if seq in matches.checked:
+            stored, hits = matches.checked[seq]
+        else:
+            found = fetched.get(seq)
+            result = matches.checker(found.paper) if found is not None else None
+            if found is None or result is None:
+                # The index said it matches and the paper says not: the index is out of step
+                # (a process on another analyzer wrote it). Show only real matches.
+                log.warning("search index out of step for paper seq %d; reindex", seq)
+                continue
+            stored, hits = found, result
+        why = Match("", "", hits).why() if hits else None
+        items.append(SearchResult(stored, hits, why, score))
+    return items
+
+
+def explain_plan(store: Store, query: str) -> dict[str, object]:
+    """What the index is asked for ``query`` (for debugging and tests)."""
+    parsed = parse_query(query)
+    with store.engine.connect() as conn:
+        terms = phrase_terms(parsed)
+        plan = compile_query(parsed, store.search_index.splits(conn, terms) if terms else None)
+    return {
+        "exact": plan.loose == plan.strict,
+        "loose": plan.loose,
+        "strict": plan.strict,
+        "conditions": [(c.node.op, c.node.value, c.negated) for c in plan.conditions],
+    }
+
+
+__all__ = [
+    "BLOCK",
+    "TOTAL_CAP",
+    "SearchResult",
+    "SearchResults",
+    "explain_plan",
+    "search_store",
+    "validate_query",
+]

@@ -20,6 +20,7 @@ from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
 from bridge.store.migrations import migrate
+from bridge.store.search_index import IndexDoc, SearchIndex, index_doc, indexed_fields_differ
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,17 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert_papers = BulkInsert(engine, schema.papers, skip=("seq",))
+        self.search_index = SearchIndex(engine)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def migrate(self) -> int:
+        """Bring the schema up to date; rebuild the search index if the analyzer changed."""
         try:
             with self.engine.begin() as conn:
-                return migrate(conn)
+                version = migrate(conn)
+                self.search_index.ensure_current(conn)
+                return version
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database schema: {exc}") from exc
 
@@ -114,6 +119,7 @@ class Store:
         *,
         announce: bool | Callable[[Paper], bool] = True,
         now: datetime | None = None,
+        index_docs: Sequence[IndexDoc] | None = None,
     ) -> AddResult:
         """Store papers, merging with what is known; return only what is really new.
 
@@ -121,10 +127,27 @@ class Store:
         category, a cross-list, a later HF day) only merges facts. A later arXiv version is a
         revision, returned in ``revised`` and never announced as new. ``announce`` decides
         whether a new paper is announced (the first-run and backfill policies say no).
+
+        The search index is updated in the same transaction. ``index_docs``, optional, holds
+        ``index_doc(paper)`` for each of ``papers`` in order, worked out elsewhere (the
+        importer's parsing process); a paper merged with another in the batch is analyzed here.
         """
         now = now or _utcnow()
         decide = announce if callable(announce) else (lambda _paper, flag=announce: flag)
-        batch = fold(list(papers))
+        incoming_papers = list(papers)
+        batch = fold(incoming_papers)
+        precomputed: dict[int, IndexDoc] = {}
+        if index_docs is not None:
+            if len(index_docs) != len(incoming_papers):
+                raise ValueError("index_docs must hold one doc per paper")
+            precomputed = {id(p): d for p, d in zip(incoming_papers, index_docs, strict=True)}
+
+        def doc_of(paper: Paper) -> IndexDoc:
+            # fold() keeps a paper listed once as the very object given.
+            found = precomputed.get(id(paper))
+            return found if found is not None else index_doc(paper)
+
+        stored_compounds: list[Any] = []
         new: list[StoredPaper] = []
         revised: list[StoredPaper] = []
         merged = skipped = 0
@@ -136,6 +159,7 @@ class Store:
                     ).all()
                     known = {row.arxiv_id: row for row in rows}
                     inserts: list[dict[str, Any]] = []
+                    reindex: list[tuple[int, IndexDoc, IndexDoc]] = []
                     for arxiv_id in ids:
                         incoming = batch[arxiv_id]
                         row = known.get(arxiv_id)
@@ -168,6 +192,8 @@ class Store:
                             .where(schema.papers.c.seq == row.seq)
                             .values(**changes)
                         )
+                        if indexed_fields_differ(stored, combined):
+                            reindex.append((row.seq, index_doc(stored), index_doc(combined)))
                         if revision:
                             revised.append(
                                 StoredPaper(combined, row.seq, row.first_seen_at, row.announced)
@@ -196,8 +222,14 @@ class Store:
                                 revised.append(stored_paper)
                             else:
                                 new.append(stored_paper)
+                        stored_compounds += self.search_index.insert(
+                            conn,
+                            [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
+                        )
+                    stored_compounds += self.search_index.replace(conn, reindex)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
+        self.search_index.remember(stored_compounds)
         new.sort(key=lambda p: p.seq)
         return AddResult(new=new, revised=revised, merged=merged, skipped=skipped)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 
 from bridge.errors import StoreError
 from bridge.store import schema
@@ -19,8 +20,35 @@ def _v1_core_tables(conn: Connection) -> None:
         table.create(conn)
 
 
+def _delivery_ledger(conn: Connection) -> None:
+    # Destinations, digest subscriptions, the delivery ledger and job leases (bridge/ledger.py).
+    for table in (
+        schema.destinations,
+        schema.digest_subscriptions,
+        schema.deliveries,
+        schema.job_claims,
+    ):
+        table.create(conn)
+    # The ledger takes announced papers stored after this point: upgrading a database that
+    # already holds papers must not deliver its history.
+    high = conn.execute(select(func.max(schema.papers.c.seq))).scalar() or 0
+    conn.execute(
+        schema.progress.insert().values(
+            job="ledger:intake", cursor=str(high), updated_at=datetime.now(UTC)
+        )
+    )
+
+
+def _search_index(conn: Connection) -> None:
+    # The archive search index (bridge/store/search_index.py): FTS5 on SQLite, a tsvector
+    # table on PostgreSQL. It starts out stale; Store.migrate then indexes the stored papers.
+    from bridge.store.search_index import SearchIndex
+
+    SearchIndex.create(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_core_tables]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_core_tables, _delivery_ledger, _search_index]
 
 
 def current_version(conn: Connection) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -115,4 +117,99 @@ progress = Table(
     Column("job", String(255), primary_key=True),
     Column("cursor", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# -- deliveries (bridge/ledger.py) ------------------------------------------------------------
+
+# Where digests go: a chat channel, a webhook, stdout, a file. Addresses may be secret-ish
+# (webhook URLs) and are never logged in full.
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("address", Text, nullable=False, default=""),
+    Column("name", Text, nullable=False, default=""),
+    Column("origin", String(32), nullable=False, default="api"),  # "config": synced from settings
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("paused_reason", Text),
+    Column("paused_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("retry_at", UTCDateTime),  # backoff: no send before this
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("last_delivery_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A standing query delivered to one destination as a morning digest (or at once: "now").
+digest_subscriptions = Table(
+    "digest_subscriptions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column(
+        "destination_id",
+        String(128),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Text, nullable=False, default=""),
+    Column("query", Text, nullable=False),
+    Column("local_time", String(8), nullable=False, default="08:00"),
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    Column("all_quiet", Boolean, nullable=False, default=False),
+    Column("origin", String(32), nullable=False, default="api"),
+    # The scheduled time (UTC) of the last digest that completed.
+    Column("last_digest_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_digest_subscriptions_destination", "destination_id"),
+)
+
+# The ledger: one row per (destination, paper), pending -> claimed -> sent | failed.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "destination_id",
+        String(128),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("arxiv_id", String(64), nullable=False),
+    Column("paper_seq", Integer, nullable=False),
+    Column(
+        "subscription_id",
+        String(128),
+        ForeignKey("digest_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("hits", Text, nullable=False, default="[]"),  # JSON [[field, text, start, end]]
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    # Re-queued after a claim expired: the earlier attempt may have been posted.
+    Column("uncertain", Boolean, nullable=False, default=False),
+    Column("claim_token", String(64)),
+    Column("claimed_by", String(200)),  # kept after sending: which process sent it
+    Column("claimed_at", UTCDateTime),
+    Column("slot_at", UTCDateTime),  # the digest (scheduled time) that carried it
+    Column("enqueued_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("destination_id", "arxiv_id", name="uq_deliveries_destination_paper"),
+    Index("ix_deliveries_queue", "subscription_id", "state", "id"),
+    Index("ix_deliveries_state_claimed_at", "state", "claimed_at"),
+    Index("ix_deliveries_sent_at", "sent_at"),
+)
+
+# Leases that make a job run in one process at a time (polls, a destination's sends).
+job_claims = Table(
+    "job_claims",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False, default=""),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=False),
+    Column("done", Boolean, nullable=False, default=True),
 )

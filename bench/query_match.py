@@ -1,0 +1,220 @@
+"""Keyword matching benchmark: 1,000 new papers against 100,000 subscriptions on one core.
+
+Measures the CPU time (``time.process_time``) of ``Percolator.match`` for a day's worth of new
+papers against every standing subscription. That is what the poller does after each fetch,
+and it includes analyzing every paper. The baseline is the obvious implementation: each
+subscription as compiled regular expressions (one per word or phrase, case-insensitive, on
+word boundaries) searched in each paper's text. The baseline runs on a sample of
+subscriptions and papers and is extrapolated to the full size, as printed. Both run in the
+same process, one after the other.
+
+Papers come from ``bench/corpus.py``, the synthetic corpus grown from the fixtures' own words.
+Subscriptions are realistic standing queries. There are 1 to 3 items (60% one, 30% two, 10%
+three). An item is a word (75%) or a two-word phrase seen in the corpus (25%). Words are
+topic words: in 0.05% to 3% of papers. Phrases are in at least 0.05% of papers, and at least
+one of their words is in at most 5%. Popularity follows a Zipf law over the topics in random
+order, so many people follow the same popular topics and a long tail follows rare ones. Some queries join their items with OR
+(10%), restrict a word to the title (5%) or add a category (5%). A sample is also checked
+against ``match_paper`` for every pair, so the figures are for correct answers.
+
+    .venv/bin/python bench/query_match.py [--papers 1000] [--subscriptions 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+from itertools import accumulate
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import synthetic_paper  # noqa: E402
+
+from bridge.models import Paper, Subscription  # noqa: E402
+from bridge.query import Percolator, index_paper, match_paper, parse_query  # noqa: E402
+
+STOPWORDS = set(
+    """a an the of and or to in on for with by from as at is are was were be been this that these
+    those we our it its which while can via into than then also such not no their they has have
+    had using use used based both each over under all any more most other between through
+    only new two one first show shows propose proposed paper results""".split()
+)
+
+
+def subscriptions(count: int, sample_papers: list[Paper], seed: int = 3) -> list[Subscription]:
+    """Standing queries on topics: words and phrases that name a topic, not filler."""
+    rng = random.Random(seed)
+    df: Counter[str] = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
+    for paper in sample_papers:
+        tokens = [w.strip(".,;:()").lower() for w in f"{paper.title} {paper.abstract}".split()]
+        df.update({w for w in tokens if w.isalpha() and len(w) > 3 and w not in STOPWORDS})
+        pairs.update(
+            {
+                (a, b)
+                for a, b in zip(tokens, tokens[1:], strict=False)
+                if a.isalpha()
+                and b.isalpha()
+                and min(len(a), len(b)) > 3
+                and not {a, b} & STOPWORDS
+                and a != b
+            }
+        )
+    n = len(sample_papers)
+    # Topic words are in 0.05% to 3% of papers: specific enough to follow.
+    topics = sorted(w for w, c in df.items() if 0.0005 <= c / n <= 0.03)
+    # Topic phrases: seen in at least 0.05% of papers, with at least one word that is itself
+    # specific (in at most 5% of papers), like "graph neural" or "protein folding". The
+    # generator's most common words pair up far more often than real text's.
+    phrases = sorted(
+        f'"{a} {b}"'
+        for (a, b), c in pairs.items()
+        if c / n >= 0.0005 and min(df[a], df[b]) / n <= 0.05
+    )
+    rng.shuffle(topics)
+    rng.shuffle(phrases)
+    # Popularity: a Zipf law over topics in random order (a few popular, a long tail).
+    topic_weights = list(accumulate(1.0 / (rank + 5) for rank in range(len(topics))))
+    phrase_weights = list(accumulate(1.0 / (rank + 5) for rank in range(len(phrases))))
+    categories = ["cs.LG", "cs.CV", "cs.CL", "cs.AI", "stat.ML", "cs.RO", "cs.*"]
+    out: list[Subscription] = []
+    while len(out) < count:
+        size = rng.choices([1, 2, 3], weights=[6, 3, 1])[0]
+        items = []
+        for _ in range(size):
+            if rng.random() < 0.25 and phrases:
+                items.append(rng.choices(phrases, cum_weights=phrase_weights)[0])
+            else:
+                word = rng.choices(topics, cum_weights=topic_weights)[0]
+                items.append(f"title:{word}" if rng.random() < 0.05 else word)
+        text = (" OR " if size > 1 and rng.random() < 0.1 else " ").join(items)
+        if rng.random() < 0.05:
+            text += f" cat:{rng.choice(categories)}"
+        out.append(Subscription(f"s{len(out)}", text))
+    return out
+
+
+# --- the baseline: one regular expression per word or phrase, per subscription --------------------
+
+
+def compile_baseline(subscription: Subscription) -> tuple[bool, list[re.Pattern[str]]]:
+    """(any_of, patterns): the words and phrases of a query as word-boundary regexes."""
+    query = subscription.query
+    any_of = " OR " in query
+    query = re.sub(r"\bcat:\S+", "", query)
+    items = re.findall(r'"[^"]+"|\S+', query.replace(" OR ", " "))
+    patterns = []
+    for item in items:
+        words = item.strip('"').removeprefix("title:").split()
+        body = r"\s+".join(re.escape(w) for w in words)
+        patterns.append(re.compile(rf"\b{body}\b", re.IGNORECASE))
+    return any_of, patterns
+
+
+def baseline_match(compiled: list[tuple[bool, list[re.Pattern[str]]]], text: str) -> int:
+    found = 0
+    for any_of, patterns in compiled:
+        if any_of:
+            hit = any(p.search(text) for p in patterns)
+        else:
+            hit = all(p.search(text) for p in patterns)
+        found += hit
+    return found
+
+
+def paper_text(paper: Paper) -> str:
+    return " ".join(
+        [paper.title, paper.abstract, paper.ai_summary or "", ", ".join(paper.ai_keywords)]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=1000)
+    parser.add_argument("--subscriptions", type=int, default=100_000)
+    parser.add_argument("--baseline-subscriptions", type=int, default=1000)
+    parser.add_argument("--baseline-papers", type=int, default=200)
+    args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    # Subscriptions are drawn from older papers; the new papers are later in the corpus.
+    sample = [synthetic_paper(n, seed=5) for n in range(3000)]
+    subs = subscriptions(args.subscriptions, sample)
+    papers = [synthetic_paper(n, seed=6) for n in range(args.papers)]
+    lengths = Counter(
+        len(re.findall(r'"[^"]+"|\S+', re.sub(r"cat:\S+|OR", "", s.query))) for s in subs
+    )
+    print(
+        f"{len(subs):,} subscriptions ({', '.join(f'{lengths[k]:,} with {k} items' for k in sorted(lengths))}),"
+        f" e.g. {', '.join(repr(s.query) for s in subs[:5])}"
+    )
+    print(f"{len(papers):,} new papers, e.g. {papers[0].title!r}")
+
+    gc.collect()
+    start = time.process_time()
+    percolator = Percolator(subs)
+    build = time.process_time() - start
+    assert not percolator.invalid, list(percolator.invalid.items())[:3]
+    gc.collect()
+    start = time.process_time()
+    matches = percolator.match(papers)
+    ours = time.process_time() - start
+    per_paper = Counter(m.arxiv_id for m in matches)
+    print(f"percolator: indexing {len(subs):,} subscriptions {build:.2f} s CPU (once, at start)")
+    print(
+        f"percolator: matching {len(papers):,} papers {ours:.3f} s CPU"
+        f" ({ours / len(papers) * 1000:.2f} ms per paper), {len(matches):,} matches"
+        f" ({len(matches) / len(papers):.0f} per paper, at most {max(per_paper.values(), default=0):,})"
+    )
+
+    # Correctness on a sample: every (subscription, paper) pair through match_paper.
+    check_subs = subs[:300]
+    analyzed = [index_paper(p) for p in papers]
+    parsed = [(s.id, parse_query(s.query)) for s in check_subs]
+    wanted = {
+        (sid, px.paper.arxiv_id)
+        for px in analyzed
+        for sid, q in parsed
+        if match_paper(q, px) is not None
+    }
+    check_ids = {s.id for s in check_subs}
+    got = {(m.subscription_id, m.arxiv_id) for m in matches if m.subscription_id in check_ids}
+    assert got == wanted, (len(got), len(wanted))
+    print(
+        f"checked: the first {len(check_subs)} subscriptions x {len(papers):,} papers equal match_paper"
+    )
+
+    # Baseline on a sample, extrapolated.
+    base_subs = subs[: args.baseline_subscriptions]
+    base_papers = papers[: args.baseline_papers]
+    gc.collect()
+    start = time.process_time()
+    compiled = [compile_baseline(s) for s in base_subs]
+    compile_time = time.process_time() - start
+    texts = [paper_text(p) for p in base_papers]
+    start = time.process_time()
+    base_found = sum(baseline_match(compiled, text) for text in texts)
+    sample_time = time.process_time() - start
+    scale = (len(subs) / len(base_subs)) * (len(papers) / len(base_papers))
+    theirs = sample_time * scale
+    print(
+        f"baseline (regex per subscription): {len(base_subs):,} subscriptions x"
+        f" {len(base_papers):,} papers took {sample_time:.2f} s CPU ({base_found:,} matches);"
+        f" extrapolated x{scale:,.0f} to {len(subs):,} x {len(papers):,}: {theirs:,.0f} s CPU"
+        f" (+ compiling the regexes: {compile_time * len(subs) / len(base_subs):.1f} s)"
+    )
+    print(f"percolator is {theirs / ours:,.0f}x faster than the baseline on the same data")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

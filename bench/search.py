@@ -1,0 +1,295 @@
+"""Archive search benchmark: latency of ``search_store`` over a synthetic 1M-paper store.
+
+Builds the store once into ``bench/out/search-<N>.db`` through ``Store.add_papers``, the
+path imports use, with index docs worked out in worker processes. Reruns reuse the file;
+``--rebuild`` forces a new build. Then, in one run:
+
+* p50/p99 of ``search_store(store, q, limit=10)`` (relevance order, the CLI default) for
+  three query sets of ``--queries`` each, all drawn from the corpus: a common single term, a
+  two-term query, and a two-word phrase. It also measures the same with ``order="recent"``.
+* SQLite FTS5 bm25 top-20 over the same index, for the same compiled queries
+  (``--bm25-queries`` of each kind, since a common term costs about a second).
+* index size (the FTS5 shadow tables and the compound table, from dbstat), the database file
+  size, and the process's resident memory.
+
+    .venv/bin/python bench/search.py [--papers 1000000] [--queries 200] [--bm25-queries 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import make_batch, paper_from_row, synthetic_paper, vocabulary  # noqa: E402
+
+from bridge.query import parse_query  # noqa: E402
+from bridge.query.normalize import normalize_word  # noqa: E402
+from bridge.search import search_store  # noqa: E402
+from bridge.store import Store, open_store  # noqa: E402
+from bridge.store.search_index import (  # noqa: E402
+    FTS_TABLE,
+    compile_query,
+    phrase_terms,
+    to_fts5,
+)
+
+OUT = ROOT / "bench" / "out"
+BATCH = 1000
+STOPWORDS = set(
+    """a an the of and or to in on for with by from as at is are was were be been this that these
+    those we our it its which while can via into than then also such not no their they has have
+    had using use used based both each over under all any more most other between through
+    only new two one first show shows propose proposed paper results""".split()
+)
+
+
+def build(path: Path, papers: int, workers: int) -> float:
+    """Build the store at ``path`` (in a temporary file, renamed when complete)."""
+    tmp = path.with_suffix(".building")
+    for leftover in tmp.parent.glob(tmp.name + "*"):
+        leftover.unlink()
+    store = open_store(f"sqlite:///{tmp}")
+    context = multiprocessing.get_context("spawn")
+    start = time.perf_counter()
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[tuple[list[tuple[object, ...]], list[object]]]] = deque()
+        starts = iter(range(0, papers, BATCH))
+        for first in starts:
+            pending.append(pool.submit(make_batch, first, min(BATCH, papers - first)))
+            if len(pending) > workers * 2:
+                done += _store(store, pending.popleft().result(), base, done)
+                _progress(done, papers, start)
+        while pending:
+            done += _store(store, pending.popleft().result(), base, done)
+            _progress(done, papers, start)
+    elapsed = time.perf_counter() - start
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    tmp.rename(path)
+    return elapsed
+
+
+def _store(
+    store: Store, batch: tuple[list[tuple[object, ...]], list[object]], base: datetime, done: int
+) -> int:
+    rows, docs = batch
+    now = base + timedelta(minutes=3 * done)
+    store.add_papers([paper_from_row(r) for r in rows], now=now, index_docs=docs)  # type: ignore[arg-type]
+    return len(rows)
+
+
+def _progress(done: int, total: int, start: float) -> None:
+    if done % 50_000 == 0 or done == total:
+        rate = done / (time.perf_counter() - start)
+        print(f"  built {done:,} of {total:,} papers ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
+    """Common single terms, two-term queries and two-word phrases, from a corpus sample."""
+    sample = [synthetic_paper(n) for n in range(0, papers, max(1, papers // 4000))]
+    df: Counter[str] = Counter()
+    surface: dict[str, Counter[str]] = {}
+    bigrams: Counter[tuple[str, str]] = Counter()
+    for paper in sample:
+        words = [w.strip(".,;:").lower() for w in f"{paper.title} {paper.abstract}".split()]
+        seen: set[str] = set()
+        for word in words:
+            if word.isalpha() and len(word) > 2 and word not in STOPWORDS:
+                term = normalize_word(word)
+                seen.add(term)
+                surface.setdefault(term, Counter())[word] += 1
+        df.update(seen)
+        pair_seen = set()
+        for left, right in zip(words, words[1:], strict=False):
+            if (
+                left.isalpha()
+                and right.isalpha()
+                and min(len(left), len(right)) > 2
+                and not {left, right} & STOPWORDS
+            ):
+                pair_seen.add((left, right))
+        bigrams.update(pair_seen)
+    n = len(sample)
+    rng = random.Random(seed)
+
+    def word(term: str) -> str:
+        return surface[term].most_common(1)[0][0]
+
+    # Common: in 2% to 60% of papers. Two terms: words in 1% to 30% each. Phrases: word pairs
+    # in at least 0.2% of papers.
+    common = [word(t) for t, c in df.most_common() if 0.02 <= c / n <= 0.6]
+    middle = [word(t) for t, c in df.most_common() if 0.01 <= c / n <= 0.3]
+    phrases = [f'"{a} {b}"' for (a, b), c in bigrams.most_common() if c / n >= 0.002]
+    rng.shuffle(common)
+    rng.shuffle(phrases)
+    two: list[str] = []
+    while len(two) < count:
+        a, b = rng.sample(middle, 2)
+        if normalize_word(a) != normalize_word(b) and f"{a} {b}" not in two:
+            two.append(f"{a} {b}")
+    return {
+        "common term": _cycle(common, count),
+        "two terms": two,
+        "phrase": _cycle(phrases, count),
+    }
+
+
+def _cycle(items: list[str], count: int) -> list[str]:
+    return [items[i % len(items)] for i in range(count)] if items else []
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def timed(func: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> None:
+    raw = store.engine.raw_connection()
+    cursor = raw.cursor()
+    print(f"{'query kind':<12} {'order':<10} {'p50 ms':>8} {'p99 ms':>8}   matches (median)")
+    for kind, texts in queries.items():
+        for text in texts:  # warm the page cache and the analyzer's caches once
+            search_store(store, text, limit=10)
+        totals = []
+        for order in ("relevance", "recent"):
+            times = []
+            for text in texts:
+                result = None
+
+                def run(text: str = text, order: str = order) -> None:
+                    nonlocal result
+                    result = search_store(store, text, limit=10, order=order)  # type: ignore[arg-type]
+
+                times.append(timed(run))
+                if order == "relevance":
+                    totals.append(result.total_text)  # type: ignore[attr-defined]
+            p50, p99 = percentiles(times)
+            shown = statistics.median_low(sorted(totals, key=_number)) if totals else ""
+            print(
+                f"{kind:<12} {order:<10} {p50:>8.2f} {p99:>8.2f}   {shown if order == 'relevance' else ''}"
+            )
+        times = []
+        for text in texts[:bm25_count]:
+            parsed = parse_query(text)
+            with store.engine.connect() as conn:
+                terms = phrase_terms(parsed)
+                plan = compile_query(
+                    parsed, store.search_index.splits(conn, terms) if terms else None
+                )
+            match = to_fts5(plan.loose)
+            sql = (
+                f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? "
+                f"ORDER BY bm25({FTS_TABLE}) LIMIT 20"
+            )
+            times.append(
+                timed(lambda sql=sql, match=match: cursor.execute(sql, (match,)).fetchall())
+            )
+        if times:
+            p50, p99 = percentiles(times)
+            print(
+                f"{kind:<12} {'FTS5 bm25':<10} {p50:>8.2f} {p99:>8.2f}   ({len(times)} queries, top 20)"
+            )
+    raw.close()
+
+
+def _number(total: str) -> int:
+    return int(total.rstrip("+").replace(",", ""))
+
+
+def sizes(path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    db.close()
+    by_name = dict(rows)
+    fts = sum(size for name, size in by_name.items() if name.startswith(FTS_TABLE))
+    compounds = sum(size for name, size in by_name.items() if "search_compounds" in name)
+    papers = sum(size for name, size in by_name.items() if "papers" in name and "fts" not in name)
+    mib = 2**20
+    print(
+        f"index: FTS5 tables {fts / mib:,.0f} MiB + compounds {compounds / mib:,.1f} MiB;"
+        f" papers table and its indexes {papers / mib:,.0f} MiB;"
+        f" database file {path.stat().st_size / mib:,.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--bm25-queries", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"search-{args.papers}.db"
+    info_path = path.with_suffix(".json")
+    if args.rebuild or not path.exists():
+        print(f"building {args.papers:,} papers into {path} ...", file=sys.stderr)
+        elapsed = build(path, args.papers, args.workers)
+        info = {
+            "papers": args.papers,
+            "build_seconds": round(elapsed, 1),
+            "load": os.getloadavg(),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        info_path.write_text(json.dumps(info))
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    vocabulary()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if info:
+        rate = info["papers"] / info["build_seconds"]
+        print(
+            f"store: {info['papers']:,} papers, built in {info['build_seconds']:,.0f} s"
+            f" ({rate:,.0f} papers/s through Store.add_papers, {args.workers} worker processes"
+            f" for generation and index text; load then {info['load'][0]:.2f})"
+        )
+    store = open_store(f"sqlite:///{path}")
+    print(f"papers stored: {store.count_papers():,}")
+    queries = query_sets(args.queries, args.papers)
+    for kind, texts in queries.items():
+        print(f"  {kind}: {len(texts)} queries, e.g. {', '.join(texts[:4])}")
+    measure(store, queries, args.bm25_queries)
+    store.close()
+    sizes(path)
+    rss = psutil.Process().memory_info().rss / 2**20
+    print(f"process resident memory after the queries: {rss:,.0f} MiB")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Core delivery types: destinations, digest subscriptions, ledger rows and send outcomes.
+
+These are plain frozen values, like ``bridge.models``; the ledger (``bridge.ledger``) moves them
+between the store and the publishers (``bridge.publisher``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from bridge.models import Hit, Match, StoredPaper, Subscription
+
+DeliveryState = Literal["pending", "claimed", "sent", "failed"]
+OutcomeStatus = Literal["sent", "retry", "permanent"]
+
+# A digest subscription's time: "HH:MM" local, or "now" (delivered right after each poll).
+IMMEDIATE = "now"
+
+
+def mask_address(address: str) -> str:
+    """An address safe to log: a URL keeps its scheme and host only (webhook URLs carry their
+    token in the path); anything else (a channel id, a file path) is shown as is."""
+    if "://" not in address:
+        return address
+    parts = urlsplit(address)
+    if not parts.path.strip("/") and not parts.query:
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc}/…"
+
+
+def destination_id_for(kind: str, address: str) -> str:
+    """A stable id for a destination declared by kind and address, without the address in it."""
+    digest = hashlib.sha256(f"{kind}\0{address}".encode()).hexdigest()[:16]
+    return f"{kind}-{digest}"
+
+
+def parse_local_time(text: str) -> tuple[int, int] | None:
+    """``"08:00"`` -> (8, 0); ``"now"`` -> None. Raises ValueError on anything else."""
+    value = text.strip().lower()
+    if value == IMMEDIATE:
+        return None
+    hour, sep, minute = value.partition(":")
+    if not sep or not hour.isdigit() or not minute.isdigit() or len(minute) != 2:
+        raise ValueError(f"{text!r} is not a time of day (HH:MM, e.g. 08:00) or 'now'")
+    h, m = int(hour), int(minute)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        raise ValueError(f"{text!r} is not a time of day (HH:MM, e.g. 08:00) or 'now'")
+    return h, m
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Destination:
+    """Where digests go: a Slack or Discord channel, a webhook, stdout, a file.
+
+    ``address`` is what the publisher needs (a channel id, a webhook URL, a path); it may be
+    secret-ish, so ``repr`` and logs use ``safe_address``.
+    """
+
+    id: str
+    kind: str
+    address: str = ""
+    name: str = ""
+    origin: str = "api"
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_at: datetime | None = None
+    consecutive_failures: int = 0
+    retry_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_delivery_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def safe_address(self) -> str:
+        return mask_address(self.address)
+
+    @property
+    def label(self) -> str:
+        """How people and logs name it, e.g. ``slack:C0123`` or ``discord:https://discord.com/…``."""
+        return self.name or f"{self.kind}:{self.safe_address}"
+
+    def __repr__(self) -> str:
+        state = f", paused={self.paused_reason!r}" if self.paused else ""
+        return (
+            f"Destination(id={self.id!r}, kind={self.kind!r}, address={self.safe_address!r}{state})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSubscription:
+    """A standing query delivered to one destination each morning at ``local_time`` in
+    ``time_zone`` (or at once when ``local_time`` is "now")."""
+
+    id: str
+    destination_id: str
+    query: str
+    local_time: str = "08:00"
+    time_zone: str = "UTC"
+    all_quiet: bool = False  # post "all quiet" when a digest has nothing new
+    name: str = ""
+    origin: str = "api"
+    last_digest_at: datetime | None = None  # scheduled time (UTC) of the last finished digest
+    created_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        parse_local_time(self.local_time)  # raises ValueError early
+
+    @property
+    def immediate(self) -> bool:
+        return parse_local_time(self.local_time) is None
+
+    def as_subscription(self) -> Subscription:
+        """The matcher's view of it."""
+        return Subscription(id=self.id, query=self.query, name=self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One ledger row: one paper for one destination, and how far it got."""
+
+    id: int
+    destination_id: str
+    arxiv_id: str
+    paper_seq: int
+    subscription_id: str
+    state: DeliveryState
+    attempts: int = 0
+    uncertain: bool = False
+    hits: tuple[Hit, ...] = ()
+    claim_token: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    slot_at: datetime | None = None
+    enqueued_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+    @property
+    def match(self) -> Match:
+        return Match(self.subscription_id, self.arxiv_id, self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One paper in a digest and why it is there."""
+
+    stored: StoredPaper
+    match: Match
+    # An earlier attempt to send this paper may have been posted (a crash or a timeout).
+    uncertain: bool = False
+
+    @property
+    def why(self) -> str:
+        return self.match.why()
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What a publisher reports for one message.
+
+    - ``sent``: delivered.
+    - ``retry``: not delivered this time (rate limit, timeout, 5xx); try again after
+      ``retry_after`` seconds, or the ledger's backoff when None.
+    - ``permanent``: will not be delivered without a human (channel gone, app removed,
+      forbidden); the destination is paused with ``reason``.
+    """
+
+    status: OutcomeStatus
+    reason: str = ""
+    retry_after: float | None = None
+    # For "retry": the message may have been posted anyway (a timeout after sending).
+    maybe_sent: bool = field(default=False)
+
+    @classmethod
+    def sent(cls) -> SendOutcome:
+        return cls("sent")
+
+    @classmethod
+    def retry(
+        cls, reason: str, retry_after: float | None = None, *, maybe_sent: bool = False
+    ) -> SendOutcome:
+        return cls("retry", reason, retry_after, maybe_sent)
+
+    @classmethod
+    def permanent(cls, reason: str) -> SendOutcome:
+        return cls("permanent", reason)

@@ -1,0 +1,48 @@
+"""The Publisher interface every pushing output implements (Slack, Discord, stdout, a file).
+
+A publisher turns one digest message into one post and reports what happened; it does not
+retry, pause or remember anything: the ledger (``bridge.ledger``) does that with the outcome.
+
+    class Publisher(Protocol):
+        kind: str                      # "slack", "discord", "stdout", "file"
+        max_papers_per_message: int    # the ledger claims at most this many rows per message
+        async def send_digest(destination, items, *, subscription=None) -> SendOutcome
+
+``items`` empty means the "all quiet" note of a subscription that asks for one. A publisher may
+raise ``PublishError`` (retry) or ``PermanentPublishError`` (pause the destination) instead of
+returning an outcome; any other exception counts as a retryable failure and is logged as a bug.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Protocol, TextIO, runtime_checkable
+
+from bridge.delivery import Destination, DigestItem, DigestSubscription, SendOutcome
+
+__all__ = ["Publisher", "SendOutcome", "builtin_publishers"]
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    kind: str
+    max_papers_per_message: int
+
+    async def send_digest(
+        self,
+        destination: Destination,
+        items: Sequence[DigestItem],
+        *,
+        subscription: DigestSubscription | None = None,
+    ) -> SendOutcome: ...
+
+
+def builtin_publishers(stream: TextIO | None = None) -> dict[str, Publisher]:
+    """The publishers that need no credentials: ``stdout`` and ``file`` (JSON lines)."""
+    from adapters.stdout import FilePublisher, StdoutPublisher
+
+    return {
+        "stdout": StdoutPublisher(stream or sys.stdout),
+        "file": FilePublisher(),
+    }

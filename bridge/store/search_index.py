@@ -1,0 +1,975 @@
+"""The store's search index: our analyzer's terms, kept by SQLite FTS5 or a PostgreSQL tsvector.
+
+Neither database's stemmer is used. ``index_doc(paper)`` runs ``bridge.query.normalize`` over
+every searchable field. The database then only keeps an inverted index of those terms, so
+SQLite and PostgreSQL find the same papers, and they find what the percolator finds.
+
+Index text
+    Every term is written as one ASCII token. ``a``-``z`` and ``0``-``9`` stand for themselves;
+    any other character becomes ``_<hex code>_`` (``qwen2.5`` → ``qwen2_2e_5``,
+    ``c++`` → ``c_2b__2b_``). FTS5 tokenizes this with
+    ``unicode61 remove_diacritics 0 tokenchars '_'`` and keeps each token whole.
+
+    Each field's terms are listed in position order, so FTS5 positions are our analyzer's
+    positions and phrase queries work. Hyphenated compounds give their parts in place.
+    Their joined forms (``pretrain`` for ``pre-trained``) are added after the text, with a
+    separator token ``_`` before each one. List items (authors, AI keywords) are also
+    separated by ``_``. No query ever contains ``_``, so a phrase never runs across two
+    authors or two keywords, or into the joined forms.
+
+    | column              | holds                                                     |
+    |---------------------|-----------------------------------------------------------|
+    | title, abstract,    | stemmed terms                                             |
+    | ai_summary,         |                                                           |
+    | ai_keywords         |                                                           |
+    | authors             | folded, unstemmed terms                                   |
+    | meta                | the keys ``cat:<category>``, ``catp:<archive>.`` and      |
+    |                     | ``source:<name>``, encoded the same way                   |
+
+    The FTS5 table ``paper_fts`` is contentless, with ``rowid = papers.seq``.
+
+    On PostgreSQL the same tokens fill ``paper_search.doc``, a tsvector with a GIN index.
+    Title, abstract, AI summary and AI keywords are given weights A, B, C and D. Author tokens
+    carry the prefix ``_au_``, which no encoded term can start with. Separators become
+    position gaps, and each field starts after a gap.
+
+Compounds
+    A query word can match the joined form of a compound in a paper: ``"large pretrained
+    models"`` finds "large pre-trained models". The paper's positions hold the parts there,
+    not the joined form. For this, every compound seen is recorded in ``search_compounds``
+    (joined term → parts), and a phrase query also tries each known split of its words.
+    That expansion is a superset (the parts could also appear as separate words), so it only
+    makes a paper a candidate (see ``compile_query``).
+
+Queries
+    ``compile_query`` turns a parsed query into two index expressions. ``loose`` is met by
+    every paper that matches (a superset). ``strict`` is met only by papers that match (a
+    subset). Words, phrases, fields, categories, sources, AND, OR and exclusions compile
+    exactly, so the two are equal for nearly every query. They differ only where a phrase uses
+    a known compound split, or where ``upvotes`` sits below the top level. A top-level
+    ``upvotes`` condition becomes a SQL condition on ``papers.upvotes``. Search
+    (``bridge.search``) treats loose-but-not-strict candidates as uncertain and checks them
+    with ``match_paper``.
+
+Keeping it current
+    ``Store.add_papers`` writes index rows in the same transaction as the papers. A changed
+    paper's old row is deleted by recomputing its old text (FTS5 contentless delete), then the
+    new row is inserted. The index records ``fingerprint()``: a hash of the index format and
+    of the analyzer's output on a probe text. When it differs from the stored one
+    (the analyzer changed), ``Store.migrate`` rebuilds the index. Run every process sharing
+    a database on the same version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+from typing import Any, TypeAlias
+
+from sqlalchemy import Column, Connection, Engine, String, Table, Text, inspect, select
+
+from bridge.models import Paper
+from bridge.query.normalize import _TOKEN_RE, scan
+from bridge.query.parser import (
+    And,
+    Category,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    Source,
+    Term,
+    Upvotes,
+)
+from bridge.store import schema
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "COLUMNS",
+    "Compiled",
+    "IndexDoc",
+    "SearchIndex",
+    "compile_query",
+    "encode",
+    "fingerprint",
+    "index_doc",
+]
+
+# Bump when the index text changes in a way the probe below would not notice.
+INDEX_FORMAT = "1"
+
+COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
+TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
+SEPARATOR = "_"
+FTS_TABLE = "paper_fts"
+PG_TABLE = "paper_search"
+# FTS5 reads the query with the same tokenizer, so quoted tokens stay whole.
+FTS_TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '_'"
+_PG_WEIGHTS = {"title": "A", "abstract": "B", "ai_summary": "C", "ai_keywords": "D"}
+_PG_AUTHOR = "_au_"
+_PG_MAX_POSITION = 16383  # PostgreSQL clamps larger positions to this
+_PG_MAX_POSITIONS_PER_LEXEME = 256  # and keeps at most this many per lexeme
+
+# A phrase with more alternative token sequences than this is looked up by its words alone.
+MAX_PHRASE_VARIANTS = 32
+
+search_compounds = Table(
+    "search_compounds",
+    schema.metadata,
+    Column("joined", String(255), primary_key=True),
+    Column("parts", Text, primary_key=True),  # encoded part tokens separated by spaces
+)
+
+search_index_state = Table(
+    "search_index_state",
+    schema.metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+# --- index text ----------------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"[a-z0-9]+")
+_OTHER = re.compile(r"[^a-z0-9]")
+
+
+@lru_cache(maxsize=1 << 18)
+def encode(term: str) -> str:
+    """One term as one FTS5/tsvector token: 'qwen2.5' -> 'qwen2_2e_5' (see the docstring)."""
+    if _PLAIN.fullmatch(term):
+        return term
+    return _OTHER.sub(lambda m: f"_{ord(m.group()):x}_", term)
+
+
+Compound: TypeAlias = tuple[str, str]  # (encoded joined term, encoded parts joined by spaces)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    """One paper's index text: a string of tokens per column, and the compounds it contains.
+
+    Plain strings and tuples, so a parsing process can build docs and send them cheaply.
+    """
+
+    columns: tuple[str, str, str, str, str, str]
+    compounds: tuple[Compound, ...] = field(default=())
+
+
+# What one run of word characters (as the analyzer's tokenizer finds it) contributes to a
+# column: its tokens in position order (space-separated), joined compound forms, compounds.
+_Run = tuple[str, tuple[str, ...], tuple[Compound, ...]]
+_RUNS: dict[bool, dict[str, _Run]] = {True: {}, False: {}}
+_RUN_CACHE_LIMIT = 300_000
+
+
+def _run(raw: str, stem: bool) -> _Run:
+    tokens = scan(raw, stem)
+    main: list[str] = []
+    joined: list[str] = []
+    compounds: list[Compound] = []
+    for i, (term, _position, _start, _end, span) in enumerate(tokens):
+        if span == 1:
+            main.append(encode(term))
+        else:
+            whole = encode(term)
+            joined.append(whole)
+            compounds.append((whole, " ".join(encode(t[0]) for t in tokens[i + 1 : i + 1 + span])))
+    run = (" ".join(main), tuple(joined), tuple(compounds))
+    cache = _RUNS[stem]
+    if len(cache) >= _RUN_CACHE_LIMIT:
+        cache.clear()
+    cache[raw] = run
+    return run
+
+
+def _stream(
+    texts: Iterable[str], stem: bool, compounds: set[Compound]
+) -> tuple[list[str], list[str]]:
+    """Tokens in position order (list items separated) and joined compound forms.
+
+    The analyzer treats each run its tokenizer finds on its own, so a text's tokens are its
+    runs' tokens in order; each distinct run is analyzed once (``scan``) and cached.
+    """
+    main: list[str] = []
+    joined: list[str] = []
+    cache = _RUNS[stem]
+    first = True
+    for text in texts:
+        if not first:
+            main.append(SEPARATOR)
+        first = False
+        if not text:
+            continue
+        for raw in _TOKEN_RE.findall(text):
+            run = cache.get(raw)
+            if run is None:
+                run = _run(raw, stem)
+            if run[0]:
+                main.append(run[0])
+            if run[1]:
+                joined += run[1]
+                compounds.update(run[2])
+    return main, joined
+
+
+def _stream_reference(
+    texts: Iterable[str], stem: bool, compounds: set[Compound]
+) -> tuple[list[str], list[str]]:
+    """``_stream`` straight from ``scan`` over whole texts: the definition, for tests."""
+    main: list[str] = []
+    joined: list[str] = []
+    first = True
+    for text in texts:
+        if not first:
+            main.append(SEPARATOR)
+        first = False
+        tokens = scan(text, stem) if text else []
+        for i, (term, _position, _start, _end, span) in enumerate(tokens):
+            if span == 1:
+                main.append(encode(term))
+            else:
+                whole = encode(term)
+                joined.append(whole)
+                parts = " ".join(encode(t[0]) for t in tokens[i + 1 : i + 1 + span])
+                compounds.add((whole, parts))
+    return main, joined
+
+
+def _column(main: list[str], joined: list[str]) -> str:
+    if joined:
+        for whole in joined:
+            main.append(SEPARATOR)
+            main.append(whole)
+    return " ".join(main)
+
+
+def meta_keys(paper: Paper) -> list[str]:
+    """The paper's category and source keys, as ``PaperIndex.keys`` has them."""
+    categories = list(paper.categories)
+    if paper.primary_category and paper.primary_category not in categories:
+        categories.append(paper.primary_category)
+    keys: set[str] = set()
+    for category in categories:
+        lowered = category.lower()
+        keys.add("cat:" + lowered)
+        dot = lowered.find(".")
+        if dot > 0:
+            keys.add("catp:" + lowered[: dot + 1])
+    keys.add("source:" + paper.source)
+    keys.update("source:" + s for s in paper.sources)
+    return sorted(keys)
+
+
+def index_doc(
+    paper: Paper, *, _stream: Callable[..., tuple[list[str], list[str]]] = _stream
+) -> IndexDoc:
+    """The index text of ``paper``; the same paper always gives the same doc."""
+    compounds: set[Compound] = set()
+    columns: list[str] = []
+    for text in (paper.title or "", paper.abstract or "", paper.ai_summary or ""):
+        columns.append(_column(*_stream((text,), True, compounds)))
+    columns.append(_column(*_stream(paper.ai_keywords, True, compounds)))
+    columns.append(_column(*_stream(paper.authors, False, compounds)))
+    columns.append(" ".join(encode(key) for key in meta_keys(paper)))
+    return IndexDoc(tuple(columns), tuple(sorted(compounds)))  # type: ignore[arg-type]
+
+
+def index_doc_reference(paper: Paper) -> IndexDoc:
+    """``index_doc`` computed the slow, obvious way (tests compare the two)."""
+    return index_doc(paper, _stream=_stream_reference)
+
+
+# Fields whose change changes the index text.
+INDEXED_FIELDS = (
+    "title",
+    "abstract",
+    "ai_summary",
+    "ai_keywords",
+    "authors",
+    "categories",
+    "primary_category",
+    "source",
+    "sources",
+)
+
+
+def indexed_fields_differ(old: Paper, new: Paper) -> bool:
+    return any(getattr(old, name) != getattr(new, name) for name in INDEXED_FIELDS)
+
+
+_PROBE = Paper(
+    arxiv_id="0000.00000",
+    title="Generalisation of Pre-Trained LLMs: out-of-distribution behaviour, C++ and Qwen2.5",
+    abstract=(
+        "We analyse modelling, labelled datasets, matrices and criteria; studies studied "
+        "optimised tokenisers whilst centred colour dialogue; $\\alpha$-divergence, GPT-4o, "
+        "naïve Schrödinger ﬁt, don't LLM's GPUs learnt running coded hoping agreed "
+        "self_supervised 3.5 F# data-set state-of-the-art"
+    ),
+    authors=("Yann LeCun", "Jean-Pierre Dupont", "Zoë O'Brien"),
+    ai_summary="Generalization, generalized and generalizable agents.",
+    ai_keywords=("world models", "pre-training"),
+    categories=("cs.LG", "stat.ML"),
+    primary_category="cs.LG",
+    sources=("hf", "arxiv"),
+    source="hf",
+)
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """Changes when the index format or the analyzer's output on the probe changes."""
+    doc = index_doc(_PROBE)
+    digest = hashlib.sha256(repr((INDEX_FORMAT, doc)).encode("utf-8")).hexdigest()
+    return f"{INDEX_FORMAT}:{digest[:16]}"
+
+
+# --- query expressions ---------------------------------------------------------------------------
+
+# An index expression, built from tuples:
+#   ("term", columns, token)         the token in one of the columns
+#   ("phrase", columns, tokens)      the tokens at consecutive positions in one column
+#   ("prefix", columns, token)       a token starting with ``token`` (categories)
+#   ("and", (expr, ...)), ("or", (expr, ...))
+#   ("andnot", positive, negative)   positive and not negative
+#   TRUE (every paper), FALSE (none)
+Expr: TypeAlias = tuple[Any, ...]
+TRUE: Expr = ("true",)
+FALSE: Expr = ("false",)
+
+
+def _and(parts: Sequence[Expr]) -> Expr:
+    kept: list[Expr] = []
+    for part in parts:
+        if part == FALSE:
+            return FALSE
+        if part != TRUE and part not in kept:
+            kept.append(part)
+    if not kept:
+        return TRUE
+    return kept[0] if len(kept) == 1 else ("and", tuple(kept))
+
+
+def _or(parts: Sequence[Expr]) -> Expr:
+    kept: list[Expr] = []
+    for part in parts:
+        if part == TRUE:
+            return TRUE
+        if part != FALSE and part not in kept:
+            kept.append(part)
+    if not kept:
+        return FALSE
+    return kept[0] if len(kept) == 1 else ("or", tuple(kept))
+
+
+def _columns(fields: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for name in COLUMNS if name in fields)
+
+
+@dataclass(frozen=True, slots=True)
+class SqlCondition:
+    """``upvotes <op> value`` (or its negation) on the papers table, from the query's top level."""
+
+    node: Upvotes
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    loose: Expr  # every matching paper meets it (TRUE: the index cannot narrow the search)
+    strict: Expr  # only matching papers meet it (FALSE: none is certain without checking)
+    conditions: tuple[SqlCondition, ...] = ()
+    leaves: tuple[Term | Phrase, ...] = ()  # positive words and phrases, for ranking
+
+    @property
+    def exact(self) -> bool:
+        return self.loose == self.strict and self.loose != TRUE
+
+
+Splits: TypeAlias = dict[str, set[tuple[str, ...]]]
+
+
+def phrase_terms(query: Query) -> set[str]:
+    """Encoded terms of every phrase in the query: those whose compound splits matter."""
+    found: set[str] = set()
+    for node in _walk(query.root):
+        if isinstance(node, Phrase):
+            for slot in node.slots:
+                for alternative in slot:
+                    found.update(encode(t) for t in alternative)
+    return found
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, And | Or):
+        for child in node.children:
+            yield from _walk(child)
+    elif isinstance(node, Not):
+        yield from _walk(node.child)
+
+
+def _phrase(node: Phrase, splits: Splits, fields: tuple[str, ...] | None = None) -> Compiled:
+    columns = _columns(fields or node.fields)
+    if not columns:
+        return Compiled(FALSE, FALSE)
+
+    def variants(expand: bool) -> list[tuple[str, ...]] | None:
+        per_slot: list[list[tuple[str, ...]]] = []
+        for slot in node.slots:
+            options: list[tuple[str, ...]] = []
+            for alternative in slot:
+                choices: list[list[tuple[str, ...]]] = []
+                for term in alternative:
+                    token = encode(term)
+                    ways: list[tuple[str, ...]] = [(token,)]
+                    if expand:
+                        ways += sorted(splits.get(token, set()))
+                    choices.append(ways)
+                for combo in product(*choices):
+                    run = tuple(t for part in combo for t in part)
+                    if run not in options:
+                        options.append(run)
+                if len(options) > MAX_PHRASE_VARIANTS:
+                    return None
+            per_slot.append(options)
+        out: list[tuple[str, ...]] = [()]
+        for options in per_slot:
+            if len(out) * len(options) > MAX_PHRASE_VARIANTS:
+                return None
+            out = [left + right for left in out for right in options]
+        return out
+
+    def render(sequences: list[tuple[str, ...]]) -> Expr:
+        return _or(
+            [
+                ("term", columns, seq[0]) if len(seq) == 1 else ("phrase", columns, seq)
+                for seq in sequences
+            ]
+        )
+
+    strict_variants = variants(False)
+    strict = FALSE if strict_variants is None else render(strict_variants)
+    uses_splits = any(
+        encode(t) in splits for slot in node.slots for alternative in slot for t in alternative
+    )
+    if not uses_splits and strict_variants is not None:
+        return Compiled(strict, strict)
+    loose_variants = variants(True)
+    if loose_variants is not None:
+        loose = render(loose_variants)
+    else:
+        # Every term of a matching alternative is in the field (joined forms included).
+        loose = _and(
+            [
+                _or(
+                    [
+                        _and([("term", columns, encode(t)) for t in alternative])
+                        for alternative in slot
+                    ]
+                )
+                for slot in node.slots
+            ]
+        )
+    return Compiled(loose, strict)
+
+
+def _category(node: Category) -> Expr:
+    value = node.value
+    if not node.prefix:
+        return ("term", ("meta",), encode("cat:" + value))
+    if value.endswith(".") and value.count(".") == 1 and len(value) > 1:
+        # cat:cs.* is the archive key every paper in cs has: one token, no prefix scan.
+        return ("term", ("meta",), encode("catp:" + value))
+    return ("prefix", ("meta",), encode("cat:" + value))
+
+
+def _compile(node: Node, splits: Splits) -> Compiled:
+    if isinstance(node, Term):
+        columns = _columns(node.fields)
+        expr: Expr = ("term", columns, encode(node.term)) if columns else FALSE
+        return Compiled(expr, expr)
+    if isinstance(node, Phrase):
+        return _phrase(node, splits)
+    if isinstance(node, Category):
+        expr = _category(node)
+        return Compiled(expr, expr)
+    if isinstance(node, Source):
+        expr = ("term", ("meta",), encode("source:" + node.value))
+        return Compiled(expr, expr)
+    if isinstance(node, Or):
+        parts = [_compile(child, splits) for child in node.children]
+        return Compiled(_or([p.loose for p in parts]), _or([p.strict for p in parts]))
+    if isinstance(node, And):
+        positives = [_compile(c, splits) for c in node.children if not isinstance(c, Not)]
+        negatives = [_compile(c.child, splits) for c in node.children if isinstance(c, Not)]
+        loose = _and([p.loose for p in positives])
+        strict = _and([p.strict for p in positives])
+        if negatives:
+            # Leaving out papers that surely match an exclusion keeps a superset; leaving out
+            # every paper that might match it keeps a subset.
+            loose_out = _or([n.strict for n in negatives])
+            strict_out = _or([n.loose for n in negatives])
+            if loose_out == TRUE:
+                loose = FALSE
+            elif loose not in (TRUE, FALSE) and loose_out != FALSE:
+                loose = ("andnot", loose, loose_out)
+            if strict_out == TRUE or (strict == TRUE and strict_out != FALSE):
+                strict = FALSE
+            elif strict not in (TRUE, FALSE) and strict_out != FALSE:
+                strict = ("andnot", strict, strict_out)
+        return Compiled(loose, strict)
+    # Upvotes below the top level, or a lone exclusion: the index cannot say.
+    return Compiled(TRUE, FALSE)
+
+
+def _leaves(node: Node, out: list[Term | Phrase]) -> None:
+    if isinstance(node, Term | Phrase):
+        if node not in out:
+            out.append(node)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            _leaves(child, out)
+
+
+def compile_query(query: Query, splits: Splits | None = None) -> Compiled:
+    """The index expressions and SQL conditions for ``query`` (see the module docstring).
+
+    ``splits``: encoded joined term -> the part sequences recorded for it (``SearchIndex.splits``
+    of ``phrase_terms(query)``).
+    """
+    splits = splits or {}
+    root = query.root
+    children = root.children if isinstance(root, And) else (root,)
+    conditions: list[SqlCondition] = []
+    rest: list[Node] = []
+    for child in children:
+        if isinstance(child, Upvotes):
+            conditions.append(SqlCondition(child))
+        elif isinstance(child, Not) and isinstance(child.child, Upvotes):
+            conditions.append(SqlCondition(child.child, negated=True))
+        else:
+            rest.append(child)
+    leaves: list[Term | Phrase] = []
+    _leaves(root, leaves)
+    if not rest:
+        return Compiled(TRUE, TRUE, tuple(conditions), tuple(leaves))
+    compiled = _compile(rest[0] if len(rest) == 1 else And(tuple(rest)), splits)
+    return Compiled(compiled.loose, compiled.strict, tuple(conditions), tuple(leaves))
+
+
+def leaf_expr(leaf: Term | Phrase, fields: tuple[str, ...] | None = None) -> Expr:
+    """A superset expression for one word or phrase, optionally only in ``fields``."""
+    if isinstance(leaf, Term):
+        columns = _columns(fields or leaf.fields)
+        return ("term", columns, encode(leaf.term)) if columns else FALSE
+    return _phrase(leaf, {}, fields).strict
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def to_fts5(expr: Expr) -> str:
+    """An FTS5 MATCH string; TRUE/FALSE are the caller's business."""
+    kind = expr[0]
+    if kind in ("term", "phrase", "prefix"):
+        columns = " ".join(expr[1])
+        tokens = expr[2] if kind == "phrase" else (expr[2],)
+        star = " *" if kind == "prefix" else ""
+        return "{" + columns + '} : "' + " ".join(tokens) + '"' + star
+    if kind == "and":
+        return " AND ".join(f"({to_fts5(part)})" for part in expr[1])
+    if kind == "or":
+        return " OR ".join(f"({to_fts5(part)})" for part in expr[1])
+    if kind == "andnot":
+        return f"({to_fts5(expr[1])}) NOT ({to_fts5(expr[2])})"
+    raise ValueError(f"cannot render {expr!r}")
+
+
+def _pg_operand(column_set: tuple[str, ...], token: str, prefix: bool = False) -> str:
+    star = "*" if prefix else ""
+    parts: list[str] = []
+    text = [c for c in column_set if c in _PG_WEIGHTS]
+    if text:
+        weights = "" if len(text) == len(_PG_WEIGHTS) else "".join(_PG_WEIGHTS[c] for c in text)
+        suffix = f":{star}{weights}" if (star or weights) else ""
+        parts.append(f"'{token}'{suffix}")
+    if "authors" in column_set:
+        parts.append(f"'{_PG_AUTHOR}{token}'" + (":*" if prefix else ""))
+    if "meta" in column_set:
+        parts.append(f"'{token}'" + (":*" if prefix else ""))
+    return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+
+def to_tsquery(expr: Expr) -> str:
+    """A tsquery literal (cast with ``::tsquery``, never parsed by a text search config)."""
+    kind = expr[0]
+    if kind == "term":
+        return _pg_operand(expr[1], expr[2])
+    if kind == "prefix":
+        return _pg_operand(expr[1], expr[2], prefix=True)
+    if kind == "phrase":
+        columns = expr[1]
+        # A phrase lies within one field. Fields and list items are apart by a position gap,
+        # so one chain without weights covers all four text fields; fewer need one chain each.
+        groups: list[tuple[str, ...]] = []
+        text = tuple(c for c in columns if c in _PG_WEIGHTS)
+        if len(text) == len(_PG_WEIGHTS):
+            groups.append(text)
+        else:
+            groups += [(c,) for c in text]
+        groups += [(c,) for c in columns if c not in _PG_WEIGHTS]
+        chains = [
+            "(" + " <-> ".join(_pg_operand(group, token) for token in expr[2]) + ")"
+            for group in groups
+        ]
+        return chains[0] if len(chains) == 1 else "(" + " | ".join(chains) + ")"
+    if kind == "and":
+        return " & ".join(f"({to_tsquery(part)})" for part in expr[1])
+    if kind == "or":
+        return " | ".join(f"({to_tsquery(part)})" for part in expr[1])
+    if kind == "andnot":
+        return f"({to_tsquery(expr[1])}) & !({to_tsquery(expr[2])})"
+    raise ValueError(f"cannot render {expr!r}")
+
+
+def to_tsvector(doc: IndexDoc) -> str:
+    """The tsvector literal of a doc: positions as in FTS5, fields and separators as gaps."""
+    positions: dict[str, list[str]] = {}
+    position = 1
+    for column, text in zip(COLUMNS, doc.columns, strict=True):
+        weight = _PG_WEIGHTS.get(column, "D")
+        prefix = _PG_AUTHOR if column == "authors" else ""
+        for token in text.split():
+            if token != SEPARATOR:
+                entry = positions.setdefault(prefix + token, [])
+                if len(entry) < _PG_MAX_POSITIONS_PER_LEXEME:
+                    entry.append(f"{min(position, _PG_MAX_POSITION)}{weight}")
+            position += 1
+        position += 1  # fields never touch
+    return " ".join(f"'{token}':{','.join(where)}" for token, where in positions.items())
+
+
+# --- the index in the database ---------------------------------------------------------------
+
+
+class SearchIndex:
+    """Reads and writes the index on one engine's database (SQLite FTS5 or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect.name
+        self.postgres = self.dialect == "postgresql"
+        self._mark = "%s" if self.postgres else "?"
+        # Compounds known to be stored, so a batch does not re-insert the common ones.
+        self._known_compounds: set[Compound] = set()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @staticmethod
+    def create(conn: Connection) -> None:
+        """Create the index tables (a migration step); the index starts out stale."""
+        search_compounds.create(conn)
+        search_index_state.create(conn)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                f"CREATE TABLE {PG_TABLE} (seq INTEGER PRIMARY KEY, doc TSVECTOR NOT NULL)"
+            )
+            conn.exec_driver_sql(f"CREATE INDEX ix_{PG_TABLE}_doc ON {PG_TABLE} USING GIN (doc)")
+        else:
+            conn.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({', '.join(COLUMNS)}, "
+                f"content='', tokenize=\"{FTS_TOKENIZE}\")"
+            )
+        conn.execute(search_index_state.insert().values(key="fingerprint", value=""))
+
+    def exists(self, conn: Connection) -> bool:
+        return inspect(conn).has_table(search_index_state.name)
+
+    def stored_fingerprint(self, conn: Connection) -> str | None:
+        row = conn.execute(
+            select(search_index_state.c.value).where(search_index_state.c.key == "fingerprint")
+        ).first()
+        return row[0] if row else None
+
+    def ensure_current(self, conn: Connection) -> bool:
+        """Rebuild the index if it was built by another analyzer; True if it rebuilt."""
+        if not self.exists(conn) or self.stored_fingerprint(conn) == fingerprint():
+            return False
+        self.rebuild(conn)
+        return True
+
+    def rebuild(self, conn: Connection, batch: int = 2000) -> int:
+        """Index every stored paper again, in the caller's transaction; returns how many."""
+        from bridge.store import _to_paper  # the store's row -> Paper, without an import cycle
+
+        papers = schema.papers
+        total = conn.execute(select(papers.c.seq).order_by(papers.c.seq.desc()).limit(1)).first()
+        if total is not None:
+            log.info("building the search index (up to seq %d); this runs once", total[0])
+        self.clear(conn)
+        last = 0
+        count = 0
+        while True:
+            rows = conn.execute(
+                select(papers).where(papers.c.seq > last).order_by(papers.c.seq).limit(batch)
+            ).all()
+            if not rows:
+                break
+            self.insert(conn, [(row.seq, index_doc(_to_paper(row))) for row in rows])
+            last = rows[-1].seq
+            count += len(rows)
+            if count % 100_000 < batch:
+                log.info("search index: %d papers indexed", count)
+        conn.execute(
+            search_index_state.update()
+            .where(search_index_state.c.key == "fingerprint")
+            .values(value=fingerprint())
+        )
+        return count
+
+    def clear(self, conn: Connection) -> None:
+        if self.postgres:
+            conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
+        else:
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
+        conn.execute(search_compounds.delete())
+        self._known_compounds.clear()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def insert(self, conn: Connection, docs: Sequence[tuple[int, IndexDoc]]) -> list[Compound]:
+        """Index new papers; returns the compounds stored (``remember`` them after commit)."""
+        if not docs:
+            return []
+        m = self._mark
+        if self.postgres:
+            conn.exec_driver_sql(
+                f"INSERT INTO {PG_TABLE} (seq, doc) VALUES ({m}, {m}::tsvector)",
+                [(seq, to_tsvector(doc)) for seq, doc in docs],
+            )
+        else:
+            conn.exec_driver_sql(
+                f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(COLUMNS)}) VALUES "
+                f"({', '.join([m] * (len(COLUMNS) + 1))})",
+                [(seq, *doc.columns) for seq, doc in docs],
+            )
+        return self._add_compounds(conn, docs)
+
+    def replace(
+        self, conn: Connection, changes: Sequence[tuple[int, IndexDoc, IndexDoc]]
+    ) -> list[Compound]:
+        """Re-index changed papers: (seq, doc as indexed before, doc now)."""
+        if not changes:
+            return []
+        m = self._mark
+        if self.postgres:
+            conn.exec_driver_sql(
+                f"UPDATE {PG_TABLE} SET doc = {m}::tsvector WHERE seq = {m}",
+                [(to_tsvector(new), seq) for seq, _old, new in changes],
+            )
+            return self._add_compounds(conn, [(seq, new) for seq, _old, new in changes])
+        # A contentless FTS5 table forgets a row when told exactly what it held.
+        conn.exec_driver_sql(
+            f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, {', '.join(COLUMNS)}) VALUES "
+            f"('delete', {', '.join([m] * (len(COLUMNS) + 1))})",
+            [(seq, *old.columns) for seq, old, _new in changes],
+        )
+        return self.insert(conn, [(seq, new) for seq, _old, new in changes])
+
+    def _add_compounds(
+        self, conn: Connection, docs: Sequence[tuple[int, IndexDoc]]
+    ) -> list[Compound]:
+        fresh = {c for _, doc in docs for c in doc.compounds} - self._known_compounds
+        if not fresh:
+            return []
+        rows = sorted(fresh)
+        m = self._mark
+        if self.postgres:
+            sql = (
+                "INSERT INTO search_compounds (joined, parts) VALUES "
+                f"({m}, {m}) ON CONFLICT DO NOTHING"
+            )
+        else:
+            sql = f"INSERT OR IGNORE INTO search_compounds (joined, parts) VALUES ({m}, {m})"
+        conn.exec_driver_sql(sql, rows)
+        return rows
+
+    def remember(self, compounds: Iterable[Compound]) -> None:
+        """Note compounds whose transaction committed, so later batches skip them."""
+        if len(self._known_compounds) > 500_000:
+            self._known_compounds.clear()
+        self._known_compounds.update(compounds)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def splits(self, conn: Connection, tokens: Iterable[str]) -> Splits:
+        wanted = sorted(set(tokens))
+        out: Splits = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = conn.execute(
+                select(search_compounds.c.joined, search_compounds.c.parts).where(
+                    search_compounds.c.joined.in_(chunk)
+                )
+            )
+            for joined, parts in rows:
+                out.setdefault(joined, set()).add(tuple(parts.split()))
+        return out
+
+    def _match(self, expr: Expr, alias: str) -> tuple[str, str]:
+        """SQL condition for ``expr`` on the index table named ``alias``, and its parameter."""
+        if self.postgres:
+            return f"{alias}.doc @@ CAST({self._mark} AS tsquery)", to_tsquery(expr)
+        # FTS5 takes the table's own name on the left of MATCH, even under an alias.
+        return f"{FTS_TABLE} MATCH {self._mark}", to_fts5(expr)
+
+    def _select(
+        self,
+        expr: Expr,
+        conditions: Sequence[SqlCondition],
+        announced_only: bool,
+        below: int | None,
+    ) -> tuple[str, str, list[Any], bool]:
+        """FROM ... WHERE ... for papers meeting ``expr``: (sql, key column, params, joined)."""
+        m = self._mark
+        where: list[str] = []
+        params: list[Any] = []
+        joined = bool(conditions) or announced_only or expr == TRUE
+        if expr == TRUE:
+            sql = "FROM papers p"
+            key = "p.seq"
+        else:
+            index = PG_TABLE if self.postgres else FTS_TABLE
+            key_column = "seq" if self.postgres else "rowid"
+            sql = f"FROM {index} f" + (
+                f" JOIN papers p ON p.seq = f.{key_column}" if joined else ""
+            )
+            key = f"f.{key_column}"
+            condition, param = self._match(expr, "f")
+            where.append(condition)
+            params.append(param)
+        for cond in conditions:
+            test, value = _upvotes_sql(cond, m)
+            where.append(test)
+            params.append(value)
+        if announced_only:
+            where.append("p.announced")
+        if below is not None:
+            where.append(f"{key} < {m}")
+            params.append(below)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return sql, key, params, joined
+
+    def candidates(
+        self,
+        conn: Connection,
+        expr: Expr,
+        *,
+        conditions: Sequence[SqlCondition] = (),
+        announced_only: bool = False,
+        limit: int,
+        offset: int = 0,
+        below: int | None = None,
+    ) -> list[tuple[int, int | None]]:
+        """(seq, upvotes) of papers meeting ``expr`` and the conditions, newest first.
+
+        ``expr`` TRUE reads the papers table alone. Upvotes come back only when the papers
+        table was joined (conditions or ``announced_only``), else None (see ``upvotes``).
+        """
+        if expr == FALSE or limit <= 0:
+            return []
+        sql, key, params, joined = self._select(expr, conditions, announced_only, below)
+        upvotes = "p.upvotes" if joined else "NULL"
+        sql = f"SELECT {key}, {upvotes} {sql} ORDER BY {key} DESC LIMIT {int(limit)}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
+        return [(int(r[0]), r[1]) for r in _query(conn, sql, params)]
+
+    def count(
+        self,
+        conn: Connection,
+        expr: Expr,
+        *,
+        conditions: Sequence[SqlCondition] = (),
+        announced_only: bool = False,
+        cap: int,
+    ) -> int:
+        """How many papers meet ``expr`` and the conditions, counting at most ``cap``."""
+        if expr == FALSE:
+            return 0
+        sql, key, params, _ = self._select(expr, conditions, announced_only, None)
+        sql = f"SELECT count(*) FROM (SELECT {key} {sql} LIMIT {int(cap)}) AS hits"
+        return int(_query(conn, sql, params)[0][0])
+
+    def in_range(
+        self, conn: Connection, exprs: Sequence[Expr], low: int, high: int
+    ) -> list[set[int]]:
+        """For each expression, the seqs in [low, high] meeting it (one round trip)."""
+        out: list[set[int]] = [set() for _ in exprs]
+        selects: list[str] = []
+        params: list[Any] = []
+        m = self._mark
+        for number, expr in enumerate(exprs):
+            if expr in (TRUE, FALSE):
+                continue
+            if self.postgres:
+                condition, param = self._match(expr, PG_TABLE)
+                selects.append(
+                    f"SELECT {number}, seq FROM {PG_TABLE} WHERE {condition} "
+                    f"AND seq BETWEEN {m} AND {m}"
+                )
+            else:
+                condition, param = self._match(expr, FTS_TABLE)
+                selects.append(
+                    f"SELECT {number}, rowid FROM {FTS_TABLE} WHERE {condition} "
+                    f"AND rowid BETWEEN {m} AND {m}"
+                )
+            params += [param, low, high]
+        if selects:
+            for number, seq in _query(conn, " UNION ALL ".join(selects), params):
+                out[number].add(int(seq))
+        for number, expr in enumerate(exprs):
+            if expr == TRUE:
+                out[number] = set(range(low, high + 1))
+        return out
+
+    def upvotes(self, conn: Connection, seqs: Sequence[int]) -> dict[int, int | None]:
+        out: dict[int, int | None] = {}
+        for start in range(0, len(seqs), 500):
+            # Whole numbers only, written inline: far cheaper than an expanding parameter.
+            listed = ",".join(str(int(seq)) for seq in seqs[start : start + 500])
+            for seq, votes in _query(
+                conn, f"SELECT seq, upvotes FROM papers WHERE seq IN ({listed})"
+            ):
+                out[int(seq)] = votes
+        return out
+
+
+def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """A read on the connection's own DBAPI cursor.
+
+    Search runs a handful of small queries per request, and SQLAlchemy's execution and result
+    machinery costs several times what SQLite spends answering them. DBAPI errors are turned
+    into StoreError by the caller (``bridge.search``).
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _upvotes_sql(cond: SqlCondition, mark: str) -> tuple[str, int]:
+    op = cond.node.op
+    test = f"(p.upvotes IS NOT NULL AND p.upvotes {op} {mark})"
+    return (f"NOT {test}" if cond.negated else test), cond.node.value

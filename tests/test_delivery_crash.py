@@ -1,0 +1,130 @@
+"""kill -9 in the middle of a fan-out to 1,000 destinations, start again: every paper reaches
+every destination, and the only duplicates are the documented ones (at most one message per
+destination: the batch that was posted but not yet confirmed when the process died)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.models import Paper
+from bridge.store import open_store, schema
+from bridge.store.ledger import LedgerStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DESTINATIONS = 1000
+PAPERS = 4
+PER_MESSAGE = 2  # 2 messages per destination, 2,000 in all
+CONCURRENCY = 8
+
+
+def _prepare(url: str, out: Path) -> None:
+    store = open_store(url)
+    try:
+        then = datetime.now(UTC) - timedelta(days=2)
+        with store.engine.begin() as conn:  # one transaction, not 2,000
+            conn.execute(
+                schema.destinations.insert(),
+                [
+                    dict(id=f"d{n:04d}", kind="file", address=str(out), created_at=then)
+                    for n in range(DESTINATIONS)
+                ],
+            )
+            conn.execute(
+                schema.digest_subscriptions.insert(),
+                [
+                    dict(
+                        id=f"s{n:04d}",
+                        destination_id=f"d{n:04d}",
+                        query="drift",
+                        local_time="08:00",
+                        time_zone="UTC",
+                        created_at=then,
+                    )
+                    for n in range(DESTINATIONS)
+                ],
+            )
+        papers = [Paper(f"2607.{n:05d}", f"Drift number {n}") for n in range(PAPERS)]
+        store.add_papers(papers, now=then + timedelta(minutes=1))
+    finally:
+        store.close()
+
+
+def _worker(url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_worker", url, str(PER_MESSAGE), str(CONCURRENCY)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_fan_out_then_restart_delivers_everything(
+    database_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "sent.jsonl"
+    _prepare(database_url, out)
+    total_messages = DESTINATIONS * -(-PAPERS // PER_MESSAGE)
+
+    first = _worker(database_url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None:
+        if out.exists() and out.stat().st_size > 0 and len(_lines(out)) >= total_messages // 3:
+            break
+        time.sleep(0.005)
+    assert first.poll() is None, "the worker finished before it could be killed"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    assert first.returncode == -signal.SIGKILL
+    assert first.stderr is not None
+    first.stderr.close()
+    killed_at = len(_lines(out))
+    assert 0 < killed_at < total_messages
+
+    second = _worker(database_url)
+    _, errors = second.communicate(timeout=120)
+    assert second.returncode == 0, errors.decode()
+
+    per_destination: dict[str, Counter[str]] = defaultdict(Counter)
+    for message in _lines(out):
+        papers = message["papers"]
+        assert isinstance(papers, list)
+        per_destination[str(message["destination"])].update(papers)
+    expected = {f"2607.{n:05d}" for n in range(PAPERS)}
+    assert len(per_destination) == DESTINATIONS
+    duplicated: list[tuple[str, str]] = []
+    for dest, counts in per_destination.items():
+        assert set(counts) == expected, f"{dest} is missing {expected - set(counts)}"
+        again = [paper for paper, n in counts.items() if n > 1]
+        # At most one message per destination was uncertain: its papers, once more.
+        assert len(again) <= PER_MESSAGE and all(counts[p] == 2 for p in again), (dest, counts)
+        duplicated += [(dest, paper) for paper in again]
+    # Only messages in flight when the process died can repeat: at most one per destination
+    # being sent, and at most CONCURRENCY destinations at once.
+    assert len({dest for dest, _ in duplicated}) <= CONCURRENCY
+
+    store = open_store(database_url)
+    try:
+        rows = LedgerStore(store).rows()
+    finally:
+        store.close()
+    assert Counter(row.state for row in rows) == {"sent": DESTINATIONS * PAPERS}
+    uncertain = {(row.destination_id, row.arxiv_id) for row in rows if row.uncertain}
+    # Every duplicate was flagged uncertain (re-sent after the crash), never an ordinary row.
+    assert set(duplicated) <= uncertain
+    assert len(uncertain) <= CONCURRENCY * PER_MESSAGE

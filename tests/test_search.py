@@ -1,0 +1,600 @@
+"""Archive search: the subscription meaning, exactly, on SQLite and PostgreSQL; ranked and paged."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+import bridge.search as search_module
+from bridge.errors import ConfigError, QueryError
+from bridge.models import Paper
+from bridge.query import match_paper, parse_query
+from bridge.search import SearchResults, explain_plan, search_store, validate_query
+from bridge.store import Store, open_store
+from bridge.store.search_index import (
+    FTS_TABLE,
+    PG_TABLE,
+    encode,
+    fingerprint,
+    index_doc,
+    index_doc_reference,
+    search_index_state,
+    to_tsvector,
+)
+from tests.test_percolator import PAPERS, QueryMaker
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def ids(results: SearchResults) -> list[str]:
+    return [item.stored.paper.arxiv_id for item in results.items]
+
+
+def expected(store: Store, query: str, *, announced_only: bool = False) -> list[str]:
+    """Brute force: match_paper over every stored paper, newest stored first."""
+    parsed = parse_query(query)
+    stored = sorted(store.iter_papers(), key=lambda s: -s.seq)
+    return [
+        s.paper.arxiv_id
+        for s in stored
+        if match_paper(parsed, s.paper) is not None and (s.announced or not announced_only)
+    ]
+
+
+def paper(arxiv_id: str, title: str, abstract: str = "", **facts: object) -> Paper:
+    return Paper(arxiv_id=arxiv_id, title=title, abstract=abstract, **facts)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fixture_store(store: Store) -> Store:
+    store.add_papers(PAPERS, now=T0)
+    return store
+
+
+# --- the meaning: exactly what match_paper says, on both databases --------------------------------
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_search_equals_brute_force_on_generated_queries(
+    fixture_store: Store, seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = random.Random(seed)
+    maker = QueryMaker(rng)
+    checked = inexact = 0
+    while checked < 120:
+        query = maker.query()
+        try:
+            parse_query(query)
+        except QueryError:
+            continue
+        checked += 1
+        want = expected(fixture_store, query)
+        recent = search_store(fixture_store, query, limit=200, order="recent")
+        assert ids(recent) == want, query
+        assert (recent.total, recent.total_capped) == (len(want), False), query
+        ranked = search_store(fixture_store, query, limit=200)
+        assert sorted(ids(ranked)) == sorted(want), query
+        parsed = parse_query(query)
+        for item in ranked.items:  # hits exactly as match_paper gives them
+            assert item.hits == match_paper(parsed, item.stored.paper), query
+        inexact += not explain_plan(fixture_store, query)["exact"]
+    assert inexact < checked / 4  # almost every query is answered by the index alone
+    # The index never claimed a paper the engine then rejected.
+    assert "out of step" not in caplog.text
+
+
+MEANING = [
+    # (query, papers it must find, papers it must not find)
+    ("generalisation", {"g1", "g2", "g3"}, {"g4"}),
+    ("generalization", {"g1", "g2", "g3"}, {"g4"}),
+    ("general", {"g4"}, {"g1", "g2", "g3"}),
+    ("pre-trained", {"c1", "c2", "c3"}, {"c4"}),
+    ("pretrained", {"c1", "c2"}, {"c3", "c4"}),
+    ('"pre trained"', {"c1", "c3"}, {"c2", "c4"}),
+    # A phrase word meets the joined form of a paper's compound, not separate words.
+    ('"large pretrained models"', {"c1", "c2"}, {"c3", "c4"}),
+    ('"large pre-trained models"', {"c1", "c2", "c3"}, {"c4"}),
+    ('"pretrained selfsupervised"', set(), {"c1", "c2", "c3", "c4"}),
+    ("out-of-distribution", {"o1", "o2"}, {"o3"}),
+    ('"distribution shift"', {"o1", "o3"}, {"o2"}),
+    ("LLMs", {"l1", "l2"}, set()),
+    ('"alpha divergence"', {"l2"}, {"l1"}),
+    ("C++", {"l1"}, {"l2"}),
+    ("Qwen2.5", {"l1"}, {"l2"}),
+    ("schrodinger", {"l2"}, {"l1"}),
+    ("模型", {"u1"}, {"l1"}),
+    ("behaviour modelling", {"b1", "b2"}, {"g1"}),
+    ("title:behavior", {"b2"}, {"b1"}),
+    ("abstract:behavior", {"b1"}, {"b2"}),
+    # Author names: only through author:, and never as a phrase across two authors.
+    ("lecun", set(), {"a1"}),
+    ("author:lecun", {"a1"}, {"a2"}),
+    ('author:"Yann LeCun"', {"a1"}, {"a2"}),
+    ('author:"LeCun Geoffrey"', set(), {"a1"}),
+    ('"world models reasoning"', set(), {"a1"}),
+    ("cat:cs.LG", {"a1"}, {"a2"}),
+    ("cat:cs.*", {"a1", "a2"}, {"b1"}),
+    ("cat:stat.*", {"a2"}, {"a1"}),
+    ("cat:cs.L*", {"a1"}, {"a2"}),
+    ("source:hf", {"a2"}, {"a1"}),
+    ("upvotes>=10", {"a2"}, {"a1"}),
+    ("models -(upvotes>=10)", {"a1"}, {"a2"}),
+    ("upvotes>=10 OR lecun", {"a2"}, {"a1"}),
+    ("(upvotes>=10 OR author:lecun) models", {"a1", "a2"}, set()),
+    ("models -reasoning", {"b2"}, {"a1", "a2"}),
+    ("models -author:hinton", {"a2"}, {"a1"}),
+    ("world AND models", {"a1", "a2"}, set()),
+]
+
+
+def meaning_papers() -> list[Paper]:
+    return [
+        paper("g1", "On generalisation", "We study generalisations of bounds."),
+        paper("g2", "Generalizing agents", "Agents that generalize."),
+        paper("g3", "Bounds", "The model is generalizable.", ai_summary="It generalized well."),
+        paper("g4", "A general method", "Generally applicable; a generalist."),
+        paper("c1", "Large pre-trained models", "We fine-tune large pre-trained models."),
+        paper("c2", "Adapters", "Large pretrained models adapt. Self-supervised learning helps."),
+        paper("c3", "Two words", "Large pre trained models, written apart."),
+        paper("c4", "Training", "Models trained from scratch before training."),
+        paper("o1", "Out-of-distribution shift", "Distribution shift is studied."),
+        paper("o2", "OOD", "Detecting out of distribution inputs."),
+        paper("o3", "Shift", "Covariate distribution shift."),
+        paper(
+            "l1",
+            "LLMs in C++",
+            "LLM's and Qwen2.5 run fast.",
+            authors=("Ada Lovelace",),
+        ),
+        paper("l2", "Divergences", "An $\\alpha$-divergence for LLMs; Schrödinger bridges."),
+        paper("u1", "大规模 模型", "多语言"),
+        paper("b1", "Agents", "Their behaviour and modelling choices."),
+        paper("b2", "Behavior of models", "We model things."),
+        paper(
+            "a1",
+            "World models",
+            "World models for reasoning.",
+            authors=("Yann LeCun", "Geoffrey Hinton"),
+            categories=("cs.LG",),
+            primary_category="cs.LG",
+        ),
+        paper(
+            "a2",
+            "World models at scale",
+            "Scaling world models.",
+            authors=("Ada Lovelace",),
+            categories=("stat.ML", "cs.AI"),
+            source="hf",
+            upvotes=42,
+            ai_keywords=("world models", "reasoning"),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("query", "found", "not_found"), MEANING)
+def test_meaning_in_both_directions(
+    store: Store, query: str, found: set[str], not_found: set[str]
+) -> None:
+    store.add_papers(meaning_papers(), now=T0)
+    got = set(ids(search_store(store, query, limit=100)))
+    assert found <= got, (query, found - got)
+    assert not (not_found & got), (query, not_found & got)
+    assert sorted(got) == sorted(expected(store, query))
+
+
+def test_real_abstracts_precision_and_recall(fixture_store: Store) -> None:
+    cases = {
+        # spelled and inflected differently in the fixture abstracts
+        "generalisation": "1505.03319",
+        '"world action models"': "2606.13515",
+        "author:cooper": None,
+    }
+    for query, arxiv_id in cases.items():
+        got = ids(search_store(fixture_store, query, limit=100))
+        assert got == sorted(got, key=lambda a: got.index(a))
+        assert sorted(got) == sorted(expected(fixture_store, query))
+        if arxiv_id:
+            assert arxiv_id in got
+    # "general" is its own word: no generalization paper comes back for it.
+    general = search_store(fixture_store, "general", limit=100)
+    for item in general.items:
+        assert any(hit.text.lower().startswith("general") for hit in item.hits)
+        assert all("generaliz" not in hit.text.lower() for hit in item.hits)
+
+
+def test_hits_and_why_come_with_every_result(fixture_store: Store) -> None:
+    results = search_store(fixture_store, "world action", limit=3)
+    assert results.items
+    first = results.items[0]
+    assert first.stored.paper.arxiv_id == "2606.13515"
+    assert first.hits and first.why and first.why.startswith("matched")
+    title = first.stored.paper.title
+    assert any(
+        hit.field == "title" and title[hit.start : hit.end] == hit.text for hit in first.hits
+    )
+
+
+def test_announced_only(store: Store) -> None:
+    store.add_papers([paper("n1", "Quiet diffusion")], announce=False, now=T0)
+    store.add_papers([paper("n2", "Loud diffusion")], now=T0 + timedelta(seconds=1))
+    assert ids(search_store(store, "diffusion", order="recent")) == ["n2", "n1"]
+    quiet = search_store(store, "diffusion", order="recent", announced_only=True)
+    assert ids(quiet) == ["n2"] and quiet.total == 1
+
+
+# --- the index follows the store ------------------------------------------------------------------
+
+
+def _index_matches_papers(store: Store) -> None:
+    """The index holds exactly what a fresh build from the stored papers would."""
+    stored = {s.seq: s.paper for s in store.iter_papers()}
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "postgresql":
+            rows = dict(conn.exec_driver_sql(f"SELECT seq, doc::text FROM {PG_TABLE}").all())
+            assert set(rows) == set(stored)
+            for seq, paper_ in stored.items():
+                same = conn.execute(
+                    text("SELECT CAST(:a AS tsvector) = CAST(:b AS tsvector)"),
+                    {"a": rows[seq], "b": to_tsvector(index_doc(paper_))},
+                ).scalar_one()
+                assert same, paper_.arxiv_id
+        else:
+            conn.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, {FTS_TABLE}, 'instance')"
+            )
+            live = sorted(conn.exec_driver_sql("SELECT term, doc, col, offset FROM temp.v").all())
+            conn.exec_driver_sql("DROP TABLE temp.v")
+    if store.engine.dialect.name != "postgresql":
+        fresh = _fresh_copy_instances(stored)
+        assert live == fresh
+
+
+def _fresh_copy_instances(stored: dict[int, Paper]) -> list[tuple[str, int, str, int]]:
+    import sqlite3
+
+    from bridge.store.search_index import COLUMNS, FTS_TOKENIZE
+
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({', '.join(COLUMNS)}, content='', "
+        f'tokenize="{FTS_TOKENIZE}")'
+    )
+    for seq, paper_ in stored.items():
+        db.execute(
+            f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, *index_doc(paper_).columns),
+        )
+    db.execute(f"CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, {FTS_TABLE}, 'instance')")
+    return sorted(db.execute("SELECT term, doc, col, offset FROM temp.v").fetchall())
+
+
+def test_revisions_and_merges_update_the_index(store: Store) -> None:
+    first = paper(
+        "2609.00001",
+        "Diffusion samplers",
+        "We study diffusion samplers.",
+        version=1,
+        source="arxiv",
+    )
+    store.add_papers([first, paper("2609.00002", "Other", "Unrelated text.")], now=T0)
+    assert ids(search_store(store, "samplers")) == ["2609.00001"]
+    revised = first.with_changes(
+        version=2, abstract="We study flow matching solvers.", announce_type="replace"
+    )
+    result = store.add_papers([revised], now=T0 + timedelta(days=1))
+    assert [s.paper.arxiv_id for s in result.revised] == ["2609.00001"]
+    assert ids(search_store(store, "abstract:samplers")) == []
+    assert ids(search_store(store, "samplers")) == ["2609.00001"]  # still in the title
+    assert ids(search_store(store, '"flow matching"')) == ["2609.00001"]
+    # Hugging Face lists it: source, keywords and upvotes join the index.
+    hf = paper(
+        "2609.00001",
+        "Diffusion samplers",
+        source="hf",
+        upvotes=12,
+        ai_keywords=("score distillation",),
+        ai_summary="A pre-trained solver.",
+    )
+    store.add_papers([hf], now=T0 + timedelta(days=2))
+    assert ids(search_store(store, "source:hf distillation upvotes>=10")) == ["2609.00001"]
+    assert ids(search_store(store, '"pretrained solver"')) == ["2609.00001"]
+    # Only upvotes change: nothing to re-index, and the new count is searchable.
+    store.add_papers([hf.with_changes(upvotes=3)], now=T0 + timedelta(days=3))
+    assert ids(search_store(store, "diffusion upvotes>=10")) == []
+    _index_matches_papers(store)
+
+
+def test_index_matches_a_fresh_build_after_many_changes(store: Store) -> None:
+    rng = random.Random(3)
+    papers = list(PAPERS)
+    store.add_papers(papers[:30], now=T0)
+    for step in range(4):
+        batch = []
+        for p in rng.sample(papers, 15):
+            batch.append(
+                p.with_changes(
+                    abstract=p.abstract + f" Update {step} adds self-supervised world-models.",
+                    version=(p.version or 1) + step + 1,
+                    ai_keywords=p.ai_keywords + (f"keyword {step}",),
+                    sources=tuple(dict.fromkeys((*p.sources, "hf"))),
+                )
+            )
+        store.add_papers(batch, now=T0 + timedelta(hours=step + 1))
+    _index_matches_papers(store)
+
+
+def test_a_changed_analyzer_rebuilds_the_index(database_url: str) -> None:
+    store = open_store(database_url)
+    store.add_papers(meaning_papers(), now=T0)
+    with store.engine.begin() as conn:
+        conn.execute(search_index_state.update().values(value="an older analyzer"))
+        if store.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
+        else:
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
+    assert ids(search_store(store, "generalisation")) == []
+    store.close()
+    reopened = open_store(database_url)
+    with reopened.engine.connect() as conn:
+        assert conn.execute(select(search_index_state.c.value)).scalar_one() == fingerprint()
+    assert set(ids(search_store(reopened, "generalisation"))) == {"g1", "g2", "g3"}
+    _index_matches_papers(reopened)
+    reopened.close()
+
+
+def test_precomputed_index_docs_are_used_only_for_unmerged_papers(store: Store) -> None:
+    a = paper("x1", "Alpha", "first text")
+    b = paper("x1", "Alpha", "first text", categories=("cs.CL",))
+    c = paper("x2", "Beta", "second text")
+    # A wrong doc for x2 would be indexed as given; the merged x1 is analyzed again.
+    docs = [index_doc(a), index_doc(a), index_doc(c)]
+    store.add_papers([a, b, c], now=T0, index_docs=docs)
+    assert ids(search_store(store, "cat:cs.CL")) == ["x1"]
+    _index_matches_papers(store)
+    with pytest.raises(ValueError):
+        store.add_papers([a], index_docs=[])
+
+
+# --- ranking, paging, totals ----------------------------------------------------------------------
+
+
+def ranking_papers() -> list[Paper]:
+    papers = []
+    for n in range(30):
+        title = "Sampling methods" if n % 3 else "Diffusion sampling"
+        papers.append(
+            paper(
+                f"r{n:02d}",
+                title,
+                "A diffusion model with good samples.",
+                upvotes=(100 if n == 4 else None),
+            )
+        )
+    return papers
+
+
+def test_title_hits_rank_first_within_a_block(store: Store) -> None:
+    for n, p in enumerate(ranking_papers()):
+        store.add_papers([p], now=T0 + timedelta(minutes=n))
+    results = search_store(store, "diffusion", limit=30)
+    titles = [item.stored.paper.title for item in results.items]
+    in_title = sum(t.startswith("Diffusion") for t in titles)
+    assert titles[:in_title] == ["Diffusion sampling"] * in_title
+    # Within the title hits, newest first; the upvoted paper is lifted among the rest.
+    assert ids(results)[0] == "r27"
+    rest = ids(results)[in_title:]
+    assert rest[0] == "r04"
+    scores = [item.score for item in results.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_blocks_keep_newer_matches_first(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_module, "BLOCK", 10)
+    for n, p in enumerate(ranking_papers()):
+        store.add_papers([p], now=T0 + timedelta(minutes=n))
+    ranked = ids(search_store(store, "diffusion", limit=30))
+    newest_first = ids(search_store(store, "diffusion", limit=30, order="recent"))
+    for block in range(3):
+        assert sorted(ranked[block * 10 : block * 10 + 10]) == sorted(
+            newest_first[block * 10 : block * 10 + 10]
+        )
+
+
+@pytest.mark.parametrize("order", ["relevance", "recent"])
+def test_pages_walk_every_match_once(
+    fixture_store: Store, order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_module, "BLOCK", 7)
+    for query in ["model", "reasoning OR agents", '"language models" -survey', "cat:cs.*"]:
+        everything = ids(search_store(fixture_store, query, limit=500, order=order))  # type: ignore[arg-type]
+        paged: list[str] = []
+        for page in range(0, len(everything) + 3, 3):
+            result = search_store(fixture_store, query, limit=3, offset=page, order=order)  # type: ignore[arg-type]
+            paged += ids(result)
+            more = page + 3 < len(everything)
+            assert (result.total > page + len(result.items)) == more
+        assert paged == everything
+        assert sorted(everything) == sorted(expected(fixture_store, query))
+
+
+def test_totals_are_capped_and_say_so(
+    fixture_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_module, "TOTAL_CAP", 5)
+    want = expected(fixture_store, "model")
+    assert len(want) > 12
+    first = search_store(fixture_store, "model", limit=3, order="recent")
+    assert (first.total, first.total_capped, first.total_text) == (5, True, "5+")
+    deep = search_store(fixture_store, "model", limit=3, offset=6, order="recent")
+    assert deep.total > 9 and deep.total_capped
+    last = search_store(fixture_store, "model", limit=5, offset=len(want) - 2, order="recent")
+    assert (last.total, last.total_capped) == (len(want), False)
+    # Ranking reads a whole block of matches; when that is all of them, the total is exact.
+    ranked = search_store(fixture_store, "model", limit=3)
+    assert (ranked.total, ranked.total_capped) == (len(want), False)
+    # A query the index cannot narrow counts what it checked.
+    loose = search_store(fixture_store, "upvotes>=1 OR model", limit=3)
+    assert loose.total >= 5 and loose.total_capped
+
+
+def test_limit_zero_and_pages_past_the_end(fixture_store: Store) -> None:
+    assert search_store(fixture_store, "model", limit=0).items == []
+    assert search_store(fixture_store, "model", limit=0).total > 0
+    beyond = search_store(fixture_store, "model", offset=10_000)
+    assert beyond.items == [] and beyond.total == len(expected(fixture_store, "model"))
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "foo:bar", '"open', "-survey", "(a OR", "a OR"])
+def test_bad_queries_raise_query_error(fixture_store: Store, bad: str) -> None:
+    with pytest.raises(QueryError):
+        search_store(fixture_store, bad)
+
+
+def test_validate_query_uses_the_real_parser() -> None:
+    validate_query("diffusion -survey", where="subscriptions.x.query")
+    with pytest.raises(ConfigError) as raised:
+        validate_query("title:(a b", where="subscriptions.x.query")
+    message = str(raised.value)
+    assert message.startswith("config: subscriptions.x.query: unbalanced parenthesis")
+    assert message.endswith("\n  title:(a b\n        ^")
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+TEXTS = st.text(
+    alphabet=st.sampled_from(
+        list("abcdefgxyzAB -_'.’+#\\$:") + ["é", "ß", "ﬁ", "模", "Ω", "2", "5", "\u0301", "ǅ"]
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=3), TEXTS)
+def test_index_doc_is_its_definition_and_plain_ascii(items: list[str], title: str) -> None:
+    p = paper("p1", title, " ".join(items), authors=tuple(items), ai_keywords=tuple(items))
+    doc = index_doc(p)
+    assert doc == index_doc_reference(p)
+    for column in doc.columns:
+        assert re.fullmatch(r"[a-z0-9_ ]*", column), column
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=20))
+def test_encode_is_one_plain_token_and_reversible(term: str) -> None:
+    token = encode(term)
+    assert re.fullmatch(r"[a-z0-9_]*", token)
+    decoded = re.sub(r"_([0-9a-f]+)_", lambda m: chr(int(m.group(1), 16)), token)
+    assert decoded == term
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    path = tmp_path_factory.mktemp("search") / "small.db"
+    store = open_store(f"sqlite:///{path}")
+    store.add_papers(meaning_papers() + PAPERS[:20], now=T0)
+    yield store
+    store.close()
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=80))
+def test_any_text_either_searches_or_raises_query_error(small_store: Store, query: str) -> None:
+    try:
+        results = search_store(small_store, query, limit=5)
+    except QueryError:
+        return
+    assert len(results.items) <= 5
+    parsed = parse_query(query)
+    for item in results.items:
+        assert match_paper(parsed, item.stored.paper) is not None
+
+
+WORDS = st.sampled_from(
+    "model models modelling world pre-trained pretrained large LLMs diffusion agents "
+    "reasoning generalisation out-of-distribution lecun".split()
+)
+QUERIES = st.builds(
+    lambda parts, joiner, exclude: joiner.join(parts) + (f" -{exclude}" if exclude else ""),
+    st.lists(
+        st.one_of(
+            WORDS,
+            st.builds(lambda a, b: f'"{a} {b}"', WORDS, WORDS),
+            WORDS.map(lambda w: f"title:{w}"),
+            WORDS.map(lambda w: f"author:{w}"),
+            st.sampled_from(["cat:cs.*", "source:hf", "upvotes>=10", "cat:cs.L*"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from([" ", " OR ", " AND "]),
+    st.one_of(st.none(), WORDS, WORDS.map(lambda w: f'"{w} models"')),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(QUERIES)
+def test_search_equals_brute_force_property(small_store: Store, query: str) -> None:
+    try:
+        parse_query(query)
+    except QueryError:
+        return
+    got = search_store(small_store, query, limit=100, order="recent")
+    assert ids(got) == expected(small_store, query)
+
+
+def test_search_logs_nothing_on_a_healthy_index(
+    fixture_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    search_store(fixture_store, "model", limit=50)
+    assert not caplog.records
+
+
+def test_cli_search_shows_query_errors_readably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("PAPERBRIDGE_"):
+            monkeypatch.delenv(name)
+    assert main(["search", "title:(sampling", "OR"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "paperbridge: bad query: OR needs a term on both sides at position 17\n"
+        "  title:(sampling OR\n"
+        "                  ^\n"
+    )
+    hf = Path(__file__).parent / "fixtures" / "hf" / "daily_papers_api_limit30_2026-06-13.json"
+    assert main(["import", str(hf)]) == 0
+    capsys.readouterr()
+    assert main(["search", "generalisation", "--limit", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "matched" in captured.out
+    assert "matching papers; showing 1." in captured.err
+
+
+def test_search_reads_papers_exactly_as_the_store_does(fixture_store: Store) -> None:
+    stored = {s.seq: s for s in fixture_store.iter_papers()}
+    with fixture_store.engine.connect() as conn:
+        fetched = search_module.fetch_papers(conn, sorted(stored))
+    assert fetched == stored
