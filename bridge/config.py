@@ -69,19 +69,13 @@ def _check_zone(value: str) -> str:
     return value
 
 
-class HuggingFaceSettings(_Section):
-    enabled: bool = True
-    base_url: str = "https://huggingface.co"
-    # HF features papers on weekdays through the day (UTC); poll several times a day.
+class _PolledSource(_Section):
+    """What every source shares: when it is polled."""
+
     poll_every_minutes: int = Field(default=60, ge=1)
     # A crontab line ("min hour day month weekday") in poll_time_zone; replaces the interval.
     poll_cron: str = ""
     poll_time_zone: str = "UTC"
-    page_size: int = Field(default=100, ge=1, le=100)
-    # Re-read this many recent days on each poll: HF adds papers to a day after it opens.
-    recheck_days: int = Field(default=2, ge=0, le=14)
-    # Catch-up never reaches further back than this (the first run uses first_run instead).
-    max_catch_up_days: int = Field(default=30, ge=1)
 
     @field_validator("poll_cron")
     @classmethod
@@ -94,7 +88,19 @@ class HuggingFaceSettings(_Section):
         return _check_zone(value)
 
 
-class ArxivSettings(_Section):
+class HuggingFaceSettings(_PolledSource):
+    enabled: bool = True
+    base_url: str = "https://huggingface.co"
+    # HF features papers on weekdays through the day (UTC); poll several times a day.
+    poll_every_minutes: int = Field(default=60, ge=1)
+    page_size: int = Field(default=100, ge=1, le=100)
+    # Re-read this many recent days on each poll: HF adds papers to a day after it opens.
+    recheck_days: int = Field(default=2, ge=0, le=14)
+    # Catch-up never reaches further back than this (the first run uses first_run instead).
+    max_catch_up_days: int = Field(default=30, ge=1)
+
+
+class ArxivSettings(_PolledSource):
     enabled: bool = False
     categories: list[str] = Field(default_factory=lambda: ["cs.LG", "cs.AI", "cs.CL"])
     # Listing types that count as new papers; replacements are always kept as revisions.
@@ -105,19 +111,8 @@ class ArxivSettings(_Section):
     min_interval_seconds: float = Field(default=3.0, ge=3.0)
     # arXiv announces Sunday-Thursday 20:00 US Eastern; listings rebuild at midnight.
     poll_every_minutes: int = Field(default=120, ge=1)
-    poll_cron: str = ""
     poll_time_zone: str = "America/New_York"
     max_catch_up_days: int = Field(default=14, ge=1)
-
-    @field_validator("poll_cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return _check_cron(value)
-
-    @field_validator("poll_time_zone")
-    @classmethod
-    def _poll_zone(cls, value: str) -> str:
-        return _check_zone(value)
 
     @field_validator("categories")
     @classmethod
