@@ -273,9 +273,7 @@ class _Matches:
         self._below: int | None = None
         self._chunk = CHUNK
         self._exhausted = False
-        # Exact plans: the newest matches, read once far enough for the page and the count.
-        self._prefix: list[Candidate] = []
-        self._prefix_complete = False
+        self._known_total: int | None = None
         self.checks = 0
 
     def _candidates(self, *, limit: int, offset: int = 0, below: int | None = None):  # type: ignore[no-untyped-def]
@@ -294,17 +292,12 @@ class _Matches:
         if count <= 0:
             return []
         if self.exact:
-            return self._newest(max(TOTAL_CAP, start + count + 1) + 1)[start : start + count]
+            rows = self._candidates(limit=count, offset=start)
+            if rows and len(rows) < count:
+                self._known_total = start + len(rows)  # the window reached the last match
+            return rows
         self._fill(start + count)
         return self._found[start : start + count]
-
-    def _newest(self, count: int) -> list[Candidate]:
-        """The first ``count`` matches (fewer if that is all): one index query serves both the
-        page and the capped count, which walks the same rows."""
-        if len(self._prefix) < count and not self._prefix_complete:
-            self._prefix = self._candidates(limit=count)
-            self._prefix_complete = len(self._prefix) < count
-        return self._prefix
 
     def _fill(self, wanted: int, budget: int | None = None) -> None:
         start_checks = self.checks
@@ -343,8 +336,17 @@ class _Matches:
     def total(self, at_least: int) -> tuple[int, bool]:
         """(count, capped): matches counted up to a cap above ``at_least``."""
         cap = max(TOTAL_CAP, at_least + 1)
+        if self.exact and self._known_total is not None:
+            return self._known_total, False
         if self.exact:
-            found = len(self._newest(cap + 1))
+            # SQLite counts far faster than it hands rows to Python: a separate capped count.
+            found = self.index.count(
+                self.conn,
+                self.plan.loose,
+                conditions=self.plan.conditions,
+                announced_only=self.announced_only,
+                cap=cap + 1,
+            )
             return (cap, True) if found > cap else (found, False)
         # Know for sure whether one more page exists, then count on a budget.
         self._fill(at_least + 1)
