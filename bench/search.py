@@ -82,6 +82,10 @@ def build(path: Path, papers: int, workers: int) -> float:
             done += _store(store, pending.popleft().result(), base, done)
             _progress(done, papers, start)
     elapsed = time.perf_counter() - start
+    print("  merging the search index (what an import does at its end) ...", file=sys.stderr)
+    merge_start = time.perf_counter()
+    store.optimize_search_index()
+    elapsed += time.perf_counter() - merge_start
     store.close()
     for suffix in ("-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
@@ -136,13 +140,17 @@ def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
     rng = random.Random(seed)
 
     def word(term: str) -> str:
-        return surface[term].most_common(1)[0][0]
+        return min(surface[term].items(), key=lambda item: (-item[1], item[0]))[0]
+
+    # Counts in a fixed order (ties by name), so every run draws the same queries.
+    by_df = sorted(df.items(), key=lambda item: (-item[1], item[0]))
+    by_pairs = sorted(bigrams.items(), key=lambda item: (-item[1], item[0]))
 
     # Common: in 2% to 60% of papers. Two terms: words in 1% to 30% each. Phrases: word pairs
     # in at least 0.2% of papers.
-    common = [word(t) for t, c in df.most_common() if 0.02 <= c / n <= 0.6]
-    middle = [word(t) for t, c in df.most_common() if 0.01 <= c / n <= 0.3]
-    phrases = [f'"{a} {b}"' for (a, b), c in bigrams.most_common() if c / n >= 0.002]
+    common = [word(t) for t, c in by_df if 0.02 <= c / n <= 0.6]
+    middle = [word(t) for t, c in by_df if 0.01 <= c / n <= 0.3]
+    phrases = [f'"{a} {b}"' for (a, b), c in by_pairs if c / n >= 0.002 and a != b]
     rng.shuffle(common)
     rng.shuffle(phrases)
     two: list[str] = []
@@ -254,6 +262,9 @@ def main() -> None:
     parser.add_argument("--bm25-queries", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--optimize", action="store_true", help="merge the cached store's index (older builds)"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"search-{args.papers}.db"
@@ -269,6 +280,13 @@ def main() -> None:
         }
         info_path.write_text(json.dumps(info))
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    if args.optimize:
+        store = open_store(f"sqlite:///{path}")
+        merge_start = time.perf_counter()
+        store.optimize_search_index()
+        info["optimize_seconds"] = round(time.perf_counter() - merge_start, 1)
+        store.close()
+        info_path.write_text(json.dumps(info))
     vocabulary()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if info:
@@ -278,6 +296,8 @@ def main() -> None:
             f" ({rate:,.0f} papers/s through Store.add_papers, {args.workers} worker processes"
             f" for generation and index text; load then {info['load'][0]:.2f})"
         )
+        if "optimize_seconds" in info:
+            print(f"  merging its index afterwards took {info['optimize_seconds']:,.0f} s")
     store = open_store(f"sqlite:///{path}")
     print(f"papers stored: {store.count_papers():,}")
     queries = query_sets(args.queries, args.papers)

@@ -20,6 +20,9 @@ from bridge.store.search_index import IndexDoc, index_doc
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+# New papers from one import after which the search index is merged (a few seconds per
+# 100,000 stored papers).
+OPTIMIZE_AFTER = 10_000
 _PAPER_FIELDS = tuple(f.name for f in fields(Paper))
 
 
@@ -111,7 +114,21 @@ def import_paths(
     if not parallel:
         for path in paths:
             _store(store, _parse_file(path), counts, announce, progress)
-        return counts
+    else:
+        _import_in_parallel(store, paths, counts, announce, progress)
+    if counts.new >= OPTIMIZE_AFTER:
+        # Batches leave the search index in many segments; one merge makes searches faster.
+        store.optimize_search_index()
+    return counts
+
+
+def _import_in_parallel(
+    store: Store,
+    paths: Sequence[Path],
+    counts: ImportCounts,
+    announce: bool,
+    progress: Callable[[int], None],
+) -> None:
     # spawn, not fork: forking a process that runs threads (the progress bar, a server) is
     # unsafe and deprecated.
     context = multiprocessing.get_context("spawn")
@@ -124,4 +141,3 @@ def import_paths(
                 _store(store, pending.popleft().result(), counts, announce, progress)
         while pending:
             _store(store, pending.popleft().result(), counts, announce, progress)
-    return counts

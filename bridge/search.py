@@ -43,8 +43,10 @@ Ranking (``order="relevance"``, the default)
 ``order="recent"`` lists matches newest stored first (feeds, the web page).
 
 Totals
-    ``total`` counts up to ``TOTAL_CAP`` matches (more if the page goes deeper). When more
-    match, ``total_capped`` is True and ``total`` is a lower bound ("1,000+"). ``total`` is
+    ``total`` counts up to ``TOTAL_CAP`` (200) matches, more if the page goes deeper. When more
+    match, ``total_capped`` is True and ``total`` is a lower bound ("200+"). Counting costs in
+    proportion to the cap: an index walk to the 1,001st match of two fairly rare words takes
+    about 3 ms at 1M papers, to the 201st about 0.7 ms. ``total`` is
     always larger than ``offset + len(items)`` when another page exists.
 """
 
@@ -53,10 +55,12 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, compress
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import Connection
@@ -83,7 +87,7 @@ from bridge.store.search_index import (
 log = logging.getLogger(__name__)
 
 BLOCK = 100
-TOTAL_CAP = 1000
+TOTAL_CAP = 200
 # At most this many leaves (words, phrases) feed the ranking features.
 MAX_RANKED_LEAVES = 8
 # When matches must be checked one by one: candidates read per round trip (it doubles up to
@@ -110,7 +114,7 @@ class SearchResult:
 class SearchResults:
     items: list[SearchResult] = field(default_factory=list)
     total: int = 0
-    # True: at least ``total`` papers match (counting stopped); show it as "1,000+".
+    # True: at least ``total`` papers match (counting stopped); show it as "200+".
     total_capped: bool = False
 
     @property
@@ -139,57 +143,97 @@ Candidate = tuple[int, int | None]  # seq, upvotes
 
 # --- checking papers: match_paper on an analysis limited to what the query can see ----------------
 
-# A run the tokenizer finds -> (positions it takes, its tokens relative to the run, its terms).
-_RunTokens = tuple[int, tuple[tuple[str, int, int, int, int], ...], frozenset[str]]
-_RUNS: dict[bool, dict[str, _RunTokens]] = {True: {}, False: {}}
-_group = re.Match.group
+# A whitespace-separated chunk of text -> (positions its tokens take, its tokens as
+# (term, position, start, end, span) relative to the chunk); and term -> the cached chunks
+# holding it.
+_Chunk = tuple[int, tuple[tuple[str, int, int, int, int], ...]]
+_CHUNKS: dict[bool, dict[str, _Chunk]] = {True: {}, False: {}}
+_CHUNKS_WITH: dict[bool, dict[str, set[str]]] = {True: {}, False: {}}
+_CHUNK_CACHE_LIMIT = 200_000
+# Searches run in threads (the web server): the two caches change together under this lock,
+# so a search never sees a chunk cached but not yet listed under its terms.
+_CHUNK_LOCK = threading.Lock()
+_WORD_CHUNK = re.compile(r"\S+")
+_width = itemgetter(0)
 
 
-def _run_tokens(raw: str, stem: bool) -> _RunTokens:
-    tokens = tuple(scan(raw, stem))
-    run = (max((t[1] + t[4] for t in tokens), default=0), tokens, frozenset(t[0] for t in tokens))
-    cache = _RUNS[stem]
-    if len(cache) >= 300_000:
+def _chunk(text: str, stem: bool, may_clear: bool = True) -> _Chunk:
+    tokens: list[tuple[str, int, int, int, int]] = []
+    position = 0
+    for m in _TOKEN_RE.finditer(text):
+        start = m.start()
+        width = 0
+        for term, relative, low, high, span in scan(m.group(), stem):
+            tokens.append((term, position + relative, start + low, start + high, span))
+            width = max(width, relative + span)
+        position += width
+    chunk = (position, tuple(tokens))
+    cache = _CHUNKS[stem]
+    holding = _CHUNKS_WITH[stem]
+    if may_clear and len(cache) >= _CHUNK_CACHE_LIMIT:
         cache.clear()
-    cache[raw] = run
-    return run
+        holding.clear()
+    cache[text] = chunk
+    for token in tokens:
+        found = holding.get(token[0])
+        if found is None:
+            holding[token[0]] = {text}
+        else:
+            found.add(text)
+    return chunk
 
 
 def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[Any]]:
     """``postings_of(text)`` restricted to ``wanted`` terms: the same positions and offsets.
 
-    The analyzer treats each run its tokenizer finds on its own, so a token's position is the
-    sum of the widths of the runs before it. Most runs hold no wanted term, so the per-run work
-    is done with C-level map/accumulate, and only the runs holding a wanted term are unpacked.
+    The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
+    on its own. So a text is the sequence of its whitespace-separated chunks, each analyzed
+    once and cached, and a token's position is the sum of the widths of the chunks before it.
+    Splitting, the cache lookups, finding the chunks that hold a wanted term (set
+    intersections) and the sums all run in C; only those few chunks are unpacked in Python.
+    This is most of what checking a page of results costs.
     """
-    matches = list(_TOKEN_RE.finditer(text))
-    raws = list(map(_group, matches))
-    cache = _RUNS[stem]
-    found_runs = list(map(cache.get, raws))
-    runs: list[_RunTokens] = (
-        [
-            run if run is not None else _run_tokens(raw, stem)
-            for run, raw in zip(found_runs, raws, strict=True)
-        ]
-        if None in found_runs
-        else found_runs  # type: ignore[assignment]
-    )
-    hot = [i for i, run in enumerate(runs) if not wanted.isdisjoint(run[2])]
+    chunks = text.split()
+    present = set(chunks)
+    hot_chunks: set[str] = set()
+    with _CHUNK_LOCK:
+        cache = _CHUNKS[stem]
+        analyzed = list(map(cache.get, chunks))
+        if None in analyzed:
+            for word in present.difference(cache):
+                _chunk(word, stem)
+            analyzed = list(map(cache.get, chunks))
+            if None in analyzed:  # the cache was emptied meanwhile: put this text's chunks back
+                for word in present.difference(cache):
+                    _chunk(word, stem, may_clear=False)
+                analyzed = list(map(cache.get, chunks))
+        holding = _CHUNKS_WITH[stem]
+        for term in wanted:
+            with_term = holding.get(term)
+            if with_term:
+                hot_chunks |= present & with_term
     postings: dict[str, list[Any]] = {}
-    if not hot:
+    if not hot_chunks:
         return postings
-    before = list(accumulate([run[0] for run in runs], initial=0))
-    for i in hot:
-        start = matches[i].start()
+    before = list(accumulate(map(_width, analyzed), initial=0))  # type: ignore[arg-type]
+    if " ".join(chunks) == text:  # single spaces, as clean_text leaves every stored text
+        # The i-th chunk starts after the i chunks before it, each followed by one space.
+        offsets = list(accumulate(map(len, chunks), initial=0))
+        spaced = True
+    else:
+        offsets = [m.start() for m in _WORD_CHUNK.finditer(text)]
+        spaced = False
+    for i in compress(range(len(chunks)), map(hot_chunks.__contains__, chunks)):
+        offset = offsets[i] + i if spaced else offsets[i]
         position = before[i]
-        for term, relative, low, high, span in runs[i][1]:
+        for term, relative, low, high, span in analyzed[i][1]:  # type: ignore[index]
             if term in wanted:
-                posting = (position + relative, start + low, start + high, span)
-                found = postings.get(term)
-                if found is None:
+                posting = (position + relative, offset + low, offset + high, span)
+                entry = postings.get(term)
+                if entry is None:
                     postings[term] = [posting]
                 else:
-                    found.append(posting)
+                    entry.append(posting)
     return postings
 
 
@@ -274,6 +318,9 @@ class _Matches:
         self._chunk = CHUNK
         self._exhausted = False
         self._known_total: int | None = None
+        # Exact plans: the last window read (its start and its rows), so counting goes on
+        # from its last row rather than walking the same matches again.
+        self._last_window: tuple[int, list[Candidate]] | None = None
         self.checks = 0
 
     def _candidates(self, *, limit: int, offset: int = 0, below: int | None = None):  # type: ignore[no-untyped-def]
@@ -295,6 +342,8 @@ class _Matches:
             rows = self._candidates(limit=count, offset=start)
             if rows and len(rows) < count:
                 self._known_total = start + len(rows)  # the window reached the last match
+            if rows:
+                self._last_window = (start, rows)
             return rows
         self._fill(start + count)
         return self._found[start : start + count]
@@ -339,13 +388,19 @@ class _Matches:
         if self.exact and self._known_total is not None:
             return self._known_total, False
         if self.exact:
-            # SQLite counts far faster than it hands rows to Python: a separate capped count.
-            found = self.index.count(
+            # SQLite counts far faster than it hands rows to Python: a separate capped count,
+            # starting after the window already read (exactly ``start`` matches precede it).
+            seen, below = 0, None
+            if self._last_window is not None:
+                start, rows = self._last_window
+                seen, below = start + len(rows), rows[-1][0]
+            found = seen + self.index.count(
                 self.conn,
                 self.plan.loose,
                 conditions=self.plan.conditions,
                 announced_only=self.announced_only,
-                cap=cap + 1,
+                cap=cap + 1 - seen,
+                below=below,
             )
             return (cap, True) if found > cap else (found, False)
         # Know for sure whether one more page exists, then count on a budget.
@@ -370,7 +425,7 @@ class _PaperReader:
     def __init__(self, dialect: Any) -> None:
         columns = list(schema.papers.columns)
         self.head = f"SELECT {', '.join(c.name for c in columns)} FROM papers WHERE seq IN "
-        self.row = namedtuple("_PaperRow", [c.key for c in columns])  # type: ignore[misc]
+        self.row: Any = namedtuple("_PaperRow", [c.key for c in columns])  # type: ignore[misc]
         self.processors = [
             column.type._cached_result_processor(dialect, None) for column in columns
         ]
@@ -412,7 +467,7 @@ def _rank(
     leaves = plan.leaves[:MAX_RANKED_LEAVES]
     titled = [leaf for leaf in leaves if "title" in leaf.fields]
     coverage_needed = _has_or(query.root) and len(leaves) > 1
-    exprs = [leaf_expr(leaf, ("title",)) for leaf in titled]
+    exprs = [matches.index.title_expr(leaf) for leaf in titled]
     if coverage_needed:
         exprs += [leaf_expr(leaf) for leaf in leaves]
     low, high = block[-1][0], block[0][0]

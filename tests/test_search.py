@@ -239,6 +239,8 @@ def _index_matches_papers(store: Store) -> None:
     """The index holds exactly what a fresh build from the stored papers would."""
     stored = {s.seq: s.paper for s in store.iter_papers()}
     with store.engine.connect() as conn:
+        votes = dict(conn.exec_driver_sql("SELECT seq, upvotes FROM search_votes").all())
+        assert votes == {seq: p.upvotes for seq, p in stored.items() if p.upvotes is not None}
         if store.engine.dialect.name == "postgresql":
             rows = dict(conn.exec_driver_sql(f"SELECT seq, doc::text FROM {PG_TABLE}").all())
             assert set(rows) == set(stored)
@@ -598,3 +600,35 @@ def test_search_reads_papers_exactly_as_the_store_does(fixture_store: Store) -> 
     with fixture_store.engine.connect() as conn:
         fetched = search_module.fetch_papers(conn, sorted(stored))
     assert fetched == stored
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            TEXTS,
+            st.sampled_from(["\u00a0", "\t", "  ", "\n", "\u2028", "\x1c", "C++", "GPT-4.5-turbo"]),
+        ),
+        max_size=8,
+    ).map("".join),
+    st.booleans(),
+)
+def test_checking_postings_equal_the_analyzer(text: str, stem: bool) -> None:
+    from bridge.query.normalize import postings_of
+
+    full = postings_of(text, stem)
+    for wanted in (frozenset(full), frozenset(list(full)[:1]), frozenset({"zzz"})):
+        assert search_module._postings(text, stem, wanted) == {
+            term: found for term, found in full.items() if term in wanted
+        }
+
+
+def test_checking_survives_a_full_chunk_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.query.normalize import postings_of
+
+    monkeypatch.setattr(search_module, "_CHUNK_CACHE_LIMIT", 3)
+    for p in PAPERS[:10]:
+        full = postings_of(p.abstract)
+        wanted = frozenset(list(full)[::3])
+        got = search_module._postings(p.abstract, True, wanted)
+        assert got == {term: found for term, found in full.items() if term in wanted}

@@ -160,6 +160,7 @@ class Store:
                     known = {row.arxiv_id: row for row in rows}
                     inserts: list[dict[str, Any]] = []
                     reindex: list[tuple[int, IndexDoc, IndexDoc]] = []
+                    revote: list[tuple[int, int | None]] = []
                     for arxiv_id in ids:
                         incoming = batch[arxiv_id]
                         row = known.get(arxiv_id)
@@ -194,6 +195,8 @@ class Store:
                         )
                         if indexed_fields_differ(stored, combined):
                             reindex.append((row.seq, index_doc(stored), index_doc(combined)))
+                        if combined.upvotes != stored.upvotes:
+                            revote.append((row.seq, combined.upvotes))
                         if revision:
                             revised.append(
                                 StoredPaper(combined, row.seq, row.first_seen_at, row.announced)
@@ -226,12 +229,24 @@ class Store:
                             conn,
                             [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
                         )
+                        self.search_index.set_votes(
+                            conn, [(seqs[v["arxiv_id"]], v["upvotes"]) for v in inserts], new=True
+                        )
                     stored_compounds += self.search_index.replace(conn, reindex)
+                    self.search_index.set_votes(conn, revote)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self.search_index.remember(stored_compounds)
         new.sort(key=lambda p: p.seq)
         return AddResult(new=new, revised=revised, merged=merged, skipped=skipped)
+
+    def optimize_search_index(self) -> None:
+        """Merge the search index's segments (after a bulk import; see SearchIndex.optimize)."""
+        try:
+            with self.engine.begin() as conn:
+                self.search_index.optimize(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot optimize the search index: {exc}") from exc
 
     def get_paper(self, arxiv_id: str) -> StoredPaper | None:
         with self.engine.connect() as conn:

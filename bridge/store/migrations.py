@@ -47,8 +47,20 @@ def _search_index(conn: Connection) -> None:
     SearchIndex.create(conn)
 
 
+def _search_votes(conn: Connection) -> None:
+    # Upvotes by seq for the search ranking, filled from the papers.
+    from bridge.store.search_index import SearchIndex
+
+    SearchIndex.create_votes(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_core_tables, _delivery_ledger, _search_index]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_core_tables,
+    _delivery_ledger,
+    _search_index,
+    _search_votes,
+]
 
 
 def current_version(conn: Connection) -> int:
