@@ -104,7 +104,9 @@ class ArxivSettings(_PolledSource):
     enabled: bool = False
     categories: list[str] = Field(default_factory=lambda: ["cs.LG", "cs.AI", "cs.CL"])
     # Listing types that count as new papers; replacements are always kept as revisions.
-    announce_types: list[Literal["new", "cross"]] = Field(default_factory=lambda: ["new", "cross"])
+    announce_types: list[Literal["new", "cross"]] = Field(
+        default_factory=lambda: ["new", "cross"]  # type: ignore[arg-type]
+    )
     rss_base_url: str = "https://rss.arxiv.org"
     api_base_url: str = "https://export.arxiv.org"
     # arXiv's terms of use: one request every 3 seconds, on one connection.
