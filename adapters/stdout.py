@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bridge.delivery import Destination, DigestItem, DigestSubscription, SendOutcome
+from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
 from bridge.models import Hit, StoredPaper
 
 PREVIEW_CHARS = 320
@@ -128,6 +128,7 @@ class StdoutPublisher:
         items: Sequence[DigestItem],
         *,
         subscription: DigestSubscription | None = None,
+        run: DigestRun | None = None,
     ) -> SendOutcome:
         try:
             self.stream.write(format_digest(items, subscription) + "\n\n")
@@ -152,6 +153,7 @@ class FilePublisher:
         items: Sequence[DigestItem],
         *,
         subscription: DigestSubscription | None = None,
+        run: DigestRun | None = None,
     ) -> SendOutcome:
         record = {
             "destination": destination.id,

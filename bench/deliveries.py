@@ -64,6 +64,7 @@ class NullPublisher:
         items: Sequence[DigestItem],
         *,
         subscription: DigestSubscription | None = None,
+        run: object = None,
     ) -> SendOutcome:
         self.papers += len(items)
         self.messages += 1

@@ -159,6 +159,27 @@ class DigestItem:
         return self.match.why()
 
 
+@dataclass(slots=True)
+class DigestRun:
+    """One digest run, shared by the messages it sends, so a publisher can tie them together
+    (e.g. post a header message once and put every paper in its thread).
+
+    ``anchor`` belongs to the publisher: it sets it when it posts the run's header (a Slack
+    message ts, a Discord thread id) and finds it again on the run's later messages. A run that
+    stops halfway (a failure to retry later, a crash) starts afresh with a new header.
+    """
+
+    destination_id: str
+    subscription_id: str
+    # The scheduled time (UTC) this digest is for; None for "now" subscriptions and forced runs.
+    slot: datetime | None
+    # Papers waiting when the run started (all of them go out in this run unless it fails).
+    pending: int = 0
+    # Messages this run has sent so far; 0 while sending its first.
+    messages: int = 0
+    anchor: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
     """What a publisher reports for one message.

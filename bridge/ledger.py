@@ -70,6 +70,7 @@ from bridge.delivery import (
     Delivery,
     Destination,
     DigestItem,
+    DigestRun,
     DigestSubscription,
     SendOutcome,
     destination_id_for,
@@ -389,11 +390,15 @@ class Ledger:
         batch = await asyncio.to_thread(
             self.db.claim_batch, sub.id, limit, self.holder, self.clock(), slot
         )
+        run = DigestRun(dest.id, sub.id, slot, pending=len(batch))
+        if len(batch) == limit:
+            # Only a full first batch can have more behind it; publishers show the total.
+            run.pending += await asyncio.to_thread(self.db.pending_count, sub.id)
         sent = 0
         while batch:
             # A full batch may have more behind it: confirming it claims the next one too.
             outcome, batch_after = await self._send(
-                publisher, dest, sub, batch, claim if len(batch) == limit else None, state
+                publisher, dest, sub, batch, claim if len(batch) == limit else None, state, run
             )
             if outcome.status != "sent":
                 return outcome.status
@@ -403,7 +408,7 @@ class Ledger:
             return "sent" if sent else "empty"
         result = "sent" if sent or earlier else "empty"
         if result == "empty" and sub.all_quiet:
-            outcome, _ = await self._send(publisher, dest, sub, [], None, state)
+            outcome, _ = await self._send(publisher, dest, sub, [], None, state, run)
             if outcome.status != "sent":
                 return outcome.status
             result = "quiet"
@@ -431,6 +436,7 @@ class Ledger:
         batch: list[Delivery],
         claim_next: tuple[str, int, datetime | None] | None,
         state: _Run,
+        run: DigestRun,
     ) -> tuple[SendOutcome, list[Delivery]]:
         """Send one message (``batch`` empty: the all-quiet note) and settle its claim; when it
         was sent and ``claim_next`` is given, the next batch is claimed in the same
@@ -438,7 +444,7 @@ class Ledger:
         items = await self._items(batch) if batch else []
         try:
             outcome = await asyncio.wait_for(
-                publisher.send_digest(dest, items, subscription=sub), self.send_timeout
+                publisher.send_digest(dest, items, subscription=sub, run=run), self.send_timeout
             )
         except TimeoutError:
             outcome = SendOutcome.retry(
@@ -451,6 +457,8 @@ class Ledger:
         except Exception as exc:
             log.exception("ledger: %s publisher crashed sending to %s", dest.kind, dest.label)
             outcome = SendOutcome.retry(f"{exc.__class__.__name__}: {exc}")
+        if outcome.status == "sent":
+            run.messages += 1
         metrics.DELIVERIES.inc(output=dest.kind, outcome=outcome.status)
         if outcome.status != "sent":
             metrics.ERRORS.inc(where=f"deliver:{dest.kind}")

@@ -6,9 +6,11 @@ retry, pause or remember anything: the ledger (``bridge.ledger``) does that with
     class Publisher(Protocol):
         kind: str                      # "slack", "discord", "stdout", "file"
         max_papers_per_message: int    # the ledger claims at most this many rows per message
-        async def send_digest(destination, items, *, subscription=None) -> SendOutcome
+        async def send_digest(destination, items, *, subscription=None, run=None) -> SendOutcome
 
-``items`` empty means the "all quiet" note of a subscription that asks for one. A publisher may
+``items`` empty means the "all quiet" note of a subscription that asks for one. ``run`` (a
+``DigestRun``) is the same object for every message of one digest run: how many papers the run
+holds, how many messages it sent, and a slot for the publisher's own header (a thread anchor). A publisher may
 raise ``PublishError`` (retry) or ``PermanentPublishError`` (pause the destination) instead of
 returning an outcome; any other exception counts as a retryable failure and is logged as a bug.
 """
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, TextIO, runtime_checkable
 
-from bridge.delivery import Destination, DigestItem, DigestSubscription, SendOutcome
+from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
 
 __all__ = ["Publisher", "SendOutcome", "builtin_publishers"]
 
@@ -35,6 +37,7 @@ class Publisher(Protocol):
         items: Sequence[DigestItem],
         *,
         subscription: DigestSubscription | None = None,
+        run: DigestRun | None = None,
     ) -> SendOutcome: ...
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bridge.delivery import Destination, DigestItem, DigestSubscription, SendOutcome
+from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
 
 
 class Clock:
@@ -29,6 +29,9 @@ class SentMessage:
     subscription_id: str | None
     arxiv_ids: tuple[str, ...]  # empty: an "all quiet" note
     uncertain: tuple[str, ...] = ()
+    # The digest run it belongs to: papers waiting at its start, and this message's place in it.
+    run_pending: int = 0
+    run_message: int = 0
 
 
 @dataclass
@@ -57,6 +60,7 @@ class RecordingPublisher:
         items: Sequence[DigestItem],
         *,
         subscription: DigestSubscription | None = None,
+        run: DigestRun | None = None,
     ) -> SendOutcome:
         self.attempts += 1
         for index, (only, outcome) in enumerate(self._failures):
@@ -71,6 +75,8 @@ class RecordingPublisher:
                 subscription.id if subscription else None,
                 tuple(item.stored.paper.arxiv_id for item in items),
                 tuple(item.stored.paper.arxiv_id for item in items if item.uncertain),
+                run.pending if run else 0,
+                run.messages if run else 0,
             )
         )
         return SendOutcome.sent()

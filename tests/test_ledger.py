@@ -266,6 +266,8 @@ async def test_a_digest_sends_batches_at_its_time_and_finishes(store: Store) -> 
     report = await ledger.sweep()
     assert report.digests == {"sub-lab": "sent"}
     assert [len(m.arxiv_ids) for m in publisher.sent] == [2, 2, 1]
+    # One run: every message knows the run's size and its own place (for a header or thread).
+    assert [(m.run_pending, m.run_message) for m in publisher.sent] == [(5, 0), (5, 1), (5, 2)]
     assert sorted(a for _, a in publisher.delivered()) == [f"2606.{n:05d}" for n in range(1, 6)]
     assert states(store) == {"sent": 5}
     sub = ledger.db.get_digest("sub-lab")

@@ -839,6 +839,18 @@ class LedgerStore:
             ).all()
         return {sub: int(n) for sub, n in rows}
 
+    def pending_count(self, subscription_id: str) -> int:
+        """Pending rows of one subscription."""
+        table = schema.deliveries
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        table.c.subscription_id == subscription_id, table.c.state == "pending"
+                    )
+                ).scalar_one()
+            )
+
     def sent_in_slot(self, subscription_id: str, slot: datetime) -> int:
         table = schema.deliveries
         with self.engine.connect() as conn:
