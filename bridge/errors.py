@@ -6,6 +6,7 @@ BridgeError
 ├── ParseError       a response could not be read at all (names source and URL)
 ├── StoreError       the database refused or failed
 ├── QueryError       a search or subscription query is malformed (names where and why)
+├── ChatUsageError   a chat command (/papers …) is malformed; the text says how to fix it
 └── PublishError     an output (feed, Slack, Discord) could not deliver
     └── PermanentPublishError  the destination is gone or forbidden; stop retrying
 """
@@ -53,6 +54,10 @@ class QueryError(BridgeError, ValueError):
         self.query = query
         where = f" at position {position + 1}" if position is not None else ""
         super().__init__(f"{message}{where}")
+
+
+class ChatUsageError(BridgeError):
+    """A ``/papers`` command that cannot be done as typed; the message is shown to the user."""
 
 
 class PublishError(BridgeError):

@@ -464,6 +464,17 @@ class LedgerStore:
             rows = conn.execute(select(table).order_by(table.c.id)).all()
         return [_to_digest(row) for row in rows]
 
+    def digests_of(self, destination_id: str) -> list[DigestSubscription]:
+        """One destination's digest subscriptions, oldest first."""
+        table = schema.digest_subscriptions
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(table)
+                .where(table.c.destination_id == destination_id)
+                .order_by(table.c.created_at, table.c.id)
+            ).all()
+        return [_to_digest(row) for row in rows]
+
     def delete_digest(self, subscription_id: str) -> bool:
         with self._write() as conn:
             conn.execute(
