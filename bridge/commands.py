@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -17,11 +18,13 @@ from adapters.atom import FeedOptions, FeedSite
 from adapters.stdout import dumps, format_paper, paper_json
 from bridge import metrics
 from bridge.app import Bridge, build_fetcher, open_bridge
+from bridge.chat import ChatService
 from bridge.config import Settings, redacted
 from bridge.errors import BridgeError
 from bridge.importer import import_paths
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
+from bridge.outputs import OutputContext, running_outputs
 from bridge.poller import PollReport, store_listings
 from bridge.scheduler import Scheduler
 from bridge.search import search_store
@@ -177,16 +180,24 @@ async def backfill(
 
 
 async def serve(settings: Settings, host: str, port: int) -> int:
-    async with open_bridge(settings) as bridge:
+    async with contextlib.AsyncExitStack() as stack:
+        bridge = await stack.enter_async_context(open_bridge(settings))
         scheduler = Scheduler()
         # Deliveries (bridge/ledger.py): digests and each poll run once across processes.
         ledger = build_ledger(bridge.store, settings)
         await asyncio.to_thread(sync_configured, ledger, settings)
+        context = OutputContext(
+            settings, bridge.store, ledger, ChatService(bridge.store, ledger, settings)
+        )
+        outputs = await stack.enter_async_context(running_outputs(context, listen=True))
         for source in bridge.sources:
             schedule_poll(scheduler, ledger, settings, source.name, _poll_job(bridge, source.name))
         DeliveryJobs(scheduler, ledger).install()
         feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size))
-        app = create_web_app(bridge, extra_routes=feeds.routes(), middleware=feeds.middleware())
+        routes = [route for output in outputs for route in output.routes()]
+        app = create_web_app(
+            bridge, extra_routes=[*routes, *feeds.routes()], middleware=feeds.middleware()
+        )
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
@@ -259,7 +270,9 @@ async def deliver(settings: Settings, *, now: bool) -> int:
     try:
         ledger = build_ledger(store, settings)
         await asyncio.to_thread(sync_configured, ledger, settings)
-        report = await ledger.sweep(force=now)
+        context = OutputContext(settings, store, ledger, ChatService(store, ledger, settings))
+        async with running_outputs(context, listen=False):
+            report = await ledger.sweep(force=now)
     finally:
         store.close()
     outcomes: dict[str, int] = {}
