@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bridge.errors import ConfigError
 
@@ -70,10 +78,15 @@ def _check_zone(value: str) -> str:
 
 
 class _PolledSource(_Section):
-    """What every source shares: when it is polled."""
+    """What every source shares: when it is polled.
+
+    Each source's default is a crontab line that follows its upstream's rhythm. Setting
+    ``poll_every_minutes`` alone switches to a plain interval; setting both is an error,
+    since only one of them can be the rhythm.
+    """
 
     poll_every_minutes: int = Field(default=60, ge=1)
-    # A crontab line ("min hour day month weekday") in poll_time_zone; replaces the interval.
+    # A crontab line ("min hour day month weekday") in poll_time_zone; empty: the interval.
     poll_cron: str = ""
     poll_time_zone: str = "UTC"
 
@@ -81,6 +94,18 @@ class _PolledSource(_Section):
     @classmethod
     def _cron(cls, value: str) -> str:
         return _check_cron(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _interval_or_crontab(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "poll_every_minutes" in data:
+            if str(data.get("poll_cron", "")).strip():
+                raise ValueError(
+                    'set poll_cron or poll_every_minutes, not both (poll_cron = "" for the'
+                    " interval)"
+                )
+            data = {**data, "poll_cron": ""}
+        return data
 
     @field_validator("poll_time_zone")
     @classmethod
@@ -91,8 +116,9 @@ class _PolledSource(_Section):
 class HuggingFaceSettings(_PolledSource):
     enabled: bool = True
     base_url: str = "https://huggingface.co"
-    # HF features papers on weekdays through the day (UTC); poll several times a day.
-    poll_every_minutes: int = Field(default=60, ge=1)
+    # HF features papers on weekdays, added through the (UTC) day: every two hours on weekdays.
+    # Papers added to a Friday after its last poll come with Monday's re-read (recheck_days).
+    poll_cron: str = "0 */2 * * mon-fri"
     page_size: int = Field(default=100, ge=1, le=100)
     # Re-read this many recent days on each poll: HF adds papers to a day after it opens.
     recheck_days: int = Field(default=2, ge=0, le=14)
@@ -111,8 +137,10 @@ class ArxivSettings(_PolledSource):
     api_base_url: str = "https://export.arxiv.org"
     # arXiv's terms of use: one request every 3 seconds, on one connection.
     min_interval_seconds: float = Field(default=3.0, ge=3.0)
-    # arXiv announces Sunday-Thursday 20:00 US Eastern; listings rebuild at midnight.
+    # arXiv announces Sunday-Thursday 20:00 US Eastern and its listings rebuild at midnight:
+    # poll right after, and once more four hours later in case the first poll failed.
     poll_every_minutes: int = Field(default=120, ge=1)
+    poll_cron: str = "15 0,4 * * mon-fri"
     poll_time_zone: str = "America/New_York"
     max_catch_up_days: int = Field(default=14, ge=1)
 

@@ -32,7 +32,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from bridge.config import ArxivSettings, HuggingFaceSettings, Settings
 from bridge.ledger import Ledger
-from bridge.scheduler import Scheduler, crontab_trigger, digest_trigger
+from bridge.scheduler import Scheduler, crontab_trigger, digest_trigger, past_fire_times
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,25 @@ def poll_rhythm(settings: Settings, source: str) -> tuple[BaseTrigger | None, ti
         trigger = crontab_trigger(section.poll_cron, section.poll_time_zone)
         return trigger, _cron_gap(trigger)
     return None, timedelta(minutes=section.poll_every_minutes)
+
+
+# A source is stale (``/healthz`` answers 503) after this many of its polls in a row found it
+# failing: one failure is a blip, three are an outage someone should look at.
+MISSED_POLLS_BEFORE_STALE = 3
+
+
+def stale_before(settings: Settings, source: str, now: datetime) -> datetime:
+    """A source whose last successful poll is older than this is stale: it missed
+    ``MISSED_POLLS_BEFORE_STALE`` polls of its own schedule. On a weekday crontab a quiet
+    weekend is therefore not an outage, while an hourly source is stale after three hours."""
+    trigger, rhythm = poll_rhythm(settings, source)
+    if trigger is None:
+        return now - MISSED_POLLS_BEFORE_STALE * rhythm
+    fired = past_fire_times(trigger, now, MISSED_POLLS_BEFORE_STALE, timedelta(days=15))
+    if len(fired) < MISSED_POLLS_BEFORE_STALE:
+        return now - timedelta(days=15)
+    # A poll takes a while (arXiv's spacing, retries): allow a quarter of the rhythm.
+    return fired[-1] - rhythm / 4
 
 
 def _cron_gap(trigger: BaseTrigger, now: datetime | None = None) -> timedelta:

@@ -121,14 +121,23 @@ def latest_fire_time(
     trigger: BaseTrigger, now: datetime, lookback: timedelta = timedelta(days=8)
 ) -> datetime | None:
     """The last time (UTC) ``trigger`` fired at or before ``now``, looking back ``lookback``."""
+    fired = past_fire_times(trigger, now, 1, lookback)
+    return fired[0] if fired else None
+
+
+def past_fire_times(
+    trigger: BaseTrigger, now: datetime, count: int, lookback: timedelta = timedelta(days=8)
+) -> list[datetime]:
+    """The last ``count`` times (UTC, newest first) ``trigger`` fired at or before ``now``,
+    looking back ``lookback``."""
     now = now.astimezone(UTC)
-    latest: datetime | None = None
+    fired: list[datetime] = []
     fire = trigger.get_next_fire_time(None, now - lookback)
     while fire is not None and fire.astimezone(UTC) <= now:
-        latest = fire.astimezone(UTC)
+        fired.append(fire.astimezone(UTC))
         # Step in UTC: wall-clock arithmetic on an aware local time would lose the DST fold.
-        fire = trigger.get_next_fire_time(fire, latest + timedelta(seconds=1))
-    return latest
+        fire = trigger.get_next_fire_time(fire, fired[-1] + timedelta(seconds=1))
+    return fired[::-1][:count]
 
 
 def digest_trigger(sub: DigestSubscription) -> DailyTrigger | None:

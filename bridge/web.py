@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,16 +14,8 @@ from starlette.routing import BaseRoute, Route
 from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import StoreError
+from bridge.jobs import stale_before
 from bridge.status import delivery_health
-
-
-def _stale_after(bridge: Bridge, source: str) -> timedelta:
-    minutes = {
-        "hf": bridge.settings.sources.hf.poll_every_minutes,
-        "arxiv": bridge.settings.sources.arxiv.poll_every_minutes,
-    }.get(source, 60)
-    # Three missed polls in a row means something is wrong.
-    return timedelta(minutes=3 * minutes)
 
 
 def health_routes(bridge: Bridge) -> list[BaseRoute]:
@@ -47,7 +39,8 @@ def health_routes(bridge: Bridge) -> list[BaseRoute]:
             state = states.get(source.name)
             last = state.last_success_at if state else None
             age = (now - last).total_seconds() if last else None
-            stale = age is None or age > _stale_after(bridge, source.name).total_seconds()
+            # Stale: three polls of the source's own schedule in a row did not succeed.
+            stale = last is None or last < stale_before(bridge.settings, source.name, now)
             sources[source.name] = {
                 "last_success": last.isoformat() if last else None,
                 "age_seconds": round(age) if age is not None else None,

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bridge.config import Settings
 from bridge.delivery import DigestSubscription
-from bridge.jobs import DeliveryJobs, poll_rhythm, schedule_poll
+from bridge.jobs import DeliveryJobs, poll_rhythm, schedule_poll, stale_before
 from bridge.ledger import Ledger
 from bridge.scheduler import (
     Scheduler,
@@ -262,6 +263,47 @@ def test_sources_keep_their_rhythm_interval_or_crontab(sqlite_store: Store) -> N
     schedule_poll(scheduler, ledger, settings, "hf", job)
     schedule_poll(scheduler, ledger, settings, "arxiv", job)
     assert scheduler.job_ids("poll:") == {"poll:hf", "poll:arxiv"}
+
+
+def test_sources_default_to_their_upstreams_rhythm() -> None:
+    settings = Settings()
+    hf, _ = poll_rhythm(settings, "hf")
+    # Every two hours on weekdays (UTC); nothing at the weekend, when HF lists nothing.
+    assert fire_times(hf, utc(2026, 11, 27, 21), 3) == [
+        utc(2026, 11, 27, 22),
+        utc(2026, 11, 30, 0),
+        utc(2026, 11, 30, 2),
+    ]
+    arxiv, _ = poll_rhythm(settings, "arxiv")
+    # After the listings rebuild at midnight US Eastern (05:00 UTC in winter), Monday to Friday.
+    assert fire_times(arxiv, utc(2026, 11, 27, 10), 2) == [
+        utc(2026, 11, 30, 5, 15),
+        utc(2026, 11, 30, 9, 15),
+    ]
+    # An interval alone replaces the crontab; both at once is a mistake.
+    interval = Settings.model_validate({"sources": {"hf": {"poll_every_minutes": 30}}})
+    assert poll_rhythm(interval, "hf") == (None, timedelta(minutes=30))
+    with pytest.raises(ValidationError, match="not both"):
+        Settings.model_validate(
+            {"sources": {"hf": {"poll_every_minutes": 30, "poll_cron": "0 * * * *"}}}
+        )
+
+
+def test_a_source_is_stale_after_three_missed_polls_of_its_own_schedule() -> None:
+    settings = Settings()
+    monday_morning = utc(2026, 11, 30, 1)
+    # HF polled last on Friday evening: the weekend has no polls, so it is not stale yet...
+    assert utc(2026, 11, 27, 22) > stale_before(settings, "hf", monday_morning)
+    # ...but three weekday polls later it is.
+    assert utc(2026, 11, 27, 22) < stale_before(settings, "hf", utc(2026, 11, 30, 4, 1))
+    # arXiv last polled Friday 04:15 EST is fine on Monday 01:00 EST, stale on Tuesday.
+    friday = utc(2026, 11, 27, 9, 15)
+    assert friday > stale_before(settings, "arxiv", utc(2026, 11, 30, 6))
+    assert friday < stale_before(settings, "arxiv", utc(2026, 12, 1, 6))
+    # An interval: three intervals.
+    hourly = Settings.model_validate({"sources": {"hf": {"poll_every_minutes": 60}}})
+    now = utc(2026, 11, 28, 12)
+    assert stale_before(hourly, "hf", now) == now - timedelta(hours=3)
 
 
 def test_bad_schedules_are_config_errors(tmp_path: Path) -> None:
