@@ -76,6 +76,8 @@ def test_page_loads_search_returns_results_and_nothing_executes(
 ) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(site.url("/"))
     assert browser.title == "paperbridge"
@@ -91,7 +93,8 @@ def test_page_loads_search_returns_results_and_nothing_executes(
     box = browser.find_element(By.NAME, "q")
     box.send_keys("world")
     box.submit()  # a plain GET form: no JavaScript involved
-    assert browser.current_url == site.url("/search?q=world")
+    # submit() returns before the next page has loaded; wait for it (a busy machine is slow).
+    WebDriverWait(browser, 20).until(expected_conditions.url_to_be(site.url("/search?q=world")))
     papers = browser.find_elements(By.CSS_SELECTOR, "#results article.paper")
     assert len(papers) >= 2
     titles = [p.find_element(By.TAG_NAME, "h3").text for p in papers]
