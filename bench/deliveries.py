@@ -41,6 +41,7 @@ from bridge.delivery import (  # noqa: E402
 from bridge.ledger import Ledger  # noqa: E402
 from bridge.models import Paper  # noqa: E402
 from bridge.store import Store, open_store, schema  # noqa: E402
+from tests.fleet import seed_fleet  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_PG = os.environ.get(
@@ -75,28 +76,7 @@ def prepare(url: str, destinations: int, papers: int) -> None:
     store = open_store(url)
     try:
         then = datetime.now(UTC) - timedelta(days=2)
-        with store.engine.begin() as conn:
-            conn.execute(
-                schema.destinations.insert(),
-                [
-                    dict(id=f"d{n:05d}", kind="bench", address="", created_at=then)
-                    for n in range(destinations)
-                ],
-            )
-            conn.execute(
-                schema.digest_subscriptions.insert(),
-                [
-                    dict(
-                        id=f"s{n:05d}",
-                        destination_id=f"d{n:05d}",
-                        query="bench",
-                        local_time="08:00",
-                        time_zone="UTC",
-                        created_at=then,
-                    )
-                    for n in range(destinations)
-                ],
-            )
+        seed_fleet(store, destinations, kind="bench", address="", query="bench", created_at=then)
         store.add_papers(
             [Paper(f"2699.{n:05d}", f"Bench paper {n}") for n in range(papers)],
             now=then + timedelta(minutes=1),

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from bridge.models import Paper
-from bridge.store import open_store, schema
+from bridge.store import open_store
 from bridge.store.ledger import LedgerStore
+from tests.fleet import seed_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 DESTINATIONS = 1000
@@ -31,28 +32,9 @@ def _prepare(url: str, out: Path) -> None:
     store = open_store(url)
     try:
         then = datetime.now(UTC) - timedelta(days=2)
-        with store.engine.begin() as conn:  # one transaction, not 2,000
-            conn.execute(
-                schema.destinations.insert(),
-                [
-                    dict(id=f"d{n:04d}", kind="file", address=str(out), created_at=then)
-                    for n in range(DESTINATIONS)
-                ],
-            )
-            conn.execute(
-                schema.digest_subscriptions.insert(),
-                [
-                    dict(
-                        id=f"s{n:04d}",
-                        destination_id=f"d{n:04d}",
-                        query="drift",
-                        local_time="08:00",
-                        time_zone="UTC",
-                        created_at=then,
-                    )
-                    for n in range(DESTINATIONS)
-                ],
-            )
+        seed_fleet(
+            store, DESTINATIONS, kind="file", address=str(out), query="drift", created_at=then
+        )
         papers = [Paper(f"2607.{n:05d}", f"Drift number {n}") for n in range(PAPERS)]
         store.add_papers(papers, now=then + timedelta(minutes=1))
     finally:

@@ -21,6 +21,7 @@ from bridge.models import Paper
 from bridge.store import Store, open_store, schema
 from bridge.store.ledger import LedgerStore
 from tests.fake_upstream import FakeUpstream, fixture, unused_port
+from tests.fleet import seed_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 DESTINATIONS = 200
@@ -32,29 +33,16 @@ def _prepare(url: str, out: Path) -> None:
     store = open_store(url)
     try:
         then = datetime.now(UTC) - timedelta(days=3)
-        with store.engine.begin() as conn:
-            conn.execute(
-                schema.destinations.insert(),
-                [
-                    dict(id=f"d{n:03d}", kind="file", address=str(out), created_at=then)
-                    for n in range(DESTINATIONS)
-                ],
-            )
-            conn.execute(
-                schema.digest_subscriptions.insert(),
-                [
-                    dict(
-                        id=f"s{n:03d}",
-                        destination_id=f"d{n:03d}",
-                        # A word no paper from the fake HF listing has: those wait for tomorrow.
-                        query="zyxquanta",
-                        local_time="08:00",
-                        time_zone="Europe/Berlin",
-                        created_at=then,
-                    )
-                    for n in range(DESTINATIONS)
-                ],
-            )
+        seed_fleet(
+            store,
+            DESTINATIONS,
+            kind="file",
+            address=str(out),
+            # A word no paper from the fake HF listing has: those wait for tomorrow.
+            query="zyxquanta",
+            created_at=then,
+            time_zone="Europe/Berlin",
+        )
         papers = [Paper(f"2608.{n:05d}", f"Zyxquanta result {n}") for n in range(PAPERS)]
         store.add_papers(papers, now=then + timedelta(hours=1))
     finally:
