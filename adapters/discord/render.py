@@ -355,3 +355,29 @@ def continued_line(run: DigestRun | None, count: int, per_message: int) -> str:
     last = first + count - 1
     total = max(run.pending, last)
     return f"… continued ({first}–{last} of {total})"
+
+
+def digest_messages(
+    items: Sequence[DigestItem],
+    subscription: DigestSubscription | None,
+    run: DigestRun | None,
+    per_message: int,
+    *,
+    header: bool = True,
+) -> list[DiscordMessage]:
+    """One ledger batch as messages (one, since a batch is at most ``per_message`` papers).
+    With ``header`` the run's first message opens with the digest's header line and later
+    ones say which papers they continue with; without it (papers in a thread under a
+    header) they carry embeds only. No items: the all-quiet note."""
+    if not items:
+        return pack(digest_header(subscription, 0), [])
+    content = ""
+    if header:
+        first = run is None or run.messages == 0
+        total = run.pending if run is not None and run.pending else len(items)
+        content = (
+            digest_header(subscription, total)
+            if first
+            else continued_line(run, len(items), per_message)
+        )
+    return pack(content, digest_embeds(items, per_message))
