@@ -66,6 +66,7 @@ class FakeDiscord:
         self.gone: set[str] = set()  # channel ids that answer 404 Unknown Channel
         self.forbidden: set[str] = set()  # channel ids that answer 403 Missing Access
         self.webhooks: dict[str, str] = {}  # id -> token of the webhooks that exist
+        self.threads: dict[str, str] = {}  # thread id -> the channel it was started in
         self._faults: list[tuple[re.Pattern[str], deque[Fault]]] = []
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._lock = threading.Lock()
@@ -177,6 +178,17 @@ class FakeDiscord:
     def next_id(self) -> str:
         return str(next(self._ids))
 
+    def new_thread(self, channel_id: str) -> str:
+        thread_id = self.next_id()
+        with self._lock:
+            self.threads[thread_id] = channel_id
+        return thread_id
+
+    def channel_of(self, call: Call) -> str:
+        """The channel a message post landed in, a digest thread counting as its channel."""
+        target = call.path.split("/")[2]
+        return self.threads.get(target, target)
+
     # -- answering --------------------------------------------------------------------------------
 
     def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
@@ -204,7 +216,7 @@ class FakeDiscord:
             if refused:
                 return refused
             thread = {
-                "id": self.next_id(),
+                "id": self.new_thread(m.group(1)),
                 "type": 11,
                 "parent_id": m.group(1),
                 "name": (call.body or {}).get("name", ""),

@@ -381,3 +381,31 @@ def digest_messages(
             else continued_line(run, len(items), per_message)
         )
     return pack(content, digest_embeds(items, per_message))
+
+
+PHRASE_EXAMPLE = '/papers search query:"world model" -survey'
+
+
+def help_text() -> str:
+    """How to use ``/papers`` on Discord (the same examples as every platform's help, in
+    Discord's option syntax)."""
+    c = MARKUP.code
+    return "\n".join(
+        [
+            "**Search** every paper the bridge has seen (only you see the results; share"
+            " them with the button):",
+            f"• {c('/papers search query:generalization')}  finds generalisation, generalize,"
+            " generalizable",
+            f"• {c(PHRASE_EXAMPLE)}  a phrase, without surveys",
+            f"• {c('/papers search query:title:diffusion upvotes>=10 cat:cs.LG')}  fields,"
+            " HF upvotes, arXiv categories",
+            f"• {c('/papers search query:(LLM OR VLM) agents author:lecun')}  OR, groups, authors",
+            "**Morning posts** in this channel (members who can manage the channel):",
+            f"• {c('/papers subscribe query:generalization time:08:00 time_zone:Europe/Berlin')}"
+            "  new matches each morning",
+            f"• {c('/papers subscribe query:RLHF time:now')}  right after each poll;"
+            f" {c('all_quiet:True')} adds a note on days with nothing new",
+            f"• {c('/papers list')}, {c('/papers unsubscribe which:1')},"
+            f" {c('/papers unsubscribe which:all')}, {c('/papers now')}",
+        ]
+    )
