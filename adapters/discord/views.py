@@ -44,7 +44,7 @@ def results_view(page: SearchPage) -> discord.ui.View:
     view.add_item(
         PageButton(
             page.query,
-            page.page + 1,
+            min(page.page + 1, MAX_PAGE),
             label="Next ▶",
             disabled=not page.has_more or page.page >= MAX_PAGE,
         )
