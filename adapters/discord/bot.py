@@ -35,6 +35,9 @@ class PaperBot(commands.Bot):
     """The bot; ``chat`` serves the Cog and the buttons."""
 
     def __init__(self, chat: ChatService, settings: DiscordSettings) -> None:
+        # The bot never joins voice: discord.py's warnings about voice libraries are noise.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
