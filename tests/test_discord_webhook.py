@@ -267,3 +267,24 @@ async def test_a_fan_out_with_faults_delivers_every_paper_once_across_a_restart(
     rows = second.db.rows()
     assert Counter(row.state for row in rows) == {"sent": channels * papers}
     assert not any(d.paused for d in second.db.list_destinations())
+
+
+def test_tokens_in_library_debug_logs_are_masked(caplog: pytest.LogCaptureFixture) -> None:
+    from adapters.discord.webhook import redact_webhook_tokens_in_logs
+
+    redact_webhook_tokens_in_logs()
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("discord.webhook.async_").debug(
+        "Webhook ID %s with %s %s has returned status code %s",
+        1,
+        "POST",
+        f"https://discord.com/api/v10/webhooks/123/{TOKEN}?wait=true",
+        200,
+    )
+    logging.getLogger("discord.http").debug(
+        "%s %s has returned %s", "POST", f"https://d/api/v10/interactions/5/{TOKEN}/callback", 204
+    )
+    assert TOKEN not in caplog.text
+    assert (
+        "/webhooks/123/…?wait=true" in caplog.text and "/interactions/5/…/callback" in caplog.text
+    )

@@ -158,23 +158,27 @@ def _outcome(response: httpx.Response) -> SendOutcome:
     return SendOutcome.permanent(f"Discord rejected the message ({what}, code {body.get('code')})")
 
 
-# A webhook's (or an interaction's) token is the path segment after its id.
-_TOKEN_IN_URL = re.compile(r"(/webhooks/\d+/)[\w.-]+")
+# A webhook's or an interaction's token is the path segment after its id.
+_TOKEN_IN_URL = re.compile(r"(/(?:webhooks|interactions)/\d+/)[\w.-]+")
 # Loggers that write request URLs: httpx at INFO, discord.py's HTTP and webhook code at DEBUG.
 _URL_LOGGERS = ("httpx", "discord.http", "discord.webhook.async_")
 
 
+def _masked(value: object) -> object:
+    text = str(value)
+    if "/webhooks/" in text or "/interactions/" in text:
+        return _TOKEN_IN_URL.sub(r"\1…", text)
+    return value
+
+
 class RedactWebhookTokens(logging.Filter):
-    """Masks webhook tokens in log records, so even debug logs never show a webhook URL."""
+    """Masks webhook and interaction tokens in log records, so even debug logs never show
+    a URL that lets someone post."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "/webhooks/" in record.msg:
-            record.msg = _TOKEN_IN_URL.sub(r"\1…", record.msg)
-        if isinstance(record.args, tuple) and any("/webhooks/" in str(a) for a in record.args):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub(r"\1…", str(a)) if "/webhooks/" in str(a) else a
-                for a in record.args
-            )
+        record.msg = _masked(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked(arg) for arg in record.args)
         return True
 
 
