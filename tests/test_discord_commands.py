@@ -358,3 +358,14 @@ async def test_an_unexpected_error_is_logged_and_told_privately(
     assert "boom" in caplog.text
     [reply] = interaction.replies
     assert reply.ephemeral and "went wrong" in (reply.content or "")
+
+
+async def test_a_long_list_is_split_into_messages(cog: PapersCog, chat: ChatService) -> None:
+    for n in range(25):
+        query = f"topic{n} " + " OR ".join(f"longerword{n}x{k}" for k in range(25))
+        await cog.subscribe.callback(cog, FakeInteraction(chat), query)  # type: ignore[arg-type]
+    listing = FakeInteraction(chat, permissions=MEMBER)
+    await cog.list_.callback(cog, listing)  # type: ignore[arg-type]
+    assert len(listing.answers) > 1
+    assert all(len(r.content or "") <= 2000 and r.ephemeral for r in listing.answers)
+    assert sum((r.content or "").count("`topic") for r in listing.answers) == 25

@@ -29,6 +29,7 @@ from adapters.discord.render import (
     clip,
     help_text,
     no_mentions,
+    pack,
 )
 from adapters.discord.views import SEARCH_QUERY_MAX, results_reply
 from bridge.chat import (
@@ -209,9 +210,11 @@ class PapersCog(
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         subs = await self.chat.subscriptions(channel)
-        await interaction.followup.send(
-            list_text(MARKUP, subs), ephemeral=True, allowed_mentions=no_mentions()
-        )
+        # 25 long queries outgrow one message's 2,000 characters: several follow-ups then.
+        for message in pack(list_text(MARKUP, subs), []):
+            await interaction.followup.send(
+                message.content, ephemeral=True, allowed_mentions=no_mentions()
+            )
 
     @app_commands.command(description="Post this channel's digest now: everything new since")
     async def now(self, interaction: discord.Interaction) -> None:
