@@ -268,7 +268,8 @@ class DiscordSettings(_Section):
     manage_permission: Literal["manage_channels", "manage_guild", "administrator", "everyone"] = (
         "manage_channels"
     )
-    # One request to Discord may take this long.
+    # One webhook request may take this long (the bot's are bounded by
+    # delivery.send_timeout_seconds).
     timeout_seconds: float = Field(default=15.0, gt=0)
 
     @field_validator("api_base_url")

@@ -369,3 +369,14 @@ async def test_a_long_list_is_split_into_messages(cog: PapersCog, chat: ChatServ
     assert len(listing.answers) > 1
     assert all(len(r.content or "") <= 2000 and r.ephemeral for r in listing.answers)
     assert sum((r.content or "").count("`topic") for r in listing.answers) == 25
+
+
+async def test_an_error_after_a_public_deferral_withdraws_it(
+    cog: PapersCog, chat: ChatService
+) -> None:
+    interaction = FakeInteraction(chat)
+    await interaction.response.defer(thinking=True)
+    error = discord.app_commands.CommandInvokeError(cog.subscribe, RuntimeError("db down"))  # type: ignore[arg-type]
+    await cog.cog_app_command_error(interaction, error)  # type: ignore[arg-type]
+    assert [r.how for r in interaction.replies] == ["defer", "delete", "followup"]
+    assert interaction.replies[-1].ephemeral

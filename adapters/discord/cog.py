@@ -298,7 +298,11 @@ class PapersCog(
             interaction.channel_id,
             exc_info=original,
         )
+        text = "Something went wrong on our side; it was logged."
         try:
-            await self._tell(interaction, "Something went wrong on our side; it was logged.")
+            if interaction.response.is_done():
+                await self._retract(interaction, text)  # no public "thinking…" left behind
+            else:
+                await self._tell(interaction, text)
         except discord.HTTPException:
             pass  # the interaction expired; the log has it
