@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -206,13 +207,22 @@ class DeliverySettings(_Section):
         return value
 
 
+# A Discord channel webhook URL (the token in its path is a secret).
+DISCORD_WEBHOOK_URL = re.compile(
+    r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api(?:/v\d+)?/webhooks/(\d{15,25})/([\w-]{20,100})/?"
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class DigestSettings(_Section):
     """A digest declared in the settings file (chat adapters add their own at run time)."""
 
     name: str
     query: str
-    # "stdout", or "file:PATH" (one JSON line per message); Slack and Discord channels are
-    # subscribed from the chat apps.
+    # "stdout"; "file:PATH" (one JSON line per message); "discord:CHANNEL_ID" (posted by the
+    # bot); "discord-webhook:ENV_NAME" (posted through the channel webhook whose URL is in
+    # that environment variable: the URL is a secret, so it never goes in this file). Slack
+    # and Discord channels are usually subscribed from the chat apps.
     destination: str = "stdout"
     time: str = ""  # "HH:MM" local, "now" (after each poll); empty: delivery.digest_time
     time_zone: str = ""  # IANA name; empty: the top-level time_zone
@@ -233,7 +243,19 @@ class DigestSettings(_Section):
             return value
         if kind == "file" and address:
             return value
-        raise ValueError("must be 'stdout' or 'file:PATH'")
+        if kind == "discord" and address.isdigit():
+            return value
+        if kind == "discord-webhook":
+            if DISCORD_WEBHOOK_URL.match(address) or "://" in address:
+                raise ValueError(
+                    "give the name of an environment variable holding the webhook URL,"
+                    " never the URL itself (it is a secret): discord-webhook:LAB_WEBHOOK_URL"
+                )
+            if _ENV_NAME.fullmatch(address):
+                return value
+        raise ValueError(
+            "must be 'stdout', 'file:PATH', 'discord:CHANNEL_ID' or 'discord-webhook:ENV_NAME'"
+        )
 
     @field_validator("time")
     @classmethod
@@ -250,6 +272,42 @@ class DigestSettings(_Section):
         return _check_zone(value) if value else value
 
 
+class DiscordSettings(_Section):
+    """The Discord bot and webhooks (adapters/discord); the bot runs when DISCORD_BOT_TOKEN is
+    set, webhook digests need no bot."""
+
+    # Discord's REST API; tests point it at a local stand-in.
+    api_base_url: str = "https://discord.com/api/v10"
+    # Slash commands are registered in this server only (instant; for development), or
+    # globally when 0 (production).
+    dev_guild_id: int = Field(default=0, ge=0)
+    # Register the slash commands at start when they changed since the last registration.
+    sync_commands: bool = True
+    # Connect to the gateway (receive slash commands). With several `serve` processes on one
+    # database, set it false on all but one: every connection would get every command.
+    gateway: bool = True
+    # "thread": a header message in the channel and the papers in a thread under it;
+    # "channel": every message in the channel. Webhooks always post in the channel.
+    digest_layout: Literal["thread", "channel"] = "thread"
+    # Papers per message (one embed each; Discord allows 10 embeds and 6,000 characters).
+    papers_per_message: int = Field(default=5, ge=1, le=10)
+    # Who may change a channel's subscriptions (subscribe, unsubscribe, now): members with this
+    # permission in the channel, or "everyone".
+    manage_permission: Literal["manage_channels", "manage_guild", "administrator", "everyone"] = (
+        "manage_channels"
+    )
+    # One webhook request may take this long (the bot's are bounded by
+    # delivery.send_timeout_seconds).
+    timeout_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://discord.com/api/v10")
+        return value.rstrip("/")
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -263,6 +321,7 @@ class Settings(_Section):
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
     delivery: DeliverySettings = DeliverySettings()
     digests: list[DigestSettings] = Field(default_factory=list)
+    discord: DiscordSettings = DiscordSettings()
     log: LogSettings = LogSettings()
     time_zone: str = "UTC"
     # Secrets: only ever from the environment (or the file), never printed.
@@ -309,6 +368,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "PAPERBRIDGE_HF_BASE_URL": "sources.hf.base_url",
     "PAPERBRIDGE_ARXIV_RSS_BASE_URL": "sources.arxiv.rss_base_url",
     "PAPERBRIDGE_ARXIV_API_BASE_URL": "sources.arxiv.api_base_url",
+    "PAPERBRIDGE_DISCORD_API_BASE_URL": "discord.api_base_url",
     "SLACK_BOT_TOKEN": "slack_bot_token",
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
     "DISCORD_BOT_TOKEN": "discord_bot_token",
@@ -338,16 +398,44 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
         if env_name in environ and environ[env_name] != "":
             _set_dotted(raw, dotted, environ[env_name])
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         problem = error["msg"]
         if error["type"] == "extra_forbidden":
             problem = "unknown setting (see config.example.toml for every setting)"
-        elif key.split(".")[0] not in SECRET_KEYS and error["type"] != "missing":
+        elif (
+            key.split(".")[0] not in SECRET_KEYS
+            and error["type"] != "missing"
+            # A webhook URL pasted where it does not belong is still a secret.
+            and not DISCORD_WEBHOOK_URL.search(str(error.get("input")))
+        ):
             problem = f"{problem} (got {error.get('input')!r})"
         raise ConfigError(key, problem) from None
+    _check_webhook_variables(settings, environ)
+    return settings
+
+
+def _check_webhook_variables(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Each ``discord-webhook:NAME`` digest needs NAME set to a webhook URL; the URL itself
+    is never shown."""
+    for number, digest in enumerate(settings.digests):
+        kind, _, name = digest.destination.partition(":")
+        if kind != "discord-webhook":
+            continue
+        url = environ.get(name, "")
+        if not url:
+            raise ConfigError(
+                f"digests.{number}.destination",
+                f"environment variable {name} is not set (it holds the webhook URL)",
+            )
+        if not DISCORD_WEBHOOK_URL.fullmatch(url.strip()):
+            raise ConfigError(
+                f"digests.{number}.destination",
+                f"environment variable {name} does not hold a Discord webhook URL"
+                " (https://discord.com/api/webhooks/ID/TOKEN)",
+            )
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: str) -> None:

@@ -119,3 +119,51 @@ def test_config_path_precedence(tmp_path: Path) -> None:
     assert config_path(None, {}) is None
     assert config_path(None, {"PAPERBRIDGE_CONFIG": "/env.toml"}) == Path("/env.toml")
     assert config_path("/flag.toml", {"PAPERBRIDGE_CONFIG": "/env.toml"}) == Path("/flag.toml")
+
+
+WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/" + "a1B2_c3-" * 8
+
+
+def test_discord_digest_destinations(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[digests]]\nname = "bot"\nquery = "gan"\ndestination = "discord:123456789012345678"\n'
+        '[[digests]]\nname = "hook"\nquery = "gan"\ndestination = "discord-webhook:LAB_HOOK"\n',
+    )
+    settings = load_settings(path, {"LAB_HOOK": WEBHOOK})
+    assert [d.destination for d in settings.digests] == [
+        "discord:123456789012345678",
+        "discord-webhook:LAB_HOOK",
+    ]
+    # The webhook URL stays in the environment: the settings never hold it.
+    assert WEBHOOK not in repr(settings) and WEBHOOK not in str(redacted(settings))
+
+
+@pytest.mark.parametrize(
+    ("destination", "environ", "message"),
+    [
+        ("discord:general", {}, "discord:CHANNEL_ID"),
+        (f"discord-webhook:{WEBHOOK}", {}, "never the URL itself"),
+        ("discord-webhook:LAB_HOOK", {}, "LAB_HOOK is not set"),
+        ("discord-webhook:LAB_HOOK", {"LAB_HOOK": "https://example.org/x"}, "not hold a Discord"),
+    ],
+)
+def test_bad_discord_destinations_name_the_key(
+    tmp_path: Path, destination: str, environ: dict[str, str], message: str
+) -> None:
+    path = write(
+        tmp_path, f'[[digests]]\nname = "x"\nquery = "gan"\ndestination = "{destination}"\n'
+    )
+    with pytest.raises(ConfigError, match="digests.0.destination") as caught:
+        load_settings(path, environ)
+    assert message in str(caught.value)
+    assert WEBHOOK not in str(caught.value)
+
+
+def test_discord_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="discord.papers_per_message"):
+        load_settings(write(tmp_path, "[discord]\npapers_per_message = 11\n"), {})
+    with pytest.raises(ConfigError, match="discord.digest_layout"):
+        load_settings(write(tmp_path, '[discord]\ndigest_layout = "forum"\n'), {})
+    settings = load_settings(None, {"PAPERBRIDGE_DISCORD_API_BASE_URL": "http://127.0.0.1:9/api/"})
+    assert settings.discord.api_base_url == "http://127.0.0.1:9/api"

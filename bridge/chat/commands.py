@@ -88,7 +88,7 @@ def parse_command(text: str) -> Command:
     if verb == "search":
         if not rest:
             raise ChatUsageError("Search for what? Try `search generalization`.")
-        return Search(_checked_query(rest))
+        return Search(checked_query(rest))
     if verb == "subscribe":
         return _subscribe(rest)
     if verb == "unsubscribe":
@@ -98,10 +98,12 @@ def parse_command(text: str) -> Command:
             )
         return Unsubscribe(rest)
     # Anything else is a search: "/papers generalization", "/papers list decoding".
-    return Search(_checked_query(text))
+    return Search(checked_query(text))
 
 
-def _checked_query(query: str) -> str:
+def checked_query(query: str) -> str:
+    """``query`` if it parses, else ChatUsageError saying where it does not (platforms whose
+    commands carry the query in an option of its own call this directly)."""
     try:
         parse_query(query)
     except QueryError as exc:
@@ -149,7 +151,7 @@ def _subscribe(rest: str) -> Subscribe:
         raise ChatUsageError(
             "Subscribe to what? Try `subscribe generalization at 08:00 Europe/Berlin`."
         )
-    return Subscribe(_checked_query(query), local_time, zone, quiet)
+    return Subscribe(checked_query(query), local_time, zone, quiet)
 
 
 _TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", re.IGNORECASE)

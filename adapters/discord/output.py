@@ -1,0 +1,195 @@
+"""Discord as a paperbridge output (``bridge.outputs``): the bot's publisher and gateway
+connection, and the webhook publisher, started inside ``serve``'s event loop.
+
+``serve`` logs the bot in (retrying with backoff while Discord cannot be reached, one log line
+per attempt), registers the slash commands if they changed, then keeps the gateway connection
+in a background task (discord.py reconnects it). Feeds and polls never wait for Discord.
+``paperbridge deliver`` only logs in over HTTP, once, to post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+
+import aiohttp
+import discord
+import httpx
+from starlette.routing import BaseRoute
+
+from adapters.discord.bot import PaperBot, api_base
+from adapters.discord.posting import BotPublisher
+from adapters.discord.webhook import WebhookPublisher
+from bridge import __version__
+from bridge.outputs import OutputContext
+from bridge.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+# Discord asks bots for a User-Agent of this form.
+USER_AGENT = f"DiscordBot (https://github.com/paperbridge/paperbridge, {__version__})"
+LOGIN_BACKOFF_BASE = 5.0
+LOGIN_BACKOFF_MAX = 600.0
+# What "Discord cannot be reached right now" looks like; anything else is a bug to surface.
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    aiohttp.ClientError,
+    discord.HTTPException,
+    discord.GatewayNotFound,
+)
+
+Sleep = Callable[[float], Awaitable[object]]
+
+
+class DiscordOutput:
+    name = "discord"
+
+    def __init__(
+        self,
+        context: OutputContext,
+        *,
+        token: str | None,
+        environ: Mapping[str, str] = os.environ,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.context = context
+        self.settings = context.settings.discord
+        self.token = token
+        self.environ = environ
+        self.sleep = sleep
+        self.bot: PaperBot | None = None
+        self.bot_publisher = BotPublisher(
+            layout=self.settings.digest_layout,
+            papers_per_message=self.settings.papers_per_message,
+        )
+        self.webhook_publisher: WebhookPublisher | None = None
+        self.login_attempts = 0
+        self.token_refused = False
+        self._task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    def publishers(self) -> Mapping[str, Publisher]:
+        found: dict[str, Publisher] = {}
+        if self.token:
+            found["discord"] = self.bot_publisher
+        if self.webhook_publisher is not None:
+            found["discord-webhook"] = self.webhook_publisher
+        return found
+
+    def routes(self) -> list[BaseRoute]:
+        return []  # everything arrives over the gateway
+
+    async def start(self, *, listen: bool) -> None:
+        self._stack.enter_context(api_base(self.settings.api_base_url))
+        client = await self._stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=self.settings.timeout_seconds, headers={"User-Agent": USER_AGENT}
+            )
+        )
+        self.webhook_publisher = WebhookPublisher(
+            client,
+            api_base=self.settings.api_base_url,
+            papers_per_message=self.settings.papers_per_message,
+            environ=self.environ,
+        )
+        if not self.token:
+            return
+        if listen:
+            self._task = asyncio.create_task(self._keep_running(), name="discord-bot")
+            self._task.add_done_callback(_report_crash)
+        else:
+            await self._log_in_to_post()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.bot is not None:
+            await self.bot.close()
+            self.bot = None
+            self.bot_publisher.client = None
+        await self._stack.aclose()
+
+    async def _log_in(self) -> str | None:
+        """One login attempt over HTTP; on success (None) the bot can post, otherwise
+        returns why not."""
+        assert self.token
+        self.login_attempts += 1
+        # A fresh client per attempt: a failed login leaves discord.py's HTTP session behind.
+        bot = PaperBot(self.context.chat, self.settings)
+        try:
+            await bot.login(self.token)
+        except discord.LoginFailure:
+            await bot.close()
+            self.token_refused = True
+            log.error(
+                "discord: Discord refused the bot token (DISCORD_BOT_TOKEN); the bot stays"
+                " offline until it is restarted with a valid token"
+            )
+            return "token refused"
+        except UNREACHABLE as exc:
+            await bot.close()
+            return _describe(exc)
+        self.bot = bot
+        self.bot_publisher.client = bot
+        log.info("discord: logged in as %s (application %s)", bot.user, bot.application_id)
+        return None
+
+    async def _log_in_to_post(self) -> None:
+        problem = await self._log_in()
+        if problem is not None and not self.token_refused:
+            log.warning(
+                "discord: cannot log in (%s); digests to Discord channels wait for the next run",
+                problem,
+            )
+
+    async def _keep_running(self) -> None:
+        """Log in (with backoff), register the commands, hold the gateway connection."""
+        failures = 0
+        while (problem := await self._log_in()) is not None:
+            if self.token_refused:
+                return
+            failures += 1
+            delay = min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
+            log.warning("discord: cannot log in (%s); trying again in %.0f s", problem, delay)
+            await self.sleep(delay)
+        bot = self.bot
+        assert bot is not None
+        if self.settings.sync_commands:
+            try:
+                log.info("discord: %s", await bot.sync_commands(self.context.store))
+            except UNREACHABLE as exc:
+                log.warning("discord: registering the slash commands failed: %s", _describe(exc))
+        if not self.settings.gateway:
+            log.info("discord: gateway off ([discord] gateway = false): posting only")
+            return
+        try:
+            await bot.connect(reconnect=True)  # discord.py reconnects on its own
+        except (discord.ConnectionClosed, discord.PrivilegedIntentsRequired) as exc:
+            log.error("discord: the gateway closed the connection for good: %s", _describe(exc))
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("discord: the bot stopped on an error", exc_info=task.exception())
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def discord_output(context: OutputContext) -> DiscordOutput | None:
+    """The Discord output when a bot token is set or a digest posts through a webhook."""
+    secret = context.settings.discord_bot_token
+    token = secret.get_secret_value().strip() if secret is not None else ""
+    webhooks = any(d.destination.startswith("discord-webhook:") for d in context.settings.digests)
+    if not token and not webhooks:
+        return None
+    return DiscordOutput(context, token=token or None)
