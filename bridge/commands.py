@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -201,14 +204,38 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
-        server = uvicorn.Server(config)
+        server = _GracefulServer(config)
         scheduler.start()
         log.info("serving on http://%s:%d (store %s)", host, port, _safe_url(settings))
         try:
             await server.serve()
         finally:
             scheduler.shutdown()
+    log.info("stopped")
     return 0
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, but a SIGTERM or SIGINT only ends ``serve()``.
+
+    Plain uvicorn raises the signal again once its own shutdown is done, and the default
+    handler then ends the process before the rest of ``serve`` cleans up: chat connections
+    closed, the scheduler stopped, the store closed. Here the signal just makes ``serve()``
+    return, and the command exits 0 after everything has been closed.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def _poll_job(bridge: Bridge, source: str):  # type: ignore[no-untyped-def]

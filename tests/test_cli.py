@@ -235,3 +235,6 @@ def test_serve_without_network_starts_logs_and_keeps_serving(
     proc.terminate()
     output, _ = proc.communicate(timeout=10)
     assert "poll hf failed" in output
+    # SIGTERM is a clean stop: everything is closed, then the process exits 0.
+    assert proc.returncode == 0
+    assert output.rstrip().endswith("stopped")
