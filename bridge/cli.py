@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        settings = load_settings(config_path(args.config))
+        delivering = args.command in ("serve", "deliver", "check-config")
+        settings = load_settings(config_path(args.config), delivering=delivering)
         if not args.verbose:
             logging.getLogger().setLevel(settings.log.level)
         # httpx logs every request at INFO; that is noise for a service.

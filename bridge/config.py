@@ -169,9 +169,25 @@ class FirstRunSettings(_Section):
     announce: Literal["latest-day", "none", "all"] = "latest-day"
 
 
+def _check_query(value: str) -> str:
+    from bridge.errors import QueryError
+    from bridge.query import format_query_error, parse_query
+
+    try:
+        parse_query(value)
+    except QueryError as exc:
+        raise ValueError(f"bad query: {format_query_error(exc)}") from None
+    return value
+
+
 class SubscriptionSettings(_Section):
     name: str
     query: str
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        return _check_query(value)
 
     @field_validator("name")
     @classmethod
@@ -257,6 +273,11 @@ class DigestSettings(_Section):
             "must be 'stdout', 'file:PATH', 'discord:CHANNEL_ID' or 'discord-webhook:ENV_NAME'"
         )
 
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        return _check_query(value)
+
     @field_validator("time")
     @classmethod
     def _time(cls, value: str) -> str:
@@ -324,7 +345,8 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     log: LogSettings = LogSettings()
     time_zone: str = "UTC"
-    # Secrets: only ever from the environment (or the file), never printed.
+    # Secrets: only ever from the environment (a settings file holding one is refused), never
+    # printed.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
@@ -382,8 +404,18 @@ def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -
     return Path(chosen) if chosen else None
 
 
-def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read TOML (if given), apply environment overrides, validate. Raises ConfigError."""
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    delivering: bool = False,
+) -> Settings:
+    """Read TOML (if given), apply environment overrides, validate. Raises ConfigError.
+
+    ``delivering``: the caller posts digests (serve, deliver, check-config), so what posting
+    needs from the environment (webhook URLs) must be there; other commands (search, status)
+    work without it.
+    """
     raw: dict[str, Any] = {}
     if path is not None:
         try:
@@ -394,6 +426,14 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    for key in sorted(SECRET_KEYS):
+        if _get_dotted(raw, key) is not None:
+            env_name = next(name for name, dotted in ENV_OVERRIDES.items() if dotted == key)
+            raise ConfigError(
+                key,
+                f"secrets are read from the environment only: remove it from {path} and set"
+                f" {env_name} instead",
+            )
     for env_name, dotted in ENV_OVERRIDES.items():
         if env_name in environ and environ[env_name] != "":
             _set_dotted(raw, dotted, environ[env_name])
@@ -402,7 +442,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        problem = error["msg"]
+        problem = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             problem = "unknown setting (see config.example.toml for every setting)"
         elif (
@@ -413,8 +453,22 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
         ):
             problem = f"{problem} (got {error.get('input')!r})"
         raise ConfigError(key, problem) from None
-    _check_webhook_variables(settings, environ)
+    if delivering:
+        _check_webhook_variables(settings, environ)
+        _check_bot_tokens(settings)
     return settings
+
+
+def _check_bot_tokens(settings: Settings) -> None:
+    """A ``discord:CHANNEL`` digest is posted by the bot: without its token it could only
+    pile up, so it is a wrong setting rather than a silent queue."""
+    for number, digest in enumerate(settings.digests):
+        if digest.destination.startswith("discord:") and settings.discord_bot_token is None:
+            raise ConfigError(
+                f"digests.{number}.destination",
+                "discord:CHANNEL_ID digests are posted by the bot: set DISCORD_BOT_TOKEN"
+                " (or post through a channel webhook: discord-webhook:ENV_NAME)",
+            )
 
 
 def _check_webhook_variables(settings: Settings, environ: Mapping[str, str]) -> None:
@@ -438,6 +492,15 @@ def _check_webhook_variables(settings: Settings, environ: Mapping[str, str]) -> 
             )
 
 
+def _get_dotted(raw: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _set_dotted(raw: dict[str, Any], dotted: str, value: str) -> None:
     *parents, leaf = dotted.split(".")
     node = raw
@@ -448,8 +511,12 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: str) -> None:
 
 def redacted(settings: Settings) -> dict[str, Any]:
     """The settings as plain data, with every secret shown as '<redacted>' or None."""
+    from sqlalchemy.engine import make_url
+
     data = settings.model_dump(mode="json")
     for key in SECRET_KEYS:
         if data.get(key) is not None:
             data[key] = "<redacted>"
+    url = make_url(settings.store.database_url)
+    data["store"]["database_url"] = url.render_as_string(hide_password=True)
     return data

@@ -130,7 +130,8 @@ def test_discord_digest_destinations(tmp_path: Path) -> None:
         '[[digests]]\nname = "bot"\nquery = "gan"\ndestination = "discord:123456789012345678"\n'
         '[[digests]]\nname = "hook"\nquery = "gan"\ndestination = "discord-webhook:LAB_HOOK"\n',
     )
-    settings = load_settings(path, {"LAB_HOOK": WEBHOOK})
+    environ = {"LAB_HOOK": WEBHOOK, "DISCORD_BOT_TOKEN": "bot-token"}
+    settings = load_settings(path, environ, delivering=True)
     assert [d.destination for d in settings.digests] == [
         "discord:123456789012345678",
         "discord-webhook:LAB_HOOK",
@@ -155,9 +156,50 @@ def test_bad_discord_destinations_name_the_key(
         tmp_path, f'[[digests]]\nname = "x"\nquery = "gan"\ndestination = "{destination}"\n'
     )
     with pytest.raises(ConfigError, match="digests.0.destination") as caught:
-        load_settings(path, environ)
+        load_settings(path, environ, delivering=True)
     assert message in str(caught.value)
     assert WEBHOOK not in str(caught.value)
+
+
+def test_what_posting_needs_is_required_only_where_digests_are_posted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[digests]]\nname = "bot"\nquery = "gan"\ndestination = "discord:123456789012345678"\n'
+        '[[digests]]\nname = "hook"\nquery = "gan"\ndestination = "discord-webhook:LAB_HOOK"\n',
+    )
+    # search and status work in a shell without the secrets...
+    assert len(load_settings(path, {}).digests) == 2
+    # ...serve, deliver and check-config say what is missing.
+    with pytest.raises(ConfigError, match="LAB_HOOK is not set"):
+        load_settings(path, {}, delivering=True)
+    with pytest.raises(ConfigError, match="set DISCORD_BOT_TOKEN") as caught:
+        load_settings(path, {"LAB_HOOK": WEBHOOK}, delivering=True)
+    assert caught.value.key == "digests.0.destination"
+
+
+def test_queries_in_the_settings_are_checked_when_they_are_loaded(tmp_path: Path) -> None:
+    for toml, key in [
+        ('[[digests]]\nname = "x"\nquery = "title:(a OR"\n', "digests.0.query"),
+        ('[[subscriptions]]\nname = "x"\nquery = "-survey"\n', "subscriptions.0.query"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, toml), {})
+        assert caught.value.key == key
+        assert caught.value.problem.startswith("bad query: ")
+        assert "^" in caught.value.problem
+
+
+def test_secrets_are_refused_in_the_settings_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="set DISCORD_BOT_TOKEN instead") as caught:
+        load_settings(write(tmp_path, 'discord_bot_token = "abc.def"\n'), {})
+    assert "abc.def" not in str(caught.value)
+
+
+def test_the_database_password_is_never_shown() -> None:
+    environ = {"PAPERBRIDGE_DATABASE_URL": "postgresql://pb:Hunter2@db.example:5432/pb"}
+    shown = redacted(load_settings(None, environ))
+    assert "Hunter2" not in str(shown)
+    assert shown["store"]["database_url"] == "postgresql://pb:***@db.example:5432/pb"
 
 
 def test_discord_settings_are_checked(tmp_path: Path) -> None:
