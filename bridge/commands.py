@@ -69,7 +69,12 @@ def _print_report(report: PollReport, as_json: bool) -> None:
 
 async def poll(settings: Settings, *, as_json: bool) -> int:
     async with open_bridge(settings) as bridge:
+        ledger = build_ledger(bridge.store, settings)
+        # Digests declared in the settings exist before the poll, so they get its papers, and
+        # the matches are queued right after: a `poll`, then `deliver` later (cron) loses none.
+        await asyncio.to_thread(sync_configured, ledger, settings)
         report = await bridge.poller.poll_once()
+        await ledger.intake()
     _print_report(report, as_json)
     return 0 if report.ok else 1
 

@@ -125,6 +125,7 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
     destinations = db.list_destinations()
     labels = {d.id: d.label for d in destinations}
     pending = db.pending_counts()
+    last_sent = db.last_sent()
     digests = [
         {
             "id": sub.id,
@@ -134,7 +135,10 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
             "time": sub.local_time,
             "time_zone": sub.time_zone,
             "all_quiet": sub.all_quiet,
+            # The scheduled morning last finished, and when a paper last went out (a "now"
+            # subscription or `deliver --now` sends without finishing a scheduled morning).
             "last_digest_at": _iso(sub.last_digest_at),
+            "last_sent_at": _iso(last_sent.get(sub.id)),
             "pending": pending.get(sub.id, 0),
         }
         for sub in db.list_digests()
@@ -187,7 +191,7 @@ def format_status(report: dict[str, Any]) -> str:
     for sub in report["digests"]:
         lines.append(
             f"  digest {sub['name'] or sub['id']}: {sub['query']!r} -> {sub['destination']}"
-            f" at {sub['time']} {sub['time_zone']}; last {sub['last_digest_at'] or 'never'};"
+            f" at {sub['time']} {sub['time_zone']}; last sent {sub['last_sent_at'] or 'never'};"
             f" {sub['pending']} pending"
         )
     if not report["feeds"] and not report["digests"]:

@@ -18,7 +18,12 @@ from bridge.jobs import stale_before
 from bridge.status import delivery_health
 
 
-def health_routes(bridge: Bridge) -> list[BaseRoute]:
+def health_routes(bridge: Bridge, started: datetime | None = None) -> list[BaseRoute]:
+    """``/healthz``; ``started``: when this process started (default: now), which stands in
+    for a source's last success until it has one, so a source that never worked (a firewall,
+    a wrong base_url) turns the bridge unhealthy after the same three missed polls."""
+    started = started or datetime.now(UTC)
+
     async def healthz(_request: Request) -> JSONResponse:
         now = datetime.now(UTC)
         body: dict[str, object] = {"status": "ok"}
@@ -40,15 +45,14 @@ def health_routes(bridge: Bridge) -> list[BaseRoute]:
             last = state.last_success_at if state else None
             age = (now - last).total_seconds() if last else None
             # Stale: three polls of the source's own schedule in a row did not succeed.
-            stale = last is None or last < stale_before(bridge.settings, source.name, now)
+            stale = (last or started) < stale_before(bridge.settings, source.name, now)
             sources[source.name] = {
                 "last_success": last.isoformat() if last else None,
                 "age_seconds": round(age) if age is not None else None,
                 "last_error": state.last_error if state else None,
                 "stale": stale,
             }
-            # A source that has never succeeded yet (just started) is not "stale" for 503.
-            if stale and last is not None:
+            if stale:
                 healthy = False
         body["sources"] = sources
         if not healthy:

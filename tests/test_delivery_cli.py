@@ -62,8 +62,11 @@ time_zone = "Europe/Berlin"
     for heading in ("Sources", "Subscriptions", "Destinations", "Last deliveries", "Problems"):
         assert heading in text
     assert "digest models: 'model'" in text and f"file:{out}" in text
+    assert "last sent never" not in text  # `deliver --now` sent, without a scheduled morning
     assert main(["--config", str(config), "status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    (digest,) = report["digests"]
+    assert digest["last_sent_at"] is not None and digest["last_digest_at"] is None
     (dest,) = report["destinations"]
     assert dest["deliveries"]["sent"] == len(papers) and report["problems"] == []
 
@@ -136,3 +139,37 @@ def test_migrate_data_moves_everything_from_sqlite_to_postgres(
     # A second copy into the now full database is refused.
     assert main(["migrate-data", "--from", sqlite_url, "--to", postgres_url]) == 1
     assert "already holds data" in capsys.readouterr().err
+
+
+def test_a_poll_feeds_the_configured_digests_even_before_the_first_deliver(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fake_upstream import FakeUpstream
+
+    out = workdir / "digests.jsonl"
+    with FakeUpstream() as upstream:
+        # Every HF request, whatever its date, answers with the same listing.
+        upstream.add("/api/daily_papers", HF_FILE.read_bytes(), content_type="application/json")
+        config = workdir / "config.toml"
+        config.write_text(
+            f"""
+[sources.hf]
+base_url = "{upstream.base_url}"
+[first_run]
+announce = "all"
+[[digests]]
+name = "models"
+query = "model"
+destination = "file:{out}"
+""",
+            encoding="utf-8",
+        )
+        assert main(["--config", str(config), "poll"]) == 0
+    capsys.readouterr()
+    # The digest existed before the poll, so the poll's papers were queued for it.
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    (digest,) = json.loads(capsys.readouterr().out)["digests"]
+    assert digest["pending"] > 0
+    assert main(["--config", str(config), "deliver", "--now"]) == 0
+    sent = [p for line in out.read_text().splitlines() for p in json.loads(line)["papers"]]
+    assert len(sent) == digest["pending"]

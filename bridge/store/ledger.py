@@ -862,6 +862,17 @@ class LedgerStore:
                 ).scalar_one()
             )
 
+    def last_sent(self) -> dict[str, datetime]:
+        """When each subscription last had a paper delivered."""
+        table = schema.deliveries
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.subscription_id, func.max(table.c.sent_at))
+                .where(table.c.state == "sent")
+                .group_by(table.c.subscription_id)
+            ).all()
+        return {sub: sent for sub, sent in rows if sent is not None}
+
     def sent_in_slot(self, subscription_id: str, slot: datetime) -> int:
         table = schema.deliveries
         with self.engine.connect() as conn:
