@@ -20,6 +20,15 @@ ensure_venv() {
     if [ ! -x .venv/bin/python ]; then
         "$(find_python)" -m venv .venv
     fi
+    # Install only when pyproject.toml (or the extras asked for) changed since the last
+    # install: a restart then needs no package index, and starts at once.
+    local stamp=".venv/.paperbridge-installed${extras}"
+    local wanted
+    wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+        return
+    fi
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".${extras}"
+    echo "$wanted" > "$stamp"
 }
