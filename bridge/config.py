@@ -305,7 +305,7 @@ class DiscordSettings(_Section):
     # Register the slash commands at start when they changed since the last registration.
     sync_commands: bool = True
     # Connect to the gateway (receive slash commands). With several `serve` processes on one
-    # database, set it false on all but one: every connection would get every command.
+    # database, one holds the gateway at a time (a lease) and another takes over if it stops.
     gateway: bool = True
     # "thread": a header message in the channel and the papers in a thread under it;
     # "channel": every message in the channel. Webhooks always post in the channel.

@@ -128,6 +128,42 @@ def exclusive(ledger: Ledger, name: str, min_gap: timedelta, job: Job) -> Job:
     return run
 
 
+async def run_as_leader(
+    ledger: Ledger,
+    name: str,
+    job: Job,
+    *,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    on_wait: Callable[[], None] | None = None,
+) -> None:
+    """Run ``job`` in one process at a time among all that share the store (a chat gateway
+    connection, which must not be held twice): wait until the lease ``name`` is free, take it,
+    keep it renewed while ``job`` runs, release it when ``job`` ends. If the holder dies,
+    another process takes over once the lease expires (``delivery.claim_timeout_seconds``),
+    or at its next try when the holder is known dead on this host. ``on_wait`` is called
+    once, the first time this process has to wait."""
+    ttl = ledger.claim_timeout
+    waited = False
+    while True:
+        now = ledger.clock()
+        taken = await asyncio.to_thread(ledger.db.try_lease, name, ledger.holder, now, now + ttl)
+        if taken:
+            break
+        if not waited and on_wait is not None:
+            on_wait()
+        waited = True
+        await asyncio.to_thread(ledger.db.expire_dead_leases, ledger.is_dead)
+        await sleep(ttl.total_seconds() / 3)
+    renewer = asyncio.create_task(_renew(ledger, name))
+    try:
+        await job()
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        await asyncio.to_thread(ledger.db.release_lease, name, ledger.holder, ledger.clock())
+
+
 async def _renew(ledger: Ledger, name: str) -> None:
     ttl = ledger.claim_timeout
     while True:

@@ -191,7 +191,8 @@ class Ledger:
         # A claim must outlive any send, or a slow send would be taken over and sent twice.
         return min(self.settings.send_timeout_seconds, self.settings.claim_timeout_seconds / 2)
 
-    def _is_dead(self, holder: str) -> bool:
+    def is_dead(self, holder: str) -> bool:
+        """Whether the process named ``holder`` (in a claim or lease) is certainly gone."""
         return holder_is_dead(holder, self.holder)
 
     # -- recovery and intake --------------------------------------------------------------------
@@ -200,9 +201,9 @@ class Ledger:
         """Put expired claims back to pending (uncertain) and free dead processes' leases."""
         now = self.clock()
         recovered = await asyncio.to_thread(
-            self.db.recover, now, now - self.claim_timeout, self._is_dead
+            self.db.recover, now, now - self.claim_timeout, self.is_dead
         )
-        await asyncio.to_thread(self.db.expire_dead_leases, self._is_dead)
+        await asyncio.to_thread(self.db.expire_dead_leases, self.is_dead)
         if recovered:
             log.warning(
                 "ledger: %d deliveries were claimed by a process that stopped before confirming;"

@@ -321,3 +321,58 @@ def test_bad_schedules_are_config_errors(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings(path, {})
         assert caught.value.key == key
+
+
+async def test_a_leader_job_runs_in_one_process_at_a_time(sqlite_store: Store) -> None:
+    import asyncio
+
+    from bridge.jobs import run_as_leader
+
+    clock = Clock(utc(2026, 6, 1, 5))
+    first = Ledger(sqlite_store, {}, clock=clock, holder="host-a:1:a")
+    second = Ledger(sqlite_store, {}, clock=clock, holder="host-b:2:b")
+    ran: list[str] = []
+    release_first = asyncio.Event()
+    waits: list[float] = []
+    waited: list[str] = []
+
+    async def first_job() -> None:
+        ran.append("first")
+        await release_first.wait()
+
+    async def second_job() -> None:
+        ran.append("second")
+
+    async def second_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        release_first.set()  # the first process stops (it shuts down cleanly)
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    leader = asyncio.create_task(run_as_leader(first, "gateway", first_job))
+    await asyncio.sleep(0.05)
+    assert ran == ["first"]
+    await asyncio.wait_for(
+        run_as_leader(
+            second, "gateway", second_job, sleep=second_sleep, on_wait=lambda: waited.append("x")
+        ),
+        5,
+    )
+    await leader
+    assert ran == ["first", "second"] and waited == ["x"] and len(waits) >= 1
+
+    # A holder that dies without releasing is replaced once its lease expires.
+    async def never_ends() -> None:
+        await asyncio.Event().wait()
+
+    stuck = asyncio.create_task(run_as_leader(first, "gateway", never_ends))
+    await asyncio.sleep(0.05)
+
+    async def later(seconds: float) -> None:
+        clock.advance(seconds=seconds)  # time passes; the stuck holder never renews
+
+    await asyncio.wait_for(run_as_leader(second, "gateway", second_job, sleep=later), 5)
+    assert ran == ["first", "second", "second"]
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck

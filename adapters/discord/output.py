@@ -24,12 +24,15 @@ from adapters.discord.bot import PaperBot, api_base
 from adapters.discord.posting import BotPublisher
 from adapters.discord.webhook import WebhookPublisher
 from bridge import __version__
+from bridge.jobs import run_as_leader
 from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
 # Discord asks bots for a User-Agent of this form.
+# The lease that makes one serve process the gateway holder (bridge.jobs.run_as_leader).
+GATEWAY_LEASE = "discord:gateway"
 USER_AGENT = f"DiscordBot (https://github.com/paperbridge/paperbridge, {__version__})"
 LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 600.0
@@ -169,6 +172,20 @@ class DiscordOutput:
         if not self.settings.gateway:
             log.info("discord: gateway off ([discord] gateway = false): posting only")
             return
+        # One gateway connection across every serve process sharing the store: Discord sends
+        # each command to every connection, and two processes would both answer it.
+        await run_as_leader(
+            self.context.ledger,
+            GATEWAY_LEASE,
+            lambda: self._hold_gateway(bot),
+            sleep=self.sleep,
+            on_wait=lambda: log.info(
+                "discord: another serve process holds the gateway; this one posts digests and"
+                " takes over if that one stops"
+            ),
+        )
+
+    async def _hold_gateway(self, bot: PaperBot) -> None:
         try:
             await bot.connect(reconnect=True)  # discord.py reconnects on its own
         except (discord.ConnectionClosed, discord.PrivilegedIntentsRequired) as exc:
