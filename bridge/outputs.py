@@ -62,7 +62,9 @@ OutputFactory = Callable[[OutputContext], Output | None]
 def output_factories() -> list[OutputFactory]:
     """Every output paperbridge ships; each import stays here so a missing optional output
     never breaks the others."""
-    factories: list[OutputFactory] = []
+    from adapters.slack import slack_output
+
+    factories: list[OutputFactory] = [slack_output]
     return factories
 
 

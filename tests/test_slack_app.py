@@ -1,0 +1,274 @@
+"""/papers over HTTP: signed requests to the real endpoint of a running server, answers through
+the response_url of a fake Slack, and the 3-second acknowledgement however slow the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.slack.blocks import MORE_ACTION, SHARE_ACTION, page_value
+from bridge.chat import Channel
+from bridge.models import Paper
+from tests.fake_slack import DEFAULT_TEAM, DEFAULT_TOKEN, FakeSlack
+from tests.fake_upstream import unused_port
+from tests.slack_support import (
+    SIGNING_SECRET,
+    GatedChat,
+    SlackServer,
+    action_body,
+    command_body,
+    signed_headers,
+)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def stored_papers(server: SlackServer, count: int = 12) -> None:
+    server.store.add_papers(
+        [
+            Paper(
+                f"2606.{n:05d}",
+                f"Generalization study {n}",
+                abstract="We study out-of-distribution generalization <!channel> in depth.",
+                authors=("Ann Author",),
+                upvotes=n,
+            )
+            for n in range(1, count + 1)
+        ]
+    )
+
+
+async def post(
+    server: SlackServer, body: bytes, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(
+            server.url, content=body, headers=signed_headers(body) if headers is None else headers
+        )
+
+
+async def responses(slack: FakeSlack, name: str, count: int = 1) -> list[dict[str, Any]]:
+    path = f"/response/{name}"
+    await slack.wait_for(
+        lambda: len([c for c in slack.calls_to("response") if c.path == path]) >= count
+    )
+    return [c.body for c in slack.calls_to("response") if c.path == path]
+
+
+# -- every request is verified ----------------------------------------------------------------------
+
+
+async def test_unsigned_badly_signed_and_stale_requests_are_rejected(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url) as server:
+        body = command_body(slack, "help")
+        unsigned = await post(server, body, {"Content-Type": "application/x-www-form-urlencoded"})
+        badly = await post(server, body, signed_headers(body, secret="not-the-secret"))
+        tampered = await post(server, body.replace(b"help", b"list"), signed_headers(body))
+        stale = await post(server, body, signed_headers(body, at=time.time() - 6 * 60))
+        valid = await post(server, body)
+    assert [r.status_code for r in (unsigned, badly, tampered, stale)] == [401] * 4
+    assert valid.status_code == 200
+    assert not slack.calls_to("response")  # nothing ran for the rejected ones
+
+
+async def test_help_and_bad_arguments_are_answered_in_the_acknowledgement(
+    slack, sqlite_url
+) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url) as server:
+        helped = await post(server, command_body(slack, "help"))
+        wrong = await post(server, command_body(slack, "subscribe generalization at 25:00"))
+        typo = await post(server, command_body(slack, "subscribe <!here> Europe/Berln"))
+        broken = await post(server, command_body(slack, "title:(<!here> OR"))
+    assert helped.json()["response_type"] == "ephemeral"
+    assert "`/papers subscribe generalization at 08:00 Europe/Berlin`" in json.dumps(helped.json())
+    assert wrong.json() == {
+        "text": "`25:00` is not a time of day: write it like 08:00, 7:30 or 7am.",
+        "response_type": "ephemeral",
+    }
+    assert "`Europe/Berln` is not a time zone" in typo.json()["text"]
+    assert "does not parse" in broken.json()["text"]
+    assert "<!here>" not in broken.text and "&lt;!here&gt;" in broken.json()["text"]
+
+
+async def test_a_search_is_acknowledged_then_answered_privately(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url) as server:
+        stored_papers(server)
+        ack = await post(server, command_body(slack, "generalization", name="s1"))
+        assert ack.status_code == 200 and ack.content == b""
+        [answer] = await responses(slack, "s1")
+    assert answer["response_type"] == "ephemeral"
+    blocks = answer["blocks"]
+    assert blocks[0]["text"]["text"] == "12 papers match `generalization` (showing 1–5)"
+    assert "*generalization*" in blocks[1]["text"]["text"]
+    assert "<!channel>" not in json.dumps(answer) and "&lt;!channel&gt;" in json.dumps(answer)
+    labels = [e["text"]["text"] for e in blocks[-1]["elements"]]
+    assert labels == ["More", "Share in channel"]
+
+
+async def test_the_ack_never_waits_for_a_slow_store(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url, gated=True) as server:
+        stored_papers(server)
+        ack = await post(server, command_body(slack, "generalization", name="slow"))
+        assert ack.status_code == 200
+        # Slack has its answer while the search is still stuck in the store.
+        chat = server.chat
+        assert isinstance(chat, GatedChat)
+        await slack.wait_for(chat.waiting.is_set)
+        assert not slack.calls_to("response")
+        chat.gate.set()
+        [answer] = await responses(slack, "slow")
+    assert answer["blocks"][0]["text"]["text"].startswith("12 papers match")
+
+
+async def test_more_and_share_buttons(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url) as server:
+        stored_papers(server)
+        more = await post(
+            server,
+            action_body(slack, MORE_ACTION, page_value("generalization", 2) or "", name="m1"),
+        )
+        assert more.status_code == 200
+        [page2] = await responses(slack, "m1")
+        assert page2["replace_original"] is True and page2["response_type"] == "ephemeral"
+        assert (
+            page2["blocks"][0]["text"]["text"] == "12 papers match `generalization` (showing 6–10)"
+        )
+
+        shared = await post(
+            server,
+            action_body(slack, SHARE_ACTION, page_value("generalization", 1) or "", name="sh"),
+        )
+        assert shared.status_code == 200
+        visible, cleanup = await responses(slack, "sh", 2)
+        assert visible["response_type"] == "in_channel" and visible["replace_original"] is False
+        assert all(block["type"] != "actions" for block in visible["blocks"])
+        assert visible["blocks"][-1]["elements"][0]["text"] == "Shared by <@U0USER>"
+        assert cleanup == {"text": "", "delete_original": True}
+
+        forged = await post(server, action_body(slack, MORE_ACTION, "not json", name="f1"))
+        assert forged.status_code == 200
+        [answer] = await responses(slack, "f1")
+        assert "no longer works" in answer["text"]
+
+
+async def test_subscribe_list_now_and_unsubscribe_in_a_channel(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    slack.user_zones["U0USER"] = "Europe/Berlin"
+    async with SlackServer(slack, sqlite_url) as server:
+        await post(server, command_body(slack, "subscribe generalization at 7:30", name="sub"))
+        [subscribed] = await responses(slack, "sub")
+        assert subscribed["response_type"] == "in_channel"
+        assert subscribed["text"] == (
+            "Subscribed: this channel gets new papers matching `generalization`"
+            " every morning at 07:30 (Europe/Berlin)."
+        )
+        assert [c.body["channel"] for c in slack.calls_to("conversations.join")] == ["C0CHAN"]
+
+        await post(server, command_body(slack, "list", name="list"))
+        [listed] = await responses(slack, "list")
+        assert listed["response_type"] == "ephemeral" and "1. `generalization`" in listed["text"]
+
+        stored_papers(server, 2)  # news since the subscription
+        await post(server, command_body(slack, "now", name="now"))
+        [report] = await responses(slack, "now")
+        assert slack.papers_posted("C0CHAN") == ["2606.00001", "2606.00002"]
+        assert report["response_type"] == "ephemeral"
+        assert report["text"] == "Posted new papers for 1 of 1 subscriptions."
+
+        await post(server, command_body(slack, "unsubscribe 1", name="un"))
+        [gone] = await responses(slack, "un")
+        assert gone["text"] == "Unsubscribed from `generalization`."
+        assert (
+            server.ledger.db.digests_of(Channel("slack", f"{DEFAULT_TEAM}:C0CHAN").destination_id)
+            == []
+        )
+
+
+async def test_a_private_channel_gets_the_invite_hint(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    slack.join_errors["C0PRIV"] = "method_not_supported_for_channel_type"
+    async with SlackServer(slack, sqlite_url) as server:
+        await post(server, command_body(slack, "subscribe diffusion", channel="C0PRIV", name="p"))
+        [answer] = await responses(slack, "p")
+    assert "invite me (`/invite @paperbridge`)" in answer["text"]
+    assert "(UTC)" in answer["text"]  # no profile zone: the configured one
+
+
+async def test_a_request_without_a_sane_length_is_refused(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url) as server:
+        big = b"x" * ((1 << 20) + 1)
+        async with httpx.AsyncClient() as client:
+            too_big = await client.post(server.url, content=big, headers=signed_headers(big))
+    assert too_big.status_code == 413
+
+
+# -- `paperbridge serve` as a real process ------------------------------------------------------------
+
+
+def test_serve_mounts_the_slack_endpoint_and_never_prints_secrets(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = unused_port()
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f"""
+[store]
+database_url = "sqlite:///{tmp_path / "serve.db"}"
+[sources.hf]
+enabled = false
+[slack]
+api_base_url = "{slack.api_url}"
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "SLACK_BOT_TOKEN": DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    command = [
+        sys.executable,
+        "-m",
+        "bridge",
+        "--config",
+        str(config),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/slack/events"
+        body = command_body(slack, "generalization", name="serve")
+        deadline = time.monotonic() + 30
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.post(url, content=body, headers=signed_headers(body))
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answer is not None and answer.status_code == 200
+        unsigned = httpx.post(
+            url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert unsigned.status_code == 401
+        while not slack.calls_to("response") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [reply] = slack.calls_to("response")
+        assert reply.body["text"].startswith("No stored paper matches generalization")
+        assert slack.calls_to("auth.test"), "the bot token is checked at start"
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=15)
+    text = output.decode()
+    assert "slack: answering /papers at /slack/events" in text
+    assert DEFAULT_TOKEN not in text and SIGNING_SECRET not in text
