@@ -197,7 +197,13 @@ class SlackServer:
     with a store, the real ledger and the chat service behind them."""
 
     def __init__(
-        self, slack: FakeSlack, database_url: str, *, gated: bool = False, **slack_config: Any
+        self,
+        slack: FakeSlack,
+        database_url: str,
+        *,
+        gated: bool = False,
+        app_token: str | None = None,
+        **slack_config: Any,
     ) -> None:
         self.settings = Settings.model_validate(
             {
@@ -209,8 +215,10 @@ class SlackServer:
                 },
                 "slack_bot_token": DEFAULT_TOKEN,
                 "slack_signing_secret": SIGNING_SECRET,
+                "slack_app_token": app_token,
             }
         )
+        self.routes: list[Any] = []
         self.gated = gated
         self.port = 0
         self._stack = contextlib.AsyncExitStack()
@@ -231,7 +239,8 @@ class SlackServer:
         outputs = await self._stack.enter_async_context(
             running_outputs(context, listen=True, factories=[slack_output])
         )
-        app = Starlette(routes=[route for output in outputs for route in output.routes()])
+        self.routes = [route for output in outputs for route in output.routes()]
+        app = Starlette(routes=self.routes)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]

@@ -11,14 +11,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+import yaml
 
+import adapters.slack
 from adapters.slack.blocks import MORE_ACTION, SHARE_ACTION, page_value
+from adapters.slack.output import EVENTS_PATH
 from bridge.chat import Channel
+from bridge.config import SlackSettings
 from bridge.models import Paper
-from tests.fake_slack import DEFAULT_TEAM, DEFAULT_TOKEN, FakeSlack
+from tests.fake_slack import APP_TOKEN, DEFAULT_TEAM, DEFAULT_TOKEN, FakeSlack
 from tests.fake_upstream import unused_port
 from tests.slack_support import (
     SIGNING_SECRET,
@@ -272,3 +277,53 @@ api_base_url = "{slack.api_url}"
     text = output.decode()
     assert "slack: answering /papers at /slack/events" in text
     assert DEFAULT_TOKEN not in text and SIGNING_SECRET not in text
+
+
+# -- Socket Mode ----------------------------------------------------------------------------------------
+
+
+def command_payload(slack: FakeSlack, text: str, name: str) -> dict[str, Any]:
+    return dict(parse_qsl(command_body(slack, text, name=name).decode()))
+
+
+async def test_socket_mode_acknowledges_envelopes_and_answers(slack, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    async with SlackServer(slack, sqlite_url, mode="socket", app_token=APP_TOKEN) as server:
+        assert server.routes == []  # nothing listens on HTTP for commands
+        await slack.wait_for(lambda: slack.socket_clients == 1)
+        stored_papers(server)
+        slack.socket_send(
+            {
+                "envelope_id": "e-help",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": command_payload(slack, "help", "h"),
+            }
+        )
+        slack.socket_send(
+            {
+                "envelope_id": "e-search",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": command_payload(slack, "generalization", "sock"),
+            }
+        )
+        await slack.wait_for(lambda: {"e-help", "e-search"} <= set(slack.acks))
+        [answer] = await responses(slack, "sock")
+    assert slack.calls_to("apps.connections.open")[0].token == APP_TOKEN
+    assert "`/papers generalization`" in json.dumps(slack.acks["e-help"]["payload"])
+    assert "payload" not in slack.acks["e-search"]  # an empty ack: the results follow
+    assert answer["blocks"][0]["text"]["text"] == "12 papers match `generalization` (showing 1–5)"
+
+
+# -- the app manifest -------------------------------------------------------------------------------------
+
+
+def test_the_manifest_creates_the_app_this_code_expects() -> None:
+    manifest = yaml.safe_load((Path(adapters.slack.__file__).parent / "manifest.yml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == SlackSettings().command
+    assert command["url"].endswith(EVENTS_PATH)
+    assert manifest["settings"]["interactivity"]["request_url"] == command["url"]
+    # Every Web API method the app calls is allowed by a scope it asks for.
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "channels:join", "users:read"} <= scopes
