@@ -20,7 +20,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from adapters.slack.mrkdwn import SlackMarkup, clip, escape, inert, inert_within, join_within
 from bridge.chat.render import (
@@ -102,7 +103,16 @@ def context(*texts: str) -> dict[str, Any]:
 
 def weight(blocks: Sequence[dict[str, Any]]) -> int:
     """What a message costs against Slack's aggregate limit: every text, plus containers."""
-    return _text_length(list(blocks)) + BLOCK_OVERHEAD * len(blocks)
+    total = BLOCK_OVERHEAD * len(blocks)
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "section" and len(block) == 2:
+            total += len(block["text"]["text"])
+        elif kind == "context" and len(block) == 2:
+            total += sum(len(element["text"]) for element in block["elements"])
+        else:
+            total += _text_length(block)
+    return total
 
 
 def _text_length(node: Any) -> int:
@@ -138,6 +148,11 @@ def marked_preview(text: str, hits: Sequence[Hit], budget: int = PREVIEW_CHARS) 
     return "".join(out)
 
 
+class _Rendered(NamedTuple):
+    blocks: tuple[dict[str, Any], ...]
+    weight: int
+
+
 def paper_blocks(
     stored: StoredPaper,
     hits: Sequence[Hit] = (),
@@ -147,6 +162,15 @@ def paper_blocks(
 ) -> list[dict[str, Any]]:
     """Title linked to the paper, a preview with the matched words marked; then authors, day,
     upvotes, category, the paper's links and why it matched."""
+    return list(_render(stored, tuple(hits), why, uncertain).blocks)
+
+
+# A morning sends the same paper, matched the same way, to many channels: it is rendered once.
+# Rendered blocks are shared between messages and never changed after they are built.
+@lru_cache(maxsize=2048)
+def _render(
+    stored: StoredPaper, hits: tuple[Hit, ...], why: str | None, uncertain: bool
+) -> _Rendered:
     paper = stored.paper
     title = inert_within(" ".join(paper.title.split()) or paper.arxiv_id, TITLE_CHARS)
     head = f"*<{escape(paper.abs_url)}|{title}>*"
@@ -163,7 +187,7 @@ def paper_blocks(
         notes.append(UNCERTAIN_NOTE)
     if any(notes):
         blocks.append(context(*notes))
-    return blocks
+    return _Rendered(tuple(blocks), weight(blocks))
 
 
 def fallback(prefix: str, titles: Sequence[str]) -> str:
@@ -218,19 +242,17 @@ def digest_messages(
     titles: list[str] = []
     if header_count is not None:
         blocks = digest_header(subscription, header_count, threaded=False)
+    used = weight(blocks)
     for item in items:
-        more = paper_blocks(
-            item.stored,
-            item.match.hits,
-            item.why if item.match.hits else None,
-            uncertain=item.uncertain,
-        )
+        hits = item.match.hits
+        more = _render(item.stored, hits, item.why if hits else None, item.uncertain)
         if titles and (
-            len(blocks) + len(more) > MAX_BLOCKS or weight(blocks) + weight(more) > MESSAGE_BUDGET
+            len(blocks) + len(more.blocks) > MAX_BLOCKS or used + more.weight > MESSAGE_BUDGET
         ):
             messages.append(_papers_message(blocks, titles, subscription))
-            blocks, titles = [], []
-        blocks += more
+            blocks, titles, used = [], [], 0
+        blocks += more.blocks
+        used += more.weight
         titles.append(item.stored.paper.title)
     if titles or blocks:
         messages.append(_papers_message(blocks, titles, subscription))
