@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import re
@@ -251,6 +252,10 @@ class FakeSlack:
         method = request.match_info["method"]
         body = await self._read(request)
         auth = request.headers.get("Authorization", "")
+        if auth.startswith("Basic "):  # oauth.v2.access: the app's client id and secret
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            body.update(client_id=client_id, client_secret=secret)
+            auth = ""
         token = auth.removeprefix("Bearer ").strip() or body.get("token")
         channel = body.get("channel")
         now = self.clock()

@@ -112,6 +112,8 @@ def papers(
 # -- a running server with the Slack app ------------------------------------------------------------
 
 SIGNING_SECRET = "test-signing-secret"
+CLIENT_ID = "111.222"
+CLIENT_SECRET = "test-client-secret"
 
 
 def signed_headers(
@@ -128,12 +130,18 @@ def signed_headers(
 
 
 def command_body(
-    slack: FakeSlack, text: str, *, channel: str = "C0CHAN", user: str = "U0USER", name: str = "r1"
+    slack: FakeSlack,
+    text: str,
+    *,
+    channel: str = "C0CHAN",
+    user: str = "U0USER",
+    name: str = "r1",
+    team: str = DEFAULT_TEAM,
 ) -> bytes:
     return urlencode(
         {
             "token": "deprecated-verification-token",
-            "team_id": DEFAULT_TEAM,
+            "team_id": team,
             "team_domain": "fake",
             "channel_id": channel,
             "channel_name": "papers",
@@ -203,19 +211,24 @@ class SlackServer:
         *,
         gated: bool = False,
         app_token: str | None = None,
+        installation_key: str | None = None,
         **slack_config: Any,
     ) -> None:
+        oauth = installation_key is not None
         self.settings = Settings.model_validate(
             {
                 "store": {"database_url": database_url},
                 "slack": {
                     "api_base_url": slack.api_url,
                     "channel_interval_seconds": 0,
+                    **({"client_id": CLIENT_ID} if oauth else {}),
                     **slack_config,
                 },
-                "slack_bot_token": DEFAULT_TOKEN,
+                "slack_bot_token": None if oauth else DEFAULT_TOKEN,
                 "slack_signing_secret": SIGNING_SECRET,
                 "slack_app_token": app_token,
+                "slack_client_secret": CLIENT_SECRET if oauth else None,
+                "slack_installation_key": installation_key,
             }
         )
         self.routes: list[Any] = []
@@ -227,7 +240,10 @@ class SlackServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
+        return self.at("/slack/events")
+
+    def at(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     async def __aenter__(self) -> SlackServer:
         self.store = open_store(self.settings.store.database_url)
@@ -239,6 +255,7 @@ class SlackServer:
         outputs = await self._stack.enter_async_context(
             running_outputs(context, listen=True, factories=[slack_output])
         )
+        self.output = outputs[0]
         self.routes = [route for output in outputs for route in output.routes()]
         app = Starlette(routes=self.routes)
         sock = socket.socket()
@@ -261,3 +278,12 @@ class SlackServer:
         self._server.should_exit = True
         await self._task
         await self._stack.aclose()
+
+
+async def responses(slack: FakeSlack, name: str, count: int = 1) -> list[dict[str, Any]]:
+    """The bodies posted to ``slack.response_url(name)``, once there are ``count``."""
+    path = f"/response/{name}"
+    await slack.wait_for(
+        lambda: len([c for c in slack.calls_to("response") if c.path == path]) >= count
+    )
+    return [c.body for c in slack.calls_to("response") if c.path == path]

@@ -19,7 +19,7 @@ import yaml
 
 import adapters.slack
 from adapters.slack.blocks import MORE_ACTION, SHARE_ACTION, page_value
-from adapters.slack.output import EVENTS_PATH
+from adapters.slack.output import BOT_SCOPES, EVENTS_PATH, REDIRECT_PATH
 from bridge.chat import Channel
 from bridge.config import SlackSettings
 from bridge.models import Paper
@@ -31,6 +31,7 @@ from tests.slack_support import (
     SlackServer,
     action_body,
     command_body,
+    responses,
     signed_headers,
 )
 
@@ -63,14 +64,6 @@ async def post(
         return await client.post(
             server.url, content=body, headers=signed_headers(body) if headers is None else headers
         )
-
-
-async def responses(slack: FakeSlack, name: str, count: int = 1) -> list[dict[str, Any]]:
-    path = f"/response/{name}"
-    await slack.wait_for(
-        lambda: len([c for c in slack.calls_to("response") if c.path == path]) >= count
-    )
-    return [c.body for c in slack.calls_to("response") if c.path == path]
 
 
 # -- every request is verified ----------------------------------------------------------------------
@@ -324,6 +317,8 @@ def test_the_manifest_creates_the_app_this_code_expects() -> None:
     assert command["command"] == SlackSettings().command
     assert command["url"].endswith(EVENTS_PATH)
     assert manifest["settings"]["interactivity"]["request_url"] == command["url"]
-    # Every Web API method the app calls is allowed by a scope it asks for.
-    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "chat:write", "channels:join", "users:read"} <= scopes
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == command["url"]
+    assert manifest["oauth_config"]["redirect_urls"][0].endswith(REDIRECT_PATH)
+    # The scopes the OAuth flow asks for are the manifest's, and cover every method called.
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+    assert {"commands", "chat:write", "channels:join", "users:read"} == set(BOT_SCOPES)

@@ -15,12 +15,15 @@ import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.slack.commands import PapersCommand
+from adapters.slack.installations import DatabaseStateStore, Installations, token_cipher
 from adapters.slack.publisher import KIND, SlackPublisher
 from adapters.slack.webclient import open_session, web_client
 from adapters.slack.workspaces import SingleWorkspace, Workspaces
@@ -31,6 +34,10 @@ from bridge.publisher import Publisher
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+# What the app may do, and all it asks for (adapters/slack/manifest.yml says the same).
+BOT_SCOPES = ("commands", "chat:write", "channels:join", "users:read")
 # Slack's requests are a few kilobytes; anything far bigger is not Slack.
 MAX_BODY_BYTES = 1 << 20
 
@@ -61,7 +68,19 @@ class SlackOutput:
     def routes(self) -> list[BaseRoute]:
         if self._handler is None:
             return []
-        return [Route(EVENTS_PATH, self._events, methods=["POST"])]
+        routes: list[BaseRoute] = []
+        if self.settings.slack.mode == "http":
+            routes.append(Route(EVENTS_PATH, self._events, methods=["POST"]))
+        if self.oauth:
+            routes += [
+                Route(INSTALL_PATH, self._handler.handle, methods=["GET"]),
+                Route(REDIRECT_PATH, self._handler.handle, methods=["GET"]),
+            ]
+        return routes
+
+    @property
+    def oauth(self) -> bool:
+        return isinstance(self.workspaces, Installations)
 
     async def start(self, *, listen: bool) -> None:
         slack = self.settings.slack
@@ -71,12 +90,16 @@ class SlackOutput:
         self.client = web_client(slack, self.session)
         if isinstance(self.workspaces, SingleWorkspace):
             await self.workspaces.identify(self.client)
+        elif isinstance(self.workspaces, Installations):
+            await self.workspaces.load()
         self.publisher = SlackPublisher(self.client, self.workspaces, slack)
         if not listen:
             return
         self.app = self.build_app(self.client)
+        self._handler = AsyncSlackRequestHandler(self.app)
+        if self.oauth:
+            log.info("slack: installation into workspaces at %s", INSTALL_PATH)
         if slack.mode == "http":
-            self._handler = AsyncSlackRequestHandler(self.app)
             log.info("slack: answering %s at %s", slack.command, EVENTS_PATH)
         else:
             assert self.settings.slack_app_token is not None
@@ -106,11 +129,42 @@ class SlackOutput:
             signing_secret=secret.get_secret_value() if secret is not None else "",
             # Bolt takes an AsyncAuthorize instance as it is (its __init__ checks isinstance).
             authorize=self.workspaces.authorize(),  # type: ignore[arg-type]
+            oauth_flow=self._oauth_flow(),
+            user_facing_authorize_error_message=(
+                "paperbridge is not installed in this workspace any more; someone who may add"
+                " apps can install it again."
+            ),
             # The listener goes on after ack(); the answer does not wait for it.
             process_before_response=False,
         )
         PapersCommand(self.context.chat, self.settings.slack.command).register(app)
+        if self.oauth:
+            # app_uninstalled / tokens_revoked: the workspace's token is deleted.
+            app.enable_token_revocation_listeners()
+        else:
+            app.event("app_uninstalled")(_uninstalled)
+            app.event("tokens_revoked")(_uninstalled)
         return app
+
+    def _oauth_flow(self) -> AsyncOAuthFlow | None:
+        if not isinstance(self.workspaces, Installations):
+            return None
+        secret = self.settings.slack_client_secret
+        assert secret is not None
+        public = self.settings.server.public_url.rstrip("/")
+        return AsyncOAuthFlow(
+            settings=AsyncOAuthSettings(
+                client_id=self.settings.slack.client_id,
+                client_secret=secret.get_secret_value(),
+                scopes=list(BOT_SCOPES),
+                user_scopes=[],
+                redirect_uri=public + REDIRECT_PATH if public else None,
+                install_path=INSTALL_PATH,
+                redirect_uri_path=REDIRECT_PATH,
+                installation_store=self.workspaces.installation_store,
+                state_store=DatabaseStateStore(self.context.store),
+            )
+        )
 
     def _check_listening(self) -> None:
         if self.settings.slack.mode == "http" and self.settings.slack_signing_secret is None:
@@ -136,10 +190,45 @@ class SlackOutput:
         return await self._handler.handle(request)
 
 
+async def _uninstalled(event: dict[str, object]) -> None:
+    log.warning(
+        "slack: Slack says the app lost its access (%s); SLACK_BOT_TOKEN no longer works",
+        event.get("type"),
+    )
+
+
 def slack_output(context: OutputContext) -> SlackOutput | None:
-    """The Slack output when a bot token is configured; None when Slack is not set up."""
+    """The Slack output: one workspace with SLACK_BOT_TOKEN, or several through OAuth with
+    slack.client_id and SLACK_CLIENT_SECRET; None when Slack is not set up."""
     settings = context.settings
     token = settings.slack_bot_token
-    if token is None:
+    client_id = settings.slack.client_id
+    secret = settings.slack_client_secret
+    if token is None and not client_id and secret is None:
         return None
-    return SlackOutput(context, SingleWorkspace(token.get_secret_value()))
+    if token is not None and (client_id or secret is not None):
+        raise ConfigError(
+            "slack_bot_token",
+            "set SLACK_BOT_TOKEN (one workspace) or slack.client_id with SLACK_CLIENT_SECRET"
+            " (installation into several workspaces), not both",
+        )
+    if token is not None:
+        return SlackOutput(context, SingleWorkspace(token.get_secret_value()))
+    if not client_id:
+        raise ConfigError(
+            "slack.client_id", "SLACK_CLIENT_SECRET is set: give the app's client id too"
+        )
+    if secret is None:
+        raise ConfigError(
+            "slack_client_secret", "slack.client_id is set: set SLACK_CLIENT_SECRET too"
+        )
+    key = settings.slack_installation_key
+    if key is None:
+        raise ConfigError(
+            "slack_installation_key",
+            "OAuth keeps each workspace's token encrypted in the store: set SLACK_INSTALLATION_KEY"
+            ' (make one with: python -c "from cryptography.fernet import Fernet;'
+            ' print(Fernet.generate_key().decode())")',
+        )
+    cipher = token_cipher(key.get_secret_value())
+    return SlackOutput(context, Installations(context.store, cipher))

@@ -83,6 +83,8 @@ MALFORMED = {
     "too_many_attachments",
     "invalid_thread_ts",
 }
+# The token was refused: after a reinstall another process may already hold the new one.
+AUTH_ERRORS = {"invalid_auth", "token_revoked", "token_expired", "not_authed"}
 # "It's possible some aspect of the operation succeeded before the error was raised."
 MAYBE_POSTED = {"internal_error", "fatal_error"}
 
@@ -166,7 +168,7 @@ class SlackPublisher:
         token = await self.workspaces.token_for(team)
         if token is None:
             return SendOutcome.permanent(f"the Slack app is not installed in workspace {team}")
-        poster = _Poster(self, token, channel)
+        poster = _Poster(self, team, token, channel)
         if not items:
             outcome, _ = await poster.post(quiet_message(subscription))
             return outcome
@@ -196,8 +198,9 @@ class SlackPublisher:
 class _Poster:
     """Posts to one channel with one token: pacing, inline retries, and what was posted."""
 
-    def __init__(self, publisher: SlackPublisher, token: str, channel: str) -> None:
+    def __init__(self, publisher: SlackPublisher, team: str, token: str, channel: str) -> None:
         self.publisher = publisher
+        self.team = team
         self.token = token
         self.channel = channel
         self.posted = 0
@@ -241,6 +244,8 @@ class _Poster:
                     )
                 except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:
                     outcome = outcome_of(exc)
+                    if outcome.status == "permanent" and await self._new_token(exc):
+                        continue
                 else:
                     self.posted += 1
                     ts = response.get("ts")
@@ -254,6 +259,18 @@ class _Poster:
             log.info("slack: %s to %s; trying again in %.0f s", outcome.reason, self.channel, wait)
             pacer.hold(self.channel, wait)
             waited += wait
+
+    async def _new_token(self, exc: BaseException) -> bool:
+        """After an auth error: whether the workspace has another token now (reinstalled)."""
+        if not isinstance(exc, SlackApiError) or not isinstance(exc.response.data, dict):
+            return False
+        if exc.response.data.get("error") not in AUTH_ERRORS:
+            return False
+        fresh = await self.publisher.workspaces.token_for(self.team, fresh=True)
+        if fresh is None or fresh == self.token:
+            return False
+        self.token = fresh
+        return True
 
     async def delete(self, ts: str) -> None:
         try:

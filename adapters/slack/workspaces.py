@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Workspaces(Protocol):
-    async def token_for(self, team_id: str) -> str | None:
-        """The bot token for ``team_id``; None when the app is not installed there."""
+    async def token_for(self, team_id: str, *, fresh: bool = False) -> str | None:
+        """The bot token for ``team_id``; None when the app is not installed there.
+        ``fresh``: read it again from where it is kept (the remembered one was refused)."""
         ...
 
     def authorize(self) -> AsyncAuthorize:
@@ -64,7 +65,7 @@ class SingleWorkspace:
         self.bot_id = answer.get("bot_id")
         log.info("slack: bot token belongs to workspace %s", self.team_id)
 
-    async def token_for(self, team_id: str) -> str | None:
+    async def token_for(self, team_id: str, *, fresh: bool = False) -> str | None:
         return self._token
 
     def authorize(self) -> AsyncAuthorize:
