@@ -18,11 +18,16 @@ import pytest
 import yaml
 
 import adapters.slack
+from adapters.slack import slack_output
 from adapters.slack.blocks import MORE_ACTION, SHARE_ACTION, page_value
 from adapters.slack.output import BOT_SCOPES, EVENTS_PATH, REDIRECT_PATH
-from bridge.chat import Channel
-from bridge.config import SlackSettings
+from bridge.chat import Channel, ChatService
+from bridge.config import Settings, SlackSettings
+from bridge.errors import ConfigError
+from bridge.ledger import build_ledger
 from bridge.models import Paper
+from bridge.outputs import OutputContext, running_outputs
+from bridge.store import open_store
 from tests.fake_slack import APP_TOKEN, DEFAULT_TEAM, DEFAULT_TOKEN, FakeSlack
 from tests.fake_upstream import unused_port
 from tests.slack_support import (
@@ -322,3 +327,28 @@ def test_the_manifest_creates_the_app_this_code_expects() -> None:
     # The scopes the OAuth flow asks for are the manifest's, and cover every method called.
     assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
     assert {"commands", "chat:write", "channels:join", "users:read"} == set(BOT_SCOPES)
+
+
+async def test_http_mode_without_a_signing_secret_stops_serve_but_not_deliver(
+    slack: FakeSlack, sqlite_url: str
+) -> None:
+    settings = Settings.model_validate(
+        {
+            "store": {"database_url": sqlite_url},
+            "slack": {"api_base_url": slack.api_url},
+            "slack_bot_token": DEFAULT_TOKEN,
+        }
+    )
+    store = open_store(sqlite_url)
+    try:
+        ledger = build_ledger(store, settings)
+        context = OutputContext(settings, store, ledger, ChatService(store, ledger, settings))
+        with pytest.raises(ConfigError) as caught:
+            async with running_outputs(context, listen=True, factories=[slack_output]):
+                pass
+        assert caught.value.key == "slack_signing_secret"
+        # `paperbridge deliver` only posts: it needs no signing secret.
+        async with running_outputs(context, listen=False, factories=[slack_output]) as outputs:
+            assert list(outputs[0].publishers()) == ["slack"] and outputs[0].routes() == []
+    finally:
+        store.close()

@@ -111,9 +111,9 @@ class PapersCommand:
             return
         channel = channel_of(body)
         if isinstance(command, Subscribe):
-            hint = await _join(client, body)
             zone = await _user_zone(client, str(body.get("user_id", "")))
             sub, created = await self.chat.subscribe(channel, command, default_zone=zone)
+            hint = await _join(client, body)
             text = subscribed_text(MARKUP, sub, created) + (f"\n{hint}" if hint else "")
             await _reply(respond, text_message(text), in_channel=True)
         elif isinstance(command, Unsubscribe):
