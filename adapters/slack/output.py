@@ -122,9 +122,12 @@ class SlackOutput:
 
     def build_app(self, client: AsyncWebClient) -> AsyncApp:
         secret = self.settings.slack_signing_secret
+        bolt_log = logging.getLogger("adapters.slack.bolt")
+        if not any(isinstance(f, _UnusedEnvToken) for f in bolt_log.filters):
+            bolt_log.addFilter(_UnusedEnvToken())
         app = AsyncApp(
             name="paperbridge",
-            logger=logging.getLogger("adapters.slack.bolt"),
+            logger=bolt_log,
             client=client,
             signing_secret=secret.get_secret_value() if secret is not None else "",
             # Bolt takes an AsyncAuthorize instance as it is (its __init__ checks isinstance).
@@ -188,6 +191,15 @@ class SlackOutput:
         if int(length) > MAX_BODY_BYTES:
             return PlainTextResponse("too large for a Slack request", 413)
         return await self._handler.handle(request)
+
+
+class _UnusedEnvToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, given our client, warns
+    at every start that it goes unused; tokens reach Bolt through ``authorize``, so that
+    warning only misleads."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
 
 
 async def _uninstalled(event: dict[str, object]) -> None:
