@@ -329,6 +329,48 @@ class DiscordSettings(_Section):
         return value.rstrip("/")
 
 
+class SlackSettings(_Section):
+    """The Slack app (adapters/slack). It runs when SLACK_BOT_TOKEN (one workspace) or client_id
+    with SLACK_CLIENT_SECRET (OAuth, several workspaces) is set."""
+
+    # "http": Slack posts commands to {public_url}/slack/events, checked with the signing secret;
+    # "socket": the app dials out to Slack (SLACK_APP_TOKEN), no public URL needed.
+    mode: Literal["http", "socket"] = "http"
+    # The slash command as created in the app (the manifest creates /papers).
+    command: str = "/papers"
+    # Tests and proxies point this elsewhere.
+    api_base_url: str = "https://slack.com/api/"
+    # OAuth installation into several workspaces: the app's client id (SLACK_CLIENT_ID works too);
+    # the secret comes from SLACK_CLIENT_SECRET, the token encryption key from SLACK_INSTALLATION_KEY.
+    client_id: str = ""
+    # Papers per Slack message (each paper is 3 blocks; 10 keeps a message inside Block Kit limits).
+    papers_per_message: int = Field(default=10, ge=1, le=10)
+    # A digest of at most this many papers is one message; a bigger one is a short header
+    # message with the papers in its thread. 0: always a thread.
+    single_message_max_papers: int = Field(default=3, ge=0)
+    # Slack allows about one message per second per channel: the next message to a channel leaves
+    # at least this long after Slack answered the previous one.
+    channel_interval_seconds: float = Field(default=1.0, ge=0)
+    # A rate limit (429) asking to wait at most this long is waited out in place; a longer one,
+    # like repeated server errors, hands the message back to the delivery ledger to retry later.
+    inline_retry_max_seconds: float = Field(default=10.0, ge=0, le=30)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        if not value.startswith("/") or len(value) < 2 or " " in value:
+            raise ValueError("must be a slash command such as /papers")
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -343,12 +385,16 @@ class Settings(_Section):
     delivery: DeliverySettings = DeliverySettings()
     digests: list[DigestSettings] = Field(default_factory=list)
     discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
     time_zone: str = "UTC"
     # Secrets: only ever from the environment (a settings file holding one is refused), never
     # printed.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_installation_key: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
 
     @field_validator("time_zone")
@@ -393,9 +439,23 @@ ENV_OVERRIDES: dict[str, str] = {
     "PAPERBRIDGE_DISCORD_API_BASE_URL": "discord.api_base_url",
     "SLACK_BOT_TOKEN": "slack_bot_token",
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "SLACK_APP_TOKEN": "slack_app_token",
+    "SLACK_CLIENT_ID": "slack.client_id",
+    "SLACK_CLIENT_SECRET": "slack_client_secret",
+    "SLACK_INSTALLATION_KEY": "slack_installation_key",
+    "PAPERBRIDGE_SLACK_API_BASE_URL": "slack.api_base_url",
     "DISCORD_BOT_TOKEN": "discord_bot_token",
 }
-SECRET_KEYS = frozenset({"slack_bot_token", "slack_signing_secret", "discord_bot_token"})
+SECRET_KEYS = frozenset(
+    {
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "slack_client_secret",
+        "slack_installation_key",
+        "discord_bot_token",
+    }
+)
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:

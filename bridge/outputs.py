@@ -63,8 +63,9 @@ def output_factories() -> list[OutputFactory]:
     """Every output paperbridge ships; each import stays here so a missing optional output
     never breaks the others."""
     from adapters.discord.output import discord_output
+    from adapters.slack import slack_output
 
-    factories: list[OutputFactory] = [discord_output]
+    factories: list[OutputFactory] = [slack_output, discord_output]
     return factories
 
 

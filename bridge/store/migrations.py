@@ -54,12 +54,19 @@ def _search_votes(conn: Connection) -> None:
     SearchIndex.create_votes(conn)
 
 
+def _slack_installations(conn: Connection) -> None:
+    # Workspaces the Slack app was installed into (OAuth) and pending OAuth states.
+    schema.slack_installations.create(conn)
+    schema.slack_oauth_states.create(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
     _delivery_ledger,
     _search_index,
     _search_votes,
+    _slack_installations,
 ]
 
 

@@ -213,3 +213,28 @@ job_claims = Table(
     Column("lease_until", UTCDateTime, nullable=False),
     Column("done", Boolean, nullable=False, default=True),
 )
+
+# Slack workspaces the app was installed into through OAuth (adapters/slack/installations.py).
+# The bot token is encrypted with SLACK_INSTALLATION_KEY; everything else is public ids.
+slack_installations = Table(
+    "slack_installations",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("enterprise_id", String(32)),
+    Column("team_name", Text, nullable=False, default=""),
+    Column("app_id", String(32)),
+    Column("bot_id", String(32)),
+    Column("bot_user_id", String(32)),
+    Column("bot_scopes", Text, nullable=False, default=""),
+    Column("bot_token", Text, nullable=False),
+    Column("installer_user_id", String(32)),
+    Column("installed_at", UTCDateTime, nullable=False),
+)
+
+# OAuth "state" values handed out by /slack/install, each good for one callback.
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    metadata,
+    Column("state", String(128), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
