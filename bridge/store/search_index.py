@@ -181,32 +181,43 @@ class IndexDoc:
     compounds: tuple[Compound, ...] = field(default=())
 
 
-# What one whitespace-separated chunk of text contributes to a column: its tokens in position
-# order, space-separated ("" for none). A chunk with hyphenated compounds also has an entry in
-# the second dict: its joined forms and its compounds. Words repeat across papers, so each
-# distinct chunk is analyzed once. The pair of dicts is replaced, never cleared, when it gets
-# large: a thread still holding the old pair sees consistent entries.
 _Extras = tuple[tuple[str, ...], tuple[Compound, ...]]
-_ChunkCache = tuple[dict[str, str], dict[str, _Extras]]
-_CHUNKS: dict[bool, _ChunkCache] = {True: ({}, {}), False: ({}, {})}
+
+
+class _Chunks(dict[str, str]):
+    """What each whitespace-separated chunk of text contributes to a column: its tokens in
+    position order, space-separated ("" for none). A chunk with hyphenated compounds also has
+    an entry in ``extras``: its joined forms and its compounds.
+
+    Words repeat across papers, so each distinct chunk is analyzed once: looking up one not
+    seen before analyzes it (``__missing__``), and lookups of known chunks stay in C.
+    """
+
+    def __init__(self, stem: bool) -> None:
+        super().__init__()
+        self.stem = stem
+        self.extras: dict[str, _Extras] = {}
+
+    def __missing__(self, chunk: str) -> str:
+        compounds: set[Compound] = set()
+        main, joined = _stream_reference((chunk,), self.stem, compounds)
+        if joined:
+            # Before the tokens: whoever finds the chunk's tokens cached finds these too.
+            self.extras[chunk] = (tuple(joined), tuple(sorted(compounds)))
+        tokens = self[chunk] = " ".join(main)
+        return tokens
+
+
+# Replaced, never cleared, when large: a thread still using the old one sees it consistent.
+_CHUNKS = {True: _Chunks(True), False: _Chunks(False)}
 _CHUNK_CACHE_LIMIT = 300_000
 
 
-def _chunk_cache(stem: bool) -> _ChunkCache:
+def _chunk_cache(stem: bool) -> _Chunks:
     cache = _CHUNKS[stem]
-    if len(cache[0]) >= _CHUNK_CACHE_LIMIT:
-        cache = _CHUNKS[stem] = ({}, {})
+    if len(cache) >= _CHUNK_CACHE_LIMIT:
+        cache = _CHUNKS[stem] = _Chunks(stem)
     return cache
-
-
-def _learn(chunk: str, stem: bool, cache: _ChunkCache) -> str:
-    compounds: set[Compound] = set()
-    main, joined = _stream_reference((chunk,), stem, compounds)
-    if joined:
-        # Before the tokens: whoever finds the chunk's tokens cached finds these too.
-        cache[1][chunk] = (tuple(joined), tuple(sorted(compounds)))
-    tokens = cache[0][chunk] = " ".join(main)
-    return tokens
 
 
 def _stream(
@@ -222,21 +233,16 @@ def _stream(
     main: list[str] = []
     joined: list[str] = []
     cache = _chunk_cache(stem)
-    tokens_of, extras_of = cache
+    tokens_of = cache.__getitem__
+    extras_of = cache.extras.get
     first = True
     for text in texts:
         if not first:
             main.append(SEPARATOR)
         first = False
         chunks = text.split()
-        found = list(map(tokens_of.get, chunks))
-        if None in found:
-            found = [
-                tokens if tokens is not None else _learn(chunk, stem, cache)
-                for tokens, chunk in zip(found, chunks, strict=True)
-            ]
-        main += filter(None, found)
-        for extra_joined, extra_compounds in filter(None, map(extras_of.get, chunks)):
+        main += filter(None, map(tokens_of, chunks))
+        for extra_joined, extra_compounds in filter(None, map(extras_of, chunks)):
             joined += extra_joined
             compounds.update(extra_compounds)
     return main, joined
