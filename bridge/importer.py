@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ TRANSACTION = 5000
 # New papers from one import after which the search index is merged (a few seconds per
 # 100,000 stored papers).
 OPTIMIZE_AFTER = 10_000
-_PAPER_FIELDS = tuple(f.name for f in fields(Paper))
+_paper_fields = attrgetter(*(f.name for f in fields(Paper)))
 
 
 @dataclass(slots=True)
@@ -68,7 +69,7 @@ def _parse_file(path: Path) -> _Parsed:
     except OSError as exc:
         return [], [], [], f"cannot read {path}: {exc.strerror or exc}"
     parsed = detect_and_parse(text, str(path))
-    rows = [tuple(getattr(paper, name) for name in _PAPER_FIELDS) for paper in parsed.papers]
+    rows = list(map(_paper_fields, parsed.papers))
     docs = [(doc.columns, doc.compounds) for doc in map(index_doc, parsed.papers)]
     return rows, docs, parsed.problems, None
 
