@@ -119,7 +119,7 @@ def import_paths(
     if parallel is None:
         parallel = len(paths) > 1
     if workers is None:
-        workers = max(1, (os.cpu_count() or 2) - 1)
+        workers = default_workers()
     parsed_files = _parse_in_workers(paths, workers) if parallel else map(_parse_file, paths)
     with store.bulk_writer(commit_every=TRANSACTION) as writer:
         for parsed in parsed_files:
@@ -128,6 +128,11 @@ def import_paths(
         # Batches leave the search index in many segments; one merge makes searches faster.
         store.optimize_search_index()
     return counts
+
+
+def default_workers() -> int:
+    """Parsing processes when the caller does not say: one per core but the storing one's."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _parse_in_workers(paths: Iterable[Path], workers: int) -> Iterator[_Parsed]:
