@@ -2,7 +2,8 @@
 
 Prints papers/s for a 2,000-entry arXiv listing and a 100-paper HF page, each against the
 usual alternative (feedparser; BeautifulSoup with html.parser) parsing the same input in the
-same run, and the rate and memory of importing 100,000 papers.
+same run, the rate and memory of importing 100,000 papers, and the CPU time per paper of each
+stage of an import.
 
     .venv/bin/python bench/ingest.py [--papers 100000]
 """
@@ -13,22 +14,33 @@ import argparse
 import copy
 import gc
 import json
+import pickle
 import re
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.importer import import_paths  # noqa: E402
+from bridge.importer import (  # noqa: E402
+    TRANSACTION,
+    ImportCounts,
+    _parse_file,
+    _store,
+    default_workers,
+    detect_and_parse,
+    import_paths,
+)
 from bridge.sources.arxiv_parse import parse_listing  # noqa: E402
 from bridge.sources.hf_parse import parse_html  # noqa: E402
 from bridge.store import open_store  # noqa: E402
+from bridge.store.search_index import index_doc  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -176,7 +188,10 @@ def bench_import(tmp: Path, files: list[Path], total: int, label: str, parallel:
     elapsed = time.perf_counter() - start
     store.close()
     assert counts.new == total, counts
-    how = "parsing in a second process" if parallel else "one process"
+    workers = default_workers()
+    how = f"parsing in {workers} other process{'es' if workers > 1 else ''}"
+    if not parallel:
+        how = "one process"
     print(f"Import {total:,} papers from {len(files)} saved {label} into SQLite ({how}):")
     print(f"  {total / elapsed:,.0f} papers/s ({elapsed:.1f} s)")
     marks = [rss[0], rss[len(rss) // 2], rss[-1]]
@@ -202,6 +217,54 @@ def write_arxiv_files(tmp: Path, total: int, per_file: int = 1000) -> list[Path]
     return files
 
 
+def bench_stages(tmp: Path, files: list[Path], label: str) -> None:
+    """CPU time per paper of each stage of an import, one stage after another in this process.
+
+    A parsing process reads, parses, works out the search index text and pickles; the
+    storing process unpickles, stores (5,000 papers a transaction) and at the end merges the
+    FTS5 index. Each stage runs on its own here, so the figures do not depend on how the
+    machine's other jobs share the cores.
+    """
+    cpu: dict[str, float] = {}
+
+    def timed(stage: str, func: Callable[[], Any]) -> Any:
+        gc.collect()
+        start = time.process_time()
+        result = func()
+        cpu[stage] = time.process_time() - start
+        return result
+
+    parsed = timed(
+        "read and parse",
+        lambda: [detect_and_parse(f.read_text(encoding="utf-8"), str(f)).papers for f in files],
+    )
+    timed("search index text", lambda: [[index_doc(p) for p in papers] for papers in parsed])
+    results = [_parse_file(f) for f in files]  # what the parsing processes send
+    blobs = timed("pickle", lambda: [pickle.dumps(r) for r in results])
+    received = timed("unpickle", lambda: [pickle.loads(b) for b in blobs])
+    store = open_store(f"sqlite:///{tmp / f'stages-{label}.db'}")
+
+    def store_all() -> None:
+        with store.bulk_writer(commit_every=TRANSACTION) as writer:
+            for result in received:
+                _store(writer, result, ImportCounts(), False, lambda _n: None)
+
+    timed("store (papers, FTS5, votes)", store_all)
+    timed("merge the FTS5 index", store.optimize_search_index)
+    store.close()
+    papers = sum(map(len, parsed))
+    print(f"CPU time per paper, {label} ({papers:,} papers, each stage on its own):")
+    for stage, seconds in cpu.items():
+        print(f"  {stage:<28} {seconds / papers * 1e6:6.1f} us")
+    parsing = sum(cpu[s] for s in ("read and parse", "search index text", "pickle")) / papers
+    storing = sum(cpu[s] for s in ("unpickle", "store (papers, FTS5, votes)")) / papers
+    merge = cpu["merge the FTS5 index"] / papers
+    print(
+        f"  parsing side {parsing * 1e6:.0f} us, storing side {storing * 1e6:.0f} us"
+        f" + merge {merge * 1e6:.0f} us"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
@@ -215,6 +278,8 @@ def main() -> None:
         bench_import(tmp, arxiv_files, args.papers, "arXiv API responses", parallel=True)
         hf_files = write_import_files(tmp, args.papers)
         bench_import(tmp, hf_files, args.papers, "HF API responses", parallel=True)
+        bench_stages(tmp, arxiv_files[:20], "arXiv API responses")
+        bench_stages(tmp, hf_files[:20], "HF API responses")
 
 
 if __name__ == "__main__":

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from bridge.models import Paper, ParseProblem, ParseResult
 from bridge.sources import arxiv_parse, hf_parse
 from bridge.sources.base import log_problems
-from bridge.store import Store
+from bridge.store import BulkWriter, Store
 from bridge.store.search_index import IndexDoc, index_doc
 
 log = logging.getLogger(__name__)
 
+# Papers per batch: each batch is stored as one add_papers call would store it.
 BATCH = 1000
+# Papers per transaction, about: a commit costs SQLite a new FTS5 segment and its merging,
+# about 35 us a paper with one batch per commit, about 13 us with five.
+TRANSACTION = 5000
 # New papers from one import after which the search index is merged (a few seconds per
 # 100,000 stored papers).
 OPTIMIZE_AFTER = 10_000
-_PAPER_FIELDS = tuple(f.name for f in fields(Paper))
+_paper_fields = attrgetter(*(f.name for f in fields(Paper)))
 
 
 @dataclass(slots=True)
@@ -51,27 +57,25 @@ def detect_and_parse(text: str, name: str) -> ParseResult:
     return arxiv_parse.parse_api(text, name)
 
 
-# A parsed file as it crosses from the parsing process: plain tuples pickle several times
-# faster than frozen dataclasses with slots. The search index text (IndexDoc) of each paper
-# comes along when the parsing process worked it out.
-_Parsed = tuple[list[tuple[Any, ...]], list[IndexDoc] | None, list[ParseProblem], str | None]
+# A parsed file as it crosses from a parsing process: plain tuples pickle several times
+# faster than frozen dataclasses with slots. Each paper comes with its search index text
+# (IndexDoc's fields), worked out there too: analyzing costs about as much as parsing.
+_Parsed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[ParseProblem], str | None]
 
 
-def _parse_file(path: Path, with_index: bool = False) -> _Parsed:
+def _parse_file(path: Path) -> _Parsed:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        return [], None, [], f"cannot read {path}: {exc.strerror or exc}"
+        return [], [], [], f"cannot read {path}: {exc.strerror or exc}"
     parsed = detect_and_parse(text, str(path))
-    rows = [tuple(getattr(paper, name) for name in _PAPER_FIELDS) for paper in parsed.papers]
-    # Analyzing the text for the index costs about as much as parsing; in the parsing process
-    # it runs on the other core, and the storing process only writes.
-    docs = [index_doc(paper) for paper in parsed.papers] if with_index else None
+    rows = list(map(_paper_fields, parsed.papers))
+    docs = [(doc.columns, doc.compounds) for doc in map(index_doc, parsed.papers)]
     return rows, docs, parsed.problems, None
 
 
 def _store(
-    store: Store,
+    writer: BulkWriter,
     parsed: _Parsed,
     counts: ImportCounts,
     announce: bool,
@@ -86,8 +90,8 @@ def _store(
     counts.problems += len(problems)
     for start in range(0, len(rows), BATCH):
         chunk = [Paper(*row) for row in rows[start : start + BATCH]]
-        chunk_docs = docs[start : start + BATCH] if docs is not None else None
-        result = store.add_papers(chunk, announce=announce, index_docs=chunk_docs)
+        chunk_docs = [IndexDoc(*doc) for doc in docs[start : start + BATCH]]
+        result = writer.add_papers(chunk, announce=announce, index_docs=chunk_docs)
         counts.new += len(result.new)
         counts.merged += result.merged + len(result.revised)
         counts.skipped += result.skipped
@@ -101,43 +105,46 @@ def import_paths(
     announce: bool = False,
     progress: Callable[[int], None] = lambda _n: None,
     parallel: bool | None = None,
+    workers: int | None = None,
 ) -> ImportCounts:
     """Parse and store files; a bad record or file is skipped and logged, the rest kept.
 
-    With several files, parsing runs in a second process one file ahead of storing, so the
-    two use both cores (SQLite takes one writer, so storing itself stays in this process).
-    That process also works out each paper's search index text.
+    With several files, ``workers`` processes (by default one per core but one) parse
+    files and work out their search index text, each a file ahead, while this process only
+    stores (SQLite takes one writer). Batches of ``BATCH`` papers (never two files in one)
+    are stored as ``add_papers`` would store them, about ``TRANSACTION`` papers per
+    transaction.
     """
     counts = ImportCounts()
     if parallel is None:
         parallel = len(paths) > 1
-    if not parallel:
-        for path in paths:
-            _store(store, _parse_file(path), counts, announce, progress)
-    else:
-        _import_in_parallel(store, paths, counts, announce, progress)
+    if workers is None:
+        workers = default_workers()
+    parsed_files = _parse_in_workers(paths, workers) if parallel else map(_parse_file, paths)
+    with store.bulk_writer(commit_every=TRANSACTION) as writer:
+        for parsed in parsed_files:
+            _store(writer, parsed, counts, announce, progress)
     if counts.new >= OPTIMIZE_AFTER:
         # Batches leave the search index in many segments; one merge makes searches faster.
         store.optimize_search_index()
     return counts
 
 
-def _import_in_parallel(
-    store: Store,
-    paths: Sequence[Path],
-    counts: ImportCounts,
-    announce: bool,
-    progress: Callable[[int], None],
-) -> None:
+def default_workers() -> int:
+    """Parsing processes when the caller does not say: one per core but the storing one's."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _parse_in_workers(paths: Iterable[Path], workers: int) -> Iterator[_Parsed]:
+    """Parsed files in order, from ``workers`` processes each up to one file ahead."""
     # spawn, not fork: forking a process that runs threads (the progress bar, a server) is
     # unsafe and deprecated.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[_Parsed]] = deque()
-        queue: Iterable[Path] = iter(paths)
-        for path in queue:
-            pending.append(pool.submit(_parse_file, path, True))
-            if len(pending) >= 2:
-                _store(store, pending.popleft().result(), counts, announce, progress)
+        for path in paths:
+            pending.append(pool.submit(_parse_file, path))
+            if len(pending) > workers:
+                yield pending.popleft().result()
         while pending:
-            _store(store, pending.popleft().result(), counts, announce, progress)
+            yield pending.popleft().result()

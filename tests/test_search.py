@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 import bridge.search as search_module
 from bridge.errors import ConfigError, QueryError
+from bridge.importer import detect_and_parse
 from bridge.models import Paper
 from bridge.query import match_paper, parse_query
 from bridge.search import SearchResults, explain_plan, search_store, validate_query
@@ -492,6 +493,33 @@ def test_index_doc_is_its_definition_and_plain_ascii(items: list[str], title: st
     assert doc == index_doc_reference(p)
     for column in doc.columns:
         assert re.fullmatch(r"[a-z0-9_ ]*", column), column
+
+
+# Whitespace of every kind str.split() knows, next to the characters the tokenizer joins on.
+SPACES = st.sampled_from(list(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u3000"))
+SPACED_TEXTS = st.lists(st.one_of(TEXTS, SPACES, st.text(max_size=8)), max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(SPACED_TEXTS, max_size=3), SPACED_TEXTS, SPACED_TEXTS)
+def test_index_doc_by_cached_chunks_is_its_definition_on_any_text(
+    items: list[str], title: str, abstract: str
+) -> None:
+    """The chunk cache splits on whitespace; any text, any whitespace, gives the same doc."""
+    p = paper("p1", title, abstract, authors=tuple(items), ai_keywords=tuple(items))
+    assert index_doc(p) == index_doc(p) == index_doc_reference(p)
+
+
+def test_index_doc_is_its_definition_on_the_real_papers() -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    parsed = [
+        p
+        for path in sorted(fixtures.glob("*/*"))
+        for p in detect_and_parse(path.read_text(encoding="utf-8"), str(path)).papers
+    ]
+    assert len(parsed) > 60
+    for p in parsed + PAPERS + meaning_papers():
+        assert index_doc(p) == index_doc_reference(p), p.arxiv_id
 
 
 @settings(max_examples=300, deadline=None)

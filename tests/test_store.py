@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bridge.models import Paper
-from bridge.store import Store, open_store, schema
+from bridge.store import Store, _json_list, open_store, schema
 from bridge.store.migrations import MIGRATIONS, current_version
 
 
@@ -184,3 +187,8 @@ def test_restart_announces_nothing_twice(database_url: str) -> None:
     result = second.add_papers([arxiv_paper(), hf_paper("2606.00467")])
     assert result.new == [] and result.revised == []
     second.close()
+
+
+@given(st.lists(st.text()).map(tuple))
+def test_json_lists_are_what_json_dumps_writes(values: tuple[str, ...]) -> None:
+    assert _json_list(values) == json.dumps(values, ensure_ascii=False, separators=(",", ":"))

@@ -29,25 +29,19 @@ class BulkInsert:
         processors: dict[str, Callable[[Any], Any] | None] = {
             column.key: column.type.bind_processor(dialect) for column in table.columns
         }
-        self.processors = [(key, processors.get(key)) for key in keys]
+        # A row's values in statement order come out of C; then the few that need converting.
+        self._convert = [(i, proc) for i, key in enumerate(keys) if (proc := processors.get(key))]
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows``, each a mapping with a value for every column not skipped."""
         if not rows:
             return
-        if self.positional:
-            params: list[Any] = [
-                tuple(
-                    proc(row.get(key)) if proc is not None else row.get(key)
-                    for key, proc in self.processors
-                )
-                for row in rows
-            ]
-        else:
-            params = [
-                {
-                    key: proc(row.get(key)) if proc is not None else row.get(key)
-                    for key, proc in self.processors
-                }
-                for row in rows
-            ]
+        params: list[Any] = []
+        for row in rows:
+            values = list(map(row.__getitem__, self.keys))
+            for i, proc in self._convert:
+                values[i] = proc(values[i])
+            params.append(
+                tuple(values) if self.positional else dict(zip(self.keys, values, strict=True))
+            )
         conn.exec_driver_sql(self.sql, params)

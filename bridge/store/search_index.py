@@ -77,7 +77,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, inspect, select
 
 from bridge.models import Paper
-from bridge.query.normalize import _TOKEN_RE, scan
+from bridge.query.normalize import scan
 from bridge.query.parser import (
     And,
     Category,
@@ -181,31 +181,43 @@ class IndexDoc:
     compounds: tuple[Compound, ...] = field(default=())
 
 
-# What one run of word characters (as the analyzer's tokenizer finds it) contributes to a
-# column: its tokens in position order (space-separated), joined compound forms, compounds.
-_Run = tuple[str, tuple[str, ...], tuple[Compound, ...]]
-_RUNS: dict[bool, dict[str, _Run]] = {True: {}, False: {}}
-_RUN_CACHE_LIMIT = 300_000
+_Extras = tuple[tuple[str, ...], tuple[Compound, ...]]
 
 
-def _run(raw: str, stem: bool) -> _Run:
-    tokens = scan(raw, stem)
-    main: list[str] = []
-    joined: list[str] = []
-    compounds: list[Compound] = []
-    for i, (term, _position, _start, _end, span) in enumerate(tokens):
-        if span == 1:
-            main.append(encode(term))
-        else:
-            whole = encode(term)
-            joined.append(whole)
-            compounds.append((whole, " ".join(encode(t[0]) for t in tokens[i + 1 : i + 1 + span])))
-    run = (" ".join(main), tuple(joined), tuple(compounds))
-    cache = _RUNS[stem]
-    if len(cache) >= _RUN_CACHE_LIMIT:
-        cache.clear()
-    cache[raw] = run
-    return run
+class _Chunks(dict[str, str]):
+    """What each whitespace-separated chunk of text contributes to a column: its tokens in
+    position order, space-separated ("" for none). A chunk with hyphenated compounds also has
+    an entry in ``extras``: its joined forms and its compounds.
+
+    Words repeat across papers, so each distinct chunk is analyzed once: looking up one not
+    seen before analyzes it (``__missing__``), and lookups of known chunks stay in C.
+    """
+
+    def __init__(self, stem: bool) -> None:
+        super().__init__()
+        self.stem = stem
+        self.extras: dict[str, _Extras] = {}
+
+    def __missing__(self, chunk: str) -> str:
+        compounds: set[Compound] = set()
+        main, joined = _stream_reference((chunk,), self.stem, compounds)
+        if joined:
+            # Before the tokens: whoever finds the chunk's tokens cached finds these too.
+            self.extras[chunk] = (tuple(joined), tuple(sorted(compounds)))
+        tokens = self[chunk] = " ".join(main)
+        return tokens
+
+
+# Replaced, never cleared, when large: a thread still using the old one sees it consistent.
+_CHUNKS = {True: _Chunks(True), False: _Chunks(False)}
+_CHUNK_CACHE_LIMIT = 300_000
+
+
+def _chunk_cache(stem: bool) -> _Chunks:
+    cache = _CHUNKS[stem]
+    if len(cache) >= _CHUNK_CACHE_LIMIT:
+        cache = _CHUNKS[stem] = _Chunks(stem)
+    return cache
 
 
 def _stream(
@@ -213,35 +225,34 @@ def _stream(
 ) -> tuple[list[str], list[str]]:
     """Tokens in position order (list items separated) and joined compound forms.
 
-    The analyzer treats each run its tokenizer finds on its own, so a text's tokens are its
-    runs' tokens in order; each distinct run is analyzed once (``scan``) and cached.
+    The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
+    on its own, so a text's tokens are its whitespace-separated chunks' tokens in order (as
+    in ``bridge.search._postings``). Splitting and the cache lookups run in C; only a chunk
+    not seen before is analyzed in Python.
     """
     main: list[str] = []
     joined: list[str] = []
-    cache = _RUNS[stem]
+    cache = _chunk_cache(stem)
+    tokens_of = cache.__getitem__
+    extras_of = cache.extras.get
     first = True
     for text in texts:
         if not first:
             main.append(SEPARATOR)
         first = False
-        if not text:
-            continue
-        for raw in _TOKEN_RE.findall(text):
-            run = cache.get(raw)
-            if run is None:
-                run = _run(raw, stem)
-            if run[0]:
-                main.append(run[0])
-            if run[1]:
-                joined += run[1]
-                compounds.update(run[2])
+        chunks = text.split()
+        main += filter(None, map(tokens_of, chunks))
+        for extra_joined, extra_compounds in filter(None, map(extras_of, chunks)):
+            joined += extra_joined
+            compounds.update(extra_compounds)
     return main, joined
 
 
 def _stream_reference(
     texts: Iterable[str], stem: bool, compounds: set[Compound]
 ) -> tuple[list[str], list[str]]:
-    """``_stream`` straight from ``scan`` over whole texts: the definition, for tests."""
+    """``_stream`` straight from ``scan`` over whole texts: the definition (tests compare the
+    two), and how ``_stream`` analyzes a chunk it has not seen."""
     main: list[str] = []
     joined: list[str] = []
     first = True
