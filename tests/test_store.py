@@ -192,3 +192,25 @@ def test_restart_announces_nothing_twice(database_url: str) -> None:
 @given(st.lists(st.text()).map(tuple))
 def test_json_lists_are_what_json_dumps_writes(values: tuple[str, ...]) -> None:
     assert _json_list(values) == json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_sqlite_stores_every_time_in_one_sortable_format(sqlite_url: str) -> None:
+    """Bulk inserts write times exactly as Core statements do, so text comparisons in SQL
+    order them right (a '+00:00' suffix would sort before '.000000')."""
+    import re
+
+    store = open_store(sqlite_url)
+    try:
+        store.add_papers([Paper("2606.00001", "A")], now=datetime(2026, 6, 1, 5, 0, 0, tzinfo=UTC))
+        store.add_papers(
+            [Paper("2606.00001", "A", upvotes=3)], now=datetime(2026, 6, 1, 6, 0, 0, tzinfo=UTC)
+        )
+        with store.engine.connect() as conn:
+            first, changed = conn.exec_driver_sql(
+                "SELECT first_seen_at, changed_at FROM papers"
+            ).one()
+    finally:
+        store.close()
+    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
+    assert re.fullmatch(pattern, first), first  # written by the bulk insert
+    assert re.fullmatch(pattern, changed), changed  # written by an UPDATE

@@ -26,8 +26,12 @@ class BulkInsert:
             list(compiled.positiontup or []) if self.positional else list(compiled.params)
         )
         self.keys = keys
+        # The dialect's own type (SQLite's DATETIME writes "YYYY-MM-DD HH:MM:SS.ffffff", as every
+        # Core statement does); the generic type has no processor, and sqlite3's default
+        # adapter would write another format, which sorts differently and is deprecated.
         processors: dict[str, Callable[[Any], Any] | None] = {
-            column.key: column.type.bind_processor(dialect) for column in table.columns
+            column.key: column.type.dialect_impl(dialect).bind_processor(dialect)
+            for column in table.columns
         }
         # A row's values in statement order come out of C; then the few that need converting.
         self._convert = [(i, proc) for i, key in enumerate(keys) if (proc := processors.get(key))]
