@@ -232,6 +232,9 @@ _SPELLING_TABLE = (
     (re.compile(r"ischaem"), "ischem"),
     (re.compile(r"leukaem"), "leukem"),
 )
+# Whether any rewrite of the table applies: most words need none, and one search costs what
+# one substitution does. When none applies to the word, none applies after another either.
+_SPELLING_ANY = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _SPELLING_TABLE))
 _VOWELS = frozenset("aeiou")
 
 
@@ -261,8 +264,9 @@ def americanize(word: str) -> str:
         return word[:-2] + "is"
     if word.endswith("theses"):
         return word[:-2] + "is"
-    for pattern, replacement in _SPELLING_TABLE:
-        word = pattern.sub(replacement, word)
+    if _SPELLING_ANY.search(word):
+        for pattern, replacement in _SPELLING_TABLE:
+            word = pattern.sub(replacement, word)
     m = _ISE.fullmatch(word)
     if m and not (m["stem"] + "ise").endswith(_ISE_KEEP_ENDINGS):
         word = f"{m['stem']}iz{m['suffix']}"
