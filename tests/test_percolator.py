@@ -190,6 +190,8 @@ ATOMS = st.one_of(
     WORDS,
     st.builds(lambda a, b: f'"{a} {b}"', WORDS, WORDS),
     WORDS.map(lambda w: f"title:{w}"),
+    # An OR whose branches overlap: both are reported when both match.
+    st.builds(lambda a, b: f"({a} OR ({a} {b}))", WORDS, WORDS),
     st.sampled_from(["cat:cs.LG", "cat:cs.*", "source:hf", "upvotes>=3", "author:cooper"]),
 )
 QUERIES = st.builds(
@@ -214,6 +216,24 @@ def test_percolator_equals_brute_force_property(queries: list[str]) -> None:
     percolator = Percolator(subscriptions)
     assert set(percolator.invalid) == {s.id for s in subscriptions} - {s.id for s in valid}
     assert percolator.match(PAPERS[:20]) == brute_force(valid, PAPERS[:20])
+
+
+def test_hits_of_overlapping_or_branches_are_the_tree_walks() -> None:
+    paper = Paper(
+        "2601.00001",
+        title="Diffusion models",
+        abstract="Pre-trained diffusion and pretrained transformers.",
+    )
+    queries = [
+        "diffusion OR (diffusion model)",
+        "pretrained OR (pretrained AND diffusion)",
+        "(pretrained OR zebra) AND (pretrained OR diffusion)",
+        '"diffusion model" OR (diffusion title:model)',
+    ]
+    subscriptions = [Subscription(q, q) for q in queries]
+    matches = Percolator(subscriptions).match([paper])
+    assert matches == brute_force(subscriptions, [paper])
+    assert matches[0].why() == "matched Diffusion, models in the title; diffusion in the abstract"
 
 
 # --- behaviour -----------------------------------------------------------------------------------

@@ -135,6 +135,7 @@ class PaperIndex:
         "categories",
         "_hits",
         "_pairs",
+        "_phrases",
     )
 
     def __init__(self, paper: Paper) -> None:
@@ -166,6 +167,7 @@ class PaperIndex:
         self.keys = keys
         self._hits: dict[tuple[tuple[str, ...], str], tuple[Hit, ...]] = {}
         self._pairs: dict[tuple[tuple[str, ...], str], tuple[KeyedHit, ...]] = {}
+        self._phrases: dict[tuple[tuple[str, ...], Slots], tuple[KeyedHit, ...]] = {}
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
@@ -195,31 +197,57 @@ class PaperIndex:
         key = (fields, term)
         hits = self._hits.get(key)
         if hits is None:
-            make = new_hit
-            found: list[Hit] = []
-            for name in fields:
-                occurrences = self.postings[name].get(term)
-                if occurrences:
-                    text = self.texts[name]
-                    found += [make(name, text[s:e], s, e) for _, s, e, _ in occurrences]
-            hits = tuple(found)
+            hits = tuple(map(_second, self.term_pairs(fields, term)))
             self._hits[key] = hits
         return hits
 
     def term_pairs(self, fields: tuple[str, ...], term: str) -> tuple[KeyedHit, ...]:
-        """``term_hits`` with each hit's sort key, for merging the hits of several terms."""
+        """``term_hits`` with each hit's sort key, for merging the hits of several leaves."""
         key = (fields, term)
         pairs = self._pairs.get(key)
         if pairs is None:
-            keys: list[tuple[int, int, int]] = []
+            found: list[KeyedHit] = []
             for name in fields:
                 occurrences = self.postings[name].get(term)
                 if occurrences:
+                    text = self.texts[name]
                     order = FIELD_ORDER[name]
-                    keys += [(order, s, e) for _, s, e, _ in occurrences]
-            pairs = tuple(zip(keys, self.term_hits(fields, term), strict=True))
+                    found += [
+                        ((order, s, e), new_hit(name, text[s:e], s, e))
+                        for _, s, e, _ in occurrences
+                    ]
+            pairs = _sorted(found)
             self._pairs[key] = pairs
         return pairs
+
+    def phrase_pairs(self, fields: tuple[str, ...], slots: Slots) -> tuple[KeyedHit, ...]:
+        """Every occurrence of a phrase in ``fields``, keyed and sorted like ``term_pairs``
+        (cached: many subscriptions share a phrase)."""
+        key = (fields, slots)
+        pairs = self._phrases.get(key)
+        if pairs is None:
+            found: list[KeyedHit] = []
+            for name in fields:
+                spans = phrase_spans(self.postings[name], slots)
+                if spans:
+                    text = self.texts[name]
+                    order = FIELD_ORDER[name]
+                    found += [((order, s, e), new_hit(name, text[s:e], s, e)) for s, e in spans]
+            pairs = _sorted(found)
+            self._phrases[key] = pairs
+        return pairs
+
+
+_first: Callable[[KeyedHit], tuple[int, int, int]] = itemgetter(0)
+_second: Callable[[KeyedHit], Hit] = itemgetter(1)  # C-level, called once per hit
+
+
+def _sorted(pairs: list[KeyedHit]) -> tuple[KeyedHit, ...]:
+    # One leaf's hits in key order. Text order nearly always is that order already, but a
+    # compound's joined form comes before its first part at the same start. Sorted leaves make
+    # ``merge_hits`` give the same answer however the hits of a query are grouped.
+    pairs.sort(key=_first)
+    return tuple(pairs)
 
 
 def index_paper(paper: Paper) -> PaperIndex:
@@ -337,15 +365,7 @@ def _gather(node: Node, px: PaperIndex, out: list[tuple[KeyedHit, ...]]) -> None
     if isinstance(node, Term):
         out.append(px.term_pairs(node.fields, node.term))
     elif isinstance(node, Phrase):
-        for name in node.fields:
-            text = px.texts[name]
-            order = FIELD_ORDER[name]
-            out.append(
-                tuple(
-                    ((order, start, end), new_hit(name, text[start:end], start, end))
-                    for start, end in phrase_spans(px.postings[name], node.slots)
-                )
-            )
+        out.append(px.phrase_pairs(node.fields, node.slots))
     elif isinstance(node, And):
         for child in node.children:
             _gather(child, px, out)
@@ -366,11 +386,11 @@ def _gather(node: Node, px: PaperIndex, out: list[tuple[KeyedHit, ...]]) -> None
         out.append(tuple(found))
 
 
-_second: Callable[[KeyedHit], Hit] = itemgetter(1)  # C-level, called once per hit
-
-
 def merge_hits(groups: list[tuple[KeyedHit, ...]]) -> tuple[Hit, ...]:
-    """The hits of several groups without duplicates, in field order then text order."""
+    """The hits of several groups without duplicates, in field order then text order.
+
+    Each group is one leaf's hits (``term_pairs``, ``phrase_pairs``), sorted and unique.
+    """
     if len(groups) == 1:
         return tuple(map(_second, groups[0]))
     # Keys are unique in the dict, so sorting its items never compares two Hits.

@@ -77,7 +77,7 @@ def _dnf(node: Node) -> list[frozenset[str]] | None:
             out.extend(part)
             if len(out) > _MAX_CONJUNCTIONS:
                 return None
-        return _minimal(out)
+        return _unique(out)
     if isinstance(node, And):
         product: list[frozenset[str]] = [frozenset()]
         for child in node.children:
@@ -85,18 +85,14 @@ def _dnf(node: Node) -> list[frozenset[str]] | None:
             if part is None or len(product) * len(part) > _MAX_CONJUNCTIONS:
                 return None
             product = [left | right for left in product for right in part]
-        return _minimal(product)
+        return _unique(product)
     return None
 
 
-def _minimal(conjunctions: list[frozenset[str]]) -> list[frozenset[str]]:
-    # Drop a conjunction that contains another: it can only match when the smaller one does.
-    unique = sorted(set(conjunctions), key=lambda c: (len(c), sorted(c)))
-    kept: list[frozenset[str]] = []
-    for conjunction in unique:
-        if not any(smaller <= conjunction for smaller in kept):
-            kept.append(conjunction)
-    return kept
+def _unique(conjunctions: list[frozenset[str]]) -> list[frozenset[str]]:
+    # Conjunctions that contain others are kept: they cannot change whether a paper matches,
+    # but the tree walk reports their hits too ("diffusion OR (diffusion model)").
+    return sorted(set(conjunctions), key=lambda c: (len(c), sorted(c)))
 
 
 def _plan(query: Query) -> _Plan:
