@@ -380,6 +380,22 @@ def test_scan_terms_of_postings_and_word_groups_agree() -> None:
         assert sum(1 + len(g[4]) if g[0] == "compound" else 1 for g in groups) == len(tokens)
 
 
+def test_postings_of_lists_each_position_and_each_compound() -> None:
+    texts = arxiv_abstracts()[:20] + list(hf_abstracts().values())[:20]
+    texts.append("pre-trained self-supervised state-of-the-art GPT-4o $\\alpha$-divergence")
+    for text in texts:
+        words: list[str] = []
+        compounds: list[tuple[str, int, int]] = []
+        assert postings_of(text, True, words, compounds) == postings_of(text)
+        tokens = scan(text)
+        assert [(term, position) for term, position, _, _, span in tokens if span == 1] == list(
+            zip(words, range(len(words)), strict=True)
+        )
+        assert compounds == [
+            (term, position, span) for term, position, _, _, span in tokens if span > 1
+        ]
+
+
 TABLE_WORDS = (
     "programme defence offence licence pretence grey aluminium judgement artefact practise "
     "manoeuvre sceptical mould amongst whilst haemoglobin paediatric anaemia oedema oestrogen "

@@ -54,6 +54,8 @@ __all__ = [
     "field_requirements",
     "merge_hits",
     "index_paper",
+    "key_rate",
+    "leaf_pairs",
     "match_paper",
     "matches",
     "paper_terms",
@@ -131,6 +133,7 @@ class PaperIndex:
         "texts",
         "postings",
         "default_terms",
+        "meta_keys",
         "keys",
         "categories",
         "_hits",
@@ -155,16 +158,16 @@ class PaperIndex:
         self.default_terms: set[str] = set()
         for name in DEFAULT_FIELDS:
             self.default_terms.update(self.postings[name])
-        keys = set(self.default_terms)
-        keys.update(self.postings["authors"])
+        meta = {"source:" + paper.source}
+        meta.update("source:" + s for s in paper.sources)
         for category in self.categories:
-            keys.add("cat:" + category)
+            meta.add("cat:" + category)
             dot = category.find(".")
             if dot > 0:
-                keys.add("catp:" + category[: dot + 1])
-        keys.add("source:" + paper.source)
-        keys.update("source:" + s for s in paper.sources)
-        self.keys = keys
+                meta.add("catp:" + category[: dot + 1])
+        self.meta_keys = meta  # the cat:, catp: and source: keys
+        self.keys = self.default_terms | meta
+        self.keys.update(self.postings["authors"])
         self._hits: dict[tuple[tuple[str, ...], str], tuple[Hit, ...]] = {}
         self._pairs: dict[tuple[tuple[str, ...], str], tuple[KeyedHit, ...]] = {}
         self._phrases: dict[tuple[tuple[str, ...], Slots], tuple[KeyedHit, ...]] = {}
@@ -362,28 +365,35 @@ def matches(node: Node, px: PaperIndex) -> bool:
 
 def _gather(node: Node, px: PaperIndex, out: list[tuple[KeyedHit, ...]]) -> None:
     # Called only on nodes that matched; an OR reports only the branches that matched.
-    if isinstance(node, Term):
-        out.append(px.term_pairs(node.fields, node.term))
-    elif isinstance(node, Phrase):
-        out.append(px.phrase_pairs(node.fields, node.slots))
-    elif isinstance(node, And):
+    if isinstance(node, And):
         for child in node.children:
             _gather(child, px, out)
     elif isinstance(node, Or):
         for child in node.children:
             if matches(child, px):
                 _gather(child, px, out)
-    elif isinstance(node, Category):
-        offset = 0
-        order = FIELD_ORDER["categories"]
-        found: list[KeyedHit] = []
-        for category in px.texts["categories"].split(LIST_SEPARATOR) if px.categories else ():
-            lowered = category.lower()
-            end = offset + len(category)
-            if lowered == node.value or (node.prefix and lowered.startswith(node.value)):
-                found.append(((order, offset, end), new_hit("categories", category, offset, end)))
-            offset = end + len(LIST_SEPARATOR)
-        out.append(tuple(found))
+    elif isinstance(node, Term | Phrase | Category):
+        out.append(leaf_pairs(node, px))
+
+
+def leaf_pairs(node: Term | Phrase | Category | Source, px: PaperIndex) -> tuple[KeyedHit, ...]:
+    """Where one leaf of a query is in the paper, keyed for ``merge_hits``, sorted, unique."""
+    if isinstance(node, Term):
+        return px.term_pairs(node.fields, node.term)
+    if isinstance(node, Phrase):
+        return px.phrase_pairs(node.fields, node.slots)
+    if isinstance(node, Source):
+        return ()  # nothing in the text to point at
+    offset = 0
+    order = FIELD_ORDER["categories"]
+    found: list[KeyedHit] = []
+    for category in px.texts["categories"].split(LIST_SEPARATOR) if px.categories else ():
+        lowered = category.lower()
+        end = offset + len(category)
+        if lowered == node.value or (node.prefix and lowered.startswith(node.value)):
+            found.append(((order, offset, end), new_hit("categories", category, offset, end)))
+        offset = end + len(LIST_SEPARATOR)
+    return tuple(found)
 
 
 def merge_hits(groups: list[tuple[KeyedHit, ...]]) -> tuple[Hit, ...]:
@@ -433,7 +443,7 @@ state-of-the-art task tasks real world one general available strong remain
 COMMON_TERMS = frozenset(normalize_word(w) for w in _COMMON_WORDS.split())
 
 
-def _key_rate(key: str) -> float:
+def key_rate(key: str) -> float:
     """A guess at the fraction of papers containing ``key``: lower is a better anchor."""
     if key.startswith("source:"):
         return 0.9
@@ -467,18 +477,17 @@ def _union(options: list[Anchors]) -> Anchors:
     if not options or any(option is None for option in options):
         return None
     keys: frozenset[str] = frozenset().union(*(option[1] for option in options))  # type: ignore[index]
-    return (sum(_key_rate(k) for k in keys), keys)
+    return (sum(key_rate(k) for k in keys), keys)
 
 
 def _anchors(node: Node) -> Anchors:
     if isinstance(node, Term):
-        return (_key_rate(node.term), frozenset((node.term,)))
+        return (key_rate(node.term), frozenset((node.term,)))
     if isinstance(node, Phrase):
         per_slot: list[Anchors] = []
         for slot in node.slots:
             alternatives: list[Anchors] = [
-                _best([(_key_rate(t), frozenset((t,))) for t in alternative])
-                for alternative in slot
+                _best([(key_rate(t), frozenset((t,))) for t in alternative]) for alternative in slot
             ]
             per_slot.append(_union(alternatives))
         return _best(per_slot)
@@ -493,10 +502,10 @@ def _anchors(node: Node) -> Anchors:
             key = "catp:" + node.value[: node.value.index(".") + 1]
         else:
             return None
-        return (_key_rate(key), frozenset((key,)))
+        return (key_rate(key), frozenset((key,)))
     if isinstance(node, Source):
         key = "source:" + node.value
-        return (_key_rate(key), frozenset((key,)))
+        return (key_rate(key), frozenset((key,)))
     return None  # Not, Upvotes: nothing a matching paper must contain
 
 
