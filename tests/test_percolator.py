@@ -304,6 +304,40 @@ def test_add_remove_replace_and_order() -> None:
     ]
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.one_of(st.none(), QUERIES)), max_size=30))
+def test_adding_replacing_and_removing_in_any_order(steps: list[tuple[int, str | None]]) -> None:
+    # (subscription number, query): add or replace it, or remove it when the query is None.
+    percolator = Percolator()
+    standing: dict[str, Subscription] = {}
+    for number, query in steps:
+        sid = f"s{number}"
+        if query is None:
+            assert percolator.remove(sid) == (sid in standing)
+            standing.pop(sid, None)
+            continue
+        try:
+            parse_query(query)
+        except QueryError:
+            continue
+        percolator.add(Subscription(sid, query))
+        standing.pop(sid, None)  # a replaced subscription goes last, like a new one
+        standing[sid] = Subscription(sid, query)
+    assert percolator.match(PAPERS[:20]) == brute_force(list(standing.values()), PAPERS[:20])
+    for sid in list(standing):
+        percolator.remove(sid)
+    assert len(percolator) == 0
+    assert not any(vars_of(percolator).values())  # every index is empty again
+
+
+def vars_of(percolator: Percolator) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(percolator).items()
+        if isinstance(value, dict) and name not in ("invalid",)
+    }
+
+
 def test_bad_subscriptions_are_skipped_by_the_constructor_and_raised_by_add() -> None:
     percolator = Percolator([Subscription("ok", "diffusion"), Subscription("bad", "-survey")])
     assert list(percolator.invalid) == ["bad"]
