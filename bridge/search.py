@@ -70,7 +70,7 @@ from bridge.errors import ConfigError, QueryError, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
 from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
-from bridge.query.normalize import _TOKEN_RE, scan
+from bridge.query.normalize import scan
 from bridge.query.parser import And, Node, Not, Or, Phrase, Query, Term, format_query_error
 from bridge.store import Store, _to_stored, schema
 from bridge.store.search_index import (
@@ -158,16 +158,10 @@ _width = itemgetter(0)
 
 
 def _chunk(text: str, stem: bool, may_clear: bool = True) -> _Chunk:
-    tokens: list[tuple[str, int, int, int, int]] = []
-    position = 0
-    for m in _TOKEN_RE.finditer(text):
-        start = m.start()
-        width = 0
-        for term, relative, low, high, span in scan(m.group(), stem):
-            tokens.append((term, position + relative, start + low, start + high, span))
-            width = max(width, relative + span)
-        position += width
-    chunk = (position, tuple(tokens))
+    tokens = scan(text, stem)
+    # The positions a chunk takes: up to the end of its last token (a run without tokens
+    # takes none).
+    chunk = (max([t[1] + t[4] for t in tokens], default=0), tuple(tokens))
     cache = _CHUNKS[stem]
     holding = _CHUNKS_WITH[stem]
     if may_clear and len(cache) >= _CHUNK_CACHE_LIMIT:

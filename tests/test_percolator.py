@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import bridge.query.evaluate as evaluate
+import bridge.query.percolator as percolator
 from bridge.errors import QueryError
 from bridge.models import Match, Paper, Subscription
 from bridge.query import Percolator, index_paper, match_paper, parse_query
+from bridge.query.parser import Phrase
 from bridge.text import clean_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -190,7 +192,12 @@ ATOMS = st.one_of(
     WORDS,
     st.builds(lambda a, b: f'"{a} {b}"', WORDS, WORDS),
     WORDS.map(lambda w: f"title:{w}"),
-    st.sampled_from(["cat:cs.LG", "cat:cs.*", "source:hf", "upvotes>=3", "author:cooper"]),
+    WORDS.map(lambda w: f"abstract:{w}"),
+    # An OR whose branches overlap: both are reported when both match.
+    st.builds(lambda a, b: f"({a} OR ({a} {b}))", WORDS, WORDS),
+    st.sampled_from(
+        ["cat:cs.LG", "cat:cs.*", "cat:cs*", "source:hf", "upvotes>=3", "author:cooper"]
+    ),
 )
 QUERIES = st.builds(
     lambda parts, joiner, exclude: joiner.join(parts) + (f" -{exclude}" if exclude else ""),
@@ -214,6 +221,52 @@ def test_percolator_equals_brute_force_property(queries: list[str]) -> None:
     percolator = Percolator(subscriptions)
     assert set(percolator.invalid) == {s.id for s in subscriptions} - {s.id for s in valid}
     assert percolator.match(PAPERS[:20]) == brute_force(valid, PAPERS[:20])
+
+
+PAIR_TEXT = st.lists(
+    st.sampled_from(
+        "world model models pre-trained pretrained pre trained self-supervised state-of-the-art "
+        "LLM LLMs agent agents , . ; ( ) - -- $\\alpha$-divergence GPT-4o the of".split()
+    ),
+    max_size=40,
+).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PAIR_TEXT, PAIR_TEXT, st.lists(PAIR_TEXT, max_size=3))
+def test_word_pairs_are_exactly_the_two_word_phrases_a_paper_has(
+    title: str, abstract: str, keywords: list[str]
+) -> None:
+    paper = Paper("2601.00001", title=title, abstract=abstract, ai_keywords=tuple(keywords))
+    pairs = percolator._pairs(percolator._Analysis(paper))
+    # The same pairs from the postings alone, the slow way.
+    analyzed = index_paper(paper)
+    assert pairs == percolator._pairs(analyzed)
+    terms = sorted(analyzed.default_terms)
+    for first in terms:
+        for second in terms:
+            phrase = parse_query(f'"{first} {second}"').root
+            key = percolator._leaf_key(phrase) if isinstance(phrase, Phrase) else None
+            if key is not None:
+                assert (key in pairs) == evaluate.matches(phrase, analyzed), key
+
+
+def test_hits_of_overlapping_or_branches_are_the_tree_walks() -> None:
+    paper = Paper(
+        "2601.00001",
+        title="Diffusion models",
+        abstract="Pre-trained diffusion and pretrained transformers.",
+    )
+    queries = [
+        "diffusion OR (diffusion model)",
+        "pretrained OR (pretrained AND diffusion)",
+        "(pretrained OR zebra) AND (pretrained OR diffusion)",
+        '"diffusion model" OR (diffusion title:model)',
+    ]
+    subscriptions = [Subscription(q, q) for q in queries]
+    matches = Percolator(subscriptions).match([paper])
+    assert matches == brute_force(subscriptions, [paper])
+    assert matches[0].why() == "matched Diffusion, models in the title; diffusion in the abstract"
 
 
 # --- behaviour -----------------------------------------------------------------------------------
@@ -249,6 +302,40 @@ def test_add_remove_replace_and_order() -> None:
     assert [(m.subscription_id, m.why()) for m in matches] == [
         ("e", "matched generalise in the title")
     ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.one_of(st.none(), QUERIES)), max_size=30))
+def test_adding_replacing_and_removing_in_any_order(steps: list[tuple[int, str | None]]) -> None:
+    # (subscription number, query): add or replace it, or remove it when the query is None.
+    percolator = Percolator()
+    standing: dict[str, Subscription] = {}
+    for number, query in steps:
+        sid = f"s{number}"
+        if query is None:
+            assert percolator.remove(sid) == (sid in standing)
+            standing.pop(sid, None)
+            continue
+        try:
+            parse_query(query)
+        except QueryError:
+            continue
+        percolator.add(Subscription(sid, query))
+        standing.pop(sid, None)  # a replaced subscription goes last, like a new one
+        standing[sid] = Subscription(sid, query)
+    assert percolator.match(PAPERS[:20]) == brute_force(list(standing.values()), PAPERS[:20])
+    for sid in list(standing):
+        percolator.remove(sid)
+    assert len(percolator) == 0
+    assert not any(vars_of(percolator).values())  # every index is empty again
+
+
+def vars_of(percolator: Percolator) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(percolator).items()
+        if isinstance(value, dict) and name not in ("invalid",)
+    }
 
 
 def test_bad_subscriptions_are_skipped_by_the_constructor_and_raised_by_add() -> None:
@@ -303,11 +390,12 @@ def test_each_paper_is_analyzed_once_whatever_the_number_of_subscriptions(
     calls: list[str] = []
     real = evaluate.postings_of
 
-    def counting(text: str, stem: bool = True):  # type: ignore[no-untyped-def]
+    def counting(text: str, stem: bool = True, *lists):  # type: ignore[no-untyped-def]
         calls.append(text)
-        return real(text, stem)
+        return real(text, stem, *lists)
 
     monkeypatch.setattr(evaluate, "postings_of", counting)
+    monkeypatch.setattr(percolator, "postings_of", counting)
     subscriptions = generated_subscriptions(7, 300)
     Percolator(subscriptions).match(PAPERS[:10])
     with_many = len(calls)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from bridge.query import normalize
 from bridge.query.normalize import (
     Token,
     americanize,
@@ -377,6 +378,45 @@ def test_scan_terms_of_postings_and_word_groups_agree() -> None:
         assert sorted((t, *rest) for t, ps in postings.items() for rest in ps) == sorted(tokens)
         groups = word_groups(text)
         assert sum(1 + len(g[4]) if g[0] == "compound" else 1 for g in groups) == len(tokens)
+
+
+def test_postings_of_lists_each_position_and_each_compound() -> None:
+    texts = arxiv_abstracts()[:20] + list(hf_abstracts().values())[:20]
+    texts.append("pre-trained self-supervised state-of-the-art GPT-4o $\\alpha$-divergence")
+    for text in texts:
+        words: list[str] = []
+        compounds: list[tuple[str, int, int]] = []
+        assert postings_of(text, True, words, compounds) == postings_of(text)
+        tokens = scan(text)
+        assert [(term, position) for term, position, _, _, span in tokens if span == 1] == list(
+            zip(words, range(len(words)), strict=True)
+        )
+        assert compounds == [
+            (term, position, span) for term, position, _, _, span in tokens if span > 1
+        ]
+
+
+TABLE_WORDS = (
+    "programme defence offence licence pretence grey aluminium judgement artefact practise "
+    "manoeuvre sceptical mould amongst whilst haemoglobin paediatric anaemia oedema oestrogen "
+    "foetus ischaemia leukaemia"
+).split()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.from_regex(r"[a-z]{0,4}", fullmatch=True),
+    st.sampled_from(TABLE_WORDS + [""]),
+    st.from_regex(r"[a-z]{0,4}", fullmatch=True),
+)
+def test_the_spelling_table_is_skipped_only_when_no_rewrite_applies(
+    before: str, middle: str, after: str
+) -> None:
+    # americanize runs the table only if one search finds any of its patterns; skipping it is
+    # right exactly when no single pattern would have matched.
+    for word in (before + middle + after, middle + after, before + middle):
+        expected = any(pattern.search(word) for pattern, _ in normalize._SPELLING_TABLE)
+        assert bool(normalize._SPELLING_ANY.search(word)) == expected, word
 
 
 def test_author_names_are_folded_not_stemmed() -> None:

@@ -54,6 +54,8 @@ __all__ = [
     "field_requirements",
     "merge_hits",
     "index_paper",
+    "key_rate",
+    "leaf_pairs",
     "match_paper",
     "matches",
     "paper_terms",
@@ -131,10 +133,12 @@ class PaperIndex:
         "texts",
         "postings",
         "default_terms",
+        "meta_keys",
         "keys",
         "categories",
         "_hits",
         "_pairs",
+        "_phrases",
     )
 
     def __init__(self, paper: Paper) -> None:
@@ -154,18 +158,19 @@ class PaperIndex:
         self.default_terms: set[str] = set()
         for name in DEFAULT_FIELDS:
             self.default_terms.update(self.postings[name])
-        keys = set(self.default_terms)
-        keys.update(self.postings["authors"])
+        meta = {"source:" + paper.source}
+        meta.update("source:" + s for s in paper.sources)
         for category in self.categories:
-            keys.add("cat:" + category)
+            meta.add("cat:" + category)
             dot = category.find(".")
             if dot > 0:
-                keys.add("catp:" + category[: dot + 1])
-        keys.add("source:" + paper.source)
-        keys.update("source:" + s for s in paper.sources)
-        self.keys = keys
+                meta.add("catp:" + category[: dot + 1])
+        self.meta_keys = meta  # the cat:, catp: and source: keys
+        self.keys = self.default_terms | meta
+        self.keys.update(self.postings["authors"])
         self._hits: dict[tuple[tuple[str, ...], str], tuple[Hit, ...]] = {}
         self._pairs: dict[tuple[tuple[str, ...], str], tuple[KeyedHit, ...]] = {}
+        self._phrases: dict[tuple[tuple[str, ...], Slots], tuple[KeyedHit, ...]] = {}
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
@@ -195,31 +200,57 @@ class PaperIndex:
         key = (fields, term)
         hits = self._hits.get(key)
         if hits is None:
-            make = new_hit
-            found: list[Hit] = []
-            for name in fields:
-                occurrences = self.postings[name].get(term)
-                if occurrences:
-                    text = self.texts[name]
-                    found += [make(name, text[s:e], s, e) for _, s, e, _ in occurrences]
-            hits = tuple(found)
+            hits = tuple(map(_second, self.term_pairs(fields, term)))
             self._hits[key] = hits
         return hits
 
     def term_pairs(self, fields: tuple[str, ...], term: str) -> tuple[KeyedHit, ...]:
-        """``term_hits`` with each hit's sort key, for merging the hits of several terms."""
+        """``term_hits`` with each hit's sort key, for merging the hits of several leaves."""
         key = (fields, term)
         pairs = self._pairs.get(key)
         if pairs is None:
-            keys: list[tuple[int, int, int]] = []
+            found: list[KeyedHit] = []
             for name in fields:
                 occurrences = self.postings[name].get(term)
                 if occurrences:
+                    text = self.texts[name]
                     order = FIELD_ORDER[name]
-                    keys += [(order, s, e) for _, s, e, _ in occurrences]
-            pairs = tuple(zip(keys, self.term_hits(fields, term), strict=True))
+                    found += [
+                        ((order, s, e), new_hit(name, text[s:e], s, e))
+                        for _, s, e, _ in occurrences
+                    ]
+            pairs = _sorted(found)
             self._pairs[key] = pairs
         return pairs
+
+    def phrase_pairs(self, fields: tuple[str, ...], slots: Slots) -> tuple[KeyedHit, ...]:
+        """Every occurrence of a phrase in ``fields``, keyed and sorted like ``term_pairs``
+        (cached: many subscriptions share a phrase)."""
+        key = (fields, slots)
+        pairs = self._phrases.get(key)
+        if pairs is None:
+            found: list[KeyedHit] = []
+            for name in fields:
+                spans = phrase_spans(self.postings[name], slots)
+                if spans:
+                    text = self.texts[name]
+                    order = FIELD_ORDER[name]
+                    found += [((order, s, e), new_hit(name, text[s:e], s, e)) for s, e in spans]
+            pairs = _sorted(found)
+            self._phrases[key] = pairs
+        return pairs
+
+
+_first: Callable[[KeyedHit], tuple[int, int, int]] = itemgetter(0)
+_second: Callable[[KeyedHit], Hit] = itemgetter(1)  # C-level, called once per hit
+
+
+def _sorted(pairs: list[KeyedHit]) -> tuple[KeyedHit, ...]:
+    # One leaf's hits in key order. Text order nearly always is that order already, but a
+    # compound's joined form comes before its first part at the same start. Sorted leaves make
+    # ``merge_hits`` give the same answer however the hits of a query are grouped.
+    pairs.sort(key=_first)
+    return tuple(pairs)
 
 
 def index_paper(paper: Paper) -> PaperIndex:
@@ -334,43 +365,42 @@ def matches(node: Node, px: PaperIndex) -> bool:
 
 def _gather(node: Node, px: PaperIndex, out: list[tuple[KeyedHit, ...]]) -> None:
     # Called only on nodes that matched; an OR reports only the branches that matched.
-    if isinstance(node, Term):
-        out.append(px.term_pairs(node.fields, node.term))
-    elif isinstance(node, Phrase):
-        for name in node.fields:
-            text = px.texts[name]
-            order = FIELD_ORDER[name]
-            out.append(
-                tuple(
-                    ((order, start, end), new_hit(name, text[start:end], start, end))
-                    for start, end in phrase_spans(px.postings[name], node.slots)
-                )
-            )
-    elif isinstance(node, And):
+    if isinstance(node, And):
         for child in node.children:
             _gather(child, px, out)
     elif isinstance(node, Or):
         for child in node.children:
             if matches(child, px):
                 _gather(child, px, out)
-    elif isinstance(node, Category):
-        offset = 0
-        order = FIELD_ORDER["categories"]
-        found: list[KeyedHit] = []
-        for category in px.texts["categories"].split(LIST_SEPARATOR) if px.categories else ():
-            lowered = category.lower()
-            end = offset + len(category)
-            if lowered == node.value or (node.prefix and lowered.startswith(node.value)):
-                found.append(((order, offset, end), new_hit("categories", category, offset, end)))
-            offset = end + len(LIST_SEPARATOR)
-        out.append(tuple(found))
+    elif isinstance(node, Term | Phrase | Category):
+        out.append(leaf_pairs(node, px))
 
 
-_second: Callable[[KeyedHit], Hit] = itemgetter(1)  # C-level, called once per hit
+def leaf_pairs(node: Term | Phrase | Category | Source, px: PaperIndex) -> tuple[KeyedHit, ...]:
+    """Where one leaf of a query is in the paper, keyed for ``merge_hits``, sorted, unique."""
+    if isinstance(node, Term):
+        return px.term_pairs(node.fields, node.term)
+    if isinstance(node, Phrase):
+        return px.phrase_pairs(node.fields, node.slots)
+    if isinstance(node, Source):
+        return ()  # nothing in the text to point at
+    offset = 0
+    order = FIELD_ORDER["categories"]
+    found: list[KeyedHit] = []
+    for category in px.texts["categories"].split(LIST_SEPARATOR) if px.categories else ():
+        lowered = category.lower()
+        end = offset + len(category)
+        if lowered == node.value or (node.prefix and lowered.startswith(node.value)):
+            found.append(((order, offset, end), new_hit("categories", category, offset, end)))
+        offset = end + len(LIST_SEPARATOR)
+    return tuple(found)
 
 
 def merge_hits(groups: list[tuple[KeyedHit, ...]]) -> tuple[Hit, ...]:
-    """The hits of several groups without duplicates, in field order then text order."""
+    """The hits of several groups without duplicates, in field order then text order.
+
+    Each group is one leaf's hits (``term_pairs``, ``phrase_pairs``), sorted and unique.
+    """
     if len(groups) == 1:
         return tuple(map(_second, groups[0]))
     # Keys are unique in the dict, so sorting its items never compares two Hits.
@@ -413,7 +443,7 @@ state-of-the-art task tasks real world one general available strong remain
 COMMON_TERMS = frozenset(normalize_word(w) for w in _COMMON_WORDS.split())
 
 
-def _key_rate(key: str) -> float:
+def key_rate(key: str) -> float:
     """A guess at the fraction of papers containing ``key``: lower is a better anchor."""
     if key.startswith("source:"):
         return 0.9
@@ -447,18 +477,17 @@ def _union(options: list[Anchors]) -> Anchors:
     if not options or any(option is None for option in options):
         return None
     keys: frozenset[str] = frozenset().union(*(option[1] for option in options))  # type: ignore[index]
-    return (sum(_key_rate(k) for k in keys), keys)
+    return (sum(key_rate(k) for k in keys), keys)
 
 
 def _anchors(node: Node) -> Anchors:
     if isinstance(node, Term):
-        return (_key_rate(node.term), frozenset((node.term,)))
+        return (key_rate(node.term), frozenset((node.term,)))
     if isinstance(node, Phrase):
         per_slot: list[Anchors] = []
         for slot in node.slots:
             alternatives: list[Anchors] = [
-                _best([(_key_rate(t), frozenset((t,))) for t in alternative])
-                for alternative in slot
+                _best([(key_rate(t), frozenset((t,))) for t in alternative]) for alternative in slot
             ]
             per_slot.append(_union(alternatives))
         return _best(per_slot)
@@ -473,10 +502,10 @@ def _anchors(node: Node) -> Anchors:
             key = "catp:" + node.value[: node.value.index(".") + 1]
         else:
             return None
-        return (_key_rate(key), frozenset((key,)))
+        return (key_rate(key), frozenset((key,)))
     if isinstance(node, Source):
         key = "source:" + node.value
-        return (_key_rate(key), frozenset((key,)))
+        return (key_rate(key), frozenset((key,)))
     return None  # Not, Upvotes: nothing a matching paper must contain
 
 

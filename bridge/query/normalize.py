@@ -232,6 +232,9 @@ _SPELLING_TABLE = (
     (re.compile(r"ischaem"), "ischem"),
     (re.compile(r"leukaem"), "leukem"),
 )
+# Whether any rewrite of the table applies: most words need none, and one search costs what
+# one substitution does. When none applies to the word, none applies after another either.
+_SPELLING_ANY = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _SPELLING_TABLE))
 _VOWELS = frozenset("aeiou")
 
 
@@ -261,8 +264,9 @@ def americanize(word: str) -> str:
         return word[:-2] + "is"
     if word.endswith("theses"):
         return word[:-2] + "is"
-    for pattern, replacement in _SPELLING_TABLE:
-        word = pattern.sub(replacement, word)
+    if _SPELLING_ANY.search(word):
+        for pattern, replacement in _SPELLING_TABLE:
+            word = pattern.sub(replacement, word)
     m = _ISE.fullmatch(word)
     if m and not (m["stem"] + "ise").endswith(_ISE_KEEP_ENDINGS):
         word = f"{m['stem']}iz{m['suffix']}"
@@ -561,11 +565,23 @@ def scan(text: str, stem: bool = True) -> list[tuple[str, int, int, int, int]]:
     return out
 
 
-def postings_of(text: str, stem: bool = True) -> dict[str, list[tuple[int, int, int, int]]]:
-    """term -> [(position, start, end, span), ...] in text order: ``scan`` grouped by term."""
+def postings_of(
+    text: str,
+    stem: bool = True,
+    words: list[str] | None = None,
+    compounds: list[tuple[str, int, int]] | None = None,
+) -> dict[str, list[tuple[int, int, int, int]]]:
+    """term -> [(position, start, end, span), ...] in text order: ``scan`` grouped by term.
+
+    For the percolator's word pairs, ``words`` (if given) receives the term at each position
+    in order, and ``compounds`` each compound's joined form as (term, position, span): a joined
+    form shares its first part's position, so every other token has a position of its own.
+    """
     postings: dict[str, list[tuple[int, int, int, int]]] = {}
     get = _entries[stem].get
     find = postings.get
+    add_word = ([] if words is None else words).append
+    add_compound = ([] if compounds is None else compounds).append
     position = 0
     for m in _TOKEN_RE.finditer(text):
         raw = m.group()
@@ -580,6 +596,7 @@ def postings_of(text: str, stem: bool = True) -> dict[str, list[tuple[int, int, 
                     postings[entry] = [(position, start, end, 1)]
                 else:
                     found.append((position, start, end, 1))
+                add_word(entry)
                 position += 1
         else:
             width, tokens = entry
@@ -591,6 +608,10 @@ def postings_of(text: str, stem: bool = True) -> dict[str, list[tuple[int, int, 
                     postings[term] = [posting]
                 else:
                     found.append(posting)
+                if span == 1:
+                    add_word(term)
+                else:
+                    add_compound((term, position + relative, span))
             position += width
     return postings
 

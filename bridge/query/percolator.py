@@ -1,17 +1,29 @@
 """Match new papers against every standing subscription at once, in time that grows with text.
 
-Each subscription is parsed once and filed under its *anchor* keys (``anchor_terms``): a small
-set of terms (or ``cat:``/``source:`` keys) one of which any matching paper must contain. For
-each paper the percolator analyzes the fields once, looks its distinct keys up in the anchor
-index, and evaluates only the subscriptions found there, plus the few that have no anchor
-(``upvotes>=50``, ``cat:cs*``), which are checked for every paper.
+Most standing queries are words, two-word phrases, fields, categories and sources joined by
+AND and OR. Such a query is compiled to its disjunctive normal form over *keys*, one per leaf
+(``_leaf_key``): a word (``diffusion``), a pair of words at consecutive positions
+(``"world model"`` is the key ``world model``), a word in one field (``title:diffusion``), an
+arXiv category (``cat:cs.lg``, ``catp:cs.``) or a source (``source:hf``). Keys of different
+kinds never collide: terms contain neither spaces nor colons. For each paper the percolator
+analyzes the fields once and lists its *facts*, the keys it has (``_facts``); a leaf is in the
+paper exactly when its key is among them. Matching plans are then found by set operations on
+the facts, which run in C; how depends on the plan's shape:
 
-Equal queries (``generalisation`` and ``Generalization``) share one plan, evaluated once per
-paper. A plan made only of plain words with AND/OR is compiled to a few word sets (its
-disjunctive normal form) and checked with set inclusion; anything else (phrases, fields,
-exclusions, categories, upvotes) is first filtered by the keys every match must have, then
-evaluated on the analyzed paper. Hits are built once per paper and word and shared by every
-match that reports them.
+* one key, or keys joined by OR: looked up under each key;
+* two keys joined by AND: looked up under the rarer, then under the other;
+* more keys joined by AND: filed under the rarest, then checked by set inclusion;
+* an OR of conjunctions: filed under the rarest key of each, then checked likewise.
+
+Anything else (exclusions, upvotes, longer phrases, hyphenated words, phrases in one field) is
+a *tree*: filed under its anchor keys (``anchor_terms``), one of which any matching paper has,
+first filtered by the keys every match has (``required_terms``), then evaluated on the analyzed
+paper. Trees without an anchor (``upvotes>=50``, ``cat:cs*``) are checked for every paper.
+
+Plans are shared: equal queries, and queries with the same normal form (``generalisation``
+and ``Generalization``, ``a b`` and ``b a``), are one plan, evaluated once per paper. A plan's
+hits are those of every key in every satisfied conjunction, which is what the tree walk
+reports; each key's hits are built once per paper and shared by every match that has them.
 """
 
 from __future__ import annotations
@@ -19,103 +31,186 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice, repeat
+from operator import itemgetter
+from typing import Any
 
 from bridge.errors import QueryError
 from bridge.models import Hit, Match, Paper, Subscription
 from bridge.query.evaluate import (
     PaperIndex,
+    Postings,
     anchor_terms,
     collect_hits,
+    key_rate,
+    leaf_pairs,
     matches,
     merge_hits,
     new_match,
     required_terms,
 )
-from bridge.query.parser import DEFAULT_FIELDS, And, Node, Or, Query, Term, parse_query
+from bridge.query.normalize import postings_of
+from bridge.query.parser import (
+    DEFAULT_FIELDS,
+    And,
+    Category,
+    Node,
+    Or,
+    Phrase,
+    Query,
+    Source,
+    Term,
+    parse_query,
+)
 
 __all__ = ["Percolator"]
 
 logger = logging.getLogger(__name__)
 
-_WORD = 0  # one plain word: found when the paper has it
-_CONJUNCTION = 1  # plain words joined by AND: one subset test
-_DISJUNCTION = 2  # plain words with AND and OR: a few subset tests
-_TREE = 3  # anything else: prefilter by required keys, then walk the tree
-_ANY_WORD = 4  # plain words joined by OR: one disjointness test
+# A plan's shape decides where it is filed and how a paper is checked against it.
+_ONE_KEY = 0  # one key: matches when the paper has it
+_ANY_KEY = 1  # keys joined by OR: filed under each, matches when the paper has any
+_TWO_KEYS = 2  # two keys joined by AND: filed under the rarer, then under the other
+_CONJUNCTION = 3  # more keys joined by AND: filed under the rarest, checked by set inclusion
+_DISJUNCTION = 4  # OR of conjunctions: filed under the rarest key of each, checked likewise
+_TREE = 5  # anything else: filed by anchors, prefiltered by required keys, then walked
 
 # A disjunctive normal form larger than this is not worth it; such plans walk the tree.
 _MAX_CONJUNCTIONS = 16
+# A guess at the fraction of papers with a given word pair: far below any single word's.
+_PAIR_RATE = 0.0005
+
+Conjunction = frozenset[str]
+Leaf = Term | Phrase | Category | Source
+Bucket = dict[int, "_Plan"]
 
 
 @dataclass(eq=False, slots=True)
 class _Plan:
+    # What equal plans share: the normal form, or the tree for a _TREE plan.
+    identity: object
     root: Node
     kind: int
-    # _WORD/_CONJUNCTION/_DISJUNCTION/_ANY_WORD: the word sets, one of which must be in the
-    # paper, and all their words.
-    conjunctions: tuple[frozenset[str], ...]
-    words: frozenset[str]
+    # Not a tree: the conjunctions of keys, one of which must be among the paper's facts, and
+    # the leaf each key stands for.
+    conjunctions: tuple[Conjunction, ...]
+    leaves: dict[str, Leaf]
+    # Keys the plan is filed under (a tree's anchors; None: none, check always).
+    anchors: tuple[str, ...] | None
     # _TREE: keys every match has.
     required: frozenset[str]
-    anchors: frozenset[str] | None
     # subscription id -> insertion sequence, in insertion order
     subscribers: dict[str, int] = field(default_factory=dict)
+    # The subscribers as two flat tuples (ids, sequences), built when first needed.
+    flat: tuple[tuple[str, ...], tuple[int, ...]] | None = None
 
 
-def _dnf(node: Node) -> list[frozenset[str]] | None:
-    """The query as OR of ANDs of plain words, or None if it is not only plain words."""
+def _leaf_key(node: Leaf) -> str | None:
+    """The key standing for a leaf, if the leaf is in a paper exactly when the key is in its
+    facts; None for anything else."""
     if isinstance(node, Term):
-        return [frozenset((node.term,))] if node.fields == DEFAULT_FIELDS else None
+        if node.fields == DEFAULT_FIELDS:
+            return node.term
+        return f"{node.fields[0]}:{node.term}" if len(node.fields) == 1 else None
+    if isinstance(node, Phrase):
+        return _pair_key(node)
+    if isinstance(node, Category):
+        if not node.prefix:
+            return "cat:" + node.value
+        # A prefix up to the first dot (cs.*) is the archive key every such category gives.
+        return "catp:" + node.value if node.value.find(".") == len(node.value) - 1 > 0 else None
+    return "source:" + node.value
+
+
+def _pair_key(node: Phrase) -> str | None:
+    """ "a b" for a phrase of two plain words in the default fields.
+
+    Such a phrase is in a paper exactly when some field has the first word at a position where
+    the second follows, which is what a paper's pairs record (``_pairs``).
+    """
+    if node.fields != DEFAULT_FIELDS or len(node.slots) != 2:
+        return None
+    words = []
+    for slot in node.slots:
+        if len(slot) != 1 or len(slot[0]) != 1:
+            return None  # a hyphenated word (parts or joined) or a compound's parts
+        words.append(slot[0][0])
+    return " ".join(words)
+
+
+def _dnf(node: Node, leaves: dict[str, Leaf]) -> list[Conjunction] | None:
+    """The query as OR of ANDs of keys (noting each key's leaf), or None if it has a leaf
+    without a key, or an exclusion.
+
+    Conjunctions that contain others are kept: they cannot change whether a paper matches,
+    but the tree walk reports their hits too (``diffusion OR (diffusion model)``).
+    """
     if isinstance(node, Or):
-        out: list[frozenset[str]] = []
+        out: list[Conjunction] = []
         for child in node.children:
-            part = _dnf(child)
+            part = _dnf(child, leaves)
             if part is None:
                 return None
             out.extend(part)
             if len(out) > _MAX_CONJUNCTIONS:
                 return None
-        return _minimal(out)
+        return _unique(out)
     if isinstance(node, And):
-        product: list[frozenset[str]] = [frozenset()]
+        product: list[Conjunction] = [frozenset()]
         for child in node.children:
-            part = _dnf(child)
+            part = _dnf(child, leaves)
             if part is None or len(product) * len(part) > _MAX_CONJUNCTIONS:
                 return None
             product = [left | right for left in product for right in part]
-        return _minimal(product)
-    return None
+        return _unique(product)
+    if not isinstance(node, Term | Phrase | Category | Source):
+        return None  # an exclusion, or upvotes
+    key = _leaf_key(node)
+    if key is None:
+        return None
+    leaves[key] = node
+    return [frozenset((key,))]
 
 
-def _minimal(conjunctions: list[frozenset[str]]) -> list[frozenset[str]]:
-    # Drop a conjunction that contains another: it can only match when the smaller one does.
-    unique = sorted(set(conjunctions), key=lambda c: (len(c), sorted(c)))
-    kept: list[frozenset[str]] = []
-    for conjunction in unique:
-        if not any(smaller <= conjunction for smaller in kept):
-            kept.append(conjunction)
-    return kept
+def _unique(conjunctions: list[Conjunction]) -> list[Conjunction]:
+    # A fixed order (smallest first), so equal normal forms give equal plans.
+    return sorted(set(conjunctions), key=lambda c: (len(c), sorted(c)))
+
+
+def _rarest_first(keys: Conjunction, leaves: dict[str, Leaf]) -> tuple[str, ...]:
+    """The keys, those in the fewest papers first (a guess: ``key_rate``)."""
+
+    def rate(key: str) -> tuple[float, str]:
+        leaf = leaves[key]
+        if isinstance(leaf, Phrase):
+            return _PAIR_RATE, key
+        return key_rate(leaf.term if isinstance(leaf, Term) else key), key
+
+    return tuple(sorted(keys, key=rate))
 
 
 def _plan(query: Query) -> _Plan:
     root = query.root
-    anchors = anchor_terms(root)
-    dnf = _dnf(root)
+    leaves: dict[str, Leaf] = {}
+    dnf = _dnf(root, leaves)
     if dnf is None:
-        return _Plan(root, _TREE, (), frozenset(), required_terms(root), anchors)
-    words = frozenset().union(*dnf)
-    if len(dnf) == 1 and len(dnf[0]) == 1:
-        return _Plan(root, _WORD, tuple(dnf), words, frozenset(), words)
+        anchors = anchor_terms(root)
+        filed = tuple(sorted(anchors)) if anchors is not None else None
+        return _Plan(root, root, _TREE, (), {}, filed, required_terms(root))
     if len(dnf) == 1:
-        kind = _CONJUNCTION
+        keys = _rarest_first(dnf[0], leaves)
+        kind = _ONE_KEY if len(keys) == 1 else _TWO_KEYS if len(keys) == 2 else _CONJUNCTION
+        filed = keys if kind != _CONJUNCTION else keys[:1]
     elif all(len(conjunction) == 1 for conjunction in dnf):
-        kind = _ANY_WORD
-        anchors = words
+        kind = _ANY_KEY
+        filed = tuple(sorted(leaves))
     else:
         kind = _DISJUNCTION
-    return _Plan(root, kind, tuple(dnf), words, frozenset(), anchors)
+        filed = tuple(sorted({_rarest_first(c, leaves)[0] for c in dnf}))
+    return _Plan(frozenset(dnf), root, kind, tuple(dnf), leaves, filed, frozenset())
 
 
 @contextmanager
@@ -137,7 +232,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 class Percolator:
-    """The subscriptions, indexed by anchor; ``match(papers)`` finds who gets what.
+    """The subscriptions, indexed by key; ``match(papers)`` finds who gets what.
 
     Subscriptions whose query does not parse are skipped by the constructor and recorded in
     ``invalid`` (id -> QueryError); ``add`` raises the QueryError instead.
@@ -145,15 +240,22 @@ class Percolator:
 
     def __init__(self, subscriptions: Iterable[Subscription] = ()) -> None:
         self._subscriptions: dict[str, tuple[Subscription, _Plan]] = {}
-        self._plans: dict[Node, _Plan] = {}
-        # One plain word: at most one plan per word, since equal queries share a plan.
-        self._words: dict[str, _Plan] = {}
-        # AND of plain words, by its one anchor word.
-        self._conjunctions: dict[str, dict[int, _Plan]] = {}
-        # Other plans with one anchor key, and plans with several (ORs, compounds).
-        self._single: dict[str, dict[int, _Plan]] = {}
-        self._multi: dict[str, dict[int, _Plan]] = {}
-        self._always: dict[int, _Plan] = {}
+        self._plans: dict[object, _Plan] = {}
+        # Where plans are filed, by shape (see _ONE_KEY ...). Equal normal forms share a plan,
+        # so a key has at most one _ONE_KEY plan, and a pair of keys one _TWO_KEYS plan.
+        self._one_key: dict[str, _Plan] = {}
+        self._any_key: dict[str, Bucket] = {}
+        self._two_keys: dict[str, dict[str, _Plan]] = {}
+        self._conjunctions: dict[str, Bucket] = {}
+        self._disjunctions: dict[str, Bucket] = {}
+        # Trees with one anchor key, with several, and with none.
+        self._trees: dict[str, Bucket] = {}
+        self._trees_multi: dict[str, Bucket] = {}
+        self._always: Bucket = {}
+        # Keys of normal forms: key -> its leaf and how many plans have it. What ``_facts``
+        # looks for beyond the default words is worked out from it when it changes.
+        self._keys: dict[str, tuple[Leaf, int]] = {}
+        self._wanted: _Wanted | None = None
         self._sequence = 0
         self.invalid: dict[str, QueryError] = {}
         with _collector_paused():
@@ -175,13 +277,13 @@ class Percolator:
         query = parse_query(subscription.query)
         self.remove(subscription.id)
         self.invalid.pop(subscription.id, None)
-        plan = self._plans.get(query.root)
-        if plan is None:
-            plan = _plan(query)
-            self._plans[query.root] = plan
+        plan = _plan(query)
+        plan = self._plans.setdefault(plan.identity, plan)
+        if not plan.subscribers:
             self._file(plan)
         self._sequence += 1
         plan.subscribers[subscription.id] = self._sequence
+        plan.flat = None
         self._subscriptions[subscription.id] = (subscription, plan)
 
     def remove(self, subscription_id: str) -> bool:
@@ -191,35 +293,60 @@ class Percolator:
             return False
         plan = entry[1]
         del plan.subscribers[subscription_id]
+        plan.flat = None
         if not plan.subscribers:
-            del self._plans[plan.root]
+            del self._plans[plan.identity]
             self._unfile(plan)
         return True
 
-    def _buckets(self, plan: _Plan) -> list[dict[int, _Plan]]:
-        if plan.anchors is None:
-            return [self._always]
-        if len(plan.anchors) > 1:
-            index = self._multi
-        elif plan.kind == _CONJUNCTION:
-            index = self._conjunctions
-        else:
-            index = self._single
-        return [index.setdefault(key, {}) for key in plan.anchors]
+    def _index(self, plan: _Plan) -> dict[str, Bucket]:
+        """Where a plan filed by id is (every shape but _ONE_KEY and _TWO_KEYS)."""
+        if plan.kind == _TREE:
+            return self._trees if len(plan.anchors or ()) == 1 else self._trees_multi
+        return {
+            _ANY_KEY: self._any_key,
+            _CONJUNCTION: self._conjunctions,
+            _DISJUNCTION: self._disjunctions,
+        }[plan.kind]
 
     def _file(self, plan: _Plan) -> None:
-        if plan.kind == _WORD:
-            self._words[next(iter(plan.conjunctions[0]))] = plan
-            return
-        for bucket in self._buckets(plan):
-            bucket[id(plan)] = plan
+        for key, leaf in plan.leaves.items():
+            uses = self._keys.get(key, (leaf, 0))[1]
+            self._keys[key] = (leaf, uses + 1)
+            if not uses and _looked_for(leaf):
+                self._wanted = None
+        if plan.anchors is None:
+            self._always[id(plan)] = plan
+        elif plan.kind == _ONE_KEY:
+            self._one_key[plan.anchors[0]] = plan
+        elif plan.kind == _TWO_KEYS:
+            rarer, other = plan.anchors
+            self._two_keys.setdefault(rarer, {})[other] = plan
+        else:
+            index = self._index(plan)
+            for key in plan.anchors:
+                index.setdefault(key, {})[id(plan)] = plan
 
     def _unfile(self, plan: _Plan) -> None:
-        if plan.kind == _WORD:
-            del self._words[next(iter(plan.conjunctions[0]))]
-            return
-        for bucket in self._buckets(plan):
-            bucket.pop(id(plan), None)
+        for key in plan.leaves:
+            leaf, uses = self._keys[key]
+            if uses > 1:
+                self._keys[key] = (leaf, uses - 1)
+            else:
+                del self._keys[key]
+                if _looked_for(leaf):
+                    self._wanted = None
+        if plan.anchors is None:
+            del self._always[id(plan)]
+        elif plan.kind == _ONE_KEY:
+            del self._one_key[plan.anchors[0]]
+        elif plan.kind == _TWO_KEYS:
+            rarer, other = plan.anchors
+            _drop(self._two_keys, rarer, other)
+        else:
+            index = self._index(plan)
+            for key in plan.anchors:
+                _drop(index, key, id(plan))
 
     def match(self, papers: Iterable[Paper]) -> list[Match]:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
@@ -227,67 +354,191 @@ class Percolator:
         out: list[Match] = []
         with _collector_paused():
             for paper in papers:
-                out.extend(self.match_one(PaperIndex(paper)))
+                out.extend(self.match_one(_Analysis(paper)))
         return out
 
     def match_one(self, px: PaperIndex) -> list[Match]:
         """The matches for one analyzed paper."""
-        terms = px.default_terms
-        # Set intersections run in C and leave only the words this paper has.
-        matched: list[_Plan] = [self._words[term] for term in self._words.keys() & terms]
-        found = matched.append
-        conjunctions = self._conjunctions
-        for term in conjunctions.keys() & terms:
-            for plan in conjunctions[term].values():
-                if plan.conjunctions[0] <= terms:
-                    found(plan)
-        single = self._single
-        multi = self._multi
-        candidates: dict[int, _Plan] = {}
-        for key in single.keys() & px.keys:
-            candidates.update(single[key])
-        for key in multi.keys() & px.keys:
-            candidates.update(multi[key])
-        candidates.update(self._always)
-        keys = px.keys
-        for plan in candidates.values():
-            kind = plan.kind
-            if kind == _ANY_WORD:
-                # The anchor that found it may be an author's name; words search other fields.
-                if not terms.isdisjoint(plan.words):
-                    found(plan)
-            elif kind == _TREE:
-                if plan.required <= keys and matches(plan.root, px):
-                    found(plan)
-            elif any(conjunction <= terms for conjunction in plan.conjunctions):
-                found(plan)
+        facts = self._facts(px)
+        matched = self._matching_plans(px, facts)
         if not matched:
             return []
-        arxiv_id = px.paper.arxiv_id
-        results: list[tuple[int, Match]] = []
-        add = results.append
+        # Flat lists, one entry per match, put in subscription order by one sort of indexes.
+        ids: list[str] = []
+        sequences: list[int] = []
+        hits: list[tuple[Hit, ...]] = []
+        known: dict[str, tuple[Hit, ...]] = {}
         for plan in matched:
-            hits = _hits(plan, px)
-            for subscription_id, sequence in plan.subscribers.items():
-                add((sequence, new_match(subscription_id, arxiv_id, hits)))
-        results.sort()  # sequences are unique, so Matches are never compared
-        return [match for _, match in results]
+            flat = plan.flat
+            if flat is None:
+                flat = plan.flat = (tuple(plan.subscribers), tuple(plan.subscribers.values()))
+            ids += flat[0]
+            sequences += flat[1]
+            hits += repeat(self._hits(plan, px, facts, known), len(flat[0]))
+        order = sorted(range(len(ids)), key=sequences.__getitem__)
+        return list(
+            map(
+                new_match,
+                map(ids.__getitem__, order),
+                repeat(px.paper.arxiv_id, len(order)),
+                map(hits.__getitem__, order),
+            )
+        )
+
+    def _matching_plans(self, px: PaperIndex, facts: set[str]) -> list[_Plan]:
+        # Set intersections run in C and leave only the keys this paper has.
+        one_key = self._one_key
+        found: list[_Plan] = [one_key[key] for key in one_key.keys() & facts]
+        add = found.append
+        two_keys = self._two_keys
+        for key in two_keys.keys() & facts:
+            plans = two_keys[key]
+            for other in plans.keys() & facts:
+                add(plans[other])
+        conjunctions = self._conjunctions
+        for key in conjunctions.keys() & facts:
+            for plan in conjunctions[key].values():
+                if plan.conjunctions[0] <= facts:
+                    add(plan)
+        # Plans filed under several keys are collected first, so each is found once.
+        candidates: Bucket = {}
+        any_key = self._any_key
+        for key in any_key.keys() & facts:
+            candidates.update(any_key[key])
+        found += candidates.values()
+        candidates = {}
+        disjunctions = self._disjunctions
+        for key in disjunctions.keys() & facts:
+            candidates.update(disjunctions[key])
+        for plan in candidates.values():
+            if any(conjunction <= facts for conjunction in plan.conjunctions):
+                add(plan)
+        keys = px.keys
+        candidates = {}
+        for index in (self._trees, self._trees_multi):
+            for key in index.keys() & keys:
+                candidates.update(index[key])
+        candidates.update(self._always)
+        for plan in candidates.values():
+            if plan.required <= keys and matches(plan.root, px):
+                add(plan)
+        return found
+
+    def _facts(self, px: PaperIndex) -> set[str]:
+        """The keys the paper has: its default words, categories and sources, and those of
+        its subscribed word pairs and words in one field."""
+        wanted = self._wanted
+        if wanted is None:
+            wanted = self._wanted = _Wanted(self._keys)
+        facts = px.default_terms | px.meta_keys
+        if wanted.pairs:
+            facts |= wanted.pairs.intersection(_pairs(px))
+        for name, terms in wanted.fields.items():
+            facts.update([f"{name}:{term}" for term in terms.intersection(px.postings[name])])
+        return facts
+
+    def _hits(
+        self, plan: _Plan, px: PaperIndex, facts: set[str], known: dict[str, tuple[Hit, ...]]
+    ) -> tuple[Hit, ...]:
+        """The plan's hits in the paper; ``known`` holds the paper's hits by key."""
+        kind = plan.kind
+        if kind == _TREE:
+            return collect_hits(plan.root, px)
+        keys: AbstractSet[str]
+        if kind == _ANY_KEY:
+            keys = plan.leaves.keys() & facts
+        elif kind == _DISJUNCTION:
+            # The keys of every satisfied conjunction: what the tree walk reports.
+            keys = set().union(*[c for c in plan.conjunctions if c <= facts])
+        else:
+            keys = plan.conjunctions[0]
+        leaves = plan.leaves
+        if len(keys) > 1:
+            return merge_hits([leaf_pairs(leaves[key], px) for key in keys])
+        (key,) = keys
+        hits = known.get(key)
+        if hits is None:
+            hits = known[key] = tuple(map(itemgetter(1), leaf_pairs(leaves[key], px)))
+        return hits
 
 
-def _hits(plan: _Plan, px: PaperIndex) -> tuple[Hit, ...]:
-    kind = plan.kind
-    if kind == _WORD:
-        return px.term_hits(DEFAULT_FIELDS, next(iter(plan.conjunctions[0])))
-    if kind == _TREE:
-        return collect_hits(plan.root, px)
-    # The words of every satisfied conjunction: what the tree walk reports for a query made
-    # only of words, AND and OR.
-    if kind == _CONJUNCTION:
-        words: Iterable[str] = plan.conjunctions[0]
-    else:
-        terms = px.default_terms
-        words = set()
-        for conjunction in plan.conjunctions:
-            if conjunction <= terms:
-                words.update(conjunction)
-    return merge_hits([px.term_pairs(DEFAULT_FIELDS, word) for word in words])
+def _drop(index: dict[str, dict[Any, _Plan]], key: str, entry: object) -> None:
+    """Remove a plan from the index, and the key once nothing is filed under it."""
+    plans = index[key]
+    del plans[entry]
+    if not plans:
+        del index[key]
+
+
+def _looked_for(leaf: Leaf) -> bool:
+    """Whether ``_facts`` looks for this leaf's key specially (see ``_Wanted``)."""
+    return isinstance(leaf, Phrase) or (isinstance(leaf, Term) and leaf.fields != DEFAULT_FIELDS)
+
+
+class _Wanted:
+    """The facts to look for in a paper beyond its default words, categories and sources."""
+
+    def __init__(self, keys: dict[str, tuple[Leaf, int]]) -> None:
+        self.pairs = frozenset(key for key in keys if " " in key)
+        # field -> the words subscribed in that field alone
+        self.fields: dict[str, set[str]] = {}
+        for leaf, _ in keys.values():
+            if isinstance(leaf, Term) and leaf.fields != DEFAULT_FIELDS:
+                self.fields.setdefault(leaf.fields[0], set()).add(leaf.term)
+
+
+class _Analysis(PaperIndex):
+    """A paper analyzed once, also keeping each text field's words in position order and its
+    compounds (``postings_of``), from which word pairs are quick to list."""
+
+    __slots__ = ("words", "compounds")
+
+    def __init__(self, paper: Paper) -> None:
+        self.words: dict[str, list[str]] = {}
+        self.compounds: dict[str, list[tuple[str, int, int]]] = {}
+        super().__init__(paper)
+
+    def _add_text(self, name: str, text: str, stem: bool) -> None:
+        words: list[str] = []
+        compounds: list[tuple[str, int, int]] = []
+        self.texts[name] = text
+        self.postings[name] = postings_of(text, stem, words, compounds) if text else {}
+        self.words[name] = words
+        self.compounds[name] = compounds
+
+
+def _pairs(px: PaperIndex) -> set[str]:
+    """Every pair of words ("a b") at consecutive positions of one of the default fields."""
+    if not isinstance(px, _Analysis):
+        return set().union(*(_field_pairs(px.postings[name]) for name in DEFAULT_FIELDS))
+    found = _field_pairs(px.postings["ai_keywords"])
+    for name, words in px.words.items():
+        # Neighbours, joined in C; then a compound's joined form with what ends where it
+        # starts and what starts where it ends.
+        found.update(map(" ".join, zip(words, islice(words, 1, None), strict=False)))
+        compounds = px.compounds[name]
+        ends: dict[int, list[str]] = {}
+        for term, position, span in compounds:
+            ends.setdefault(position + span, []).append(term)
+        for term, position, span in compounds:
+            before = [words[position - 1]] if position else []
+            for first in before + ends.get(position, []):
+                found.add(f"{first} {term}")
+            if position + span < len(words):
+                found.add(f"{term} {words[position + span]}")
+    return found
+
+
+def _field_pairs(postings: Postings) -> set[str]:
+    """``_pairs`` of one field from its postings alone (for a list, whose items do not pair
+    up, and for a paper analyzed without its words in order)."""
+    at: dict[int, list[str]] = {}  # position -> the terms starting there
+    for term, occurrences in postings.items():
+        for occurrence in occurrences:
+            at.setdefault(occurrence[0], []).append(term)
+    found: set[str] = set()
+    for term, occurrences in postings.items():
+        for position, _, _, span in occurrences:
+            for following in at.get(position + span, ()):
+                found.add(f"{term} {following}")
+    return found
