@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser(
         "resume", parents=[common], help="unpause a destination after fixing it (see `status`)"
     )
-    resume.add_argument("destination", help="the destination id `status` shows")
+    resume.add_argument(
+        "destination", help="the destination as `status` shows it: its name or its id"
+    )
 
     move = commands.add_parser(
         "migrate-data",

@@ -313,7 +313,8 @@ async def deliver(settings: Settings, *, now: bool) -> int:
     return 1 if outcomes.get("retry") or outcomes.get("permanent") else 0
 
 
-def resume(settings: Settings, destination_id: str) -> int:
+def resume(settings: Settings, given: str) -> int:
+    """Unpause the destination ``given`` names: its id, or its name as ``status`` shows it."""
     from datetime import UTC, datetime
 
     from bridge.store.ledger import LedgerStore
@@ -321,13 +322,22 @@ def resume(settings: Settings, destination_id: str) -> int:
     store = open_store(settings.store.database_url)
     try:
         db = LedgerStore(store)
-        if db.get_destination(destination_id) is None:
-            print(f"paperbridge: no destination {destination_id!r}", file=sys.stderr)
-            return 1
-        requeued = db.resume_destination(destination_id, datetime.now(UTC))
+        dest = db.get_destination(given)
+        if dest is None:
+            known = db.list_destinations()
+            # `status` shows destinations by name or kind:address (discord-webhook:LAB_HOOK,
+            # stdout); people copy that, not the hashed id beside it.
+            named = [d for d in known if given and given in (d.name, d.shown_as)]
+            if len(named) != 1:
+                problem = "names several destinations" if named else "is no destination"
+                listed = "; ".join(f"{d.label} ({d.id})" for d in named or known) or "none"
+                print(f"paperbridge: {given!r} {problem}; known: {listed}", file=sys.stderr)
+                return 1
+            dest = named[0]
+        requeued = db.resume_destination(dest.id, datetime.now(UTC))
     finally:
         store.close()
-    print(f"{destination_id} resumed; {requeued} papers queued again", file=sys.stderr)
+    print(f"{dest.label} resumed ({dest.id}); {requeued} papers queued again", file=sys.stderr)
     return 0
 
 

@@ -86,10 +86,45 @@ def test_status_shows_a_paused_destination_without_its_secret(
     assert "paused: discord: 404 Unknown Webhook" in text
     assert "t0ken" not in text
     assert main(["resume", "hook"]) == 0
-    assert "hook resumed" in capsys.readouterr().err
+    assert "resumed (hook)" in capsys.readouterr().err
     assert main(["status"]) == 0
     assert "paused" not in capsys.readouterr().out
     assert main(["resume", "nowhere"]) == 1
+
+
+def test_resume_takes_the_name_status_shows(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = open_store("sqlite:///data/paperbridge.db")
+    try:
+        db = LedgerStore(store)
+        now = datetime.now(UTC)
+        # As sync_configured declares `destination = "discord-webhook:GONE_HOOK"` and "stdout".
+        hook = Destination(
+            "discord-webhook-0a1b", "discord-webhook", "GONE_HOOK", "discord-webhook:GONE_HOOK"
+        )
+        db.save_destination(hook, now)
+        db.save_destination(Destination("stdout-2c3d", "stdout", "", "stdout"), now)
+        db.pause_destination(hook.id, "discord: 404 Unknown Webhook", now)
+    finally:
+        store.close()
+    assert main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert "  discord-webhook:GONE_HOOK (discord-webhook-0a1b) paused" in text
+    # A destination without an address is shown by its kind alone, not "stdout:".
+    assert "  stdout (stdout-2c3d) ok" in text and "stdout:" not in text
+
+    assert main(["resume", "discord-webhook:GONE_HOOK"]) == 0
+    assert "resumed (discord-webhook-0a1b)" in capsys.readouterr().err
+    assert main(["status"]) == 0
+    assert "paused" not in capsys.readouterr().out
+
+    # Neither an id nor a name: the known ones are listed to pick from.
+    assert main(["resume", "discord-webhook:OTHER"]) == 1
+    err = capsys.readouterr().err
+    assert "'discord-webhook:OTHER' is no destination" in err
+    assert "discord-webhook:GONE_HOOK (discord-webhook-0a1b)" in err
+    assert "stdout (stdout-2c3d)" in err
 
 
 @pytest.mark.postgres
