@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bridge.delivery import Destination
 from bridge.search import search_store
 from bridge.store import open_store, schema
 from bridge.store.ledger import LedgerStore
+from tests.fake_upstream import unused_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
@@ -171,3 +173,48 @@ def test_migrate_data_moves_everything_from_sqlite_to_postgres(
     # A second copy into the now full database is refused.
     assert main(["migrate-data", "--from", sqlite_url, "--to", postgres_url]) == 1
     assert "already holds data" in capsys.readouterr().err
+
+
+def test_migrate_data_refuses_a_source_that_is_not_a_paperbridge_database(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = workdir / "nonexist.db"
+    target = f"sqlite:///{workdir / 'copy.db'}"
+    assert main(["migrate-data", "--from", f"sqlite:///{missing}", "--to", target]) == 1
+    assert f"paperbridge: source: no database at {missing}" in capsys.readouterr().err
+    assert not missing.exists()  # a mistyped path is never created
+
+    empty = workdir / "empty.db"
+    empty.touch()
+    assert main(["migrate-data", "--from", f"sqlite:///{empty}", "--to", target]) == 1
+    assert "source: sqlite:///" in capsys.readouterr().err
+    with sqlite3.connect(empty) as conn:  # not migrated either
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_an_unreachable_database_says_where_and_why_with_the_password_hidden(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = unused_port()
+    refused = f"postgresql://lab:s3cret@127.0.0.1:{port}/papers"
+    shown = f"postgresql://lab:***@127.0.0.1:{port}/papers"
+    local = f"sqlite:///{workdir / 'copy.db'}"
+    assert main(["migrate-data", "--from", refused, "--to", local]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"paperbridge: source: cannot connect to the database at {shown}: ")
+    assert "Connection refused" in err and "s3cret" not in err
+    assert "migrate" not in err and "OperationalError" not in err and "\n" == err[-1:]
+
+    assert main(["import", str(HF_FILE)]) == 0
+    capsys.readouterr()
+    here = f"sqlite:///{workdir / 'data' / 'paperbridge.db'}"
+    assert main(["migrate-data", "--from", here, "--to", refused]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"paperbridge: target: cannot connect to the database at {shown}: ")
+
+    # Every command opens the store the same way.
+    monkeypatch.setenv("PAPERBRIDGE_DATABASE_URL", refused)
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"paperbridge: cannot connect to the database at {shown}: ")
+    assert err.count("\n") == 1

@@ -100,6 +100,16 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database schema: {exc}") from exc
 
+    def has_schema(self) -> bool:
+        """Whether a paperbridge schema was ever created here (at any version)."""
+        from bridge.store.migrations import current_version
+
+        try:
+            with self.engine.connect() as conn:
+                return current_version(conn) > 0
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database schema: {exc}") from exc
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -428,8 +438,35 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The absolute path of the file an SQLite URL names; None for other databases and for
+    an in-memory SQLite database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).resolve()
+
+
+def safe_url(database_url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def _connection_problem(exc: SQLAlchemyError) -> str:
+    """The driver's own first line ("Connection refused", "role "x" does not exist", "unable
+    to open database file"), without SQLAlchemy's class name, SQL and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    first = text.splitlines()[0] if text else exc.__class__.__name__
+    return " ".join(first.removeprefix("connection failed: ").split())
+
+
 def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
-    """Open (and by default migrate) the store at ``database_url``."""
+    """Open (and by default migrate) the store at ``database_url``.
+
+    Raises StoreError "cannot connect to the database at URL: why" when the database cannot
+    be reached at all, before any migration is tried: a refused connection, a wrong password
+    or an unwritable SQLite directory is a connection problem, not a schema problem.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -441,10 +478,19 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
     else:
         raise StoreError(f"unsupported database {url.get_backend_name()!r}")
     store = Store(engine)
-    if migrate_schema:
+    try:
         try:
+            # The pool keeps this connection: the migration below reuses it.
+            with engine.connect():
+                pass
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot connect to the database at {safe_url(database_url)}:"
+                f" {_connection_problem(exc)}"
+            ) from exc
+        if migrate_schema:
             store.migrate()
-        except BaseException:
-            store.close()
-            raise
+    except BaseException:
+        store.close()
+        raise
     return store
