@@ -34,7 +34,7 @@ from bridge.search import search_store
 from bridge.sources.arxiv import ArxivSource
 from bridge.sources.base import Source
 from bridge.sources.hf import FIRST_LISTING_DAY, HuggingFaceSource
-from bridge.store import open_store
+from bridge.store import Store, open_store, sqlite_file
 from bridge.web import create_web_app
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,21 @@ async def poll(settings: Settings, *, as_json: bool) -> int:
     return 0 if report.ok else 1
 
 
+def _open_existing(settings: Settings) -> Store:
+    """The store for a command that only reads it (search, status, resume).
+
+    Run from another directory, the default relative SQLite path names a file that does not
+    exist; creating it would answer from an empty store ("no stored paper matches") as if
+    that were the truth. Commands that write (serve, poll, import, backfill, deliver) create it.
+    """
+    path = sqlite_file(settings.store.database_url)
+    if path is not None and not path.is_file():
+        raise BridgeError(
+            f"no database at {path} — run paperbridge where serve runs, or pass --config"
+        )
+    return open_store(settings.store.database_url)
+
+
 # -- search ----------------------------------------------------------------------------------
 
 
@@ -83,7 +98,7 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
     from bridge.errors import QueryError
     from bridge.query import format_query_error
 
-    store = open_store(settings.store.database_url)
+    store = _open_existing(settings)
     try:
         results = search_store(store, query, limit=limit, offset=(max(page, 1) - 1) * limit)
     except QueryError as exc:
@@ -282,7 +297,7 @@ def _safe_url(settings: Settings) -> str:
 def status(settings: Settings, *, as_json: bool) -> int:
     from bridge.status import format_status, status_report
 
-    store = open_store(settings.store.database_url)
+    store = _open_existing(settings)
     try:
         report = status_report(store, settings)
     finally:
@@ -319,7 +334,7 @@ def resume(settings: Settings, given: str) -> int:
 
     from bridge.store.ledger import LedgerStore
 
-    store = open_store(settings.store.database_url)
+    store = _open_existing(settings)
     try:
         db = LedgerStore(store)
         dest = db.get_destination(given)

@@ -96,6 +96,27 @@ def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert results[0]["links"]["abs"] == "https://arxiv.org/abs/2606.13515"
 
 
+@pytest.mark.parametrize(
+    "args", [["search", "model"], ["status"], ["status", "--json"], ["resume", "stdout"]]
+)
+def test_read_only_commands_never_create_a_database(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    # Run from the wrong directory, the default ./data/paperbridge.db does not exist: an empty
+    # store made up on the spot would answer "no stored paper matches" as if that were so.
+    assert main(args) == 1
+    expected = workdir / "data" / "paperbridge.db"
+    assert capsys.readouterr().err == (
+        f"paperbridge: no database at {expected} — run paperbridge where serve runs,"
+        " or pass --config\n"
+    )
+    assert not (workdir / "data").exists()
+    # Commands that write create it, and then the same search answers from it.
+    assert main(["import", str(ALL_FIXTURES[0])]) == 0
+    assert main(args) in (0, 1)  # resume: no such destination, but the store is there
+    assert "no database" not in capsys.readouterr().err
+
+
 def test_check_config_redacts_and_rejects(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
