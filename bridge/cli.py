@@ -25,6 +25,17 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _at_least_one(text: str) -> int:
+    # A limit or page of 0 or less has no meaning; refused here, not quietly bent to 1.
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
 def _common_options(defaults: bool) -> argparse.ArgumentParser:
     # The options are accepted before and after the command name; only the top level sets
     # defaults, so `paperbridge --config x poll` is not undone by the command's own parser.
@@ -71,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", parents=[common], help="search stored papers")
     search.add_argument("query", nargs="+", help="e.g. generalization, 'title:\"world model\"'")
-    search.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
-    search.add_argument("--page", type=int, default=1, help="page of results (default 1)")
+    search.add_argument(
+        "--limit", type=_at_least_one, default=10, help="results per page (default 10)"
+    )
+    search.add_argument("--page", type=_at_least_one, default=1, help="page of results (default 1)")
     search.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     imp = commands.add_parser(

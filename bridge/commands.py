@@ -96,26 +96,46 @@ def _open_existing(settings: Settings) -> Store:
 
 def search(settings: Settings, query: str, limit: int, page: int, as_json: bool) -> int:
     from bridge.errors import QueryError
-    from bridge.query import format_query_error
+    from bridge.query import format_query_error, parse_query
 
-    store = _open_existing(settings)
     try:
-        results = search_store(store, query, limit=limit, offset=(max(page, 1) - 1) * limit)
+        # A bad query is the user's to fix wherever they run it: said before the store opens.
+        parse_query(query)
+        store = _open_existing(settings)
+        try:
+            results = search_store(store, query, limit=limit, offset=(page - 1) * limit)
+        finally:
+            store.close()
     except QueryError as exc:
         print(f"paperbridge: bad query: {format_query_error(exc)}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
     if as_json:
-        print(dumps([paper_json(r.stored, r.hits, r.why) for r in results.items]))
+        # An object, not a bare list: a script paging through needs the total to know when
+        # to stop. A page past the end is an empty list of items here, not an error.
+        page_json = {
+            "total": results.total,
+            "total_capped": results.total_capped,
+            "page": page,
+            "limit": limit,
+            "items": [paper_json(r.stored, r.hits, r.why) for r in results.items],
+        }
+        print(json.dumps(page_json, ensure_ascii=False, indent=2))
         return 0
+    if not results.items and results.total:
+        pages = -(-results.total // limit)  # ceiling division
+        counted = f"{results.total_text} matches, {pages}{'+' if results.total_capped else ''}"
+        print(f"paperbridge: page {page} is past the last page ({counted} pages)", file=sys.stderr)
+        return 1
     if not results.items:
         print(f"No stored paper matches {query!r}.", file=sys.stderr)
         return 0
     for result in results.items:
         print(format_paper(result.stored, why=result.why))
         print()
-    print(f"{results.total_text} matching papers; showing {len(results.items)}.", file=sys.stderr)
+    first = (page - 1) * limit + 1
+    last = first + len(results.items) - 1
+    more = f"; next: --page {page + 1}" if last < results.total else ""
+    print(f"showing {first}–{last} of {results.total_text} matching papers{more}", file=sys.stderr)
     return 0
 
 

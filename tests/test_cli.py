@@ -92,8 +92,51 @@ def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert "https://arxiv.org/abs/2606.13515" in captured.out
     assert main(["search", "world", "action", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
-    assert results[0]["arxiv_id"] == "2606.13515"
-    assert results[0]["links"]["abs"] == "https://arxiv.org/abs/2606.13515"
+    assert results["items"][0]["arxiv_id"] == "2606.13515"
+    assert results["items"][0]["links"]["abs"] == "https://arxiv.org/abs/2606.13515"
+    assert results["items"][0]["why"].startswith("matched ")
+    total = results["total"]
+    assert results["page"] == 1 and results["limit"] == 10 and results["total_capped"] is False
+    assert len(results["items"]) == min(total, 10)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--limit", "0"), ("--limit", "-1"), ("--page", "0"), ("--page", "-2")]
+)
+def test_search_refuses_a_limit_or_page_below_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "model", option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be 1 or more (got {value})" in capsys.readouterr().err
+
+
+def test_search_pages_say_what_they_show(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["import", *map(str, ALL_FIXTURES)])
+    capsys.readouterr()
+    main(["search", "model", "--json", "--limit", "100"])
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert 10 < total < 100
+    pages = -(-total // 5)
+
+    assert main(["search", "model", "--limit", "5", "--page", "2"]) == 0
+    err = capsys.readouterr().err
+    assert err == f"showing 6–10 of {total} matching papers; next: --page 3\n"
+    assert main(["search", "model", "--limit", "5", "--page", str(pages)]) == 0
+    last = total - (pages - 1) * 5
+    assert capsys.readouterr().err == (
+        f"showing {total - last + 1}–{total} of {total} matching papers\n"
+    )
+
+    # Past the end is not "no stored paper matches": the query does match, the page is empty.
+    assert main(["search", "model", "--limit", "5", "--page", "99"]) == 1
+    assert capsys.readouterr().err == (
+        f"paperbridge: page 99 is past the last page ({total} matches, {pages} pages)\n"
+    )
+    assert main(["search", "model", "--limit", "5", "--page", "99", "--json"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert page == {"total": total, "total_capped": False, "page": 99, "limit": 5, "items": []}
 
 
 @pytest.mark.parametrize(
