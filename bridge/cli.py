@@ -57,6 +57,65 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
+# `search`'s own options, and whether each takes a value. Every other word after `search` is
+# part of the query (see _query_words_last).
+_SEARCH_OPTIONS = {
+    "--limit": True,
+    "--page": True,
+    "--config": True,
+    "--json": False,
+    "--verbose": False,
+    "--help": False,
+}
+_SHORT_FLAGS = ("-v", "-h")
+
+
+def _option(token: str, options: Sequence[str]) -> str | None:
+    """The option ``token`` names: exactly, or as a prefix of just one (as argparse allows)."""
+    if token in _SHORT_FLAGS:
+        return token
+    if not token.startswith("--") or token == "--":
+        return None
+    name = token.partition("=")[0]
+    found = [option for option in options if option.startswith(name)]
+    return found[0] if len(found) == 1 else None
+
+
+def _query_words_last(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the words of a `search` query moved behind ``--``.
+
+    The query language writes an exclusion as ``-survey``, which argparse takes for an
+    unknown option ("unrecognized arguments: -survey"), so quoting the whole query would be
+    the only way to use it. Here the search command's own options (before or after the
+    words) stay options and every other word is the query, in order; argparse then sees
+    ``search [options] -- words…``. A ``--`` typed by the user still ends the options.
+    """
+    argv = list(argv)
+    # Skip the options before the command name; only --config takes a value there.
+    at = 0
+    while at < len(argv) and (option := _option(argv[at], ["--config", "--verbose"])):
+        at += 2 if option == "--config" and "=" not in argv[at] else 1
+    if at >= len(argv) or argv[at] != "search":
+        return argv
+    options: list[str] = []
+    words: list[str] = []
+    rest = iter(argv[at + 1 :])
+    for token in rest:
+        if token == "--":
+            words += rest
+            break
+        option = _option(token, list(_SEARCH_OPTIONS))
+        if option is None:
+            words.append(token)
+            continue
+        options.append(token)
+        if _SEARCH_OPTIONS.get(option) and "=" not in token:
+            value = next(rest, None)
+            if value is not None:
+                options.append(value)
+    return [*argv[: at + 1], *options, "--", *words]
+
+
 def build_parser() -> argparse.ArgumentParser:
     top = _common_options(defaults=True)
     common = _common_options(defaults=False)
@@ -81,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     search = commands.add_parser("search", parents=[common], help="search stored papers")
-    search.add_argument("query", nargs="+", help="e.g. generalization, 'title:\"world model\"'")
+    search.add_argument(
+        "query", nargs="+", help="e.g. generalization, 'title:\"world model\"', diffusion -survey"
+    )
     search.add_argument(
         "--limit", type=_at_least_one, default=10, help="results per page (default 10)"
     )
@@ -152,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_query_words_last(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -100,6 +100,37 @@ def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert len(results["items"]) == min(total, 10)
 
 
+def test_search_takes_unquoted_exclusions(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["import", *map(str, ALL_FIXTURES)])
+    capsys.readouterr()
+
+    def found(*args: str) -> list[str]:
+        assert main(["search", *args, "--json", "--limit", "100"]) == 0
+        return [item["arxiv_id"] for item in json.loads(capsys.readouterr().out)["items"]]
+
+    everything, kept = found("model"), found("model -language")
+    assert 0 < len(kept) < len(everything)
+    # `-language` is a query word wherever it stands, and the options still work around it.
+    assert found("model", "-language") == kept
+    assert main(["search", "--limit", "2", "model", "-language", "--json"]) == 0
+    assert [p["arxiv_id"] for p in json.loads(capsys.readouterr().out)["items"]] == kept[:2]
+    assert (
+        main(["--config", "/dev/null", "search", "-language", "model", "--page=2", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["page"] == 2
+
+    # Exclusions alone are the query language's error, shown with a caret, not argparse's.
+    assert main(["search", "-survey"]) == 2
+    assert capsys.readouterr().err.endswith("  -survey\n  ^\n")
+    assert main(["search", "-survey", "--limit", "3"]) == 2
+    assert "bad query: a query needs something to look for" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["search", "--json"])
+    assert "the following arguments are required: query" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("option", "value"), [("--limit", "0"), ("--limit", "-1"), ("--page", "0"), ("--page", "-2")]
 )
