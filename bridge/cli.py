@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -34,6 +36,32 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
     return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (got {value})")
+    return value
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host(text: str) -> str:
+    # An IP address or a DNS name: catches "http://x", "host:8080" and typos before binding.
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or host name")
 
 
 def _common_options(defaults: bool) -> argparse.ArgumentParser:
@@ -131,8 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", parents=[common], help="run the bridge (polls, feeds, chat)"
     )
-    serve.add_argument("--host", help="listen address (default from config: 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default from config: 8080)")
+    serve.add_argument("--host", type=_host, help="listen address (default from config: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, help="listen port, 0 for any free one (default from config: 8080)"
+    )
 
     poll = commands.add_parser(
         "poll", parents=[common], help="poll every source once; print what is new"

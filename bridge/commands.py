@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -217,8 +218,35 @@ async def backfill(
 # -- serve -----------------------------------------------------------------------------------
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The HTTP socket, bound before anything else starts; BridgeError if it cannot be.
+
+    Left to uvicorn, the bind comes after the scheduler and the outputs started, and a busy
+    port ends in uvicorn's sys.exit with jobs cancelled mid-flight: tracebacks, exit 3, and
+    "serving on" already logged. Bound first, a busy port is one line and nothing ran.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn does: a restart may bind while the last run's connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise BridgeError(f"cannot listen on {_host_port(host, port)}: {reason}") from None
+    return sock
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def serve(settings: Settings, host: str, port: int) -> int:
+    sock = _listen(host, port)
+    port = sock.getsockname()[1]  # the port given, or the one chosen for --port 0
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(contextlib.closing(sock))
         bridge = await stack.enter_async_context(open_bridge(settings))
         scheduler = Scheduler()
         # Deliveries (bridge/ledger.py): digests and each poll run once across processes.
@@ -241,9 +269,9 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         )
         server = _GracefulServer(config)
         scheduler.start()
-        log.info("serving on http://%s:%d (store %s)", host, port, _safe_url(settings))
+        log.info("serving on http://%s (store %s)", _host_port(host, port), _safe_url(settings))
         try:
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             scheduler.shutdown()
     log.info("stopped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -333,3 +334,43 @@ def test_serve_without_network_starts_logs_and_keeps_serving(
     # SIGTERM is a clean stop: everything is closed, then the process exits 0.
     assert proc.returncode == 0
     assert output.rstrip().endswith("stopped")
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bridge", "serve", "--port", str(port)],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    # The port is bound before the store, scheduler and outputs start: nothing ran, no trace.
+    assert (done.returncode, done.stdout) == (1, "")
+    assert (
+        done.stderr == f"paperbridge: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    )
+    assert not (workdir / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--port", "70000", "must be 0 to 65535 (got 70000)"),
+        ("--port", "-1", "must be 0 to 65535 (got -1)"),
+        ("--port", "http", "'http' is not a port number"),
+        ("--host", "http://0.0.0.0", "'http://0.0.0.0' is not an IP address or host name"),
+        ("--host", "localhost:8080", "'localhost:8080' is not an IP address or host name"),
+        ("--host", "", "'' is not an IP address or host name"),
+    ],
+)
+def test_serve_refuses_a_bad_port_or_host(
+    workdir: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, problem: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", option, value])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: argument {option}: {problem}\n")
