@@ -55,6 +55,12 @@ time_zone = "Europe/Berlin"
     assert messages and all(m["subscription"] == "config-models" for m in messages)
     papers = [p for m in messages for p in m["papers"]]
     assert len(papers) == len(set(papers)) > 0
+    # Each line carries the papers too, as `search --json` shows them, so it reads as a digest.
+    for message in messages:
+        assert [item["arxiv_id"] for item in message["items"]] == message["papers"]
+        for item in message["items"]:
+            assert item["title"] and item["links"]["abs"].startswith("https://arxiv.org/abs/")
+            assert item["why"].lower().startswith("matched model") and item["hits"]
     # Nothing is sent twice.
     assert main(["--config", str(config), "deliver", "--now"]) == 0
     assert len(out.read_text().splitlines()) == len(messages)
