@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +30,8 @@ _PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in ("source", 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # Rows per statement: well under SQLite's variable limit, large enough to amortise round trips.
 _BATCH = 500
+# A progress row noting when the store was created (see Store.created_at).
+CREATED_JOB = "store:created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +99,34 @@ class Store:
             with self.engine.begin() as conn:
                 version = migrate(conn)
                 self.search_index.ensure_current(conn)
+                self._note_created(conn)
                 return version
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database schema: {exc}") from exc
+
+    def _note_created(self, conn: Connection) -> None:
+        # A progress row, not a migration step: nothing in the schema changes, and a store
+        # made before this note gets the time it was first opened by a paperbridge keeping it.
+        table = schema.progress
+        if conn.execute(select(table.c.job).where(table.c.job == CREATED_JOB)).first():
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        now = _utcnow()
+        stmt = dialect.insert(table).values(job=CREATED_JOB, cursor=now.isoformat(), updated_at=now)
+        # Processes starting together on one database may both get here; one note wins.
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["job"]))
+
+    def created_at(self) -> datetime:
+        """When this store was created: a fixed time for what has no time of its own (an empty
+        feed's "updated"), the same in every process and after restarts."""
+        table = schema.progress
+        with self.engine.connect() as conn:
+            noted = conn.execute(
+                select(table.c.updated_at).where(table.c.job == CREATED_JOB)
+            ).scalar()
+        if noted is None:
+            raise StoreError("the store was opened without migrating it; no creation time")
+        return noted  # type: ignore[no-any-return]
 
     def has_schema(self) -> bool:
         """Whether a paperbridge schema was ever created here (at any version)."""
