@@ -193,16 +193,25 @@ async def backfill(
     hf: bool,
     restart: bool,
 ) -> int:
+    if start is not None and start > end:
+        # A reversed range would load nothing and still say "done".
+        raise BridgeError(f"backfill: --from {start} is after --to {end}; nothing to load")
+    hf_start = max(start or FIRST_LISTING_DAY, FIRST_LISTING_DAY)
+    if hf and ((start is not None and start < FIRST_LISTING_DAY) or end < FIRST_LISTING_DAY):
+        # Earlier days would be asked for and found empty without a word.
+        then = "loading them from there" if end >= FIRST_LISTING_DAY else "none in this range"
+        print(
+            f"backfill: Hugging Face Daily Papers start on {FIRST_LISTING_DAY}; {then}",
+            file=sys.stderr,
+        )
     async with open_bridge(settings) as bridge:
         # Backfill is many requests: stay well inside HF's 500 requests per 5 minutes.
         hf_host = urlsplit(settings.sources.hf.base_url).netloc
         hf_fetcher = build_fetcher(settings, bridge.store, extra_intervals={hf_host: 1.0})
         async with hf_fetcher:
-            if hf:
+            if hf and hf_start <= end:
                 source = HuggingFaceSource(settings.sources.hf, hf_fetcher)
-                await _backfill_source(
-                    bridge, source, "backfill:hf", start or FIRST_LISTING_DAY, end, restart
-                )
+                await _backfill_source(bridge, source, "backfill:hf", hf_start, end, restart)
             if arxiv_categories:
                 if start is None:
                     raise BridgeError("backfill --arxiv needs --from DATE (arXiv is large)")

@@ -285,6 +285,42 @@ def test_backfill_is_resumable(workdir: Path, capsys: pytest.CaptureFixture[str]
         store.close()
 
 
+def test_backfill_refuses_a_reversed_range_and_says_where_hf_starts(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeUpstream() as up:
+        for day in ("2023-05-04", "2023-05-05"):
+            up.add(
+                "/api/daily_papers",
+                "[]",
+                content_type="application/json",
+                query={"limit": 100, "p": 0, "date": day},
+            )
+        config = str(write_config(workdir / "c.toml", up))
+        reversed_ = ["--config", config, "backfill", "--from", "2026-11-27", "--to", "2026-11-20"]
+        assert main(reversed_) == 1
+        assert capsys.readouterr().err == (
+            "paperbridge: backfill: --from 2026-11-27 is after --to 2026-11-20; nothing to load\n"
+        )
+        assert up.requests == []
+
+        assert (
+            main(["--config", config, "backfill", "--from", "2020-01-01", "--to", "2023-05-05"])
+            == 0
+        )
+        err = capsys.readouterr().err
+        assert (
+            "backfill: Hugging Face Daily Papers start on 2023-05-04; loading them from there"
+            in err
+        )
+        assert [r.query["date"] for r in up.requests] == ["2023-05-04", "2023-05-05"]
+
+        before = len(up.requests)
+        assert main(["--config", config, "backfill", "--to", "2022-12-31"]) == 0
+        assert "start on 2023-05-04; none in this range" in capsys.readouterr().err
+        assert len(up.requests) == before
+
+
 @pytest.fixture
 def served(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`paperbridge serve` as a real process, with no reachable upstream at all."""
