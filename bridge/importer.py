@@ -62,6 +62,10 @@ def _parse_file(path: Path, with_index: bool = False) -> _Parsed:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return [], None, [], f"cannot read {path}: {exc.strerror or exc}"
+    if not text.lstrip("\ufeff").strip():
+        # Nothing to tell the format by: the XML reader, the last resort, would call it a
+        # broken arXiv document. Usually a download that failed.
+        return [], None, [], f"{path} is an empty file"
     parsed = detect_and_parse(text, str(path))
     rows = [tuple(getattr(paper, name) for name in _PAPER_FIELDS) for paper in parsed.papers]
     # Analyzing the text for the index costs about as much as parsing; in the parsing process

@@ -84,6 +84,18 @@ def test_import_of_garbage_keeps_the_store(
     store.close()
 
 
+def test_import_of_an_empty_file_says_it_is_empty(
+    workdir: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = workdir / "saved.json"
+    empty.write_text("\n")
+    assert main(["import", str(empty)]) == 1
+    assert "0 unreadable records, 1 unreadable files" in capsys.readouterr().out
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"import: {empty} is an empty file"
+    ]
+
+
 def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["import", *map(str, ALL_FIXTURES)])
     capsys.readouterr()
