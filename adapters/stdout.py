@@ -140,7 +140,12 @@ class StdoutPublisher:
 
 class FilePublisher:
     """Appends each digest message to the file named by the destination's address, as one JSON
-    line, and fsyncs it before reporting success: a line in the file is a message sent."""
+    line, and fsyncs it before reporting success: a line in the file is a message sent.
+
+    A line holds the papers' ids ("papers", "uncertain": what scripts and tests count) and the
+    papers themselves ("items", as `search --json` renders them, with why each matched), so
+    the file can be read as the digest it is.
+    """
 
     kind = "file"
 
@@ -160,6 +165,7 @@ class FilePublisher:
             "subscription": subscription.id if subscription else None,
             "papers": [item.stored.paper.arxiv_id for item in items],
             "uncertain": [item.stored.paper.arxiv_id for item in items if item.uncertain],
+            "items": [paper_json(item.stored, item.match.hits, item.why) for item in items],
             "quiet": not items,
             "pid": os.getpid(),
         }

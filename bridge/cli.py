@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -23,6 +25,43 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _at_least_one(text: str) -> int:
+    # A limit or page of 0 or less has no meaning; refused here, not quietly bent to 1.
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (got {value})")
+    return value
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host(text: str) -> str:
+    # An IP address or a DNS name: catches "http://x", "host:8080" and typos before binding.
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or host name")
 
 
 def _common_options(defaults: bool) -> argparse.ArgumentParser:
@@ -46,6 +85,65 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
+# `search`'s own options, and whether each takes a value. Every other word after `search` is
+# part of the query (see _query_words_last).
+_SEARCH_OPTIONS = {
+    "--limit": True,
+    "--page": True,
+    "--config": True,
+    "--json": False,
+    "--verbose": False,
+    "--help": False,
+}
+_SHORT_FLAGS = ("-v", "-h")
+
+
+def _option(token: str, options: Sequence[str]) -> str | None:
+    """The option ``token`` names: exactly, or as a prefix of just one (as argparse allows)."""
+    if token in _SHORT_FLAGS:
+        return token
+    if not token.startswith("--") or token == "--":
+        return None
+    name = token.partition("=")[0]
+    found = [option for option in options if option.startswith(name)]
+    return found[0] if len(found) == 1 else None
+
+
+def _query_words_last(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the words of a `search` query moved behind ``--``.
+
+    The query language writes an exclusion as ``-survey``, which argparse takes for an
+    unknown option ("unrecognized arguments: -survey"), so quoting the whole query would be
+    the only way to use it. Here the search command's own options (before or after the
+    words) stay options and every other word is the query, in order; argparse then sees
+    ``search [options] -- words…``. A ``--`` typed by the user still ends the options.
+    """
+    argv = list(argv)
+    # Skip the options before the command name; only --config takes a value there.
+    at = 0
+    while at < len(argv) and (option := _option(argv[at], ["--config", "--verbose"])):
+        at += 2 if option == "--config" and "=" not in argv[at] else 1
+    if at >= len(argv) or argv[at] != "search":
+        return argv
+    options: list[str] = []
+    words: list[str] = []
+    rest = iter(argv[at + 1 :])
+    for token in rest:
+        if token == "--":
+            words += rest
+            break
+        option = _option(token, list(_SEARCH_OPTIONS))
+        if option is None:
+            words.append(token)
+            continue
+        options.append(token)
+        if _SEARCH_OPTIONS.get(option) and "=" not in token:
+            value = next(rest, None)
+            if value is not None:
+                options.append(value)
+    return [*argv[: at + 1], *options, "--", *words]
+
+
 def build_parser() -> argparse.ArgumentParser:
     top = _common_options(defaults=True)
     common = _common_options(defaults=False)
@@ -61,8 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", parents=[common], help="run the bridge (polls, feeds, chat)"
     )
-    serve.add_argument("--host", help="listen address (default from config: 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default from config: 8080)")
+    serve.add_argument("--host", type=_host, help="listen address (default from config: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, help="listen port, 0 for any free one (default from config: 8080)"
+    )
 
     poll = commands.add_parser(
         "poll", parents=[common], help="poll every source once; print what is new"
@@ -70,9 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     search = commands.add_parser("search", parents=[common], help="search stored papers")
-    search.add_argument("query", nargs="+", help="e.g. generalization, 'title:\"world model\"'")
-    search.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
-    search.add_argument("--page", type=int, default=1, help="page of results (default 1)")
+    search.add_argument(
+        "query", nargs="+", help="e.g. generalization, 'title:\"world model\"', diffusion -survey"
+    )
+    search.add_argument(
+        "--limit", type=_at_least_one, default=10, help="results per page (default 10)"
+    )
+    search.add_argument("--page", type=_at_least_one, default=1, help="page of results (default 1)")
     search.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     imp = commands.add_parser(
@@ -119,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser(
         "resume", parents=[common], help="unpause a destination after fixing it (see `status`)"
     )
-    resume.add_argument("destination", help="the destination id `status` shows")
+    resume.add_argument(
+        "destination", help="the destination as `status` shows it: its name or its id"
+    )
 
     move = commands.add_parser(
         "migrate-data",
@@ -137,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_query_words_last(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from bridge.search import search_store
 from bridge.sources.arxiv import ArxivSource
 from bridge.sources.base import Source
 from bridge.sources.hf import FIRST_LISTING_DAY, HuggingFaceSource
-from bridge.store import open_store
+from bridge.store import Store, open_store, sqlite_file
 from bridge.web import create_web_app
 
 log = logging.getLogger(__name__)
@@ -79,31 +80,66 @@ async def poll(settings: Settings, *, as_json: bool) -> int:
     return 0 if report.ok else 1
 
 
+def _open_existing(settings: Settings) -> Store:
+    """The store for a command that only reads it (search, status, resume).
+
+    Run from another directory, the default relative SQLite path names a file that does not
+    exist; creating it would answer from an empty store ("no stored paper matches") as if
+    that were the truth. Commands that write (serve, poll, import, backfill, deliver) create it.
+    """
+    path = sqlite_file(settings.store.database_url)
+    if path is not None and not path.is_file():
+        raise BridgeError(
+            f"no database at {path} — run paperbridge where serve runs, or pass --config"
+        )
+    return open_store(settings.store.database_url)
+
+
 # -- search ----------------------------------------------------------------------------------
 
 
 def search(settings: Settings, query: str, limit: int, page: int, as_json: bool) -> int:
     from bridge.errors import QueryError
-    from bridge.query import format_query_error
+    from bridge.query import format_query_error, parse_query
 
-    store = open_store(settings.store.database_url)
     try:
-        results = search_store(store, query, limit=limit, offset=(max(page, 1) - 1) * limit)
+        # A bad query is the user's to fix wherever they run it: said before the store opens.
+        parse_query(query)
+        store = _open_existing(settings)
+        try:
+            results = search_store(store, query, limit=limit, offset=(page - 1) * limit)
+        finally:
+            store.close()
     except QueryError as exc:
         print(f"paperbridge: bad query: {format_query_error(exc)}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
     if as_json:
-        print(dumps([paper_json(r.stored, r.hits, r.why) for r in results.items]))
+        # An object, not a bare list: a script paging through needs the total to know when
+        # to stop. A page past the end is an empty list of items here, not an error.
+        page_json = {
+            "total": results.total,
+            "total_capped": results.total_capped,
+            "page": page,
+            "limit": limit,
+            "items": [paper_json(r.stored, r.hits, r.why) for r in results.items],
+        }
+        print(json.dumps(page_json, ensure_ascii=False, indent=2))
         return 0
+    if not results.items and results.total:
+        pages = -(-results.total // limit)  # ceiling division
+        counted = f"{results.total_text} matches, {pages}{'+' if results.total_capped else ''}"
+        print(f"paperbridge: page {page} is past the last page ({counted} pages)", file=sys.stderr)
+        return 1
     if not results.items:
         print(f"No stored paper matches {query!r}.", file=sys.stderr)
         return 0
     for result in results.items:
         print(format_paper(result.stored, why=result.why))
         print()
-    print(f"{results.total_text} matching papers; showing {len(results.items)}.", file=sys.stderr)
+    first = (page - 1) * limit + 1
+    last = first + len(results.items) - 1
+    more = f"; next: --page {page + 1}" if last < results.total else ""
+    print(f"showing {first}–{last} of {results.total_text} matching papers{more}", file=sys.stderr)
     return 0
 
 
@@ -160,16 +196,25 @@ async def backfill(
     hf: bool,
     restart: bool,
 ) -> int:
+    if start is not None and start > end:
+        # A reversed range would load nothing and still say "done".
+        raise BridgeError(f"backfill: --from {start} is after --to {end}; nothing to load")
+    hf_start = max(start or FIRST_LISTING_DAY, FIRST_LISTING_DAY)
+    if hf and ((start is not None and start < FIRST_LISTING_DAY) or end < FIRST_LISTING_DAY):
+        # Earlier days would be asked for and found empty without a word.
+        then = "loading them from there" if end >= FIRST_LISTING_DAY else "none in this range"
+        print(
+            f"backfill: Hugging Face Daily Papers start on {FIRST_LISTING_DAY}; {then}",
+            file=sys.stderr,
+        )
     async with open_bridge(settings) as bridge:
         # Backfill is many requests: stay well inside HF's 500 requests per 5 minutes.
         hf_host = urlsplit(settings.sources.hf.base_url).netloc
         hf_fetcher = build_fetcher(settings, bridge.store, extra_intervals={hf_host: 1.0})
         async with hf_fetcher:
-            if hf:
+            if hf and hf_start <= end:
                 source = HuggingFaceSource(settings.sources.hf, hf_fetcher)
-                await _backfill_source(
-                    bridge, source, "backfill:hf", start or FIRST_LISTING_DAY, end, restart
-                )
+                await _backfill_source(bridge, source, "backfill:hf", hf_start, end, restart)
             if arxiv_categories:
                 if start is None:
                     raise BridgeError("backfill --arxiv needs --from DATE (arXiv is large)")
@@ -185,8 +230,35 @@ async def backfill(
 # -- serve -----------------------------------------------------------------------------------
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The HTTP socket, bound before anything else starts; BridgeError if it cannot be.
+
+    Left to uvicorn, the bind comes after the scheduler and the outputs started, and a busy
+    port ends in uvicorn's sys.exit with jobs cancelled mid-flight: tracebacks, exit 3, and
+    "serving on" already logged. Bound first, a busy port is one line and nothing ran.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn does: a restart may bind while the last run's connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise BridgeError(f"cannot listen on {_host_port(host, port)}: {reason}") from None
+    return sock
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def serve(settings: Settings, host: str, port: int) -> int:
+    sock = _listen(host, port)
+    port = sock.getsockname()[1]  # the port given, or the one chosen for --port 0
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(contextlib.closing(sock))
         bridge = await stack.enter_async_context(open_bridge(settings))
         scheduler = Scheduler()
         # Deliveries (bridge/ledger.py): digests and each poll run once across processes.
@@ -209,9 +281,9 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         )
         server = _GracefulServer(config)
         scheduler.start()
-        log.info("serving on http://%s:%d (store %s)", host, port, _safe_url(settings))
+        log.info("serving on http://%s (store %s)", _host_port(host, port), _safe_url(settings))
         try:
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             scheduler.shutdown()
     log.info("stopped")
@@ -285,7 +357,7 @@ def _safe_url(settings: Settings) -> str:
 def status(settings: Settings, *, as_json: bool) -> int:
     from bridge.status import format_status, status_report
 
-    store = open_store(settings.store.database_url)
+    store = _open_existing(settings)
     try:
         report = status_report(store, settings)
     finally:
@@ -316,21 +388,31 @@ async def deliver(settings: Settings, *, now: bool) -> int:
     return 1 if outcomes.get("retry") or outcomes.get("permanent") else 0
 
 
-def resume(settings: Settings, destination_id: str) -> int:
+def resume(settings: Settings, given: str) -> int:
+    """Unpause the destination ``given`` names: its id, or its name as ``status`` shows it."""
     from datetime import UTC, datetime
 
     from bridge.store.ledger import LedgerStore
 
-    store = open_store(settings.store.database_url)
+    store = _open_existing(settings)
     try:
         db = LedgerStore(store)
-        if db.get_destination(destination_id) is None:
-            print(f"paperbridge: no destination {destination_id!r}", file=sys.stderr)
-            return 1
-        requeued = db.resume_destination(destination_id, datetime.now(UTC))
+        dest = db.get_destination(given)
+        if dest is None:
+            known = db.list_destinations()
+            # `status` shows destinations by name or kind:address (discord-webhook:LAB_HOOK,
+            # stdout); people copy that, not the hashed id beside it.
+            named = [d for d in known if given and given in (d.name, d.shown_as)]
+            if len(named) != 1:
+                problem = "names several destinations" if named else "is no destination"
+                listed = "; ".join(f"{d.label} ({d.id})" for d in named or known) or "none"
+                print(f"paperbridge: {given!r} {problem}; known: {listed}", file=sys.stderr)
+                return 1
+            dest = named[0]
+        requeued = db.resume_destination(dest.id, datetime.now(UTC))
     finally:
         store.close()
-    print(f"{destination_id} resumed; {requeued} papers queued again", file=sys.stderr)
+    print(f"{dest.label} resumed ({dest.id}); {requeued} papers queued again", file=sys.stderr)
     return 0
 
 

@@ -4,8 +4,10 @@ Both ends are brought to the current schema first (``open_store`` migrates), the
 the schema declares is copied in primary-key order, ``batch`` rows per statement, inside one
 transaction on the target: an interrupted copy leaves the target empty, and running it again
 starts over. The search index is rebuilt from the copied papers in the target's own form
-(FTS5 on SQLite, tsvector on PostgreSQL) in the same transaction. PostgreSQL sequences are moved past the copied keys, so new papers and ledger rows
-continue the numbering. The target must be empty; the source is only read.
+(FTS5 on SQLite, tsvector on PostgreSQL) in the same transaction. PostgreSQL sequences are
+moved past the copied keys, so new papers and ledger rows continue the numbering. The target
+must be empty. The source must already be a paperbridge database (a missing SQLite file is
+never created); it is only read, after its migration.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Table, func, select, text
 
 from bridge.errors import StoreError
-from bridge.store import Store, open_store, schema
+from bridge.store import Store, open_store, safe_url, schema, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,9 @@ def copy_database(
     Returns rows copied per table; raises StoreError if the target already holds data or the
     counts differ afterwards.
     """
-    source = open_store(source_url)
+    source = _open_source(source_url)
     try:
-        target = open_store(target_url)
+        target = _open("target", target_url)
     except BaseException:
         source.close()
         raise
@@ -58,6 +60,37 @@ def copy_database(
     finally:
         source.close()
         target.close()
+
+
+def _open(side: str, url: str, *, migrate_schema: bool = True) -> Store:
+    # Which end failed is the first thing to know when a copy cannot start.
+    try:
+        return open_store(url, migrate_schema=migrate_schema)
+    except StoreError as exc:
+        raise StoreError(f"{side}: {exc}") from exc
+
+
+def _open_source(url: str) -> Store:
+    """The source, refused unless it already is a paperbridge database.
+
+    A mistyped path must not be copied as an empty database "successfully": SQLite would
+    create the file on connecting, so a missing file is refused before anything opens it,
+    and a database without paperbridge's schema is refused before it is migrated.
+    """
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise StoreError(f"source: no database at {path}")
+    source = _open("source", url, migrate_schema=False)
+    try:
+        if not source.has_schema():
+            raise StoreError(f"{safe_url(url)} holds no paperbridge data (no schema_version table)")
+        source.migrate()
+    except BaseException as exc:
+        source.close()
+        if isinstance(exc, StoreError):
+            raise StoreError(f"source: {exc}") from exc
+        raise
+    return source
 
 
 def _copy(

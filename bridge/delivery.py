@@ -80,9 +80,15 @@ class Destination:
         return mask_address(self.address)
 
     @property
+    def shown_as(self) -> str:
+        """Kind and safe address as ``status`` shows them: ``slack:C0123``, or ``stdout``
+        for a kind that needs no address."""
+        return f"{self.kind}:{self.safe_address}" if self.address else self.kind
+
+    @property
     def label(self) -> str:
         """How people and logs name it, e.g. ``slack:C0123`` or ``discord:https://discord.com/…``."""
-        return self.name or f"{self.kind}:{self.safe_address}"
+        return self.name or self.shown_as
 
     def __repr__(self) -> str:
         state = f", paused={self.paused_reason!r}" if self.paused else ""

@@ -68,6 +68,10 @@ def _parse_file(path: Path) -> _Parsed:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return [], [], [], f"cannot read {path}: {exc.strerror or exc}"
+    if not text.lstrip("\ufeff").strip():
+        # Nothing to tell the format by: the XML reader, the last resort, would call it a
+        # broken arXiv document. Usually a download that failed.
+        return [], [], [], f"{path} is an empty file"
     parsed = detect_and_parse(text, str(path))
     rows = list(map(_paper_fields, parsed.papers))
     docs = [(doc.columns, doc.compounds) for doc in map(index_doc, parsed.papers)]

@@ -145,6 +145,10 @@ class Subscription:
     name: str = ""
 
 
+# How ``Match.why`` names a field; the rest read as their names with spaces.
+_FIELD_NAMES = {"ai_summary": "AI summary", "ai_keywords": "AI keywords"}
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """A paper a subscription gets, and why (for "matched generalisation in the abstract")."""
@@ -159,7 +163,8 @@ class Match:
             return "matched"
         places: dict[str, list[str]] = {}
         for hit in self.hits:
-            words = places.setdefault(hit.field.replace("_", " "), [])
+            name = _FIELD_NAMES.get(hit.field, hit.field.replace("_", " "))
+            words = places.setdefault(name, [])
             if hit.text.lower() not in (w.lower() for w in words):
                 words.append(hit.text)
         parts = [f"{', '.join(words)} in the {fld}" for fld, words in places.items()]

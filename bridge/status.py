@@ -200,8 +200,10 @@ def format_status(report: dict[str, Any]) -> str:
     for dest in report["destinations"]:
         counts = dest["deliveries"]
         state = "paused" if dest["paused"] else "ok"
+        # As Destination.shown_as: `stdout`, not `stdout:` (it has no address).
+        shown = f"{dest['kind']}:{dest['address']}" if dest["address"] else dest["kind"]
         lines.append(
-            f"  {dest['kind']}:{dest['address']} ({dest['id']}) {state};"
+            f"  {shown} ({dest['id']}) {state};"
             f" sent {counts['sent']}, pending {counts['pending']}, failed {counts['failed']};"
             f" last delivery {dest['last_delivery_at'] or 'never'}"
         )

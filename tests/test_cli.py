@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -83,6 +84,18 @@ def test_import_of_garbage_keeps_the_store(
     store.close()
 
 
+def test_import_of_an_empty_file_says_it_is_empty(
+    workdir: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = workdir / "saved.json"
+    empty.write_text("\n")
+    assert main(["import", str(empty)]) == 1
+    assert "0 unreadable records, 1 unreadable files" in capsys.readouterr().out
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"import: {empty} is an empty file"
+    ]
+
+
 def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["import", *map(str, ALL_FIXTURES)])
     capsys.readouterr()
@@ -92,8 +105,103 @@ def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert "https://arxiv.org/abs/2606.13515" in captured.out
     assert main(["search", "world", "action", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
-    assert results[0]["arxiv_id"] == "2606.13515"
-    assert results[0]["links"]["abs"] == "https://arxiv.org/abs/2606.13515"
+    assert results["items"][0]["arxiv_id"] == "2606.13515"
+    assert results["items"][0]["links"]["abs"] == "https://arxiv.org/abs/2606.13515"
+    assert results["items"][0]["why"].startswith("matched ")
+    total = results["total"]
+    assert results["page"] == 1 and results["limit"] == 10 and results["total_capped"] is False
+    assert len(results["items"]) == min(total, 10)
+
+
+def test_search_takes_unquoted_exclusions(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["import", *map(str, ALL_FIXTURES)])
+    capsys.readouterr()
+
+    def found(*args: str) -> list[str]:
+        assert main(["search", *args, "--json", "--limit", "100"]) == 0
+        return [item["arxiv_id"] for item in json.loads(capsys.readouterr().out)["items"]]
+
+    everything, kept = found("model"), found("model -language")
+    assert 0 < len(kept) < len(everything)
+    # `-language` is a query word wherever it stands, and the options still work around it.
+    assert found("model", "-language") == kept
+    assert main(["search", "--limit", "2", "model", "-language", "--json"]) == 0
+    assert [p["arxiv_id"] for p in json.loads(capsys.readouterr().out)["items"]] == kept[:2]
+    assert (
+        main(["--config", "/dev/null", "search", "-language", "model", "--page=2", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["page"] == 2
+
+    # Exclusions alone are the query language's error, shown with a caret, not argparse's.
+    assert main(["search", "-survey"]) == 2
+    assert capsys.readouterr().err.endswith("  -survey\n  ^\n")
+    assert main(["search", "-survey", "--limit", "3"]) == 2
+    assert "bad query: a query needs something to look for" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["search", "--json"])
+    assert "the following arguments are required: query" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--limit", "0"), ("--limit", "-1"), ("--page", "0"), ("--page", "-2")]
+)
+def test_search_refuses_a_limit_or_page_below_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "model", option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be 1 or more (got {value})" in capsys.readouterr().err
+
+
+def test_search_pages_say_what_they_show(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["import", *map(str, ALL_FIXTURES)])
+    capsys.readouterr()
+    main(["search", "model", "--json", "--limit", "100"])
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert 10 < total < 100
+    pages = -(-total // 5)
+
+    assert main(["search", "model", "--limit", "5", "--page", "2"]) == 0
+    err = capsys.readouterr().err
+    assert err == f"showing 6–10 of {total} matching papers; next: --page 3\n"
+    assert main(["search", "model", "--limit", "5", "--page", str(pages)]) == 0
+    last = total - (pages - 1) * 5
+    assert capsys.readouterr().err == (
+        f"showing {total - last + 1}–{total} of {total} matching papers\n"
+    )
+
+    # Past the end is not "no stored paper matches": the query does match, the page is empty.
+    assert main(["search", "model", "--limit", "5", "--page", "99"]) == 1
+    assert capsys.readouterr().err == (
+        f"paperbridge: page 99 is past the last page ({total} matches, {pages} pages)\n"
+    )
+    assert main(["search", "model", "--limit", "5", "--page", "99", "--json"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert page == {"total": total, "total_capped": False, "page": 99, "limit": 5, "items": []}
+
+
+@pytest.mark.parametrize(
+    "args", [["search", "model"], ["status"], ["status", "--json"], ["resume", "stdout"]]
+)
+def test_read_only_commands_never_create_a_database(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    # Run from the wrong directory, the default ./data/paperbridge.db does not exist: an empty
+    # store made up on the spot would answer "no stored paper matches" as if that were so.
+    assert main(args) == 1
+    expected = workdir / "data" / "paperbridge.db"
+    assert capsys.readouterr().err == (
+        f"paperbridge: no database at {expected} — run paperbridge where serve runs,"
+        " or pass --config\n"
+    )
+    assert not (workdir / "data").exists()
+    # Commands that write create it, and then the same search answers from it.
+    assert main(["import", str(ALL_FIXTURES[0])]) == 0
+    assert main(args) in (0, 1)  # resume: no such destination, but the store is there
+    assert "no database" not in capsys.readouterr().err
 
 
 def test_check_config_redacts_and_rejects(
@@ -189,6 +297,42 @@ def test_backfill_is_resumable(workdir: Path, capsys: pytest.CaptureFixture[str]
         store.close()
 
 
+def test_backfill_refuses_a_reversed_range_and_says_where_hf_starts(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeUpstream() as up:
+        for day in ("2023-05-04", "2023-05-05"):
+            up.add(
+                "/api/daily_papers",
+                "[]",
+                content_type="application/json",
+                query={"limit": 100, "p": 0, "date": day},
+            )
+        config = str(write_config(workdir / "c.toml", up))
+        reversed_ = ["--config", config, "backfill", "--from", "2026-11-27", "--to", "2026-11-20"]
+        assert main(reversed_) == 1
+        assert capsys.readouterr().err == (
+            "paperbridge: backfill: --from 2026-11-27 is after --to 2026-11-20; nothing to load\n"
+        )
+        assert up.requests == []
+
+        assert (
+            main(["--config", config, "backfill", "--from", "2020-01-01", "--to", "2023-05-05"])
+            == 0
+        )
+        err = capsys.readouterr().err
+        assert (
+            "backfill: Hugging Face Daily Papers start on 2023-05-04; loading them from there"
+            in err
+        )
+        assert [r.query["date"] for r in up.requests] == ["2023-05-04", "2023-05-05"]
+
+        before = len(up.requests)
+        assert main(["--config", config, "backfill", "--to", "2022-12-31"]) == 0
+        assert "start on 2023-05-04; none in this range" in capsys.readouterr().err
+        assert len(up.requests) == before
+
+
 @pytest.fixture
 def served(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`paperbridge serve` as a real process, with no reachable upstream at all."""
@@ -238,3 +382,43 @@ def test_serve_without_network_starts_logs_and_keeps_serving(
     # SIGTERM is a clean stop: everything is closed, then the process exits 0.
     assert proc.returncode == 0
     assert output.rstrip().endswith("stopped")
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bridge", "serve", "--port", str(port)],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    # The port is bound before the store, scheduler and outputs start: nothing ran, no trace.
+    assert (done.returncode, done.stdout) == (1, "")
+    assert (
+        done.stderr == f"paperbridge: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    )
+    assert not (workdir / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--port", "70000", "must be 0 to 65535 (got 70000)"),
+        ("--port", "-1", "must be 0 to 65535 (got -1)"),
+        ("--port", "http", "'http' is not a port number"),
+        ("--host", "http://0.0.0.0", "'http://0.0.0.0' is not an IP address or host name"),
+        ("--host", "localhost:8080", "'localhost:8080' is not an IP address or host name"),
+        ("--host", "", "'' is not an IP address or host name"),
+    ],
+)
+def test_serve_refuses_a_bad_port_or_host(
+    workdir: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, problem: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", option, value])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: argument {option}: {problem}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +257,41 @@ async def test_public_url_setting_names_the_links(tmp_path: Path) -> None:
         feed = feedparser.parse((await client.get("/feeds/all.atom")).content)
         assert feed.feed.links[0].href == "https://papers.example.org/bridge/feeds/all.atom"
         # An empty feed is still valid Atom, with a fixed (not "now") updated time.
-        assert not feed.bozo and feed.feed.updated.startswith("1970-01-01")
+        assert not feed.bozo
+
+
+async def test_an_empty_feed_dates_from_the_store_not_1970(bridge: Bridge) -> None:
+    created = bridge.store.created_at()
+    assert abs(datetime.now(UTC) - created) < timedelta(minutes=1)
+    async with client_for(bridge) as client:
+        response = await client.get("/feeds/search.atom", params={"q": "nothing-matches-this"})
+        index = await client.get("/")
+    updated = rfc3339(one(etree.fromstring(response.content), "updated").text)
+    assert updated == created
+    assert response.headers["last-modified"] == format_datetime(
+        created.replace(microsecond=0), usegmt=True
+    )
+    assert index.headers["last-modified"] == response.headers["last-modified"]
+    # Stable: another process (or a restart) renders the very same bytes.
+    async with client_for(bridge) as again:
+        second = await again.get("/feeds/search.atom", params={"q": "nothing-matches-this"})
+    assert second.content == response.content
+    assert second.headers["etag"] == response.headers["etag"]
+
+
+async def test_opml_links_the_site_and_has_a_real_last_modified(bridge: Bridge) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    async with client_for(bridge) as client:
+        first = await client.get("/feeds.opml")
+        outlines = etree.fromstring(first.content).findall("body/outline")
+        assert {o.get("htmlUrl") for o in outlines} == {"http://feeds.test/"}
+        modified = parsedate_to_datetime(first.headers["last-modified"])
+        assert before <= modified <= datetime.now(UTC)
+        # So a reader that sends only If-Modified-Since is told nothing changed.
+        again = await client.get(
+            "/feeds.opml", headers={"If-Modified-Since": first.headers["last-modified"]}
+        )
+        assert again.status_code == 304
 
 
 @pytest.mark.parametrize(

@@ -228,7 +228,12 @@ def test_unprefixed_words_search_ai_summary_and_keywords() -> None:
     assert ", ".join(paper.ai_keywords)[keyword_hit.start : keyword_hit.end] == (
         "decision stickiness"
     )
-    assert any(h.field == "ai_summary" for h in hits("familiarity", "2606.00467"))
+    summary_hits = hits("familiarity", "2606.00467")
+    assert any(h.field == "ai_summary" for h in summary_hits)
+    # "AI", not "ai": the field's name as a person writes it.
+    why = Match("s", "2606.00467", summary_hits).why()
+    assert "familiarity in the AI summary" in why
+    assert "decision stickiness in the AI keywords" in Match("s", "2606.00467", found).why()
 
 
 def test_authors() -> None:

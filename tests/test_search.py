@@ -620,7 +620,7 @@ def test_cli_search_shows_query_errors_readably(
     assert main(["search", "generalisation", "--limit", "1"]) == 0
     captured = capsys.readouterr()
     assert "matched" in captured.out
-    assert "matching papers; showing 1." in captured.err
+    assert "showing 1–1 of " in captured.err and " matching papers; next: --page 2" in captured.err
 
 
 def test_search_reads_papers_exactly_as_the_store_does(fixture_store: Store) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -14,8 +14,6 @@ from adapters.atom.catalog import FeedSpec
 from adapters.atom.entries import FeedEntry, Link
 
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
-# An empty feed has never changed; a fixed date keeps its bytes (and ETag) stable.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _EntryLinks(BaseEntryExtension):  # type: ignore[misc]
@@ -34,11 +32,17 @@ class _EntryLinks(BaseEntryExtension):  # type: ignore[misc]
         return entry
 
 
-def feed_updated(entries: Sequence[FeedEntry]) -> datetime:
-    return max((entry.updated for entry in entries), default=EPOCH)
+def feed_updated(entries: Sequence[FeedEntry], empty_since: datetime) -> datetime:
+    """The newest entry's time; for an empty feed ``empty_since``, the time the store was
+    created: the feed has been empty since then at most, and a fixed time keeps its bytes
+    (and ETag) the same in every process and after restarts."""
+    return max((entry.updated for entry in entries), default=empty_since)
 
 
-def render_atom(spec: FeedSpec, entries: Sequence[FeedEntry], base: str) -> bytes:
+def render_atom(
+    spec: FeedSpec, entries: Sequence[FeedEntry], base: str, updated: datetime
+) -> bytes:
+    """The feed as Atom; ``updated`` is its feed_updated()."""
     fg = FeedGenerator()
     fg.register_extension("paperlinks", BaseExtension, _EntryLinks, atom=True, rss=False)
     fg.id(spec.tag)
@@ -53,7 +57,7 @@ def render_atom(spec: FeedSpec, entries: Sequence[FeedEntry], base: str) -> byte
     fg.link(href=spec.url(base, "json"), rel="alternate", type="application/feed+json")
     fg.generator("paperbridge")
     fg.language("en")
-    fg.updated(feed_updated(entries))
+    fg.updated(updated)
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.id(entry.id)

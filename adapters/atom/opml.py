@@ -26,7 +26,9 @@ def render_opml(feeds: Sequence[FeedSpec], base: str) -> bytes:
             title=spec.title,
             type="rss",
             xmlUrl=spec.url(base, "atom"),
-            htmlUrl=spec.view_url(base),
+            # The site's page, with every feed and a search box: what a reader links as the
+            # feed's home. (The feed URL also answers browsers, but it is the feed itself.)
+            htmlUrl=f"{base}/",
         )
     result: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return result

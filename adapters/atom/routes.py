@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -119,6 +119,15 @@ class FeedSite:
         self.version = DataVersion(bridge.store, self.options.version_ttl)
         self.cache: RenderCache[Answer] = RenderCache(self.options.cache_entries)
         self.cache_control = f"public, max-age={self.options.max_age or _max_age(bridge)}"
+        # The feed list (OPML) comes from the settings read at start: it changed then at most.
+        self.started = datetime.now(UTC).replace(microsecond=0)
+        self._store_created: datetime | None = None
+
+    def store_created(self) -> datetime:
+        """When the store was created (blocking, read once): an empty feed's updated time."""
+        if self._store_created is None:
+            self._store_created = self.store.created_at()
+        return self._store_created
 
     def base(self, scope: Scope, host: str | None) -> str:
         """Where clients reach us: the configured public URL, else what this request used."""
@@ -139,20 +148,18 @@ class FeedSite:
         self, key: Hashable, spec: FeedSpec, fmt: str, html: bool, base: str
     ) -> Answer:
         entries = load_entries(self.store, spec, self.options.size)
+        updated = atom.feed_updated(entries, self.store_created())
         if html:
             limit = self.options.max_query_length
             body = page.render_feed_view(spec, fmt, entries, base, limit)
         elif fmt == "atom":
-            body = atom.render_atom(spec, entries, base)
+            body = atom.render_atom(spec, entries, base, updated)
         else:
             body = jsonfeed.render_json_feed(spec, entries, base)
         kind = "html" if html else fmt
         metrics.FEED_RENDERS.inc(format=kind)
         rendered = Rendered(
-            body,
-            _MEDIA_TYPES[kind],
-            self._advance(key, body, atom.feed_updated(entries)),
-            self.cache_control,
+            body, _MEDIA_TYPES[kind], self._advance(key, body, updated), self.cache_control
         )
         return Answer(rendered, page.SECURITY_HEADERS if html else None)
 
@@ -229,11 +236,11 @@ class FeedSite:
 
         def render() -> Answer:
             body = opml.render_opml(feeds, base)
-            return Answer(Rendered(body, opml.MEDIA_TYPE, atom.EPOCH, self.cache_control, ""))
+            return Answer(Rendered(body, opml.MEDIA_TYPE, self.started, self.cache_control, ""))
 
         # The list changes only with the configuration, i.e. never while the process runs.
         answer = await self.cache.get(("opml", base), "settings", render)
-        return answer.respond({k: v for k, v in headers.items() if k == b"if-none-match"})
+        return answer.respond(headers)
 
     async def index(self, request: Request) -> Response:
         headers = request_headers(request.scope)
@@ -243,7 +250,7 @@ class FeedSite:
             entries = load_entries(self.store, self.catalog.all, PAGE_SIZE)
             limit = self.options.max_query_length
             body = page.render_index(self.catalog.listed(), entries, base, limit)
-            updated = atom.feed_updated(entries)
+            updated = atom.feed_updated(entries, self.store_created())
             rendered = Rendered(body, page.MEDIA_TYPE, updated, "no-cache", vary="")
             return Answer(rendered, page.SECURITY_HEADERS)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,6 +38,8 @@ _JSON_LIST_COLUMNS = ("authors", "sources", "categories", "ai_keywords")
 _PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in ("source", "announce_type"))
 # Rows per statement: well under SQLite's variable limit, large enough to amortise round trips.
 _BATCH = 500
+# A progress row noting when the store was created (see Store.created_at).
+CREATED_JOB = "store:created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +112,44 @@ class Store:
             with self.engine.begin() as conn:
                 version = migrate(conn)
                 self.search_index.ensure_current(conn)
+                self._note_created(conn)
                 return version
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database schema: {exc}") from exc
+
+    def _note_created(self, conn: Connection) -> None:
+        # A progress row, not a migration step: nothing in the schema changes, and a store
+        # made before this note gets the time it was first opened by a paperbridge keeping it.
+        table = schema.progress
+        if conn.execute(select(table.c.job).where(table.c.job == CREATED_JOB)).first():
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        now = _utcnow()
+        stmt = dialect.insert(table).values(job=CREATED_JOB, cursor=now.isoformat(), updated_at=now)
+        # Processes starting together on one database may both get here; one note wins.
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["job"]))
+
+    def created_at(self) -> datetime:
+        """When this store was created: a fixed time for what has no time of its own (an empty
+        feed's "updated"), the same in every process and after restarts."""
+        table = schema.progress
+        with self.engine.connect() as conn:
+            noted = conn.execute(
+                select(table.c.updated_at).where(table.c.job == CREATED_JOB)
+            ).scalar()
+        if noted is None:
+            raise StoreError("the store was opened without migrating it; no creation time")
+        return noted  # type: ignore[no-any-return]
+
+    def has_schema(self) -> bool:
+        """Whether a paperbridge schema was ever created here (at any version)."""
+        from bridge.store.migrations import current_version
+
+        try:
+            with self.engine.connect() as conn:
+                return current_version(conn) > 0
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database schema: {exc}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -548,8 +586,35 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The absolute path of the file an SQLite URL names; None for other databases and for
+    an in-memory SQLite database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).resolve()
+
+
+def safe_url(database_url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def _connection_problem(exc: SQLAlchemyError) -> str:
+    """The driver's own first line ("Connection refused", "role "x" does not exist", "unable
+    to open database file"), without SQLAlchemy's class name, SQL and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    first = text.splitlines()[0] if text else exc.__class__.__name__
+    return " ".join(first.removeprefix("connection failed: ").split())
+
+
 def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
-    """Open (and by default migrate) the store at ``database_url``."""
+    """Open (and by default migrate) the store at ``database_url``.
+
+    Raises StoreError "cannot connect to the database at URL: why" when the database cannot
+    be reached at all, before any migration is tried: a refused connection, a wrong password
+    or an unwritable SQLite directory is a connection problem, not a schema problem.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -561,10 +626,19 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
     else:
         raise StoreError(f"unsupported database {url.get_backend_name()!r}")
     store = Store(engine)
-    if migrate_schema:
+    try:
         try:
+            # The pool keeps this connection: the migration below reuses it.
+            with engine.connect():
+                pass
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot connect to the database at {safe_url(database_url)}:"
+                f" {_connection_problem(exc)}"
+            ) from exc
+        if migrate_schema:
             store.migrate()
-        except BaseException:
-            store.close()
-            raise
+    except BaseException:
+        store.close()
+        raise
     return store
