@@ -35,7 +35,7 @@ from bridge.search import search_store
 from bridge.sources.arxiv import ArxivSource
 from bridge.sources.base import Source
 from bridge.sources.hf import FIRST_LISTING_DAY, HuggingFaceSource
-from bridge.store import Store, open_store, sqlite_file
+from bridge.store import Store, open_store, safe_url, sqlite_file
 from bridge.web import create_web_app
 
 log = logging.getLogger(__name__)
@@ -281,7 +281,11 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         )
         server = _GracefulServer(config)
         scheduler.start()
-        log.info("serving on http://%s (store %s)", _host_port(host, port), _safe_url(settings))
+        log.info(
+            "serving on http://%s (store %s)",
+            _host_port(host, port),
+            safe_url(settings.store.database_url),
+        )
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -343,12 +347,6 @@ def _poll_job(bridge: Bridge, source: str):  # type: ignore[no-untyped-def]
             )
 
     return job
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.store.database_url).render_as_string(hide_password=True)
 
 
 # -- status, deliver, migrate-data -------------------------------------------------------------
@@ -428,11 +426,5 @@ def migrate_data(source_url: str, target_url: str, *, batch: int) -> int:
         copied = copy_database(source_url, target_url, batch=batch, progress=progress)
     for table, rows in copied.items():
         print(f"{table}: {rows} rows")
-    print(f"copied into {_safe(target_url)}", file=sys.stderr)
+    print(f"copied into {safe_url(target_url)}", file=sys.stderr)
     return 0
-
-
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -571,12 +571,11 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: str) -> None:
 
 def redacted(settings: Settings) -> dict[str, Any]:
     """The settings as plain data, with every secret shown as '<redacted>' or None."""
-    from sqlalchemy.engine import make_url
+    from bridge.store import safe_url
 
     data = settings.model_dump(mode="json")
     for key in SECRET_KEYS:
         if data.get(key) is not None:
             data[key] = "<redacted>"
-    url = make_url(settings.store.database_url)
-    data["store"]["database_url"] = url.render_as_string(hide_password=True)
+    data["store"]["database_url"] = safe_url(settings.store.database_url)
     return data

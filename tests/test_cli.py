@@ -113,6 +113,23 @@ def test_search_text_and_json(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert len(results["items"]) == min(total, 10)
 
 
+def test_search_into_a_closed_pipe_stops_quietly(workdir: Path) -> None:
+    main(["import", *map(str, ALL_FIXTURES)])
+    search = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "search", "model", "--limit", "50"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert search.stdout is not None and search.stderr is not None
+    search.stdout.readline()
+    search.stdout.close()  # `| head -1`: the reader goes away after one line
+    errors = search.stderr.read().decode()
+    search.stderr.close()
+    assert search.wait(timeout=30) == 141
+    assert "Traceback" not in errors and "BrokenPipe" not in errors
+
+
 def test_search_takes_unquoted_exclusions(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
