@@ -30,6 +30,7 @@ from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
 from bridge.outputs import OutputContext, running_outputs
 from bridge.poller import PollReport, store_listings
+from bridge.query.hints import empty_result_hints
 from bridge.scheduler import Scheduler
 from bridge.search import search_store
 from bridge.sources.arxiv import ArxivSource
@@ -132,6 +133,8 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
         return 1
     if not results.items:
         print(f"No stored paper matches {query!r}.", file=sys.stderr)
+        for hint in empty_result_hints(query):
+            print(f"  hint: {hint}", file=sys.stderr)
         return 0
     for result in results.items:
         print(format_paper(result.stored, why=result.why))

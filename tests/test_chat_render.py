@@ -89,3 +89,17 @@ def test_authors_and_links() -> None:
     )
     labels = [label for label, _ in links(paper)]
     assert labels == ["arXiv", "PDF", "HF", "project"]  # never a javascript: link
+
+
+def test_an_empty_result_explains_habits_from_other_search_engines() -> None:
+    from bridge.chat.render import results_header
+    from bridge.chat.service import SearchPage
+    from bridge.search import SearchResults
+
+    page = SearchPage("diffusion or survey", 1, 5, SearchResults())
+    text = results_header(Brackets(), page)
+    assert text.startswith("No stored paper matches {diffusion or survey}.")
+    assert "write OR in capitals" in text
+    assert results_header(Brackets(), SearchPage("gan", 1, 5, SearchResults())) == (
+        "No stored paper matches {gan}."
+    )

@@ -13,6 +13,7 @@ from typing import Protocol
 from bridge.chat.service import NowReport, SearchPage
 from bridge.delivery import DigestSubscription
 from bridge.models import Hit, Paper
+from bridge.query.hints import empty_result_hints
 
 PREVIEW_CHARS = 300
 AUTHORS_SHOWN = 3
@@ -205,7 +206,8 @@ def now_text(report: NowReport) -> str:
 def results_header(markup: Markup, page: SearchPage) -> str:
     results = page.results
     if not results.items:
-        return f"No stored paper matches {markup.code(page.query)}."
+        hints = "".join(f"\n{markup.text(hint)}" for hint in empty_result_hints(page.query))
+        return f"No stored paper matches {markup.code(page.query)}.{hints}"
     last = page.first_number + len(results.items) - 1
     return (
         f"{results.total_text} papers match {markup.code(page.query)}"

@@ -75,6 +75,15 @@ _TEXT_PREFIXES: dict[str, tuple[tuple[str, ...], bool]] = {
     "au": (("authors",), False),
 }
 _VALUE_PREFIXES = {"cat": "cat", "category": "cat", "source": "source"}
+# What each field's error message shows as an example of its use.
+_FIELD_EXAMPLES = {
+    "author": "author:lecun",
+    "authors": "authors:lecun",
+    "au": "au:lecun",
+    "cat": "cat:cs.LG",
+    "category": "category:cs.LG",
+    "source": "source:hf",
+}
 _KNOWN_FIELDS = "title, abstract, author, cat, source"
 _SOURCES = {"hf": "hf", "huggingface": "hf", "arxiv": "arxiv"}
 
@@ -229,7 +238,7 @@ def _lex(text: str) -> list[_Tok]:
                     if after >= n or text[after].isspace() or text[after] in ")|":
                         raise _fail(
                             f"'{word[: colon + 1]}' needs a term right after the colon, "
-                            f"e.g. {name}:diffusion",
+                            f"e.g. {_FIELD_EXAMPLES.get(name, name + ':diffusion')}",
                             start,
                             text,
                         )
@@ -435,8 +444,12 @@ class _Parser:
         if not groups:
             if quoted:
                 raise self.fail("empty phrase: nothing to search for in the quotes", token.position)
+            hint = ""
+            if token.value.strip("<>=") == "" and token.value:
+                # "upvotes >= 10": the comparison was split from its field.
+                hint = " (write a comparison without spaces, e.g. upvotes>=10)"
             raise self.fail(
-                f"'{token.value}' has no letters or digits to search for", token.position
+                f"'{token.value}' has no letters or digits to search for{hint}", token.position
             )
         slots: list[tuple[tuple[str, ...], ...]] = []
         for group in groups:
