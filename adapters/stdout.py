@@ -4,6 +4,7 @@ stdout and file publishers that post digests as text or JSON lines."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import textwrap
@@ -182,10 +183,23 @@ class FilePublisher:
 
 
 def _append_synced(path: str, data: bytes) -> None:
-    # One write() with O_APPEND: several processes appending to one file never interleave lines.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # The lock keeps appenders (threads and processes) from interleaving lines, and from
+    # taking a line another one is still writing for a torn one. The kernel drops it on a kill.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _ends_torn(fd):
+            # A process killed inside write() can leave half a line (the uncertain message of
+            # the crash, sent again on restart); end it so this line stays readable on its own.
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _ends_torn(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
