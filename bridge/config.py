@@ -201,7 +201,7 @@ class DeliverySettings(_Section):
     # Digests that name no time are posted at this local time ("HH:MM").
     digest_time: str = "08:00"
     # Destinations sent to at once, per process.
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=50, ge=1, le=256)
     # A claim not confirmed within this time is presumed lost with its process, and its papers
     # are sent again (the one uncertain message per destination; see bridge/ledger.py).
     claim_timeout_seconds: float = Field(default=300.0, ge=1)

@@ -245,7 +245,14 @@ async def test_a_fan_out_with_faults_delivers_every_paper_once_across_a_restart(
 
     def ledger() -> Ledger:
         pub = WebhookPublisher(
-            client, api_base=discord_api.api_base, papers_per_message=3, environ=env, sleep=Sleeps()
+            client,
+            api_base=discord_api.api_base,
+            papers_per_message=3,
+            environ=env,
+            sleep=Sleeps(),
+            clock=lambda: (
+                clock.now.timestamp()
+            ),  # a rate limit's reset passes with the ledger's time
         )
         settings = DeliverySettings(backoff_base_seconds=1, backoff_max_seconds=60)
         return Ledger(store, {"discord-webhook": pub}, settings, clock=clock, rng=lambda: 0.5)
