@@ -292,7 +292,7 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         try:
             await server.serve(sockets=[sock])
         finally:
-            scheduler.shutdown()
+            await scheduler.stop()
     log.info("stopped")
     return 0
 

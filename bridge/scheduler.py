@@ -7,6 +7,7 @@ does, DST included.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -175,6 +176,27 @@ def due_slot(sub: DigestSubscription, now: datetime) -> datetime | None:
 class Scheduler:
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[object]] = set()
+
+    def _tracked(
+        self, job_id: str, func: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[object]]:
+        """``func``, known to ``stop`` while it runs, and ending quietly when ``stop`` cancels
+        it: APScheduler would log the cancellation as the job's error, with a traceback."""
+
+        async def run() -> object:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                return await func()
+            except asyncio.CancelledError:
+                log.info("%s: interrupted by the stop; it runs again after the next start", job_id)
+                return None
+            finally:
+                self._running.discard(task)
+
+        return run
 
     def every(
         self,
@@ -186,7 +208,7 @@ class Scheduler:
     ) -> None:
         """Run ``func`` every ``minutes``; a run still going when the next is due is skipped."""
         self._scheduler.add_job(
-            func,
+            self._tracked(job_id, func),
             IntervalTrigger(minutes=minutes, timezone=UTC),
             id=job_id,
             name=job_id,
@@ -213,7 +235,7 @@ class Scheduler:
         # Before start, APScheduler queues a replacement beside the old job; remove it first.
         self.remove(job_id)
         self._scheduler.add_job(
-            func,
+            self._tracked(job_id, func),
             trigger,
             id=job_id,
             name=job_id,
@@ -241,3 +263,12 @@ class Scheduler:
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    async def stop(self) -> None:
+        """Shut down, and cancel and wait out the jobs still running, so nothing uses the
+        store after it is closed."""
+        self.shutdown()
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

@@ -401,6 +401,38 @@ def test_serve_without_network_starts_logs_and_keeps_serving(
     assert output.rstrip().endswith("stopped")
 
 
+def test_a_stop_during_a_poll_is_clean(workdir: Path) -> None:
+    """SIGTERM while a poll waits on a silent upstream: the poll is interrupted, the process
+    exits 0 and logs no error or traceback for it."""
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = unused_port()
+        config = workdir / "c.toml"
+        config.write_text(
+            f'[sources.hf]\nbase_url = "http://127.0.0.1:{silent.getsockname()[1]}"\n'
+            "[fetch]\ntimeout_seconds = 60\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", str(port)],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            silent.settimeout(20)
+            silent.accept()[0].close()  # the poll has asked the upstream and waits
+            proc.terminate()
+            output, _ = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "poll:hf: interrupted by the stop" in output
+    assert "Traceback" not in output and " ERROR " not in output, output
+    assert output.rstrip().endswith("stopped")
+
+
 def test_serve_on_a_busy_port_says_so_in_one_line(workdir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
