@@ -183,7 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp = commands.add_parser(
         "import", parents=[common], help="import saved HF JSON/HTML or arXiv RSS/API XML files"
     )
-    imp.add_argument("files", nargs="+", type=Path)
+    imp.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="a saved response, or a directory: its .json, .xml, .atom, .rss and .html files",
+    )
     imp.add_argument(
         "--announce", action="store_true", help="announce new papers (default: store quietly)"
     )

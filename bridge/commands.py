@@ -25,7 +25,7 @@ from bridge.app import Bridge, build_fetcher, open_bridge
 from bridge.chat import ChatService
 from bridge.config import Settings, redacted
 from bridge.errors import BridgeError
-from bridge.importer import import_paths
+from bridge.importer import expand_paths, import_paths
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
 from bridge.outputs import OutputContext, running_outputs
@@ -149,7 +149,10 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
 # -- import ----------------------------------------------------------------------------------
 
 
-def import_files(settings: Settings, files: list[Path], *, announce: bool) -> int:
+def import_files(settings: Settings, paths: list[Path], *, announce: bool) -> int:
+    files = expand_paths(paths)
+    if not files:
+        raise BridgeError("import: nothing to import: the directories given hold no listing files")
     store = open_store(settings.store.database_url)
     try:
         with tqdm(unit=" papers", disable=None, file=sys.stderr) as bar:

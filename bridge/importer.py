@@ -41,6 +41,35 @@ class ImportCounts:
     unreadable_files: int = 0
 
 
+# What a directory given to `import` contributes: the files saved listings are kept as.
+LISTING_SUFFIXES = frozenset({".json", ".xml", ".atom", ".rss", ".html", ".htm"})
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and for a directory every listing file under it (by suffix, in name
+    order): a folder of saved responses imports in one go, its notes and READMEs left out."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                child
+                for child in path.rglob("*")
+                if child.suffix.lower() in LISTING_SUFFIXES and child.is_file()
+            )
+            if found:
+                log.info("import: %s: %d listing files", path, len(found))
+            else:
+                log.warning("import: %s holds no listing files (%s)", path, _suffixes())
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _suffixes() -> str:
+    return ", ".join(sorted(LISTING_SUFFIXES))
+
+
 def detect_and_parse(text: str, name: str) -> ParseResult:
     """Pick the parser from the content, not the file name (saved pages are often renamed)."""
     head = text[:4096].lstrip("\ufeff \t\r\n")

@@ -68,6 +68,23 @@ def test_import_reports_new_merged_skipped_and_uses_default_store(
     assert out.startswith("0 new")
 
 
+def test_import_of_a_directory_takes_its_listing_files(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = workdir / "saved"
+    (saved / "hf").mkdir(parents=True)
+    for path in ALL_FIXTURES:
+        (saved / path.name).write_bytes(path.read_bytes())
+    (saved / "hf" / "notes.md").write_text("<div>not a listing</div>")
+    assert main(["import", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert int(out.split(" new")[0]) > 50 and "0 unreadable files" in out
+
+    (workdir / "empty").mkdir()
+    assert main(["import", str(workdir / "empty")]) == 1
+    assert "the directories given hold no listing files" in capsys.readouterr().err
+
+
 def test_import_of_garbage_keeps_the_store(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
