@@ -218,6 +218,34 @@ def test_html_and_api_paths_agree_on_the_same_data():
     assert {p.listed_on for p in undated.papers} == {date(2024, 8, 1)}
 
 
+def test_a_paper_page_gives_its_paper():
+    """/papers/<id>: the PaperContent hydrater holds the paper as a listing item does."""
+    url = "https://huggingface.co/papers/2509.24002"
+    result = parse_html((FIXTURES / "paper_page_2509.24002_bs4_prettified.html").read_bytes(), url)
+
+    assert result.problems == []
+    [paper] = result.papers
+    assert paper.arxiv_id == "2509.24002"
+    assert paper.title == (
+        "MCPMark: A Benchmark for Stress-Testing Realistic and Comprehensive MCP Use"
+    )
+    assert paper.authors[:2] == ("Zijian Wu", "Xiangyan Liu") and len(paper.authors) == 15
+    assert paper.abstract.startswith("MCP standardizes how LLMs interact with external systems,")
+    assert "52.56\\% pass@1" in paper.abstract  # LaTeX kept as written
+    assert paper.upvotes == 118 and paper.num_comments == 2
+    assert paper.github_repo == "https://github.com/eval-sys/mcpmark"
+    assert paper.project_page == "https://mcpmark.ai/"
+    assert paper.listed_on == date(2025, 10, 1)
+    assert paper.ai_keywords[:2] == ("MCP", "LLMs")
+
+
+def test_a_paper_page_without_its_paper_gives_one_problem():
+    text = '<div data-target="PaperContent" data-props="{&quot;comments&quot;:[]}"></div>'
+    result = parse_html(text, "https://huggingface.co/papers/2509.24002")
+    assert result.papers == []
+    assert [p.problem for p in result.problems] == ["PaperContent data-props has no paper object"]
+
+
 def test_html_selects_the_hydrater_by_data_target_not_position():
     decoy = '<div data-target="MainHeader" data-props="{&quot;dailyPapers&quot;:[]}"></div>'
     props = {"date": "2024-08-01T00:00:00.000Z", "dailyPapers": api_items()[:2]}

@@ -26,6 +26,8 @@ SOURCE: SourceName = "hf"
 
 # Selected by data-target, never by position: RSSHub's positional selector broke on a redesign.
 _HYDRATER = '[data-target="DailyPapers"]'
+# A single paper's page (/papers/<id>) carries that paper the way a listing item does.
+_PAPER_HYDRATER = '[data-target="PaperContent"]'
 # Real ids and paper URLs are far shorter; refusing longer strings keeps garbage away from the
 # id regex and bounds the text quoted back in problems.
 _MAX_ID = 200
@@ -49,7 +51,8 @@ def parse_api(text: str | bytes, url: str) -> ParseResult:
 
 
 def parse_html(text: str | bytes, url: str) -> ParseResult:
-    """Read a Daily Papers listing page (``/papers?date=...``, ``/papers/date/...``).
+    """Read a Daily Papers listing page (``/papers?date=...``, ``/papers/date/...``), or a
+    paper's own page (``/papers/<id>``).
 
     The page embeds the API items as JSON in the DailyPapers hydrater; when that is missing
     or broken, the ``<article>`` cards still give id, title, upvotes and comment count.
@@ -60,6 +63,8 @@ def parse_html(text: str | bytes, url: str) -> ParseResult:
     except (TypeError, ValueError) as exc:
         return _unreadable(url, f"not HTML: {exc}")
     hydrater = tree.css_first(_HYDRATER)
+    if hydrater is None and (paper_page := tree.css_first(_PAPER_HYDRATER)) is not None:
+        return _parse_paper_page(paper_page.attrs.get("data-props"), url)
     if hydrater is None:
         why = "no DailyPapers element"
     else:
@@ -67,6 +72,21 @@ def parse_html(text: str | bytes, url: str) -> ParseResult:
         if items is not None:
             return _parse_items(items, url, page_date or _date_from_url(url))
     return _parse_cards(tree, url, why)
+
+
+def _parse_paper_page(raw: str | None, url: str) -> ParseResult:
+    if raw is None:
+        return _unreadable(url, "PaperContent element has no data-props")
+    props, why = _load_json(raw)
+    if why is not None:
+        return _unreadable(url, f"PaperContent data-props is {why}")
+    if not isinstance(props, dict) or not isinstance(props.get("paper"), dict):
+        return _unreadable(url, "PaperContent data-props has no paper object")
+    comments = props.get("comments")
+    item = {"paper": props["paper"]}
+    if isinstance(comments, list):
+        item["numComments"] = len(comments)
+    return _parse_items([item], url, None)
 
 
 def _load_json(text: object) -> tuple[object, str | None]:
