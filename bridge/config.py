@@ -578,4 +578,11 @@ def redacted(settings: Settings) -> dict[str, Any]:
         if data.get(key) is not None:
             data[key] = "<redacted>"
     data["store"]["database_url"] = safe_url(settings.store.database_url)
+    for source in data["sources"].values():
+        # Only one rhythm is in effect; showing the unused default beside it misleads.
+        if source.get("poll_cron"):
+            source.pop("poll_every_minutes", None)
+        else:
+            source.pop("poll_cron", None)
+            source.pop("poll_time_zone", None)
     return data

@@ -212,3 +212,15 @@ def test_discord_settings_are_checked(tmp_path: Path) -> None:
         load_settings(write(tmp_path, '[discord]\ndigest_layout = "forum"\n'), {})
     settings = load_settings(None, {"PAPERBRIDGE_DISCORD_API_BASE_URL": "http://127.0.0.1:9/api/"})
     assert settings.discord.api_base_url == "http://127.0.0.1:9/api"
+
+
+def test_check_config_shows_the_rhythm_in_effect(tmp_path: Path) -> None:
+    shown = redacted(load_settings(None, {}))["sources"]
+    assert (
+        shown["hf"]["poll_cron"] == "0 */2 * * mon-fri" and "poll_every_minutes" not in shown["hf"]
+    )
+    interval = redacted(
+        load_settings(write(tmp_path, "[sources.hf]\npoll_every_minutes = 30\n"), {})
+    )
+    assert interval["sources"]["hf"]["poll_every_minutes"] == 30
+    assert "poll_cron" not in interval["sources"]["hf"]
