@@ -367,6 +367,17 @@ def test_backfill_refuses_a_reversed_range_and_says_where_hf_starts(
         assert len(up.requests) == before
 
 
+def start_serve(workdir: Path, config: Path, port: int) -> subprocess.Popen[str]:
+    """`paperbridge serve` as a real process, its log (stdout and stderr) in one pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", str(port)],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 @pytest.fixture
 def served(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`paperbridge serve` as a real process, with no reachable upstream at all."""
@@ -375,13 +386,7 @@ def served(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     config.write_text(
         f'[sources.hf]\nbase_url = "http://127.0.0.1:{unused_port()}"\n[fetch]\nmax_attempts = 1\n'
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", str(port)],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_serve(workdir, config, port)
     try:
         yield proc, port
     finally:
@@ -430,13 +435,7 @@ def test_a_stop_during_a_poll_is_clean(workdir: Path) -> None:
             f'[sources.hf]\nbase_url = "http://127.0.0.1:{silent.getsockname()[1]}"\n'
             "[fetch]\ntimeout_seconds = 60\n"
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", str(port)],
-            cwd=workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        proc = start_serve(workdir, config, port)
         try:
             silent.settimeout(20)
             silent.accept()[0].close()  # the poll has asked the upstream and waits
