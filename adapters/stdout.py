@@ -11,7 +11,14 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
+from bridge.delivery import (
+    Destination,
+    DigestItem,
+    DigestRun,
+    DigestSubscription,
+    SendOutcome,
+    run_notice,
+)
 from bridge.models import Hit, StoredPaper
 
 PREVIEW_CHARS = 320
@@ -107,9 +114,13 @@ def digest_header(subscription: DigestSubscription | None, count: int) -> str:
     return f"{count} new paper{'s' if count != 1 else ''}{about}"
 
 
-def format_digest(items: Sequence[DigestItem], subscription: DigestSubscription | None) -> str:
-    """A digest message as plain text: a header line, then each paper as `search` prints it."""
-    parts = [digest_header(subscription, len(items))]
+def format_digest(
+    items: Sequence[DigestItem], subscription: DigestSubscription | None, notice: str = ""
+) -> str:
+    """A digest message as plain text: a header line (and a notice of sources that are down),
+    then each paper as `search` prints it."""
+    header = digest_header(subscription, len(items))
+    parts = [f"{header}\n{notice}" if notice else header]
     parts += [format_paper(item.stored, why=item.why) for item in items]
     return "\n\n".join(parts)
 
@@ -132,7 +143,8 @@ class StdoutPublisher:
         run: DigestRun | None = None,
     ) -> SendOutcome:
         try:
-            self.stream.write(format_digest(items, subscription) + "\n\n")
+            text = format_digest(items, subscription, run_notice(run, subscription))
+            self.stream.write(text + "\n\n")
             self.stream.flush()
         except OSError as exc:
             return SendOutcome.retry(f"stdout: {exc.strerror or exc}")
@@ -168,6 +180,7 @@ class FilePublisher:
             "uncertain": [item.stored.paper.arxiv_id for item in items if item.uncertain],
             "items": [paper_json(item.stored, item.match.hits, item.why) for item in items],
             "quiet": not items,
+            "notice": run_notice(run, subscription),
             "pid": os.getpid(),
         }
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()

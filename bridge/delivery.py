@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from bridge.models import Hit, Match, StoredPaper, Subscription
 
@@ -165,6 +166,37 @@ class DigestItem:
         return self.match.why()
 
 
+# How digests name the sources they may be missing papers from.
+SOURCE_NAMES = {"hf": "Hugging Face Daily Papers", "arxiv": "arXiv"}
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A source that missed its last few scheduled polls (``bridge.health``)."""
+
+    source: str
+    # Its last successful poll; None when it never had one.
+    since: datetime | None
+
+
+def outage_notice(outages: tuple[Outage, ...], time_zone: str) -> str:
+    """One plain-text sentence a digest carries while sources are down, so a channel knows
+    papers may come late rather than never: they follow once the source answers again."""
+    if not outages:
+        return ""
+    zone = ZoneInfo(time_zone)
+    parts = []
+    for outage in outages:
+        name = SOURCE_NAMES.get(outage.source, outage.source)
+        if outage.since is None:
+            parts.append(f"{name} has not answered yet")
+        else:
+            when = outage.since.astimezone(zone).strftime("%a %d %b %H:%M")
+            parts.append(f"{name} has not answered since {when} ({time_zone})")
+    back = "it is" if len(parts) == 1 else "they are"
+    return "; ".join(parts) + f". Papers listed meanwhile will follow once {back} back."
+
+
 @dataclass(slots=True)
 class DigestRun:
     """One digest run, shared by the messages it sends, so a publisher can tie them together
@@ -184,6 +216,16 @@ class DigestRun:
     # Messages this run has sent so far; 0 while sending its first.
     messages: int = 0
     anchor: str | None = None
+    # Sources down when the run started: its header says papers may come late.
+    outages: tuple[Outage, ...] = ()
+
+
+def run_notice(run: DigestRun | None, subscription: DigestSubscription | None) -> str:
+    """The outage notice for the run's first message (its header), in the subscription's zone;
+    later messages of the run carry none."""
+    if run is None or run.messages or not run.outages:
+        return ""
+    return outage_notice(run.outages, subscription.time_zone if subscription else "UTC")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,62 +26,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from apscheduler.triggers.base import BaseTrigger
-
-from bridge.config import ArxivSettings, HuggingFaceSettings, Settings
+from bridge.config import Settings
+from bridge.health import poll_rhythm
 from bridge.ledger import Ledger
-from bridge.scheduler import Scheduler, crontab_trigger, digest_trigger, past_fire_times
+from bridge.scheduler import Scheduler, digest_trigger
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
-
-
-def poll_rhythm(settings: Settings, source: str) -> tuple[BaseTrigger | None, timedelta]:
-    """A source's cron trigger (None: use the interval) and the least gap between two polls."""
-    section: HuggingFaceSettings | ArxivSettings = (
-        settings.sources.hf if source == "hf" else settings.sources.arxiv
-    )
-    if section.poll_cron:
-        trigger = crontab_trigger(section.poll_cron, section.poll_time_zone)
-        return trigger, _cron_gap(trigger)
-    return None, timedelta(minutes=section.poll_every_minutes)
-
-
-# A source is stale (``/healthz`` answers 503) after this many of its polls in a row found it
-# failing: one failure is a blip, three are an outage someone should look at.
-MISSED_POLLS_BEFORE_STALE = 3
-
-
-def stale_before(settings: Settings, source: str, now: datetime) -> datetime:
-    """A source whose last successful poll is older than this is stale: it missed
-    ``MISSED_POLLS_BEFORE_STALE`` polls of its own schedule. On a weekday crontab a quiet
-    weekend is therefore not an outage, while an hourly source is stale after three hours."""
-    trigger, rhythm = poll_rhythm(settings, source)
-    if trigger is None:
-        return now - MISSED_POLLS_BEFORE_STALE * rhythm
-    fired = past_fire_times(trigger, now, MISSED_POLLS_BEFORE_STALE, timedelta(days=15))
-    if len(fired) < MISSED_POLLS_BEFORE_STALE:
-        return now - timedelta(days=15)
-    # A poll takes a while (arXiv's spacing, retries): allow a quarter of the rhythm.
-    return fired[-1] - rhythm / 4
-
-
-def _cron_gap(trigger: BaseTrigger, now: datetime | None = None) -> timedelta:
-    """The shortest time between two fires over the next eight days ("15 0,4 * * mon-fri":
-    four hours, not the twenty from 04:15 to the next 00:15)."""
-    now = now or datetime.now(UTC)
-    gaps: list[timedelta] = []
-    fire = trigger.get_next_fire_time(None, now)
-    while fire is not None and fire < now + timedelta(days=8) and len(gaps) < 500:
-        following = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-        if following is None:
-            break
-        gaps.append(following - fire)
-        fire = following
-    return min(gaps, default=timedelta(days=1))
 
 
 def schedule_poll(

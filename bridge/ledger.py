@@ -72,10 +72,12 @@ from bridge.delivery import (
     DigestItem,
     DigestRun,
     DigestSubscription,
+    Outage,
     SendOutcome,
     destination_id_for,
 )
 from bridge.errors import PermanentPublishError, PublishError
+from bridge.health import enabled_sources, source_outages
 from bridge.models import StoredPaper
 from bridge.publisher import Publisher
 from bridge.query import Percolator
@@ -158,6 +160,7 @@ class Ledger:
         clock: Callable[[], datetime] = utcnow,
         holder: str | None = None,
         rng: Callable[[], float] = random.random,
+        outages: Callable[[datetime], tuple[Outage, ...]] | None = None,
     ) -> None:
         self.store = store
         self.db = LedgerStore(store)
@@ -166,6 +169,8 @@ class Ledger:
         self.clock = clock
         self.holder = holder or new_holder()
         self._rng = rng
+        # Which sources are down at a given time (bridge.health); digests mention them.
+        self._outages = outages
         self._warned_kinds: set[str] = set()
         # Papers by seq, read once per sweep however many destinations get them.
         self._papers: dict[int, StoredPaper] = {}
@@ -391,7 +396,8 @@ class Ledger:
         batch = await asyncio.to_thread(
             self.db.claim_batch, sub.id, limit, self.holder, self.clock(), slot
         )
-        run = DigestRun(dest.id, sub.id, slot, pending=len(batch))
+        outages = await asyncio.to_thread(self._outages, self.clock()) if self._outages else ()
+        run = DigestRun(dest.id, sub.id, slot, pending=len(batch), outages=outages)
         if len(batch) == limit:
             # Only a full first batch can have more behind it; publishers show the total.
             run.pending += await asyncio.to_thread(self.db.pending_count, sub.id)
@@ -557,7 +563,13 @@ def build_ledger(
 
     chosen: dict[str, Publisher] = dict(builtin_publishers())
     chosen.update(publishers or {})
-    return Ledger(store, chosen, settings.delivery, clock=clock)
+    started = clock()
+
+    def outages(now: datetime) -> tuple[Outage, ...]:
+        states = {state.source: state for state in store.all_source_states()}
+        return source_outages(settings, enabled_sources(settings), states, now, started)
+
+    return Ledger(store, chosen, settings.delivery, clock=clock, outages=outages)
 
 
 def sync_configured(ledger: Ledger, settings: Settings) -> None:

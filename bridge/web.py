@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import StoreError
-from bridge.jobs import stale_before
+from bridge.health import is_stale
 from bridge.status import delivery_health
 
 
@@ -44,8 +44,7 @@ def health_routes(bridge: Bridge, started: datetime | None = None) -> list[BaseR
             state = states.get(source.name)
             last = state.last_success_at if state else None
             age = (now - last).total_seconds() if last else None
-            # Stale: three polls of the source's own schedule in a row did not succeed.
-            stale = (last or started) < stale_before(bridge.settings, source.name, now)
+            stale = is_stale(bridge.settings, source.name, last, now, started)
             sources[source.name] = {
                 "last_success": last.isoformat() if last else None,
                 "age_seconds": round(age) if age is not None else None,

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from bridge.config import Settings
 from bridge.delivery import DigestSubscription
-from bridge.jobs import DeliveryJobs, poll_rhythm, schedule_poll, stale_before
+from bridge.health import poll_rhythm, stale_before
+from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import Ledger
 from bridge.scheduler import (
     Scheduler,

@@ -21,7 +21,14 @@ import discord
 from discord.http import MultipartParameters
 
 from adapters.discord.render import DiscordMessage, digest_header, digest_messages, thread_name
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
+from bridge.delivery import (
+    Destination,
+    DigestItem,
+    DigestRun,
+    DigestSubscription,
+    SendOutcome,
+    run_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +129,7 @@ class BotPublisher:
         if run is not None and run.anchor is not None:
             return channel_id if run.anchor == IN_CHANNEL else int(run.anchor)
         total = run.pending if run is not None and run.pending else count
-        header = DiscordMessage(digest_header(subscription, total))
+        header = DiscordMessage(digest_header(subscription, total, run_notice(run, subscription)))
         header_id = await post(client, channel_id, header)
         target = channel_id
         if channel_id not in self._no_threads:

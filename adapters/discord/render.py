@@ -24,7 +24,7 @@ from bridge.chat.render import (
     short_authors,
 )
 from bridge.chat.service import SearchPage
-from bridge.delivery import DigestItem, DigestRun, DigestSubscription
+from bridge.delivery import DigestItem, DigestRun, DigestSubscription, run_notice
 from bridge.models import Hit, Paper
 
 # Discord's limits (discord-api-docs, resources/message.mdx).
@@ -319,12 +319,15 @@ def query_code(query: str) -> str:
     return MARKUP.code(shown)
 
 
-def digest_header(subscription: DigestSubscription | None, count: int) -> str:
-    """The first line of a digest: how many papers, for which query."""
+def digest_header(subscription: DigestSubscription | None, count: int, notice: str = "") -> str:
+    """The first line of a digest: how many papers, for which query; then ``notice`` (plain
+    text: which sources are down) as small print."""
     about = f" for {query_code(subscription.query)}" if subscription else ""
     if count == 0:
-        return f"All quiet{about}: nothing new today."
-    return f"📰 **{count} new paper{'s' if count != 1 else ''}**{about}"
+        line = f"All quiet{about}: nothing new today."
+    else:
+        line = f"📰 **{count} new paper{'s' if count != 1 else ''}**{about}"
+    return f"{line}\n-# ⚠️ {escape(notice)}" if notice else line
 
 
 def thread_name(subscription: DigestSubscription | None, day: str) -> str:
@@ -369,14 +372,15 @@ def digest_messages(
     With ``header`` the run's first message opens with the digest's header line and later
     ones say which papers they continue with; without it (papers in a thread under a
     header) they carry embeds only. No items: the all-quiet note."""
+    notice = run_notice(run, subscription)
     if not items:
-        return pack(digest_header(subscription, 0), [])
+        return pack(digest_header(subscription, 0, notice), [])
     content = ""
     if header:
         first = run is None or run.messages == 0
         total = run.pending if run is not None and run.pending else len(items)
         content = (
-            digest_header(subscription, total)
+            digest_header(subscription, total, notice)
             if first
             else continued_line(run, len(items), per_message)
         )

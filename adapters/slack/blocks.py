@@ -201,30 +201,35 @@ def fallback(prefix: str, titles: Sequence[str]) -> str:
 
 
 def digest_header(
-    subscription: DigestSubscription | None, count: int, *, threaded: bool
+    subscription: DigestSubscription | None, count: int, *, threaded: bool, notice: str = ""
 ) -> list[dict[str, Any]]:
+    """The digest's header blocks; ``notice`` (plain text) says which sources are down."""
     text = clip(f"*{digest_header_text(MARKUP, subscription, count)}*", HEADER_CHARS)
     blocks = [section(text)]
+    if notice:
+        blocks.append(context(f":warning: {inert(notice)}"))
     if threaded:
         blocks.append(context("The papers are in the thread."))
     return blocks
 
 
-def header_message(subscription: DigestSubscription | None, count: int) -> SlackMessage:
+def header_message(
+    subscription: DigestSubscription | None, count: int, notice: str = ""
+) -> SlackMessage:
     """The short message a threaded digest hangs its papers under."""
     what = f"{count} new paper{'s' if count != 1 else ''}"
     about = f" for {subscription.query}" if subscription else ""
     return SlackMessage(
         inert_within(what + about, MAX_FALLBACK_TEXT),
-        digest_header(subscription, count, threaded=True),
+        digest_header(subscription, count, threaded=True, notice=notice),
     )
 
 
-def quiet_message(subscription: DigestSubscription | None) -> SlackMessage:
+def quiet_message(subscription: DigestSubscription | None, notice: str = "") -> SlackMessage:
     about = f" for {subscription.query}" if subscription else ""
     return SlackMessage(
         inert_within(f"All quiet{about}: nothing new today.", MAX_FALLBACK_TEXT),
-        digest_header(subscription, 0, threaded=False),
+        digest_header(subscription, 0, threaded=False, notice=notice),
     )
 
 
@@ -233,15 +238,16 @@ def digest_messages(
     subscription: DigestSubscription | None,
     *,
     header_count: int | None = None,
+    notice: str = "",
 ) -> list[SlackMessage]:
     """Papers as messages. ``header_count``: start the first message with the digest's header
-    (the papers of the whole run). Papers are packed while they fit; with at most
+    (the papers of the whole run, and ``notice``). Papers are packed while they fit; with at most
     ``MAX_PAPERS_PER_MESSAGE`` papers that is always one message."""
     messages: list[SlackMessage] = []
     blocks: list[dict[str, Any]] = []
     titles: list[str] = []
     if header_count is not None:
-        blocks = digest_header(subscription, header_count, threaded=False)
+        blocks = digest_header(subscription, header_count, threaded=False, notice=notice)
     used = weight(blocks)
     for item in items:
         hits = item.match.hits

@@ -37,7 +37,14 @@ from adapters.slack.blocks import (
 from adapters.slack.pacer import ChannelPacer
 from adapters.slack.workspaces import Workspaces
 from bridge.config import SlackSettings
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
+from bridge.delivery import (
+    Destination,
+    DigestItem,
+    DigestRun,
+    DigestSubscription,
+    SendOutcome,
+    run_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,18 +176,20 @@ class SlackPublisher:
         if token is None:
             return SendOutcome.permanent(f"the Slack app is not installed in workspace {team}")
         poster = _Poster(self, team, token, channel)
+        notice = run_notice(run, subscription)
         if not items:
-            outcome, _ = await poster.post(quiet_message(subscription))
+            outcome, _ = await poster.post(quiet_message(subscription, notice))
             return outcome
         total = run.pending if run is not None and run.pending else len(items)
         if total <= self.settings.single_message_max_papers:
             first = run is None or run.messages == 0
             header = total if first else None
-            return await poster.post_all(digest_messages(items, subscription, header_count=header))
+            messages = digest_messages(items, subscription, header_count=header, notice=notice)
+            return await poster.post_all(messages)
         anchor = run.anchor if run is not None else None
         header_ts = None
         if anchor is None:
-            outcome, anchor = await poster.post(header_message(subscription, total))
+            outcome, anchor = await poster.post(header_message(subscription, total, notice))
             if outcome.status != "sent" or anchor is None:
                 return outcome
             header_ts = anchor
