@@ -47,9 +47,9 @@ from bridge.query.evaluate import (
     collect_hits,
     key_rate,
     leaf_pairs,
+    match_from,
     matches,
     merge_hits,
-    new_match,
     required_terms,
 )
 from bridge.query.normalize import postings_of
@@ -398,12 +398,15 @@ class Percolator:
             sequences += flat[1]
             hits += repeat(self._hits(plan, px, facts, known), len(flat[0]))
         order = sorted(range(len(ids)), key=sequences.__getitem__)
+        # Match is a named tuple, built in C from each (id, arxiv id, hits) tuple.
         return list(
             map(
-                new_match,
-                map(ids.__getitem__, order),
-                repeat(px.paper.arxiv_id, len(order)),
-                map(hits.__getitem__, order),
+                match_from,
+                zip(
+                    map(ids.__getitem__, order),
+                    repeat(px.paper.arxiv_id),
+                    map(hits.__getitem__, order),
+                ),
             )
         )
 
