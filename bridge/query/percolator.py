@@ -34,8 +34,8 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice, repeat
-from operator import itemgetter
+from itertools import chain, islice, repeat
+from operator import attrgetter
 from typing import Any
 
 from bridge.errors import QueryError
@@ -104,8 +104,10 @@ class _Plan:
     required: frozenset[str]
     # subscription id -> insertion sequence, in insertion order
     subscribers: dict[str, int] = field(default_factory=dict)
-    # The subscribers as two flat tuples (ids, sequences), built when first needed.
-    flat: tuple[tuple[str, ...], tuple[int, ...]] | None = None
+    # The subscribers as two flat tuples, for matching; brought up to date before it
+    # (``Percolator._refresh``), not on every change.
+    ids: tuple[str, ...] = ()
+    sequences: tuple[int, ...] = ()
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -279,6 +281,8 @@ class Percolator:
         self._keys: dict[str, tuple[Leaf, int]] = {}
         self._wanted: _Wanted | None = None
         self._sequence = 0
+        # Plans whose subscribers changed since ``ids`` and ``sequences`` were last built.
+        self._changed: set[_Plan] = set()
         self.invalid: dict[str, QueryError] = {}
         with _collector_paused():
             for subscription in subscriptions:
@@ -287,6 +291,7 @@ class Percolator:
                 except QueryError as exc:
                     self.invalid[subscription.id] = exc
                     logger.warning("subscription %s skipped: %s", subscription.id, exc)
+            self._refresh()  # part of indexing: not left to the first match
 
     def __len__(self) -> int:
         return len(self._subscriptions)
@@ -305,7 +310,7 @@ class Percolator:
             self._file(plan)
         self._sequence += 1
         plan.subscribers[subscription.id] = self._sequence
-        plan.flat = None
+        self._changed.add(plan)
         self._subscriptions[subscription.id] = (subscription, plan)
 
     def remove(self, subscription_id: str) -> bool:
@@ -315,7 +320,7 @@ class Percolator:
             return False
         plan = entry[1]
         del plan.subscribers[subscription_id]
-        plan.flat = None
+        self._changed.add(plan)
         if not plan.subscribers:
             del self._plans[plan.identity]
             self._unfile(plan)
@@ -376,78 +381,80 @@ class Percolator:
         out: list[Match] = []
         with _collector_paused():
             for paper in papers:
-                out.extend(self.match_one(_Analysis(paper)))
+                out += self.match_one(_Analysis(paper))
         return out
 
     def match_one(self, px: PaperIndex) -> list[Match]:
         """The matches for one analyzed paper."""
+        if self._changed:
+            self._refresh()
         facts = self._facts(px)
-        matched = self._matching_plans(px, facts)
-        if not matched:
+        plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys))
+        if not plans:
             return []
-        # Flat lists, one entry per match, put in subscription order by one sort of indexes.
-        ids: list[str] = []
-        sequences: list[int] = []
-        hits: list[tuple[Hit, ...]] = []
-        known: dict[str, tuple[Hit, ...]] = {}
-        for plan in matched:
-            flat = plan.flat
-            if flat is None:
-                flat = plan.flat = (tuple(plan.subscribers), tuple(plan.subscribers.values()))
-            ids += flat[0]
-            sequences += flat[1]
-            hits += repeat(self._hits(plan, px, facts, known), len(flat[0]))
-        order = sorted(range(len(ids)), key=sequences.__getitem__)
-        # Match is a named tuple, built in C from each (id, arxiv id, hits) tuple.
-        return list(
-            map(
-                match_from,
-                zip(
-                    map(ids.__getitem__, order),
-                    repeat(px.paper.arxiv_id),
-                    map(hits.__getitem__, order),
-                ),
-            )
-        )
+        return _in_subscription_order(plans, hits, px.paper.arxiv_id)
 
-    def _matching_plans(self, px: PaperIndex, facts: set[str]) -> list[_Plan]:
+    def _refresh(self) -> None:
+        """Bring the flat subscriber tuples of changed plans up to date."""
+        for plan in self._changed:
+            plan.ids = tuple(plan.subscribers)
+            plan.sequences = tuple(plan.subscribers.values())
+        self._changed.clear()
+
+    def _matching_plans(
+        self, px: PaperIndex, facts: set[str], key_hits: _KeyHits
+    ) -> tuple[list[_Plan], list[tuple[Hit, ...]]]:
+        """The plans the paper matches, and each one's hits (two lists in step)."""
         # Set intersections run in C and leave only the keys this paper has.
         one_key = self._one_key
-        found: list[_Plan] = [one_key[key] for key in one_key.keys() & facts]
+        keys = one_key.keys() & facts
+        # The most common shape: its plans and hits are looked up in C, key by key. A set
+        # iterates in the same order twice while it is not changed.
+        found = list(map(one_key.__getitem__, keys))
+        hits = list(map(key_hits.__getitem__, keys))
         add = found.append
+        add_hits = hits.append
         two_keys = self._two_keys
         for key in two_keys.keys() & facts:
             plans = two_keys[key]
             for other in plans.keys() & facts:
                 add(plans[other])
+                add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
         for key in conjunctions.keys() & facts:
             for plan in conjunctions[key].values():
                 if plan.conjunctions[0] <= facts:
                     add(plan)
+                    add_hits(key_hits.merged(plan.conjunctions[0]))
         # Plans filed under several keys are collected first, so each is found once.
         candidates: Bucket = {}
         any_key = self._any_key
         for key in any_key.keys() & facts:
             candidates.update(any_key[key])
-        found += candidates.values()
+        for plan in candidates.values():
+            add(plan)
+            add_hits(key_hits.merged(plan.leaves.keys() & facts))
         candidates = {}
         disjunctions = self._disjunctions
         for key in disjunctions.keys() & facts:
             candidates.update(disjunctions[key])
         for plan in candidates.values():
-            if any(conjunction <= facts for conjunction in plan.conjunctions):
+            satisfied = [c for c in plan.conjunctions if c <= facts]
+            if satisfied:
                 add(plan)
-        keys = px.keys
+                # The keys of every satisfied conjunction: what the tree walk reports.
+                add_hits(key_hits.merged(frozenset().union(*satisfied)))
+        paper_keys = px.keys
         candidates = {}
         for index in (self._trees, self._trees_multi):
-            for key in index.keys() & keys:
+            for key in index.keys() & paper_keys:
                 candidates.update(index[key])
         candidates.update(self._always)
         for plan in candidates.values():
-            if plan.required <= keys and matches(plan.root, px):
+            if plan.required <= paper_keys and matches(plan.root, px):
                 add(plan)
-        return found
+                add_hits(collect_hits(plan.root, px))
+        return found, hits
 
     def _facts(self, px: PaperIndex) -> set[str]:
         """The keys the paper has: its default words, categories and sources, and those of
@@ -462,29 +469,56 @@ class Percolator:
             facts.update([f"{name}:{term}" for term in terms.intersection(px.postings[name])])
         return facts
 
-    def _hits(
-        self, plan: _Plan, px: PaperIndex, facts: set[str], known: dict[str, tuple[Hit, ...]]
-    ) -> tuple[Hit, ...]:
-        """The plan's hits in the paper; ``known`` holds the paper's hits by key."""
-        kind = plan.kind
-        if kind == _TREE:
-            return collect_hits(plan.root, px)
-        keys: AbstractSet[str]
-        if kind == _ANY_KEY:
-            keys = plan.leaves.keys() & facts
-        elif kind == _DISJUNCTION:
-            # The keys of every satisfied conjunction: what the tree walk reports.
-            keys = set().union(*[c for c in plan.conjunctions if c <= facts])
-        else:
-            keys = plan.conjunctions[0]
-        leaves = plan.leaves
-        if len(keys) > 1:
-            return merge_hits([leaf_pairs(leaves[key], px) for key in keys])
-        (key,) = keys
-        hits = known.get(key)
-        if hits is None:
-            hits = known[key] = tuple(map(itemgetter(1), leaf_pairs(leaves[key], px)))
+
+_ids_of = attrgetter("ids")
+_sequences_of = attrgetter("sequences")
+
+
+def _in_subscription_order(
+    plans: list[_Plan], hits: list[tuple[Hit, ...]], arxiv_id: str
+) -> list[Match]:
+    """One match per subscriber of each plan, with its plan's hits, in subscription order."""
+    # Flat lists with one entry per match, built in C, then put in order by one sort of
+    # indexes: cheaper than sorting tuples, and Match values are built once, in order.
+    ids = list(chain.from_iterable(map(_ids_of, plans)))
+    sequences = list(chain.from_iterable(map(_sequences_of, plans)))
+    repeated = list(chain.from_iterable(map(repeat, hits, map(len, map(_ids_of, plans)))))
+    order = sorted(range(len(sequences)), key=sequences.__getitem__)
+    return list(
+        map(
+            match_from,
+            zip(
+                map(ids.__getitem__, order),
+                repeat(arxiv_id),
+                map(repeated.__getitem__, order),
+            ),
+        )
+    )
+
+
+class _KeyHits(dict[str, tuple[Hit, ...]]):
+    """A paper's hits by key, each built when first asked for and then shared by every plan
+    that reports the key (``key_hits[key]``; a missing key is built by ``__missing__``)."""
+
+    __slots__ = ("_px", "_keys")
+
+    def __init__(self, px: PaperIndex, keys: dict[str, tuple[Leaf, int]]) -> None:
+        super().__init__()
+        self._px = px
+        self._keys = keys  # key -> its leaf (and how many plans use it)
+
+    def __missing__(self, key: str) -> tuple[Hit, ...]:
+        hits = self[key] = merge_hits([leaf_pairs(self._keys[key][0], self._px)])
         return hits
+
+    def merged(self, keys: AbstractSet[str] | tuple[str, ...]) -> tuple[Hit, ...]:
+        """The hits of several keys, without duplicates, in field then text order."""
+        if len(keys) == 1:
+            (key,) = keys
+            return self[key]
+        px = self._px
+        leaves = self._keys
+        return merge_hits([leaf_pairs(leaves[key][0], px) for key in keys])
 
 
 def _drop(index: dict[str, dict[Any, _Plan]], key: str, entry: object) -> None:
