@@ -12,7 +12,7 @@ the facts, which run in C; how depends on the plan's shape:
 
 * one key, or keys joined by OR: looked up under each key;
 * two keys joined by AND: looked up under the rarer, then under the other;
-* more keys joined by AND: filed under the rarest, then checked by set inclusion;
+* more keys joined by AND: filed under the two rarest, then checked by set inclusion;
 * an OR of conjunctions: filed under the rarest key of each, then checked likewise.
 
 Anything else (exclusions, upvotes, longer phrases, hyphenated words, phrases in one field) is
@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, islice, repeat
+from itertools import chain, islice, pairwise, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -42,9 +42,11 @@ from bridge.errors import QueryError
 from bridge.models import Hit, Match, Paper, Subscription
 from bridge.query.evaluate import (
     PaperIndex,
+    Posting,
     Postings,
     anchor_terms,
     collect_hits,
+    hit_from,
     key_rate,
     leaf_pairs,
     match_from,
@@ -74,7 +76,7 @@ logger = logging.getLogger(__name__)
 _ONE_KEY = 0  # one key: matches when the paper has it
 _ANY_KEY = 1  # keys joined by OR: filed under each, matches when the paper has any
 _TWO_KEYS = 2  # two keys joined by AND: filed under the rarer, then under the other
-_CONJUNCTION = 3  # more keys joined by AND: filed under the rarest, checked by set inclusion
+_CONJUNCTION = 3  # more keys joined by AND: filed under the two rarest, checked by inclusion
 _DISJUNCTION = 4  # OR of conjunctions: filed under the rarest key of each, checked likewise
 _TREE = 5  # anything else: filed by anchors, prefiltered by required keys, then walked
 
@@ -205,7 +207,7 @@ def _plan(query: Query) -> _Plan:
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
         kind = _ONE_KEY if len(keys) == 1 else _TWO_KEYS if len(keys) == 2 else _CONJUNCTION
-        filed = keys if kind != _CONJUNCTION else keys[:1]
+        filed = keys if kind != _CONJUNCTION else keys[:2]
     elif all(len(conjunction) == 1 for conjunction in dnf):
         kind = _ANY_KEY
         filed = tuple(sorted(leaves))
@@ -270,7 +272,9 @@ class Percolator:
         self._one_key: dict[str, _Plan] = {}
         self._any_key: dict[str, Bucket] = {}
         self._two_keys: dict[str, dict[str, _Plan]] = {}
-        self._conjunctions: dict[str, Bucket] = {}
+        # Conjunctions by their rarest key, then their second rarest: under the rarest
+        # alone, a paper had ~30 to check by inclusion and matched almost none.
+        self._conjunctions: dict[str, dict[str, Bucket]] = {}
         self._disjunctions: dict[str, Bucket] = {}
         # Trees with one anchor key, with several, and with none.
         self._trees: dict[str, Bucket] = {}
@@ -327,14 +331,10 @@ class Percolator:
         return True
 
     def _index(self, plan: _Plan) -> dict[str, Bucket]:
-        """Where a plan filed by id is (every shape but _ONE_KEY and _TWO_KEYS)."""
+        """Where a plan filed by id is (_ANY_KEY, _DISJUNCTION and _TREE)."""
         if plan.kind == _TREE:
             return self._trees if len(plan.anchors or ()) == 1 else self._trees_multi
-        return {
-            _ANY_KEY: self._any_key,
-            _CONJUNCTION: self._conjunctions,
-            _DISJUNCTION: self._disjunctions,
-        }[plan.kind]
+        return self._any_key if plan.kind == _ANY_KEY else self._disjunctions
 
     def _file(self, plan: _Plan) -> None:
         for key, leaf in plan.leaves.items():
@@ -349,6 +349,9 @@ class Percolator:
         elif plan.kind == _TWO_KEYS:
             rarer, other = plan.anchors
             self._two_keys.setdefault(rarer, {})[other] = plan
+        elif plan.kind == _CONJUNCTION:
+            rarest, second = plan.anchors
+            self._conjunctions.setdefault(rarest, {}).setdefault(second, {})[id(plan)] = plan
         else:
             index = self._index(plan)
             for key in plan.anchors:
@@ -370,6 +373,11 @@ class Percolator:
         elif plan.kind == _TWO_KEYS:
             rarer, other = plan.anchors
             _drop(self._two_keys, rarer, other)
+        elif plan.kind == _CONJUNCTION:
+            rarest, second = plan.anchors
+            _drop(self._conjunctions[rarest], second, id(plan))
+            if not self._conjunctions[rarest]:
+                del self._conjunctions[rarest]
         else:
             index = self._index(plan)
             for key in plan.anchors:
@@ -422,10 +430,12 @@ class Percolator:
                 add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
         for key in conjunctions.keys() & facts:
-            for plan in conjunctions[key].values():
-                if plan.conjunctions[0] <= facts:
-                    add(plan)
-                    add_hits(key_hits.merged(plan.conjunctions[0]))
+            by_second = conjunctions[key]
+            for second in by_second.keys() & facts:
+                for plan in by_second[second].values():
+                    if plan.conjunctions[0] <= facts:
+                        add(plan)
+                        add_hits(key_hits.merged(plan.conjunctions[0]))
         # Plans filed under several keys are collected first, so each is found once.
         candidates: Bucket = {}
         any_key = self._any_key
@@ -457,14 +467,20 @@ class Percolator:
         return found, hits
 
     def _facts(self, px: PaperIndex) -> set[str]:
-        """The keys the paper has: its default words, categories and sources, and those of
-        its subscribed word pairs and words in one field."""
+        """The keys the paper has that some plan uses: of its default words, categories and
+        sources, and its subscribed word pairs and words in one field."""
         wanted = self._wanted
         if wanted is None:
             wanted = self._wanted = _Wanted(self._keys)
-        facts = px.default_terms | px.meta_keys
+        # Only keys some plan uses (~70 of a paper's ~190): each index is then probed with
+        # those alone, and probing the large indexes is most of finding the plans.
+        used = self._keys.keys()
+        facts = used & px.default_terms
+        facts.update(used & px.meta_keys)
         if wanted.pairs:
-            facts |= wanted.pairs.intersection(_pairs(px))
+            # Looked up as (a, b) tuples, which zip makes without allocating; only the few
+            # subscribed pairs are joined into their keys.
+            facts.update(map(" ".join, filter(wanted.pairs.__contains__, _pairs(px))))
         for name, terms in wanted.fields.items():
             facts.update([f"{name}:{term}" for term in terms.intersection(px.postings[name])])
         return facts
@@ -508,7 +524,11 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
         self._keys = keys  # key -> its leaf (and how many plans use it)
 
     def __missing__(self, key: str) -> tuple[Hit, ...]:
-        hits = self[key] = merge_hits([leaf_pairs(self._keys[key][0], self._px)])
+        leaf = self._keys[key][0]
+        hits = _word_hits(leaf, self._px) if isinstance(leaf, Term) else None
+        if hits is None:
+            hits = merge_hits([leaf_pairs(leaf, self._px)])
+        self[key] = hits
         return hits
 
     def merged(self, keys: AbstractSet[str] | tuple[str, ...]) -> tuple[Hit, ...]:
@@ -519,6 +539,31 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
         px = self._px
         leaves = self._keys
         return merge_hits([leaf_pairs(leaves[key][0], px) for key in keys])
+
+
+def _word_hits(leaf: Term, px: PaperIndex) -> tuple[Hit, ...] | None:
+    """A keyed word's hits straight from the postings, or None if they need sorting.
+
+    What ``leaf_pairs`` gives, without its sort keys and sort, which cost more than the hits
+    of the one or two places a word usually is: a keyed word's fields are the default fields
+    or one field (``_leaf_key``), so in field order already, and its places in a field are in
+    text order unless two share a start (a compound whose joined form is its first part).
+    """
+    term = leaf.term
+    postings = px.postings
+    hits: list[Hit] = []
+    for name in leaf.fields:
+        occurrences = postings[name].get(term)
+        if occurrences:
+            if len(occurrences) > 1 and not _starts_increase(occurrences):
+                return None
+            text = px.texts[name]
+            hits += [hit_from((name, text[s:e], s, e)) for _, s, e, _ in occurrences]
+    return tuple(hits)
+
+
+def _starts_increase(occurrences: list[Posting]) -> bool:
+    return all(a[1] < b[1] for a, b in pairwise(occurrences))
 
 
 def _drop(index: dict[str, dict[Any, _Plan]], key: str, entry: object) -> None:
@@ -534,11 +579,17 @@ def _looked_for(leaf: Leaf) -> bool:
     return isinstance(leaf, Phrase) or (isinstance(leaf, Term) and leaf.fields != DEFAULT_FIELDS)
 
 
+def _split_pair(key: str) -> tuple[str, str]:
+    first, second = key.split(" ")  # terms contain no spaces
+    return first, second
+
+
 class _Wanted:
     """The facts to look for in a paper beyond its default words, categories and sources."""
 
     def __init__(self, keys: dict[str, tuple[Leaf, int]]) -> None:
-        self.pairs = frozenset(key for key in keys if " " in key)
+        # the subscribed word pairs, "a b" as (a, b)
+        self.pairs = frozenset(_split_pair(key) for key in keys if " " in key)
         # field -> the words subscribed in that field alone
         self.fields: dict[str, set[str]] = {}
         for leaf, _ in keys.values():
@@ -566,38 +617,48 @@ class _Analysis(PaperIndex):
         self.compounds[name] = compounds
 
 
-def _pairs(px: PaperIndex) -> set[str]:
-    """Every pair of words ("a b") at consecutive positions of one of the default fields."""
+def _pairs(px: PaperIndex) -> Iterable[tuple[str, str]]:
+    """Every pair of words (a, b) at consecutive positions of one of the default fields, maybe
+    more than once. Pairs, not keys ("a b"): most are no key, and joining them all cost more
+    than looking them up (see ``_facts``)."""
     if not isinstance(px, _Analysis):
         return set().union(*(_field_pairs(px.postings[name]) for name in DEFAULT_FIELDS))
-    found = _field_pairs(px.postings["ai_keywords"])
+    found: list[Iterable[tuple[str, str]]] = [_field_pairs(px.postings["ai_keywords"])]
     for name, words in px.words.items():
-        # Neighbours, joined in C; then a compound's joined form with what ends where it
-        # starts and what starts where it ends.
-        found.update(map(" ".join, zip(words, islice(words, 1, None), strict=False)))
-        compounds = px.compounds[name]
-        ends: dict[int, list[str]] = {}
-        for term, position, span in compounds:
-            ends.setdefault(position + span, []).append(term)
-        for term, position, span in compounds:
-            before = [words[position - 1]] if position else []
-            for first in before + ends.get(position, []):
-                found.add(f"{first} {term}")
-            if position + span < len(words):
-                found.add(f"{term} {words[position + span]}")
+        found.append(zip(words, islice(words, 1, None), strict=False))  # neighbours, in C
+        if px.compounds[name]:
+            found.append(_compound_pairs(words, px.compounds[name]))
+    return chain.from_iterable(found)
+
+
+def _compound_pairs(
+    words: list[str], compounds: list[tuple[str, int, int]]
+) -> list[tuple[str, str]]:
+    """Each compound's joined form with what ends where it starts and what starts where it
+    ends."""
+    found: list[tuple[str, str]] = []
+    ends: dict[int, list[str]] = {}
+    for term, position, span in compounds:
+        ends.setdefault(position + span, []).append(term)
+    for term, position, span in compounds:
+        before = [words[position - 1]] if position else []
+        for first in before + ends.get(position, []):
+            found.append((first, term))
+        if position + span < len(words):
+            found.append((term, words[position + span]))
     return found
 
 
-def _field_pairs(postings: Postings) -> set[str]:
+def _field_pairs(postings: Postings) -> set[tuple[str, str]]:
     """``_pairs`` of one field from its postings alone (for a list, whose items do not pair
     up, and for a paper analyzed without its words in order)."""
     at: dict[int, list[str]] = {}  # position -> the terms starting there
     for term, occurrences in postings.items():
         for occurrence in occurrences:
             at.setdefault(occurrence[0], []).append(term)
-    found: set[str] = set()
+    found: set[tuple[str, str]] = set()
     for term, occurrences in postings.items():
         for position, _, _, span in occurrences:
             for following in at.get(position + span, ()):
-                found.add(f"{term} {following}")
+                found.add((term, following))
     return found
