@@ -206,6 +206,7 @@ _TRE = re.compile(
     r"(?P<suffix>e|es|ed|ing)"
 )
 _TRE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
+_TRE_ENDINGS = tuple("r" + suffix for suffix in _TRE_SUFFIX)  # what every _TRE match ends with
 _OGUE = re.compile(r"(?P<stem>[a-z]{3,})ogu(?P<suffix>e|es|ed|ing)")
 _OGUE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
 _SPELLING_TABLE = (
@@ -267,19 +268,21 @@ def americanize(word: str) -> str:
     if _SPELLING_ANY.search(word):
         for pattern, replacement in _SPELLING_TABLE:
             word = pattern.sub(replacement, word)
-    m = _ISE.fullmatch(word)
+    # Each fullmatch below is tried only if the word has the letters it needs: a substring
+    # test costs a fraction of a failed match, and most words fail them all.
+    m = _ISE.fullmatch(word) if "is" in word else None
     if m and not (m["stem"] + "ise").endswith(_ISE_KEEP_ENDINGS):
         word = f"{m['stem']}iz{m['suffix']}"
     else:
-        m = _LYSE.fullmatch(word)
+        m = _LYSE.fullmatch(word) if "lys" in word else None
         if m:
             word = f"{m['stem']}yz{m['suffix']}"
     if "our" in word:
         word = _OUR.sub(r"\1or", word)
-    m = _TRE.fullmatch(word)
+    m = _TRE.fullmatch(word) if word.endswith(_TRE_ENDINGS) else None
     if m:
         word = f"{m['stem']}er{_TRE_SUFFIX[m['suffix']]}"
-    m = _OGUE.fullmatch(word)
+    m = _OGUE.fullmatch(word) if "ogu" in word else None
     if m:
         word = f"{m['stem']}og{_OGUE_SUFFIX[m['suffix']]}"
     if "ll" in word:
@@ -434,10 +437,11 @@ def family_key(word: str) -> str:
     if fixed:
         return fixed
     word = _IRREGULAR.get(word, word)
-    m = _IZ_FAMILY.fullmatch(word)
+    # As in americanize, a fullmatch is tried only if the word has the letters it needs.
+    m = _IZ_FAMILY.fullmatch(word) if "iz" in word else None
     if m:
         return m["stem"] + "iz"
-    m = _YZ_FAMILY.fullmatch(word)
+    m = _YZ_FAMILY.fullmatch(word) if "yz" in word else None
     if m:
         return m["stem"] + "yz"
     word = _strip_verb(_strip_plural(word))
