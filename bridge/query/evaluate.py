@@ -28,7 +28,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import TypeAlias
 
-from bridge.models import Hit, Match, Paper
+from bridge.models import Hit, Paper
 from bridge.query.normalize import normalize_word, postings_of, scan
 from bridge.query.parser import (
     DEFAULT_FIELDS,
@@ -72,11 +72,9 @@ FIELD_ORDER = {
 LIST_SEPARATOR = ", "
 
 
-# Hit and Match are named tuples, which ``tuple.__new__`` builds from a tuple of their fields
-# in C, skipping the Python-level __new__ that calling the class runs: the percolator builds
-# hundreds of thousands of them a run.
+# Hit is a named tuple, which ``tuple.__new__`` builds from a tuple of its fields in C, skipping
+# the Python-level __new__ that calling the class runs: the percolator builds many a run.
 hit_from: Callable[[tuple[str, str, int, int]], Hit] = partial(tuple.__new__, Hit)  # type: ignore[assignment]
-match_from: Callable[[tuple[str, str, tuple[Hit, ...]]], Match] = partial(tuple.__new__, Match)  # type: ignore[assignment]
 
 Posting: TypeAlias = tuple[int, int, int, int]  # position, start, end, span
 KeyedHit: TypeAlias = tuple[tuple[int, int, int], Hit]  # ((field order, start, end), hit)

@@ -49,7 +49,6 @@ from bridge.query.evaluate import (
     hit_from,
     key_rate,
     leaf_pairs,
-    match_from,
     matches,
     merge_hits,
     required_terms,
@@ -100,6 +99,7 @@ class _Plan:
     # the leaf each key stands for.
     conjunctions: tuple[Conjunction, ...]
     leaves: dict[str, Leaf]
+    keys: frozenset[str]  # the same keys, for quick intersections
     # Keys the plan is filed under (a tree's anchors; None: none, check always).
     anchors: tuple[str, ...] | None
     # _TREE: keys every match has.
@@ -203,7 +203,7 @@ def _plan(query: Query) -> _Plan:
     if dnf is None:
         anchors = anchor_terms(root)
         filed = tuple(sorted(anchors)) if anchors is not None else None
-        return _Plan(root, root, _TREE, (), {}, filed, required_terms(root))
+        return _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
         kind = _ONE_KEY if len(keys) == 1 else _TWO_KEYS if len(keys) == 2 else _CONJUNCTION
@@ -214,7 +214,9 @@ def _plan(query: Query) -> _Plan:
     else:
         kind = _DISJUNCTION
         filed = tuple(sorted({_rarest_first(c, leaves)[0] for c in dnf}))
-    return _Plan(frozenset(dnf), root, kind, tuple(dnf), leaves, filed, frozenset())
+    return _Plan(
+        frozenset(dnf), root, kind, tuple(dnf), leaves, frozenset(leaves), filed, frozenset()
+    )
 
 
 @contextmanager
@@ -403,7 +405,10 @@ class Percolator:
         return _in_subscription_order(plans, hits, px.paper.arxiv_id)
 
     def _refresh(self) -> None:
-        """Bring the flat subscriber tuples of changed plans up to date."""
+        """Bring what matching reads up to date: the flat subscriber tuples of changed plans
+        and the keys to look for (``_Wanted``)."""
+        if self._wanted is None:
+            self._wanted = _Wanted(self._keys)
         for plan in self._changed:
             plan.ids = tuple(plan.subscribers)
             plan.sequences = tuple(plan.subscribers.values())
@@ -443,7 +448,7 @@ class Percolator:
             candidates.update(any_key[key])
         for plan in candidates.values():
             add(plan)
-            add_hits(key_hits.merged(plan.leaves.keys() & facts))
+            add_hits(key_hits.merged(plan.keys & facts))
         candidates = {}
         disjunctions = self._disjunctions
         for key in disjunctions.keys() & facts:
@@ -500,16 +505,16 @@ def _in_subscription_order(
     sequences = list(chain.from_iterable(map(_sequences_of, plans)))
     repeated = list(chain.from_iterable(map(repeat, hits, map(len, map(_ids_of, plans)))))
     order = sorted(range(len(sequences)), key=sequences.__getitem__)
-    return list(
+    # Match is a named tuple: tuple.__new__ builds each from a tuple of its fields, in C
+    # (repeat(Match) rather than a partial: one call less per match).
+    matches: list[Match] = list(
         map(
-            match_from,
-            zip(
-                map(ids.__getitem__, order),
-                repeat(arxiv_id),
-                map(repeated.__getitem__, order),
-            ),
+            tuple.__new__,
+            repeat(Match),
+            zip(map(ids.__getitem__, order), repeat(arxiv_id), map(repeated.__getitem__, order)),
         )
     )
+    return matches
 
 
 class _KeyHits(dict[str, tuple[Hit, ...]]):
