@@ -530,7 +530,11 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
 
     def __missing__(self, key: str) -> tuple[Hit, ...]:
         leaf = self._keys[key][0]
-        hits = _word_hits(leaf, self._px) if isinstance(leaf, Term) else None
+        hits: tuple[Hit, ...] | None = None
+        if isinstance(leaf, Term):
+            hits = _word_hits(leaf, self._px)
+        elif isinstance(leaf, Phrase):
+            hits = _pair_hits(leaf, self._px)
         if hits is None:
             hits = merge_hits([leaf_pairs(leaf, self._px)])
         self[key] = hits
@@ -565,6 +569,35 @@ def _word_hits(leaf: Term, px: PaperIndex) -> tuple[Hit, ...] | None:
             text = px.texts[name]
             hits += [hit_from((name, text[s:e], s, e)) for _, s, e, _ in occurrences]
     return tuple(hits)
+
+
+def _pair_hits(leaf: Phrase, px: PaperIndex) -> tuple[Hit, ...]:
+    """A keyed word pair's hits: what ``leaf_pairs`` gives for a phrase of two plain words in
+    the default fields (``_pair_key``), without the general phrase walk of every field."""
+    ((first,),), ((second,),) = leaf.slots
+    postings = px.postings
+    hits: list[Hit] = []
+    for name in leaf.fields:
+        before = postings[name].get(first)
+        after = postings[name].get(second) if before else None
+        if before and after:
+            text = px.texts[name]
+            hits += [hit_from((name, text[s:e], s, e)) for s, e in _pair_spans(before, after)]
+    return tuple(hits)
+
+
+def _pair_spans(before: list[Posting], after: list[Posting]) -> list[tuple[int, int]]:
+    """(start, end) of each place the second word directly follows the first, in text order:
+    ``phrase_spans`` for two one-word slots."""
+    starts: dict[int, int] = {}  # the position after an occurrence of the first word -> its start
+    for position, start, _, span in before:
+        starts.setdefault(position + span, start)
+    reached: dict[int, tuple[int, int]] = {}
+    for position, _, end, span in after:
+        begins = starts.get(position)
+        if begins is not None:
+            reached.setdefault(position + span, (begins, end))
+    return sorted(set(reached.values()))
 
 
 def _starts_increase(occurrences: list[Posting]) -> bool:
