@@ -97,7 +97,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 __all__ = [
     "Token",
@@ -468,8 +468,9 @@ def _normalize(raw: str, stem: bool) -> str:
 
 
 # Words repeat across abstracts, so each distinct spelling is normalised once.
-_stem_word = lru_cache(maxsize=1 << 17)(lambda raw: _normalize(raw, True))
-_fold_word = lru_cache(maxsize=1 << 15)(lambda raw: _normalize(raw, False))
+# (partial rather than a lambda: a Python frame less for each new word)
+_stem_word = lru_cache(maxsize=1 << 17)(partial(_normalize, stem=True))
+_fold_word = lru_cache(maxsize=1 << 15)(partial(_normalize, stem=False))
 
 
 def normalize_word(raw: str, stem: bool = True) -> str:
@@ -497,7 +498,7 @@ def _entry(raw: str, stem: bool) -> Entry:
         cache.clear()
     entry: Entry
     if raw.isalnum():
-        entry = normalize_word(raw, stem)
+        entry = _stem_word(raw) if stem else _fold_word(raw)  # normalize_word, inlined
     elif raw[0] == "\\":
         greek = _GREEK.get(raw[1:])
         entry = (1, ((greek, 0, 1, len(raw), 1),)) if greek else (0, ())
