@@ -22,14 +22,13 @@ when there is none, e.g. ``upvotes>=10``). Look candidates up by either, then co
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
+from functools import partial
 from itertools import chain
 from operator import itemgetter
-from types import MemberDescriptorType
 from typing import TypeAlias
 
-from bridge.models import Hit, Match, Paper
+from bridge.models import Hit, Paper
 from bridge.query.normalize import normalize_word, postings_of, scan
 from bridge.query.parser import (
     DEFAULT_FIELDS,
@@ -73,52 +72,9 @@ FIELD_ORDER = {
 LIST_SEPARATOR = ", "
 
 
-def _fast_constructor(cls: type, names: tuple[str, ...]) -> Callable[..., object]:
-    """A constructor for a frozen slots dataclass that skips its __init__.
-
-    A frozen dataclass sets each field through object.__setattr__, which makes building the
-    hundreds of thousands of Hit and Match values of one percolation run the slowest part of it;
-    setting the slots directly builds the same value about twice as fast. Falls back to the
-    class itself if its fields are not exactly these slots.
-    """
-    slots = [cls.__dict__.get(name) for name in names]
-    exact = tuple(f.name for f in dataclasses.fields(cls)) == names
-    if not exact or not all(isinstance(slot, MemberDescriptorType) for slot in slots):
-        return cls
-    setters = [slot.__set__ for slot in slots]  # type: ignore[union-attr]
-    new = object.__new__
-    if len(names) == 3:
-        set_a, set_b, set_c = setters
-
-        def make3(a: object, b: object, c: object) -> object:
-            value: object = new(cls)
-            set_a(value, a)
-            set_b(value, b)
-            set_c(value, c)
-            return value
-
-        return make3
-    if len(names) == 4:
-        set_a, set_b, set_c, set_d = setters
-
-        def make4(a: object, b: object, c: object, d: object) -> object:
-            value: object = new(cls)
-            set_a(value, a)
-            set_b(value, b)
-            set_c(value, c)
-            set_d(value, d)
-            return value
-
-        return make4
-    return cls
-
-
-new_hit: Callable[[str, str, int, int], Hit] = _fast_constructor(  # type: ignore[assignment]
-    Hit, ("field", "text", "start", "end")
-)
-new_match: Callable[[str, str, tuple[Hit, ...]], Match] = _fast_constructor(  # type: ignore[assignment]
-    Match, ("subscription_id", "arxiv_id", "hits")
-)
+# Hit is a named tuple, which ``tuple.__new__`` builds from a tuple of its fields in C, skipping
+# the Python-level __new__ that calling the class runs: the percolator builds many a run.
+hit_from: Callable[[tuple[str, str, int, int]], Hit] = partial(tuple.__new__, Hit)  # type: ignore[assignment]
 
 Posting: TypeAlias = tuple[int, int, int, int]  # position, start, end, span
 KeyedHit: TypeAlias = tuple[tuple[int, int, int], Hit]  # ((field order, start, end), hit)
@@ -216,7 +172,7 @@ class PaperIndex:
                     text = self.texts[name]
                     order = FIELD_ORDER[name]
                     found += [
-                        ((order, s, e), new_hit(name, text[s:e], s, e))
+                        ((order, s, e), hit_from((name, text[s:e], s, e)))
                         for _, s, e, _ in occurrences
                     ]
             pairs = _sorted(found)
@@ -235,7 +191,7 @@ class PaperIndex:
                 if spans:
                     text = self.texts[name]
                     order = FIELD_ORDER[name]
-                    found += [((order, s, e), new_hit(name, text[s:e], s, e)) for s, e in spans]
+                    found += [((order, s, e), hit_from((name, text[s:e], s, e))) for s, e in spans]
             pairs = _sorted(found)
             self._phrases[key] = pairs
         return pairs
@@ -391,7 +347,7 @@ def leaf_pairs(node: Term | Phrase | Category | Source, px: PaperIndex) -> tuple
         lowered = category.lower()
         end = offset + len(category)
         if lowered == node.value or (node.prefix and lowered.startswith(node.value)):
-            found.append(((order, offset, end), new_hit("categories", category, offset, end)))
+            found.append(((order, offset, end), hit_from(("categories", category, offset, end))))
         offset = end + len(LIST_SEPARATOR)
     return tuple(found)
 

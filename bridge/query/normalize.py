@@ -97,7 +97,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 __all__ = [
     "Token",
@@ -206,6 +206,7 @@ _TRE = re.compile(
     r"(?P<suffix>e|es|ed|ing)"
 )
 _TRE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
+_TRE_ENDINGS = tuple("r" + suffix for suffix in _TRE_SUFFIX)  # what every _TRE match ends with
 _OGUE = re.compile(r"(?P<stem>[a-z]{3,})ogu(?P<suffix>e|es|ed|ing)")
 _OGUE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
 _SPELLING_TABLE = (
@@ -267,19 +268,21 @@ def americanize(word: str) -> str:
     if _SPELLING_ANY.search(word):
         for pattern, replacement in _SPELLING_TABLE:
             word = pattern.sub(replacement, word)
-    m = _ISE.fullmatch(word)
+    # Each fullmatch below is tried only if the word has the letters it needs: a substring
+    # test costs a fraction of a failed match, and most words fail them all.
+    m = _ISE.fullmatch(word) if "is" in word else None
     if m and not (m["stem"] + "ise").endswith(_ISE_KEEP_ENDINGS):
         word = f"{m['stem']}iz{m['suffix']}"
     else:
-        m = _LYSE.fullmatch(word)
+        m = _LYSE.fullmatch(word) if "lys" in word else None
         if m:
             word = f"{m['stem']}yz{m['suffix']}"
     if "our" in word:
         word = _OUR.sub(r"\1or", word)
-    m = _TRE.fullmatch(word)
+    m = _TRE.fullmatch(word) if word.endswith(_TRE_ENDINGS) else None
     if m:
         word = f"{m['stem']}er{_TRE_SUFFIX[m['suffix']]}"
-    m = _OGUE.fullmatch(word)
+    m = _OGUE.fullmatch(word) if "ogu" in word else None
     if m:
         word = f"{m['stem']}og{_OGUE_SUFFIX[m['suffix']]}"
     if "ll" in word:
@@ -434,10 +437,11 @@ def family_key(word: str) -> str:
     if fixed:
         return fixed
     word = _IRREGULAR.get(word, word)
-    m = _IZ_FAMILY.fullmatch(word)
+    # As in americanize, a fullmatch is tried only if the word has the letters it needs.
+    m = _IZ_FAMILY.fullmatch(word) if "iz" in word else None
     if m:
         return m["stem"] + "iz"
-    m = _YZ_FAMILY.fullmatch(word)
+    m = _YZ_FAMILY.fullmatch(word) if "yz" in word else None
     if m:
         return m["stem"] + "yz"
     word = _strip_verb(_strip_plural(word))
@@ -464,8 +468,9 @@ def _normalize(raw: str, stem: bool) -> str:
 
 
 # Words repeat across abstracts, so each distinct spelling is normalised once.
-_stem_word = lru_cache(maxsize=1 << 17)(lambda raw: _normalize(raw, True))
-_fold_word = lru_cache(maxsize=1 << 15)(lambda raw: _normalize(raw, False))
+# (partial rather than a lambda: a Python frame less for each new word)
+_stem_word = lru_cache(maxsize=1 << 17)(partial(_normalize, stem=True))
+_fold_word = lru_cache(maxsize=1 << 15)(partial(_normalize, stem=False))
 
 
 def normalize_word(raw: str, stem: bool = True) -> str:
@@ -493,7 +498,7 @@ def _entry(raw: str, stem: bool) -> Entry:
         cache.clear()
     entry: Entry
     if raw.isalnum():
-        entry = normalize_word(raw, stem)
+        entry = _stem_word(raw) if stem else _fold_word(raw)  # normalize_word, inlined
     elif raw[0] == "\\":
         greek = _GREEK.get(raw[1:])
         entry = (1, ((greek, 0, 1, len(raw), 1),)) if greek else (0, ())

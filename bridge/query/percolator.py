@@ -12,7 +12,7 @@ the facts, which run in C; how depends on the plan's shape:
 
 * one key, or keys joined by OR: looked up under each key;
 * two keys joined by AND: looked up under the rarer, then under the other;
-* more keys joined by AND: filed under the rarest, then checked by set inclusion;
+* more keys joined by AND: filed under the two rarest, then checked by set inclusion;
 * an OR of conjunctions: filed under the rarest key of each, then checked likewise.
 
 Anything else (exclusions, upvotes, longer phrases, hyphenated words, phrases in one field) is
@@ -34,22 +34,23 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice, repeat
-from operator import itemgetter
+from itertools import chain, islice, pairwise, repeat
+from operator import attrgetter
 from typing import Any
 
 from bridge.errors import QueryError
 from bridge.models import Hit, Match, Paper, Subscription
 from bridge.query.evaluate import (
     PaperIndex,
+    Posting,
     Postings,
     anchor_terms,
     collect_hits,
+    hit_from,
     key_rate,
     leaf_pairs,
     matches,
     merge_hits,
-    new_match,
     required_terms,
 )
 from bridge.query.normalize import postings_of
@@ -74,7 +75,7 @@ logger = logging.getLogger(__name__)
 _ONE_KEY = 0  # one key: matches when the paper has it
 _ANY_KEY = 1  # keys joined by OR: filed under each, matches when the paper has any
 _TWO_KEYS = 2  # two keys joined by AND: filed under the rarer, then under the other
-_CONJUNCTION = 3  # more keys joined by AND: filed under the rarest, checked by set inclusion
+_CONJUNCTION = 3  # more keys joined by AND: filed under the two rarest, checked by inclusion
 _DISJUNCTION = 4  # OR of conjunctions: filed under the rarest key of each, checked likewise
 _TREE = 5  # anything else: filed by anchors, prefiltered by required keys, then walked
 
@@ -98,14 +99,17 @@ class _Plan:
     # the leaf each key stands for.
     conjunctions: tuple[Conjunction, ...]
     leaves: dict[str, Leaf]
+    keys: frozenset[str]  # the same keys, for quick intersections
     # Keys the plan is filed under (a tree's anchors; None: none, check always).
     anchors: tuple[str, ...] | None
     # _TREE: keys every match has.
     required: frozenset[str]
     # subscription id -> insertion sequence, in insertion order
     subscribers: dict[str, int] = field(default_factory=dict)
-    # The subscribers as two flat tuples (ids, sequences), built when first needed.
-    flat: tuple[tuple[str, ...], tuple[int, ...]] | None = None
+    # The subscribers as two flat tuples, for matching; brought up to date before it
+    # (``Percolator._refresh``), not on every change.
+    ids: tuple[str, ...] = ()
+    sequences: tuple[int, ...] = ()
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -199,18 +203,20 @@ def _plan(query: Query) -> _Plan:
     if dnf is None:
         anchors = anchor_terms(root)
         filed = tuple(sorted(anchors)) if anchors is not None else None
-        return _Plan(root, root, _TREE, (), {}, filed, required_terms(root))
+        return _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
         kind = _ONE_KEY if len(keys) == 1 else _TWO_KEYS if len(keys) == 2 else _CONJUNCTION
-        filed = keys if kind != _CONJUNCTION else keys[:1]
+        filed = keys if kind != _CONJUNCTION else keys[:2]
     elif all(len(conjunction) == 1 for conjunction in dnf):
         kind = _ANY_KEY
         filed = tuple(sorted(leaves))
     else:
         kind = _DISJUNCTION
         filed = tuple(sorted({_rarest_first(c, leaves)[0] for c in dnf}))
-    return _Plan(frozenset(dnf), root, kind, tuple(dnf), leaves, filed, frozenset())
+    return _Plan(
+        frozenset(dnf), root, kind, tuple(dnf), leaves, frozenset(leaves), filed, frozenset()
+    )
 
 
 @contextmanager
@@ -228,7 +234,29 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            _age_young_objects()
             gc.enable()
+
+
+def _age_young_objects() -> None:
+    """Move every object the collector tracks into its oldest generation, without a pass.
+
+    While the collector was paused, everything built (the plans, or the ~450,000 matches and
+    hits a day's papers return) piled up in the youngest generation. Re-enabled, its next pass
+    would walk all of them (5% of a run), and a later pass again, for cycles they never form,
+    before they reach the oldest generation, where they belong as long-lived values.
+    ``gc.freeze`` then ``gc.unfreeze`` gets them there at once: freeze moves every tracked
+    object to the permanent generation, unfreeze moves the permanent generation into the
+    oldest one; both only splice lists. Nothing escapes the collector: the oldest generation
+    is collected as usual, and any cycle left there is found by its next full pass.
+
+    The permanent generation is process-wide, and unfreeze empties it. So this is skipped if
+    anything else froze objects (``gc.get_freeze_count()``, e.g. a server before forking):
+    unfreezing those would undo its freeze.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 class Percolator:
@@ -246,7 +274,9 @@ class Percolator:
         self._one_key: dict[str, _Plan] = {}
         self._any_key: dict[str, Bucket] = {}
         self._two_keys: dict[str, dict[str, _Plan]] = {}
-        self._conjunctions: dict[str, Bucket] = {}
+        # Conjunctions by their rarest key, then their second rarest: under the rarest
+        # alone, a paper had ~30 to check by inclusion and matched almost none.
+        self._conjunctions: dict[str, dict[str, Bucket]] = {}
         self._disjunctions: dict[str, Bucket] = {}
         # Trees with one anchor key, with several, and with none.
         self._trees: dict[str, Bucket] = {}
@@ -257,6 +287,8 @@ class Percolator:
         self._keys: dict[str, tuple[Leaf, int]] = {}
         self._wanted: _Wanted | None = None
         self._sequence = 0
+        # Plans whose subscribers changed since ``ids`` and ``sequences`` were last built.
+        self._changed: set[_Plan] = set()
         self.invalid: dict[str, QueryError] = {}
         with _collector_paused():
             for subscription in subscriptions:
@@ -265,6 +297,7 @@ class Percolator:
                 except QueryError as exc:
                     self.invalid[subscription.id] = exc
                     logger.warning("subscription %s skipped: %s", subscription.id, exc)
+            self._refresh()  # part of indexing: not left to the first match
 
     def __len__(self) -> int:
         return len(self._subscriptions)
@@ -283,7 +316,7 @@ class Percolator:
             self._file(plan)
         self._sequence += 1
         plan.subscribers[subscription.id] = self._sequence
-        plan.flat = None
+        self._changed.add(plan)
         self._subscriptions[subscription.id] = (subscription, plan)
 
     def remove(self, subscription_id: str) -> bool:
@@ -293,21 +326,17 @@ class Percolator:
             return False
         plan = entry[1]
         del plan.subscribers[subscription_id]
-        plan.flat = None
+        self._changed.add(plan)
         if not plan.subscribers:
             del self._plans[plan.identity]
             self._unfile(plan)
         return True
 
     def _index(self, plan: _Plan) -> dict[str, Bucket]:
-        """Where a plan filed by id is (every shape but _ONE_KEY and _TWO_KEYS)."""
+        """Where a plan filed by id is (_ANY_KEY, _DISJUNCTION and _TREE)."""
         if plan.kind == _TREE:
             return self._trees if len(plan.anchors or ()) == 1 else self._trees_multi
-        return {
-            _ANY_KEY: self._any_key,
-            _CONJUNCTION: self._conjunctions,
-            _DISJUNCTION: self._disjunctions,
-        }[plan.kind]
+        return self._any_key if plan.kind == _ANY_KEY else self._disjunctions
 
     def _file(self, plan: _Plan) -> None:
         for key, leaf in plan.leaves.items():
@@ -322,6 +351,9 @@ class Percolator:
         elif plan.kind == _TWO_KEYS:
             rarer, other = plan.anchors
             self._two_keys.setdefault(rarer, {})[other] = plan
+        elif plan.kind == _CONJUNCTION:
+            rarest, second = plan.anchors
+            self._conjunctions.setdefault(rarest, {}).setdefault(second, {})[id(plan)] = plan
         else:
             index = self._index(plan)
             for key in plan.anchors:
@@ -343,6 +375,11 @@ class Percolator:
         elif plan.kind == _TWO_KEYS:
             rarer, other = plan.anchors
             _drop(self._two_keys, rarer, other)
+        elif plan.kind == _CONJUNCTION:
+            rarest, second = plan.anchors
+            _drop(self._conjunctions[rarest], second, id(plan))
+            if not self._conjunctions[rarest]:
+                del self._conjunctions[rarest]
         else:
             index = self._index(plan)
             for key in plan.anchors:
@@ -354,112 +391,220 @@ class Percolator:
         out: list[Match] = []
         with _collector_paused():
             for paper in papers:
-                out.extend(self.match_one(_Analysis(paper)))
+                out += self.match_one(_Analysis(paper))
         return out
 
     def match_one(self, px: PaperIndex) -> list[Match]:
         """The matches for one analyzed paper."""
+        if self._changed:
+            self._refresh()
         facts = self._facts(px)
-        matched = self._matching_plans(px, facts)
-        if not matched:
+        plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys))
+        if not plans:
             return []
-        # Flat lists, one entry per match, put in subscription order by one sort of indexes.
-        ids: list[str] = []
-        sequences: list[int] = []
-        hits: list[tuple[Hit, ...]] = []
-        known: dict[str, tuple[Hit, ...]] = {}
-        for plan in matched:
-            flat = plan.flat
-            if flat is None:
-                flat = plan.flat = (tuple(plan.subscribers), tuple(plan.subscribers.values()))
-            ids += flat[0]
-            sequences += flat[1]
-            hits += repeat(self._hits(plan, px, facts, known), len(flat[0]))
-        order = sorted(range(len(ids)), key=sequences.__getitem__)
-        return list(
-            map(
-                new_match,
-                map(ids.__getitem__, order),
-                repeat(px.paper.arxiv_id, len(order)),
-                map(hits.__getitem__, order),
-            )
-        )
+        return _in_subscription_order(plans, hits, px.paper.arxiv_id)
 
-    def _matching_plans(self, px: PaperIndex, facts: set[str]) -> list[_Plan]:
+    def _refresh(self) -> None:
+        """Bring what matching reads up to date: the flat subscriber tuples of changed plans
+        and the keys to look for (``_Wanted``)."""
+        if self._wanted is None:
+            self._wanted = _Wanted(self._keys)
+        for plan in self._changed:
+            plan.ids = tuple(plan.subscribers)
+            plan.sequences = tuple(plan.subscribers.values())
+        self._changed.clear()
+
+    def _matching_plans(
+        self, px: PaperIndex, facts: set[str], key_hits: _KeyHits
+    ) -> tuple[list[_Plan], list[tuple[Hit, ...]]]:
+        """The plans the paper matches, and each one's hits (two lists in step)."""
         # Set intersections run in C and leave only the keys this paper has.
         one_key = self._one_key
-        found: list[_Plan] = [one_key[key] for key in one_key.keys() & facts]
+        keys = one_key.keys() & facts
+        # The most common shape: its plans and hits are looked up in C, key by key. A set
+        # iterates in the same order twice while it is not changed.
+        found = list(map(one_key.__getitem__, keys))
+        hits = list(map(key_hits.__getitem__, keys))
         add = found.append
+        add_hits = hits.append
         two_keys = self._two_keys
         for key in two_keys.keys() & facts:
-            plans = two_keys[key]
-            for other in plans.keys() & facts:
-                add(plans[other])
+            # A few plans a key: a loop is cheaper here than an intersection.
+            for other, plan in two_keys[key].items():
+                if other in facts:
+                    add(plan)
+                    add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
         for key in conjunctions.keys() & facts:
-            for plan in conjunctions[key].values():
-                if plan.conjunctions[0] <= facts:
-                    add(plan)
+            by_second = conjunctions[key]
+            for second in by_second.keys() & facts:
+                for plan in by_second[second].values():
+                    if plan.conjunctions[0] <= facts:
+                        add(plan)
+                        add_hits(key_hits.merged(plan.conjunctions[0]))
         # Plans filed under several keys are collected first, so each is found once.
         candidates: Bucket = {}
         any_key = self._any_key
         for key in any_key.keys() & facts:
             candidates.update(any_key[key])
-        found += candidates.values()
+        for plan in candidates.values():
+            add(plan)
+            add_hits(key_hits.merged(plan.keys & facts))
         candidates = {}
         disjunctions = self._disjunctions
         for key in disjunctions.keys() & facts:
             candidates.update(disjunctions[key])
         for plan in candidates.values():
-            if any(conjunction <= facts for conjunction in plan.conjunctions):
+            satisfied = [c for c in plan.conjunctions if c <= facts]
+            if satisfied:
                 add(plan)
-        keys = px.keys
+                # The keys of every satisfied conjunction: what the tree walk reports.
+                add_hits(key_hits.merged(frozenset().union(*satisfied)))
+        paper_keys = px.keys
         candidates = {}
         for index in (self._trees, self._trees_multi):
-            for key in index.keys() & keys:
+            for key in index.keys() & paper_keys:
                 candidates.update(index[key])
         candidates.update(self._always)
         for plan in candidates.values():
-            if plan.required <= keys and matches(plan.root, px):
+            if plan.required <= paper_keys and matches(plan.root, px):
                 add(plan)
-        return found
+                add_hits(collect_hits(plan.root, px))
+        return found, hits
 
     def _facts(self, px: PaperIndex) -> set[str]:
-        """The keys the paper has: its default words, categories and sources, and those of
-        its subscribed word pairs and words in one field."""
+        """The keys the paper has that some plan uses: of its default words, categories and
+        sources, and its subscribed word pairs and words in one field."""
         wanted = self._wanted
         if wanted is None:
             wanted = self._wanted = _Wanted(self._keys)
-        facts = px.default_terms | px.meta_keys
+        # Only keys some plan uses (~70 of a paper's ~190): each index is then probed with
+        # those alone, and probing the large indexes is most of finding the plans.
+        used = self._keys.keys()
+        facts = used & px.default_terms
+        facts.update(used & px.meta_keys)
         if wanted.pairs:
-            facts |= wanted.pairs.intersection(_pairs(px))
+            # Looked up as (a, b) tuples, which zip makes without allocating; only the few
+            # subscribed pairs are joined into their keys.
+            facts.update(map(" ".join, filter(wanted.pairs.__contains__, _pairs(px))))
         for name, terms in wanted.fields.items():
             facts.update([f"{name}:{term}" for term in terms.intersection(px.postings[name])])
         return facts
 
-    def _hits(
-        self, plan: _Plan, px: PaperIndex, facts: set[str], known: dict[str, tuple[Hit, ...]]
-    ) -> tuple[Hit, ...]:
-        """The plan's hits in the paper; ``known`` holds the paper's hits by key."""
-        kind = plan.kind
-        if kind == _TREE:
-            return collect_hits(plan.root, px)
-        keys: AbstractSet[str]
-        if kind == _ANY_KEY:
-            keys = plan.leaves.keys() & facts
-        elif kind == _DISJUNCTION:
-            # The keys of every satisfied conjunction: what the tree walk reports.
-            keys = set().union(*[c for c in plan.conjunctions if c <= facts])
-        else:
-            keys = plan.conjunctions[0]
-        leaves = plan.leaves
-        if len(keys) > 1:
-            return merge_hits([leaf_pairs(leaves[key], px) for key in keys])
-        (key,) = keys
-        hits = known.get(key)
+
+_ids_of = attrgetter("ids")
+_sequences_of = attrgetter("sequences")
+
+
+def _in_subscription_order(
+    plans: list[_Plan], hits: list[tuple[Hit, ...]], arxiv_id: str
+) -> list[Match]:
+    """One match per subscriber of each plan, with its plan's hits, in subscription order."""
+    # Flat lists with one entry per match, built in C, then put in order by one sort of
+    # indexes: cheaper than sorting tuples, and Match values are built once, in order.
+    ids = list(chain.from_iterable(map(_ids_of, plans)))
+    sequences = list(chain.from_iterable(map(_sequences_of, plans)))
+    repeated = list(chain.from_iterable(map(repeat, hits, map(len, map(_ids_of, plans)))))
+    order = sorted(range(len(sequences)), key=sequences.__getitem__)
+    # Match is a named tuple: tuple.__new__ builds each from a tuple of its fields, in C
+    # (repeat(Match) rather than a partial: one call less per match).
+    matches: list[Match] = list(
+        map(
+            tuple.__new__,
+            repeat(Match),
+            zip(map(ids.__getitem__, order), repeat(arxiv_id), map(repeated.__getitem__, order)),
+        )
+    )
+    return matches
+
+
+class _KeyHits(dict[str, tuple[Hit, ...]]):
+    """A paper's hits by key, each built when first asked for and then shared by every plan
+    that reports the key (``key_hits[key]``; a missing key is built by ``__missing__``)."""
+
+    __slots__ = ("_px", "_keys")
+
+    def __init__(self, px: PaperIndex, keys: dict[str, tuple[Leaf, int]]) -> None:
+        super().__init__()
+        self._px = px
+        self._keys = keys  # key -> its leaf (and how many plans use it)
+
+    def __missing__(self, key: str) -> tuple[Hit, ...]:
+        leaf = self._keys[key][0]
+        hits: tuple[Hit, ...] | None = None
+        if isinstance(leaf, Term):
+            hits = _word_hits(leaf, self._px)
+        elif isinstance(leaf, Phrase):
+            hits = _pair_hits(leaf, self._px)
         if hits is None:
-            hits = known[key] = tuple(map(itemgetter(1), leaf_pairs(leaves[key], px)))
+            hits = merge_hits([leaf_pairs(leaf, self._px)])
+        self[key] = hits
         return hits
+
+    def merged(self, keys: AbstractSet[str] | tuple[str, ...]) -> tuple[Hit, ...]:
+        """The hits of several keys, without duplicates, in field then text order."""
+        if len(keys) == 1:
+            (key,) = keys
+            return self[key]
+        px = self._px
+        leaves = self._keys
+        return merge_hits([leaf_pairs(leaves[key][0], px) for key in keys])
+
+
+def _word_hits(leaf: Term, px: PaperIndex) -> tuple[Hit, ...] | None:
+    """A keyed word's hits straight from the postings, or None if they need sorting.
+
+    What ``leaf_pairs`` gives, without its sort keys and sort, which cost more than the hits
+    of the one or two places a word usually is: a keyed word's fields are the default fields
+    or one field (``_leaf_key``), so in field order already, and its places in a field are in
+    text order unless two share a start (a compound whose joined form is its first part).
+    """
+    term = leaf.term
+    postings = px.postings
+    hits: list[Hit] = []
+    for name in leaf.fields:
+        occurrences = postings[name].get(term)
+        if occurrences:
+            if len(occurrences) > 1 and not _starts_increase(occurrences):
+                return None
+            text = px.texts[name]
+            # Usually one place: a loop is cheaper than a list comprehension's frame.
+            for _, start, end, _ in occurrences:
+                hits.append(hit_from((name, text[start:end], start, end)))
+    return tuple(hits)
+
+
+def _pair_hits(leaf: Phrase, px: PaperIndex) -> tuple[Hit, ...]:
+    """A keyed word pair's hits: what ``leaf_pairs`` gives for a phrase of two plain words in
+    the default fields (``_pair_key``), without the general phrase walk of every field."""
+    ((first,),), ((second,),) = leaf.slots
+    postings = px.postings
+    hits: list[Hit] = []
+    for name in leaf.fields:
+        before = postings[name].get(first)
+        after = postings[name].get(second) if before else None
+        if before and after:
+            text = px.texts[name]
+            hits += [hit_from((name, text[s:e], s, e)) for s, e in _pair_spans(before, after)]
+    return tuple(hits)
+
+
+def _pair_spans(before: list[Posting], after: list[Posting]) -> list[tuple[int, int]]:
+    """(start, end) of each place the second word directly follows the first, in text order:
+    ``phrase_spans`` for two one-word slots."""
+    starts: dict[int, int] = {}  # the position after an occurrence of the first word -> its start
+    for position, start, _, span in before:
+        starts.setdefault(position + span, start)
+    reached: dict[int, tuple[int, int]] = {}
+    for position, _, end, span in after:
+        begins = starts.get(position)
+        if begins is not None:
+            reached.setdefault(position + span, (begins, end))
+    return sorted(set(reached.values()))
+
+
+def _starts_increase(occurrences: list[Posting]) -> bool:
+    return all(a[1] < b[1] for a, b in pairwise(occurrences))
 
 
 def _drop(index: dict[str, dict[Any, _Plan]], key: str, entry: object) -> None:
@@ -475,11 +620,17 @@ def _looked_for(leaf: Leaf) -> bool:
     return isinstance(leaf, Phrase) or (isinstance(leaf, Term) and leaf.fields != DEFAULT_FIELDS)
 
 
+def _split_pair(key: str) -> tuple[str, str]:
+    first, second = key.split(" ")  # terms contain no spaces
+    return first, second
+
+
 class _Wanted:
     """The facts to look for in a paper beyond its default words, categories and sources."""
 
     def __init__(self, keys: dict[str, tuple[Leaf, int]]) -> None:
-        self.pairs = frozenset(key for key in keys if " " in key)
+        # the subscribed word pairs, "a b" as (a, b)
+        self.pairs = frozenset(_split_pair(key) for key in keys if " " in key)
         # field -> the words subscribed in that field alone
         self.fields: dict[str, set[str]] = {}
         for leaf, _ in keys.values():
@@ -507,38 +658,48 @@ class _Analysis(PaperIndex):
         self.compounds[name] = compounds
 
 
-def _pairs(px: PaperIndex) -> set[str]:
-    """Every pair of words ("a b") at consecutive positions of one of the default fields."""
+def _pairs(px: PaperIndex) -> Iterable[tuple[str, str]]:
+    """Every pair of words (a, b) at consecutive positions of one of the default fields, maybe
+    more than once. Pairs, not keys ("a b"): most are no key, and joining them all cost more
+    than looking them up (see ``_facts``)."""
     if not isinstance(px, _Analysis):
         return set().union(*(_field_pairs(px.postings[name]) for name in DEFAULT_FIELDS))
-    found = _field_pairs(px.postings["ai_keywords"])
+    found: list[Iterable[tuple[str, str]]] = [_field_pairs(px.postings["ai_keywords"])]
     for name, words in px.words.items():
-        # Neighbours, joined in C; then a compound's joined form with what ends where it
-        # starts and what starts where it ends.
-        found.update(map(" ".join, zip(words, islice(words, 1, None), strict=False)))
-        compounds = px.compounds[name]
-        ends: dict[int, list[str]] = {}
-        for term, position, span in compounds:
-            ends.setdefault(position + span, []).append(term)
-        for term, position, span in compounds:
-            before = [words[position - 1]] if position else []
-            for first in before + ends.get(position, []):
-                found.add(f"{first} {term}")
-            if position + span < len(words):
-                found.add(f"{term} {words[position + span]}")
+        found.append(zip(words, islice(words, 1, None), strict=False))  # neighbours, in C
+        if px.compounds[name]:
+            found.append(_compound_pairs(words, px.compounds[name]))
+    return chain.from_iterable(found)
+
+
+def _compound_pairs(
+    words: list[str], compounds: list[tuple[str, int, int]]
+) -> list[tuple[str, str]]:
+    """Each compound's joined form with what ends where it starts and what starts where it
+    ends."""
+    found: list[tuple[str, str]] = []
+    ends: dict[int, list[str]] = {}
+    for term, position, span in compounds:
+        ends.setdefault(position + span, []).append(term)
+    for term, position, span in compounds:
+        before = [words[position - 1]] if position else []
+        for first in before + ends.get(position, []):
+            found.append((first, term))
+        if position + span < len(words):
+            found.append((term, words[position + span]))
     return found
 
 
-def _field_pairs(postings: Postings) -> set[str]:
+def _field_pairs(postings: Postings) -> set[tuple[str, str]]:
     """``_pairs`` of one field from its postings alone (for a list, whose items do not pair
     up, and for a paper analyzed without its words in order)."""
     at: dict[int, list[str]] = {}  # position -> the terms starting there
     for term, occurrences in postings.items():
         for occurrence in occurrences:
             at.setdefault(occurrence[0], []).append(term)
-    found: set[str] = set()
+    found: set[tuple[str, str]] = set()
     for term, occurrences in postings.items():
         for position, _, _, span in occurrences:
             for following in at.get(position + span, ()):
-                found.add(f"{term} {following}")
+                found.add((term, following))
     return found
