@@ -59,7 +59,7 @@ import threading
 from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -177,12 +177,30 @@ def _chunk(text: str, stem: bool, may_clear: bool = True) -> _Chunk:
     return chunk
 
 
+# A chunk of ASCII letters alone is one word: one token, one position wide, whose term starts
+# with the chunk's own first letter, lowercased (the only rewrites that change it turn a
+# leading "oe" into "e": oestrogen, oedema). So such a chunk cannot hold a wanted term unless
+# its first letter starts one, and the others are counted as one position without being
+# analysed: a page's words the process has never normalised are most of a first search's time.
+_ONE_WORD: _Chunk = (1, ())
+
+
+def _cannot_hold(chunk: str, initials: frozenset[str]) -> bool:
+    return (
+        chunk.isalpha()
+        and chunk.isascii()
+        and chunk[0].lower() not in initials
+        and chunk[:2].lower() != "oe"
+    )
+
+
 def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[Any]]:
     """``postings_of(text)`` restricted to ``wanted`` terms: the same positions and offsets.
 
     The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
     on its own. So a text is the sequence of its whitespace-separated chunks, each analyzed
-    once and cached, and a token's position is the sum of the widths of the chunks before it.
+    once and cached (or passed over: ``_cannot_hold``), and a token's position is the sum of
+    the widths of the chunks before it.
     Splitting, the cache lookups, finding the chunks that hold a wanted term (set
     intersections) and the sums all run in C; only those few chunks are unpacked in Python.
     This is most of what checking a page of results costs.
@@ -190,17 +208,19 @@ def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[A
     chunks = text.split()
     present = set(chunks)
     hot_chunks: set[str] = set()
+    initials = frozenset(term[:1] for term in wanted)
     with _CHUNK_LOCK:
         cache = _CHUNKS[stem]
         analyzed = list(map(cache.get, chunks))
         if None in analyzed:
-            for word in present.difference(cache):
+            unseen = present.difference(cache)
+            passed_over = {word for word in unseen if _cannot_hold(word, initials)}
+            for word in unseen.difference(passed_over):
                 _chunk(word, stem)
-            analyzed = list(map(cache.get, chunks))
-            if None in analyzed:  # the cache was emptied meanwhile: put this text's chunks back
-                for word in present.difference(cache):
-                    _chunk(word, stem, may_clear=False)
-                analyzed = list(map(cache.get, chunks))
+            # The cache was emptied meanwhile: put this text's chunks back.
+            for word in present.difference(cache).difference(passed_over):
+                _chunk(word, stem, may_clear=False)
+            analyzed = list(map(cache.get, chunks, repeat(_ONE_WORD, len(chunks))))
         holding = _CHUNKS_WITH[stem]
         for term in wanted:
             with_term = holding.get(term)

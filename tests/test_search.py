@@ -651,6 +651,54 @@ def test_checking_postings_equal_the_analyzer(text: str, stem: bool) -> None:
         }
 
 
+def _fresh_chunk_caches() -> None:
+    for stem in (True, False):
+        search_module._CHUNKS[stem].clear()
+        search_module._CHUNKS_WITH[stem].clear()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            TEXTS,
+            st.sampled_from(["Oestrogen", "oedema", "Generalisation", "ALPHA", "of", "x", "É"]),
+        ),
+        max_size=10,
+    ).map(" ".join),
+    st.booleans(),
+    st.sets(st.sampled_from("aegiloxz"), max_size=3),
+)
+def test_checking_a_text_never_seen_passes_over_only_words_that_cannot_match(
+    text: str, stem: bool, initials: set[str]
+) -> None:
+    """With empty caches every chunk is new: those passed over unanalysed must hold no wanted
+    term and be one position wide, or positions and hits would differ from the analyzer's."""
+    from bridge.query.normalize import postings_of
+
+    full = postings_of(text, stem)
+    wanted = frozenset(term for term in full if term[:1] in initials) | {"estrogen", "edema"}
+    _fresh_chunk_caches()
+    assert search_module._postings(text, stem, wanted) == {
+        term: found for term, found in full.items() if term in wanted
+    }
+
+
+def test_a_plain_word_keeps_its_first_letter_whatever_the_normaliser_does() -> None:
+    """What passing words over relies on, checked on every word of the fixtures' papers and
+    the normaliser's own tables (irregular forms, British spellings)."""
+    from bridge.query import normalize
+
+    words = {w for p in PAPERS for w in re.findall(r"[A-Za-z]+", f"{p.title} {p.abstract}")}
+    words |= set(normalize._IRREGULAR) | {"Oestrogen", "oedema", "Foetal", "Haemoglobin", "grey"}
+    words |= {"paediatric", "sceptical", "manoeuvre", "aetiology", "LLMs", "GPUs", "IDs"}
+    for word in sorted(words):
+        for stem in (True, False):
+            term = normalize.normalize_word(word, stem)
+            if not word.lower().startswith("oe"):
+                assert term[:1] == word[0].lower(), (word, term)
+
+
 def test_checking_survives_a_full_chunk_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     from bridge.query.normalize import postings_of
 
