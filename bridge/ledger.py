@@ -301,6 +301,17 @@ class Ledger:
         report.digests = dict(zip(due, results, strict=True))
         return report
 
+    async def _down(self) -> tuple[Outage, ...]:
+        """The sources down now, for the digest's header; a failure to tell is no reason to
+        hold the digest back."""
+        if self._outages is None:
+            return ()
+        try:
+            return await asyncio.to_thread(self._outages, self.clock())
+        except Exception:
+            log.warning("ledger: cannot tell which sources are down", exc_info=True)
+            return ()
+
     def _overview(
         self,
     ) -> tuple[list[DigestSubscription], dict[str, Destination], dict[str, int]]:
@@ -396,8 +407,7 @@ class Ledger:
         batch = await asyncio.to_thread(
             self.db.claim_batch, sub.id, limit, self.holder, self.clock(), slot
         )
-        outages = await asyncio.to_thread(self._outages, self.clock()) if self._outages else ()
-        run = DigestRun(dest.id, sub.id, slot, pending=len(batch), outages=outages)
+        run = DigestRun(dest.id, sub.id, slot, pending=len(batch), outages=await self._down())
         if len(batch) == limit:
             # Only a full first batch can have more behind it; publishers show the total.
             run.pending += await asyncio.to_thread(self.db.pending_count, sub.id)

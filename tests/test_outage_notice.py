@@ -12,8 +12,9 @@ from adapters.discord.render import digest_header
 from adapters.slack.blocks import header_message
 from bridge.config import load_settings
 from bridge.delivery import DigestSubscription, Outage, outage_notice
-from bridge.ledger import build_ledger
+from bridge.ledger import Ledger, build_ledger
 from bridge.models import Paper
+from bridge.publisher import builtin_publishers
 from bridge.store import Store
 from tests.fakes import Clock
 from tests.fleet import seed_fleet
@@ -32,19 +33,18 @@ def test_the_notice_names_the_source_and_when_it_last_answered_in_the_channels_z
     assert outage_notice((), "UTC") == ""
 
 
-def _digest_lines(store: Store, tmp_path: Path, last_hf_success: datetime) -> list[dict]:
-    out = tmp_path / "sent.jsonl"
-    seed_fleet(
-        store,
-        1,
-        kind="file",
-        address=str(out),
-        query="drift",
-        created_at=WEDNESDAY_8AM - timedelta(days=2),
-    )
+def _one_digest_due(store: Store, out: Path) -> None:
+    """A file destination subscribed to "drift" since Monday, and one paper for it."""
+    monday = WEDNESDAY_8AM - timedelta(days=2)
+    seed_fleet(store, 1, kind="file", address=str(out), query="drift", created_at=monday)
     store.add_papers(
         [Paper("2611.00001", "Drift in the night")], now=WEDNESDAY_8AM - timedelta(days=1)
     )
+
+
+def _digest_lines(store: Store, tmp_path: Path, last_hf_success: datetime) -> list[dict]:
+    out = tmp_path / "sent.jsonl"
+    _one_digest_due(store, out)
     store.record_poll_success("hf", None, now=last_hf_success)
     ledger = build_ledger(store, load_settings(None, {}), clock=Clock(WEDNESDAY_8AM))
     asyncio.run(ledger.sweep())
@@ -79,3 +79,16 @@ def test_chat_headers_show_the_notice_as_plain_text() -> None:
     discord = digest_header(sub, 3, notice)
     assert discord.splitlines()[1] == f"-# ⚠️ {notice}"
     assert digest_header(sub, 3) == discord.splitlines()[0]
+
+
+def test_a_digest_goes_out_when_the_outages_cannot_be_read(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "sent.jsonl"
+    _one_digest_due(store, out)
+
+    def unreadable(_now: datetime) -> tuple[Outage, ...]:
+        raise RuntimeError("source states unreadable")
+
+    ledger = Ledger(store, builtin_publishers(), clock=Clock(WEDNESDAY_8AM), outages=unreadable)
+    asyncio.run(ledger.sweep())
+    [message] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert message["papers"] == ["2611.00001"] and message["notice"] == ""
