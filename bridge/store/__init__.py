@@ -583,6 +583,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Reads through a memory map rather than a read() per page: a search touches a few dozen
+    # pages scattered over a large file, and the calls cost more than SQLite's work on them
+    # (a first search at 1M papers: 6.5 ms without, 4.4 ms with). 2 GiB is SQLite's cap.
+    cursor.execute("PRAGMA mmap_size=2147418112")
     cursor.close()
 
 
