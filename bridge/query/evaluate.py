@@ -92,7 +92,6 @@ class PaperIndex:
         "meta_keys",
         "keys",
         "categories",
-        "_hits",
         "_pairs",
         "_phrases",
     )
@@ -124,7 +123,6 @@ class PaperIndex:
         self.meta_keys = meta  # the cat:, catp: and source: keys
         self.keys = self.default_terms | meta
         self.keys.update(self.postings["authors"])
-        self._hits: dict[tuple[tuple[str, ...], str], tuple[Hit, ...]] = {}
         self._pairs: dict[tuple[tuple[str, ...], str], tuple[KeyedHit, ...]] = {}
         self._phrases: dict[tuple[tuple[str, ...], Slots], tuple[KeyedHit, ...]] = {}
 
@@ -151,17 +149,9 @@ class PaperIndex:
         self.texts[name] = LIST_SEPARATOR.join(items)
         self.postings[name] = postings
 
-    def term_hits(self, fields: tuple[str, ...], term: str) -> tuple[Hit, ...]:
-        """Every occurrence of ``term`` in ``fields``, in field then text order (cached)."""
-        key = (fields, term)
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = tuple(map(_second, self.term_pairs(fields, term)))
-            self._hits[key] = hits
-        return hits
-
     def term_pairs(self, fields: tuple[str, ...], term: str) -> tuple[KeyedHit, ...]:
-        """``term_hits`` with each hit's sort key, for merging the hits of several leaves."""
+        """Every occurrence of ``term`` in ``fields`` as a hit with its sort key (field, then
+        text order), for merging the hits of several leaves (cached)."""
         key = (fields, term)
         pairs = self._pairs.get(key)
         if pairs is None:
