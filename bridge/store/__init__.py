@@ -551,8 +551,10 @@ class BulkWriter:
 # page into the database file ten times less often. Durability stays what it always is
 # (journal_mode=WAL, synchronous=NORMAL; see _sqlite_pragmas): a committed transaction
 # survives a crash of the process; a crash of the OS can lose those written since the last
-# checkpoint, never corrupts the database, and importing again restores them.
-_BULK_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 10_000}
+# checkpoint, never corrupts the database, and importing again restores them. No memory map:
+# an import reads pages all over a growing file, and mapped they would swell the process's
+# resident memory with it (the page cache above is the bounded way to keep them at hand).
+_BULK_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 10_000, "mmap_size": 0}
 
 
 def _set_bulk_pragmas(conn: Connection) -> dict[str, Any]:
