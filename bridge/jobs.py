@@ -66,14 +66,7 @@ def exclusive(ledger: Ledger, name: str, min_gap: timedelta, job: Job) -> Job:
         if not taken:
             log.debug("%s: ran in another process this slot; skipped", name)
             return
-        renewer = asyncio.create_task(_renew(ledger, name))
-        try:
-            await job()
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-            await asyncio.to_thread(ledger.db.release_lease, name, ledger.holder, ledger.clock())
+        await _holding(ledger, name, job)
         try:
             await ledger.sweep()
         except Exception:
@@ -108,6 +101,11 @@ async def run_as_leader(
         waited = True
         await asyncio.to_thread(ledger.db.expire_dead_leases, ledger.is_dead)
         await sleep(ttl.total_seconds() / 3)
+    await _holding(ledger, name, job)
+
+
+async def _holding(ledger: Ledger, name: str, job: Job) -> None:
+    """Run ``job`` with the lease ``name`` just taken: renewed while it runs, released after."""
     renewer = asyncio.create_task(_renew(ledger, name))
     try:
         await job()
