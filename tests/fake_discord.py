@@ -15,9 +15,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.local_server import LocalServer
 
 BOT_USER = {
     "id": "1000000000000000001",
@@ -56,7 +57,7 @@ class Fault:
     hang: float = 0.0  # > 0: stay silent this long, then hang up
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """``with FakeDiscord() as discord:`` serves Discord's API at ``discord.api_base``."""
 
     def __init__(self) -> None:
@@ -104,17 +105,6 @@ class FakeDiscord:
         if self._thread is not None:
             self._thread.join()
         self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- faults -----------------------------------------------------------------------------------
 

@@ -21,11 +21,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
+
+from tests.local_server import LocalServer
 
 DEFAULT_TOKEN = "xoxb-fake-bot-token"
 DEFAULT_TEAM = "T0FAKE"
@@ -67,7 +68,7 @@ def papers_in(message: dict[str, Any]) -> list[str]:
     return [m.group(1) for text in texts for m in _PAPER_LINK.finditer(text)]
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """Start with ``with FakeSlack() as slack:``; point the client at ``slack.api_url``.
 
     Args:
@@ -190,17 +191,6 @@ class FakeSlack:
             self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout=15)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         asyncio.run(self._serve())

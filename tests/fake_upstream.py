@@ -15,9 +15,10 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.local_server import LocalServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -255,7 +256,7 @@ def _weak(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
-class FakeUpstream:
+class FakeUpstream(LocalServer):
     """``with FakeUpstream() as up:`` serves routes added by the test at ``up.base_url``.
 
     Routes match on path, and on the exact query when one is given; a route with a query wins
@@ -311,17 +312,6 @@ class FakeUpstream:
             self._thread.join()
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def add(
         self,

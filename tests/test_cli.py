@@ -18,6 +18,7 @@ import pytest
 from bridge.cli import main
 from bridge.store import open_store
 from tests.fake_upstream import FakeUpstream, fixture, unused_port
+from tests.local_server import serve_command
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL_FIXTURES = [
@@ -370,7 +371,7 @@ def test_backfill_refuses_a_reversed_range_and_says_where_hf_starts(
 def start_serve(workdir: Path, config: Path, port: int) -> subprocess.Popen[str]:
     """`paperbridge serve` as a real process, its log (stdout and stderr) in one pipe."""
     return subprocess.Popen(
-        [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", str(port)],
+        serve_command(config, port),
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

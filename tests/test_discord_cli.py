@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from bridge.cli import main
 from tests.fake_discord import FakeDiscord
 from tests.fake_upstream import unused_port
+from tests.local_server import serve_command
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
@@ -104,16 +104,7 @@ api_base_url = "http://127.0.0.1:{unused_port()}/api/v10"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBRIDGE_", "DISCORD_"))}
     env["DISCORD_BOT_TOKEN"] = "bot-token-never-printed"
-    command = [
-        sys.executable,
-        "-m",
-        "bridge",
-        "--config",
-        str(config),
-        "serve",
-        "--port",
-        str(port),
-    ]
+    command = serve_command(config, port)
     proc = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from bridge.store import Store, open_store, schema
 from bridge.store.ledger import LedgerStore
 from tests.fake_upstream import FakeUpstream, fixture, unused_port
 from tests.fleet import seed_fleet
+from tests.local_server import serve_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DESTINATIONS = 200
@@ -64,16 +64,7 @@ def upstream() -> Iterator[FakeUpstream]:
 def _serve(config: Path, workdir: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBRIDGE_")}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge",
-            "--config",
-            str(config),
-            "serve",
-            "--port",
-            str(unused_port()),
-        ],
+        serve_command(config, unused_port()),
         cwd=workdir,
         env=dict(env, PYTHONPATH=str(ROOT)),
         stdout=subprocess.DEVNULL,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from bridge.outputs import OutputContext, running_outputs
 from bridge.store import open_store
 from tests.fake_slack import APP_TOKEN, DEFAULT_TEAM, DEFAULT_TOKEN, FakeSlack
 from tests.fake_upstream import unused_port
+from tests.local_server import serve_command
 from tests.slack_support import (
     SIGNING_SECRET,
     GatedChat,
@@ -236,16 +236,7 @@ api_base_url = "{slack.api_url}"
         encoding="utf-8",
     )
     env = {**os.environ, "SLACK_BOT_TOKEN": DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
-    command = [
-        sys.executable,
-        "-m",
-        "bridge",
-        "--config",
-        str(config),
-        "serve",
-        "--port",
-        str(port),
-    ]
+    command = serve_command(config, port)
     proc = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

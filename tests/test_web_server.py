@@ -9,13 +9,11 @@ import asyncio
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import feedparser
@@ -31,6 +29,7 @@ from bridge.config import Settings
 from bridge.poller import PollReport
 from bridge.web import create_web_app
 from tests.fake_upstream import FakeUpstream, fixture, unused_port
+from tests.local_server import LocalServer, serve_command
 
 HF_FIXTURE = "hf/daily_papers_api_limit30_2026-06-13.json"
 
@@ -58,7 +57,7 @@ def live_settings(tmp_path: Path, upstream: FakeUpstream, **extra: Any) -> Setti
     return Settings.model_validate(raw)
 
 
-class LiveServer:
+class LiveServer(LocalServer):
     """``paperbridge serve``'s web app on 127.0.0.1 in a background thread, with polls on demand.
 
     The bridge (store, fetcher, poller) lives on the server's own event loop, as in ``serve``;
@@ -132,17 +131,6 @@ class LiveServer:
         assert self._loop is not None and self.bridge is not None
         future = asyncio.run_coroutine_threadsafe(self.bridge.poller.poll_once(), self._loop)
         return future.result(timeout=30)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def requests_answered(route: str, status: int) -> int:
@@ -420,16 +408,7 @@ query = "world model"
 """,
         encoding="utf-8",
     )
-    command = [
-        sys.executable,
-        "-m",
-        "bridge",
-        "--config",
-        str(config),
-        "serve",
-        "--port",
-        str(port),
-    ]
+    command = serve_command(config, port)
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
