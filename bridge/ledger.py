@@ -295,8 +295,13 @@ class Ledger:
                 due.append(sub.id)
         owner = {sub.id: sub.destination_id for sub in subs}
         self._papers.clear()  # papers change (merged facts): a sweep reads them afresh
+        # Read once for the sweep, not once for each of perhaps a thousand destinations.
+        down = await self._down() if due else ()
         results = await asyncio.gather(
-            *(self.run_digest(sub_id, force=force, destination_id=owner[sub_id]) for sub_id in due)
+            *(
+                self.run_digest(sub_id, force=force, destination_id=owner[sub_id], outages=down)
+                for sub_id in due
+            )
         )
         report.digests = dict(zip(due, results, strict=True))
         return report
@@ -320,11 +325,17 @@ class Ledger:
         return subs, destinations, self.db.pending_counts()
 
     async def run_digest(
-        self, subscription_id: str, *, force: bool = False, destination_id: str | None = None
+        self,
+        subscription_id: str,
+        *,
+        force: bool = False,
+        destination_id: str | None = None,
+        outages: tuple[Outage, ...] | None = None,
     ) -> str:
         """Run one subscription's digest if it is due; returns what happened: "sent", "quiet",
         "empty", "not-due", "busy", "paused", "backoff", "no-publisher", "retry", "permanent",
-        "gone". ``destination_id`` saves a read when the caller knows it."""
+        "gone". ``destination_id`` and ``outages`` (the sources down) save reads when the
+        caller knows them."""
         if destination_id is None:
             known = await asyncio.to_thread(self.db.get_digest, subscription_id)
             if known is None:
@@ -362,7 +373,7 @@ class Ledger:
                 if run.subscription.destination_id != destination_id:
                     return "busy"  # moved meanwhile; the next sweep runs it
                 return await self._run_leased(
-                    run.subscription, run.destination, force, finish, state
+                    run.subscription, run.destination, force, finish, state, outages
                 )
             finally:
                 await asyncio.to_thread(
@@ -381,6 +392,7 @@ class Ledger:
         force: bool,
         finish: list[tuple[str, datetime]],
         state: _Run,
+        outages: tuple[Outage, ...] | None,
     ) -> str:
         now = self.clock()
         if dest.paused:
@@ -407,7 +419,9 @@ class Ledger:
         batch = await asyncio.to_thread(
             self.db.claim_batch, sub.id, limit, self.holder, self.clock(), slot
         )
-        run = DigestRun(dest.id, sub.id, slot, pending=len(batch), outages=await self._down())
+        if outages is None:
+            outages = await self._down()
+        run = DigestRun(dest.id, sub.id, slot, pending=len(batch), outages=outages)
         if len(batch) == limit:
             # Only a full first batch can have more behind it; publishers show the total.
             run.pending += await asyncio.to_thread(self.db.pending_count, sub.id)

@@ -92,3 +92,24 @@ def test_a_digest_goes_out_when_the_outages_cannot_be_read(store: Store, tmp_pat
     asyncio.run(ledger.sweep())
     [message] = [json.loads(line) for line in out.read_text().splitlines()]
     assert message["papers"] == ["2611.00001"] and message["notice"] == ""
+
+
+def test_a_sweep_reads_the_outages_once_for_all_its_digests(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "sent.jsonl"
+    monday = WEDNESDAY_8AM - timedelta(days=2)
+    seed_fleet(store, 3, kind="file", address=str(out), query="drift", created_at=monday)
+    store.add_papers(
+        [Paper("2611.00001", "Drift in the night")], now=WEDNESDAY_8AM - timedelta(days=1)
+    )
+    reads: list[datetime] = []
+
+    def hf_down(now: datetime) -> tuple[Outage, ...]:
+        reads.append(now)
+        return (Outage("hf", None),)
+
+    ledger = Ledger(store, builtin_publishers(), clock=Clock(WEDNESDAY_8AM), outages=hf_down)
+    asyncio.run(ledger.sweep())
+    messages = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(messages) == 3
+    assert all(m["notice"].startswith("Hugging Face Daily Papers has not") for m in messages)
+    assert reads == [WEDNESDAY_8AM]
