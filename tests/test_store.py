@@ -214,3 +214,57 @@ def test_sqlite_stores_every_time_in_one_sortable_format(sqlite_url: str) -> Non
     pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
     assert re.fullmatch(pattern, first), first  # written by the bulk insert
     assert re.fullmatch(pattern, changed), changed  # written by an UPDATE
+
+
+def test_bulk_insert_stores_what_a_core_insert_stores(database_url: str) -> None:
+    """BulkInsert converts each distinct value once; the rows must still come out exactly as
+    SQLAlchemy's own insert writes them: a shared time, the same instant in another zone,
+    None, dates and flags included."""
+    from datetime import timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from bridge.store import _to_row
+    from bridge.store.bulk import BulkInsert
+
+    now = datetime(2026, 6, 1, 5, 0, 0, 123456, tzinfo=UTC)
+    elsewhere = now.astimezone(timezone(timedelta(hours=-4)))  # equal to now, hashes alike
+
+    def rows(prefix: str) -> list[dict[str, object]]:
+        out = []
+        for n in range(6):
+            paper = Paper(
+                f"{prefix}{n}",
+                f"Title {n}",
+                authors=("Ann", "Bo") if n % 2 else (),
+                published_at=(now, elsewhere, None)[n % 3],
+                listed_on=date(2026, 6, 1) if n % 2 else None,
+            )
+            values = _to_row(paper)
+            values.update(
+                first_seen_at=now,
+                changed_at=elsewhere if n % 2 else now,
+                revised_at=None if n % 3 else now + timedelta(seconds=n),
+                announced=bool(n % 2),
+            )
+            out.append(values)
+        return out
+
+    bulk_store = open_store(database_url)
+    try:
+        papers = schema.papers
+        with bulk_store.engine.begin() as conn:
+            BulkInsert(bulk_store.engine, papers, skip=("seq",)).execute(conn, rows("2606.0000"))
+            conn.execute(insert(papers), rows("2606.1000"))
+        columns = [c.name for c in papers.columns if c.name not in ("seq", "arxiv_id")]
+        text = ", ".join(f"CAST({name} AS TEXT)" for name in columns)
+        with bulk_store.engine.connect() as conn:
+            stored = conn.exec_driver_sql(
+                f"SELECT arxiv_id, {text} FROM papers ORDER BY arxiv_id"
+            ).all()
+    finally:
+        bulk_store.close()
+    by_bulk, by_core = stored[:6], stored[6:]
+    assert [row[0] for row in by_bulk] == [f"2606.0000{n}" for n in range(6)]
+    for bulk_row, core_row in zip(by_bulk, by_core, strict=True):
+        assert bulk_row[1:] == core_row[1:]

@@ -9,6 +9,7 @@ hands the driver plain tuples or dicts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert
@@ -40,12 +41,13 @@ class BulkInsert:
         """Insert ``rows``, each a mapping with a value for every column not skipped."""
         if not rows:
             return
-        params: list[Any] = []
-        for row in rows:
-            values = list(map(row.__getitem__, self.keys))
-            for i, proc in self._convert:
-                values[i] = proc(values[i])
-            params.append(
-                tuple(values) if self.positional else dict(zip(self.keys, values, strict=True))
-            )
+        columns = [list(map(itemgetter(key), rows)) for key in self.keys]
+        for i, proc in self._convert:
+            # Each distinct value converted once: a batch's papers share their first-seen
+            # and changed times, and most have no revision time.
+            converted = {value: proc(value) for value in set(columns[i])}
+            columns[i] = list(map(converted.__getitem__, columns[i]))
+        params: list[Any] = list(zip(*columns, strict=True))
+        if not self.positional:
+            params = [dict(zip(self.keys, values, strict=True)) for values in params]
         conn.exec_driver_sql(self.sql, params)
