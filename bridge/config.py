@@ -299,6 +299,8 @@ class DiscordSettings(_Section):
 
     # Discord's REST API; tests point it at a local stand-in.
     api_base_url: str = "https://discord.com/api/v10"
+    # Discord's gateway, where slash commands and buttons arrive; tests point it at a stand-in.
+    gateway_url: str = "wss://gateway.discord.gg"
     # Slash commands are registered in this server only (instant; for development), or
     # globally when 0 (production).
     dev_guild_id: int = Field(default=0, ge=0)
@@ -327,6 +329,13 @@ class DiscordSettings(_Section):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL, e.g. https://discord.com/api/v10")
         return value.rstrip("/")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway(cls, value: str) -> str:
+        if not value.startswith(("wss://", "ws://")):
+            raise ValueError("must be a websocket URL, e.g. wss://gateway.discord.gg")
+        return value
 
 
 class SlackSettings(_Section):
@@ -437,6 +446,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "PAPERBRIDGE_ARXIV_RSS_BASE_URL": "sources.arxiv.rss_base_url",
     "PAPERBRIDGE_ARXIV_API_BASE_URL": "sources.arxiv.api_base_url",
     "PAPERBRIDGE_DISCORD_API_BASE_URL": "discord.api_base_url",
+    "PAPERBRIDGE_DISCORD_GATEWAY_URL": "discord.gateway_url",
     "SLACK_BOT_TOKEN": "slack_bot_token",
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
     "SLACK_APP_TOKEN": "slack_app_token",

@@ -68,6 +68,9 @@ class FakeDiscord(LocalServer):
         self.forbidden: set[str] = set()  # channel ids that answer 403 Missing Access
         self.webhooks: dict[str, str] = {}  # id -> token of the webhooks that exist
         self.threads: dict[str, str] = {}  # thread id -> the channel it was started in
+        # Tokens of the interactions answered: each is also the token of the interaction's
+        # webhook (follow-ups and edits of the answer), for 15 minutes on Discord.
+        self.interaction_tokens: set[str] = set()
         self._faults: list[tuple[re.Pattern[str], deque[Fault]]] = []
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._lock = threading.Lock()
@@ -212,7 +215,18 @@ class FakeDiscord(LocalServer):
                 "name": (call.body or {}).get("name", ""),
             }
             return 201, thread, {}
+        m = re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path)
+        if m and call.method == "POST":
+            self.interaction_tokens.add(m.group(2))
+            return 200, self._interaction_callback(m.group(1), call.body or {}), {}
+        m = re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/@original", path)
+        if m and m.group(2) in self.interaction_tokens and call.method in ("PATCH", "DELETE"):
+            if call.method == "DELETE":
+                return 204, None, {}
+            return 200, self._message("0", call.body), {}
         m = re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path)
+        if m and call.method == "POST" and m.group(2) in self.interaction_tokens:
+            return 200, self._message("0", call.body), {}  # an interaction's follow-up
         if m and call.method == "POST":
             webhook_id, token = m.groups()
             if webhook_id not in self.webhooks:
@@ -224,6 +238,23 @@ class FakeDiscord(LocalServer):
                 return 204, None, {}
             return 200, message, {}
         return 404, {"message": "404: Not Found", "code": 0}, {}
+
+    def _interaction_callback(self, interaction_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer to ``?with_response=1``: the interaction and what the answer created."""
+        kind = body.get("type")
+        data = body.get("data") or {}
+        resource: dict[str, Any] = {"type": kind}
+        if kind in (4, 7):  # a message sent, or the clicked message updated
+            resource["message"] = self._message("0", data)
+        return {
+            "interaction": {
+                "id": interaction_id,
+                "type": 2,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(data.get("flags", 0) & 64),
+            },
+            "resource": resource,
+        }
 
     def _channel_problem(self, channel_id: str) -> tuple[int, Any, dict[str, str]] | None:
         if channel_id in self.gone:

@@ -15,7 +15,9 @@ import logging
 from collections.abc import Iterator
 
 import discord
+import yarl
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.cog import PapersCog
@@ -73,13 +75,15 @@ class PaperBot(commands.Bot):
 
 
 @contextlib.contextmanager
-def api_base(url: str) -> Iterator[None]:
-    """Send discord.py's REST calls (bot and interaction webhooks) to ``url``. discord.py
-    keeps the base on its ``Route`` class (it sets it itself to change API versions), so this
-    is process-wide; it is restored on exit."""
-    previous = Route.BASE
-    Route.BASE = url.rstrip("/")
+def endpoints(api_base_url: str, gateway_url: str) -> Iterator[None]:
+    """Send discord.py's REST calls (bot and interaction webhooks) to ``api_base_url`` and
+    open its gateway connection at ``gateway_url``. discord.py keeps both on classes (it sets
+    the REST base itself to change API versions), so this is process-wide; both are restored
+    on exit."""
+    previous = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = api_base_url.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
     try:
         yield
     finally:
-        Route.BASE = previous
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = previous

@@ -20,7 +20,7 @@ import discord
 import httpx
 from starlette.routing import BaseRoute
 
-from adapters.discord.bot import PaperBot, api_base
+from adapters.discord.bot import PaperBot, endpoints
 from adapters.discord.posting import BotPublisher
 from adapters.discord.webhook import WebhookPublisher
 from bridge import __version__
@@ -87,7 +87,7 @@ class DiscordOutput:
         return []  # everything arrives over the gateway
 
     async def start(self, *, listen: bool) -> None:
-        self._stack.enter_context(api_base(self.settings.api_base_url))
+        self._stack.enter_context(endpoints(self.settings.api_base_url, self.settings.gateway_url))
         client = await self._stack.enter_async_context(
             httpx.AsyncClient(
                 timeout=self.settings.timeout_seconds, headers={"User-Agent": USER_AGENT}
@@ -110,8 +110,8 @@ class DiscordOutput:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Waits without raising: a task that ended on an error has been reported already.
+            await asyncio.wait([self._task])
             self._task = None
         if self.bot is not None:
             await self.bot.close()
@@ -186,10 +186,28 @@ class DiscordOutput:
         )
 
     async def _hold_gateway(self, bot: PaperBot) -> None:
-        try:
-            await bot.connect(reconnect=True)  # discord.py reconnects on its own
-        except (discord.ConnectionClosed, discord.PrivilegedIntentsRequired) as exc:
-            log.error("discord: the gateway closed the connection for good: %s", _describe(exc))
+        """Hold the gateway connection until the bot closes. discord.py reconnects after
+        network faults on its own, but an event it cannot read (Discord changed a payload)
+        ends the connection with that error: it is logged, and the bot connects again after a
+        pause instead of staying deaf to commands until a restart."""
+        failures = 0
+        while not bot.is_closed():
+            try:
+                await bot.connect(reconnect=True)
+                return
+            except (discord.ConnectionClosed, discord.PrivilegedIntentsRequired) as exc:
+                log.error("discord: the gateway closed the connection for good: %s", _describe(exc))
+                return
+            except Exception:
+                failures += 1
+                delay = min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
+                log.exception(
+                    "discord: the gateway connection failed; connecting again in %.0f s", delay
+                )
+                if bot.ws is not None:
+                    with contextlib.suppress(Exception):
+                        await bot.ws.close(code=1000)
+                await self.sleep(delay)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
