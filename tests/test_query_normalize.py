@@ -111,7 +111,8 @@ FAMILIES = {
     "llm": "LLM LLMs llm llms",
     "gpu": "GPU GPUs gpu gpus",
     "api": "API APIs api apis",
-    "lm": "LM LMs lms",
+    "lm": "LM LMs",
+    "gp": "GP GPs",
     "install": "install installs installed installing",
     "control": "control controls controlled controlling",
     "artifact": "artifact artefact artifacts artefacts",
@@ -154,6 +155,10 @@ NEGATIVES = {
     "one": "on",
     "size": "resize seize",
     "behavior": "behave",
+    # The s of a three-letter acronym in capitals or lowercase is one of its letters.
+    "gp": "GPS gps Gps",
+    "fp": "fps FPS",
+    "lm": "LMS lms",
 }
 
 
@@ -460,3 +465,16 @@ def test_normalize_word_never_raises(word: str) -> None:
 @given(st.from_regex(r"[a-z]{1,14}", fullmatch=True))
 def test_keys_are_stable_under_case(word: str) -> None:
     assert normalize_word(word) == normalize_word(word.upper()[:1] + word[1:])
+
+
+def test_a_lowercase_short_acronym_query_word_reads_both_ways() -> None:
+    from bridge.query.normalize import readings
+
+    assert readings("gps") == ("gps", "gp")  # GPS, or GPs typed lazily
+    assert readings("lms") == ("lms", "lm")
+    assert readings("GPS") == ("gps",)  # typed in capitals: the acronym
+    assert readings("GPs") == ("gp",)  # a plural
+    assert readings("gp") == ("gp",)
+    for word in ("its", "gas", "yes", "ids", "llms", "models"):  # not acronym-like
+        assert len(readings(word)) == 1, word
+    assert readings("gps", stem=False) == ("gps",)  # author names are never stemmed

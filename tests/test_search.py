@@ -135,6 +135,18 @@ MEANING = [
     ("models -reasoning", {"b2"}, {"a1", "a2"}),
     ("models -author:hinton", {"a2"}, {"a1"}),
     ("world AND models", {"a1", "a2"}, set()),
+    # A three-letter acronym's s: GPS is not GPs; lowercase gps reads both ways.
+    ("gp", {"s2"}, {"s1"}),
+    ("GPs", {"s2"}, {"s1"}),
+    ("GPS", {"s1"}, {"s2"}),
+    ("gps", {"s1", "s2"}, set()),
+    ('"gps signals"', {"s1"}, {"s2"}),
+    ('"gps scale"', {"s2"}, {"s1"}),
+    ("fp", set(), {"s1"}),
+    ("fps", {"s1"}, {"s2"}),
+    ("lm", {"s4"}, {"s3"}),
+    ("LMS", {"s3"}, {"s4"}),
+    ("lms", {"s3", "s4"}, set()),
 ]
 
 
@@ -160,6 +172,10 @@ def meaning_papers() -> list[Paper]:
         paper("l2", "Divergences", "An $\\alpha$-divergence for LLMs; Schrödinger bridges."),
         paper("u1", "大规模 模型", "多语言"),
         paper("b1", "Agents", "Their behaviour and modelling choices."),
+        paper("s1", "GPS-free localisation", "Positioning without GPS signals at 30 fps."),
+        paper("s2", "Sparse GPs", "Gaussian processes (GPs) scale well; a GP prior."),
+        paper("s3", "Course platforms", "An LMS for courses."),
+        paper("s4", "Small LMs", "Small LMs reason."),
         paper("b2", "Behavior of models", "We model things."),
         paper(
             "a1",

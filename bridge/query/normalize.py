@@ -21,7 +21,15 @@ Folding
     Lowercase (``casefold``), compatibility-decompose (NFKD: ligatures such as ``ﬁ`` become
     ``fi``) and drop accents, so ``Out-Of-Distribution``, ``naïve`` and ``Schrödinger`` fold to
     plain ASCII. An acronym plural written in capitals loses its ``s``: ``LLMs`` → ``llm``,
-    ``GPUs`` → ``gpu``, ``IDs`` → ``id``.
+    ``GPUs`` → ``gpu``, ``IDs`` → ``id``. Written all in capitals, the ``s`` of a three-letter
+    acronym is one of its letters: ``GPS``, ``FPS`` and ``LMS`` keep it (``GPs`` → ``gp``, but
+    ``GPS`` → ``gps``).
+
+Query words that read two ways
+    A three-letter query word ending in ``s`` with no vowel before it, typed in lowercase
+    (``gps``, ``lms``, ``fps``), may be the acronym or a plural, so it finds both: ``gps``
+    finds GPS and GPs. ``GPS`` typed in capitals finds GPS only, and ``gp`` or ``GPs`` finds
+    GP and GPs, never GPS (``readings``).
 
 Words that are left alone
     Words shorter than three letters, words containing digits (``3d``, ``f1``, ``gpt4o``,
@@ -69,8 +77,7 @@ stemmer, which would reduce ``generalization`` to ``general``)
        ``u`` or ``i`` (class, corpus, status, analysis, basis) and in a few singulars (bias, gas,
        atlas, canvas, alias, lens, chaos, cosmos, ethos, news, …). A small list of plurals ending
        in ``-us``/``-is`` does lose the ``s`` (gpus, cpus, relus, apis, emojis). Three-letter
-       words keep their ``s`` unless the rest has no vowel (``lms`` → ``lm``, but ``its``,
-       ``gas``, ``yes`` stay).
+       words keep their ``s`` (``its``, ``gas``, ``yes``, and acronyms: ``gps``, ``fps``).
     4. Verb forms (Porter step 1b): ``-eed`` → ``-ee`` (agreed, exceeded); ``-ed`` and ``-ing``
        go when the rest has a vowel (so bring, string, red and shed stay), then ``at``/``bl``/
        ``iz`` regain their ``e`` (generated → generate), a doubled final consonant other than
@@ -105,6 +112,7 @@ __all__ = [
     "family_key",
     "fold",
     "normalize_word",
+    "readings",
     "terms_of",
     "word_groups",
 ]
@@ -399,10 +407,11 @@ def _strip_plural(word: str) -> str:
         return word
     if word.endswith("is") and word not in _IS_PLURALS:
         return word
-    stem = word[:-1]
-    if len(word) <= 3 and _has_vowel(stem):
+    if len(word) <= 3:
+        # its, gas, yes; and acronyms whose s is a letter (GPS, FPS): a plural acronym
+        # shows itself by a lowercase s (GPs), dropped before folding.
         return word
-    return stem
+    return word[:-1]
 
 
 def _strip_verb(word: str) -> str:
@@ -471,6 +480,24 @@ def _normalize(raw: str, stem: bool) -> str:
 # (partial rather than a lambda: a Python frame less for each new word)
 _stem_word = lru_cache(maxsize=1 << 17)(partial(_normalize, stem=True))
 _fold_word = lru_cache(maxsize=1 << 15)(partial(_normalize, stem=False))
+
+
+def readings(raw: str, stem: bool = True) -> tuple[str, ...]:
+    """The terms a query word stands for: its own, and for a lowercase three-letter word like
+    ``gps`` or ``lms`` also the singular of the plural it may be (``gp``: GPs). In capitals
+    (``GPS``) it is the acronym alone. () if the word gives no term."""
+    term = normalize_word(raw, stem)
+    if (
+        stem
+        and len(term) == 3
+        and term[2] == "s"
+        and term.isalpha()
+        and term.isascii()
+        and not _has_vowel(term[:2])
+        and not raw.isupper()
+    ):
+        return (term, term[:2])
+    return (term,) if term else ()
 
 
 def normalize_word(raw: str, stem: bool = True) -> str:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from bridge.errors import QueryError
-from bridge.query.normalize import normalize_word, word_groups
+from bridge.query.normalize import readings, word_groups
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -436,10 +436,14 @@ class _Parser:
     def text_leaf(self, token: _Tok, field: str | None, quoted: bool) -> Node:
         fields, stem = _TEXT_PREFIXES[field] if field else (DEFAULT_FIELDS, True)
         if token.value.isalnum():  # one plain word, the common case
-            word = normalize_word(token.value, stem)
-            if word:
+            terms = readings(token.value, stem)
+            if len(terms) == 1:
                 self.count(1, token.position)
-                return Term(word, fields, token.value, token.position)
+                return Term(terms[0], fields, token.value, token.position)
+            if terms:  # gps: GPS or GPs, one word either way
+                self.count(1, token.position)
+                slot = tuple((term,) for term in terms)
+                return Phrase((slot,), fields, token.value, token.position)
         groups = word_groups(token.value, stem)
         if not groups:
             if quoted:
@@ -454,7 +458,10 @@ class _Parser:
         slots: list[tuple[tuple[str, ...], ...]] = []
         for group in groups:
             if group[0] == "word":
-                slots.append(((group[1],),))
+                terms = readings(token.value[group[2] : group[3]], stem)
+                if not terms or terms[0] != group[1]:
+                    terms = (group[1],)
+                slots.append(tuple((term,) for term in terms))
             else:
                 parts = tuple(part[0] for part in group[4])
                 slots.append((parts, (group[1],)))

@@ -106,7 +106,7 @@ __all__ = [
 ]
 
 # Bump when the index text changes in a way the probe below would not notice.
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
