@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
@@ -192,6 +193,7 @@ class DiscordOutput:
         pause instead of staying deaf to commands until a restart."""
         failures = 0
         while not bot.is_closed():
+            connected_at = time.monotonic()
             try:
                 await bot.connect(reconnect=True)
                 return
@@ -199,6 +201,8 @@ class DiscordOutput:
                 log.error("discord: the gateway closed the connection for good: %s", _describe(exc))
                 return
             except Exception:
+                if time.monotonic() - connected_at > LOGIN_BACKOFF_MAX:
+                    failures = 0  # a long healthy connection: start the pauses over
                 failures += 1
                 delay = min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
                 log.exception(

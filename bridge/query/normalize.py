@@ -21,9 +21,9 @@ Folding
     Lowercase (``casefold``), compatibility-decompose (NFKD: ligatures such as ``ﬁ`` become
     ``fi``) and drop accents, so ``Out-Of-Distribution``, ``naïve`` and ``Schrödinger`` fold to
     plain ASCII. An acronym plural written in capitals loses its ``s``: ``LLMs`` → ``llm``,
-    ``GPUs`` → ``gpu``, ``IDs`` → ``id``. Written all in capitals, the ``s`` of a three-letter
-    acronym is one of its letters: ``GPS``, ``FPS`` and ``LMS`` keep it (``GPs`` → ``gp``, but
-    ``GPS`` → ``gps``).
+    ``GPUs`` → ``gpu``, ``IDs`` → ``id``. Otherwise a three-letter word keeps its ``s``, which
+    in an acronym is one of its letters: ``GPS``, ``fps`` and ``LMS`` keep it (``GPs`` → ``gp``,
+    but ``GPS`` → ``gps``).
 
 Query words that read two ways
     A three-letter query word ending in ``s`` with no vowel before it, typed in lowercase
