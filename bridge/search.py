@@ -70,7 +70,7 @@ from bridge.errors import ConfigError, QueryError, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
 from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
-from bridge.query.normalize import scan
+from bridge.query.normalize import REWRITTEN_STARTS, REWRITTEN_WORDS, scan
 from bridge.query.parser import And, Node, Not, Or, Phrase, Query, Term, format_query_error
 from bridge.store import Store, _to_stored, schema
 from bridge.store.search_index import (
@@ -177,20 +177,30 @@ def _chunk(text: str, stem: bool, may_clear: bool = True) -> _Chunk:
     return chunk
 
 
-# A chunk of ASCII letters alone is one word: one token, one position wide, whose term starts
-# with the chunk's own first letter, lowercased (the only rewrites that change it turn a
-# leading "oe" into "e": oestrogen, oedema). So such a chunk cannot hold a wanted term unless
-# its first letter starts one, and the others are counted as one position without being
-# analysed: a page's words the process has never normalised are most of a first search's time.
+# A chunk of ASCII letters alone, maybe between punctuation that ends or opens a word
+# ("models," "(LLMs)"), is one word: one token, one position wide, whose term starts with the
+# word's own first two letters, lowercased, but for a few words (REWRITTEN_WORDS: mice ->
+# mouse; REWRITTEN_STARTS: haemoglobin -> hemoglobin).
+# So such a chunk cannot hold a wanted term unless its first two letters start one, and the
+# others are counted as one position without being analysed: a page's words the process has
+# never normalised are most of a first search's time.
 _ONE_WORD: _Chunk = (1, ())
+_EDGE_PUNCTUATION = ',.;:!?()[]"'
 
 
-def _cannot_hold(chunk: str, initials: frozenset[str]) -> bool:
+def _cannot_hold(chunk: str, heads: frozenset[str], short_terms: frozenset[str]) -> bool:
+    """Whether ``chunk`` is one word whose term is none of the wanted terms, whose first two
+    letters are ``heads`` (those shorter than two letters are ``short_terms``)."""
+    word = chunk if chunk.isalpha() else chunk.strip(_EDGE_PUNCTUATION)
+    if not (word.isalpha() and word.isascii()):
+        return False
+    lowered = word.lower()
     return (
-        chunk.isalpha()
-        and chunk.isascii()
-        and chunk[0].lower() not in initials
-        and chunk[:2].lower() != "oe"
+        lowered[:2] not in heads
+        and lowered[:1] not in short_terms
+        and not lowered.startswith(REWRITTEN_STARTS)
+        and lowered not in REWRITTEN_WORDS
+        and lowered[:-1] not in REWRITTEN_WORDS
     )
 
 
@@ -208,13 +218,14 @@ def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[A
     chunks = text.split()
     present = set(chunks)
     hot_chunks: set[str] = set()
-    initials = frozenset(term[:1] for term in wanted)
+    heads = frozenset(term[:2] for term in wanted)
+    short_terms = frozenset(term for term in wanted if len(term) < 2)
     with _CHUNK_LOCK:
         cache = _CHUNKS[stem]
         analyzed = list(map(cache.get, chunks))
         if None in analyzed:
             unseen = present.difference(cache)
-            passed_over = {word for word in unseen if _cannot_hold(word, initials)}
+            passed_over = {word for word in unseen if _cannot_hold(word, heads, short_terms)}
             for word in unseen.difference(passed_over):
                 _chunk(word, stem)
             # The cache was emptied meanwhile: put this text's chunks back.
