@@ -189,8 +189,8 @@ _EDGE_PUNCTUATION = ',.;:!?()[]"'
 
 
 def _cannot_hold(chunk: str, heads: frozenset[str], short_terms: frozenset[str]) -> bool:
-    """Whether ``chunk`` is one word whose term is none of the wanted terms, whose first two
-    letters are ``heads`` (those shorter than two letters are ``short_terms``)."""
+    """Whether ``chunk`` is one plain word whose term cannot be wanted: wanted terms start
+    with one of ``heads`` (their first two letters) or are ``short_terms`` (one letter)."""
     word = chunk if chunk.isalpha() else chunk.strip(_EDGE_PUNCTUATION)
     if not (word.isalpha() and word.isascii()):
         return False
