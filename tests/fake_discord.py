@@ -202,7 +202,7 @@ class FakeDiscord(LocalServer):
         m = re.fullmatch(r"/channels/(\d+)/messages", path)
         if m and call.method == "POST":
             refused = self._channel_problem(m.group(1))
-            return refused or (200, self._message(m.group(1), call.body), {})
+            return refused or (200, self.message(m.group(1), call.body), {})
         m = re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path)
         if m and call.method == "POST":
             refused = self._channel_problem(m.group(1))
@@ -223,17 +223,17 @@ class FakeDiscord(LocalServer):
         if m and m.group(2) in self.interaction_tokens and call.method in ("PATCH", "DELETE"):
             if call.method == "DELETE":
                 return 204, None, {}
-            return 200, self._message("0", call.body), {}
+            return 200, self.message("0", call.body), {}
         m = re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path)
         if m and call.method == "POST" and m.group(2) in self.interaction_tokens:
-            return 200, self._message("0", call.body), {}  # an interaction's follow-up
+            return 200, self.message("0", call.body), {}  # an interaction's follow-up
         if m and call.method == "POST":
             webhook_id, token = m.groups()
             if webhook_id not in self.webhooks:
                 return _error(*UNKNOWN_WEBHOOK)
             if self.webhooks[webhook_id] != token:
                 return _error(*INVALID_WEBHOOK_TOKEN)
-            message = self._message(f"9{webhook_id[1:]}", call.body)
+            message = self.message(f"9{webhook_id[1:]}", call.body)
             if call.query.get("wait") != "true":
                 return 204, None, {}
             return 200, message, {}
@@ -245,7 +245,7 @@ class FakeDiscord(LocalServer):
         data = body.get("data") or {}
         resource: dict[str, Any] = {"type": kind}
         if kind in (4, 7):  # a message sent, or the clicked message updated
-            resource["message"] = self._message("0", data)
+            resource["message"] = self.message("0", data)
         return {
             "interaction": {
                 "id": interaction_id,
@@ -263,7 +263,9 @@ class FakeDiscord(LocalServer):
             return _error(*MISSING_ACCESS)
         return None
 
-    def _message(self, channel_id: str, body: Any) -> dict[str, Any]:
+    def message(self, channel_id: str, body: Any) -> dict[str, Any]:
+        """A message as Discord returns it, posted in ``channel_id`` with ``body``'s content
+        and embeds."""
         body = body or {}
         return {
             "id": self.next_id(),

@@ -16,21 +16,24 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from tests.fake_discord import APPLICATION_ID, BOT_USER
-from tests.local_server import LocalServer
+from tests.local_server import ThreadedAsyncServer
 
 HELLO, HEARTBEAT, IDENTIFY, RESUME, HEARTBEAT_ACK, DISPATCH = 10, 1, 2, 6, 11, 0
 AUTHENTICATION_FAILED = 4004
 
 
-class FakeGateway(LocalServer):
+class FakeGateway(ThreadedAsyncServer):
     """``with FakeGateway(token) as gateway:`` serves the gateway at ``gateway.url``."""
 
+    thread_name = "fake Discord gateway"
+
     def __init__(self, token: str) -> None:
+        super().__init__()
         self.token = token
         self.identified: list[dict[str, Any]] = []  # IDENTIFY payloads ("d"), in order
         self.resumed: list[dict[str, Any]] = []
@@ -40,31 +43,12 @@ class FakeGateway(LocalServer):
         self._port = 0
         self._sequence = 0
         self._socket: web.WebSocketResponse | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self._port}/"
 
     # -- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._serve()), name="fake-gateway", daemon=True
-        )
-        self._thread.start()
-        if not self._started.wait(15):
-            raise RuntimeError("the fake gateway did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        if self._thread is not None:
-            self._thread.join(timeout=15)
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -21,12 +21,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from tests.local_server import LocalServer
+from tests.local_server import ThreadedAsyncServer
 
 DEFAULT_TOKEN = "xoxb-fake-bot-token"
 DEFAULT_TEAM = "T0FAKE"
@@ -68,7 +68,7 @@ def papers_in(message: dict[str, Any]) -> list[str]:
     return [m.group(1) for text in texts for m in _PAPER_LINK.finditer(text)]
 
 
-class FakeSlack(LocalServer):
+class FakeSlack(ThreadedAsyncServer):
     """Start with ``with FakeSlack() as slack:``; point the client at ``slack.api_url``.
 
     Args:
@@ -78,6 +78,8 @@ class FakeSlack(LocalServer):
         tokens: bot token -> team id.
     """
 
+    thread_name = "fake Slack"
+
     def __init__(
         self,
         *,
@@ -86,6 +88,7 @@ class FakeSlack(LocalServer):
         tokens: dict[str, str] | None = None,
         port: int = 0,
     ) -> None:
+        super().__init__()
         self.channel_interval = channel_interval
         self.clock = clock
         self.tokens = dict(tokens or {DEFAULT_TOKEN: DEFAULT_TEAM})
@@ -105,11 +108,7 @@ class FakeSlack(LocalServer):
         self._seq = 0
         self._lock = threading.Lock()
         self._port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._stopping: asyncio.Event | None = None
         self._sockets: list[web.WebSocketResponse] = []
 
     # -- addresses --------------------------------------------------------------------------------
@@ -178,22 +177,6 @@ class FakeSlack(LocalServer):
         return len(self._sockets)
 
     # -- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self._run, name="fake-slack", daemon=True)
-        self._thread.start()
-        if not self._started.wait(15):
-            raise RuntimeError("the fake Slack did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-
-    def _run(self) -> None:
-        asyncio.run(self._serve())
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -28,6 +30,38 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ThreadedAsyncServer(LocalServer):
+    """A stand-in that serves from an asyncio loop in a thread of its own. ``_serve`` sets
+    ``_loop`` and ``_stopping``, starts serving, sets ``_started`` and returns once
+    ``_stopping`` is set."""
+
+    thread_name = "local-server"
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._serve()), name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+        if not self._started.wait(15):
+            raise RuntimeError(f"the {self.thread_name} stand-in did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    async def _serve(self) -> None:
+        raise NotImplementedError
 
 
 def serve_command(config: Path, port: int) -> list[str]:

@@ -205,22 +205,11 @@ async def test_the_more_button_over_the_gateway_shows_the_next_page(
     [more] = [button for button in buttons if button.get("label") == "Next ▶"]
     assert more["custom_id"] == "pb:p:2:generalization" and not more.get("disabled")
 
+    # The private answer the button is on, as the click's payload carries it.
     message = {
-        "id": str(next(_ids)),
-        "channel_id": CHANNEL,
-        "author": {"id": APPLICATION_ID, "username": "paperbridge", "discriminator": "0"},
-        "content": first_page.get("content") or "",
-        "embeds": first_page["embeds"],
+        **discord_api.message(CHANNEL, first_page),
         "components": first_page["components"],
-        "timestamp": "2026-06-01T08:00:00.000000+00:00",
-        "edited_timestamp": None,
-        "tts": False,
-        "mention_everyone": False,
-        "mentions": [],
-        "mention_roles": [],
-        "attachments": [],
-        "pinned": False,
-        "type": 20,
+        "type": 20,  # a reply to a slash command
         "flags": EPHEMERAL,
     }
     click = interaction(3, {"custom_id": more["custom_id"], "component_type": 2}, message=message)
