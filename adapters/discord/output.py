@@ -160,7 +160,7 @@ class DiscordOutput:
             if self.token_refused:
                 return
             failures += 1
-            delay = min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
+            delay = _backoff(failures)
             log.warning("discord: cannot log in (%s); trying again in %.0f s", problem, delay)
             await self.sleep(delay)
         bot = self.bot
@@ -204,7 +204,7 @@ class DiscordOutput:
                 if time.monotonic() - connected_at > LOGIN_BACKOFF_MAX:
                     failures = 0  # a long healthy connection: start the pauses over
                 failures += 1
-                delay = min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
+                delay = _backoff(failures)
                 log.exception(
                     "discord: the gateway connection failed; connecting again in %.0f s", delay
                 )
@@ -212,6 +212,11 @@ class DiscordOutput:
                     with contextlib.suppress(Exception):
                         await bot.ws.close(code=1000)
                 await self.sleep(delay)
+
+
+def _backoff(failures: int) -> float:
+    """The pause after ``failures`` failed tries in a row: 5 s, doubling up to 10 minutes."""
+    return min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
