@@ -200,7 +200,6 @@ def _cannot_hold(chunk: str, heads: frozenset[str], short_terms: frozenset[str])
         and lowered[:1] not in short_terms
         and not lowered.startswith(REWRITTEN_STARTS)
         and lowered not in REWRITTEN_WORDS
-        and lowered[:-1] not in REWRITTEN_WORDS
     )
 
 

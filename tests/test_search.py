@@ -738,15 +738,9 @@ def _table_words() -> set[str]:
 
 
 def _rewritten(word: str) -> bool:
-    """Whether search analyzes ``word`` whatever the query (see bridge.search._cannot_hold)."""
-    from bridge.query import normalize
-
-    lowered = word.lower()
-    return (
-        lowered.startswith(normalize.REWRITTEN_STARTS)
-        or lowered in normalize.REWRITTEN_WORDS
-        or lowered[:-1] in normalize.REWRITTEN_WORDS
-    )
+    """Whether search analyzes the plain word ``word`` whatever the query: with no wanted
+    term, ``_cannot_hold`` passes over every plain word but those."""
+    return not search_module._cannot_hold(word, frozenset(), frozenset())
 
 
 def test_a_plain_word_keeps_its_first_two_letters_unless_they_are_rewritten() -> None:

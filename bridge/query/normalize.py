@@ -442,8 +442,11 @@ def _strip_verb(word: str) -> str:
 # word's term starts with the word's own first two letters: the other rules only rewrite
 # endings and spellings after them. Search relies on it to pass over words (bridge.search);
 # tests/test_search.py checks it on every table and the fixtures' words. A capitalised plural
-# loses its s before the table is read (MENs), so a word less its s counts too.
-REWRITTEN_WORDS = frozenset(word for word, key in _IRREGULAR.items() if key[:2] != word[:2])
+# loses its s before the table is read (MENs -> men -> man), so each word is listed with an s
+# too.
+REWRITTEN_WORDS = frozenset(
+    form for word, key in _IRREGULAR.items() if key[:2] != word[:2] for form in (word, word + "s")
+)
 REWRITTEN_STARTS = tuple(
     literal
     for pattern, replacement in _SPELLING_TABLE
