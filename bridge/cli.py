@@ -212,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", parents=[common], help="validate settings and print them (secrets redacted)"
     )
+    commands.add_parser(
+        "healthcheck",
+        parents=[common],
+        help="exit 0 if the running `serve` on the configured port answers /healthz with 200",
+    )
 
     status = commands.add_parser(
         "status",
@@ -283,6 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "healthcheck":
+        # Run by a container's HEALTHCHECK every minute: it loads nothing it does not need.
+        from bridge.probe import healthcheck
+
+        return healthcheck(settings)
     from bridge import commands
 
     if args.command == "check-config":

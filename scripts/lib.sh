@@ -16,19 +16,22 @@ find_python() {
 }
 
 ensure_venv() {
-    local extras="$1"
+    # Install exactly the lock ($1: requirements/serve.txt or requirements/test.txt): every
+    # package pinned and checked against its hash, then paperbridge itself (editable) built
+    # with the locked setuptools. Installs only when the lock or pyproject.toml changed since
+    # the last install, so a restart needs no package index and starts at once.
+    local lock="$1"
     if [ ! -x .venv/bin/python ]; then
         "$(find_python)" -m venv .venv
     fi
-    # Install only when pyproject.toml (or the extras asked for) changed since the last
-    # install: a restart then needs no package index, and starts at once.
-    local stamp=".venv/.paperbridge-installed${extras}"
+    local stamp=".venv/.paperbridge-installed-$(basename "$lock" .txt)"
     local wanted
-    wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    wanted="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
         return
     fi
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".${extras}"
+    # --no-deps: the lock is the whole set, already resolved; pip only checks the hashes.
+    .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$lock"
+    .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
     echo "$wanted" > "$stamp"
 }
