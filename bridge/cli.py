@@ -262,8 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        delivering = args.command in ("serve", "deliver", "check-config")
-        settings = load_settings(config_path(args.config), delivering=delivering)
+        settings = _settings_for(args.command, config_path(args.config))
         if not args.verbose:
             logging.getLogger().setLevel(settings.log.level)
         # httpx logs every request at INFO; that is noise for a service.
@@ -273,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger("apscheduler").setLevel(logging.WARNING)
         return _run(args, settings)
     except ConfigError as exc:
-        print(f"paperbridge: {exc}", file=sys.stderr)
+        for key, problem in exc.problems:
+            print(f"paperbridge: config: {key}: {problem}", file=sys.stderr)
         return 2
     except BridgeError as exc:
         print(f"paperbridge: {exc}", file=sys.stderr)
@@ -285,6 +285,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # do. Python would complain again flushing stdout at exit, so point it at devnull.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _settings_for(command: str, path: Path | None) -> Settings:
+    """The settings, checked as far as ``command`` needs: ``serve`` and ``check-config`` run
+    every check serve makes before it starts (``bridge.startup``), ``deliver`` those posting
+    needs, other commands the settings themselves."""
+    if command in ("serve", "check-config", "deliver"):
+        from bridge.startup import load_checked
+
+        return load_checked(path, listen=command != "deliver")
+    return load_settings(path)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
