@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bridge import __version__
-from bridge.config import Settings, config_path, load_settings
+from bridge.config import Settings, config_path, listen_host, load_settings
 from bridge.errors import BridgeError, ConfigError
 
 log = logging.getLogger("bridge.cli")
@@ -49,20 +47,11 @@ def _port(text: str) -> int:
     return value
 
 
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
 def _host(text: str) -> str:
-    # An IP address or a DNS name: catches "http://x", "host:8080" and typos before binding.
     try:
-        ipaddress.ip_address(text)
-        return text
-    except ValueError:
-        pass
-    labels = text.rstrip(".").split(".")
-    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return text
-    raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or host name")
+        return listen_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common_options(defaults: bool) -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -43,6 +44,23 @@ class StoreSettings(_Section):
         return value.strip()
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def listen_host(text: str) -> str:
+    """An IP address or a DNS name to listen on (``server.host``, ``serve --host``): catches
+    "http://x", "host:8080" and typos before serve tries to bind."""
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return text
+    raise ValueError(f"{text!r} is not an IP address or host name")
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -50,6 +68,11 @@ class ServerSettings(_Section):
     public_url: str = ""
     # Entries per feed (the newest); readers and FeedBurner-like services want 50-100.
     feed_size: int = Field(default=50, ge=10, le=100)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return listen_host(value)
 
 
 class FetchSettings(_Section):

@@ -75,6 +75,9 @@ def _serve(
             id="sqlite-under-a-file",
         ),
         pytest.param(
+            {}, '[server]\nhost = "localhost:8080"\n', ["server.host"], id="host-with-port"
+        ),
+        pytest.param(
             {},
             '[alerts]\ndestination = "slack:T0123:C0456"\n',
             ["alerts.destination"],
