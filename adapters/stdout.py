@@ -16,6 +16,7 @@ from bridge.delivery import (
     DigestItem,
     DigestRun,
     DigestSubscription,
+    Notice,
     SendOutcome,
     run_notice,
 )
@@ -125,6 +126,15 @@ def format_digest(
     return "\n\n".join(parts)
 
 
+# Shown with a notice sent again after a crash or a timeout: it may have been posted before.
+REPEAT_NOTE = "(may repeat an earlier post)"
+
+
+def format_notice(notice: Notice) -> str:
+    """A notice about the bridge itself as one plain-text paragraph."""
+    return f"⚠ {notice.text}" + (f" {REPEAT_NOTE}" if notice.uncertain else "")
+
+
 class StdoutPublisher:
     """Prints digests; handy locally (`destination = "stdout"`) and in demos."""
 
@@ -142,8 +152,13 @@ class StdoutPublisher:
         subscription: DigestSubscription | None = None,
         run: DigestRun | None = None,
     ) -> SendOutcome:
+        return self._write(format_digest(items, subscription, run_notice(run, subscription)))
+
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome:
+        return self._write(format_notice(notice))
+
+    def _write(self, text: str) -> SendOutcome:
         try:
-            text = format_digest(items, subscription, run_notice(run, subscription))
             self.stream.write(text + "\n\n")
             self.stream.flush()
         except OSError as exc:
@@ -157,7 +172,8 @@ class FilePublisher:
 
     A line holds the papers' ids ("papers", "uncertain": what scripts and tests count) and the
     papers themselves ("items", as `search --json` renders them, with why each matched), so
-    the file can be read as the digest it is.
+    the file can be read as the digest it is. A notice about the bridge itself is a line with
+    no papers, its text in "notice" and what it is about in "event".
     """
 
     kind = "file"
@@ -183,6 +199,29 @@ class FilePublisher:
             "notice": run_notice(run, subscription),
             "pid": os.getpid(),
         }
+        return await self._append(destination, record)
+
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome:
+        record: dict[str, Any] = {
+            "destination": destination.id,
+            "subscription": None,
+            "papers": [],
+            "uncertain": [],
+            "items": [],
+            "quiet": False,
+            "notice": notice.text,
+            "event": {
+                "kind": notice.kind,
+                "source": notice.source or None,
+                "about": notice.about_id or None,
+                "since": notice.since.isoformat() if notice.since else None,
+                "uncertain": notice.uncertain,
+            },
+            "pid": os.getpid(),
+        }
+        return await self._append(destination, record)
+
+    async def _append(self, destination: Destination, record: dict[str, Any]) -> SendOutcome:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
         try:
             await asyncio.to_thread(_append_synced, destination.address, line)

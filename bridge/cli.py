@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bridge import __version__
-from bridge.config import Settings, config_path, load_settings
+from bridge.config import Settings, config_path, listen_host, load_settings
 from bridge.errors import BridgeError, ConfigError
 
 log = logging.getLogger("bridge.cli")
@@ -49,20 +47,11 @@ def _port(text: str) -> int:
     return value
 
 
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
 def _host(text: str) -> str:
-    # An IP address or a DNS name: catches "http://x", "host:8080" and typos before binding.
     try:
-        ipaddress.ip_address(text)
-        return text
-    except ValueError:
-        pass
-    labels = text.rstrip(".").split(".")
-    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return text
-    raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or host name")
+        return listen_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common_options(defaults: bool) -> argparse.ArgumentParser:
@@ -262,8 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        delivering = args.command in ("serve", "deliver", "check-config")
-        settings = load_settings(config_path(args.config), delivering=delivering)
+        settings = _settings_for(args.command, config_path(args.config))
         if not args.verbose:
             logging.getLogger().setLevel(settings.log.level)
         # httpx logs every request at INFO; that is noise for a service.
@@ -273,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger("apscheduler").setLevel(logging.WARNING)
         return _run(args, settings)
     except ConfigError as exc:
-        print(f"paperbridge: {exc}", file=sys.stderr)
+        for key, problem in exc.problems:
+            print(f"paperbridge: config: {key}: {problem}", file=sys.stderr)
         return 2
     except BridgeError as exc:
         print(f"paperbridge: {exc}", file=sys.stderr)
@@ -285,6 +274,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # do. Python would complain again flushing stdout at exit, so point it at devnull.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _settings_for(command: str, path: Path | None) -> Settings:
+    """The settings, checked as far as ``command`` needs: ``serve`` and ``check-config`` run
+    every check serve makes before it starts (``bridge.startup``), ``deliver`` those posting
+    needs, other commands the settings themselves."""
+    if command in ("serve", "check-config", "deliver"):
+        from bridge.startup import load_checked
+
+        return load_checked(path, listen=command != "deliver")
+    return load_settings(path)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 
 def check_config(settings: Settings) -> int:
-    # Everything, queries and what delivery needs from the environment included, was checked
-    # when the settings were loaded.
+    # Everything serve checks before it starts (bridge.startup), queries, what posting needs
+    # from the environment and each output's settings included, was checked when the settings
+    # were loaded; a problem never gets here.
     print(json.dumps(redacted(settings), indent=2))
     print("config ok", file=sys.stderr)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -37,9 +38,27 @@ class StoreSettings(_Section):
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
-            raise ValueError("must start with sqlite:/// or postgresql://")
-        return value
+        from bridge.database_urls import database_kind
+
+        database_kind(value)  # raises ValueError naming the URLs accepted
+        return value.strip()
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def listen_host(text: str) -> str:
+    """An IP address or a DNS name to listen on (``server.host``, ``serve --host``): catches
+    "http://x", "host:8080" and typos before serve tries to bind."""
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return text
+    raise ValueError(f"{text!r} is not an IP address or host name")
 
 
 class ServerSettings(_Section):
@@ -49,6 +68,11 @@ class ServerSettings(_Section):
     public_url: str = ""
     # Entries per feed (the newest); readers and FeedBurner-like services want 50-100.
     feed_size: int = Field(default=50, ge=10, le=100)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return listen_host(value)
 
 
 class FetchSettings(_Section):
@@ -230,6 +254,34 @@ DISCORD_WEBHOOK_URL = re.compile(
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+_SLACK_CHANNEL = re.compile(r"[TE][A-Z0-9]{1,30}:[CGD][A-Z0-9]{1,30}")
+
+
+def _check_destination(value: str, *, slack: bool) -> str:
+    """A destination written in the settings (``slack``: Slack channels allowed too)."""
+    kind, _, address = value.partition(":")
+    if kind == "stdout" and not address:
+        return value
+    if kind == "file" and address:
+        return value
+    if kind == "discord" and address.isdigit():
+        return value
+    if kind == "slack" and slack and _SLACK_CHANNEL.fullmatch(address):
+        return value
+    if kind == "discord-webhook":
+        if DISCORD_WEBHOOK_URL.match(address) or "://" in address:
+            raise ValueError(
+                "give the name of an environment variable holding the webhook URL,"
+                " never the URL itself (it is a secret): discord-webhook:LAB_WEBHOOK_URL"
+            )
+        if _ENV_NAME.fullmatch(address):
+            return value
+    forms = "'stdout', 'file:PATH', 'discord:CHANNEL_ID'"
+    if slack:
+        forms += ", 'slack:TEAM:CHANNEL' (e.g. slack:T0123:C0456)"
+    raise ValueError(f"must be {forms} or 'discord-webhook:ENV_NAME'")
+
+
 class DigestSettings(_Section):
     """A digest declared in the settings file (chat adapters add their own at run time)."""
 
@@ -254,24 +306,7 @@ class DigestSettings(_Section):
     @field_validator("destination")
     @classmethod
     def _destination(cls, value: str) -> str:
-        kind, _, address = value.partition(":")
-        if kind == "stdout" and not address:
-            return value
-        if kind == "file" and address:
-            return value
-        if kind == "discord" and address.isdigit():
-            return value
-        if kind == "discord-webhook":
-            if DISCORD_WEBHOOK_URL.match(address) or "://" in address:
-                raise ValueError(
-                    "give the name of an environment variable holding the webhook URL,"
-                    " never the URL itself (it is a secret): discord-webhook:LAB_WEBHOOK_URL"
-                )
-            if _ENV_NAME.fullmatch(address):
-                return value
-        raise ValueError(
-            "must be 'stdout', 'file:PATH', 'discord:CHANNEL_ID' or 'discord-webhook:ENV_NAME'"
-        )
+        return _check_destination(value, slack=False)
 
     @field_validator("query")
     @classmethod
@@ -291,6 +326,25 @@ class DigestSettings(_Section):
     @classmethod
     def _zone(cls, value: str) -> str:
         return _check_zone(value) if value else value
+
+
+class AlertSettings(_Section):
+    """Notices about the bridge itself, posted through the delivery ledger (bridge/notices.py):
+    a source that stopped answering, and a paused destination."""
+
+    # Where the operator hears of each paused destination and of each source that went stale
+    # (and once more when it is back): a destination written as in [[digests]], or
+    # "slack:TEAM:CHANNEL". Empty: only the log, `status` and /healthz tell.
+    destination: str = ""
+    # Channels whose digests draw on a source hear once when it has not answered for
+    # source_down_hours, and once when it is back.
+    channels: bool = True
+    source_down_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        return _check_destination(value, slack=True) if value else value
 
 
 class DiscordSettings(_Section):
@@ -393,6 +447,7 @@ class Settings(_Section):
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
     delivery: DeliverySettings = DeliverySettings()
     digests: list[DigestSettings] = Field(default_factory=list)
+    alerts: AlertSettings = AlertSettings()
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
@@ -480,86 +535,207 @@ def load_settings(
     *,
     delivering: bool = False,
 ) -> Settings:
-    """Read TOML (if given), apply environment overrides, validate. Raises ConfigError.
+    """Read TOML (if given), apply environment overrides, validate. Raises ConfigError naming
+    every wrong setting at once.
 
-    ``delivering``: the caller posts digests (serve, deliver, check-config), so what posting
-    needs from the environment (webhook URLs) must be there; other commands (search, status)
-    work without it.
+    ``delivering``: the caller posts digests (deliver, and serve and check-config through
+    ``bridge.startup``), so what posting needs from the environment (webhook URLs, the bot
+    token) must be there; other commands (search, status) work without it.
     """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError("--config", f"no such file: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
-    for key in sorted(SECRET_KEYS):
-        if _get_dotted(raw, key) is not None:
-            env_name = next(name for name, dotted in ENV_OVERRIDES.items() if dotted == key)
-            raise ConfigError(
-                key,
-                f"secrets are read from the environment only: remove it from {path} and set"
-                f" {env_name} instead",
-            )
-    for env_name, dotted in ENV_OVERRIDES.items():
-        if env_name in environ and environ[env_name] != "":
-            _set_dotted(raw, dotted, environ[env_name])
-    try:
-        settings = Settings.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        problem = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            problem = "unknown setting (see config.example.toml for every setting)"
-        elif (
-            key.split(".")[0] not in SECRET_KEYS
-            and error["type"] != "missing"
-            # A webhook URL pasted where it does not belong is still a secret.
-            and not DISCORD_WEBHOOK_URL.search(str(error.get("input")))
-        ):
-            problem = f"{problem} (got {error.get('input')!r})"
-        raise ConfigError(key, problem) from None
+    settings, problems = read_settings(path, environ)
     if delivering:
-        _check_webhook_variables(settings, environ)
-        _check_bot_tokens(settings)
+        problems += delivery_problems(settings, environ)
+    if problems:
+        raise ConfigError.several(problems)
     return settings
 
 
-def _check_bot_tokens(settings: Settings) -> None:
-    """A ``discord:CHANNEL`` digest is posted by the bot: without its token it could only
-    pile up, so it is a wrong setting rather than a silent queue."""
-    for number, digest in enumerate(settings.digests):
-        if digest.destination.startswith("discord:") and settings.discord_bot_token is None:
-            raise ConfigError(
-                f"digests.{number}.destination",
-                "discord:CHANNEL_ID digests are posted by the bot: set DISCORD_BOT_TOKEN"
-                " (or post through a channel webhook: discord-webhook:ENV_NAME)",
+def read_settings(
+    path: Path | None, environ: Mapping[str, str] = os.environ
+) -> tuple[Settings, list[ConfigError]]:
+    """The settings and every problem found in them.
+
+    A wrong value is reported and its default takes its place (a wrong list item is left
+    out, a wrong [[digests]] or [[subscriptions]] entry replaced by a stand-in), so the checks that need whole settings (``delivery_problems``, the outputs' own in
+    ``bridge.startup``) still run on everything else: one run names every problem. A file
+    that cannot be read or is not TOML is raised at once.
+    """
+    raw = _read_toml(path)
+    problems: list[ConfigError] = []
+    for key in sorted(SECRET_KEYS):
+        if _get_dotted(raw, key) is not None:
+            env_name = next(name for name, dotted in ENV_OVERRIDES.items() if dotted == key)
+            problems.append(
+                ConfigError(
+                    key,
+                    f"secrets are read from the environment only: remove it from {path} and"
+                    f" set {env_name} instead",
+                )
             )
+            _mark(raw, (key,))
+    set_by: dict[str, str] = {}
+    for env_name, dotted in ENV_OVERRIDES.items():
+        if env_name in environ and environ[env_name] != "":
+            _set_dotted(raw, dotted, environ[env_name])
+            set_by[dotted] = env_name
+    settings, invalid = _validated(_without_marked(raw))
+    # A wrong value from the environment is fixed there, not in the file: say where it came from.
+    for number, error in enumerate(invalid):
+        if error.key in set_by:
+            invalid[number] = ConfigError(
+                error.key, f"{error.problem} (set by {set_by[error.key]})"
+            )
+    return settings, problems + invalid
 
 
-def _check_webhook_variables(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Each ``discord-webhook:NAME`` digest needs NAME set to a webhook URL; the URL itself
-    is never shown."""
-    for number, digest in enumerate(settings.digests):
-        kind, _, name = digest.destination.partition(":")
-        if kind != "discord-webhook":
-            continue
-        url = environ.get(name, "")
-        if not url:
-            raise ConfigError(
-                f"digests.{number}.destination",
-                f"environment variable {name} is not set (it holds the webhook URL)",
+def _read_toml(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("--config", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+
+
+# Rounds of leaving wrong values out before giving up on whole settings: each round leaves out
+# at least one value, and a value left out can only bring up a missing required key.
+_PRUNING_ROUNDS = 8
+
+
+def _validated(raw: dict[str, Any]) -> tuple[Settings, list[ConfigError]]:
+    try:
+        return Settings.model_validate(raw), []
+    except ValidationError as exc:
+        errors = exc.errors()
+    problems = [_problem(error) for error in errors]
+    for _ in range(_PRUNING_ROUNDS):
+        # Only the first round's errors are the user's: later ones follow from leaving
+        # values out (a list item without its query) and are not reported.
+        for error in errors:
+            _mark(raw, error["loc"])
+        raw = _without_marked(raw)
+        try:
+            return Settings.model_validate(raw), problems
+        except ValidationError as exc:
+            errors = exc.errors()
+    raise ConfigError.several(problems)
+
+
+def _problem(error: Any) -> ConfigError:
+    """One pydantic error as the key and a sentence; the value given is quoted unless it may
+    be a secret (a token, a database URL with its password, a webhook URL)."""
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    problem = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return ConfigError(key, "unknown setting (see config.example.toml for every setting)")
+    quoted = (
+        key.split(".")[0] not in SECRET_KEYS
+        and key != "store.database_url"
+        and error["type"] != "missing"
+        # A webhook URL pasted where it does not belong is still a secret.
+        and not DISCORD_WEBHOOK_URL.search(str(error.get("input")))
+    )
+    return ConfigError(key, f"{problem} (got {error.get('input')!r})" if quoted else problem)
+
+
+_LEFT_OUT = object()
+
+
+def _mark(raw: Any, loc: tuple[int | str, ...]) -> None:
+    """Mark the value at ``loc`` to be left out, or the deepest part of ``loc`` present (a
+    missing required key leaves out the list item or section that lacks it)."""
+    node: Any = raw
+    parent: Any = None
+    part: Any = None
+    for step in loc:
+        if isinstance(node, dict) and step in node:
+            parent, part, node = node, step, node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            parent, part, node = node, step, node[step]
+        else:
+            break
+    if parent is not None:
+        parent[part] = _LEFT_OUT
+
+
+# A wrong [[digests]] or [[subscriptions]] entry is replaced by a stand-in rather than left
+# out, so the entries after it keep their numbers in what later checks report
+# ("digests.1.destination"). Settings holding one are only ever checked, never run.
+_STAND_INS = {"digests", "subscriptions"}
+
+
+def _without_marked(node: Any, path: str = "") -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _without_marked(v, f"{path}.{k}".lstrip("."))
+            for k, v in node.items()
+            if v is not _LEFT_OUT
+        }
+    if isinstance(node, list):
+        if path in _STAND_INS:
+            return [
+                {"name": f"left-out-{n}", "query": "left-out"}
+                if v is _LEFT_OUT
+                else _without_marked(v, path)
+                for n, v in enumerate(node)
+            ]
+        return [_without_marked(v, path) for v in node if v is not _LEFT_OUT]
+    return node
+
+
+def configured_destinations(settings: Settings) -> list[tuple[str, str]]:
+    """Every destination the settings name, with the key naming it."""
+    named = [(f"digests.{n}.destination", d.destination) for n, d in enumerate(settings.digests)]
+    if settings.alerts.destination:
+        named.append(("alerts.destination", settings.alerts.destination))
+    return named
+
+
+def delivery_problems(settings: Settings, environ: Mapping[str, str]) -> list[ConfigError]:
+    """What posting to the configured destinations needs and lacks: a webhook URL in the
+    variable a ``discord-webhook:NAME`` destination names (the URL itself is never shown),
+    the bot token for ``discord:CHANNEL`` (without it those could only pile up), a Slack app
+    for ``slack:TEAM:CHANNEL``."""
+    problems: list[ConfigError] = []
+    for key, destination in configured_destinations(settings):
+        kind, _, address = destination.partition(":")
+        if kind == "discord-webhook":
+            url = environ.get(address, "")
+            if not url:
+                problems.append(
+                    ConfigError(
+                        key, f"environment variable {address} is not set (it holds the webhook URL)"
+                    )
+                )
+            elif not DISCORD_WEBHOOK_URL.fullmatch(url.strip()):
+                problems.append(
+                    ConfigError(
+                        key,
+                        f"environment variable {address} does not hold a Discord webhook URL"
+                        " (https://discord.com/api/webhooks/ID/TOKEN)",
+                    )
+                )
+        elif kind == "discord" and settings.discord_bot_token is None:
+            problems.append(
+                ConfigError(
+                    key,
+                    "discord:CHANNEL_ID is posted by the bot: set DISCORD_BOT_TOKEN (or post"
+                    " through a channel webhook: discord-webhook:ENV_NAME)",
+                )
             )
-        if not DISCORD_WEBHOOK_URL.fullmatch(url.strip()):
-            raise ConfigError(
-                f"digests.{number}.destination",
-                f"environment variable {name} does not hold a Discord webhook URL"
-                " (https://discord.com/api/webhooks/ID/TOKEN)",
+        elif kind == "slack" and settings.slack_bot_token is None and not settings.slack.client_id:
+            problems.append(
+                ConfigError(
+                    key,
+                    "slack:TEAM:CHANNEL is posted by the Slack app: set SLACK_BOT_TOKEN (or"
+                    " slack.client_id for OAuth)",
+                )
             )
+    return problems
 
 
 def _get_dotted(raw: Mapping[str, Any], dotted: str) -> Any:

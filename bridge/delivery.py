@@ -197,6 +197,64 @@ def outage_notice(outages: tuple[Outage, ...], time_zone: str) -> str:
     return "; ".join(parts) + f". Papers listed meanwhile will follow once {back} back."
 
 
+NoticeKind = Literal["source-down", "source-back", "destination-paused"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message about the bridge itself rather than papers (``bridge.notices`` decides which
+    are due): a source that has not answered for a while, the same source back, or (to the
+    operator) a destination paused. Outputs render ``text`` as plain text, escaped as they
+    escape paper text."""
+
+    id: int
+    destination_id: str
+    kind: NoticeKind
+    source: str = ""
+    # source-down: the source's last success (None: it never answered); source-back: when it
+    # answered again; destination-paused: when the destination was paused.
+    since: datetime | None = None
+    # destination-paused: the paused destination's id, how `status` shows it, and why.
+    about_id: str = ""
+    about: str = ""
+    detail: str = ""
+    time_zone: str = "UTC"  # the times in ``text`` are shown in this zone
+    # An earlier attempt to send it may have been posted (a crash or a timeout).
+    uncertain: bool = False
+
+    @property
+    def text(self) -> str:
+        return notice_text(self)
+
+
+def _when(moment: datetime, time_zone: str) -> str:
+    return f"{moment.astimezone(ZoneInfo(time_zone)).strftime('%a %d %b %H:%M')} ({time_zone})"
+
+
+def notice_text(notice: Notice) -> str:
+    """The notice as one or two plain sentences."""
+    name = SOURCE_NAMES.get(notice.source, notice.source)
+    if notice.kind == "source-down":
+        since = (
+            f"has not answered since {_when(notice.since, notice.time_zone)}"
+            if notice.since is not None
+            else "has not answered yet"
+        )
+        return (
+            f"{name} {since}. Papers it lists meanwhile will come late, not be lost: they"
+            " follow once it is back."
+        )
+    if notice.kind == "source-back":
+        at = f" (it answered at {_when(notice.since, notice.time_zone)})" if notice.since else ""
+        return f"{name} is back{at}. The papers it listed meanwhile follow with the next digest."
+    since = f" since {_when(notice.since, notice.time_zone)}" if notice.since else ""
+    return (
+        f"Posting to {notice.about or notice.about_id} is paused{since}:"
+        f" {notice.detail.rstrip('. ') or 'no reason given'}."
+        f" Once that is fixed: paperbridge resume {notice.about_id}"
+    )
+
+
 @dataclass(slots=True)
 class DigestRun:
     """One digest run, shared by the messages it sends, so a publisher can tie them together

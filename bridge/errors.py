@@ -13,16 +13,31 @@ BridgeError
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 
 class BridgeError(Exception):
     """Base of every error paperbridge raises on purpose."""
 
 
 class ConfigError(BridgeError):
-    def __init__(self, key: str, problem: str) -> None:
+    """One wrong setting, or several found together (``problems``: every (key, problem), one
+    line each in the message, so they can all be fixed in one go); ``key`` and ``problem``
+    are the first."""
+
+    def __init__(self, key: str, problem: str, *, more: Sequence[tuple[str, str]] = ()) -> None:
         self.key = key
         self.problem = problem
-        super().__init__(f"config: {key}: {problem}")
+        self.problems = ((key, problem), *more)
+        super().__init__("\n".join(f"config: {k}: {p}" for k, p in self.problems))
+
+    @classmethod
+    def several(cls, errors: Iterable[ConfigError]) -> ConfigError:
+        """One error carrying every problem of ``errors`` (each once, in order)."""
+        problems = list(dict.fromkeys(p for error in errors for p in error.problems))
+        if not problems:
+            raise ValueError("no problems to report")
+        return cls(*problems[0], more=problems[1:])
 
 
 class FetchError(BridgeError):

@@ -45,6 +45,14 @@ again, several missed mornings coalesced into one digest with everything pending
 nothing new posts nothing, unless the subscription asks for an "all quiet" note. Subscriptions
 with time "now" are sent right after each intake.
 
+**Notices.** Besides papers, a destination may be told about the bridge itself: a source that
+stopped answering and is back, or (the operator's destination) another destination paused
+(``bridge.notices`` says which are due). Each sweep adds the notices due, once per destination
+and key (a unique key in the store, the same in every process), and posts them like a digest's
+messages: under the destination's lease, claimed by token, settled as sent, retried with the
+destination's backoff, or failed with the destination paused; a run that died with a notice
+claimed leaves it to be posted again, marked as possibly repeated.
+
 **Several processes.** Polls take a lease with a minimum gap (one poll per rhythm), digest runs
 take the destination's lease, and row claims skip rows others hold (``FOR UPDATE SKIP LOCKED``
 on PostgreSQL; SQLite runs each claim under its single write lock). Every process sweeps; the
@@ -54,12 +62,13 @@ first to get a lease does the work and the others move on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
 import socket
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,6 +81,7 @@ from bridge.delivery import (
     DigestItem,
     DigestRun,
     DigestSubscription,
+    Notice,
     Outage,
     SendOutcome,
     destination_id_for,
@@ -79,7 +89,8 @@ from bridge.delivery import (
 from bridge.errors import PermanentPublishError, PublishError
 from bridge.health import enabled_sources, source_outages
 from bridge.models import StoredPaper
-from bridge.publisher import Publisher
+from bridge.notices import NoticeRules
+from bridge.publisher import NoticePublisher, Publisher
 from bridge.query import Percolator
 from bridge.scheduler import due_slot
 from bridge.store import Store
@@ -138,6 +149,8 @@ class SweepReport:
     enqueued: int = 0
     # subscription id -> what its digest run did ("sent", "quiet", "empty", "busy", …)
     digests: dict[str, str] = field(default_factory=dict)
+    # destination id -> what posting its notices did ("sent", "busy", "retry", …)
+    notices: dict[str, str] = field(default_factory=dict)
 
 
 class Ledger:
@@ -161,6 +174,7 @@ class Ledger:
         holder: str | None = None,
         rng: Callable[[], float] = random.random,
         outages: Callable[[datetime], tuple[Outage, ...]] | None = None,
+        notices: NoticeRules | None = None,
     ) -> None:
         self.store = store
         self.db = LedgerStore(store)
@@ -171,6 +185,8 @@ class Ledger:
         self._rng = rng
         # Which sources are down at a given time (bridge.health); digests mention them.
         self._outages = outages
+        # Which notices about the bridge itself are due (bridge.notices); None: no notices.
+        self.notices = notices
         self._warned_kinds: set[str] = set()
         # Papers by seq, read once per sweep however many destinations get them.
         self._papers: dict[int, StoredPaper] = {}
@@ -286,7 +302,7 @@ class Ledger:
         due: list[str] = []
         for sub in subs:
             dest = destinations.get(sub.destination_id)
-            if dest is None or dest.paused or (dest.retry_at and dest.retry_at > now):
+            if dest is None or _waiting(dest, now):
                 continue
             if force or sub.immediate:
                 if pending.get(sub.id):
@@ -295,15 +311,26 @@ class Ledger:
                 due.append(sub.id)
         owner = {sub.id: sub.destination_id for sub in subs}
         self._papers.clear()  # papers change (merged facts): a sweep reads them afresh
+        # Notices wait, as digests do, for a destination to take messages and an output to
+        # post them.
+        told = [
+            dest_id
+            for dest_id in await self._notices_due(now, subs, destinations)
+            if not _waiting(destinations[dest_id], now) and self._publisher(destinations[dest_id])
+        ]
         # Read once for the sweep, not once for each of perhaps a thousand destinations.
         down = await self._down() if due else ()
+        # Notices first: a destination's lock is taken in this order, so a notice that a
+        # source is down goes before the digest that says so too.
         results = await asyncio.gather(
+            *(self.run_notices(dest_id) for dest_id in told),
             *(
                 self.run_digest(sub_id, force=force, destination_id=owner[sub_id], outages=down)
                 for sub_id in due
-            )
+            ),
         )
-        report.digests = dict(zip(due, results, strict=True))
+        report.notices = dict(zip(told, results[: len(told)], strict=True))
+        report.digests = dict(zip(due, results[len(told) :], strict=True))
         return report
 
     async def _down(self) -> tuple[Outage, ...]:
@@ -404,11 +431,8 @@ class Ledger:
             slot = due_slot(sub, now)
             if slot is None:
                 return "not-due"
-        publisher = self.publishers.get(dest.kind)
+        publisher = self._publisher(dest)
         if publisher is None:
-            if dest.kind not in self._warned_kinds:
-                self._warned_kinds.add(dest.kind)
-                log.warning("ledger: no publisher for %s destinations; they wait", dest.kind)
             return "no-publisher"
         # Only an all-quiet note needs to know whether an earlier try of this slot sent papers.
         earlier = 0
@@ -446,6 +470,161 @@ class Ledger:
         finish.append((sub.id, slot))  # recorded with the lease's release, in one transaction
         return result
 
+    # -- notices ----------------------------------------------------------------------------------
+
+    async def _notices_due(
+        self,
+        now: datetime,
+        subs: Sequence[DigestSubscription],
+        destinations: Mapping[str, Destination],
+    ) -> list[str]:
+        """Add the notices due now and close those whose outage ended; returns the
+        destinations with notices to post. A failure to tell holds nothing else back."""
+        if self.notices is None:
+            return []
+        try:
+            return await asyncio.to_thread(self._plan_notices, now, subs, destinations)
+        except Exception:
+            log.warning("ledger: cannot work out which notices are due", exc_info=True)
+            return []
+
+    def _plan_notices(
+        self,
+        now: datetime,
+        subs: Sequence[DigestSubscription],
+        destinations: Mapping[str, Destination],
+    ) -> list[str]:
+        assert self.notices is not None
+        states = {state.source: state for state in self.store.all_source_states()}
+        still_open = self.db.open_source_notices()
+        conditions = self.notices.conditions(states, now, {n.source for n in still_open})
+        for notice, back in self.notices.ended(still_open, conditions):
+            self.db.close_source_notice(notice, back, now)
+        added = self.db.add_notices(self.notices.due(conditions, destinations, subs), now)
+        if added:
+            log.info("ledger: %d notices queued", added)
+        return sorted(d for d in self.db.notice_destinations() if d in destinations)
+
+    async def run_notices(self, destination_id: str) -> str:
+        """Post a destination's pending notices, one message each; returns what happened:
+        "sent", "busy", "paused", "backoff", "no-publisher", "gone", "retry", "permanent"."""
+        locks, semaphore = self._primitives()
+        lock = locks.setdefault(destination_id, asyncio.Lock())
+        async with lock, semaphore:
+            now = self.clock()
+            run = await asyncio.to_thread(
+                functools.partial(
+                    self.db.begin_notices,
+                    destination_id,
+                    self.holder,
+                    now,
+                    now + self.claim_timeout,
+                    default_zone=self.notices.settings.time_zone if self.notices else "UTC",
+                )
+            )
+            if not run.taken:
+                return "busy"
+            try:
+                if run.orphans:
+                    log.warning(
+                        "ledger: %d notices to destination %s were claimed by a run that stopped"
+                        " before confirming; sending them again (possibly a second time)",
+                        run.orphans,
+                        destination_id,
+                    )
+                if run.destination is None:
+                    return "gone"
+                return await self._post_notices(run.destination, run.notices)
+            finally:
+                await asyncio.to_thread(
+                    self.db.release_lease,
+                    f"destination:{destination_id}",
+                    self.holder,
+                    self.clock(),
+                )
+
+    async def _post_notices(self, dest: Destination, notices: Sequence[Notice]) -> str:
+        now = self.clock()
+        if dest.paused:
+            return "paused"
+        if dest.retry_at is not None and dest.retry_at > now:
+            return "backoff"
+        publisher = self._publisher(dest)
+        if publisher is None:
+            return "no-publisher"
+        if not isinstance(publisher, NoticePublisher):
+            reason = f"the {dest.kind} output cannot post notices"
+            dropped = await asyncio.to_thread(self.db.drop_notices, dest.id, reason)
+            log.warning("ledger: %s; %d notices to %s dropped", reason, dropped, dest.label)
+            return "no-publisher"
+        for notice in notices:
+            token = await asyncio.to_thread(
+                self.db.claim_notice, notice.id, self.holder, self.clock()
+            )
+            if token is None:
+                continue  # dropped meanwhile: its outage ended before it was posted
+            outcome = await self._attempt(dest, publisher.send_notice(dest, notice))
+            await asyncio.to_thread(self._settle_notice, dest, token, outcome)
+            if outcome.status != "sent":
+                return outcome.status
+            log.info("ledger: %s notice posted to %s", notice.kind, dest.label)
+        return "sent"
+
+    def _settle_notice(self, dest: Destination, token: str, outcome: SendOutcome) -> None:
+        now = self.clock()
+        if outcome.status == "sent":
+            self.db.settle_notice(token, dest.id, now)
+            return
+        if outcome.status == "permanent":
+            log.error(
+                "ledger: %s refuses deliveries permanently (%s); paused until resumed",
+                dest.label,
+                outcome.reason,
+            )
+            self.db.settle_notice(token, dest.id, now, error=outcome.reason)
+            return
+        failures = dest.consecutive_failures + 1
+        delay = self.backoff(failures, outcome.retry_after)
+        log.warning(
+            "ledger: sending a notice to %s failed (%s); retry %d in %.0f s",
+            dest.label,
+            outcome.reason,
+            failures,
+            delay,
+        )
+        self.db.settle_notice(
+            token,
+            dest.id,
+            now,
+            error=outcome.reason,
+            retry_at=now + timedelta(seconds=delay),
+            uncertain=outcome.maybe_sent,
+        )
+
+    async def _attempt(self, dest: Destination, sending: Awaitable[SendOutcome]) -> SendOutcome:
+        """One message's outcome, within the send timeout; whatever a publisher raises
+        becomes an outcome (anything unexpected is logged as the bug it is, and retried)."""
+        try:
+            return await asyncio.wait_for(sending, self.send_timeout)
+        except TimeoutError:
+            return SendOutcome.retry(f"no answer within {self.send_timeout:g} s", maybe_sent=True)
+        except PermanentPublishError as exc:
+            return SendOutcome.permanent(str(exc))
+        except PublishError as exc:
+            return SendOutcome.retry(str(exc))
+        except Exception as exc:
+            log.exception("ledger: %s publisher crashed sending to %s", dest.kind, dest.label)
+            return SendOutcome.retry(f"{exc.__class__.__name__}: {exc}")
+
+    def _publisher(self, dest: Destination) -> Publisher | None:
+        """The publisher for the destination's kind; None (said once per kind) when no output
+        posts it in this process (a chat app not configured): its messages wait."""
+        publisher = self.publishers.get(dest.kind)
+        if publisher is None and dest.kind not in self._warned_kinds:
+            self._warned_kinds.add(dest.kind)
+            log.warning("ledger: no publisher for %s destinations; they wait", dest.kind)
+        return publisher
+
     async def _items(self, batch: list[Delivery]) -> list[DigestItem]:
         wanted = [row.paper_seq for row in batch if row.paper_seq not in self._papers]
         if wanted:
@@ -473,21 +652,9 @@ class Ledger:
         was sent and ``claim_next`` is given, the next batch is claimed in the same
         transaction and returned."""
         items = await self._items(batch) if batch else []
-        try:
-            outcome = await asyncio.wait_for(
-                publisher.send_digest(dest, items, subscription=sub, run=run), self.send_timeout
-            )
-        except TimeoutError:
-            outcome = SendOutcome.retry(
-                f"no answer within {self.send_timeout:g} s", maybe_sent=True
-            )
-        except PermanentPublishError as exc:
-            outcome = SendOutcome.permanent(str(exc))
-        except PublishError as exc:
-            outcome = SendOutcome.retry(str(exc))
-        except Exception as exc:
-            log.exception("ledger: %s publisher crashed sending to %s", dest.kind, dest.label)
-            outcome = SendOutcome.retry(f"{exc.__class__.__name__}: {exc}")
+        outcome = await self._attempt(
+            dest, publisher.send_digest(dest, items, subscription=sub, run=run)
+        )
         if outcome.status == "sent":
             run.messages += 1
         metrics.DELIVERIES.inc(output=dest.kind, outcome=outcome.status)
@@ -572,6 +739,11 @@ class Ledger:
         return await asyncio.to_thread(self.db.resume_destination, destination_id, self.clock())
 
 
+def _waiting(dest: Destination, now: datetime) -> bool:
+    """Paused, or backing off after a failure: nothing is sent to it now."""
+    return dest.paused or (dest.retry_at is not None and dest.retry_at > now)
+
+
 # -- wiring ---------------------------------------------------------------------------------------
 
 
@@ -593,11 +765,19 @@ def build_ledger(
         states = {state.source: state for state in store.all_source_states()}
         return source_outages(settings, enabled_sources(settings), states, now, started)
 
-    return Ledger(store, chosen, settings.delivery, clock=clock, outages=outages)
+    return Ledger(
+        store,
+        chosen,
+        settings.delivery,
+        clock=clock,
+        outages=outages,
+        notices=NoticeRules(settings, started),
+    )
 
 
 def sync_configured(ledger: Ledger, settings: Settings) -> None:
-    """Make the store's config-declared digests and destinations match ``[[digests]]``.
+    """Make the store's config-declared digests and destinations match ``[[digests]]`` and
+    ``[alerts] destination``.
 
     Digests added at run time (chat apps) are left alone. Their queries were checked when the
     settings were loaded.
@@ -606,6 +786,22 @@ def sync_configured(ledger: Ledger, settings: Settings) -> None:
     db = ledger.db
     wanted: set[str] = set()
     used: set[str] = set()
+    if settings.alerts.destination:
+        kind, _, address = settings.alerts.destination.partition(":")
+        dest_id = destination_id_for(kind, address)
+        # The operator's channel may be one the chat apps know already: kept as it is.
+        if db.get_destination(dest_id) is None:
+            db.save_destination(
+                Destination(
+                    dest_id,
+                    kind,
+                    address,
+                    name=f"{kind}:{address}" if address else kind,
+                    origin="config",
+                ),
+                now,
+            )
+        used.add(dest_id)
     for entry in settings.digests:
         kind, _, address = entry.destination.partition(":")
         dest_id = destination_id_for(kind, address)

@@ -4,7 +4,9 @@ An output brings any of: publishers for its destination kinds (the ledger posts 
 through them), HTTP routes mounted in ``serve``'s web server (slash commands, OAuth), and
 background connections (Discord's gateway, Slack's Socket Mode). ``serve`` starts outputs with
 ``listen=True``; ``paperbridge deliver`` starts them with ``listen=False``, which opens only
-what posting needs. An output that is not configured (no token) is simply not created.
+what posting needs. An output that is not configured (no token) is simply not created; one
+configured wrong is refused before anything starts, with every problem its check
+(``output_checks``, which ``check-config`` runs too) finds.
 
     class Output(Protocol):
         name: str
@@ -26,6 +28,7 @@ from starlette.routing import BaseRoute
 
 from bridge.chat import ChatService
 from bridge.config import Settings
+from bridge.errors import ConfigError
 from bridge.ledger import Ledger
 from bridge.publisher import Publisher
 from bridge.store import Store
@@ -57,6 +60,10 @@ class OutputContext:
 
 # Returns None when the output is not configured.
 OutputFactory = Callable[[OutputContext], Output | None]
+# An output's own settings check: every problem that would stop it from starting, as serve
+# starts it (True: answering commands) or as deliver does (False: posting only); nothing
+# when it is not configured. It opens no connection (bridge.startup runs it).
+OutputCheck = Callable[[Settings, bool], list[ConfigError]]
 
 
 def output_factories() -> list[OutputFactory]:
@@ -67,6 +74,16 @@ def output_factories() -> list[OutputFactory]:
 
     factories: list[OutputFactory] = [slack_output, discord_output]
     return factories
+
+
+def output_checks() -> list[OutputCheck]:
+    """The settings checks of the outputs paperbridge ships, found as ``output_factories``
+    finds them (Discord's needs, a bot token or a webhook URL per destination, are the core's
+    ``delivery_problems``)."""
+    from adapters.slack import slack_problems
+
+    checks: list[OutputCheck] = [slack_problems]
+    return checks
 
 
 @contextlib.asynccontextmanager

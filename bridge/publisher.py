@@ -13,6 +13,13 @@ retry, pause or remember anything: the ledger (``bridge.ledger``) does that with
 holds, how many messages it sent, and a slot for the publisher's own header (a thread anchor). A publisher may
 raise ``PublishError`` (retry) or ``PermanentPublishError`` (pause the destination) instead of
 returning an outcome; any other exception counts as a retryable failure and is logged as a bug.
+
+A publisher that can also post notices about the bridge itself (a source down, a destination
+paused: ``bridge.notices``) implements ``NoticePublisher`` as well; every built-in one does.
+Notices to a destination whose publisher cannot post them are dropped, with one warning.
+
+    class NoticePublisher(Protocol):
+        async def send_notice(destination, notice) -> SendOutcome
 """
 
 from __future__ import annotations
@@ -21,9 +28,16 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, TextIO, runtime_checkable
 
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
+from bridge.delivery import (
+    Destination,
+    DigestItem,
+    DigestRun,
+    DigestSubscription,
+    Notice,
+    SendOutcome,
+)
 
-__all__ = ["Publisher", "SendOutcome", "builtin_publishers"]
+__all__ = ["NoticePublisher", "Publisher", "SendOutcome", "builtin_publishers"]
 
 
 @runtime_checkable
@@ -39,6 +53,11 @@ class Publisher(Protocol):
         subscription: DigestSubscription | None = None,
         run: DigestRun | None = None,
     ) -> SendOutcome: ...
+
+
+@runtime_checkable
+class NoticePublisher(Protocol):
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome: ...
 
 
 def builtin_publishers(stream: TextIO | None = None) -> dict[str, Publisher]:

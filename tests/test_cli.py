@@ -243,10 +243,12 @@ def test_check_config_redacts_and_rejects(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-top-secret")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "signing-top-secret")
     assert main(["check-config"]) == 0
     out = capsys.readouterr()
-    assert "xoxb-top-secret" not in out.out + out.err
+    assert "top-secret" not in out.out + out.err
     assert '"slack_bot_token": "<redacted>"' in out.out
+    assert '"slack_signing_secret": "<redacted>"' in out.out
     bad = workdir / "bad.toml"
     bad.write_text("[sources.hf]\npoll_every_minutes = 0\n")
     monkeypatch.setenv("PAPERBRIDGE_CONFIG", str(bad))

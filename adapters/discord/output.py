@@ -25,6 +25,7 @@ from adapters.discord.bot import PaperBot, endpoints
 from adapters.discord.posting import BotPublisher
 from adapters.discord.webhook import WebhookPublisher
 from bridge import __version__
+from bridge.config import configured_destinations
 from bridge.jobs import run_as_leader
 from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
@@ -230,10 +231,14 @@ def _describe(exc: BaseException) -> str:
 
 
 def discord_output(context: OutputContext) -> DiscordOutput | None:
-    """The Discord output when a bot token is set or a digest posts through a webhook."""
+    """The Discord output when a bot token is set, or a digest or the operator's alerts post
+    through a webhook."""
     secret = context.settings.discord_bot_token
     token = secret.get_secret_value().strip() if secret is not None else ""
-    webhooks = any(d.destination.startswith("discord-webhook:") for d in context.settings.digests)
+    webhooks = any(
+        destination.startswith("discord-webhook:")
+        for _, destination in configured_destinations(context.settings)
+    )
     if not token and not webhooks:
         return None
     return DiscordOutput(context, token=token or None)

@@ -11,7 +11,7 @@ Layout "channel": every message in the channel, the first opening with the heade
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -20,12 +20,19 @@ import aiohttp
 import discord
 from discord.http import MultipartParameters
 
-from adapters.discord.render import DiscordMessage, digest_header, digest_messages, thread_name
+from adapters.discord.render import (
+    DiscordMessage,
+    digest_header,
+    digest_messages,
+    notice_message,
+    thread_name,
+)
 from bridge.delivery import (
     Destination,
     DigestItem,
     DigestRun,
     DigestSubscription,
+    Notice,
     SendOutcome,
     run_notice,
 )
@@ -64,6 +71,24 @@ class BotPublisher:
         subscription: DigestSubscription | None = None,
         run: DigestRun | None = None,
     ) -> SendOutcome:
+        async def send(client: discord.Client, channel_id: int) -> None:
+            await self._send(client, channel_id, items, subscription, run)
+
+        return await self._posting(destination, send)
+
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome:
+        async def send(client: discord.Client, channel_id: int) -> None:
+            await post(client, channel_id, notice_message(notice))
+
+        return await self._posting(destination, send)
+
+    async def _posting(
+        self,
+        destination: Destination,
+        send: Callable[[discord.Client, int], Awaitable[None]],
+    ) -> SendOutcome:
+        """Run ``send`` with the bot's client and the destination's channel; what Discord
+        answered as an outcome."""
         if self.client is None or self.client.user is None:
             return SendOutcome.retry("the Discord bot has not logged in yet")
         try:
@@ -71,7 +96,7 @@ class BotPublisher:
         except ValueError:
             return SendOutcome.permanent(f"{destination.address!r} is not a Discord channel id")
         try:
-            await self._send(self.client, channel_id, items, subscription, run)
+            await send(self.client, channel_id)
         except discord.RateLimited as exc:
             return SendOutcome.retry("rate limited (429)", retry_after=exc.retry_after)
         except (discord.NotFound, discord.Forbidden) as exc:

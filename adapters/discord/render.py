@@ -24,7 +24,7 @@ from bridge.chat.render import (
     short_authors,
 )
 from bridge.chat.service import SearchPage
-from bridge.delivery import DigestItem, DigestRun, DigestSubscription, run_notice
+from bridge.delivery import DigestItem, DigestRun, DigestSubscription, Notice, run_notice
 from bridge.models import Hit, Paper
 
 # Discord's limits (discord-api-docs, resources/message.mdx).
@@ -385,6 +385,13 @@ def digest_messages(
             else continued_line(run, len(items), per_message)
         )
     return pack(content, digest_embeds(items, per_message))
+
+
+def notice_message(notice: Notice) -> DiscordMessage:
+    """A notice about the bridge itself (a source down or back, a destination paused): its
+    plain text escaped as paper text is, since it quotes what others said (a pause reason)."""
+    note = "\n-# may repeat an earlier post" if notice.uncertain else ""
+    return DiscordMessage(f"⚠️ {fitted(notice.text, CONTENT_MAX - 40)}{note}")
 
 
 PHRASE_EXAMPLE = '/papers search query:"world model" -survey'

@@ -20,9 +20,16 @@ from typing import Any
 
 import httpx
 
-from adapters.discord.render import DiscordMessage, digest_messages
+from adapters.discord.render import DiscordMessage, digest_messages, notice_message
 from bridge.config import DISCORD_WEBHOOK_URL
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription, SendOutcome
+from bridge.delivery import (
+    Destination,
+    DigestItem,
+    DigestRun,
+    DigestSubscription,
+    Notice,
+    SendOutcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,17 @@ class WebhookPublisher:
         subscription: DigestSubscription | None = None,
         run: DigestRun | None = None,
     ) -> SendOutcome:
+        messages = digest_messages(
+            items, subscription, run, self.max_papers_per_message, header=True
+        )
+        return await self._post_all(destination, messages)
+
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome:
+        return await self._post_all(destination, [notice_message(notice)])
+
+    async def _post_all(
+        self, destination: Destination, messages: Sequence[DiscordMessage]
+    ) -> SendOutcome:
         url = self.environ.get(destination.address, "").strip()
         found = DISCORD_WEBHOOK_URL.fullmatch(url)
         if found is None:
@@ -81,9 +99,6 @@ class WebhookPublisher:
             )
         webhook_id, token = found.groups()
         endpoint = f"{self.api_base}/webhooks/{webhook_id}/{token}"
-        messages = digest_messages(
-            items, subscription, run, self.max_papers_per_message, header=True
-        )
         for message in messages:
             outcome = await self.post(endpoint, webhook_id, token, message)
             if outcome.status != "sent":

@@ -11,6 +11,6 @@ to channels, with Block Kit rendering that stays inside Slack's limits.
     manifest.yml   the app, created with one paste
 """
 
-from adapters.slack.output import SlackOutput, slack_output
+from adapters.slack.output import SlackOutput, slack_output, slack_problems
 
-__all__ = ["SlackOutput", "slack_output"]
+__all__ = ["SlackOutput", "slack_output", "slack_problems"]

@@ -32,7 +32,7 @@ from bridge.chat.render import (
     results_header,
 )
 from bridge.chat.service import SearchPage
-from bridge.delivery import DigestItem, DigestSubscription
+from bridge.delivery import DigestItem, DigestSubscription, Notice
 from bridge.models import Hit, StoredPaper
 
 MAX_BLOCKS = 50
@@ -223,6 +223,15 @@ def header_message(
         inert_within(what + about, MAX_FALLBACK_TEXT),
         digest_header(subscription, count, threaded=True, notice=notice),
     )
+
+
+def notice_message(notice: Notice) -> SlackMessage:
+    """A notice about the bridge itself (a source down or back, a destination paused): its
+    plain text, inert as paper text is, since it quotes what others said (a pause reason)."""
+    blocks = [section(f":warning: {inert(notice.text)}")]
+    if notice.uncertain:
+        blocks.append(context(UNCERTAIN_NOTE))
+    return SlackMessage(inert_within(notice.text, MAX_FALLBACK_TEXT), blocks)
 
 
 def quiet_message(subscription: DigestSubscription | None, notice: str = "") -> SlackMessage:

@@ -27,6 +27,7 @@ from adapters.slack.installations import DatabaseStateStore, Installations, toke
 from adapters.slack.publisher import KIND, SlackPublisher
 from adapters.slack.webclient import open_session, web_client
 from adapters.slack.workspaces import SingleWorkspace, Workspaces
+from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
@@ -84,8 +85,8 @@ class SlackOutput:
 
     async def start(self, *, listen: bool) -> None:
         slack = self.settings.slack
-        if listen:
-            self._check_listening()
+        if listen and (problems := listening_problems(self.settings)):
+            raise ConfigError.several(problems)
         self.session = open_session(slack)
         self.client = web_client(slack, self.session)
         if isinstance(self.workspaces, SingleWorkspace):
@@ -169,20 +170,6 @@ class SlackOutput:
             )
         )
 
-    def _check_listening(self) -> None:
-        if self.settings.slack.mode == "http" and self.settings.slack_signing_secret is None:
-            raise ConfigError(
-                "slack_signing_secret",
-                "HTTP mode checks every request from Slack: set SLACK_SIGNING_SECRET (the app's"
-                ' Basic Information page), or use [slack] mode = "socket"',
-            )
-        if self.settings.slack.mode == "socket" and self.settings.slack_app_token is None:
-            raise ConfigError(
-                "slack_app_token",
-                "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (xapp-…, with"
-                " connections:write)",
-            )
-
     async def _events(self, request: Request) -> Response:
         assert self._handler is not None
         length = request.headers.get("content-length", "")
@@ -211,36 +198,109 @@ async def _uninstalled(event: dict[str, object]) -> None:
 
 def slack_output(context: OutputContext) -> SlackOutput | None:
     """The Slack output: one workspace with SLACK_BOT_TOKEN, or several through OAuth with
-    slack.client_id and SLACK_CLIENT_SECRET; None when Slack is not set up."""
+    slack.client_id and SLACK_CLIENT_SECRET; None when Slack is not set up. ConfigError when
+    it is set up wrong (``slack_problems``)."""
     settings = context.settings
+    if not configured(settings):
+        return None
+    if problems := setup_problems(settings):
+        raise ConfigError.several(problems)
+    if settings.slack_bot_token is not None:
+        return SlackOutput(context, SingleWorkspace(settings.slack_bot_token.get_secret_value()))
+    assert settings.slack_installation_key is not None
+    cipher = token_cipher(settings.slack_installation_key.get_secret_value())
+    return SlackOutput(context, Installations(context.store, cipher))
+
+
+# -- the checks serve, deliver and check-config run (bridge.outputs.output_checks) ---------------
+
+
+def configured(settings: Settings) -> bool:
+    """Whether Slack is set up at all (a token, or any part of OAuth)."""
+    slack = settings.slack
+    return (
+        settings.slack_bot_token is not None
+        or bool(slack.client_id)
+        or settings.slack_client_secret is not None
+    )
+
+
+def slack_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    """Everything that would stop the Slack output from starting: as ``serve`` starts it
+    (``listen``: answering /papers), or as ``deliver`` does (posting only). No connection is
+    opened."""
+    if not configured(settings):
+        return []
+    problems = setup_problems(settings)
+    if listen:
+        problems += listening_problems(settings)
+    return problems
+
+
+def setup_problems(settings: Settings) -> list[ConfigError]:
+    """One workspace (SLACK_BOT_TOKEN) or OAuth (client id, secret and token key), not a mix
+    of the two nor half of OAuth."""
     token = settings.slack_bot_token
     client_id = settings.slack.client_id
     secret = settings.slack_client_secret
-    if token is None and not client_id and secret is None:
-        return None
-    if token is not None and (client_id or secret is not None):
-        raise ConfigError(
-            "slack_bot_token",
-            "set SLACK_BOT_TOKEN (one workspace) or slack.client_id with SLACK_CLIENT_SECRET"
-            " (installation into several workspaces), not both",
-        )
     if token is not None:
-        return SlackOutput(context, SingleWorkspace(token.get_secret_value()))
+        if client_id or secret is not None:
+            return [
+                ConfigError(
+                    "slack_bot_token",
+                    "set SLACK_BOT_TOKEN (one workspace) or slack.client_id with"
+                    " SLACK_CLIENT_SECRET (installation into several workspaces), not both",
+                )
+            ]
+        return []
+    problems: list[ConfigError] = []
     if not client_id:
-        raise ConfigError(
-            "slack.client_id", "SLACK_CLIENT_SECRET is set: give the app's client id too"
+        problems.append(
+            ConfigError(
+                "slack.client_id", "SLACK_CLIENT_SECRET is set: give the app's client id too"
+            )
         )
     if secret is None:
-        raise ConfigError(
-            "slack_client_secret", "slack.client_id is set: set SLACK_CLIENT_SECRET too"
+        problems.append(
+            ConfigError(
+                "slack_client_secret", "slack.client_id is set: set SLACK_CLIENT_SECRET too"
+            )
         )
     key = settings.slack_installation_key
     if key is None:
-        raise ConfigError(
-            "slack_installation_key",
-            "OAuth keeps each workspace's token encrypted in the store: set SLACK_INSTALLATION_KEY"
-            ' (make one with: python -c "from cryptography.fernet import Fernet;'
-            ' print(Fernet.generate_key().decode())")',
+        problems.append(
+            ConfigError(
+                "slack_installation_key",
+                "OAuth keeps each workspace's token encrypted in the store: set"
+                ' SLACK_INSTALLATION_KEY (make one with: python -c "from cryptography.fernet'
+                ' import Fernet; print(Fernet.generate_key().decode())")',
+            )
         )
-    cipher = token_cipher(key.get_secret_value())
-    return SlackOutput(context, Installations(context.store, cipher))
+    else:
+        try:
+            token_cipher(key.get_secret_value())
+        except ConfigError as exc:
+            problems.append(exc)
+    return problems
+
+
+def listening_problems(settings: Settings) -> list[ConfigError]:
+    """What answering /papers needs: the signing secret in HTTP mode, the app-level token in
+    Socket Mode."""
+    if settings.slack.mode == "http" and settings.slack_signing_secret is None:
+        return [
+            ConfigError(
+                "slack_signing_secret",
+                "HTTP mode checks every request from Slack: set SLACK_SIGNING_SECRET (the app's"
+                ' Basic Information page), or use [slack] mode = "socket"',
+            )
+        ]
+    if settings.slack.mode == "socket" and settings.slack_app_token is None:
+        return [
+            ConfigError(
+                "slack_app_token",
+                "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (xapp-…, with"
+                " connections:write)",
+            )
+        ]
+    return []

@@ -32,6 +32,7 @@ from adapters.slack.blocks import (
     SlackMessage,
     digest_messages,
     header_message,
+    notice_message,
     quiet_message,
 )
 from adapters.slack.pacer import ChannelPacer
@@ -42,6 +43,7 @@ from bridge.delivery import (
     DigestItem,
     DigestRun,
     DigestSubscription,
+    Notice,
     SendOutcome,
     run_notice,
 )
@@ -168,14 +170,9 @@ class SlackPublisher:
         subscription: DigestSubscription | None = None,
         run: DigestRun | None = None,
     ) -> SendOutcome:
-        try:
-            team, channel = parse_address(destination.address)
-        except ValueError as exc:
-            return SendOutcome.permanent(str(exc))
-        token = await self.workspaces.token_for(team)
-        if token is None:
-            return SendOutcome.permanent(f"the Slack app is not installed in workspace {team}")
-        poster = _Poster(self, team, token, channel)
+        poster = await self._poster(destination)
+        if isinstance(poster, SendOutcome):
+            return poster
         notice = run_notice(run, subscription)
         if not items:
             outcome, _ = await poster.post(quiet_message(subscription, notice))
@@ -202,6 +199,25 @@ class SlackPublisher:
             if run is not None:
                 run.anchor = None
         return outcome
+
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome:
+        poster = await self._poster(destination)
+        if isinstance(poster, SendOutcome):
+            return poster
+        outcome, _ = await poster.post(notice_message(notice))
+        return outcome
+
+    async def _poster(self, destination: Destination) -> _Poster | SendOutcome:
+        """A poster for the destination's channel with its workspace's token, or why there
+        can be none."""
+        try:
+            team, channel = parse_address(destination.address)
+        except ValueError as exc:
+            return SendOutcome.permanent(str(exc))
+        token = await self.workspaces.token_for(team)
+        if token is None:
+            return SendOutcome.permanent(f"the Slack app is not installed in workspace {team}")
+        return _Poster(self, team, token, channel)
 
 
 class _Poster:

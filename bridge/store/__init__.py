@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from bridge.database_urls import database_url as database_url_of
 from bridge.errors import StoreError
 from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
@@ -594,8 +595,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def sqlite_file(database_url: str) -> Path | None:
     """The absolute path of the file an SQLite URL names; None for other databases and for
-    an in-memory SQLite database."""
-    url = make_url(database_url)
+    an in-memory SQLite database, and for a URL the store refuses (opening it says why)."""
+    try:
+        url = database_url_of(database_url)
+    except ValueError:
+        return None
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database).resolve()
@@ -603,7 +607,10 @@ def sqlite_file(database_url: str) -> Path | None:
 
 def safe_url(database_url: str) -> str:
     """The URL with its password hidden, for messages and logs."""
-    return make_url(database_url).render_as_string(hide_password=True)
+    try:
+        return make_url(database_url.strip()).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"  # what was given may hold a password
 
 
 def _connection_problem(exc: SQLAlchemyError) -> str:
@@ -621,16 +628,23 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
     be reached at all, before any migration is tried: a refused connection, a wrong password
     or an unwritable SQLite directory is a connection problem, not a schema problem.
     """
-    url = make_url(database_url)
+    try:
+        url = database_url_of(database_url)
+    except ValueError as exc:
+        raise StoreError(f"cannot open the database: {exc}") from None
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the directory {folder} for the database: {exc.strerror or exc}"
+                ) from None
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-    elif url.get_backend_name() == "postgresql":
-        engine = create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     else:
-        raise StoreError(f"unsupported database {url.get_backend_name()!r}")
+        engine = create_engine(url, pool_pre_ping=True)
     store = Store(engine)
     try:
         try:

@@ -1,4 +1,4 @@
-"""The ledger's SQL: destinations, digest subscriptions, delivery rows and job leases.
+"""The ledger's SQL: destinations, digest subscriptions, delivery rows, notices and job leases.
 
 Each method is one short transaction, safe when several processes share the database:
 
@@ -42,7 +42,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from bridge.delivery import Delivery, DeliveryState, Destination, DigestSubscription
+from bridge.delivery import (
+    Delivery,
+    DeliveryState,
+    Destination,
+    DigestSubscription,
+    Notice,
+    NoticeKind,
+)
 from bridge.models import Hit, StoredPaper
 from bridge.store import Store, _to_stored, schema
 
@@ -88,6 +95,44 @@ class RunStart:
     orphans: int = 0
     subscription: DigestSubscription | None = None
     destination: Destination | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """A notice to add for one destination (``bridge.notices`` decides which are due); ``key``
+    says what it is about, and a key is posted to a destination once."""
+
+    key: str
+    destination_id: str
+    kind: NoticeKind
+    source: str = ""
+    since: datetime | None = None
+    about_id: str = ""
+    about: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenNotice:
+    """A source-down notice whose outage was not yet seen to end."""
+
+    id: int
+    key: str
+    destination_id: str
+    source: str
+    since: datetime | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRun:
+    """What ``begin_notices`` found under the destination's lease: the destination and its
+    pending notices (orphaned claims re-queued first)."""
+
+    taken: bool
+    orphans: int = 0
+    destination: Destination | None = None
+    notices: tuple[Notice, ...] = ()
 
 
 class _CursorMoved(Exception):
@@ -349,6 +394,9 @@ class LedgerStore:
                 delete(schema.deliveries).where(
                     schema.deliveries.c.destination_id == destination_id
                 )
+            )
+            conn.execute(
+                delete(schema.notices).where(schema.notices.c.destination_id == destination_id)
             )
             conn.execute(
                 delete(schema.digest_subscriptions).where(
@@ -760,6 +808,243 @@ class LedgerStore:
     def _reclaim_orphans(self, conn: Connection, destination_id: str) -> int:
         result = conn.execute(self._orphans, {"p_dest": destination_id})
         return int(result.rowcount or 0)
+
+    # -- notices ----------------------------------------------------------------------------------
+
+    def add_notices(self, rows: Sequence[NoticeRow], now: datetime) -> int:
+        """Add the notices not added yet (a key is added to a destination once, whoever tries
+        and however often). Returns how many were new."""
+        if not rows:
+            return 0
+        table = schema.notices
+        keys = sorted({row.key for row in rows})
+        with self.engine.connect() as conn:
+            known = {
+                (key, dest)
+                for key, dest in conn.execute(
+                    select(table.c.key, table.c.destination_id).where(table.c.key.in_(keys))
+                )
+            }
+        new: dict[tuple[str, str], NoticeRow] = {}
+        for row in rows:
+            pair = (row.key, row.destination_id)
+            if pair not in known:
+                new.setdefault(pair, row)  # the operator's channel may be asked twice
+        if not new:
+            return 0  # the usual sweep while an outage lasts: nothing written
+        with self._write() as conn:
+            added = conn.execute(
+                self._insert(table)
+                .on_conflict_do_nothing(index_elements=["key", "destination_id"])
+                .returning(table.c.id),
+                [self._notice_values(row, now) for row in new.values()],
+            ).all()
+        return len(added)
+
+    @staticmethod
+    def _notice_values(row: NoticeRow, now: datetime) -> dict[str, Any]:
+        return {
+            "key": row.key,
+            "destination_id": row.destination_id,
+            "kind": row.kind,
+            "source": row.source or None,
+            "since": row.since,
+            "about_id": row.about_id,
+            "about": row.about,
+            "detail": row.detail[:2000],
+            "state": "pending",
+            # Only a source-down notice has a sequel (its "back" notice).
+            "closed": row.kind != "source-down",
+            "attempts": 0,
+            "uncertain": False,
+            "created_at": now,
+        }
+
+    def open_source_notices(self) -> list[OpenNotice]:
+        """Source-down notices whose outage was not yet seen to end."""
+        table = schema.notices
+        query = select(
+            table.c.id,
+            table.c.key,
+            table.c.destination_id,
+            table.c.source,
+            table.c.since,
+            table.c.state,
+        ).where(table.c.closed.is_(False), table.c.kind == "source-down")
+        with self.engine.connect() as conn:
+            return [
+                OpenNotice(
+                    row.id, row.key, row.destination_id, row.source or "", row.since, row.state
+                )
+                for row in conn.execute(query)
+            ]
+
+    def close_source_notice(
+        self, notice: OpenNotice, back: NoticeRow | None, now: datetime
+    ) -> bool:
+        """The outage ``notice`` was about is over: close it (an unsent one is dropped) and,
+        if it was sent, add ``back``; one transaction, and only if nobody changed it meanwhile
+        (a notice being sent is closed after it is settled). False if it had changed."""
+        table = schema.notices
+        state = "dropped" if notice.state == "pending" else notice.state
+        with self._write() as conn:
+            result = conn.execute(
+                update(table)
+                .where(
+                    table.c.id == notice.id,
+                    table.c.closed.is_(False),
+                    table.c.state == notice.state,
+                )
+                .values(closed=True, state=state)
+            )
+            if result.rowcount != 1:
+                return False
+            if back is not None:
+                conn.execute(
+                    self._insert(table)
+                    .values(**self._notice_values(back, now))
+                    .on_conflict_do_nothing(index_elements=["key", "destination_id"])
+                )
+        return True
+
+    def notice_destinations(self) -> set[str]:
+        """Destinations with notices to send (or claimed by a run that may have died)."""
+        table = schema.notices
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(table.c.destination_id)
+                    .where(table.c.state.in_(("pending", "claimed")))
+                    .distinct()
+                ).scalars()
+            )
+
+    def begin_notices(
+        self,
+        destination_id: str,
+        holder: str,
+        now: datetime,
+        until: datetime,
+        *,
+        default_zone: str = "UTC",
+    ) -> NoticeRun:
+        """Take the destination's lease (the one its digest runs take: one message in flight
+        per destination) and, having it, re-queue notices a dead run had claimed, and read the
+        destination and its pending notices, in the zone of its first digest (or
+        ``default_zone`` for a destination without digests, such as the operator's)."""
+        table, digests = schema.notices, schema.digest_subscriptions
+        with self._write() as conn:
+            if not self._take_lease(conn, f"destination:{destination_id}", holder, now, until):
+                return NoticeRun(False)
+            orphans = conn.execute(
+                update(table)
+                .where(table.c.destination_id == destination_id, table.c.state == "claimed")
+                .values(state="pending", uncertain=True, claim_token=None)
+            ).rowcount
+            dest = conn.execute(self._one_destination, {"p_id": destination_id}).first()
+            zone = conn.execute(
+                select(digests.c.time_zone)
+                .where(digests.c.destination_id == destination_id)
+                .order_by(digests.c.created_at, digests.c.id)
+                .limit(1)
+            ).scalar()
+            rows = conn.execute(
+                select(table)
+                .where(table.c.destination_id == destination_id, table.c.state == "pending")
+                .order_by(table.c.id)
+            ).all()
+        notices = tuple(
+            Notice(
+                id=row.id,
+                destination_id=row.destination_id,
+                kind=row.kind,
+                source=row.source or "",
+                since=row.since,
+                about_id=row.about_id,
+                about=row.about,
+                detail=row.detail,
+                time_zone=zone or default_zone,
+                uncertain=bool(row.uncertain),
+            )
+            for row in rows
+        )
+        return NoticeRun(True, int(orphans or 0), _to_destination(dest) if dest else None, notices)
+
+    def claim_notice(self, notice_id: int, holder: str, now: datetime) -> str | None:
+        """Claim a pending notice for sending; its claim token, or None if it is not pending
+        any more (closed meanwhile because its outage ended)."""
+        table = schema.notices
+        token = uuid.uuid4().hex
+        with self._write() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.id == notice_id, table.c.state == "pending")
+                .values(
+                    state="claimed",
+                    claim_token=token,
+                    claimed_by=holder,
+                    attempts=table.c.attempts + 1,
+                )
+            )
+        return token if result.rowcount == 1 else None
+
+    def settle_notice(
+        self,
+        token: str,
+        destination_id: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        uncertain: bool = False,
+    ) -> None:
+        """Settle a claimed notice and record it on its destination, in one transaction:
+        sent (``error`` None); back to pending with the destination waiting until
+        ``retry_at``; or failed with the destination paused (``error`` without ``retry_at``),
+        as a digest's message would be."""
+        table = schema.notices
+        mine = [table.c.claim_token == token, table.c.state == "claimed"]
+        with self._write() as conn:
+            if error is None:
+                conn.execute(
+                    update(table)
+                    .where(*mine)
+                    .values(state="sent", sent_at=now, claim_token=None, last_error=None)
+                )
+                self._record_success(conn, destination_id, now)
+                return
+            values: dict[str, Any] = dict(
+                state="pending" if retry_at is not None else "failed",
+                claim_token=None,
+                last_error=error[:2000],
+            )
+            if uncertain:
+                values["uncertain"] = True
+            conn.execute(update(table).where(*mine).values(**values))
+            self._record_failure(
+                conn, destination_id, error, now, retry_at=retry_at, pause=retry_at is None
+            )
+
+    def drop_notices(self, destination_id: str, reason: str) -> int:
+        """Give up on a destination's pending notices (its output cannot post them)."""
+        table = schema.notices
+        with self._write() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.destination_id == destination_id, table.c.state == "pending")
+                .values(state="dropped", last_error=reason[:2000])
+            )
+        return int(result.rowcount or 0)
+
+    def notices(self, destination_id: str | None = None) -> list[dict[str, Any]]:
+        """Every notice (of one destination), oldest first, as plain rows: for status pages
+        and tests."""
+        table = schema.notices
+        query = select(table).order_by(table.c.id)
+        if destination_id is not None:
+            query = query.where(table.c.destination_id == destination_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     # -- leases -----------------------------------------------------------------------------------
 

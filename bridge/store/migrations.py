@@ -60,6 +60,11 @@ def _slack_installations(conn: Connection) -> None:
     schema.slack_oauth_states.create(conn)
 
 
+def _notices(conn: Connection) -> None:
+    # Notices about the bridge itself: sources down and back, paused destinations.
+    schema.notices.create(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -67,6 +72,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _search_index,
     _search_votes,
     _slack_installations,
+    _notices,
 ]
 
 

@@ -203,6 +203,46 @@ deliveries = Table(
     Index("ix_deliveries_sent_at", "sent_at"),
 )
 
+# Notices about the bridge itself (bridge/notices.py): a source that stopped answering, one
+# that is back, a paused destination. ``key`` says what a notice is about ("source-down:hf:
+# <last success>"): one row per key and destination, so each is posted once however many
+# processes notice the same thing. Sent like digests, under the destination's lease.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False),
+    Column(
+        "destination_id",
+        String(128),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(32), nullable=False),  # source-down, source-back, destination-paused
+    Column("source", String(64)),
+    # source-down: the source's last success (None: never); source-back: when it answered
+    # again; destination-paused: when it was paused.
+    Column("since", UTCDateTime),
+    # destination-paused: the paused destination's id, how it is shown, why it was paused.
+    Column("about_id", String(128), nullable=False, default=""),
+    Column("about", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Column("state", String(16), nullable=False, default="pending"),  # … sent, failed, dropped
+    # Nothing more follows from it: a source-down notice once its outage is over (the "back"
+    # notice made, or the notice dropped unsent); every other kind from the start.
+    Column("closed", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("uncertain", Boolean, nullable=False, default=False),
+    Column("claim_token", String(64)),
+    Column("claimed_by", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("key", "destination_id", name="uq_notices_key_destination"),
+    Index("ix_notices_state", "state", "destination_id"),
+    Index("ix_notices_open", "closed", "kind"),
+)
+
 # Leases that make a job run in one process at a time (polls, a destination's sends).
 job_claims = Table(
     "job_claims",
