@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -63,10 +64,10 @@ def health_routes(bridge: Bridge, started: datetime | None = None) -> list[BaseR
     return [Route("/healthz", healthz)]
 
 
-def metrics_routes(registry: metrics.Registry = metrics.REGISTRY) -> list[BaseRoute]:
+def metrics_routes(registry: CollectorRegistry = metrics.REGISTRY) -> list[BaseRoute]:
     async def exposition(_request: Request) -> Response:
         return Response(
-            registry.render(),
+            await asyncio.to_thread(generate_latest, registry),
             media_type=metrics.CONTENT_TYPE,
             headers={"Cache-Control": "no-store"},
         )
