@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ from bridge.app import Bridge, build_fetcher, open_bridge
 from bridge.chat import ChatService
 from bridge.config import Settings, redacted
 from bridge.errors import BridgeError
+from bridge.health import LOAD_MEANWHILE, HealthCheck, local_time, next_poll
 from bridge.importer import expand_paths, import_paths
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
@@ -266,6 +267,7 @@ async def serve(settings: Settings, host: str, port: int) -> int:
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(contextlib.closing(sock))
         bridge = await stack.enter_async_context(open_bridge(settings))
+        health = HealthCheck(settings, bridge.store, [s.name for s in bridge.sources])
         scheduler = Scheduler()
         # Deliveries (bridge/ledger.py): digests and each poll run once across processes.
         ledger = build_ledger(bridge.store, settings)
@@ -277,10 +279,13 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         for source in bridge.sources:
             schedule_poll(scheduler, ledger, settings, source.name, _poll_job(bridge, source.name))
         DeliveryJobs(scheduler, ledger).install()
-        feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size))
+        feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size), health=health)
         routes = [route for output in outputs for route in output.routes()]
         app = create_web_app(
-            bridge, extra_routes=[*routes, *feeds.routes()], middleware=feeds.middleware()
+            bridge,
+            extra_routes=[*routes, *feeds.routes()],
+            middleware=feeds.middleware(),
+            health=health,
         )
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
@@ -343,13 +348,22 @@ def _poll_job(bridge: Bridge, source: str):  # type: ignore[no-untyped-def]
             metrics.PAPERS.inc(len(src.new), source=src.source)
             if src.error:
                 metrics.ERRORS.inc(where=f"poll:{src.source}")
+                # The failure itself was logged by the poller; say what happens next.
+                now = datetime.now(UTC)
+                upcoming = next_poll(bridge.settings, src.source, now, now)
+                log.warning(
+                    "poll %s: next poll at %s; %s",
+                    src.source,
+                    local_time(upcoming, bridge.settings.time_zone),
+                    LOAD_MEANWHILE,
+                )
+                continue
             log.info(
-                "poll %s: %d new, %d revised, %d merged%s",
+                "poll %s: %d new, %d revised, %d merged",
                 src.source,
                 len(src.new),
                 len(src.revised),
                 src.merged,
-                f" (error: {src.error})" if src.error else "",
             )
 
     return job

@@ -1,9 +1,12 @@
-"""/metrics: the counters and latency histogram dashboards read (names unchanged) and their
-request timer, in prometheus_client's text format."""
+"""/metrics: the counters and latency histogram dashboards read (names unchanged), their request
+timer, and the gauges read from the store at scrape time that alerts are written against."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +18,16 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from bridge import metrics
+from bridge.config import Settings
+from bridge.delivery import Destination, DigestSubscription
+from bridge.gauges import StoreGauges
+from bridge.health import HealthCheck
+from bridge.ledger import Ledger
 from bridge.metrics import Counter, Histogram, RequestTimer
+from bridge.models import Paper
+from bridge.store import Store, open_store
+from bridge.web import metrics_routes
+from tests.fakes import Clock
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -117,3 +129,89 @@ async def test_request_timer_labels_by_route_template_and_bounds_methods() -> No
     assert latency.count(route="unmatched", method="GET", status="404") == 1
     assert latency.count(route="/hello/{name}", method="other", status="405") == 1
     assert "ada" not in generate_latest(registry).decode()
+
+
+# -- gauges read from the store ------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    yield store
+    store.close()
+
+
+async def scrape(gauges: StoreGauges) -> str:
+    app = Starlette(routes=metrics_routes(gauges))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return response.text
+
+
+async def test_store_gauges_are_read_at_scrape_time(store: Store) -> None:
+    """Papers imported by another process count at once (papers_total stayed 0 after
+    imports: it counts this process's polls), and so do pending and paused deliveries."""
+    settings = Settings.model_validate({"sources": {"arxiv": {"enabled": True}}})
+    ticks = Clock(datetime(2026, 6, 13, 12, tzinfo=UTC))
+    gauges = StoreGauges(HealthCheck(settings, store), store, count_ttl=30, clock=lambda: 0.0)
+
+    text = await scrape(gauges)
+    assert value(text, "paperbridge_papers_stored") == 0
+    # Never polled: not up, and "last success" is 0, so `time() - x > N` alerts fire at once.
+    assert value(text, "paperbridge_source_up", source="hf") == 0
+    assert value(text, "paperbridge_source_last_success_timestamp_seconds", source="hf") == 0
+    assert value(text, "paperbridge_healthy") == 0 and value(text, "paperbridge_store_up") == 1
+
+    ledger = Ledger(store, {}, clock=ticks)
+    ledger.db.save_destination(Destination("lab", "fake", "chan"), ticks())
+    ledger.db.save_destination(Destination("gone", "fake", "chan-2"), ticks())
+    ledger.db.save_digest(DigestSubscription("s", "lab", "drift", "08:00", "UTC"), ticks())
+    ledger.db.pause_destination("gone", "channel_not_found", ticks())
+    store.add_papers([Paper(f"2606.{n:05d}", f"Drift {n}") for n in range(7)], now=ticks())
+    await ledger.intake()
+    polled = datetime.now(UTC).replace(microsecond=0)
+    store.record_poll_success("hf", None, now=polled)
+    store.record_poll_success("arxiv", None, now=polled)
+
+    gauges = StoreGauges(HealthCheck(settings, store), store, count_ttl=30, clock=lambda: 0.0)
+    text = await scrape(gauges)
+    assert value(text, "paperbridge_papers_stored") == 7
+    assert value(text, "paperbridge_deliveries_pending") == 7
+    assert value(text, "paperbridge_destinations_paused") == 1
+    last = value(text, "paperbridge_source_last_success_timestamp_seconds", source="hf")
+    assert last == polled.timestamp()
+    assert value(text, "paperbridge_source_up", source="arxiv") == 1
+    assert value(text, "paperbridge_healthy") == 1
+    assert value(text, "paperbridge_jobs_crashed") == 0
+
+
+async def test_the_paper_count_is_kept_for_a_short_while(sqlite_store: Store) -> None:
+    now = [0.0]
+    gauges = StoreGauges(
+        HealthCheck(Settings(), sqlite_store), sqlite_store, count_ttl=30, clock=lambda: now[0]
+    )
+    assert value(await scrape(gauges), "paperbridge_papers_stored") == 0
+    sqlite_store.add_papers([Paper("2606.00001", "Drift")])
+    now[0] = 29.0
+    assert value(await scrape(gauges), "paperbridge_papers_stored") == 0
+    now[0] = 30.0
+    assert value(await scrape(gauges), "paperbridge_papers_stored") == 1
+
+
+async def test_a_store_that_cannot_be_read_is_reported_not_counted_as_zero(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'gone.db'}")
+    gauges = StoreGauges(HealthCheck(Settings(), store), store)
+    store.close()
+    (tmp_path / "gone.db").unlink()  # wiped under the running bridge: no table answers
+    try:
+        text = await scrape(gauges)
+    finally:
+        store.close()
+    assert value(text, "paperbridge_store_up") == 0
+    assert value(text, "paperbridge_healthy") == 0
+    assert value(text, "paperbridge_papers_stored") is None
