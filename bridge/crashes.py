@@ -1,6 +1,10 @@
-"""Crashed scheduled jobs: what a crash is called, and where it is recorded for health.
+"""Crashed scheduled jobs: said once in the log, recorded as a problem of their source (or job).
 
-A crash is said in one line (a full disk as "disk full" with the path, ``explain``).
+A scheduled job that raises (a full disk while writing a lease, a bug in a parser, a store that
+refuses a write) must not vanish into the scheduler's log. ``CrashWatch`` is the scheduler's
+observer: it logs the crash in one line saying what happened (a full disk as "disk full" with
+the path), records it where ``status`` and every other process read health, and keeps it in
+this process until the job next runs cleanly, because a full disk may refuse that record too.
 
 Where a crash is recorded: a poll (``poll:<source>``) counts as a failed poll of its source;
 any other job (``deliveries:sweep``, ``digest:<id>``) gets a ``source_state`` row of its own
@@ -10,13 +14,20 @@ a job's health, cleared by the next clean run in any process.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from bridge import metrics
 from bridge.errors import BridgeError
-from bridge.store import safe_url, sqlite_file
+from bridge.store import Store, safe_url, sqlite_file
+
+log = logging.getLogger(__name__)
 
 # Rows of ``source_state`` that hold a scheduled job's health rather than a source's.
 JOB_ROW_PREFIX = "job:"
@@ -95,3 +106,61 @@ def _disk_full(exc: BaseException) -> tuple[str | None, str] | None:
             if isinstance(linked, BaseException):
                 pending.append(linked)
     return None
+
+
+class CrashWatch:
+    """The scheduler's observer (``bridge.scheduler.JobObserver``) for one ``serve`` process."""
+
+    def __init__(
+        self,
+        store: Store,
+        database_url: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.database_url = database_url
+        self.clock = clock
+        self._open: dict[str, Crash] = {}
+        # Read by health checks in worker threads while the event loop records crashes.
+        self._lock = threading.Lock()
+
+    def open_crashes(self) -> list[Crash]:
+        """The crashes not yet followed by a clean run of the same job, oldest first."""
+        with self._lock:
+            return sorted(self._open.values(), key=lambda crash: crash.at)
+
+    async def crashed(self, job: str, exc: Exception) -> None:
+        metrics.JOB_CRASHES.inc(job=job)
+        crash = await asyncio.to_thread(self._record, job, exc)
+        with self._lock:
+            self._open[job] = crash
+
+    async def ran(self, job: str) -> None:
+        with self._lock:
+            self._open.pop(job, None)
+        if not job.startswith("poll:"):  # a poll records its own success
+            await asyncio.to_thread(self._clear, job)
+
+    def _record(self, job: str, exc: Exception) -> Crash:
+        text = explain(exc, self.database_url)
+        now = self.clock()
+        try:
+            self.store.record_poll_failure(state_row(job), f"crashed: {text}", now)
+            recorded, unrecorded = True, ""
+        except Exception as store_exc:  # the store may be what failed (a full disk)
+            why = explain(store_exc, self.database_url)
+            recorded = False
+            unrecorded = "; the store could not record it" + ("" if why == text else f": {why}")
+        # A bug deserves its traceback; a full disk or one of our own errors is said plainly.
+        plain = isinstance(exc, BridgeError) or is_disk_full(exc)
+        log.error("%s crashed: %s%s", job, text, unrecorded, exc_info=None if plain else exc)
+        return Crash(job, text, now, recorded)
+
+    def _clear(self, job: str) -> None:
+        """Mark the job's row clean after a clean run (of this process or any other)."""
+        row = state_row(job)
+        try:
+            if self.store.source_state(row).consecutive_failures:
+                self.store.record_poll_success(row, None, self.clock())
+        except Exception as exc:  # the job itself just used the store; this is a blip
+            log.warning("%s: cannot clear its recorded crash: %s", job, explain(exc))
