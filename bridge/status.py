@@ -7,6 +7,7 @@ needs a human but does not make the service unhealthy: restarting would not fix 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +27,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _destination_json(dest: Destination, counts: dict[str, int] | None = None) -> dict[str, Any]:
+def _destination_json(
+    dest: Destination,
+    counts: dict[str, int] | None = None,
+    stamp: Callable[[datetime | None], str | None] = _iso,
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": dest.id,
         "kind": dest.kind,
@@ -34,11 +39,11 @@ def _destination_json(dest: Destination, counts: dict[str, int] | None = None) -
         "name": dest.name,
         "paused": dest.paused,
         "paused_reason": dest.paused_reason,
-        "paused_at": _iso(dest.paused_at),
+        "paused_at": stamp(dest.paused_at),
         "consecutive_failures": dest.consecutive_failures,
-        "retry_at": _iso(dest.retry_at),
+        "retry_at": stamp(dest.retry_at),
         "last_error": dest.last_error,
-        "last_delivery_at": _iso(dest.last_delivery_at),
+        "last_delivery_at": stamp(dest.last_delivery_at),
     }
     if counts is not None:
         data["deliveries"] = {
@@ -181,18 +186,12 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
         }
         for row, title in db.recent_sent(10)
     ]
-    shown = []
-    for dest in destinations:
-        data = _destination_json(dest, counts.get(dest.id, {}))
-        for key in ("paused_at", "retry_at", "last_delivery_at"):
-            data[key] = stamp(getattr(dest, key))
-        shown.append(data)
     return {
         "time_zone": settings.time_zone,
         "sources": sources,
         "feeds": [{"name": s.name, "query": s.query} for s in settings.subscriptions],
         "digests": digests,
-        "destinations": shown,
+        "destinations": [_destination_json(d, counts.get(d.id, {}), stamp) for d in destinations],
         "last_deliveries": last,
         "problems": problems,
     }
