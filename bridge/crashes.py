@@ -46,11 +46,6 @@ class Crash:
     # process knows, and its health must say so.
     recorded: bool
 
-    @property
-    def source(self) -> str | None:
-        """The source whose poll crashed; None for other jobs."""
-        return self.job.removeprefix("poll:") if self.job.startswith("poll:") else None
-
 
 def state_row(job: str) -> str:
     """The ``source_state`` row a job's crash is recorded in: its source's, or its own."""
