@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +24,9 @@ from bridge import metrics
 from bridge.app import Bridge, build_fetcher, open_bridge
 from bridge.chat import ChatService
 from bridge.config import Settings, redacted
+from bridge.crashes import CrashWatch, explain, is_disk_full
 from bridge.errors import BridgeError
+from bridge.health import LOAD_MEANWHILE, HealthCheck, local_time, next_poll
 from bridge.importer import expand_paths, import_paths
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
@@ -264,10 +266,28 @@ def _host_port(host: str, port: int) -> str:
 async def serve(settings: Settings, host: str, port: int) -> int:
     sock = _listen(host, port)
     port = sock.getsockname()[1]  # the port given, or the one chosen for --port 0
+    try:
+        return await _serve(settings, sock, host, port)
+    except Exception as exc:
+        # Opening the store, migrating it or saving the configured digests on a full disk:
+        # one line naming the path, not a driver's statement dump or a traceback.
+        if is_disk_full(exc):
+            raise BridgeError(
+                f"serve cannot run: {explain(exc, settings.store.database_url)}"
+            ) from None
+        raise
+
+
+async def _serve(settings: Settings, sock: socket.socket, host: str, port: int) -> int:
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(contextlib.closing(sock))
         bridge = await stack.enter_async_context(open_bridge(settings))
-        scheduler = Scheduler()
+        # Crashed jobs are logged, recorded and shown by every health view (bridge.crashes).
+        watch = CrashWatch(bridge.store, settings.store.database_url)
+        health = HealthCheck(
+            settings, bridge.store, [s.name for s in bridge.sources], watch.open_crashes
+        )
+        scheduler = Scheduler(observer=watch)
         # Deliveries (bridge/ledger.py): digests and each poll run once across processes.
         ledger = build_ledger(bridge.store, settings)
         await asyncio.to_thread(sync_configured, ledger, settings)
@@ -278,10 +298,13 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         for source in bridge.sources:
             schedule_poll(scheduler, ledger, settings, source.name, _poll_job(bridge, source.name))
         DeliveryJobs(scheduler, ledger).install()
-        feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size))
+        feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size), health=health)
         routes = [route for output in outputs for route in output.routes()]
         app = create_web_app(
-            bridge, extra_routes=[*routes, *feeds.routes()], middleware=feeds.middleware()
+            bridge,
+            extra_routes=[*routes, *feeds.routes()],
+            middleware=feeds.middleware(),
+            health=health,
         )
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
@@ -328,29 +351,33 @@ def _poll_job(bridge: Bridge, source: str):  # type: ignore[no-untyped-def]
     async def job() -> None:
         try:
             report = await bridge.poller.poll_once(only=source)
-        except BridgeError as exc:
-            log.error("poll %s failed: %s", source, exc)
-            metrics.POLLS.inc(source=source, outcome="error")
-            metrics.ERRORS.inc(where=f"poll:{source}")
-            return
         except Exception:
-            # The service keeps running whatever one poll does; the traceback is for a bug report.
-            log.exception("poll %s crashed", source)
+            # A crash, not a failed fetch (the poller records those): the scheduler's observer
+            # logs it and records it as a failed poll of the source (bridge.crashes).
             metrics.POLLS.inc(source=source, outcome="error")
             metrics.ERRORS.inc(where=f"poll:{source}")
-            return
+            raise
         for src in report.sources:
             metrics.POLLS.inc(source=src.source, outcome="error" if src.error else "ok")
             metrics.PAPERS.inc(len(src.new), source=src.source)
             if src.error:
                 metrics.ERRORS.inc(where=f"poll:{src.source}")
+                # The failure itself was logged by the poller; say what happens next.
+                now = datetime.now(UTC)
+                upcoming = next_poll(bridge.settings, src.source, now, now)
+                log.warning(
+                    "poll %s: next poll at %s; %s",
+                    src.source,
+                    local_time(upcoming, bridge.settings.time_zone),
+                    LOAD_MEANWHILE,
+                )
+                continue
             log.info(
-                "poll %s: %d new, %d revised, %d merged%s",
+                "poll %s: %d new, %d revised, %d merged",
                 src.source,
                 len(src.new),
                 len(src.revised),
                 src.merged,
-                f" (error: {src.error})" if src.error else "",
             )
 
     return job

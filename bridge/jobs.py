@@ -16,6 +16,9 @@ its subscription's local time, and a sweeper that catches up on whatever was mis
   due when its latest scheduled time has passed and no digest finished for it (a morning missed
   while the bridge was down, an interrupted or failed one); several missed mornings are
   coalesced into one (``bridge.scheduler.due_slot``).
+- **Crashes**: a job that raises (a full disk while taking a lease, a bug) is left to raise:
+  the scheduler hands it to its observer (``bridge.crashes.CrashWatch``), which logs it once
+  and records it as a problem of the job's source, or of the job, for every health view.
 
 Everything here reads the time from the ledger's clock, so tests drive it with a fake one.
 """
@@ -136,13 +139,10 @@ class DeliveryJobs:
         self.scheduler.every("deliveries:sweep", every, self.sweep, start_now=True)
 
     async def sweep(self) -> None:
-        try:
-            await self.sync()
-            report = await self.ledger.sweep()
-        except Exception:
-            # The service keeps running; the next sweep tries again.
-            log.exception("ledger sweep failed")
-            return
+        # A crash goes to the scheduler's observer, which records it as the job's problem
+        # (``bridge.crashes``); the service keeps running and the next sweep tries again.
+        await self.sync()
+        report = await self.ledger.sweep()
         sent = sum(1 for result in report.digests.values() if result in ("sent", "quiet"))
         if report.recovered or report.enqueued or sent:
             log.info(
@@ -169,10 +169,9 @@ class DeliveryJobs:
 
     def _digest_job(self, subscription_id: str) -> Job:
         async def run() -> None:
-            try:
-                await self.ledger.intake()
-                await self.ledger.run_digest(subscription_id)
-            except Exception:
-                log.exception("digest %s failed", subscription_id)
+            # A crash is the scheduler observer's to record, as in ``sweep``; the sweeper
+            # sends a digest whose run failed at its next pass (``due_slot``).
+            await self.ledger.intake()
+            await self.ledger.run_digest(subscription_id)
 
         return run

@@ -103,6 +103,14 @@ class Poller:
             if listing.complete and listing.day is not None:
                 if caught_up_to is None or listing.day > caught_up_to:
                     caught_up_to = listing.day
+        unreadable = [listing.unreadable for listing in listings if listing.unreadable]
+        if unreadable:
+            # What could be read is stored, but the poll failed: "caught up to" and the last
+            # success stay where they were, so the next poll asks for these days again.
+            report.error = f"unreadable answer: {unreadable[0]}"
+            log.error("poll %s failed: %s", source.name, report.error)
+            await asyncio.to_thread(self.store.record_poll_failure, source.name, report.error, now)
+            return report
         await asyncio.to_thread(self.store.record_poll_success, source.name, caught_up_to, now)
         return report
 
@@ -122,9 +130,11 @@ class Poller:
         log_problems(listing.problems)
         report.problems += len(listing.problems)
         result = await asyncio.to_thread(self.store.add_papers, listing.papers, announce=announce)
-        # Only now that the papers are stored may a 304 stand in for this response.
-        for fetched in listing.fetched:
-            self.fetcher.remember(fetched)
+        # Only now that the papers are stored may a 304 stand in for this response; never for
+        # an unreadable one, which must be fetched whole again.
+        if not listing.unreadable:
+            for fetched in listing.fetched:
+                self.fetcher.remember(fetched)
         report.new.extend(result.new)
         report.revised.extend(result.revised)
         report.merged += result.merged

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -173,30 +174,57 @@ def due_slot(sub: DigestSubscription, now: datetime) -> datetime | None:
     return slot
 
 
+class JobObserver(Protocol):
+    """Told how each run of a scheduled job ended (``bridge.crashes.CrashWatch``)."""
+
+    async def ran(self, job_id: str) -> None: ...
+
+    async def crashed(self, job_id: str, exc: Exception) -> None: ...
+
+
 class Scheduler:
-    def __init__(self) -> None:
+    def __init__(self, observer: JobObserver | None = None) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[object]] = set()
+        self.observer = observer
 
     def _tracked(
         self, job_id: str, func: Callable[[], Awaitable[object]]
     ) -> Callable[[], Awaitable[object]]:
         """``func``, known to ``stop`` while it runs, and ending quietly when ``stop`` cancels
-        it: APScheduler would log the cancellation as the job's error, with a traceback."""
+        it: APScheduler would log the cancellation as the job's error, with a traceback.
+        A crash goes to the observer rather than to APScheduler's log, where nothing would
+        ever show it in the bridge's health."""
 
         async def run() -> object:
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
             try:
-                return await func()
+                result = await func()
             except asyncio.CancelledError:
                 log.info("%s: interrupted by the stop; it runs again after the next start", job_id)
                 return None
+            except Exception as exc:
+                await self._report(job_id, exc)
+                return None
+            else:
+                if self.observer is not None:
+                    await self.observer.ran(job_id)
+                return result
             finally:
                 self._running.discard(task)
 
         return run
+
+    async def _report(self, job_id: str, exc: Exception) -> None:
+        if self.observer is None:
+            log.error("%s crashed", job_id, exc_info=exc)
+            return
+        try:
+            await self.observer.crashed(job_id, exc)
+        except Exception:
+            log.exception("%s crashed, and reporting the crash failed too", job_id)
 
     def every(
         self,
@@ -252,6 +280,14 @@ class Scheduler:
 
     def job_ids(self, prefix: str = "") -> set[str]:
         return {job.id for job in self._scheduler.get_jobs() if job.id.startswith(prefix)}
+
+    async def run_now(self, job_id: str) -> object:
+        """Run the scheduled job ``job_id`` once, now, exactly as its trigger would: tracked by
+        ``stop`` and its crash handed to the observer. KeyError if there is no such job."""
+        job = self._scheduler.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return await job.func()
 
     def trigger_of(self, job_id: str) -> BaseTrigger | None:
         job = self._scheduler.get_job(job_id)

@@ -7,14 +7,18 @@ needs a human but does not make the service unhealthy: restarting would not fix 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.config import Settings
+from bridge.crashes import JOB_ROW_PREFIX
 from bridge.delivery import Destination
 from bridge.errors import StoreError
+from bridge.health import LOAD_MEANWHILE, HealthCheck, enabled_sources, local_time
 from bridge.store import Store
 from bridge.store.ledger import LedgerStore
 
@@ -23,7 +27,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _destination_json(dest: Destination, counts: dict[str, int] | None = None) -> dict[str, Any]:
+def _destination_json(
+    dest: Destination,
+    counts: dict[str, int] | None = None,
+    stamp: Callable[[datetime | None], str | None] = _iso,
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": dest.id,
         "kind": dest.kind,
@@ -31,11 +39,11 @@ def _destination_json(dest: Destination, counts: dict[str, int] | None = None) -
         "name": dest.name,
         "paused": dest.paused,
         "paused_reason": dest.paused_reason,
-        "paused_at": _iso(dest.paused_at),
+        "paused_at": stamp(dest.paused_at),
         "consecutive_failures": dest.consecutive_failures,
-        "retry_at": _iso(dest.retry_at),
+        "retry_at": stamp(dest.retry_at),
         "last_error": dest.last_error,
-        "last_delivery_at": _iso(dest.last_delivery_at),
+        "last_delivery_at": stamp(dest.last_delivery_at),
     }
     if counts is not None:
         data["deliveries"] = {
@@ -95,32 +103,44 @@ def _delivery_health(store: Store, now: datetime) -> dict[str, Any]:
 
 
 def status_report(store: Store, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    """Everything ``paperbridge status`` prints, as JSON-ready data."""
+    """Everything ``paperbridge status`` prints, as JSON-ready data; times in the configured
+    ``time_zone``, to the second."""
     now = now or datetime.now(UTC)
+    zone = ZoneInfo(settings.time_zone)
+
+    def stamp(value: datetime | None) -> str | None:
+        return value.astimezone(zone).replace(microsecond=0).isoformat() if value else None
+
     db = LedgerStore(store)
-    problems: list[str] = []
+    enabled = enabled_sources(settings)
+    health = HealthCheck(settings, store, enabled, serving=False).read(now)
+    assessed = {source.source: source for source in health.sources}
+    states = {
+        state.source: state
+        for state in store.all_source_states()
+        if not state.source.startswith(JOB_ROW_PREFIX)
+    }
     sources = []
-    enabled = {"hf": settings.sources.hf.enabled, "arxiv": settings.sources.arxiv.enabled}
-    states = {state.source: state for state in store.all_source_states()}
-    for name in sorted(set(states) | {n for n, on in enabled.items() if on}):
+    for name in sorted(set(states) | set(enabled)):
         state = states.get(name)
+        source = assessed.get(name)
         sources.append(
             {
                 "source": name,
-                "enabled": enabled.get(name, False),
-                "last_success_at": _iso(state.last_success_at) if state else None,
+                "enabled": source is not None,
+                "state": _SHOWN_CONDITION[source.condition] if source else "disabled",
+                "last_success_at": stamp(state.last_success_at) if state else None,
                 "caught_up_to": state.caught_up_to.isoformat()
                 if state and state.caught_up_to
                 else None,
                 "last_error": state.last_error if state else None,
                 "consecutive_failures": state.consecutive_failures if state else 0,
+                "next_poll": stamp(source.next_poll) if source else None,
             }
         )
-        if state and state.consecutive_failures:
-            problems.append(
-                f"source {name}: {state.consecutive_failures} failed polls in a row:"
-                f" {state.last_error}"
-            )
+    problems = [*health.problems, *health.warnings]
+    if health.unreachable:
+        problems.append(LOAD_MEANWHILE[0].upper() + LOAD_MEANWHILE[1:])
     counts = db.counts()
     destinations = db.list_destinations()
     labels = {d.id: d.label for d in destinations}
@@ -137,8 +157,8 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
             "all_quiet": sub.all_quiet,
             # The scheduled morning last finished, and when a paper last went out (a "now"
             # subscription or `deliver --now` sends without finishing a scheduled morning).
-            "last_digest_at": _iso(sub.last_digest_at),
-            "last_sent_at": _iso(last_sent.get(sub.id)),
+            "last_digest_at": stamp(sub.last_digest_at),
+            "last_sent_at": stamp(last_sent.get(sub.id)),
             "pending": pending.get(sub.id, 0),
         }
         for sub in db.list_digests()
@@ -147,9 +167,10 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
         if dest.paused:
             problems.append(f"destination {dest.label} paused: {dest.paused_reason}")
         elif dest.consecutive_failures:
+            retry = dest.retry_at and f"; next try {local_time(dest.retry_at, settings.time_zone)}"
             problems.append(
                 f"destination {dest.label}: {dest.consecutive_failures} failed sends in a row"
-                f" ({dest.last_error}); next try {_iso(dest.retry_at)}"
+                f" ({dest.last_error}){retry or ''}"
             )
     uncertain = sum(c.get("uncertain", 0) for c in counts.values())
     if uncertain:
@@ -158,7 +179,7 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
         )
     last = [
         {
-            "sent_at": _iso(row.sent_at),
+            "sent_at": stamp(row.sent_at),
             "destination": labels.get(row.destination_id, row.destination_id),
             "arxiv_id": row.arxiv_id,
             "title": title,
@@ -166,24 +187,43 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
         for row, title in db.recent_sent(10)
     ]
     return {
+        "time_zone": settings.time_zone,
         "sources": sources,
         "feeds": [{"name": s.name, "query": s.query} for s in settings.subscriptions],
         "digests": digests,
-        "destinations": [_destination_json(d, counts.get(d.id, {})) for d in destinations],
+        "destinations": [_destination_json(d, counts.get(d.id, {}), stamp) for d in destinations],
         "last_deliveries": last,
         "problems": problems,
     }
 
 
+# How ``status`` names each health condition (``bridge.health``): it runs beside ``serve``,
+# so a source without a finished poll has simply never been polled, as far as it can tell.
+_SHOWN_CONDITION = {
+    "ok": "ok",
+    "retrying": "retrying",
+    "starting": "never polled",
+    "failing": "failing",
+    "stale": "stale",
+    "unknown": "unknown",
+}
+
+
+def _when(value: str | None) -> str:
+    """A timestamp from the report as people read it: date and time, without the offset
+    (the report's time zone is said once, at the top)."""
+    return value[:19].replace("T", " ") if value else "never"
+
+
 def format_status(report: dict[str, Any]) -> str:
     """The report as text for a terminal."""
-    lines = ["Sources"]
+    lines = [f"Times in {report['time_zone']}", "Sources"]
     for src in report["sources"]:
-        state = "ok" if not src["last_error"] or not src["consecutive_failures"] else "failing"
+        upcoming = f", next poll {_when(src['next_poll'])}" if src["next_poll"] else ""
         lines.append(
             f"  {src['source']:<6} {'enabled' if src['enabled'] else 'disabled':<8}"
-            f" last success {src['last_success_at'] or 'never'},"
-            f" caught up to {src['caught_up_to'] or '-'}  {state}"
+            f" last success {_when(src['last_success_at'])},"
+            f" caught up to {src['caught_up_to'] or '-'}{upcoming}  {src['state']}"
         )
     lines.append("Subscriptions")
     for feed in report["feeds"]:
@@ -191,7 +231,7 @@ def format_status(report: dict[str, Any]) -> str:
     for sub in report["digests"]:
         lines.append(
             f"  digest {sub['name'] or sub['id']}: {sub['query']!r} -> {sub['destination']}"
-            f" at {sub['time']} {sub['time_zone']}; last sent {sub['last_sent_at'] or 'never'};"
+            f" at {sub['time']} {sub['time_zone']}; last sent {_when(sub['last_sent_at'])};"
             f" {sub['pending']} pending"
         )
     if not report["feeds"] and not report["digests"]:
@@ -205,14 +245,14 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append(
             f"  {shown} ({dest['id']}) {state};"
             f" sent {counts['sent']}, pending {counts['pending']}, failed {counts['failed']};"
-            f" last delivery {dest['last_delivery_at'] or 'never'}"
+            f" last delivery {_when(dest['last_delivery_at'])}"
         )
     if not report["destinations"]:
         lines.append("  (none)")
     lines.append("Last deliveries")
     for row in report["last_deliveries"]:
         lines.append(
-            f"  {row['sent_at']} {row['destination']} arXiv:{row['arxiv_id']} {row['title']}"
+            f"  {_when(row['sent_at'])} {row['destination']} arXiv:{row['arxiv_id']} {row['title']}"
         )
     if not report["last_deliveries"]:
         lines.append("  (none)")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -14,59 +16,84 @@ from starlette.routing import BaseRoute, Route
 from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import StoreError
-from bridge.health import is_stale
+from bridge.gauges import StoreGauges
+from bridge.health import HealthCheck, HealthReport
 from bridge.status import delivery_health
 
 
-def health_routes(bridge: Bridge, started: datetime | None = None) -> list[BaseRoute]:
-    """``/healthz``; ``started``: when this process started (default: now), which stands in
-    for a source's last success until it has one, so a source that never worked (a firewall,
-    a wrong base_url) turns the bridge unhealthy after the same three missed polls."""
-    started = started or datetime.now(UTC)
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def health_json(report: HealthReport, now: datetime) -> dict[str, Any]:
+    """``/healthz``'s answer, bar the deliveries: ``status`` ("ok", "starting" or
+    "unhealthy"), ``problems`` (why not ok, one plain sentence each: what `paperbridge
+    healthcheck` prints), ``warnings``, and each source and crashed job."""
+    sources: dict[str, object] = {}
+    for source in report.sources:
+        last = source.last_success
+        sources[source.source] = {
+            "state": source.condition,
+            "last_success": _iso(last),
+            "age_seconds": round((now - last).total_seconds()) if last else None,
+            "last_error": source.last_error,
+            "consecutive_failures": source.failures,
+            "next_poll": _iso(source.next_poll),
+            "stale": source.condition == "stale",
+        }
+    return {
+        "status": report.status,
+        "problems": report.problems,
+        "warnings": report.warnings,
+        "store": report.store_error or "ok",
+        "sources": sources,
+        "jobs": [
+            {"job": job.job, "error": job.error, "at": _iso(job.at), "recorded": job.recorded}
+            for job in report.jobs
+        ],
+    }
+
+
+def health_routes(bridge: Bridge, health: HealthCheck | None = None) -> list[BaseRoute]:
+    """``/healthz``: 200 only when every source had a recent real success and no scheduled
+    job is crashed; 503 otherwise, with the reasons in ``problems``."""
+    check = health or HealthCheck(bridge.settings, bridge.store, [s.name for s in bridge.sources])
+
+    def read(now: datetime) -> dict[str, Any]:
+        report = check.read(now)
+        body = health_json(report, now)
+        if not report.store_error:
+            try:
+                # Paused destinations show here but do not make the bridge unhealthy: a
+                # restart would not fix a channel that removed the app.
+                body["deliveries"] = delivery_health(bridge.store, now)
+            except StoreError as exc:
+                body["status"] = "unhealthy"
+                body["store"] = str(exc)
+                body["problems"].append(f"store: {exc}")
+        return body
 
     async def healthz(_request: Request) -> JSONResponse:
-        now = datetime.now(UTC)
-        body: dict[str, object] = {"status": "ok"}
-        healthy = True
-        states = {}
-        try:
-            await asyncio.to_thread(bridge.store.ping)
-            body["store"] = "ok"
-            states = {s.source: s for s in await asyncio.to_thread(bridge.store.all_source_states)}
-            # Paused destinations show here but do not make the bridge unhealthy: a restart
-            # would not fix a channel that removed the app.
-            body["deliveries"] = await asyncio.to_thread(delivery_health, bridge.store)
-        except StoreError as exc:
-            body["store"] = str(exc)
-            healthy = False
-        sources: dict[str, object] = {}
-        for source in bridge.sources:
-            state = states.get(source.name)
-            last = state.last_success_at if state else None
-            age = (now - last).total_seconds() if last else None
-            stale = is_stale(bridge.settings, source.name, last, now, started)
-            sources[source.name] = {
-                "last_success": last.isoformat() if last else None,
-                "age_seconds": round(age) if age is not None else None,
-                "last_error": state.last_error if state else None,
-                "stale": stale,
-            }
-            if stale:
-                healthy = False
-        body["sources"] = sources
-        if not healthy:
-            body["status"] = "unhealthy"
+        body = await asyncio.to_thread(read, datetime.now(UTC))
         # Probes must see the live answer, never a cached one.
         headers = {"Cache-Control": "no-store"}
-        return JSONResponse(body, status_code=200 if healthy else 503, headers=headers)
+        code = 200 if body["status"] == "ok" else 503
+        return JSONResponse(body, status_code=code, headers=headers)
 
     return [Route("/healthz", healthz)]
 
 
-def metrics_routes(registry: metrics.Registry = metrics.REGISTRY) -> list[BaseRoute]:
+def metrics_routes(gauges: StoreGauges | None = None) -> list[BaseRoute]:
+    """``/metrics``: this process's counters and histogram, and ``gauges`` read from the store
+    at scrape time (in a worker thread: they query the database)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics.REGISTRY)
+    if gauges is not None:
+        registry.register(gauges)
+
     async def exposition(_request: Request) -> Response:
         return Response(
-            registry.render(),
+            await asyncio.to_thread(generate_latest, registry),
             media_type=metrics.CONTENT_TYPE,
             headers={"Cache-Control": "no-store"},
         )
@@ -78,11 +105,19 @@ def create_web_app(
     bridge: Bridge,
     extra_routes: list[BaseRoute] | None = None,
     middleware: list[Middleware] | None = None,
+    health: HealthCheck | None = None,
 ) -> Starlette:
-    """Health, metrics and the adapters' routes; ``middleware`` runs inside the request timer."""
+    """Health, metrics and the adapters' routes; ``middleware`` runs inside the request timer.
+    ``health`` (default: from the store alone) adds what this process knows beyond the store:
+    ``serve`` passes one that knows its crashed jobs."""
+    check = health or HealthCheck(bridge.settings, bridge.store, [s.name for s in bridge.sources])
     return Starlette(
         # Mounted routes first: feeds are nearly all the traffic, and each route tried before
         # the matching one costs a regex match. None of them claims /healthz or /metrics.
-        routes=[*(extra_routes or []), *health_routes(bridge), *metrics_routes()],
+        routes=[
+            *(extra_routes or []),
+            *health_routes(bridge, check),
+            *metrics_routes(StoreGauges(check, bridge.store)),
+        ],
         middleware=[Middleware(metrics.RequestTimer), *(middleware or [])],
     )

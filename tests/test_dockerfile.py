@@ -102,6 +102,8 @@ def test_the_image_installs_serves_and_passes_its_healthcheck(
     port = unused_port()
     env["PAPERBRIDGE_PORT"] = str(port)
     env["PAPERBRIDGE_HF_BASE_URL"] = upstream.base_url  # no real network here
+    # HF answers (with an empty day): health is ok only after a real successful poll.
+    upstream.add("/api/daily_papers", "[]", content_type="application/json")
     # The installed copy alone: -S keeps Python from reading this environment's .pth files,
     # among them the editable install of this checkout; its packages come in by PYTHONPATH.
     env["PYTHONPATH"] = os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined
@@ -47,8 +48,26 @@ def _render(template: str, **context: Any) -> bytes:
     return _ENV.get_template(template).render(**context).encode("utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class HealthNotice:
+    """What the front page says about the bridge's health (``bridge.health``), as text.
+
+    ``starting``: nothing is wrong except first polls still under way. ``unreachable``:
+    sources cannot be read, so the page suggests loading papers by hand meanwhile.
+    ``problems`` are plain sentences, each saying when the source is polled next.
+    """
+
+    problems: tuple[str, ...] = ()
+    starting: bool = False
+    unreachable: bool = False
+
+
 def render_index(
-    feeds: Sequence[FeedSpec], entries: Sequence[FeedEntry], base: str, max_query_length: int
+    feeds: Sequence[FeedSpec],
+    entries: Sequence[FeedEntry],
+    base: str,
+    max_query_length: int,
+    notice: HealthNotice | None = None,
 ) -> bytes:
     return _render(
         "index.html",
@@ -58,6 +77,7 @@ def render_index(
         entries=entries,
         query=None,
         max_query_length=max_query_length,
+        notice=notice or HealthNotice(),
     )
 
 

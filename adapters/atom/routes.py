@@ -42,6 +42,7 @@ from adapters.atom.templates import FAVICON, STYLESHEET
 from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import QueryError, StoreError
+from bridge.health import HealthCheck, HealthReport
 from bridge.search import search_store
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,14 @@ class FeedEndpoint:
 class FeedSite:
     """Feeds and pages over one store; rendered bytes are shared by every request."""
 
-    def __init__(self, bridge: Bridge, options: FeedOptions | None = None) -> None:
+    def __init__(
+        self, bridge: Bridge, options: FeedOptions | None = None, health: HealthCheck | None = None
+    ) -> None:
         self.options = options or FeedOptions()
+        # What the front page says about health (``serve`` passes one knowing its crashes).
+        self.health = health or HealthCheck(
+            bridge.settings, bridge.store, [source.name for source in bridge.sources]
+        )
         # Per feed variant: the last rendered bytes and their Last-Modified (see _advance).
         self._stamps: dict[Hashable, tuple[int, datetime]] = {}
         self.store = bridge.store
@@ -245,17 +252,20 @@ class FeedSite:
     async def index(self, request: Request) -> Response:
         headers = request_headers(request.scope)
         base = self.base(request.scope, headers.get(b"host"))
+        # Read on every request: health changes without the papers changing, and the notice
+        # is part of the cache key, so a page saying "may be late" is not served once fixed.
+        notice = _notice(await asyncio.to_thread(self.health.read))
 
         def render() -> Answer:
             entries = load_entries(self.store, self.catalog.all, PAGE_SIZE)
             limit = self.options.max_query_length
-            body = page.render_index(self.catalog.listed(), entries, base, limit)
+            body = page.render_index(self.catalog.listed(), entries, base, limit, notice)
             updated = atom.feed_updated(entries, self.store_created())
             rendered = Rendered(body, page.MEDIA_TYPE, updated, "no-cache", vary="")
             return Answer(rendered, page.SECURITY_HEADERS)
 
         try:
-            answer = await self._answer(("index", base), render)
+            answer = await self._answer(("index", base, notice), render)
         except _Failure as failure:
             return _text(failure.status, failure.message)
         return answer.respond(headers)
@@ -371,6 +381,15 @@ class FeedSite:
                 params = {"name": name, "fmt": fmt}
                 table[f"/feeds/subscriptions/{name}.{fmt}"] = (subscription, params)
         return [Middleware(ExactFeedPaths, table=table)]
+
+
+def _notice(report: HealthReport) -> page.HealthNotice:
+    # Sources retrying after a recent success are worth saying too: papers may come late.
+    return page.HealthNotice(
+        problems=(*report.problems, *report.warnings),
+        starting=report.status == "starting",
+        unreachable=bool(report.unreachable),
+    )
 
 
 def _text(status: int, message: str) -> Response:

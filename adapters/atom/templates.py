@@ -20,6 +20,8 @@ form.search button, form.search select { padding: .4rem .8rem; font-size: 1rem; 
 a { color: var(--accent); }
 .muted, .meta { color: var(--muted); font-size: .9rem; }
 .error { border: 1px solid #dc2626; color: #dc2626; padding: .5rem .75rem; border-radius: .25rem; }
+.health { border: 1px solid #d97706; padding: .25rem .75rem; border-radius: .25rem; }
+.health ul { padding-left: 1.25rem; }
 ul.feeds { list-style: none; padding: 0; }
 ul.feeds li { padding: .5rem 0; border-bottom: 1px solid var(--line); }
 ul.feeds code, .subscribe code { word-break: break-all; }
@@ -109,8 +111,23 @@ INDEX = """\
 {% endfor %}
 </ul>
 <p class="muted">Any search is a feed too: search, then subscribe to the results.</p>
+{% if notice.problems %}
+<section class="health" role="status">
+  <p><strong>{{ 'Starting up:' if notice.starting else 'Papers may be late:' }}</strong></p>
+  <ul>
+  {% for problem in notice.problems %}
+    <li>{{ problem }}</li>
+  {% endfor %}
+  </ul>
+  {% if notice.unreachable %}
+  <p>Meanwhile, papers can be loaded by hand where paperbridge runs:
+    <code>paperbridge import FILE</code> (a listing saved from the site) or
+    <code>paperbridge backfill --from DATE</code>.</p>
+  {% endif %}
+</section>
+{% endif %}
 <h2>Newest papers</h2>
-{% for entry in entries %}{{ paper_card(entry) }}{% else %}<p class="muted">No papers yet: the first poll is still on its way.</p>{% endfor %}
+{% for entry in entries %}{{ paper_card(entry) }}{% else %}<p class="muted">{% if notice.starting %}No papers yet: the first poll is still on its way.{% elif notice.problems %}No papers yet: the sources could not be read (see above).{% else %}No papers yet: the sources answered, listing none so far.{% endif %}</p>{% endfor %}
 {% endblock %}
 """
 

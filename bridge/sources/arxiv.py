@@ -10,7 +10,7 @@ from bridge.config import ArxivSettings
 from bridge.fetch import Fetcher
 from bridge.models import Paper
 from bridge.sources.arxiv_parse import parse_api, parse_listing
-from bridge.sources.base import Listing, Source
+from bridge.sources.base import Listing, Source, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class ArxivSource(Source):
             listing.problems = parsed.problems
             listing.papers = [p for p in parsed.papers if self._wanted(p)]
             listing.day = max((p.listed_on for p in parsed.papers if p.listed_on), default=None)
+            why = unreadable(parsed)
+            if why:
+                listing.failed(why)
         # An empty listing (weekend, holiday) or an unchanged one says nothing about the day.
         if caught_up_to is not None and listing.day is not None:
             gap_start = caught_up_to + timedelta(days=1)
@@ -99,6 +102,12 @@ class ArxivSource(Source):
             parsed = parse_api(result.text or "", result.url)
             listing.problems.extend(parsed.problems)
             listing.papers.extend(parsed.papers)
+            why = unreadable(parsed)
+            if why:
+                # An empty body or an error entry (the API's sporadic failures) is not an
+                # empty day: the day stays unread and is asked for again.
+                listing.failed(why)
+                break
             got = len(parsed.papers) + len(parsed.problems)
             total = parsed.total_results or 0
             offset += got

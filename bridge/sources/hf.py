@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from bridge.config import HuggingFaceSettings
 from bridge.errors import FetchError
 from bridge.fetch import Fetcher
-from bridge.sources.base import Listing, Source
+from bridge.sources.base import Listing, Source, unreadable
 from bridge.sources.hf_parse import parse_api, parse_html
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,10 @@ class HuggingFaceSource(Source):
                 # the HTML page would say the same.
                 raise
             log.warning("hf: JSON API failed (%s); trying the HTML listing", exc)
-            return await self._read_html(day, conditional)
+            listing = await self._read_html(day, conditional)
+            if listing.unreadable:
+                listing.failed(f"{listing.unreadable}; the JSON API before it: {exc}")
+            return listing
 
     async def _read_api(self, day: date | None, conditional: bool) -> Listing:
         listing = Listing(day=day)
@@ -103,6 +106,9 @@ class HuggingFaceSource(Source):
             parsed = parse_html(result.text, result.url)
             listing.papers = parsed.papers
             listing.problems = parsed.problems
+            why = unreadable(parsed)
+            if why:
+                listing.failed(why)
         if day is None and listing.papers:
             listing.day = max((p.listed_on for p in listing.papers if p.listed_on), default=None)
         return listing
