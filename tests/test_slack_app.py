@@ -3,7 +3,10 @@ the response_url of a fake Slack, and the 3-second acknowledgement however slow 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 import os
 import subprocess
 import time
@@ -85,6 +88,72 @@ async def test_unsigned_badly_signed_and_stale_requests_are_rejected(slack, sqli
     assert [r.status_code for r in (unsigned, badly, tampered, stale)] == [401] * 4
     assert valid.status_code == 200
     assert not slack.calls_to("response")  # nothing ran for the rejected ones
+
+
+def raw_signed(body: bytes, timestamp: bytes | None = None) -> dict[str, Any]:
+    """Signed as Slack would sign it, with any timestamp bytes and any body bytes at all."""
+    stamp = str(int(time.time())).encode() if timestamp is None else timestamp
+    mac = hmac.new(SIGNING_SECRET.encode(), b"v0:" + stamp + b":" + body, hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": "v0=" + mac.hexdigest(),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+async def test_malformed_timestamps_are_a_400_before_the_signature_is_checked(
+    slack: FakeSlack, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = str(int(time.time())).encode()
+    body = command_body(slack, "help")
+    # b"1\xb2" reads as "1²", which str.isdigit() takes for a number and int() does not.
+    stamps = (b"abc", b"", b"1e3", now + b".5", b"-1", b"1\xb2", b"9" * 40)
+    async with SlackServer(slack, sqlite_url) as server:
+        answers = {stamp: await post(server, body, raw_signed(body, stamp)) for stamp in stamps}
+        fine = await post(server, body, raw_signed(body, now))
+    assert {stamp: a.status_code for stamp, a in answers.items()} == dict.fromkeys(answers, 400)
+    assert all("X-Slack-Request-Timestamp" in a.text for a in answers.values())
+    assert fine.status_code == 200
+    assert not slack.calls_to("response")
+    assert "Traceback" not in caplog.text
+
+
+async def test_signed_bodies_bolt_cannot_read_are_a_400(
+    slack: FakeSlack, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    json_type = {"Content-Type": "application/json"}
+    async with SlackServer(slack, sqlite_url) as server:
+        latin = await post(server, b"text=caf\xe9", raw_signed(b"text=caf\xe9"))
+        broken = b'{"type": "event_callback", '
+        truncated = await post(server, broken, {**raw_signed(broken), **json_type})
+        listed = await post(server, b"[1, 2]", {**raw_signed(b"[1, 2]"), **json_type})
+        payload = b"payload=%7Bnot+json"
+        bad_payload = await post(server, payload, raw_signed(payload))
+    assert (latin.status_code, latin.text) == (400, "the body is not UTF-8 (byte 8)")
+    assert truncated.status_code == 400 and "not valid JSON" in truncated.text
+    assert listed.status_code == 400 and "not an object" in listed.text
+    assert bad_payload.status_code == 400 and "not valid JSON" in bad_payload.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_refused_request_is_one_log_line_without_its_body(
+    slack: FakeSlack, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = command_body(slack, "secret-looking words")
+    async with SlackServer(slack, sqlite_url) as server:
+        caplog.clear()
+        refused = await post(server, body, signed_headers(body, secret="not-the-secret"))
+        records = [r for r in caplog.records if r.name.startswith(("adapters", "slack_bolt"))]
+    assert refused.status_code == 401
+    assert [(r.levelname, r.getMessage()) for r in records] == [
+        (
+            "INFO",
+            "slack: refused a request from 127.0.0.1 to /slack/events:"
+            " the signature does not match the body",
+        )
+    ]
+    assert "secret-looking" not in caplog.text
 
 
 async def test_help_and_bad_arguments_are_answered_in_the_acknowledgement(
