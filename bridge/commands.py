@@ -100,7 +100,7 @@ def _open_existing(settings: Settings) -> Store:
 
 
 def search(settings: Settings, query: str, limit: int, page: int, as_json: bool) -> int:
-    from bridge.errors import QueryError
+    from bridge.errors import QueryError, SearchTooBroad
     from bridge.query import format_query_error, parse_query
 
     try:
@@ -113,6 +113,9 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
             store.close()
     except QueryError as exc:
         print(f"paperbridge: bad query: {format_query_error(exc)}", file=sys.stderr)
+        return 2
+    except SearchTooBroad as exc:
+        print(f"paperbridge: {exc}", file=sys.stderr)
         return 2
     if as_json:
         # An object, not a bare list: a script paging through needs the total to know when

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -41,8 +42,10 @@ from adapters.atom.serving import (
 from adapters.atom.templates import FAVICON, STYLESHEET
 from bridge import metrics
 from bridge.app import Bridge
-from bridge.errors import QueryError, StoreError
-from bridge.search import search_store
+from bridge.errors import QueryError, SearchBusy, SearchTooBroad, StoreError
+from bridge.search import SearchResults, search_store
+from bridge.search_pool import SearchPool, shared_pool
+from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,19 @@ def _max_age(bridge: Bridge) -> int:
 
 
 class _Failure(Exception):
-    """A request that ends in a short text answer (status and message)."""
+    """A request that ends in a short text answer (status, message and extra headers)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
+
+
+def _busy(exc: SearchBusy) -> _Failure:
+    return _Failure(503, str(exc), ((b"retry-after", str(exc.retry_after).encode()),))
 
 
 class FeedEndpoint:
@@ -101,7 +111,7 @@ class FeedEndpoint:
         try:
             response = await self.site.feed(scope, self.kind)
         except _Failure as failure:
-            await send_text(send, failure.status, failure.message)
+            await send_text(send, failure.status, failure.message, failure.headers)
             return
         await response(scope, receive, send)
 
@@ -109,8 +119,16 @@ class FeedEndpoint:
 class FeedSite:
     """Feeds and pages over one store; rendered bytes are shared by every request."""
 
-    def __init__(self, bridge: Bridge, options: FeedOptions | None = None) -> None:
+    def __init__(
+        self,
+        bridge: Bridge,
+        options: FeedOptions | None = None,
+        searches: SearchPool | None = None,
+    ) -> None:
         self.options = options or FeedOptions()
+        # Searches (the search page, search and subscription feeds) run in their own threads,
+        # so a burst of them never takes the threads health checks and plain feeds use.
+        self.searches = searches or shared_pool()
         # Per feed variant: the last rendered bytes and their Last-Modified (see _advance).
         self._stamps: dict[Hashable, tuple[int, datetime]] = {}
         self.store = bridge.store
@@ -135,10 +153,19 @@ class FeedSite:
 
     # -- the one path every cached answer takes ----------------------------------------------
 
-    async def _answer(self, key: Hashable, render: Callable[[], Answer]) -> Answer:
+    async def _answer(
+        self,
+        key: Hashable,
+        render: Callable[[], Answer],
+        run: Callable[[Callable[[], Answer]], Awaitable[Answer]] = asyncio.to_thread,
+    ) -> Answer:
         try:
             version = await self.version.get()
-            return await self.cache.get(key, version, render, stale_grace=self.options.stale_grace)
+            return await self.cache.get(
+                key, version, render, stale_grace=self.options.stale_grace, run=run
+            )
+        except SearchBusy as exc:
+            raise _busy(exc) from None
         except StoreError as exc:
             log.error("feeds: store unavailable: %s", exc)
             metrics.ERRORS.inc(where="feeds")
@@ -208,15 +235,21 @@ class FeedSite:
         key = (spec.key, fmt, html, base)
         answer = self._fresh(key)
         if answer is None:
+            run = self.searches.run if spec.query is not None else asyncio.to_thread
             try:
                 answer = await self._answer(
-                    key, lambda: self._render_feed(key, spec, fmt, html, base)
+                    key, lambda: self._render_feed(key, spec, fmt, html, base), run
                 )
             except QueryError as exc:
                 if kind == "subscription":
                     log.error("feeds: subscription %s has a bad query: %s", spec.key, exc)
                     raise _Failure(500, f"this subscription's query is invalid: {exc}") from None
                 raise _Failure(400, f"bad query: {exc}") from None
+            except SearchTooBroad as exc:
+                if kind == "subscription":
+                    log.error("feeds: subscription %s is too broad to serve: %s", spec.key, exc)
+                    raise _Failure(500, f"this subscription's query is too broad: {exc}") from None
+                raise _Failure(422, str(exc)) from None
         return answer.respond(headers)
 
     def _fresh(self, key: Hashable) -> Answer | None:
@@ -273,16 +306,16 @@ class FeedSite:
             return self._search_page(base, None)
         try:
             spec = self.catalog.search(raw)
-            results = await asyncio.to_thread(
-                search_store,
-                self.store,
-                spec.query or "",
-                limit=PAGE_SIZE,
-                offset=(number - 1) * PAGE_SIZE,
-                order="recent",
+            results, seconds = await self.searches.run(
+                _timed_search, self.store, spec.query or "", (number - 1) * PAGE_SIZE
             )
         except QueryError as exc:
             return self._search_page(base, raw, error=f"bad query: {exc}", status=400)
+        except SearchTooBroad as exc:
+            return self._search_page(base, raw, error=str(exc), status=422)
+        except SearchBusy as exc:
+            retry = {"Retry-After": str(exc.retry_after)}
+            return self._search_page(base, raw, error=str(exc), status=503, headers=retry)
         except StoreError as exc:
             log.error("search: store unavailable: %s", exc)
             metrics.ERRORS.inc(where="search")
@@ -301,6 +334,8 @@ class FeedSite:
             total=results.total,
             prev_url=page_url(number - 1) if number > 1 else None,
             next_url=page_url(number + 1) if more else None,
+            # The search's own time in its worker, queueing left out (bench/worst_case.py).
+            headers={"Server-Timing": f"search;dur={seconds * 1000:.1f}"},
         )
 
     def _search_page(
@@ -315,6 +350,7 @@ class FeedSite:
         status: int = 200,
         prev_url: str | None = None,
         next_url: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         body = page.render_search(
             base=base,
@@ -328,8 +364,8 @@ class FeedSite:
             next_url=next_url,
             max_query_length=self.options.max_query_length,
         )
-        headers = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS}
-        return Response(body, status_code=status, headers=headers, media_type=page.MEDIA_TYPE)
+        every = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS, **(headers or {})}
+        return Response(body, status_code=status, headers=every, media_type=page.MEDIA_TYPE)
 
     async def stylesheet(self, _request: Request) -> Response:
         return Response(STYLESHEET, media_type="text/css; charset=utf-8", headers=_STATIC)
@@ -371,6 +407,13 @@ class FeedSite:
                 params = {"name": name, "fmt": fmt}
                 table[f"/feeds/subscriptions/{name}.{fmt}"] = (subscription, params)
         return [Middleware(ExactFeedPaths, table=table)]
+
+
+def _timed_search(store: Store, query: str, offset: int) -> tuple[SearchResults, float]:
+    """A search page's results and the seconds the search itself took."""
+    started = time.perf_counter()
+    results = search_store(store, query, limit=PAGE_SIZE, offset=offset, order="recent")
+    return results, time.perf_counter() - started
 
 
 def _text(status: int, message: str) -> Response:
