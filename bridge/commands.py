@@ -25,6 +25,7 @@ from bridge.app import Bridge, build_fetcher, open_bridge
 from bridge.chat import ChatService
 from bridge.config import Settings, redacted
 from bridge.errors import BridgeError
+from bridge.http_limits import LimitedHttpToolsProtocol
 from bridge.importer import expand_paths, import_paths
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
@@ -286,7 +287,14 @@ async def serve(settings: Settings, host: str, port: int) -> int:
             bridge, extra_routes=[*routes, *feeds.routes()], middleware=feeds.middleware()
         )
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            # Bounded headers, requests that must arrive in time, a bounded number of sockets.
+            http=LimitedHttpToolsProtocol,
         )
         server = _GracefulServer(config)
         scheduler.start()
