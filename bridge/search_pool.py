@@ -3,8 +3,7 @@
 Searches are mostly Python (checking papers holds the GIL) with the store's work between.
 Run in asyncio's default executor, a burst of them took every thread that ``/healthz``,
 the feeds and the scheduler also need, and the server froze for the burst's length. Here
-they get ``workers`` threads (the GIL lets no more run at once anyway) and ``queue`` places
-to wait; past that, ``run`` raises ``SearchBusy`` at once, which the web answers with 503 and
+they get ``workers`` threads and ``queue`` places to wait; past that, ``run`` raises ``SearchBusy`` at once, which the web answers with 503 and
 Retry-After, and chat with "try again in a moment". A search also stops at its own budget
 (``bridge.search.SearchBudget``), so a place frees within a fraction of a second.
 """
@@ -23,7 +22,9 @@ from bridge.errors import SearchBusy
 P = ParamSpec("P")
 T = TypeVar("T")
 
-WORKERS = 2
+# One: checking papers holds the GIL, so a second search thread adds no throughput and
+# makes the event loop (health checks, feeds) wait longer for the GIL.
+WORKERS = 1
 QUEUE = 16
 RETRY_AFTER_SECONDS = 2
 

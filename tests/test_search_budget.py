@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
+import bridge.search as search_module
 from adapters.atom import FeedOptions, FeedSite
 from bridge.app import Bridge, open_bridge
 from bridge.chat import ChatService
@@ -257,3 +259,27 @@ def test_the_cli_says_too_broad(
     assert main(["search", BROAD]) == 2
     assert capsys.readouterr().err.startswith("paperbridge: Too broad to search: ")
     assert main(["search", "sparse"]) == 0
+
+
+def test_work_inside_one_sqlite_step_is_interrupted_when_the_time_is_up(sqlite_url: str) -> None:
+    """FTS5 walks doclists inside single steps, where no progress handler runs: a watchdog
+    thread interrupts the connection once the budget's seconds have passed in real time.
+    Here the budget's own clock never moves, so only the watchdog can stop the statement
+    (ten million steps of a recursive count: seconds of work)."""
+    store = open_store(sqlite_url)
+    never = SearchBudget(seconds=0.01, clock=lambda: 0.0)
+    count = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000)"
+        " SELECT count(*) FROM n"
+    )
+    try:
+        with (
+            store.engine.connect() as conn,
+            search_module._bounded(conn, search_module._Allowance(never)),
+        ):
+            with pytest.raises(OperationalError, match="interrupted"):
+                conn.exec_driver_sql(count).all()
+        with store.engine.connect() as conn:  # disarmed: the connection works in full again
+            assert conn.exec_driver_sql(count).scalar() == 10_000_000
+    finally:
+        store.close()
