@@ -3,12 +3,14 @@ the response_url of a fake Slack, and the 3-second acknowledgement however slow 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import adapters.slack
 from adapters.slack import slack_output
@@ -413,3 +417,82 @@ async def test_http_mode_without_a_signing_secret_stops_serve_but_not_deliver(
             assert list(outputs[0].publishers()) == ["slack"] and outputs[0].routes() == []
     finally:
         store.close()
+
+
+# -- hostile requests: never a 500, never a traceback -----------------------------------------------
+
+
+_WIRE = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+_BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=200).map(str.encode),
+    st.sampled_from(
+        [
+            b"{}",
+            b"[]",
+            b"null",
+            b'{"type": 1}',
+            b'{"type": "event_callback", "event": 5}',
+            b'{"type": "url_verification"}',
+            b'{"type": "block_actions", "actions": "x"}',
+            b"payload=%7B%7D",
+            b"payload=%5B%5D",
+            b'payload={"type": "block_actions", "actions": [{}]}',
+            b"command=/papers&text=help",
+            b"command=/papers",
+            b"command=/papers&text=" + b"x" * 3000,
+            b"\xff\xfe",
+            b"[" * 5000,
+        ]
+    ),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=_BODIES,
+    content_type=st.sampled_from(
+        [
+            None,
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "application/json; charset=latin-1",
+        ]
+    ),
+    timestamp=st.one_of(st.none(), st.just(b"now"), _WIRE),
+    signature=st.one_of(st.none(), st.just(b"right"), _WIRE),
+)
+def test_no_slack_request_is_answered_with_a_500(
+    hostile_slack: tuple[asyncio.Runner, SlackServer],
+    body: bytes,
+    content_type: str | None,
+    timestamp: bytes | None,
+    signature: bytes | None,
+) -> None:
+    runner, server = hostile_slack
+    headers: dict[str, Any] = {}
+    stamp = str(int(time.time())).encode() if timestamp == b"now" else timestamp
+    if stamp is not None:
+        headers["X-Slack-Request-Timestamp"] = stamp
+    if signature == b"right" and stamp is not None:
+        headers["X-Slack-Signature"] = raw_signed(body, stamp)["X-Slack-Signature"]
+    elif signature is not None:
+        headers["X-Slack-Signature"] = signature
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    answer = runner.run(post(server, body, headers))
+    assert answer.status_code < 500, (body, headers, answer.text)
+
+
+@pytest.fixture(scope="module")
+def hostile_slack() -> Iterator[tuple[asyncio.Runner, SlackServer]]:
+    runner = asyncio.Runner()
+    with FakeSlack() as fake, tempfile.TemporaryDirectory() as workdir:
+        server = SlackServer(fake, f"sqlite:///{workdir}/slack.db")
+        runner.run(server.__aenter__())
+        try:
+            yield runner, server
+        finally:
+            runner.run(server.__aexit__(None, None, None))
+            runner.close()

@@ -306,13 +306,11 @@ class FeedSite:
             return self._search_page(base, None)
         try:
             spec = self.catalog.search(raw)
-            results, seconds = await self.searches.run(
+            outcome, seconds = await self.searches.run(
                 _timed_search, self.store, spec.query or "", (number - 1) * PAGE_SIZE
             )
         except QueryError as exc:
             return self._search_page(base, raw, error=f"bad query: {exc}", status=400)
-        except SearchTooBroad as exc:
-            return self._search_page(base, raw, error=str(exc), status=422)
         except SearchBusy as exc:
             retry = {"Retry-After": str(exc.retry_after)}
             return self._search_page(base, raw, error=str(exc), status=503, headers=retry)
@@ -320,6 +318,11 @@ class FeedSite:
             log.error("search: store unavailable: %s", exc)
             metrics.ERRORS.inc(where="search")
             return self._search_page(base, raw, error="the paper store is unavailable", status=503)
+        # The search's own time in its worker, queueing left out (bench/worst_case.py).
+        timing = {"Server-Timing": f"search;dur={seconds * 1000:.1f}"}
+        if isinstance(outcome, SearchTooBroad):
+            return self._search_page(base, raw, error=str(outcome), status=422, headers=timing)
+        results = outcome
         entries = [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results.items]
 
         def page_url(n: int) -> str:
@@ -334,8 +337,7 @@ class FeedSite:
             total=results.total,
             prev_url=page_url(number - 1) if number > 1 else None,
             next_url=page_url(number + 1) if more else None,
-            # The search's own time in its worker, queueing left out (bench/worst_case.py).
-            headers={"Server-Timing": f"search;dur={seconds * 1000:.1f}"},
+            headers=timing,
         )
 
     def _search_page(
@@ -409,11 +411,18 @@ class FeedSite:
         return [Middleware(ExactFeedPaths, table=table)]
 
 
-def _timed_search(store: Store, query: str, offset: int) -> tuple[SearchResults, float]:
-    """A search page's results and the seconds the search itself took."""
+def _timed_search(
+    store: Store, query: str, offset: int
+) -> tuple[SearchResults | SearchTooBroad, float]:
+    """A search page's results, or why it is too broad, and the seconds the search took."""
     started = time.perf_counter()
-    results = search_store(store, query, limit=PAGE_SIZE, offset=offset, order="recent")
-    return results, time.perf_counter() - started
+    try:
+        outcome: SearchResults | SearchTooBroad = search_store(
+            store, query, limit=PAGE_SIZE, offset=offset, order="recent"
+        )
+    except SearchTooBroad as exc:
+        outcome = exc
+    return outcome, time.perf_counter() - started
 
 
 def _text(status: int, message: str) -> Response:
