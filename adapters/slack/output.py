@@ -148,6 +148,7 @@ class SlackOutput:
             # check answers 500 to a malformed timestamp and logs every refused body.
             request_verification_enabled=False,
         )
+        app.error(_bolt_failed)
         PapersCommand(self.context.chat, self.settings.slack.command).register(app)
         if self.oauth:
             # app_uninstalled / tokens_revoked: the workspace's token is deleted.
@@ -201,7 +202,15 @@ class SlackOutput:
         refusal = self._check.check(request.headers, await request.body())
         if refusal is not None:
             return _refuse(request, refusal.status, refusal.reason)
-        return await self._handler.handle(request)
+        # Signed, so from Slack; still, Bolt assumes every payload's shape (an "event" that is
+        # an object, ...) and fails on one it did not expect.
+        try:
+            response = await self._handler.handle(request)
+        except Exception as exc:  # building its request: Bolt reads the payload's fields
+            return _refuse(request, 400, f"a payload Bolt cannot read ({exc!r})")
+        if response.status_code == 500:  # Bolt's middleware failed; _bolt_failed logged why
+            return PlainTextResponse("a payload Bolt cannot handle", 400)
+        return response
 
 
 def _refuse(request: Request, status: int, reason: str) -> Response:
@@ -218,6 +227,12 @@ class _UnusedEnvToken(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
+
+
+async def _bolt_failed(error: Exception) -> None:
+    # In place of Bolt's default, which logs a traceback per failed request: our listeners
+    # catch their own errors, so what gets here is Bolt choking on a payload.
+    log.warning("slack: Bolt could not handle a request: %r", error)
 
 
 async def _uninstalled(event: dict[str, object]) -> None:
