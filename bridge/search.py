@@ -188,6 +188,7 @@ class _Allowance:
 
 def _interrupted(exc: BaseException) -> bool:
     """Whether a database error is the budget cutting a statement off."""
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper of the DBAPI error
     if isinstance(exc, sqlite3.OperationalError):
         return str(exc) == "interrupted"
     return getattr(exc, "sqlstate", None) == "57014"  # PostgreSQL: query_canceled
@@ -266,7 +267,10 @@ def _too_broad(
     query: str, spent: str, plan: Compiled | None, offset: int, budget: SearchBudget
 ) -> SearchTooBroad:
     if spent == "time":
-        why = f"answering it needs more than the {budget.seconds * 1000:.0f} ms of work a search may take"
+        why = (
+            f"answering it needs more than the {budget.seconds * 1000:.0f} ms of work"
+            " a search may take"
+        )
     elif plan is not None and plan.loose == TRUE:
         why = (
             "the index cannot narrow it (exclusions and upvotes alone do not say which papers"

@@ -221,3 +221,14 @@ def test_headers_up_to_the_limit_are_served_in_one_piece_or_many(server: Server)
         for start in range(0, len(big), 1000):
             pieces.sendall(big[start : start + 1000])
         assert read_all(pieces).endswith(b"ok")
+
+
+def test_the_next_request_on_a_kept_alive_connection_has_its_own_deadline(
+    server: Server,
+) -> None:
+    with server.connect() as client:
+        client.sendall(HEAD + b"\r\n")
+        assert read_response(client).endswith(b"ok")
+        client.sendall(HEAD)  # the second request never finishes
+        answer = read_all(client)
+    assert answer.startswith(b"HTTP/1.1 408 ")

@@ -283,3 +283,21 @@ def test_work_inside_one_sqlite_step_is_interrupted_when_the_time_is_up(sqlite_u
             assert conn.exec_driver_sql(count).scalar() == 10_000_000
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_statement_past_the_budget_is_cancelled(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        budget = SearchBudget(seconds=0.05)
+        with (
+            store.engine.connect() as conn,
+            search_module._bounded(conn, search_module._Allowance(budget)),
+        ):
+            with pytest.raises(OperationalError) as caught:
+                conn.exec_driver_sql("SELECT pg_sleep(30)").all()
+        assert search_module._interrupted(caught.value)
+        with store.engine.connect() as conn:  # the timeout was for that transaction only
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+    finally:
+        store.close()
