@@ -111,6 +111,8 @@ MAX_RANKED_LEAVES = 8
 CHUNK = 200
 MAX_CHUNK = 2000
 COUNT_CHECK_BUDGET = 2000
+# Papers read and checked between two looks at the budget's clock.
+CHECK_SLICE = 16
 
 # SQLite virtual machine steps between two looks at the clock: about a millisecond of work,
 # and the look (a Python call taking the GIL) costs a fraction of a percent of that.
@@ -599,12 +601,14 @@ class _Matches:
             raise _OutOfBudget("papers")
         allowance.papers_left -= len(todo)
         self.checks += len(todo)
-        for number, stored in enumerate(fetch_papers(self.conn, todo).values()):
-            if number % 8 == 0:
-                allowance.check_time()
-            hits = self.checker(stored.paper)
-            if hits is not None:
-                self.checked[stored.seq] = (stored, hits)
+        # A few papers at a time, reading included, so the clock is looked at every few
+        # milliseconds: 1,000 papers read at once took a loaded machine 100 ms by themselves.
+        for start in range(0, len(todo), CHECK_SLICE):
+            allowance.check_time()
+            for stored in fetch_papers(self.conn, todo[start : start + CHECK_SLICE]).values():
+                hits = self.checker(stored.paper)
+                if hits is not None:
+                    self.checked[stored.seq] = (stored, hits)
         return {seq for seq in seqs if seq in self.checked}
 
     def total(self, at_least: int) -> tuple[int, bool]:
