@@ -2,7 +2,8 @@
 
 One uvicorn worker pinned to CPU 0 serves, exactly as `paperbridge serve` builds its app;
 wrk (Debian's) pinned to CPU 1 loads it. The baseline is a bare ASGI app returning the same
-bytes and headers from the same uvicorn on the same core, measured in the same run. Then the
+bytes and headers from the same uvicorn on the same core, measured in the same run; the same
+bare app behind serve's HTTP limits (bridge/http_limits.py) shows what they cost. Then the
 same feed is served from a store of 1M papers, and the cold (uncached) render is timed on both.
 
     .venv/bin/python bench/feeds.py [--papers 1000000] [--duration 3] [--rounds 9]
@@ -40,6 +41,7 @@ from adapters.atom.atom import feed_updated, render_atom  # noqa: E402
 from adapters.atom.catalog import Catalog, load_entries  # noqa: E402
 from bridge.app import open_bridge  # noqa: E402
 from bridge.config import Settings  # noqa: E402
+from bridge.http_limits import LimitedHttpToolsProtocol  # noqa: E402
 from bridge.models import Paper  # noqa: E402
 from bridge.sources.hf_parse import parse_api  # noqa: E402
 from bridge.store import open_store  # noqa: E402
@@ -109,10 +111,17 @@ def build_store(path: Path, papers: int) -> str:
 # -- the two servers ---------------------------------------------------------------------------
 
 
-def uvicorn_config(app: Any, port: int) -> uvicorn.Config:
-    # What bridge.commands.serve uses; uvicorn picks httptools when installed.
+def uvicorn_config(app: Any, port: int, http: Any = "auto") -> uvicorn.Config:
+    # bridge.commands.serve passes http=LimitedHttpToolsProtocol; "auto" is uvicorn's own
+    # httptools protocol, the floor.
     return uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http=http,
     )
 
 
@@ -121,7 +130,7 @@ async def serve_feed(database_url: str, port: int) -> None:
         # Exactly what bridge.commands.serve builds.
         feeds = FeedSite(bridge)
         app = create_web_app(bridge, extra_routes=feeds.routes(), middleware=feeds.middleware())
-        await uvicorn.Server(uvicorn_config(app, port)).serve()
+        await uvicorn.Server(uvicorn_config(app, port, LimitedHttpToolsProtocol)).serve()
 
 
 def bare_app(body: bytes, headers: dict[str, str]) -> Any:
@@ -142,8 +151,8 @@ def bare_app(body: bytes, headers: dict[str, str]) -> Any:
     return app
 
 
-async def serve_bare(body: bytes, headers: dict[str, str], port: int) -> None:
-    await uvicorn.Server(uvicorn_config(bare_app(body, headers), port)).serve()
+async def serve_bare(body: bytes, headers: dict[str, str], port: int, http: Any) -> None:
+    await uvicorn.Server(uvicorn_config(bare_app(body, headers), port, http)).serve()
 
 
 def free_port() -> int:
@@ -295,14 +304,17 @@ def run(args: argparse.Namespace) -> None:
         keep = ("content-type", "etag", "last-modified", "cache-control", "vary")
         sample.with_suffix(".json").write_text(json.dumps({k: response.headers[k] for k in keep}))
         bare = Server("--serve", "bare", "--sample", str(sample))
+        limited = Server("--serve", "bare-limited", "--sample", str(sample))
         large = Server("--serve", "feed", "--db", large_url)
-        servers += [bare, large]
+        servers += [bare, limited, large]
         big = f"{args.papers + 30:,}"
         cases = {
             "bare 200": Case("bare ASGI app, same bytes, 200", bare, path, False),
+            "limited 200": Case("bare app, serve's HTTP limits, 200", limited, path, False),
             "feed 200": Case("cached feed, 230 papers, 200", small, path, False),
             "large 200": Case(f"cached feed, {big} papers, 200", large, path, False),
             "bare 304": Case("bare ASGI app, 304", bare, path, True),
+            "limited 304": Case("bare app, serve's HTTP limits, 304", limited, path, True),
             "feed 304": Case("cached feed, 230 papers, 304", small, path, True),
             "large 304": Case(f"cached feed, {big} papers, 304", large, path, True),
         }
@@ -343,6 +355,8 @@ def run(args: argparse.Namespace) -> None:
     print(f"cached feed 200 vs bare 200:  {ratio('feed 200', 'bare 200')}")
     print(f"cached feed 304 vs bare 304:  {ratio('feed 304', 'bare 304')}")
     print(f"cached feed 304 vs bare 200:  {ratio('feed 304', 'bare 200')}")
+    print(f"serve's HTTP limits, 200:     {ratio('limited 200', 'bare 200')}")
+    print(f"serve's HTTP limits, 304:     {ratio('limited 304', 'bare 304')}")
     print(f"1M store vs small store, 200: {ratio('large 200', 'feed 200')}")
     print(f"1M store vs small store, 304: {ratio('large 304', 'feed 304')}")
     cold_small, cold_large = cold_render_ms(small_url), cold_render_ms(large_url)
@@ -358,16 +372,17 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds per case")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--serve", choices=("feed", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("feed", "bare", "bare-limited"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--sample", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "feed":
         asyncio.run(serve_feed(args.db, args.port))
-    elif args.serve == "bare":
+    elif args.serve in ("bare", "bare-limited"):
         headers = json.loads(args.sample.with_suffix(".json").read_text())
-        asyncio.run(serve_bare(args.sample.read_bytes(), headers, args.port))
+        http = LimitedHttpToolsProtocol if args.serve == "bare-limited" else "auto"
+        asyncio.run(serve_bare(args.sample.read_bytes(), headers, args.port, http))
     else:
         run(args)
 

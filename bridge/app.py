@@ -46,6 +46,7 @@ def build_fetcher(
     return Fetcher(
         user_agent=settings.fetch.user_agent,
         timeout=settings.fetch.timeout_seconds,
+        deadline=settings.fetch.deadline_seconds,
         max_attempts=settings.fetch.max_attempts,
         backoff_base=settings.fetch.backoff_base_seconds,
         backoff_max=settings.fetch.backoff_max_seconds,

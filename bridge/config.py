@@ -78,6 +78,8 @@ class ServerSettings(_Section):
 class FetchSettings(_Section):
     user_agent: str = DEFAULT_USER_AGENT
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # One attempt, from connecting to the body's last byte (timeout_seconds bounds each read).
+    deadline_seconds: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     backoff_base_seconds: float = Field(default=2.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)

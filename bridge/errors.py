@@ -6,6 +6,9 @@ BridgeError
 ├── ParseError       a response could not be read at all (names source and URL)
 ├── StoreError       the database refused or failed
 ├── QueryError       a search or subscription query is malformed (names where and why)
+├── SearchRefused    a search was not run to the end (retry_after: None, or seconds)
+│   ├── SearchTooBroad   it outgrew its budget; the text says how to narrow it
+│   └── SearchBusy       every search worker and queue place is taken; try again later
 ├── ChatUsageError   a chat command (/papers …) is malformed; the text says how to fix it
 └── PublishError     an output (feed, Slack, Discord) could not deliver
     └── PermanentPublishError  the destination is gone or forbidden; stop retrying
@@ -69,6 +72,22 @@ class QueryError(BridgeError, ValueError):
         self.query = query
         where = f" at position {position + 1}" if position is not None else ""
         super().__init__(f"{message}{where}")
+
+
+class SearchRefused(BridgeError):
+    """A well-formed search that was not answered; the message is meant for the person asking."""
+
+    retry_after: int | None = None
+
+
+class SearchTooBroad(SearchRefused):
+    """The search outgrew its budget (papers checked one by one, or CPU time)."""
+
+
+class SearchBusy(SearchRefused):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ChatUsageError(BridgeError):

@@ -24,6 +24,10 @@ __all__ = ["FetchResult", "Fetcher", "MemoryValidatorStore", "ValidatorStore"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+# httpx's timeout bounds each read, so a body dripped a byte at a time never trips it; this
+# bounds the whole exchange (connect, headers, body). A 4 MB arXiv listing over a slow link
+# takes well under a minute.
+DEFAULT_DEADLINE = 120.0
 _DRAIN_LIMIT = 64 * 1024
 
 # 408 is the server saying it gave up waiting for us, so trying again is reasonable.
@@ -93,6 +97,9 @@ class Fetcher:
     process dies in between, the next poll fetches the page again instead of being told "304,
     nothing new" about papers that were never saved.
 
+    ``deadline`` bounds one attempt from connecting to the last byte of the body (``timeout``
+    bounds each read); a server that never finishes is a failed attempt, whatever its pace.
+
     ``min_interval`` maps a host to the seconds that must pass between the starts of two requests
     to it (arXiv asks for 3 s, one connection at a time). Every attempt to such a host, retries
     included, takes a per-host lock for the whole exchange, so concurrent callers queue up
@@ -104,6 +111,7 @@ class Fetcher:
         *,
         user_agent: str,
         timeout: float = 30.0,
+        deadline: float = DEFAULT_DEADLINE,
         max_attempts: int = 5,
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
@@ -121,6 +129,9 @@ class Fetcher:
             raise ValueError("user_agent must not be empty")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if deadline <= 0:
+            raise ValueError("deadline must be positive")
+        self.deadline = deadline
         self.user_agent = user_agent
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -254,6 +265,21 @@ class Fetcher:
             return await self._request(url, key, headers, sent)
 
     async def _request(
+        self,
+        url: httpx.URL,
+        key: str,
+        headers: dict[str, str],
+        sent: tuple[str | None, str | None],
+    ) -> FetchResult:
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await self._exchange(url, key, headers, sent)
+        except TimeoutError:
+            raise _Retryable(
+                f"no complete answer within the {self.deadline:g} s deadline"
+            ) from None
+
+    async def _exchange(
         self,
         url: httpx.URL,
         key: str,

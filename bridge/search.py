@@ -42,6 +42,19 @@ Ranking (``order="relevance"``, the default)
 
 ``order="recent"`` lists matches newest stored first (feeds, the web page).
 
+Budget
+    Every search has a ``SearchBudget``: papers it may check one by one, and time. A query
+    the index cannot narrow (``upvotes>=0 -the``) is answered by reading papers newest first
+    and checking each one, which over a large store could go on for seconds, and an exact query
+    can still make the database walk a great deal (a deep page of a common word, ``upvotes``
+    alone over a million papers). When the budget runs out, ``search_store`` raises
+    ``SearchTooBroad``, whose text says why and how to narrow the query. Counting the total
+    never raises: it stops and reports a lower bound ("200+").
+    SQLite's work is cut off by a progress handler that checks the same clock, and by a
+    watchdog thread that interrupts the connection when the budget's seconds have passed in
+    real time (FTS5 works inside single steps, where no handler is called); PostgreSQL's
+    statements get the budget as ``statement_timeout``.
+
 Totals
     ``total`` counts up to ``TOTAL_CAP`` (200) matches, more if the page goes deeper. When more
     match, ``total_capped`` is True and ``total`` is a lower bound ("200+"). Counting costs in
@@ -55,9 +68,12 @@ from __future__ import annotations
 import logging
 import math
 import re
+import sqlite3
 import threading
+import time
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
 from operator import itemgetter
@@ -66,7 +82,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.errors import ConfigError, QueryError, StoreError
+from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
 from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
@@ -95,6 +111,12 @@ MAX_RANKED_LEAVES = 8
 CHUNK = 200
 MAX_CHUNK = 2000
 COUNT_CHECK_BUDGET = 2000
+# Papers read and checked between two looks at the budget's clock.
+CHECK_SLICE = 16
+
+# SQLite virtual machine steps between two looks at the clock: about a millisecond of work,
+# and the look (a Python call taking the GIL) costs a fraction of a percent of that.
+PROGRESS_STEPS = 20_000
 
 W_TITLE = 3.0
 W_COVERAGE = 2.0
@@ -120,6 +142,152 @@ class SearchResults:
     @property
     def total_text(self) -> str:
         return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchBudget:
+    """What one search may spend before it answers "too broad" instead.
+
+    ``papers``: papers read and checked one by one (queries the index cannot narrow, and
+    candidates it is unsure of). ``seconds``: time from the search's start, the database's
+    work included (on PostgreSQL, each statement's ``statement_timeout``). Wall time, not the
+    thread's CPU time: a scan of a large table mostly waits for the disk, which CPU time does
+    not see, and the person asking waits for the wall clock. Ordinary searches take a few
+    milliseconds (bench/search.py), so the margin is wide even on a busy machine.
+    """
+
+    papers: int = 1000
+    seconds: float = 0.15
+    clock: Callable[[], float] = time.monotonic
+
+
+DEFAULT_BUDGET = SearchBudget()
+
+
+class _OutOfBudget(Exception):
+    def __init__(self, spent: str) -> None:
+        super().__init__(spent)
+        self.spent = spent  # "papers" or "time"
+
+
+class _Allowance:
+    """What is left of one search's budget."""
+
+    __slots__ = ("budget", "papers_left", "_until")
+
+    def __init__(self, budget: SearchBudget) -> None:
+        self.budget = budget
+        self.papers_left = budget.papers
+        self._until = budget.clock() + budget.seconds
+
+    def out_of_time(self) -> bool:
+        return self.budget.clock() >= self._until
+
+    def check_time(self) -> None:
+        if self.out_of_time():
+            raise _OutOfBudget("time")
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a database error is the budget cutting a statement off."""
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper of the DBAPI error
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc) == "interrupted"
+    return getattr(exc, "sqlstate", None) == "57014"  # PostgreSQL: query_canceled
+
+
+class _Watchdog:
+    """One thread that interrupts SQLite connections whose search ran past its deadline.
+
+    FTS5 does a query's work inside single steps of SQLite's virtual machine (walking two
+    common words' doclists against each other took 350 ms between two calls of a progress
+    handler), and only ``interrupt()`` from another thread stops it there.
+    """
+
+    def __init__(self) -> None:
+        self._armed: dict[int, tuple[float, Any]] = {}
+        self._wake = threading.Condition()
+        self._next_id = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, raw: Any) -> int:
+        with self._wake:
+            self._next_id += 1
+            self._armed[self._next_id] = (time.monotonic() + seconds, raw)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="search-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            self._wake.notify()
+            return self._next_id
+
+    def disarm(self, handle: int) -> None:
+        # Under the lock: once this returns, the connection can go back to the pool safely.
+        with self._wake:
+            self._armed.pop(handle, None)
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for handle, (deadline, raw) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[handle]
+                        raw.interrupt()
+                soonest = min((deadline for deadline, _ in self._armed.values()), default=None)
+                self._wake.wait(None if soonest is None else soonest - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
+@contextmanager
+def _bounded(conn: Connection, allowance: _Allowance) -> Iterator[None]:
+    """Statements on ``conn`` stop when the allowance's time is up (see the module docstring)."""
+    raw: Any = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        raw.set_progress_handler(allowance.out_of_time, PROGRESS_STEPS)
+        handle = _WATCHDOG.arm(allowance.budget.seconds, raw)
+        try:
+            yield
+        finally:
+            _WATCHDOG.disarm(handle)
+            raw.set_progress_handler(None, 0)
+        return
+    # PostgreSQL takes at most 2^31 - 1 ms.
+    milliseconds = min(max(1, math.ceil(allowance.budget.seconds * 1000)), 2**31 - 1)
+    cursor = raw.cursor()
+    try:
+        # For this transaction only: the pool rolls it back when the connection returns.
+        cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+    finally:
+        cursor.close()
+    yield
+
+
+def _too_broad(
+    query: str, spent: str, plan: Compiled | None, offset: int, budget: SearchBudget
+) -> SearchTooBroad:
+    if spent == "time":
+        why = (
+            f"answering it needs more than the {budget.seconds * 1000:.0f} ms of work"
+            " a search may take"
+        )
+    elif plan is not None and plan.loose == TRUE:
+        why = (
+            "the index cannot narrow it (exclusions and upvotes alone do not say which papers"
+            f" to read), and {budget.papers:,} papers read one by one did not fill the page"
+        )
+    else:
+        why = (
+            f"its matches must be checked one by one, and {budget.papers:,} papers checked did"
+            " not fill the page"
+        )
+    earlier = ", or ask for an earlier page" if offset else ""
+    return SearchTooBroad(
+        f"Too broad to search: {why}. Narrow it with a word, a phrase, a category (cat:cs.LG)"
+        f" or a source (source:hf) that every match must have{earlier}. The query: {query}"
+    )
 
 
 def validate_query(query: str, *, where: str) -> None:
@@ -203,7 +371,9 @@ def _cannot_hold(chunk: str, heads: frozenset[str], short_terms: frozenset[str])
     )
 
 
-def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[Any]]:
+def _postings(
+    text: str, stem: bool, wanted: frozenset[str], passed: set[str] | None = None
+) -> dict[str, list[Any]]:
     """``postings_of(text)`` restricted to ``wanted`` terms: the same positions and offsets.
 
     The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
@@ -213,6 +383,10 @@ def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[A
     Splitting, the cache lookups, finding the chunks that hold a wanted term (set
     intersections) and the sums all run in C; only those few chunks are unpacked in Python.
     This is most of what checking a page of results costs.
+
+    ``passed``: words already found to hold no wanted term, kept by the caller across the
+    texts of one query (they depend on ``wanted`` alone). A query checked paper by paper
+    (``-survey upvotes>=10``) meets the same words again and again.
     """
     chunks = text.split()
     present = set(chunks)
@@ -224,7 +398,13 @@ def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[A
         analyzed = list(map(cache.get, chunks))
         if None in analyzed:
             unseen = present.difference(cache)
-            passed_over = {word for word in unseen if _cannot_hold(word, heads, short_terms)}
+            if passed is None:
+                passed_over = {w for w in unseen if _cannot_hold(w, heads, short_terms)}
+            else:
+                passed.update(
+                    w for w in unseen.difference(passed) if _cannot_hold(w, heads, short_terms)
+                )
+                passed_over = unseen.intersection(passed)
             for word in unseen.difference(passed_over):
                 _chunk(word, stem)
             # The cache was emptied meanwhile: put this text's chunks back.
@@ -269,17 +449,24 @@ class _QueryIndex(PaperIndex):
     search's time.
     """
 
-    __slots__ = ("_wanted", "_fields")
+    __slots__ = ("_wanted", "_fields", "_passed")
 
-    def __init__(self, paper: Paper, wanted: frozenset[str], fields: frozenset[str]) -> None:
+    def __init__(
+        self,
+        paper: Paper,
+        wanted: frozenset[str],
+        fields: frozenset[str],
+        passed: set[str] | None = None,
+    ) -> None:
         self._wanted = wanted
         self._fields = fields
+        self._passed = passed
         super().__init__(paper)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
         needed = text and name in self._fields
-        self.postings[name] = _postings(text, stem, self._wanted) if needed else {}
+        self.postings[name] = _postings(text, stem, self._wanted, self._passed) if needed else {}
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
         if name in self._fields:
@@ -310,9 +497,13 @@ class _Checker:
                 fields.update(node.fields)
         self.wanted = frozenset(wanted)
         self.fields = frozenset(fields)
+        # Words that cannot hold a wanted term, met in the papers checked so far.
+        self.passed: set[str] = set()
 
     def __call__(self, paper: Paper) -> tuple[Hit, ...] | None:
-        return match_paper(self.query, _QueryIndex(paper, self.wanted, self.fields))
+        if len(self.passed) > _CHUNK_CACHE_LIMIT:
+            self.passed.clear()
+        return match_paper(self.query, _QueryIndex(paper, self.wanted, self.fields, self.passed))
 
 
 class _Matches:
@@ -325,8 +516,10 @@ class _Matches:
         query: Query,
         plan: Compiled,
         announced_only: bool,
+        allowance: _Allowance,
     ) -> None:
         self.conn = conn
+        self.allowance = allowance
         self.index = index
         self.query = query
         self.plan = plan
@@ -380,8 +573,12 @@ class _Matches:
             self._read_chunk()
 
     def _read_chunk(self) -> None:
-        rows = self._candidates(limit=self._chunk, below=self._below)
-        if len(rows) < self._chunk:
+        # Never read more candidates than the budget lets us check.
+        size = min(self._chunk, self.allowance.papers_left)
+        if size <= 0:
+            raise _OutOfBudget("papers")
+        rows = self._candidates(limit=size, below=self._below)
+        if len(rows) < size:
             self._exhausted = True
         if not rows:
             return
@@ -399,15 +596,38 @@ class _Matches:
     def check(self, seqs: Sequence[int]) -> set[int]:
         """Check papers with ``match_paper``; the seqs that match (kept in ``checked``)."""
         todo = [seq for seq in seqs if seq not in self.checked]
+        allowance = self.allowance
+        if len(todo) > allowance.papers_left:
+            raise _OutOfBudget("papers")
+        allowance.papers_left -= len(todo)
         self.checks += len(todo)
-        for stored in fetch_papers(self.conn, todo).values():
-            hits = self.checker(stored.paper)
-            if hits is not None:
-                self.checked[stored.seq] = (stored, hits)
+        # A few papers at a time, reading included, so the clock is looked at every few
+        # milliseconds: 1,000 papers read at once took a loaded machine 100 ms by themselves.
+        for start in range(0, len(todo), CHECK_SLICE):
+            allowance.check_time()
+            for stored in fetch_papers(self.conn, todo[start : start + CHECK_SLICE]).values():
+                hits = self.checker(stored.paper)
+                if hits is not None:
+                    self.checked[stored.seq] = (stored, hits)
         return {seq for seq in seqs if seq in self.checked}
 
     def total(self, at_least: int) -> tuple[int, bool]:
-        """(count, capped): matches counted up to a cap above ``at_least``."""
+        """(count, capped): matches counted up to a cap above ``at_least``. When the budget
+        runs out first, what was counted so far, as a lower bound."""
+        try:
+            return self._total(at_least)
+        except _OutOfBudget:
+            return max(at_least, len(self._found)), True
+        except Exception as exc:
+            if not _interrupted(exc):
+                raise
+            known = len(self._found)
+            if self._last_window is not None:
+                start, rows = self._last_window
+                known = start + len(rows)
+            return max(at_least, known), True
+
+    def _total(self, at_least: int) -> tuple[int, bool]:
         cap = max(TOTAL_CAP, at_least + 1)
         if self.exact and self._known_total is not None:
             return self._known_total, False
@@ -517,49 +737,68 @@ def search_store(
     offset: int = 0,
     order: Literal["relevance", "recent"] = "relevance",
     announced_only: bool = False,
+    budget: SearchBudget = DEFAULT_BUDGET,
 ) -> SearchResults:
     """Papers matching ``query`` (the subscription meaning), ranked and paged.
 
     ``order="relevance"`` ranks within blocks of the newest matches (module docstring);
     ``order="recent"`` lists newest stored first (feeds). ``announced_only`` leaves out papers
-    stored quietly by backfill or first-run policy. Raises QueryError for a malformed query.
+    stored quietly by backfill or first-run policy. Raises QueryError for a malformed query,
+    SearchTooBroad when answering would take more than ``budget``.
     """
     parsed = parse_query(query)
     limit = max(int(limit), 0)
     offset = max(int(offset), 0)
+    allowance = _Allowance(budget)
+    search = _Search(store, parsed, allowance)
     try:
-        return _search(store, parsed, limit, offset, order, announced_only)
+        return search.run(limit, offset, order, announced_only)
+    except _OutOfBudget as exc:
+        raise _too_broad(query, exc.spent, search.plan, offset, budget) from None
     except (SQLAlchemyError, store.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
+        if _interrupted(exc):
+            raise _too_broad(query, "time", search.plan, offset, budget) from None
         raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc
 
 
-def _search(
-    store: Store,
-    parsed: Query,
-    limit: int,
-    offset: int,
-    order: Literal["relevance", "recent"],
-    announced_only: bool,
-) -> SearchResults:
-    index = store.search_index
-    with store.engine.connect() as conn:
-        terms = phrase_terms(parsed)
-        plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
-        matches = _Matches(conn, index, parsed, plan, announced_only)
-        page: list[tuple[int, float | None]]
-        if order == "recent":
-            page = [(seq, None) for seq, _ in matches.window(offset, limit)]
-        else:
-            first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
-            window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
-            ranked: list[tuple[int, float | None]] = []
-            for start in range(0, len(window), BLOCK):
-                ranked += _rank(matches, window[start : start + BLOCK], parsed, plan)
-            skip = offset - first * BLOCK
-            page = ranked[skip : skip + limit]
-        total, capped = matches.total(offset + len(page))
-        items = _page_items(conn, matches, parsed, page)
-    return SearchResults(items, total, capped)
+class _Search:
+    """One search; keeps its plan for the "too broad" answer."""
+
+    def __init__(self, store: Store, parsed: Query, allowance: _Allowance) -> None:
+        self.store = store
+        self.parsed = parsed
+        self.allowance = allowance
+        self.plan: Compiled | None = None
+
+    def run(
+        self,
+        limit: int,
+        offset: int,
+        order: Literal["relevance", "recent"],
+        announced_only: bool,
+    ) -> SearchResults:
+        store, parsed = self.store, self.parsed
+        index = store.search_index
+        with store.engine.connect() as conn, _bounded(conn, self.allowance):
+            terms = phrase_terms(parsed)
+            plan = self.plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
+            matches = _Matches(conn, index, parsed, plan, announced_only, self.allowance)
+            page: list[tuple[int, float | None]]
+            if order == "recent":
+                page = [(seq, None) for seq, _ in matches.window(offset, limit)]
+            else:
+                first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
+                window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
+                ranked: list[tuple[int, float | None]] = []
+                for start in range(0, len(window), BLOCK):
+                    ranked += _rank(matches, window[start : start + BLOCK], parsed, plan)
+                skip = offset - first * BLOCK
+                page = ranked[skip : skip + limit]
+            # The page before the total: counting gives up quietly when the budget runs out,
+            # and the page must not be what runs short.
+            items = _page_items(conn, matches, parsed, page)
+            total, capped = matches.total(offset + len(page))
+        return SearchResults(items, total, capped)
 
 
 def _page_items(
@@ -601,7 +840,9 @@ def explain_plan(store: Store, query: str) -> dict[str, object]:
 
 __all__ = [
     "BLOCK",
+    "DEFAULT_BUDGET",
     "TOTAL_CAP",
+    "SearchBudget",
     "SearchResult",
     "SearchResults",
     "explain_plan",

@@ -22,7 +22,7 @@ from tests.local_server import LocalServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-FaultKind = Literal["status", "timeout", "reset", "truncate"]
+FaultKind = Literal["status", "timeout", "reset", "truncate", "drip"]
 
 _CONTENT_TYPES = {
     ".json": "application/json; charset=utf-8",
@@ -162,6 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "reset":
             self._hang_up(reset=True)
             return
+        if fault is not None and fault.kind == "drip":
+            self._drip(up, route, fault.delay)
+            return
         if fault is not None and fault.kind == "truncate":
             body = route.body if route is not None and route.body else b"x" * 64
             self.send_response(200)
@@ -213,6 +216,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body and status != 304:
             self.wfile.write(body)
+
+    def _drip(self, up: FakeUpstream, route: Route | None, interval: float) -> None:
+        """A whole, honest answer sent 1 KB every ``interval`` seconds: each read gets bytes
+        in time, so only a deadline on the whole exchange stops a client waiting for it."""
+        body = route.body if route is not None and route.body else b"x" * 65536
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        for start in range(0, len(body), 1024):
+            if up._stopping.wait(interval):
+                break
+            self.wfile.write(body[start : start + 1024])
+            self.wfile.flush()
+        self.close_connection = True
 
     def _hang_up(self, *, reset: bool) -> None:
         self.close_connection = True
@@ -385,7 +404,8 @@ class FakeUpstream(LocalServer):
         ``kind``: "status" answers ``status`` (with Retry-After if given); "timeout" stays
         silent for ``delay`` seconds, then hangs up (use a client timeout well below it);
         "reset" closes the connection with RST, unanswered; "truncate" promises a full body in
-        Content-Length and sends half.
+        Content-Length and sends half; "drip" sends the route's body (64 KB without a route)
+        1 KB every ``delay`` seconds.
         """
         fault = Fault(
             kind=kind,

@@ -428,6 +428,31 @@ async def test_truncated_bodies_are_never_returned(
         await make_fetcher(max_attempts=2).get(up.url("/x"))
 
 
+async def test_a_dripped_body_is_cut_off_at_the_deadline(
+    up: FakeUpstream, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    # 64 KB at 1 KB every 20 ms: every read arrives well inside the 5 s timeout, and the whole
+    # body would take over a second.
+    up.add("/drip", "x" * 65536)
+    up.fail("/drip", times=2, kind="drip", delay=0.02)
+    with pytest.raises(FetchError) as caught:
+        await make_fetcher(deadline=0.3, max_attempts=2).get(up.url("/drip"))
+    assert caught.value.url == up.url("/drip")
+    assert caught.value.problem == "no complete answer within the 0.3 s deadline after 2 attempts"
+    assert len(up.requests_to("/drip")) == 2
+
+
+async def test_the_deadline_is_a_setting() -> None:
+    from bridge.app import build_fetcher
+    from bridge.config import Settings
+
+    tight = Settings.model_validate({"fetch": {"deadline_seconds": 7.5}})
+    async with build_fetcher(Settings()) as default, build_fetcher(tight) as chosen:
+        assert (default.deadline, chosen.deadline) == (120.0, 7.5)
+    with pytest.raises(ValueError, match="deadline"):
+        Fetcher(user_agent=UA, deadline=0)
+
+
 async def test_connection_refused(
     make_fetcher: Callable[..., Fetcher], fake_time: FakeTime
 ) -> None:

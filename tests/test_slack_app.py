@@ -3,9 +3,14 @@ the response_url of a fake Slack, and the 3-second acknowledgement however slow 
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
+import logging
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +20,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import adapters.slack
 from adapters.slack import slack_output
@@ -85,6 +92,72 @@ async def test_unsigned_badly_signed_and_stale_requests_are_rejected(slack, sqli
     assert [r.status_code for r in (unsigned, badly, tampered, stale)] == [401] * 4
     assert valid.status_code == 200
     assert not slack.calls_to("response")  # nothing ran for the rejected ones
+
+
+def raw_signed(body: bytes, timestamp: bytes | None = None) -> dict[str, Any]:
+    """Signed as Slack would sign it, with any timestamp bytes and any body bytes at all."""
+    stamp = str(int(time.time())).encode() if timestamp is None else timestamp
+    mac = hmac.new(SIGNING_SECRET.encode(), b"v0:" + stamp + b":" + body, hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": "v0=" + mac.hexdigest(),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+async def test_malformed_timestamps_are_a_400_before_the_signature_is_checked(
+    slack: FakeSlack, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = str(int(time.time())).encode()
+    body = command_body(slack, "help")
+    # b"1\xb2" reads as "1²", which str.isdigit() takes for a number and int() does not.
+    stamps = (b"abc", b"", b"1e3", now + b".5", b"-1", b"1\xb2", b"9" * 40)
+    async with SlackServer(slack, sqlite_url) as server:
+        answers = {stamp: await post(server, body, raw_signed(body, stamp)) for stamp in stamps}
+        fine = await post(server, body, raw_signed(body, now))
+    assert {stamp: a.status_code for stamp, a in answers.items()} == dict.fromkeys(answers, 400)
+    assert all("X-Slack-Request-Timestamp" in a.text for a in answers.values())
+    assert fine.status_code == 200
+    assert not slack.calls_to("response")
+    assert "Traceback" not in caplog.text
+
+
+async def test_signed_bodies_bolt_cannot_read_are_a_400(
+    slack: FakeSlack, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    json_type = {"Content-Type": "application/json"}
+    async with SlackServer(slack, sqlite_url) as server:
+        latin = await post(server, b"text=caf\xe9", raw_signed(b"text=caf\xe9"))
+        broken = b'{"type": "event_callback", '
+        truncated = await post(server, broken, {**raw_signed(broken), **json_type})
+        listed = await post(server, b"[1, 2]", {**raw_signed(b"[1, 2]"), **json_type})
+        payload = b"payload=%7Bnot+json"
+        bad_payload = await post(server, payload, raw_signed(payload))
+    assert (latin.status_code, latin.text) == (400, "the body is not UTF-8 (byte 8)")
+    assert truncated.status_code == 400 and "not valid JSON" in truncated.text
+    assert listed.status_code == 400 and "not an object" in listed.text
+    assert bad_payload.status_code == 400 and "not valid JSON" in bad_payload.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_refused_request_is_one_log_line_without_its_body(
+    slack: FakeSlack, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = command_body(slack, "secret-looking words")
+    async with SlackServer(slack, sqlite_url) as server:
+        caplog.clear()
+        refused = await post(server, body, signed_headers(body, secret="not-the-secret"))
+        records = [r for r in caplog.records if r.name.startswith(("adapters", "slack_bolt"))]
+    assert refused.status_code == 401
+    assert [(r.levelname, r.getMessage()) for r in records] == [
+        (
+            "INFO",
+            "slack: refused a request from 127.0.0.1 to /slack/events:"
+            " the signature does not match the body",
+        )
+    ]
+    assert "secret-looking" not in caplog.text
 
 
 async def test_help_and_bad_arguments_are_answered_in_the_acknowledgement(
@@ -344,3 +417,91 @@ async def test_http_mode_without_a_signing_secret_stops_serve_but_not_deliver(
             assert list(outputs[0].publishers()) == ["slack"] and outputs[0].routes() == []
     finally:
         store.close()
+
+
+# -- hostile requests: never a 500, never a traceback -----------------------------------------------
+
+
+# What a client can put in a header value at all: no control characters but tab.
+_WIRE = st.binary(max_size=40).map(
+    lambda b: bytes(c for c in b if c == 9 or 32 <= c != 127).strip(b" \t")
+)
+_BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=200).map(str.encode),
+    st.sampled_from(
+        [
+            b"{}",
+            b"[]",
+            b"null",
+            b'{"type": 1}',
+            b'{"type": "event_callback", "event": 5}',
+            b'{"type": "url_verification"}',
+            b'{"type": "block_actions", "actions": "x"}',
+            b"payload=%7B%7D",
+            b"payload=%5B%5D",
+            b'payload={"type": "block_actions", "actions": [{}]}',
+            b"command=/papers&text=help",
+            b"command=/papers",
+            b"command=/papers&text=" + b"x" * 3000,
+            b"\xff\xfe",
+            b"[" * 5000,
+        ]
+    ),
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=_BODIES,
+    content_type=st.sampled_from(
+        [
+            None,
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "application/json; charset=latin-1",
+        ]
+    ),
+    timestamp=st.one_of(st.none(), st.just(b"now"), _WIRE),
+    signature=st.one_of(st.none(), st.just(b"right"), _WIRE),
+)
+def test_no_slack_request_is_answered_with_a_500(
+    hostile_slack: tuple[asyncio.Runner, SlackServer],
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str | None,
+    timestamp: bytes | None,
+    signature: bytes | None,
+) -> None:
+    runner, server = hostile_slack
+    headers: dict[str, Any] = {}
+    stamp = str(int(time.time())).encode() if timestamp == b"now" else timestamp
+    if stamp is not None:
+        headers["X-Slack-Request-Timestamp"] = stamp
+    if signature == b"right" and stamp is not None:
+        headers["X-Slack-Signature"] = raw_signed(body, stamp)["X-Slack-Signature"]
+    elif signature is not None:
+        headers["X-Slack-Signature"] = signature
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    answer = runner.run(post(server, body, headers))
+    assert answer.status_code < 500, (body, headers, answer.text)
+    assert "Traceback" not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def hostile_slack() -> Iterator[tuple[asyncio.Runner, SlackServer]]:
+    runner = asyncio.Runner()
+    with FakeSlack() as fake, tempfile.TemporaryDirectory() as workdir:
+        server = SlackServer(fake, f"sqlite:///{workdir}/slack.db")
+        runner.run(server.__aenter__())
+        try:
+            yield runner, server
+        finally:
+            runner.run(server.__aexit__(None, None, None))
+            runner.close()

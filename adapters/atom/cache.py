@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from bridge.store import Store
@@ -71,8 +71,10 @@ class RenderCache(Generic[T]):
         render: Callable[[], T],
         *,
         stale_grace: float | None = None,
+        run: Callable[[Callable[[], T]], Awaitable[T]] = asyncio.to_thread,
     ) -> T:
-        """The cached variant, else ``render()`` run once in a worker thread.
+        """The cached variant, else ``render()`` run once in a worker thread (``run``: how;
+        a search feed's render runs in the search pool).
 
         With ``stale_grace``, a request that finds an older version waits that long for the
         new render, then takes the older bytes: a slow store (a cold query over a million
@@ -85,7 +87,7 @@ class RenderCache(Generic[T]):
         task = self._pending.get((key, version))
         if task is None:
             # A task of its own: a client hanging up must not cancel a render others await.
-            task = asyncio.create_task(self._render(key, version, render))
+            task = asyncio.create_task(self._render(key, version, render, run))
             # Retrieve a failure even when every waiter has gone, so asyncio logs nothing.
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
             self._pending[(key, version)] = task
@@ -96,9 +98,15 @@ class RenderCache(Generic[T]):
         except TimeoutError:
             return found[1]
 
-    async def _render(self, key: Hashable, version: str, render: Callable[[], T]) -> T:
+    async def _render(
+        self,
+        key: Hashable,
+        version: str,
+        render: Callable[[], T],
+        run: Callable[[Callable[[], T]], Awaitable[T]],
+    ) -> T:
         try:
-            rendered = await asyncio.to_thread(render)
+            rendered = await run(render)
         finally:
             del self._pending[(key, version)]
         self.renders += 1

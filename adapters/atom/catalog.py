@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -18,6 +19,15 @@ FEED_SIZE = 50
 # so an over-long query costs nothing.
 MAX_QUERY_LENGTH = 500
 FORMATS = ("atom", "json")
+# What no feed can carry: XML 1.0 forbids C0 controls but tab and line breaks, surrogates and
+# U+FFFE/U+FFFF; DEL, C1 controls and the other noncharacters are no text anyone types either.
+_NOT_TEXT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(
+        f"{chr(plane + 0xFFFE)}{chr(plane + 0xFFFF)}" for plane in range(0, 0x110000, 0x10000)
+    )
+    + "]"
+)
 
 
 class UnknownFeed(LookupError):
@@ -89,6 +99,14 @@ class Catalog:
                 f"query is too long ({len(query)} characters; at most {self.max_query_length})",
                 self.max_query_length,
                 query[: self.max_query_length],
+            )
+        bad = _NOT_TEXT.search(query)
+        if bad is not None:
+            raise QueryError(
+                f"the query holds a control or non-text character (U+{ord(bad.group()):04X});"
+                " queries are plain text",
+                bad.start(),
+                query,
             )
         return query.strip()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -41,9 +42,11 @@ from adapters.atom.serving import (
 from adapters.atom.templates import FAVICON, STYLESHEET
 from bridge import metrics
 from bridge.app import Bridge
-from bridge.errors import QueryError, StoreError
+from bridge.errors import QueryError, SearchBusy, SearchTooBroad, StoreError
 from bridge.health import HealthCheck, HealthReport
-from bridge.search import search_store
+from bridge.search import SearchResults, search_store
+from bridge.search_pool import SearchPool, shared_pool
+from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +83,19 @@ def _max_age(bridge: Bridge) -> int:
 
 
 class _Failure(Exception):
-    """A request that ends in a short text answer (status and message)."""
+    """A request that ends in a short text answer (status, message and extra headers)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
+
+
+def _busy(exc: SearchBusy) -> _Failure:
+    return _Failure(503, str(exc), ((b"retry-after", str(exc.retry_after).encode()),))
 
 
 class FeedEndpoint:
@@ -102,7 +112,7 @@ class FeedEndpoint:
         try:
             response = await self.site.feed(scope, self.kind)
         except _Failure as failure:
-            await send_text(send, failure.status, failure.message)
+            await send_text(send, failure.status, failure.message, failure.headers)
             return
         await response(scope, receive, send)
 
@@ -111,13 +121,20 @@ class FeedSite:
     """Feeds and pages over one store; rendered bytes are shared by every request."""
 
     def __init__(
-        self, bridge: Bridge, options: FeedOptions | None = None, health: HealthCheck | None = None
+        self,
+        bridge: Bridge,
+        options: FeedOptions | None = None,
+        health: HealthCheck | None = None,
+        searches: SearchPool | None = None,
     ) -> None:
         self.options = options or FeedOptions()
         # What the front page says about health (``serve`` passes one knowing its crashes).
         self.health = health or HealthCheck(
             bridge.settings, bridge.store, [source.name for source in bridge.sources]
         )
+        # Searches (the search page, search and subscription feeds) run in their own threads,
+        # so a burst of them never takes the threads health checks and plain feeds use.
+        self.searches = searches or shared_pool()
         # Per feed variant: the last rendered bytes and their Last-Modified (see _advance).
         self._stamps: dict[Hashable, tuple[int, datetime]] = {}
         self.store = bridge.store
@@ -142,10 +159,19 @@ class FeedSite:
 
     # -- the one path every cached answer takes ----------------------------------------------
 
-    async def _answer(self, key: Hashable, render: Callable[[], Answer]) -> Answer:
+    async def _answer(
+        self,
+        key: Hashable,
+        render: Callable[[], Answer],
+        run: Callable[[Callable[[], Answer]], Awaitable[Answer]] = asyncio.to_thread,
+    ) -> Answer:
         try:
             version = await self.version.get()
-            return await self.cache.get(key, version, render, stale_grace=self.options.stale_grace)
+            return await self.cache.get(
+                key, version, render, stale_grace=self.options.stale_grace, run=run
+            )
+        except SearchBusy as exc:
+            raise _busy(exc) from None
         except StoreError as exc:
             log.error("feeds: store unavailable: %s", exc)
             metrics.ERRORS.inc(where="feeds")
@@ -215,15 +241,21 @@ class FeedSite:
         key = (spec.key, fmt, html, base)
         answer = self._fresh(key)
         if answer is None:
+            run = self.searches.run if spec.query is not None else asyncio.to_thread
             try:
                 answer = await self._answer(
-                    key, lambda: self._render_feed(key, spec, fmt, html, base)
+                    key, lambda: self._render_feed(key, spec, fmt, html, base), run
                 )
             except QueryError as exc:
                 if kind == "subscription":
                     log.error("feeds: subscription %s has a bad query: %s", spec.key, exc)
                     raise _Failure(500, f"this subscription's query is invalid: {exc}") from None
                 raise _Failure(400, f"bad query: {exc}") from None
+            except SearchTooBroad as exc:
+                if kind == "subscription":
+                    log.error("feeds: subscription %s is too broad to serve: %s", spec.key, exc)
+                    raise _Failure(500, f"this subscription's query is too broad: {exc}") from None
+                raise _Failure(422, str(exc)) from None
         return answer.respond(headers)
 
     def _fresh(self, key: Hashable) -> Answer | None:
@@ -283,20 +315,23 @@ class FeedSite:
             return self._search_page(base, None)
         try:
             spec = self.catalog.search(raw)
-            results = await asyncio.to_thread(
-                search_store,
-                self.store,
-                spec.query or "",
-                limit=PAGE_SIZE,
-                offset=(number - 1) * PAGE_SIZE,
-                order="recent",
+            outcome, seconds = await self.searches.run(
+                _timed_search, self.store, spec.query or "", (number - 1) * PAGE_SIZE
             )
         except QueryError as exc:
             return self._search_page(base, raw, error=f"bad query: {exc}", status=400)
+        except SearchBusy as exc:
+            retry = {"Retry-After": str(exc.retry_after)}
+            return self._search_page(base, raw, error=str(exc), status=503, headers=retry)
         except StoreError as exc:
             log.error("search: store unavailable: %s", exc)
             metrics.ERRORS.inc(where="search")
             return self._search_page(base, raw, error="the paper store is unavailable", status=503)
+        # The search's own time in its worker, queueing left out (bench/worst_case.py).
+        timing = {"Server-Timing": f"search;dur={seconds * 1000:.1f}"}
+        if isinstance(outcome, SearchTooBroad):
+            return self._search_page(base, raw, error=str(outcome), status=422, headers=timing)
+        results = outcome
         entries = [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results.items]
 
         def page_url(n: int) -> str:
@@ -311,6 +346,7 @@ class FeedSite:
             total=results.total,
             prev_url=page_url(number - 1) if number > 1 else None,
             next_url=page_url(number + 1) if more else None,
+            headers=timing,
         )
 
     def _search_page(
@@ -325,6 +361,7 @@ class FeedSite:
         status: int = 200,
         prev_url: str | None = None,
         next_url: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         body = page.render_search(
             base=base,
@@ -338,8 +375,8 @@ class FeedSite:
             next_url=next_url,
             max_query_length=self.options.max_query_length,
         )
-        headers = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS}
-        return Response(body, status_code=status, headers=headers, media_type=page.MEDIA_TYPE)
+        every = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS, **(headers or {})}
+        return Response(body, status_code=status, headers=every, media_type=page.MEDIA_TYPE)
 
     async def stylesheet(self, _request: Request) -> Response:
         return Response(STYLESHEET, media_type="text/css; charset=utf-8", headers=_STATIC)
@@ -390,6 +427,20 @@ def _notice(report: HealthReport) -> page.HealthNotice:
         starting=report.status == "starting",
         unreachable=bool(report.unreachable),
     )
+
+
+def _timed_search(
+    store: Store, query: str, offset: int
+) -> tuple[SearchResults | SearchTooBroad, float]:
+    """A search page's results, or why it is too broad, and the seconds the search took."""
+    started = time.perf_counter()
+    try:
+        outcome: SearchResults | SearchTooBroad = search_store(
+            store, query, limit=PAGE_SIZE, offset=offset, order="recent"
+        )
+    except SearchTooBroad as exc:
+        outcome = exc
+    return outcome, time.perf_counter() - started
 
 
 def _text(status: int, message: str) -> Response:

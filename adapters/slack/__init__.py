@@ -3,6 +3,7 @@ to channels, with Block Kit rendering that stays inside Slack's limits.
 
     output.py      the Output ``serve`` and ``deliver`` run (bridge.outputs)
     commands.py    the /papers listeners: ack at once, work after
+    verify.py      whether an HTTP request comes from Slack, checked before Bolt reads it
     publisher.py   digests to channels for the delivery ledger; outcomes from Slack's answers
     blocks.py      papers, digests and search pages as Block Kit (pure)
     mrkdwn.py      escaping of every untrusted text

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from adapters.slack.commands import PapersCommand
 from adapters.slack.installations import DatabaseStateStore, Installations, token_cipher
 from adapters.slack.publisher import KIND, SlackPublisher
+from adapters.slack.verify import SlackRequestCheck
 from adapters.slack.webclient import open_session, web_client
 from adapters.slack.workspaces import SingleWorkspace, Workspaces
 from bridge.config import Settings
@@ -55,6 +56,7 @@ class SlackOutput:
         self.publisher: SlackPublisher | None = None
         self.app: AsyncApp | None = None
         self._handler: AsyncSlackRequestHandler | None = None
+        self._check: SlackRequestCheck | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._connecting: asyncio.Task[None] | None = None
 
@@ -98,6 +100,9 @@ class SlackOutput:
             return
         self.app = self.build_app(self.client)
         self._handler = AsyncSlackRequestHandler(self.app)
+        secret = self.settings.slack_signing_secret
+        if secret is not None:
+            self._check = SlackRequestCheck(secret.get_secret_value())
         if self.oauth:
             log.info("slack: installation into workspaces at %s", INSTALL_PATH)
         if slack.mode == "http":
@@ -140,7 +145,11 @@ class SlackOutput:
             ),
             # The listener goes on after ack(); the answer does not wait for it.
             process_before_response=False,
+            # _events checks every HTTP request first (adapters/slack/verify.py); Bolt's own
+            # check answers 500 to a malformed timestamp and logs every refused body.
+            request_verification_enabled=False,
         )
+        app.error(_bolt_failed)
         PapersCommand(self.context.chat, self.settings.slack.command).register(app)
         if self.oauth:
             # app_uninstalled / tokens_revoked: the workspace's token is deleted.
@@ -171,13 +180,31 @@ class SlackOutput:
         )
 
     async def _events(self, request: Request) -> Response:
-        assert self._handler is not None
+        assert self._handler is not None and self._check is not None
         length = request.headers.get("content-length", "")
-        if not length.isdigit():
-            return PlainTextResponse("a Content-Length is required", 411)
+        if not (length.isascii() and length.isdigit()):
+            return _refuse(request, 411, "a Content-Length is required")
         if int(length) > MAX_BODY_BYTES:
-            return PlainTextResponse("too large for a Slack request", 413)
-        return await self._handler.handle(request)
+            return _refuse(request, 413, "too large for a Slack request")
+        refusal = self._check.check(request.headers, await request.body())
+        if refusal is not None:
+            return _refuse(request, refusal.status, refusal.reason)
+        # Signed, so from Slack; still, Bolt assumes every payload's shape (an "event" that is
+        # an object, ...) and fails on one it did not expect.
+        try:
+            response = await self._handler.handle(request)
+        except Exception as exc:  # building its request: Bolt reads the payload's fields
+            return _refuse(request, 400, f"a payload Bolt cannot read ({exc!r})")
+        if response.status_code == 500:  # Bolt's middleware failed; _bolt_failed logged why
+            return PlainTextResponse("a payload Bolt cannot handle", 400)
+        return response
+
+
+def _refuse(request: Request, status: int, reason: str) -> Response:
+    # One line, never the body: anyone can post here, and a body may hold a real user's text.
+    client = request.client.host if request.client else "unknown"
+    log.info("slack: refused a request from %s to %s: %s", client, EVENTS_PATH, reason)
+    return PlainTextResponse(reason, status)
 
 
 class _UnusedEnvToken(logging.Filter):
@@ -187,6 +214,12 @@ class _UnusedEnvToken(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
+
+
+async def _bolt_failed(error: Exception) -> None:
+    # In place of Bolt's default, which logs a traceback per failed request: our listeners
+    # catch their own errors, so what gets here is Bolt choking on a payload.
+    log.warning("slack: Bolt could not handle a request: %r", error)
 
 
 async def _uninstalled(event: dict[str, object]) -> None:

@@ -3,7 +3,8 @@
 A chat channel is a ``Channel`` (the platform, an address its publisher can post to, and a
 name for people); its subscriptions are ledger digest subscriptions on the destination of that
 address, so the morning posts go through the delivery ledger like every other digest. All
-database work runs in threads: a chat adapter's event loop never waits on the store.
+database work runs in threads: a chat adapter's event loop never waits on the store. Searches
+run in the search pool (``bridge.search_pool``), shared with the web page and the feeds.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 from bridge.chat.commands import Subscribe
 from bridge.config import Settings
 from bridge.delivery import Destination, DigestSubscription, destination_id_for
-from bridge.errors import ChatUsageError, QueryError
+from bridge.errors import ChatUsageError, QueryError, SearchBusy, SearchTooBroad
 from bridge.ledger import Ledger
 from bridge.query import format_query_error
 from bridge.search import SearchResults, search_store
+from bridge.search_pool import SearchPool, shared_pool
 from bridge.store import Store
 
 # More than this many subscriptions in one channel is a mistake, not a use.
@@ -75,10 +77,17 @@ class NowReport:
 
 
 class ChatService:
-    def __init__(self, store: Store, ledger: Ledger, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ledger: Ledger,
+        settings: Settings,
+        searches: SearchPool | None = None,
+    ) -> None:
         self.store = store
         self.ledger = ledger
         self.settings = settings
+        self.searches = searches or shared_pool()
 
     # -- search -------------------------------------------------------------------------------
 
@@ -88,11 +97,17 @@ class ChatService:
         """One page of results, ranked as `paperbridge search` ranks them."""
         page = max(1, page)
         try:
-            results = await asyncio.to_thread(
+            results = await self.searches.run(
                 search_store, self.store, query, limit=per_page, offset=(page - 1) * per_page
             )
         except QueryError as exc:
             raise ChatUsageError(f"That query does not parse: {format_query_error(exc)}") from None
+        except SearchTooBroad as exc:
+            raise ChatUsageError(str(exc)) from None
+        except SearchBusy as exc:
+            raise ChatUsageError(
+                f"Too many searches are running right now; try again in {exc.retry_after} seconds."
+            ) from None
         return SearchPage(query, page, per_page, results)
 
     # -- subscriptions ------------------------------------------------------------------------
