@@ -124,6 +124,7 @@ class FeedSite:
         self,
         bridge: Bridge,
         options: FeedOptions | None = None,
+        *,
         health: HealthCheck | None = None,
         searches: SearchPool | None = None,
     ) -> None:
