@@ -90,6 +90,7 @@ from bridge.errors import PermanentPublishError, PublishError
 from bridge.health import enabled_sources, source_outages
 from bridge.models import StoredPaper
 from bridge.notices import NoticeRules
+from bridge.processes import process_running
 from bridge.publisher import NoticePublisher, Publisher
 from bridge.query import Percolator
 from bridge.scheduler import due_slot
@@ -113,8 +114,8 @@ def new_holder() -> str:
 
 def holder_is_dead(holder: str, me: str) -> bool:
     """True when ``holder`` is certainly gone: a process on this host whose PID no longer
-    exists, or an earlier run of a process with our own PID (a restarted container is PID 1
-    again). Other hosts cannot be checked; their claims expire by time."""
+    runs (gone, or a zombie), or an earlier run of a process with our own PID (a restarted
+    container is PID 1 again). Other hosts cannot be checked; their claims expire by time."""
     try:
         host, pid_text, nonce = holder.rsplit(":", 2)
         pid = int(pid_text)
@@ -125,13 +126,7 @@ def holder_is_dead(holder: str, me: str) -> bool:
         return False
     if pid == int(my_pid):
         return nonce != my_nonce
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not process_running(pid)
 
 
 @dataclass(slots=True)
