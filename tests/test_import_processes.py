@@ -1,0 +1,227 @@
+"""`paperbridge import` as a process: its helpers end with it however it ends (SIGKILL too),
+and SIGTERM or Ctrl-C stop it cleanly, saying how far it got; importing again continues."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+import bridge.importer as importer
+from bridge.importer import default_workers, import_paths
+from bridge.processes import StopSignals, process_running
+from bridge.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+FILES = 40
+PER_FILE = 500  # one batch a file
+
+
+def listing_files(directory: Path, files: int = FILES, per_file: int = PER_FILE) -> list[Path]:
+    """``files`` saved HF API responses of ``per_file`` distinct, small papers each."""
+    directory.mkdir()
+    paths = []
+    for file_no in range(files):
+        items = [
+            {"paper": {"id": f"2601.{n:05d}", "title": f"Paper {n}", "summary": "We study it."}}
+            for n in range(file_no * per_file, (file_no + 1) * per_file)
+        ]
+        paths.append(directory / f"hf-{file_no:03d}.json")
+        paths[-1].write_text(json.dumps(items))
+    return paths
+
+
+def start_import(url: str, directory: Path, **popen: object) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBRIDGE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge", "import", str(directory)],
+        cwd=ROOT,
+        env=dict(env, PAPERBRIDGE_DATABASE_URL=url, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,  # type: ignore[call-overload]
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {within} s for {what}"
+        time.sleep(0.005)
+
+
+def helpers_of(process: subprocess.Popen[str]) -> list[psutil.Process]:
+    """The import's parsing processes and multiprocessing's resource tracker, once all run."""
+    expected = 1 + default_workers()
+
+    def started() -> bool:
+        assert process.poll() is None, "the import ended before its helpers started"
+        return len(psutil.Process(process.pid).children(recursive=True)) >= expected
+
+    wait_for(started, f"{expected} helper processes")
+    return psutil.Process(process.pid).children(recursive=True)
+
+
+def stored(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM papers").fetchone()[0])
+        except sqlite3.OperationalError:  # no table yet
+            return 0
+
+
+def assert_all_gone(helpers: list[psutil.Process]) -> None:
+    try:
+        # A helper that ended is a zombie until init reaps it: gone all the same.
+        wait_for(lambda: not any(process_running(h.pid) for h in helpers), "the helpers to end")
+    finally:
+        for helper in helpers:  # a failed test leaves no processes behind either
+            with contextlib.suppress(psutil.NoSuchProcess):
+                helper.kill()
+
+
+@pytest.mark.slow
+def test_kill_9_of_an_import_ends_its_helper_processes(tmp_path: Path) -> None:
+    listing_files(tmp_path / "in")
+    child = start_import(f"sqlite:///{tmp_path / 'pb.db'}", tmp_path / "in")
+    helpers = helpers_of(child)
+    assert child.poll() is None, "the import finished before it could be killed"
+    child.kill()
+    child.wait(timeout=30)  # not its output: helpers left behind would hold the pipes open
+    assert_all_gone(helpers)
+    child.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["linux", "portable"])
+def test_helpers_end_with_their_parent_without_the_kernel_s_help_too(mode: str) -> None:
+    if mode == "linux" and not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    owner = subprocess.Popen(
+        [sys.executable, "-m", "tests.pool_owner", "2", mode],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    assert owner.stdout.readline() == "ready\n"
+    helpers = psutil.Process(owner.pid).children(recursive=True)
+    assert len(helpers) == 3  # two helpers and the resource tracker
+    owner.kill()
+    owner.wait(timeout=30)
+    assert_all_gone(helpers)
+    owner.communicate()
+
+
+SUMMARY = re.compile(
+    r"stopped after (\d+) of 40 files: (\d+) new, 0 merged, 0 skipped \(already known\),"
+    r" 0 unreadable records, 0 unreadable files; run the same command again to continue\n"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signum", "to_group", "code"),
+    [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)],
+    ids=["kill", "ctrl-c"],
+)
+def test_a_signal_stops_an_import_cleanly_and_importing_again_continues(
+    tmp_path: Path, signum: signal.Signals, to_group: bool, code: int
+) -> None:
+    files = listing_files(tmp_path / "in")
+    db = tmp_path / "pb.db"
+    # Ctrl-C in a terminal signals the whole process group: the helpers get it too.
+    child = start_import(f"sqlite:///{db}", tmp_path / "in", start_new_session=to_group)
+    helpers = helpers_of(child)
+    wait_for(lambda: stored(db) > 0 or child.poll() is not None, "a first commit")
+    assert child.poll() is None, "the import finished before it could be stopped"
+    if to_group:
+        os.killpg(child.pid, signum)
+    else:
+        child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert "Traceback" not in err
+    found = SUMMARY.fullmatch(out)
+    assert found, out
+    whole_files, new = int(found[1]), int(found[2])
+    assert 0 < whole_files < FILES
+    # Every batch stored was committed, none in part (a file is one batch here).
+    assert new == stored(db) == whole_files * PER_FILE
+    assert_all_gone(helpers)
+
+    again = start_import(f"sqlite:///{db}", tmp_path / "in")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert out.startswith(f"{FILES * PER_FILE - new} new, 0 merged, {new} skipped")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        ids = [row[0] for row in conn.execute("SELECT arxiv_id FROM papers")]
+    assert sorted(ids) == sorted(f"2601.{n:05d}" for n in range(len(files) * PER_FILE))
+
+
+def test_a_stopped_import_commits_the_batches_stored_and_says_where_it_stopped(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "BATCH", 7)
+    monkeypatch.setattr(importer, "TRANSACTION", 20)
+    files = listing_files(tmp_path / "in", files=3, per_file=30)
+    batches = 0
+
+    def progress(_papers: int) -> None:
+        nonlocal batches
+        batches += 1
+
+    store = open_store(database_url)
+    try:
+        # Asked to stop after the seventh batch: 30 papers of the first file (5 batches),
+        # 14 of the second. No transaction of 20 was due; stopping commits them all.
+        counts = import_paths(
+            store, files, progress=progress, stop=lambda: batches >= 7, parallel=False
+        )
+        assert (counts.files, counts.stopped_in, counts.new) == (1, (files[1], 14), 44)
+        assert store.count_papers() == 44
+        again = import_paths(store, files, parallel=False)
+        assert (again.files, again.stopped_in) == (3, None)
+        assert (again.new, again.skipped) == (46, 44)
+        assert store.count_papers() == 90
+    finally:
+        store.close()
+
+
+def test_a_stop_while_waiting_for_parsing_processes_ends_the_import(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    files = listing_files(tmp_path / "in", files=4, per_file=10)
+    store = open_store(sqlite_url)
+    try:
+        counts = import_paths(store, files, parallel=True, workers=2, stop=lambda: True)
+        assert (counts.files, counts.new, store.count_papers()) == (0, 0, 0)
+    finally:
+        store.close()
+
+
+def test_the_first_signal_asks_and_the_second_ends_as_before() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with StopSignals() as stop:
+        assert not stop()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop() and stop.exit_code == 130
+        assert signal.getsignal(signal.SIGINT) is before  # a second Ctrl-C interrupts at once
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
