@@ -24,7 +24,8 @@ from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
-from bridge.store.migrations import migrate
+from bridge.store.locking import lock_papers, lock_schema
+from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.search_index import (
     Compound,
     IndexDoc,
@@ -32,6 +33,7 @@ from bridge.store.search_index import (
     index_doc,
     indexed_fields_differ,
 )
+from bridge.store.search_index import fingerprint as search_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +110,35 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Bring the schema up to date; rebuild the search index if the analyzer changed."""
+        """Bring the schema up to date; rebuild the search index if the analyzer changed.
+
+        Processes starting together on a new database (two imports, an import and serve)
+        would each create the tables: the changes are made by one at a time, and whoever
+        comes second finds them done. An up-to-date schema is seen without taking that lock,
+        so a command reading the store never waits for a running import.
+        """
         try:
+            with self.engine.connect() as conn:
+                if self._up_to_date(conn):
+                    return len(MIGRATIONS)
             with self.engine.begin() as conn:
+                lock_schema(conn)
                 version = migrate(conn)
                 self.search_index.ensure_current(conn)
                 self._note_created(conn)
                 return version
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database schema: {exc}") from exc
+
+    def _up_to_date(self, conn: Connection) -> bool:
+        if current_version(conn) != len(MIGRATIONS):
+            return False
+        if self.search_index.stored_fingerprint(conn) != search_fingerprint():
+            return False
+        table = schema.progress
+        return (
+            conn.execute(select(table.c.job).where(table.c.job == CREATED_JOB)).first() is not None
+        )
 
     def _note_created(self, conn: Connection) -> None:
         # A progress row, not a migration step: nothing in the schema changes, and a store
@@ -186,6 +208,7 @@ class Store:
         """
         try:
             with self.engine.begin() as conn:
+                lock_papers(conn)
                 result, compounds = self._add_batch(conn, papers, announce, now, index_docs)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
@@ -523,6 +546,8 @@ class BulkWriter:
         writes the FTS5 index's new segment and merges segments then).
         """
         try:
+            if not self._conn.in_transaction():
+                lock_papers(self._conn)
             result, compounds = self._store._add_batch(
                 self._conn, papers, announce, None, index_docs
             )
