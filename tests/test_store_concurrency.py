@@ -1,10 +1,13 @@
 """Several writers on one store at once, on SQLite and PostgreSQL: the schema is created once,
-papers stored from two connections are merged (never an IntegrityError)."""
+papers stored from two connections are merged (never an IntegrityError), and a bulk import on
+SQLite leaves the write lock to other writers in turns."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from sqlalchemy import event
 
 from bridge.models import AddResult, Paper
 from bridge.store import Store, open_store
+from bridge.store.locking import HOLD, TURN
 from tests.threads import Running
 
 # Statements with which a transaction starts to store (or, unfixed, stores at once).
@@ -84,3 +88,63 @@ def test_papers_stored_from_two_connections_at_once_are_merged(
     finally:
         first.close()
         second.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def can_write(path: Path) -> bool:
+    """Whether another connection could take SQLite's write lock right now."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    finally:
+        conn.close()  # rolls back
+    return True
+
+
+def test_a_bulk_import_on_sqlite_leaves_the_write_lock_to_others_in_turns(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "pb.db"
+    store = open_store(f"sqlite:///{path}")
+    clock = FakeClock()
+    batches = iter(
+        [[Paper(f"2606.{b:02d}{n:03d}", f"Paper {n}") for n in range(10)] for b in range(6)]
+    )
+    try:
+        with store.bulk_writer(commit_every=10_000, clock=clock, sleep=clock.sleep) as writer:
+            writer.add_papers(next(batches), announce=False)
+            assert not can_write(path)  # a transaction is open
+            clock.now += HOLD / 2
+            writer.add_papers(next(batches), announce=False)
+            assert not can_write(path)
+            clock.now += HOLD / 2
+            writer.add_papers(next(batches), announce=False)
+            # Held long enough: committed, far short of commit_every, and free for others...
+            assert can_write(path) and clock.slept == []
+            writer.add_papers(next(batches), announce=False)
+            # ... until its turn is over: it waited that long before taking the lock again.
+            assert clock.slept == [pytest.approx(TURN)] and not can_write(path)
+            clock.now += HOLD
+            writer.add_papers(next(batches), announce=False)
+            assert can_write(path)
+            clock.now += 2 * TURN  # waiting for parsing, say: the lock was free then
+            writer.add_papers(next(batches), announce=False)
+            assert clock.slept == [pytest.approx(TURN)]
+        assert store.count_papers() == 60
+    finally:
+        store.close()

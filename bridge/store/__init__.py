@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -24,7 +25,7 @@ from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
-from bridge.store.locking import lock_papers, lock_schema
+from bridge.store.locking import Turns, lock_papers, lock_schema
 from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.search_index import (
     Compound,
@@ -216,13 +217,21 @@ class Store:
         return result
 
     @contextmanager
-    def bulk_writer(self, commit_every: int = 5000) -> Iterator[BulkWriter]:
+    def bulk_writer(
+        self,
+        commit_every: int = 5000,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> Iterator[BulkWriter]:
         """A writer for a bulk import: one connection, one transaction per ``commit_every``
         papers or so. Closing the writer commits what is left; an error rolls back what was
         not committed yet.
 
         On SQLite the connection gets a larger page cache and checkpoints the WAL less often
-        (see ``_BULK_PRAGMAS``); both are put back when the writer closes.
+        (see ``_BULK_PRAGMAS``); both are put back when the writer closes. There the writer
+        also leaves the write lock to other writers in turns (``locking.HOLD``); ``clock``
+        and ``sleep`` time those turns.
         """
         try:
             conn = self.engine.connect()
@@ -231,7 +240,9 @@ class Store:
         with conn:
             saved = _set_bulk_pragmas(conn) if self.engine.dialect.name == "sqlite" else {}
             try:
-                writer = BulkWriter(self, conn, commit_every)
+                # SQLite has no queue for its write lock: the writer leaves it in turns.
+                turns = Turns(clock, sleep) if self.engine.dialect.name == "sqlite" else None
+                writer = BulkWriter(self, conn, commit_every, turns)
                 yield writer
                 writer.commit()
             finally:
@@ -523,12 +534,15 @@ class Store:
 class BulkWriter:
     """Stores batches of papers for a bulk import (``Store.bulk_writer``)."""
 
-    def __init__(self, store: Store, conn: Connection, commit_every: int) -> None:
+    def __init__(
+        self, store: Store, conn: Connection, commit_every: int, turns: Turns | None = None
+    ) -> None:
         self._store = store
         self._conn = conn
         self._commit_every = commit_every
         self._uncommitted = 0
         self._compounds: list[Compound] = []
+        self._turns = turns
 
     def add_papers(
         self,
@@ -547,7 +561,10 @@ class BulkWriter:
         """
         try:
             if not self._conn.in_transaction():
-                lock_papers(self._conn)
+                if self._turns is None:
+                    lock_papers(self._conn)
+                else:
+                    self._turns.take(self._conn)
             result, compounds = self._store._add_batch(
                 self._conn, papers, announce, None, index_docs
             )
@@ -556,7 +573,7 @@ class BulkWriter:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self._compounds += compounds
         self._uncommitted += len(papers)
-        if self._uncommitted >= self._commit_every:
+        if self._uncommitted >= self._commit_every or (self._turns and self._turns.held_long()):
             self.commit()
         return result
 
@@ -565,6 +582,8 @@ class BulkWriter:
             self._conn.commit()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
+        if self._turns is not None:
+            self._turns.released()
         self._store.search_index.remember(self._compounds)
         self._compounds = []
         self._uncommitted = 0
