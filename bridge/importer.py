@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from bridge.errors import StoreError
 from bridge.models import AddResult, Paper, ParseProblem, ParseResult
 from bridge.processes import end_with_parent
 from bridge.sources import arxiv_parse, hf_parse
 from bridge.sources.base import log_problems
-from bridge.store import BulkWriter, Store
+from bridge.store import BulkWriter, Store, sqlite_file
 from bridge.store.search_index import IndexDoc, index_doc
 
 log = logging.getLogger(__name__)
@@ -159,6 +162,58 @@ def import_paths(
     stored in part; ``counts.files`` and ``counts.stopped_in`` say how far it got. Importing
     the same files again continues: what is stored already is skipped.
     """
+    with _one_import_at_a_time(store):
+        return _import(store, paths, announce, progress, parallel, workers, stop)
+
+
+@contextmanager
+def _one_import_at_a_time(store: Store) -> Iterator[None]:
+    """Refuse to start while another import writes to the same SQLite database.
+
+    SQLite takes one writer at a time: a second import could only wait, for as long as the
+    first takes, with its parsing processes started and nothing to show; and the two would
+    hand the write lock back and forth by polling for it (see store.locking.HOLD), each at
+    half speed. Refused at once instead, before anything is parsed or written, it says what
+    runs; importing is idempotent, so running it afterwards loses nothing. The lock is an
+    flock on a file beside the database: the system drops it when its process ends, however
+    it ends, so a killed import never blocks the next. PostgreSQL queues writers fairly:
+    there imports run side by side, their transactions in turn (``Store.add_papers``).
+    """
+    database = sqlite_file(str(store.engine.url))
+    if database is None:
+        yield
+        return
+    lock_path = database.with_name(database.name + "-import.lock")
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            running = f"another import (process {holder})" if holder else "another import"
+            raise StoreError(
+                f"{running} is writing to {database}; SQLite stores one import at a time:"
+                " run this one again when it has finished"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
+def _import(
+    store: Store,
+    paths: Sequence[Path],
+    announce: bool,
+    progress: Callable[[int], None],
+    parallel: bool | None,
+    workers: int | None,
+    stop: Callable[[], bool],
+) -> ImportCounts:
     counts = ImportCounts()
     if parallel is None:
         parallel = len(paths) > 1

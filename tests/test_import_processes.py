@@ -11,17 +11,21 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
+import psycopg
 import pytest
 
 import bridge.importer as importer
 from bridge.importer import default_workers, import_paths
 from bridge.processes import StopSignals, process_running
 from bridge.store import open_store
+from tests.threads import Running
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -225,3 +229,118 @@ def test_the_first_signal_asks_and_the_second_ends_as_before() -> None:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# -- two imports, an import beside serve ---------------------------------------------------------
+
+
+def held_mid_import(url: str, files: list[Path], release: threading.Event) -> Running:
+    """An import in this process, stopped after its first batch (stored, not committed: its
+    transaction and lock held) until ``release`` is set; then it goes on to the end."""
+    store = open_store(url)
+    first_batch = threading.Event()
+
+    def progress(_papers: int) -> None:
+        first_batch.set()
+        assert release.wait(60), "never released"
+
+    def run() -> importer.ImportCounts:
+        try:
+            return import_paths(store, files, progress=progress, parallel=False)
+        finally:
+            store.close()
+
+    running = Running(run)
+    running.start()
+    assert first_batch.wait(60)
+    return running
+
+
+def test_a_second_import_on_sqlite_refuses_at_once_and_stores_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "pb.db"
+    first_files = listing_files(tmp_path / "first", files=3, per_file=50)
+    (tmp_path / "second").mkdir()
+    later = tmp_path / "second" / "later.json"
+    later.write_text(json.dumps([{"paper": {"id": "2699.00001", "title": "Later"}}]))
+    release = threading.Event()
+    first = held_mid_import(f"sqlite:///{db}", first_files, release)
+    try:
+        second = start_import(f"sqlite:///{db}", tmp_path / "second")
+        out, err = second.communicate(timeout=60)
+    finally:
+        release.set()
+    assert second.returncode == 1 and out == ""
+    assert (
+        f"paperbridge: another import (process {os.getpid()}) is writing to {db};"
+        " SQLite stores one import at a time: run this one again when it has finished\n"
+    ) in err
+    assert first.outcome().new == 150  # the first went on undisturbed
+    assert stored(db) == 150  # nothing of the second
+    again = start_import(f"sqlite:///{db}", tmp_path / "second")
+    assert again.communicate(timeout=60)[0].startswith("1 new")
+
+
+@pytest.mark.postgres
+def test_two_imports_on_postgresql_both_store_everything(postgres_url: str, tmp_path: Path) -> None:
+    files = listing_files(tmp_path / "in", files=6, per_file=50)
+    open_store(postgres_url).close()
+    watcher = psycopg.connect(postgres_url, autocommit=True)
+    release = threading.Event()
+    first = held_mid_import(postgres_url, files, release)
+    try:
+        second = start_import(postgres_url, tmp_path / "in")
+        # The second queues behind the first's transaction (its lock on papers) ...
+        wait_for(lambda: waiting_for_papers(watcher) or second.poll() is not None, "a wait")
+        assert second.poll() is None, second.communicate()
+    finally:
+        release.set()  # ... and goes on once the first commits.
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    firsts = first.outcome()
+    seconds = re.match(r"(\d+) new, 0 merged, (\d+) skipped", out)
+    assert seconds, out
+    # Every paper stored once: by one import as new, by the other as already known.
+    assert firsts.new + int(seconds[1]) == 300 and firsts.skipped + int(seconds[2]) == 300
+    store = open_store(postgres_url)
+    try:
+        assert store.count_papers() == 300
+    finally:
+        store.close()
+        watcher.close()
+
+
+def waiting_for_papers(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'papers'::regclass"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.slow
+def test_an_import_beside_polls_storing_the_same_papers_both_succeed(
+    database_url: str, tmp_path: Path
+) -> None:
+    files = listing_files(tmp_path / "in", files=20)
+    open_store(database_url).close()
+    polls = subprocess.Popen(
+        [sys.executable, "-m", "tests.store_writer", database_url, "0", str(20 * PER_FILE)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        imported = start_import(database_url, tmp_path / "in")
+        out, err = imported.communicate(timeout=300)
+    finally:
+        stored_by_polls, poll_errors = polls.communicate("", timeout=60)
+    assert imported.returncode == 0, err
+    assert polls.returncode == 0, poll_errors
+    assert int(stored_by_polls) > 0
+    assert re.match(r"\d+ new, \d+ merged, \d+ skipped", out), out
+    store = open_store(database_url)
+    try:
+        assert store.count_papers() == len(files) * PER_FILE
+    finally:
+        store.close()
