@@ -32,6 +32,15 @@ def process_running(pid: int) -> bool:
     return not _exited(pid)
 
 
+def pid_namespace() -> str:
+    """Which PID namespace this process is in (Linux), "" where the system does not say.
+    A PID means a process only within its namespace."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def _exited(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:

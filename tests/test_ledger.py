@@ -26,7 +26,7 @@ from bridge.delivery import Destination, DigestSubscription, SendOutcome, mask_a
 from bridge.errors import PermanentPublishError, PublishError
 from bridge.ledger import Ledger, holder_is_dead, new_holder, sync_configured
 from bridge.models import Paper
-from bridge.processes import process_running
+from bridge.processes import pid_namespace, process_running
 from bridge.status import delivery_health, format_status, status_report
 from bridge.store import Store, open_store, schema
 from bridge.store.ledger import INTAKE_JOB, LedgerStore
@@ -252,6 +252,29 @@ def test_dead_processes_are_recognised_on_this_host_only() -> None:
     assert not holder_is_dead(f"{host}:1:abc", me)  # PID 1 is alive
     assert not holder_is_dead(f"elsewhere:{gone}:abc", me)  # cannot know: expires by time
     assert not holder_is_dead("garbage", me)
+
+
+@pytest.mark.skipif(not pid_namespace(), reason="the system does not say its PID namespace")
+def test_pids_of_another_pid_namespace_are_not_looked_up_here() -> None:
+    me = new_holder()
+    host, pid, _nonce = me.rsplit(":", 2)
+    name, namespace = host.split("/")
+    assert namespace == pid_namespace()
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    gone = int(finished.stdout)
+    elsewhere = f"{name}/{int(namespace) + 1}"  # a container sharing our host name
+    assert holder_is_dead(f"{host}:{gone}:abc", me)
+    # There that PID may well run: its lease expires by time.
+    assert not holder_is_dead(f"{elsewhere}:{gone}:abc", me)
+    assert not holder_is_dead(f"{elsewhere}:1:abc", me)
+    # Our own PID with another nonce is an earlier run, as a restarted container (PID 1 in a
+    # new namespace) finds its own leases.
+    assert holder_is_dead(f"{elsewhere}:{pid}:earlier", me)
 
 
 @contextmanager
