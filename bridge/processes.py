@@ -49,8 +49,8 @@ def _exited(pid: int) -> bool:
         return False  # no /proc, or not ours to read: os.kill's answer stands
     # "pid (command) state ...": the command may hold spaces and parentheses, the state
     # follows the last ")". Z: zombie; X: being reaped.
-    state = fields[fields.rfind(b")") + 2 : fields.rfind(b")") + 3]
-    return state in (b"Z", b"X")
+    after = fields.rfind(b")") + 2
+    return fields[after : after + 1] in (b"Z", b"X")
 
 
 # -- helper processes that end with their parent ------------------------------------------------
