@@ -11,13 +11,14 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from itertools import islice
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from bridge.errors import StoreError
 from bridge.models import AddResult, Paper, ParseProblem, ParseResult
-from bridge.processes import end_with_parent
+from bridge.processes import end_with_parent, starting_helpers
 from bridge.sources import arxiv_parse, hf_parse
 from bridge.sources.base import log_problems
 from bridge.store import BulkWriter, Store, sqlite_file
@@ -295,14 +296,15 @@ def _parse_in_workers(
         initargs=(os.getpid(),),
     )
     try:
-        pending: deque[Future[_Parsed]] = deque()
-        for path in paths:
+        files = iter(paths)
+        with starting_helpers():  # the first files start the parsing processes
+            pending = deque(pool.submit(_parse_file, path) for path in islice(files, workers))
+        for path in files:
             pending.append(pool.submit(_parse_file, path))
-            if len(pending) > workers:
-                parsed = _result(pending.popleft(), stop)
-                if parsed is None:
-                    return
-                yield parsed
+            parsed = _result(pending.popleft(), stop)
+            if parsed is None:
+                return
+            yield parsed
         while pending:
             parsed = _result(pending.popleft(), stop)
             if parsed is None:

@@ -9,6 +9,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -73,8 +76,9 @@ def end_with_parent(parent_pid: int) -> None:
     The helper ignores SIGINT and SIGTERM: Ctrl-C reaches the whole process group, and the
     parent decides how to stop (it shuts the pool down, or dies and takes the helpers with it).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for sig in _PARENTS_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENTS_SIGNALS)  # see starting_helpers
     if sys.platform.startswith("linux"):
         _kill_me_with_parent()
     if os.getppid() != parent_pid:
@@ -84,6 +88,28 @@ def end_with_parent(parent_pid: int) -> None:
         threading.Thread(
             target=_exit_when_closed, args=(parent.sentinel,), name="parent-watch", daemon=True
         ).start()
+
+
+# The signals a helper leaves to its parent.
+_PARENTS_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def starting_helpers() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from the calling thread while it starts helper
+    processes, which start with them held back too (a process inherits the mask of the
+    thread that made it) until ``end_with_parent`` ignores them. Otherwise Ctrl-C in the
+    fraction of a second a helper's Python takes to start would end it with
+    KeyboardInterrupt, and the pool with it. This process still takes the signals: in
+    another thread meanwhile, or in this one when the block ends. (Python starts
+    multiprocessing's resource tracker the same way, and lets the signals through when it
+    has: so it is started first.)"""
+    resource_tracker.ensure_running()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENTS_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _kill_me_with_parent() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import pytest
 
 import bridge.importer as importer
 from bridge.importer import default_workers, import_paths
-from bridge.processes import StopSignals, process_running
+from bridge.processes import StopSignals, end_with_parent, process_running, starting_helpers
 from bridge.store import open_store
 from tests.threads import Running
 
@@ -131,6 +133,28 @@ def test_helpers_end_with_their_parent_without_the_kernel_s_help_too(mode: str) 
     owner.communicate()
 
 
+def signal_state() -> tuple[set[int], bool]:
+    """In a helper: the signals it holds back, and whether it ignores Ctrl-C."""
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, [])), (
+        signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    )
+
+
+def test_helpers_start_with_ctrl_c_held_back_until_they_ignore_it() -> None:
+    spawn = multiprocessing.get_context("spawn")
+    with starting_helpers():
+        # Without end_with_parent: the state a helper starts in, before it can ignore them.
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            held, ignored = pool.submit(signal_state).result()
+        assert {signal.SIGINT, signal.SIGTERM} <= held and not ignored
+        with ProcessPoolExecutor(
+            1, mp_context=spawn, initializer=end_with_parent, initargs=(os.getpid(),)
+        ) as pool:
+            held, ignored = pool.submit(signal_state).result()
+        assert not held & {signal.SIGINT, signal.SIGTERM} and ignored
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
 SUMMARY = re.compile(
     r"stopped after (\d+) of 40 files: (\d+) new, 0 merged, 0 skipped \(already known\),"
     r" 0 unreadable records, 0 unreadable files; run the same command again to continue\n"
@@ -176,6 +200,24 @@ def test_a_signal_stops_an_import_cleanly_and_importing_again_continues(
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         ids = [row[0] for row in conn.execute("SELECT arxiv_id FROM papers")]
     assert sorted(ids) == sorted(f"2601.{n:05d}" for n in range(len(files) * PER_FILE))
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_parsing_processes_start_stops_the_import_cleanly(
+    tmp_path: Path,
+) -> None:
+    listing_files(tmp_path / "in")
+    child = start_import(f"sqlite:///{tmp_path / 'pb.db'}", tmp_path / "in", start_new_session=True)
+    # The resource tracker and a first parsing process exist: its Python is starting.
+    wait_for(
+        lambda: len(psutil.Process(child.pid).children()) >= 2 or child.poll() is not None,
+        "a parsing process",
+    )
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert out.startswith("stopped after "), out
 
 
 def test_a_stopped_import_commits_the_batches_stored_and_says_where_it_stopped(
