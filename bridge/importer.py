@@ -178,7 +178,7 @@ def _one_import_at_a_time(store: Store) -> Iterator[None]:
     runs; importing is idempotent, so running it afterwards loses nothing. The lock is an
     flock on a file beside the database: the system drops it when its process ends, however
     it ends, so a killed import never blocks the next. PostgreSQL queues writers fairly:
-    there imports run side by side, their transactions in turn (``Store.add_papers``).
+    there imports run side by side, their transactions in turn (``store.locking``).
     """
     database = sqlite_file(str(store.engine.url))
     if database is None:
