@@ -1,5 +1,6 @@
 """`paperbridge import` as a process: its helpers end with it however it ends (SIGKILL too),
-and SIGTERM or Ctrl-C stop it cleanly, saying how far it got; importing again continues."""
+SIGTERM or Ctrl-C stop it cleanly, saying how far it got, and importing again continues; a
+second import on SQLite refuses at once, on PostgreSQL both run; polls beside it succeed."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from bridge.store import open_store
 from tests.threads import Running
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).parent / "fixtures"
 FILES = 40
 PER_FILE = 500  # one batch a file
 
