@@ -33,6 +33,7 @@ from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
 from bridge.outputs import OutputContext, running_outputs
 from bridge.poller import PollReport, store_listings
+from bridge.processes import StopSignals
 from bridge.query.hints import empty_result_hints
 from bridge.scheduler import Scheduler
 from bridge.search import search_store
@@ -160,16 +161,29 @@ def import_files(settings: Settings, paths: list[Path], *, announce: bool) -> in
     files = expand_paths(paths)
     if not files:
         raise BridgeError("import: nothing to import: the directories given hold no listing files")
-    store = open_store(settings.store.database_url)
-    try:
-        with tqdm(unit=" papers", disable=None, file=sys.stderr) as bar:
-            counts = import_paths(store, files, announce=announce, progress=bar.update)
-    finally:
-        store.close()
-    print(
+    # SIGINT (Ctrl-C) or SIGTERM: stop after the batch being stored, keep every batch stored
+    # so far, say how far the import got and end as the signal would have (130, 143).
+    with StopSignals() as stop:
+        store = open_store(settings.store.database_url)
+        try:
+            with tqdm(unit=" papers", disable=None, file=sys.stderr) as bar:
+                counts = import_paths(
+                    store, files, announce=announce, progress=bar.update, stop=stop
+                )
+        finally:
+            store.close()
+    summary = (
         f"{counts.new} new, {counts.merged} merged, {counts.skipped} skipped (already known),"
         f" {counts.problems} unreadable records, {counts.unreadable_files} unreadable files"
     )
+    if counts.files < len(files):
+        where = f"{counts.files} of {len(files)} files"
+        if counts.stopped_in is not None:
+            path, papers = counts.stopped_in
+            where += f" and {papers} papers of {path}"
+        print(f"stopped after {where}: {summary}; run the same command again to continue")
+        return stop.exit_code
+    print(summary)
     return 1 if counts.unreadable_files else 0
 
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from itertools import islice
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from bridge.models import Paper, ParseProblem, ParseResult
+from bridge.errors import StoreError
+from bridge.models import AddResult, Paper, ParseProblem, ParseResult
+from bridge.processes import end_with_parent, starting_helpers
 from bridge.sources import arxiv_parse, hf_parse
 from bridge.sources.base import log_problems
-from bridge.store import BulkWriter, Store
+from bridge.store import BulkWriter, Store, sqlite_file
 from bridge.store.search_index import IndexDoc, index_doc
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,10 @@ class ImportCounts:
     skipped: int = 0
     problems: int = 0
     unreadable_files: int = 0
+    # Files stored whole: all of them, unless the import was stopped; then also the file
+    # it stopped in and how many of its papers were stored.
+    files: int = 0
+    stopped_in: tuple[Path, int] | None = None
 
 
 # What a directory given to `import` contributes: the files saved listings are kept as.
@@ -108,7 +117,7 @@ def _parse_file(path: Path) -> _Parsed:
 
 
 def _store(
-    writer: BulkWriter,
+    writer: BulkWriter | _StoppableWriter,
     parsed: _Parsed,
     counts: ImportCounts,
     announce: bool,
@@ -139,6 +148,7 @@ def import_paths(
     progress: Callable[[int], None] = lambda _n: None,
     parallel: bool | None = None,
     workers: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> ImportCounts:
     """Parse and store files; a bad record or file is skipped and logged, the rest kept.
 
@@ -147,20 +157,120 @@ def import_paths(
     stores (SQLite takes one writer). Batches of ``BATCH`` papers (never two files in one)
     are stored as ``add_papers`` would store them, about ``TRANSACTION`` papers per
     transaction.
+
+    Once ``stop()`` says so (a signal arrived, see ``bridge.processes.StopSignals``), the
+    import ends before its next batch: every batch stored so far is committed, none is
+    stored in part; ``counts.files`` and ``counts.stopped_in`` say how far it got. Importing
+    the same files again continues: what is stored already is skipped.
     """
+    with _one_import_at_a_time(store):
+        return _import(store, paths, announce, progress, parallel, workers, stop)
+
+
+@contextmanager
+def _one_import_at_a_time(store: Store) -> Iterator[None]:
+    """Refuse to start while another import writes to the same SQLite database.
+
+    SQLite takes one writer at a time: a second import could only wait, for as long as the
+    first takes, with its parsing processes started and nothing to show; and the two would
+    hand the write lock back and forth by polling for it (see store.locking.HOLD), each at
+    half speed. Refused at once instead, before anything is parsed or written, it says what
+    runs; importing is idempotent, so running it afterwards loses nothing. The lock is an
+    flock on a file beside the database: the system drops it when its process ends, however
+    it ends, so a killed import never blocks the next. PostgreSQL queues writers fairly:
+    there imports run side by side, their transactions in turn (``store.locking``).
+    """
+    database = sqlite_file(str(store.engine.url))
+    if database is None:
+        yield
+        return
+    lock_path = database.with_name(database.name + "-import.lock")
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            running = f"another import (process {holder})" if holder else "another import"
+            raise StoreError(
+                f"{running} is writing to {database}; SQLite stores one import at a time:"
+                " run this one again when it has finished"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
+def _import(
+    store: Store,
+    paths: Sequence[Path],
+    announce: bool,
+    progress: Callable[[int], None],
+    parallel: bool | None,
+    workers: int | None,
+    stop: Callable[[], bool],
+) -> ImportCounts:
     counts = ImportCounts()
     if parallel is None:
         parallel = len(paths) > 1
     if workers is None:
         workers = default_workers()
-    parsed_files = _parse_in_workers(paths, workers) if parallel else map(_parse_file, paths)
-    with store.bulk_writer(commit_every=TRANSACTION) as writer:
-        for parsed in parsed_files:
-            _store(writer, parsed, counts, announce, progress)
-    if counts.new >= OPTIMIZE_AFTER:
+
+    in_file = 0
+
+    def stored(papers: int) -> None:
+        nonlocal in_file
+        in_file += papers
+        progress(papers)
+
+    parsed_files = _parse_in_workers(paths, workers, stop) if parallel else map(_parse_file, paths)
+    with store.bulk_writer(commit_every=TRANSACTION) as bulk:
+        writer = _StoppableWriter(bulk, stop)
+        try:
+            for parsed in parsed_files:
+                in_file = 0
+                _store(writer, parsed, counts, announce, stored)
+                counts.files += 1
+                if stop():
+                    break
+        except _Stopped:
+            # Raised before a batch: the writer commits those stored as it closes.
+            if in_file:
+                counts.stopped_in = (paths[counts.files], in_file)
+        finally:
+            if isinstance(parsed_files, Generator):
+                parsed_files.close()  # the pool shuts down before the last commit
+    if counts.new >= OPTIMIZE_AFTER and counts.files == len(paths):
         # Batches leave the search index in many segments; one merge makes searches faster.
+        # Not after a stop: that should end the import soon, and the run completing it merges.
         store.optimize_search_index()
     return counts
+
+
+class _Stopped(Exception):
+    """``stop()`` said so before a batch was stored."""
+
+
+class _StoppableWriter:
+    """A bulk writer that raises ``_Stopped`` instead of storing a batch once ``stop()``
+    says so: an import ends between two batches, and a file whose last batch was stored
+    counts as stored whole."""
+
+    def __init__(self, writer: BulkWriter, stop: Callable[[], bool]) -> None:
+        self._writer = writer
+        self._stop = stop
+
+    def add_papers(
+        self, papers: Sequence[Paper], *, announce: bool, index_docs: Sequence[IndexDoc]
+    ) -> AddResult:
+        if self._stop():
+            raise _Stopped
+        return self._writer.add_papers(papers, announce=announce, index_docs=index_docs)
 
 
 def default_workers() -> int:
@@ -170,16 +280,51 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 2)
 
 
-def _parse_in_workers(paths: Iterable[Path], workers: int) -> Iterator[_Parsed]:
-    """Parsed files in order, from ``workers`` processes each up to one file ahead."""
+def _parse_in_workers(
+    paths: Iterable[Path], workers: int, stop: Callable[[], bool]
+) -> Generator[_Parsed, None, None]:
+    """Parsed files in order, from ``workers`` processes each up to one file ahead. Ends
+    early once ``stop()`` says so; the processes end with the generator, or with this
+    process however it ends (``end_with_parent``)."""
     # spawn, not fork: forking a process that runs threads (the progress bar, a server) is
     # unsafe and deprecated.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[Future[_Parsed]] = deque()
-        for path in paths:
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=end_with_parent,
+        initargs=(os.getpid(),),
+    )
+    try:
+        files = iter(paths)
+        with starting_helpers():  # the first files start the parsing processes
+            pending = deque(pool.submit(_parse_file, path) for path in islice(files, workers))
+        for path in files:
             pending.append(pool.submit(_parse_file, path))
-            if len(pending) > workers:
-                yield pending.popleft().result()
+            parsed = _result(pending.popleft(), stop)
+            if parsed is None:
+                return
+            yield parsed
         while pending:
-            yield pending.popleft().result()
+            parsed = _result(pending.popleft(), stop)
+            if parsed is None:
+                return
+            yield parsed
+    finally:
+        # Files not started yet are dropped; those being parsed are finished first (a
+        # listing parses in milliseconds to a second).
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# How often a wait for a parsed file looks at stop(), in seconds.
+_STOP_CHECK = 0.1
+
+
+def _result(future: Future[_Parsed], stop: Callable[[], bool]) -> _Parsed | None:
+    """The future's result, or None once ``stop()`` says so while waiting for it."""
+    while not stop():
+        try:
+            return future.result(timeout=_STOP_CHECK)
+        except TimeoutError:
+            continue
+    return None

@@ -90,6 +90,7 @@ from bridge.errors import PermanentPublishError, PublishError
 from bridge.health import enabled_sources, source_outages
 from bridge.models import StoredPaper
 from bridge.notices import NoticeRules
+from bridge.processes import pid_namespace, process_running
 from bridge.publisher import NoticePublisher, Publisher
 from bridge.query import Percolator
 from bridge.scheduler import due_slot
@@ -107,31 +108,35 @@ def utcnow() -> datetime:
 
 
 def new_holder() -> str:
-    """This process's name in claims and leases: host, PID and a per-run nonce."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This process's name in claims and leases: host, PID and a per-run nonce. Where the
+    system says which PID namespace the process is in (Linux), the host carries it too
+    ("host/namespace"): containers sharing a host name (host networking, a pod's
+    containers) each number their processes on their own."""
+    namespace = pid_namespace()
+    host = socket.gethostname() + (f"/{namespace}" if namespace else "")
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def holder_is_dead(holder: str, me: str) -> bool:
     """True when ``holder`` is certainly gone: a process on this host whose PID no longer
-    exists, or an earlier run of a process with our own PID (a restarted container is PID 1
-    again). Other hosts cannot be checked; their claims expire by time."""
+    runs (gone, or a zombie), or an earlier run of a process with our own PID (a restarted
+    container is PID 1 again, in a new PID namespace). Other hosts, and other PID namespaces
+    on this one, cannot be checked: their claims expire by time."""
     try:
         host, pid_text, nonce = holder.rsplit(":", 2)
         pid = int(pid_text)
     except ValueError:
         return False
     my_host, my_pid, my_nonce = me.rsplit(":", 2)
-    if host != my_host:
+    name, _, namespace = host.partition("/")
+    my_name, _, my_namespace = my_host.partition("/")
+    if name != my_name:
         return False
     if pid == int(my_pid):
         return nonce != my_nonce
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    if namespace != my_namespace:
+        return False  # that PID names another process here, or none
+    return not process_running(pid)
 
 
 @dataclass(slots=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +26,7 @@ from bridge.delivery import Destination, DigestSubscription, SendOutcome, mask_a
 from bridge.errors import PermanentPublishError, PublishError
 from bridge.ledger import Ledger, holder_is_dead, new_holder, sync_configured
 from bridge.models import Paper
+from bridge.processes import pid_namespace, process_running
 from bridge.status import delivery_health, format_status, status_report
 from bridge.store import Store, open_store, schema
 from bridge.store.ledger import INTAKE_JOB, LedgerStore
@@ -248,6 +252,70 @@ def test_dead_processes_are_recognised_on_this_host_only() -> None:
     assert not holder_is_dead(f"{host}:1:abc", me)  # PID 1 is alive
     assert not holder_is_dead(f"elsewhere:{gone}:abc", me)  # cannot know: expires by time
     assert not holder_is_dead("garbage", me)
+
+
+@pytest.mark.skipif(not pid_namespace(), reason="the system does not say its PID namespace")
+def test_pids_of_another_pid_namespace_are_not_looked_up_here() -> None:
+    me = new_holder()
+    host, pid, _nonce = me.rsplit(":", 2)
+    name, namespace = host.split("/")
+    assert namespace == pid_namespace()
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    gone = int(finished.stdout)
+    elsewhere = f"{name}/{int(namespace) + 1}"  # a container sharing our host name
+    assert holder_is_dead(f"{host}:{gone}:abc", me)
+    # There that PID may well run: its lease expires by time.
+    assert not holder_is_dead(f"{elsewhere}:{gone}:abc", me)
+    assert not holder_is_dead(f"{elsewhere}:1:abc", me)
+    # Our own PID with another nonce is an earlier run, as a restarted container (PID 1 in a
+    # new namespace) finds its own leases.
+    assert holder_is_dead(f"{elsewhere}:{pid}:earlier", me)
+
+
+@contextmanager
+def zombie() -> Iterator[int]:
+    """The PID of a child process that has exited and is not reaped yet (a zombie) while the
+    block runs."""
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    try:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, left unreaped
+        yield child.pid
+    finally:
+        child.wait()
+
+
+needs_proc = pytest.mark.skipif(
+    not os.path.exists("/proc/self/stat"), reason="zombies are told apart through /proc"
+)
+
+
+@needs_proc
+def test_a_zombie_process_is_dead() -> None:
+    me = new_holder()
+    host = me.rsplit(":", 2)[0]
+    with zombie() as pid:
+        os.kill(pid, 0)  # what a bare signal check sees: it succeeds on a zombie
+        assert not process_running(pid)
+        assert holder_is_dead(f"{host}:{pid}:abc", me)
+    assert process_running(os.getpid())
+
+
+@needs_proc
+def test_a_lease_held_by_a_zombie_is_taken_over_at_once(store: Store) -> None:
+    ledger = make_ledger(store, Clock(T0))
+    host = ledger.holder.rsplit(":", 2)[0]
+    until = T0 + timedelta(minutes=5)
+    with zombie() as pid:
+        assert ledger.db.try_lease("poll:hf", f"{host}:{pid}:gone", T0, until)
+        assert not ledger.db.try_lease("poll:hf", ledger.holder, T0, until)
+        # No time passes: the holder is known dead, its lease is free now.
+        assert ledger.db.expire_dead_leases(ledger.is_dead) == 1
+        assert ledger.db.try_lease("poll:hf", ledger.holder, T0, until)
 
 
 # -- digests ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -24,7 +25,8 @@ from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
-from bridge.store.migrations import migrate
+from bridge.store.locking import Turns, lock_papers, lock_schema
+from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.search_index import (
     Compound,
     IndexDoc,
@@ -32,6 +34,7 @@ from bridge.store.search_index import (
     index_doc,
     indexed_fields_differ,
 )
+from bridge.store.search_index import fingerprint as search_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +111,35 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Bring the schema up to date; rebuild the search index if the analyzer changed."""
+        """Bring the schema up to date; rebuild the search index if the analyzer changed.
+
+        Processes starting together on a new database (two imports, an import and serve)
+        would each create the tables: the changes are made by one at a time, and whoever
+        comes second finds them done. An up-to-date schema is seen without taking that lock,
+        so a command reading the store never waits for a running import.
+        """
         try:
+            with self.engine.connect() as conn:
+                if self._up_to_date(conn):
+                    return len(MIGRATIONS)
             with self.engine.begin() as conn:
+                lock_schema(conn)
                 version = migrate(conn)
                 self.search_index.ensure_current(conn)
                 self._note_created(conn)
                 return version
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database schema: {exc}") from exc
+
+    def _up_to_date(self, conn: Connection) -> bool:
+        if current_version(conn) != len(MIGRATIONS):
+            return False
+        if self.search_index.stored_fingerprint(conn) != search_fingerprint():
+            return False
+        table = schema.progress
+        return (
+            conn.execute(select(table.c.job).where(table.c.job == CREATED_JOB)).first() is not None
+        )
 
     def _note_created(self, conn: Connection) -> None:
         # A progress row, not a migration step: nothing in the schema changes, and a store
@@ -186,6 +209,7 @@ class Store:
         """
         try:
             with self.engine.begin() as conn:
+                lock_papers(conn)
                 result, compounds = self._add_batch(conn, papers, announce, now, index_docs)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
@@ -193,13 +217,21 @@ class Store:
         return result
 
     @contextmanager
-    def bulk_writer(self, commit_every: int = 5000) -> Iterator[BulkWriter]:
+    def bulk_writer(
+        self,
+        commit_every: int = 5000,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> Iterator[BulkWriter]:
         """A writer for a bulk import: one connection, one transaction per ``commit_every``
         papers or so. Closing the writer commits what is left; an error rolls back what was
         not committed yet.
 
         On SQLite the connection gets a larger page cache and checkpoints the WAL less often
-        (see ``_BULK_PRAGMAS``); both are put back when the writer closes.
+        (see ``_BULK_PRAGMAS``); both are put back when the writer closes. There the writer
+        also leaves the write lock to other writers in turns (``locking.HOLD``); ``clock``
+        and ``sleep`` time those turns.
         """
         try:
             conn = self.engine.connect()
@@ -208,7 +240,9 @@ class Store:
         with conn:
             saved = _set_bulk_pragmas(conn) if self.engine.dialect.name == "sqlite" else {}
             try:
-                writer = BulkWriter(self, conn, commit_every)
+                # SQLite has no queue for its write lock: the writer leaves it in turns.
+                turns = Turns(clock, sleep) if self.engine.dialect.name == "sqlite" else None
+                writer = BulkWriter(self, conn, commit_every, turns)
                 yield writer
                 writer.commit()
             finally:
@@ -500,12 +534,15 @@ class Store:
 class BulkWriter:
     """Stores batches of papers for a bulk import (``Store.bulk_writer``)."""
 
-    def __init__(self, store: Store, conn: Connection, commit_every: int) -> None:
+    def __init__(
+        self, store: Store, conn: Connection, commit_every: int, turns: Turns | None = None
+    ) -> None:
         self._store = store
         self._conn = conn
         self._commit_every = commit_every
         self._uncommitted = 0
         self._compounds: list[Compound] = []
+        self._turns = turns
 
     def add_papers(
         self,
@@ -523,6 +560,11 @@ class BulkWriter:
         writes the FTS5 index's new segment and merges segments then).
         """
         try:
+            if not self._conn.in_transaction():
+                if self._turns is None:
+                    lock_papers(self._conn)
+                else:
+                    self._turns.take(self._conn)
             result, compounds = self._store._add_batch(
                 self._conn, papers, announce, None, index_docs
             )
@@ -531,7 +573,7 @@ class BulkWriter:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self._compounds += compounds
         self._uncommitted += len(papers)
-        if self._uncommitted >= self._commit_every:
+        if self._uncommitted >= self._commit_every or (self._turns and self._turns.held_long()):
             self.commit()
         return result
 
@@ -540,6 +582,8 @@ class BulkWriter:
             self._conn.commit()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
+        if self._turns is not None:
+            self._turns.released()
         self._store.search_index.remember(self._compounds)
         self._compounds = []
         self._uncommitted = 0
