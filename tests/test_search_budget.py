@@ -179,6 +179,7 @@ async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
         {
             "store": {"database_url": f"sqlite:///{tmp_path / 'broad.db'}"},
             "sources": {"hf": {"base_url": "http://127.0.0.1:9"}},
+            "subscriptions": [{"name": "broad", "query": BROAD}],
         }
     )
     async with open_bridge(settings) as opened:
@@ -205,6 +206,18 @@ async def test_the_page_and_the_feeds_say_too_broad_and_how_to_narrow(bridge: Br
     assert feed.status_code == 422 and feed.text.startswith("Too broad to search")
     assert fine.status_code == 200
     assert fine.headers["server-timing"].startswith("search;dur=")
+
+
+async def test_a_configured_subscription_too_broad_to_serve_is_a_422_not_a_500(
+    bridge: Bridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with client_for(bridge) as client:
+        feed = await client.get("/feeds/subscriptions/broad.atom")
+    assert feed.status_code == 422
+    assert feed.text.startswith("This subscription's query is too broad to serve as a feed")
+    assert "Narrow it with a word" in feed.text
+    # The operator, who wrote the query, hears of it in the log.
+    assert "subscription feeds/subscriptions/broad is too broad to serve" in caplog.text
 
 
 async def test_health_is_answered_while_every_search_worker_is_busy(

@@ -254,8 +254,12 @@ class FeedSite:
                 raise _Failure(400, f"bad query: {exc}") from None
             except SearchTooBroad as exc:
                 if kind == "subscription":
+                    # The query is the operator's, not the reader's: the log tells the one who
+                    # can narrow it; the reader gets why, as for any query (never a 500).
                     log.error("feeds: subscription %s is too broad to serve: %s", spec.key, exc)
-                    raise _Failure(500, f"this subscription's query is too broad: {exc}") from None
+                    raise _Failure(
+                        422, f"This subscription's query is too broad to serve as a feed. {exc}"
+                    ) from None
                 raise _Failure(422, str(exc)) from None
         return answer.respond(headers)
 
