@@ -538,6 +538,66 @@ def test_a_paper_titled_error_is_still_a_paper():
     assert by_id(parse_api(titled, API_URL))["2606.13568"].title == "Error"
 
 
+# --- invisible characters ---------------------------------------------------------------------
+
+# Bidi overrides and isolates, marks, zero-width and soft-hyphen characters, and a joiner
+# next to Latin: each would let a text display as something else or hide a word.
+POISON = ("\u202e", "\u200b\u00ad\u2066", "\u200f\ufeff\u200d\u2069\u061c\u2060")
+
+
+def poison_elements(document: bytes, tags: list[bytes]) -> bytes:
+    """Invisible characters around and inside the text of every element named in ``tags``."""
+    before, inside, after = (chars.encode() for chars in POISON)
+    for tag in tags:
+        document = re.sub(
+            rb"(<" + tag + rb"(?:\s[^>]*)?>)(\s*[^<\s]{2})([^<]*)(</" + tag + rb">)",
+            lambda m: m[1] + before + m[2] + inside + m[3] + after + m[4],
+            document,
+        )
+    return document
+
+
+def test_invisible_characters_are_removed_from_every_listing_field():
+    enriched = RSS_MULTI.replace(
+        b"<arxiv:DOI>10.1093/bioinformatics/btac431</arxiv:DOI>",
+        b"<arxiv:DOI>10.1093/bioinformatics/btac431</arxiv:DOI>"
+        b"<arxiv:journal_reference>Bioinformatics 38 (2022)</arxiv:journal_reference>"
+        b"<arxiv:comment>12 pages</arxiv:comment>",
+    )
+    tags = [b"title", b"description", b"dc:creator", b"category", b"arxiv:DOI"]
+    tags += [b"arxiv:journal_reference", b"arxiv:comment"]
+    poisoned = poison_elements(enriched, tags)
+    assert poisoned.count("\u202e".encode()) > 20
+
+    clean = parse_listing(enriched, RSS_URL)
+    cross = by_id(clean)["2205.06398"]
+    assert cross.doi and cross.journal_ref and cross.comment
+    assert parse_listing(poisoned, RSS_URL) == clean
+    atom = atom_listing_from_rss(enriched)
+    assert parse_listing(poison_elements(atom, tags + [b"summary"]), ATOM_URL) == (
+        parse_listing(atom, ATOM_URL)
+    )
+
+
+def test_invisible_characters_are_removed_from_every_api_field():
+    extra = (
+        b"<arxiv:doi>10.1000/182</arxiv:doi>\n"
+        b"    <arxiv:journal_ref>Proc. CoRL 2026, 1-12</arxiv:journal_ref>\n"
+        b'    <link href="https://arxiv.org/pdf/2606.13677v1"'
+    )
+    enriched = API_NEW.replace(b'<link href="https://arxiv.org/pdf/2606.13677v1"', extra, 1)
+    tags = [b"title", b"summary", b"name", b"arxiv:comment", b"arxiv:doi", b"arxiv:journal_ref"]
+    before, inside, _ = (chars.encode() for chars in POISON)
+    poisoned = poison_elements(enriched, tags).replace(
+        b'href="https://arxiv.org/pdf/', b'href="' + before + b"https://arxiv.org/pdf/" + inside
+    )
+
+    clean = parse_api(enriched, API_URL)
+    mana = clean.papers[0]
+    assert mana.doi and mana.journal_ref and mana.comment and mana.pdf_url
+    assert parse_api(poisoned, API_URL) == clean
+
+
 # --- damaged and hostile input --------------------------------------------------------------
 
 

@@ -424,6 +424,76 @@ def test_odd_author_entries():
     assert paper.authors == ("Ada Lovelace", "Plain String")
 
 
+# Bidi overrides and isolates, marks, zero-width and soft-hyphen characters, and a joiner
+# next to Latin: each would let a text display as something else or hide a word.
+POISON = ("\u202e", "\u200b\u00ad\u2066", "\u200f\ufeff\u200d\u2069\u061c\u2060")
+
+
+def poison(text: str) -> str:
+    """``text`` with invisible characters at both ends and inside its first word."""
+    return POISON[0] + text[:2] + POISON[1] + text[2:] + POISON[2]
+
+
+def poison_every_text(item: dict) -> dict:
+    """A copy of an API item with every text field a paper is read from poisoned."""
+    item = copy.deepcopy(item)
+    inner = item["paper"]
+    for holder, key in [(item, "title"), (inner, "title"), (item, "summary"), (inner, "summary")]:
+        holder[key] = poison(holder[key])
+    for key in ("ai_summary", "githubRepo", "projectPage", "thumbnail"):
+        inner[key] = poison(inner.get(key) or "https://example.org/x")
+    item["thumbnail"] = poison(item.get("thumbnail") or "https://example.org/t.png")
+    inner["ai_keywords"] = [poison(word) for word in inner.get("ai_keywords") or ["kw"]]
+    for author in inner["authors"]:
+        author["name"] = poison(author["name"])
+    item["organization"] = {"name": poison("org"), "fullname": poison("Org Lab")}
+    return item
+
+
+def unpoisoned_twin(item: dict) -> dict:
+    twin = copy.deepcopy(item)
+    for key, value in list(twin.items()):
+        twin[key] = _strip_poison(value)
+    return twin
+
+
+def _strip_poison(value: object) -> object:
+    if isinstance(value, str):
+        for chars in POISON:
+            value = value.replace(chars, "")
+        return value
+    if isinstance(value, list):
+        return [_strip_poison(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip_poison(v) for k, v in value.items()}
+    return value
+
+
+def test_invisible_characters_are_removed_from_every_text_field():
+    item = poison_every_text(api_items()[21])  # a paper with code, keywords and an org
+    clean = unpoisoned_twin(item)
+    expected = parse_api(json.dumps([clean]), API_URL).papers
+    assert expected[0].github_repo and expected[0].ai_keywords and expected[0].organization
+
+    via_api = parse_api(json.dumps([item]), API_URL)
+    via_page = parse_html(page({"dailyPapers": [item]}), API_URL)
+
+    assert via_api.papers == via_page.papers == expected
+    assert via_api.problems == via_page.problems == []
+
+
+def test_invisible_characters_are_removed_from_card_titles():
+    card = (
+        '<article><h3><a href="/papers/2407.21783">{}</a></h3>'
+        '<div class="leading-none">94</div></article>'
+    )
+    url = "https://hf.co/papers/date/2024-08-01"
+    clean = parse_html(card.format("The Llama 3 Herd"), url)
+    result = parse_html(card.format(poison("The Llama 3 Herd")), url)
+    assert result.papers == clean.papers
+    assert result.papers[0].title == "The Llama 3 Herd"
+
+
 def test_text_is_cleaned_and_latex_kept():
     item = api_items()[0]
     del item["title"]
@@ -738,6 +808,8 @@ def test_every_whitespace_but_space_is_unprintable():
 MESSY = (
     st.sampled_from(
         " \t\n\r\x0b\x0c\x1c\x1f\x00\x08\x0e\x1b\x7f\u00a0\u2009\u2028\x85\ud800\ufffe|&;#amplt"
+        # Invisible and bidi characters, the joiners and what they may join.
+        "\u200b\u200c\u200d\u200e\u202e\u2066\u2069\u00ad\ufeff\u0645\U0001f469\u0600"
     )
     | st.characters()
 )

@@ -370,19 +370,16 @@ def _api_entry(
         if name == "author":
             _author_names(child, authors)
         elif name == "category":
-            term = child.get("term")
-            term = term.strip() if term else ""
+            term = quick_clean(child.get("term"))
             if _is_category(term) and term not in categories:
                 categories.append(term)
         elif name == "link":
-            href = child.get("href")
-            href = href.strip() if href else ""
+            href = quick_clean(child.get("href"))
             # Late 2025 the API dropped title="pdf"; the path is what identifies the PDF.
             if pdf_url is None and "/pdf/" in href and child.get("title") != "doi":
                 pdf_url = href
         elif name == "primary_category":
-            term = child.get("term")
-            term = term.strip() if term else ""
+            term = quick_clean(child.get("term"))
             primary = term if _is_category(term) else None
         elif name not in texts:
             texts[name] = child.text or "" if len(child) == 0 else _text(child)
