@@ -123,13 +123,15 @@ def _within_bounds_whatever_the_order(page: str, limits: Limits) -> bool:
     could make them. Most real pages pass, and need no walk.
     """
     tags = page.count("<")
-    starts = tags - page.count("</")
-    formatting = len(_FORMATTING_START.findall(page))
-    return (
-        tags <= limits.tags
-        and tags * starts <= limits.depth_work
-        and tags * formatting <= limits.formatting_work
-    )
+    if tags > limits.tags:
+        return False
+    # Each count is a pass over the page; the later ones only when the earlier fall short.
+    starts = tags if tags * tags <= limits.depth_work else tags - page.count("</")
+    if tags * starts > limits.depth_work:
+        return False
+    if tags * starts <= limits.formatting_work:
+        return True
+    return tags * len(_FORMATTING_START.findall(page)) <= limits.formatting_work
 
 
 def _walk(page: str, limits: Limits) -> Walk:
