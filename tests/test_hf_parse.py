@@ -647,11 +647,15 @@ def test_truncated_hydrater_attribute_gives_one_problem():
 
 
 def test_bytes_that_are_not_utf8_spoil_nothing():
-    # selectolax 0.3 raised UnicodeDecodeError reading such an attribute, losing the page.
-    damaged = HTML_BYTES.replace(b'<article class="', b'<article class="\x80\xff', 1)
-    assert damaged != HTML_BYTES
-    assert parse_html(damaged, HTML_URL) == parse_html(HTML_BYTES, HTML_URL)
-    cards = damaged.replace(b'data-target="DailyPapers"', b'data-target="X"')
+    # selectolax 0.3 raised UnicodeDecodeError reading an attribute holding such bytes.
+    in_props = HTML_BYTES.replace(b"Herd of Models", b"Herd of Models\x80\xff", 1)
+    in_link = HTML_BYTES.replace(b'href="/papers/2407.21783"', b'href="/papers/2407.21783#\xff"')
+    assert in_props.index(b"\x80") < HYDRATER_END and in_link != HTML_BYTES
+
+    result = parse_html(in_props, HTML_URL)
+    assert result == parse_html(in_props.decode("utf-8", "replace"), HTML_URL)
+    assert len(result.papers) == 13 and result.problems == []
+    cards = in_link.replace(b'data-target="DailyPapers"', b'data-target="X"')
     assert len(parse_html(cards, HTML_URL).papers) == 13
 
 
