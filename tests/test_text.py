@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import sys
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge import text
 from bridge.models import Paper
@@ -90,3 +93,26 @@ def test_a_hidden_word_is_found_by_search():
     paper = Paper(arxiv_id="2501.00001", title=title)
     assert title == "Domain generalization for VisionTransformers"
     assert match_paper(parse_query("generalization"), paper) is not None
+
+
+def dropped_then_collapsed(value: str) -> str:
+    """clean_text written the plain way: drop, decide the joiners, collapse whitespace."""
+    value = html.unescape(value) if "&" in value else value
+    value = text._STRAY_JOINER.sub("", text._DROPPED.sub("", value))
+    return " ".join(value.split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            HOSTILE + JOINERS + PERSIAN + " \t\n\x00\x1c\u00a0\u3000\ud800ab&#;x2" + "\U0001f469"
+        )
+        | st.characters(),
+        max_size=30,
+    )
+)
+def test_clean_text_is_the_plain_way_of_writing_it(value):
+    # It collapses whitespace before it looks for anything to drop, so that printable text
+    # costs one isprintable(); the outcome must not depend on that order.
+    assert clean_text(value) == dropped_then_collapsed(value)

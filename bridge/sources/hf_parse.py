@@ -335,8 +335,8 @@ def quick_clean(value: object) -> str:
       turns ASCII whitespace into spaces and ASCII controls clean_text drops into NUL, then
       runs of spaces are collapsed and the ends stripped. Non-ASCII characters pass
       untouched, so non-ASCII text must come out printable: the non-ASCII characters
-      clean_text would have changed (whitespace, U+FFFE, U+FFFF) are all unprintable, and
-      lone surrogates cannot be encoded at all.
+      clean_text would have changed (whitespace, U+FFFE, U+FFFF, the invisible format
+      characters) are all unprintable, and lone surrogates cannot be encoded at all.
 
     tests/test_hf_parse.py checks that it agrees with clean_text.
     """
