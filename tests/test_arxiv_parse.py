@@ -538,6 +538,66 @@ def test_a_paper_titled_error_is_still_a_paper():
     assert by_id(parse_api(titled, API_URL))["2606.13568"].title == "Error"
 
 
+# --- invisible characters ---------------------------------------------------------------------
+
+# Bidi overrides and isolates, marks, zero-width and soft-hyphen characters, and a joiner
+# next to Latin: each would let a text display as something else or hide a word.
+POISON = ("\u202e", "\u200b\u00ad\u2066", "\u200f\ufeff\u200d\u2069\u061c\u2060")
+
+
+def poison_elements(document: bytes, tags: list[bytes]) -> bytes:
+    """Invisible characters around and inside the text of every element named in ``tags``."""
+    before, inside, after = (chars.encode() for chars in POISON)
+    for tag in tags:
+        document = re.sub(
+            rb"(<" + tag + rb"(?:\s[^>]*)?>)(\s*[^<\s]{2})([^<]*)(</" + tag + rb">)",
+            lambda m: m[1] + before + m[2] + inside + m[3] + after + m[4],
+            document,
+        )
+    return document
+
+
+def test_invisible_characters_are_removed_from_every_listing_field():
+    enriched = RSS_MULTI.replace(
+        b"<arxiv:DOI>10.1093/bioinformatics/btac431</arxiv:DOI>",
+        b"<arxiv:DOI>10.1093/bioinformatics/btac431</arxiv:DOI>"
+        b"<arxiv:journal_reference>Bioinformatics 38 (2022)</arxiv:journal_reference>"
+        b"<arxiv:comment>12 pages</arxiv:comment>",
+    )
+    tags = [b"title", b"description", b"dc:creator", b"category", b"arxiv:DOI"]
+    tags += [b"arxiv:journal_reference", b"arxiv:comment"]
+    poisoned = poison_elements(enriched, tags)
+    assert poisoned.count("\u202e".encode()) > 20
+
+    clean = parse_listing(enriched, RSS_URL)
+    cross = by_id(clean)["2205.06398"]
+    assert cross.doi and cross.journal_ref and cross.comment
+    assert parse_listing(poisoned, RSS_URL) == clean
+    atom = atom_listing_from_rss(enriched)
+    assert parse_listing(poison_elements(atom, tags + [b"summary"]), ATOM_URL) == (
+        parse_listing(atom, ATOM_URL)
+    )
+
+
+def test_invisible_characters_are_removed_from_every_api_field():
+    extra = (
+        b"<arxiv:doi>10.1000/182</arxiv:doi>\n"
+        b"    <arxiv:journal_ref>Proc. CoRL 2026, 1-12</arxiv:journal_ref>\n"
+        b'    <link href="https://arxiv.org/pdf/2606.13677v1"'
+    )
+    enriched = API_NEW.replace(b'<link href="https://arxiv.org/pdf/2606.13677v1"', extra, 1)
+    tags = [b"title", b"summary", b"name", b"arxiv:comment", b"arxiv:doi", b"arxiv:journal_ref"]
+    before, inside, _ = (chars.encode() for chars in POISON)
+    poisoned = poison_elements(enriched, tags).replace(
+        b'href="https://arxiv.org/pdf/', b'href="' + before + b"https://arxiv.org/pdf/" + inside
+    )
+
+    clean = parse_api(enriched, API_URL)
+    mana = clean.papers[0]
+    assert mana.doi and mana.journal_ref and mana.comment and mana.pdf_url
+    assert parse_api(poisoned, API_URL) == clean
+
+
 # --- damaged and hostile input --------------------------------------------------------------
 
 
@@ -572,8 +632,10 @@ def test_malformed_xml_in_one_item_keeps_the_items_around_it():
     assert [p.arxiv_id for p in result.papers] == ["2609.26811", "2205.06398", "2009.13987"]
     for paper in result.papers:
         assert paper == full[paper.arxiv_id]
-    assert result.problems[0].problem.startswith("malformed XML at line")
-    assert [p.record for p in result.problems if p.record] == ["oai:arXiv.org:2609.26820v1"]
+    # Only the damaged item is named; the channel around the items is whole.
+    assert [(p.record, p.problem) for p in result.problems] == [
+        ("oai:arXiv.org:2609.26820v1", "malformed XML; item skipped")
+    ]
 
 
 def test_undeclared_namespace_prefix_spoils_only_its_item():
@@ -586,8 +648,9 @@ def test_undeclared_namespace_prefix_spoils_only_its_item():
     assert result.papers == [
         p for p in parse_listing(RSS_MULTI, RSS_URL).papers if p.arxiv_id != "2609.26820"
     ]
-    assert result.problems[-1].record == "oai:arXiv.org:2609.26820v1"
-    assert "cc:license" in result.problems[-1].problem
+    assert [(p.record, p.problem) for p in result.problems] == [
+        ("oai:arXiv.org:2609.26820v1", "malformed XML; item skipped")
+    ]
 
 
 def test_every_item_damaged_in_a_long_listing():
@@ -604,11 +667,145 @@ def test_every_item_damaged_in_a_long_listing():
     assert sum(p.record == "oai:arXiv.org:2609.26820v1" for p in result.problems) == 50
 
 
+def without(result: ParseResult, arxiv_id: str) -> list[Paper]:
+    return [paper for paper in result.papers if paper.arxiv_id != arxiv_id]
+
+
+def problems(result: ParseResult) -> list[tuple[str | None, str]]:
+    return [(problem.record, problem.problem) for problem in result.problems]
+
+
+def test_damage_outside_the_items_keeps_every_item():
+    damaged = RSS_MULTI.replace(b"<language>en-us</language>", b"<language>en & us</language>")
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == parse_listing(RSS_MULTI, RSS_URL).papers
+    assert problems(result) == [(None, "malformed XML outside the items")]
+
+
+def test_document_cut_off_inside_an_item_keeps_the_items_before_it():
+    cut = RSS_MULTI[: RSS_MULTI.index(b"<dc:creator>Pritam Dey")]
+    result = parse_listing(cut, RSS_URL)
+
+    assert result.papers == parse_listing(RSS_MULTI, RSS_URL).papers[:2]
+    assert problems(result) == [
+        (None, "malformed XML: the document is cut off before </rss>"),
+        ("oai:arXiv.org:2205.06398v2", "item is cut off (no closing tag); skipped"),
+    ]
+
+
+def test_item_without_its_closing_tag_is_named_and_the_next_one_kept():
+    second_end = RSS_MULTI.index(b"</item>", RSS_MULTI.index(b"2609.26820"))
+    damaged = RSS_MULTI[:second_end] + RSS_MULTI[second_end + len(b"</item>") :]
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == without(parse_listing(RSS_MULTI, RSS_URL), "2609.26820")
+    assert problems(result) == [
+        ("oai:arXiv.org:2609.26820v1", "item is cut off (no closing tag); skipped")
+    ]
+
+
+def test_item_with_a_damaged_start_tag_is_named_and_its_neighbours_kept():
+    second = RSS_MULTI.index(b"<item>", RSS_MULTI.index(b"2609.26811"))
+    damaged = RSS_MULTI[:second] + b"<it em>" + RSS_MULTI[second + len(b"<item>") :]
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == without(parse_listing(RSS_MULTI, RSS_URL), "2609.26820")
+    assert problems(result) == [
+        (None, "malformed XML outside the items"),
+        ("oai:arXiv.org:2609.26820v1", "item has a damaged start tag; skipped"),
+    ]
+
+
+def test_closing_tag_inside_cdata_does_not_cut_the_item():
+    cdata = b"<description><![CDATA[a </item> in the text]]></description>"
+    first_end = RSS_MULTI.index(b"</item>")
+    with_cdata = RSS_MULTI[:first_end] + cdata + RSS_MULTI[first_end:]
+    damaged = with_cdata.replace(b"electroencephalograms (EEG)", b"EEG & <b>")
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == without(parse_listing(with_cdata, RSS_URL), "2609.26820")
+    assert problems(result) == [("oai:arXiv.org:2609.26820v1", "malformed XML; item skipped")]
+
+
+@pytest.mark.parametrize(
+    ("document", "total"),
+    [(API_NEW, 28946), (API_LEGACY, 28637)],
+    ids=["current", "legacy-namespace-on-the-element"],
+)
+def test_api_total_results_survive_a_damaged_entry(document, total):
+    clean = parse_api(document, API_URL)
+    first = clean.papers[0]
+    damaged = document.replace(f"<title>{first.title}".encode(), b"<title>&", 1)
+
+    result = parse_api(damaged, API_URL)
+
+    assert result.papers == clean.papers[1:]
+    assert result.total_results == total
+    [(record, _)] = problems(result)
+    assert record is not None and first.arxiv_id in record
+
+
+def test_salvaged_items_take_the_channel_pubdate_when_they_have_none():
+    undated = re.sub(rb"\s*<pubDate>[^<]*</pubDate>(?=\s*<arxiv:announce_type>)", b"", RSS_MULTI)
+    assert undated.count(b"<pubDate>") == 1  # the channel's own
+    damaged = undated.replace(b"electroencephalograms (EEG)", b"EEG & <b>")
+
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == without(parse_listing(undated, RSS_URL), "2609.26820")
+    assert {paper.listed_on for paper in result.papers} == {date(2026, 9, 24)}
+
+
+@pytest.mark.parametrize("encoding", ["iso-8859-1", "utf-16"])
+def test_salvage_reads_the_declared_encoding(encoding):
+    def document(second_title: str) -> bytes:
+        return (
+            f'<?xml version="1.0" encoding="{encoding}"?>\n<rss version="2.0"><channel>'
+            "<item><title>Kollár and Müller</title><guid>oai:arXiv.org:2501.00001v1</guid>"
+            f"</item><item><title>{second_title}</title>"
+            "<guid>oai:arXiv.org:2501.00002v1</guid></item></channel></rss>"
+        ).encode(encoding)
+
+    clean = parse_listing(document("Fine"), RSS_URL)
+    assert [p.title for p in clean.papers] == ["Kollár and Müller", "Fine"]
+
+    result = parse_listing(document("Not & fine"), RSS_URL)
+
+    assert result.papers == clean.papers[:1]
+    assert problems(result) == [("oai:arXiv.org:2501.00002v1", "malformed XML; item skipped")]
+
+
+def test_salvage_keeps_the_entities_the_doctype_declares():
+    clean = bomb(3)
+    damaged = clean.replace(
+        b"</channel>",
+        b"<item><title>Broken & bad</title><guid>oai:arXiv.org:2609.26812v1</guid></item>"
+        b"</channel>",
+    )
+    result = parse_listing(damaged, RSS_URL)
+
+    assert result.papers == parse_listing(clean, RSS_URL).papers
+    assert problems(result) == [("oai:arXiv.org:2609.26812v1", "malformed XML; item skipped")]
+
+
+def test_a_listing_of_too_many_items_is_read_up_to_the_limit():
+    item = b"<item><title>T</title><guid>oai:arXiv.org:2501.00001v1</guid></item>"
+    head = b'<rss version="2.0"><channel>'
+    many = head + item * (arxiv_parse._MAX_ITEMS + 1) + b"</channel></rss>"
+    damaged = head + b"<title>&</title>" + item * (arxiv_parse._MAX_ITEMS + 1)
+
+    for document in (many, damaged):
+        result = parse_listing(document, RSS_URL)
+        assert len(result.papers) == arxiv_parse._MAX_ITEMS
+        assert problems(result)[-1] == (None, "more than 50,000 items; the rest were not read")
+
+
 @pytest.mark.parametrize(
     ("damage", "why"),
     [
-        (b"x " * 5_500_000, "Text node too long"),
-        (b"<a>" * 300 + b"</a>" * 300, "Excessive depth"),
+        (b"x " * 5_500_000, "text too long"),
+        (b"<a>" * 300 + b"</a>" * 300, "nested too deeply"),
     ],
     ids=["11-MB-text-node", "deep-nesting"],
 )
@@ -616,9 +813,13 @@ def test_resource_limits_skip_the_item_not_the_listing(damage, why):
     damaged = RSS_MULTI.replace(b"Physiological time series", damage + b"Physiological")
     result = parse_listing(damaged, RSS_URL)
 
-    assert [p.arxiv_id for p in result.papers] == ["2609.26811", "2205.06398", "2009.13987"]
-    assert why in result.problems[0].problem
-    assert result.problems[1].record == "oai:arXiv.org:2609.26820v1"
+    assert result.papers == [
+        p for p in parse_listing(RSS_MULTI, RSS_URL).papers if p.arxiv_id != "2609.26820"
+    ]
+    # The parser's own words, whichever libxml2 refused the item and however it put it.
+    assert [(p.record, p.problem) for p in result.problems] == [
+        ("oai:arXiv.org:2609.26820v1", f"{why}; item skipped")
+    ]
 
 
 def test_creator_as_links_from_the_older_serializer():
@@ -802,3 +1003,34 @@ def test_damaged_documents_never_raise_nor_half_keep_an_item(which, start, lengt
     for paper in result.papers:
         if paper.arxiv_id in untouched:
             assert paper == untouched[paper.arxiv_id]
+
+
+@DOCUMENTS
+@given(
+    which=st.sampled_from(range(len(DAMAGEABLE))),
+    pick=st.integers(min_value=0),
+    start=st.floats(min_value=0.0, max_value=1.0),
+    length=st.integers(min_value=0, max_value=400),
+    noise=st.lists(XML_NOISE | st.binary(max_size=8), max_size=4).map(b"".join),
+)
+@example(which=1, pick=1, start=0.0, length=6, noise=b"<it em>")  # its start tag
+@example(which=1, pick=1, start=0.5, length=0, noise=b"</item>")  # a stray closing tag
+@example(which=1, pick=1, start=0.5, length=0, noise=b"<![CDATA[")  # never closed
+@example(which=1, pick=1, start=0.99, length=400, noise=b"")  # its closing tag
+@example(which=2, pick=0, start=0.2, length=0, noise=b"<entry>")  # a false start
+def test_damaging_one_item_never_loses_another(which, pick, start, length, noise):
+    parse, document, _ = DAMAGEABLE[which]
+    spans = [m.span() for m in re.finditer(rb"<(item|entry)>.*?</\1>", document, re.S)]
+    begin, end = spans[pick % len(spans)]
+    at = begin + int((end - begin) * start)
+    damaged = document[:at] + noise + document[min(at + length, end) :]
+    full = parse(document, RSS_URL).papers
+    assert len(full) == len(spans)
+
+    result = parse(damaged, RSS_URL)
+
+    assert_well_formed(result, RSS_URL)
+    others = [paper for n, paper in enumerate(full) if n != pick % len(spans)]
+    kept = by_id(result)
+    for paper in others:
+        assert kept.get(paper.arxiv_id) == paper

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bridge.ids import split_arxiv_id
 from bridge.models import Paper, ParseResult
+from bridge.sources import html_cost
 from bridge.sources.hf_parse import parse_api, parse_html, quick_clean, quick_clean_all
 from bridge.text import clean_text
 
@@ -72,6 +73,8 @@ def assert_well_formed(result: ParseResult, url: str) -> None:
         assert problem.source == "hf"
         assert problem.url == url
         assert problem.problem
+        # parse_html's last-resort guard turns its own bugs into a problem; it may not fire.
+        assert not problem.problem.startswith("parser failed")
 
 
 # --- the real API response ---------------------------------------------------------------
@@ -424,6 +427,76 @@ def test_odd_author_entries():
     assert paper.authors == ("Ada Lovelace", "Plain String")
 
 
+# Bidi overrides and isolates, marks, zero-width and soft-hyphen characters, and a joiner
+# next to Latin: each would let a text display as something else or hide a word.
+POISON = ("\u202e", "\u200b\u00ad\u2066", "\u200f\ufeff\u200d\u2069\u061c\u2060")
+
+
+def poison(text: str) -> str:
+    """``text`` with invisible characters at both ends and inside its first word."""
+    return POISON[0] + text[:2] + POISON[1] + text[2:] + POISON[2]
+
+
+def poison_every_text(item: dict) -> dict:
+    """A copy of an API item with every text field a paper is read from poisoned."""
+    item = copy.deepcopy(item)
+    inner = item["paper"]
+    for holder, key in [(item, "title"), (inner, "title"), (item, "summary"), (inner, "summary")]:
+        holder[key] = poison(holder[key])
+    for key in ("ai_summary", "githubRepo", "projectPage", "thumbnail"):
+        inner[key] = poison(inner.get(key) or "https://example.org/x")
+    item["thumbnail"] = poison(item.get("thumbnail") or "https://example.org/t.png")
+    inner["ai_keywords"] = [poison(word) for word in inner.get("ai_keywords") or ["kw"]]
+    for author in inner["authors"]:
+        author["name"] = poison(author["name"])
+    item["organization"] = {"name": poison("org"), "fullname": poison("Org Lab")}
+    return item
+
+
+def unpoisoned_twin(item: dict) -> dict:
+    twin = copy.deepcopy(item)
+    for key, value in list(twin.items()):
+        twin[key] = _strip_poison(value)
+    return twin
+
+
+def _strip_poison(value: object) -> object:
+    if isinstance(value, str):
+        for chars in POISON:
+            value = value.replace(chars, "")
+        return value
+    if isinstance(value, list):
+        return [_strip_poison(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip_poison(v) for k, v in value.items()}
+    return value
+
+
+def test_invisible_characters_are_removed_from_every_text_field():
+    item = poison_every_text(api_items()[21])  # a paper with code, keywords and an org
+    clean = unpoisoned_twin(item)
+    expected = parse_api(json.dumps([clean]), API_URL).papers
+    assert expected[0].github_repo and expected[0].ai_keywords and expected[0].organization
+
+    via_api = parse_api(json.dumps([item]), API_URL)
+    via_page = parse_html(page({"dailyPapers": [item]}), API_URL)
+
+    assert via_api.papers == via_page.papers == expected
+    assert via_api.problems == via_page.problems == []
+
+
+def test_invisible_characters_are_removed_from_card_titles():
+    card = (
+        '<article><h3><a href="/papers/2407.21783">{}</a></h3>'
+        '<div class="leading-none">94</div></article>'
+    )
+    url = "https://hf.co/papers/date/2024-08-01"
+    clean = parse_html(card.format("The Llama 3 Herd"), url)
+    result = parse_html(card.format(poison("The Llama 3 Herd")), url)
+    assert result.papers == clean.papers
+    assert result.papers[0].title == "The Llama 3 Herd"
+
+
 def test_text_is_cleaned_and_latex_kept():
     item = api_items()[0]
     del item["title"]
@@ -554,7 +627,8 @@ def test_unreadable_api_response_gives_one_problem(text, words):
         ('<div data-target="DailyPapers"></div>', "has no data-props"),
         ('<div data-target="DailyPapers" data-props="{oops"></div>', "data-props is not JSON"),
         ('<div data-target="DailyPapers" data-props="[1]"></div>', "not an object"),
-        ("<div>" * 5_000, "no DailyPapers element"),
+        ("<div>" * 1_000, "no DailyPapers element"),
+        ("<div>" * 5_000, "unreadable page: elements nested too deeply"),
         ("\ud800<p>lone surrogate</p>", "no DailyPapers element"),
     ],
 )
@@ -572,6 +646,185 @@ def test_truncated_hydrater_attribute_gives_one_problem():
     result = parse_html(HTML_TEXT[:cut], HTML_URL)
     assert result.papers == []
     assert len(result.problems) == 1
+
+
+def test_bytes_that_are_not_utf8_spoil_nothing():
+    # selectolax 0.3 raised UnicodeDecodeError reading an attribute holding such bytes.
+    in_props = HTML_BYTES.replace(b"Herd of Models", b"Herd of Models\x80\xff", 1)
+    in_link = HTML_BYTES.replace(b'href="/papers/2407.21783"', b'href="/papers/2407.21783#\xff"')
+    assert in_props.index(b"\x80") < HYDRATER_END and in_link != HTML_BYTES
+
+    result = parse_html(in_props, HTML_URL)
+    assert result == parse_html(in_props.decode("utf-8", "replace"), HTML_URL)
+    assert len(result.papers) == 13 and result.problems == []
+    cards = in_link.replace(b'data-target="DailyPapers"', b'data-target="X"')
+    assert len(parse_html(cards, HTML_URL).papers) == 13
+
+
+# --- hostile pages: refused before the tree builder spends unbounded work ---------------------
+
+# Each costs an HTML5 tree builder time (or memory) that grows with the square of its size:
+# 100,000 nested <div>s took 22.8 s of CPU in lexbor. What matters here is the outcome.
+HOSTILE_PAGES = [
+    ("<div>" * 100_000, "elements nested too deeply"),
+    ("<ul><li>" * 50_000, "elements nested too deeply"),
+    ("<select>" + "<option>" * 100_000, "elements nested too deeply"),
+    ("<article><h3>" * 50_000, "elements nested too deeply"),
+    ("<div><!--</div>-->" * 50_000, "elements nested too deeply"),
+    ("<div><script></div></script>" * 50_000, "elements nested too deeply"),
+    ("<svg><div/>" * 50_000, "elements nested too deeply"),
+    ("<b><div></b>" * 50_000, "too many formatting elements left open"),
+    ("".join(f"<b id={n}>" for n in range(100_000)), "too many formatting elements left open"),
+    (
+        "<div>" * 1_000 + "".join(f"<b id={n}>" for n in range(1_000)) + "</div>x" * 1_000,
+        "too many formatting elements left open",
+    ),
+    ("<i></i>" * 1_000_000, "more than 200,000 tags"),
+    # Where the tree builder reads <textarea> and <style> text as markup, which the walk
+    # does not follow: no listing page has either, and a large one is refused.
+    ("<frameset><textarea>" + "<div>" * 3_000, "a frameset page"),
+    ("<template><col><style>" + "<div>" * 3_000, "a template with columns"),
+    ("<select><style>" + "<div>" * 3_000, "a <style> inside a <select>"),
+]
+
+
+@pytest.mark.parametrize(
+    ("page", "words"),
+    HOSTILE_PAGES,
+    ids=[
+        "nested-divs",
+        "nested-lists",
+        "nested-options",
+        "nested-cards",
+        "divs-behind-comments",
+        "divs-behind-scripts",
+        "divs-breaking-out-of-svg",
+        "blocks-splitting-formatting",
+        "distinct-formatting",
+        "formatting-re-created-after-each-block",
+        "a-million-tags",
+        "frameset",
+        "template-with-columns",
+        "style-in-select",
+    ],
+)
+def test_a_hostile_page_is_refused_with_one_problem(page, words):
+    for text in (page, HTML_TEXT.replace("<main", page + "<main", 1)):
+        result = parse_html(text, HTML_URL)
+        assert result.papers == []
+        assert [(p.record, p.problem) for p in result.problems] == [
+            (None, f"unreadable page: {words}")
+        ]
+
+
+def cards_page(count: int) -> str:
+    """The fixture page with its article cards repeated to ``count`` distinct papers."""
+    cards = re.findall(r"<article.*?</article>", HTML_TEXT, re.S)
+    grown = "".join(
+        re.sub(r"2407\.\d{5}|2404\.\d{5}", f"2408.{10_000 + n:05d}", cards[n % len(cards)])
+        for n in range(count)
+    )
+    first, last = HTML_TEXT.index(cards[0]), HTML_TEXT.index(cards[-1]) + len(cards[-1])
+    return HTML_TEXT[:first] + grown + HTML_TEXT[last:]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<div>" * 1_000 + "</div>" * 1_000,
+        "<div></div>" * 20_000,
+        ("<svg>" + "<path d='M0 0'/>" * 10 + "</svg>") * 500,
+        "<p>unclosed" * 1_000,
+    ],
+    ids=["1000-deep", "20000-flat", "500-icons", "1000-unclosed-paragraphs"],
+)
+def test_a_good_page_is_still_read(extra):
+    full = parse_html(HTML_BYTES, HTML_URL)
+    result = parse_html(HTML_TEXT.replace("<main", extra + "<main", 1), HTML_URL)
+    assert result == full
+
+
+def test_a_hundred_card_page_is_read_by_its_cards():
+    page = cards_page(100).replace('data-target="DailyPapers"', 'data-target="X"')
+    result = parse_html(page, HTML_URL)
+    assert len(result.papers) == 100
+    assert [p.record for p in result.problems] == [None]  # read by the cards, and says so
+
+
+def lexbor_tree(page: str) -> tuple[int, int]:
+    """How many elements lexbor builds for ``page``, and how deep the deepest lies."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    elements = deepest = 0
+    pending = [(LexborHTMLParser(page).root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        while node is not None:
+            if node.tag and not node.tag.startswith(("-", "_")):  # not text or a comment
+                elements += 1
+                deepest = max(deepest, depth)
+                if node.child is not None:
+                    pending.append((node.child, depth + 1))
+            node = node.next
+    return elements, deepest
+
+
+SOUP = st.sampled_from(
+    ["<div>", "</div>", "<p>", "</p>", "<span>", "</span>", "<ul>", "<li>", "</ul>", "<h3>"]
+    + ["<b>", "</b>", "<b id={n}>", "<i>", "</i>", "<a>", "</a>", "<font id={n}>", "<nobr>"]
+    + ["<table>", "<td>", "<tr>", "</table>", "<select>", "<option>", "<optgroup>"]
+    + ["<svg>", "</svg>", "<g>", "</g>", "<g/>", "<path/>", "<math>", "<mi>", "<div/>", "<br/>"]
+    + ["<foreignObject>", "<desc>", "<script>", "</script>", "<style>", "</style>", "<title>"]
+    + ["</title>", "<textarea>", "</textarea>", "<template>", "</template>", "<button>"]
+    + ["<!--", "-->", "--!>", "<![CDATA[", "]]>", ">", "x", " ", '"', "<x y='", "</br>", "<form>"]
+    + ["<h1>", "</h1>", "<h2>", "<dd>", "<dt>", "<ruby>", "<rb>", "<rt>", "<caption>", "<col>"]
+    + ["<tbody>", "<th>", "</td>", "</tr>", "<head>", "</head>", "<body>", "</body>", "</html>"]
+    + ["<input>", "<q>", "</q>", "</nobr>", "<image>", "<object>", "</p>", "</li>", "</select>"]
+    + ["</option>", "</form>", "<button>", "</button>", "<frameset>", "<marquee>", "<mtext>"]
+    + ["<col>", "<colgroup>", "<noframes>", "<iframe>", "<xmp>", "<noscript>", "<plaintext>"]
+)
+
+
+@SLOW
+@given(st.lists(SOUP, min_size=1, max_size=8).map("".join), st.integers(50, 300))
+@example("<svg><div/>", 300)
+@example("<div><!--</div>-->", 300)
+@example("<b><div></b>", 300)
+@example("<select><option>", 300)
+@example("<svg><style><div>", 300)
+@example("<div><b id={n}></div>x", 300)
+@example("<optgroup><div/><br/></a><g/></div></style><mi></p><p><svg>", 100)
+@example("<p><span><div></div><q><q><q></span>", 100)
+@example("</td><td><mtext>", 100)
+@example("</p></ul></body><body><math></body></span>", 300)
+@example("</form></template></i><ruby><g><template><col><style></option><optgroup>", 300)
+@example("</li><select><plaintext><input></nobr><object></textarea><q><math>", 300)
+def test_refusal_never_underestimates_the_tree_builder(snippet, repeats):
+    """The walk bounds what lexbor really builds, whatever the tag soup: the builder's work
+    per tag grows with its depth, and its elements beyond three per tag (a <td> in a table
+    implies <tbody> and <tr>) are formatting elements it re-created."""
+    # "{n}" numbers each repetition, so that formatting elements differ and are all kept.
+    page = "".join(snippet.format(n=n) for n in range(repeats))
+    unbounded = html_cost.Limits(tags=10**12, depth_work=10**12, formatting_work=10**12)
+
+    walk = html_cost._walk(page, unbounded)
+    if walk.refusal:  # a page that is refused for what it is, not for its size
+        assert walk.refusal in ("a frameset page", "a template with columns") or (
+            walk.refusal.endswith("> inside a <select>")
+        )
+        return
+
+    # What the walk counts, check's first test bounds from counts alone.
+    tags, starts = page.count("<"), page.count("<") - page.count("</")
+    assert walk.tags <= tags
+    assert walk.depth_work <= tags * starts
+    assert walk.formatting_work <= tags * len(html_cost._FORMATTING_START.findall(page))
+    # What lexbor builds from the page as the walk rewrote it: html, head and body above
+    # everything, each element at most three deep per level the walk counts, and at most
+    # three elements per tag besides the re-created formatting ones.
+    elements, deepest = lexbor_tree(walk.page)
+    assert deepest <= 3 * walk.deepest + 3
+    assert elements <= 3 * walk.tags + walk.formatting_work + 3
 
 
 # --- properties: never raise, only well-formed papers ------------------------------------------
@@ -738,6 +991,8 @@ def test_every_whitespace_but_space_is_unprintable():
 MESSY = (
     st.sampled_from(
         " \t\n\r\x0b\x0c\x1c\x1f\x00\x08\x0e\x1b\x7f\u00a0\u2009\u2028\x85\ud800\ufffe|&;#amplt"
+        # Invisible and bidi characters, the joiners and what they may join.
+        "\u200b\u200c\u200d\u200e\u202e\u2066\u2069\u00ad\ufeff\u0645\U0001f469\u0600"
     )
     | st.characters()
 )

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from io import BytesIO
+from itertools import accumulate, islice
+from operator import methodcaller
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -103,13 +103,14 @@ _CATEGORY_MAX_LEN = 64
 
 _AUTHOR_TOKENS = re.compile(r"([(),])")
 
-_POSITION_SUFFIX = re.compile(r",? line \d+, column \d+$")
-
 # A damaged item's guid or id, found in its raw bytes to name it in a problem.
 _RAW_ID = re.compile(rb"<(?:[\w.-]+:)?(?:guid|id)(?:\s[^>]*)?>\s*([^<\s]{1,200})\s*<")
 
 # Long enough to identify a record, short enough that a hostile id cannot bloat a log line.
 _RECORD_MAX = 200
+
+# A real listing has a few thousand items at most; this bounds the work a hostile one costs.
+_MAX_ITEMS = 50_000
 
 
 def parse_listing(text: str | bytes, url: str) -> ParseResult:
@@ -251,7 +252,9 @@ def _pdf_url(arxiv_id: str, version: int | None) -> str:
     return ids.pdf_url(f"{arxiv_id}v{version}" if version else arxiv_id)
 
 
-def _listing_item(item: Any, index: int, url: str) -> Paper | ParseProblem:
+def _listing_item(
+    item: Any, index: int, url: str, channel_day: Callable[[Any], date | None]
+) -> Paper | ParseProblem:
     texts: dict[str, str] = {}
     categories: list[str] = []
     creators: list[str] = []
@@ -326,9 +329,7 @@ def _listing_item(item: Any, index: int, url: str) -> Paper | ParseProblem:
     listed_on = _day(texts.get("pubDate") or texts.get("published") or "")
     if listed_on is None:
         # Every item carries the channel's announcement day; fall back to the channel's own.
-        parent = item.getparent()
-        if parent is not None:
-            listed_on = _day(parent.findtext("pubDate") or "")
+        listed_on = channel_day(item)
 
     return Paper(
         arxiv_id=arxiv_id,
@@ -347,7 +348,9 @@ def _listing_item(item: Any, index: int, url: str) -> Paper | ParseProblem:
     )
 
 
-def _api_entry(entry: Any, index: int, url: str) -> Paper | ParseProblem:
+def _api_entry(
+    entry: Any, index: int, url: str, _channel_day: Callable[[Any], date | None]
+) -> Paper | ParseProblem:
     texts: dict[str, str] = {}
     categories: list[str] = []
     authors: list[str] = []
@@ -367,19 +370,16 @@ def _api_entry(entry: Any, index: int, url: str) -> Paper | ParseProblem:
         if name == "author":
             _author_names(child, authors)
         elif name == "category":
-            term = child.get("term")
-            term = term.strip() if term else ""
+            term = quick_clean(child.get("term"))
             if _is_category(term) and term not in categories:
                 categories.append(term)
         elif name == "link":
-            href = child.get("href")
-            href = href.strip() if href else ""
+            href = quick_clean(child.get("href"))
             # Late 2025 the API dropped title="pdf"; the path is what identifies the PDF.
             if pdf_url is None and "/pdf/" in href and child.get("title") != "doi":
                 pdf_url = href
         elif name == "primary_category":
-            term = child.get("term")
-            term = term.strip() if term else ""
+            term = quick_clean(child.get("term"))
             primary = term if _is_category(term) else None
         elif name not in texts:
             texts[name] = child.text or "" if len(child) == 0 else _text(child)
@@ -439,7 +439,7 @@ class _Kind:
     what: str
     roots: frozenset[str]
     item_tags: tuple[str, ...]
-    read_item: Callable[[Any, int, str], Paper | ParseProblem]
+    read_item: Callable[[Any, int, str, Callable[[Any], date | None]], Paper | ParseProblem]
     read_total: Callable[[Any], int | None] | None
     item_start: re.Pattern[bytes]
 
@@ -470,10 +470,23 @@ class _Collector:
         self.kind = kind
         self.papers: list[Paper] = []
         self.problems: list[ParseProblem] = []
+        self._channel: Any = None
+        self._channel_day: date | None = None
+
+    def channel_day(self, item: Any) -> date | None:
+        """The pubDate of the item's parent, looked up once per parent rather than per item:
+        in a listing whose items have none, each lookup would scan every item again."""
+        parent = item.getparent()
+        if parent is not self._channel:
+            self._channel = parent
+            self._channel_day = (
+                _day(parent.findtext("pubDate") or "") if parent is not None else None
+            )
+        return self._channel_day
 
     def read(self, element: Any, index: int) -> None:
         try:
-            result = self.kind.read_item(element, index, self.url)
+            result = self.kind.read_item(element, index, self.url, self.channel_day)
         except Exception as exc:  # one odd item must not cost the rest of the listing
             result = ParseProblem(
                 SOURCE, self.url, f"item could not be read: {type(exc).__name__}: {exc}", str(index)
@@ -485,6 +498,9 @@ class _Collector:
 
     def problem(self, problem: str, record: str | None = None) -> None:
         self.problems.append(ParseProblem(SOURCE, self.url, problem, record))
+
+    def too_many(self) -> None:
+        self.problem(f"more than {_MAX_ITEMS:,} items; the rest were not read")
 
 
 def _unreadable(url: str, why: str) -> ParseResult:
@@ -506,16 +522,6 @@ def _options(from_str: bool) -> dict[str, Any]:
     return {**_PARSER_OPTIONS, "encoding": "utf-8"} if from_str else _PARSER_OPTIONS
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, etree.XMLSyntaxError):
-        # lxml appends the position to libxml2's message; say it once.
-        message = _POSITION_SUFFIX.sub("", exc.msg or "") or "unknown error"
-        line, column = exc.position if exc.lineno else (0, 0)
-        where = f" at line {line}, column {column}" if line else ""
-        return f"malformed XML{where}: {message}"
-    return f"unreadable XML: {type(exc).__name__}: {exc}"
-
-
 def _parse(text: str | bytes, url: str, kind: _Kind) -> ParseResult:
     try:
         return _parse_document(text, url, kind)
@@ -534,173 +540,277 @@ def _parse_document(text: str | bytes, url: str, kind: _Kind) -> ParseResult:
     # between threads.
     try:
         root = etree.fromstring(data, etree.XMLParser(**_options(from_str)))
-    except (etree.LxmlError, ValueError) as exc:
-        return _salvage(data, from_str, url, kind, exc)
+    except (etree.LxmlError, ValueError, LookupError):
+        return _salvage(data, from_str, url, kind)
     if _localname(root.tag) not in kind.roots:
         return _unreadable(url, f"not {kind.what}: root element is <{_localname(root.tag)}>")
     found = _Collector(url, kind)
     for index, element in enumerate(root.iter(*kind.item_tags)):
+        if index == _MAX_ITEMS:
+            found.too_many()
+            break
         found.read(element, index)
     total = kind.read_total(root) if kind.read_total else None
     return ParseResult(found.papers, found.problems, total)
 
 
-def _salvage(
-    data: bytes, from_str: bool, url: str, kind: _Kind, failure: BaseException
-) -> ParseResult:
-    """Keep what a malformed or truncated document still says for certain.
+# --- a document the strict parser refused, item by item -------------------------------------
 
-    Items that closed before the first error are exact: a strict incremental parse yields
-    them. Items that start on a later line than the first error are cut out of the raw
-    bytes one by one and parsed strictly on their own, so they are exact too. lxml's
-    recovering parser only tells whether the document is a feed at all: its guesses about
-    broken markup never become papers. Everything not kept is reported.
+
+# libxml2's limits without huge_tree, which make a strict parse fail: the length of one text
+# node and the depth of elements. Used only to say in plain words why an item was refused.
+_TEXT_LIMIT = 10_000_000
+_DEPTH_LIMIT = 256
+# The DOCTYPE goes with every item so that the entities it declares still parse; a larger
+# one would cost its size again for every item.
+_DOCTYPE_CARRIED = 65_536
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+_DECLARED_ENCODING = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z][\w.:-]*)[\"']")
+_DOCTYPE = rb"<!DOCTYPE(?:[^\[>]++|\[.*?\])*+>"
+_DOCTYPE_TAG = re.compile(_DOCTYPE, re.S)
+# What may come before the root element: space, the XML declaration, PIs, comments, DOCTYPE.
+_PROLOG = re.compile(rb"(?:\s++|<\?.*?\?>|<!--.*?-->|" + _DOCTYPE + rb")*+", re.S)
+_ROOT_TAG = re.compile(rb"<([^\s/>!?]+)[^>]*>")
+_CHANNEL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?channel(?:\s[^>]*)?>")
+_XMLNS = re.compile(rb"""\sxmlns(:[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')""")
+# Plain text only: a scan to the closing tag that could cross other elements would cost the
+# whole document again for every unclosed one.
+_CHANNEL_FACT = re.compile(
+    rb"<((?:[A-Za-z_][\w.-]*:)?(?:pubDate|totalResults))(?=[\s>])[^<>]*>[^<]*</\1\s*>"
+)
+_ITEM_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_EMPTY_TAG_END = re.compile(rb"(?:\s[^<>]*)?/>")
+_CLOSE_WRAPPER = b"</salvaged>"
+# Start, end and empty-element tags, to tell how deep a refused item nests.
+_TAG_SHAPE = re.compile(rb"<(/?)[^\s/>!?][^<>]*?(/?)>")
+_groups = methodcaller("groups")
+# A run of text as long as libxml2's limit; tried only where a run starts, so that a long
+# run is scanned once rather than once from each of its characters.
+_LONG_TEXT = re.compile(rb"(?<![^<])[^<]{%d}" % _TEXT_LIMIT)
+_DEPTH_STEP = {(b"", b""): 1, (b"/", b""): -1, (b"", b"/"): 0, (b"/", b"/"): -1}
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """Where one item may lie in the raw document.
+
+    From its start tag to the first closing tag after it (``end``), or, if that does not
+    parse, to the last one before the next item starts (``last``, e.g. past a "</item>"
+    inside CDATA); ``end`` is None when the item never closes.
     """
-    recovering = etree.XMLParser(recover=True, **_options(from_str))
-    try:
-        root = etree.fromstring(data, recovering)
-    except (etree.LxmlError, ValueError):
-        root = None
-    if root is None or _localname(root.tag) not in kind.roots:
-        return _unreadable(url, _describe(failure))
 
-    found = _Collector(url, kind)
-    found.problem(_describe(failure))
-    options = _options(from_str)
-    complete, stop = _strict_items(BytesIO(data), kind.item_tags, options)
-    for index, (element, damage) in enumerate(complete):
-        if damage:
-            found.problem(f"{damage}; skipped", _record(_raw_item_id(element), index))
-        else:
-            found.read(element, index)
-    # The earliest line anything went wrong on; items starting there or before may hold it.
-    first_error = min(
-        [line for line in (getattr(failure, "lineno", None), stop[0]) if line]
-        + [e.line for e in recovering.error_log if e.level >= etree.ErrorLevels.ERROR],
-        default=0,
-    )
+    start: int
+    limit: int  # where the next item starts, or the document ends
+    end: int | None
+    last: int | None
 
-    if not from_str:
-        # A fragment has no XML declaration to name the document's encoding.
-        options = {**options, "encoding": root.getroottree().docinfo.encoding or None}
-    prelude = _prelude(root)
-    starts = _item_starts(data, kind.item_start)
-    index = len(complete)
-    while index < len(starts):
-        offset, line = starts[index]
-        if line <= first_error:
-            end = starts[index + 1][0] if index + 1 < len(starts) else len(data)
-            found.problem(
-                f"item cut off or malformed near line {first_error}; skipped",
-                _record(_peek_id(data, offset, end), index),
-            )
-            index += 1
-            continue
-        # Resume strict parsing at this item, as if it were the feed's first, until the next
-        # fatal error; that error's line becomes the new barrier.
-        items, (error_line, why) = _strict_items(
-            _Resumed(prelude, data, offset), kind.item_tags, options
+
+def _salvage(data: bytes, from_str: bool, url: str, kind: _Kind) -> ParseResult:
+    """Read a document the strict parser refused, keeping every item that is whole.
+
+    Each item is cut out of the raw bytes, from its start tag up to its own closing tag
+    (never past the next item's start), and parsed strictly on its own inside a wrapper that
+    declares the namespaces the feed's opening tags declare. What the channel tells every
+    item (pubDate, opensearch:totalResults) is copied from the raw text around the items
+    into that wrapper, so a whole item reads exactly as in a clean parse of the document.
+    No library's recovery mode or error report decides what is kept, and damage inside one
+    item cannot reach another.
+    """
+    data, why = _as_utf8(data, from_str)
+    if why:
+        return _unreadable(url, why)
+    prolog = _PROLOG.match(data)
+    root = _ROOT_TAG.match(data, prolog.end() if prolog else 0)
+    if root is None:
+        return _unreadable(url, "malformed XML: not an XML document")
+    root_name = root[1].rpartition(b":")[2].decode("utf-8", "replace")
+    if root_name not in kind.roots:
+        return _unreadable(
+            url, f"malformed XML, and not {kind.what}: root element is <{root_name}>"
         )
-        for element, damage in items:
-            if damage:
-                found.problem(f"{damage}; skipped", _record(_raw_item_id(element), index))
-            else:
-                found.read(element, index)
-            index += 1
-        if not items:
-            # Nothing closed before the next fatal error, so this item holds it.
-            end = starts[index + 1][0] if index + 1 < len(starts) else len(data)
-            found.problem(
-                f"item at line {line} is malformed ({why or 'never closed'}); skipped",
-                _record(_peek_id(data, offset, end), index),
-            )
-            index += 1
-        if error_line:
-            first_error = max(first_error, line + error_line - 1)
-    total = kind.read_total(root) if kind.read_total else None
+
+    parser = etree.XMLParser(**_options(True))  # _as_utf8 made the document UTF-8
+    spans = _item_spans(data, kind.item_start)
+    opening, facts = _wrapper(data, root, _outside(data, spans), parser)
+    found = _Collector(url, kind)
+    kept: list[tuple[int, int]] = []  # what each item took of the raw document
+    for index, span in enumerate(spans):
+        if index == _MAX_ITEMS:
+            found.too_many()
+            break
+        if span.end is None:
+            fragment = data[span.start : span.limit]
+            found.problem("item is cut off (no closing tag); skipped", _damaged(fragment, index))
+            kept.append((span.start, span.limit))
+            continue
+        end = span.end
+        element = _parse_item(opening, facts, data[span.start : end], parser)
+        if element is None and span.last != end:
+            end = span.last or end
+            element = _parse_item(opening, facts, data[span.start : end], parser)
+        kept.append((span.start, end))
+        if element is None:
+            fragment = data[span.start : end]
+            found.problem(f"{_why_refused(fragment)}; item skipped", _damaged(fragment, index))
+        elif element.tag in kind.item_tags:  # as the strict parse: an <x:item> is not one
+            found.read(element, index)
+        _report_orphan(found, data, end, span.limit, index + 1)
+    if not _well_formed(_outside_of(data, kept), parser):
+        closing = "</" + root[1].decode("utf-8", "replace")
+        if data.rfind(closing.encode(), root.end()) < 0:
+            why = f"malformed XML: the document is cut off before {closing}>"
+        else:
+            why = "malformed XML outside the items"
+        found.problems.insert(0, ParseProblem(SOURCE, url, why))
+    total = None
+    if kind.read_total is not None:
+        total = kind.read_total(etree.fromstring(opening + facts + _CLOSE_WRAPPER, parser))
     return ParseResult(found.papers, found.problems, total)
 
 
-def _item_starts(data: bytes, pattern: re.Pattern[bytes]) -> list[tuple[int, int]]:
-    """Byte offset and 1-based line of every item start tag in the raw document."""
-    starts = []
-    line, previous = 1, 0
-    for match in pattern.finditer(data):
-        offset = match.start()
-        line += data.count(b"\n", previous, offset)
-        previous = offset
-        starts.append((offset, line))
-    return starts
-
-
-def _prelude(root: Any) -> bytes:
-    """An opening tag declaring the namespaces an item inherits from the feed around it."""
-    namespaces: dict[str | None, str] = {}
-    # An element's nsmap includes what it inherits, so the root and the RSS channel suffice.
-    for element in (root, *root[:1]):
-        if isinstance(element.tag, str):
-            namespaces.update(element.nsmap)
-    declarations = "".join(
-        f" xmlns{':' + prefix if prefix else ''}={quoteattr(uri)}"
-        for prefix, uri in namespaces.items()
-    )
-    return f"<salvaged{declarations}>".encode()
-
-
-def _strict_items(
-    source: Any, tags: tuple[str, ...], options: dict[str, Any], limit: int | None = None
-) -> tuple[list[tuple[Any, str]], tuple[int, str]]:
-    """Items that close before the first fatal error, each with why it is unusable (or "").
-
-    Also returns the fatal error's line and description, or (0, "") when there was none.
-    """
-    items: list[tuple[Any, str]] = []
+def _parse_item(opening: bytes, facts: bytes, fragment: bytes, parser: Any) -> Any:
+    """The item element, parsed strictly in its wrapper; None if it is not well-formed."""
     try:
-        for _event, element in etree.iterparse(source, events=("end",), tag=tags, **options):
-            items.append((element, _namespace_damage(element)))
-            if limit is not None and len(items) >= limit:
-                break
-    except (etree.LxmlError, ValueError) as exc:
-        return items, (getattr(exc, "lineno", None) or 0, _describe(exc))
-    return items, (0, "")
+        return etree.fromstring(opening + facts + fragment + _CLOSE_WRAPPER, parser)[-1]
+    except (etree.LxmlError, ValueError):
+        return None
 
 
-def _namespace_damage(element: Any) -> str:
-    """Why an item read incrementally is unusable: an undeclared namespace prefix, or ""."""
-    # An incremental parse reports an undeclared prefix only when the document ends, and
-    # meanwhile names the element "dc:creator", which no field lookup would find.
-    for node in element.iter():
-        tag = node.tag
-        for name in (tag, *node.attrib) if isinstance(tag, str) else ():
-            if ":" in name and not name.startswith("{"):
-                return f"undeclared namespace prefix in <{name}>"
-    return ""
+def _report_orphan(found: _Collector, data: bytes, start: int, limit: int, index: int) -> None:
+    """Name an item whose start tag is damaged: its body is left between two items.
+
+    Only one that shows its guid or id is named; the rest of such damage is reported as
+    damage outside the items.
+    """
+    orphan = _ITEM_CLOSE.search(data, start, limit)
+    raw_id = _RAW_ID.search(data, start, orphan.start()) if orphan else None
+    if raw_id is not None:
+        record = _record(raw_id[1].decode("utf-8", "replace"), index)
+        found.problem("item has a damaged start tag; skipped", record)
 
 
-class _Resumed:
-    """A file-like prelude followed by ``data[offset:]``, without copying ``data``."""
+def _as_utf8(data: bytes, from_str: bool) -> tuple[bytes, str]:
+    """The document in UTF-8, which the items are cut from; or why it cannot be decoded.
 
-    def __init__(self, prelude: bytes, data: bytes, offset: int) -> None:
-        self._prelude = prelude
-        self._rest: memoryview = memoryview(data)[offset:]
+    Bytes the declared encoding does not map stay as they were (surrogateescape), so an item
+    holding them is refused as a clean parse would refuse the document.
+    """
+    if from_str:
+        return data, ""  # _as_bytes encoded it
+    encoding = "utf-8"
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            data, encoding = data[len(bom) :], codec
+            break
+    else:
+        declared = _DECLARED_ENCODING.match(data)
+        if declared is not None:
+            encoding = declared[1].decode("ascii").lower()
+    if encoding in ("utf-8", "utf8"):
+        return data, ""
+    try:
+        text = data.decode(encoding, "surrogateescape")
+    except LookupError:
+        return data, f"malformed XML: unknown encoding {encoding!r}"
+    except UnicodeError:  # an ASCII byte the encoding cannot place (e.g. UTF-16 of odd length)
+        text = data.decode(encoding, "replace")
+    return text.encode("utf-8", "surrogateescape"), ""
 
-    def read(self, size: int = -1) -> bytes:
-        if self._prelude:
-            prelude, self._prelude = self._prelude, b""
-            return prelude
-        size = len(self._rest) if size < 0 else size
-        chunk, self._rest = self._rest[:size], self._rest[size:]
-        return chunk.tobytes()
+
+def _item_spans(data: bytes, item_start: re.Pattern[bytes]) -> list[_Span]:
+    """Where each item may lie: see _Span. One more than _MAX_ITEMS at most."""
+    starts = [(m.start(), m[0][1:]) for m in islice(item_start.finditer(data), _MAX_ITEMS + 1)]
+    spans = []
+    for number, (start, name) in enumerate(starts):
+        limit = starts[number + 1][0] if number + 1 < len(starts) else len(data)
+        closing = _closing_tag(name)
+        ends = [m.end() for m in closing.finditer(data, start, limit)]
+        if not ends:
+            empty = _EMPTY_TAG_END.match(data, start + len(name) + 1, limit)
+            ends = [empty.end()] if empty is not None else []
+        spans.append(_Span(start, limit, ends[0] if ends else None, ends[-1] if ends else None))
+    return spans
 
 
-def _raw_item_id(element: Any) -> str | None:
-    for child in element:
-        if _localname(child.tag) in ("guid", "id"):
-            return _text(child)
-    return None
+@lru_cache(maxsize=16)
+def _closing_tag(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(b"</" + re.escape(name) + rb"\s*>")
 
 
-def _peek_id(data: bytes, start: int, end: int) -> str | None:
-    """The guid or id of a damaged item, read from its raw bytes to name it in a problem."""
-    match = _RAW_ID.search(data, start, end)
-    return match.group(1).decode("utf-8", "replace") if match else None
+def _outside(data: bytes, spans: list[_Span]) -> bytes:
+    """The document without its items, as far as their closing tags tell."""
+    return _outside_of(data, [(span.start, span.end or span.limit) for span in spans])
+
+
+def _outside_of(data: bytes, taken: list[tuple[int, int]]) -> bytes:
+    """The document without the given spans: the channel around the items."""
+    pieces, previous = [], 0
+    for start, end in taken:
+        pieces.append(data[previous:start])
+        previous = end
+    pieces.append(data[previous:])
+    return b"".join(pieces)
+
+
+def _well_formed(data: bytes, parser: Any) -> bool:
+    try:
+        etree.fromstring(data, parser)
+    except (etree.LxmlError, ValueError):
+        return False
+    return True
+
+
+def _wrapper(
+    data: bytes, root: re.Match[bytes], outside: bytes, parser: Any
+) -> tuple[bytes, bytes]:
+    """The opening of the element each item is parsed in, and the channel facts inside it.
+
+    It declares what the root and the RSS channel declare, and is preceded by the
+    document's DOCTYPE, so that the item's prefixes and entities mean what they mean in the
+    document; whichever of these is broken is left out. The facts are the channel's pubDate
+    and totalResults as written, or nothing when they are damaged.
+    """
+    declared: dict[bytes, bytes] = {}
+    channel = _CHANNEL_TAG.search(outside)
+    for tag in (root[0], channel[0] if channel else b""):
+        # The channel's declarations are the inner ones, as they are for its items.
+        declared.update((m[1], m[0]) for m in _XMLNS.finditer(tag))
+    namespaces = b"<salvaged" + b"".join(declared.values()) + b">"
+    doctype = _DOCTYPE_TAG.search(data, 0, root.start())
+    prologue = doctype[0] if doctype and len(doctype[0]) <= _DOCTYPE_CARRIED else b""
+    for opening in (prologue + namespaces, namespaces, b"<salvaged>"):
+        if _well_formed(opening + _CLOSE_WRAPPER, parser):
+            break
+    facts: dict[bytes, bytes] = {}
+    for fact in _CHANNEL_FACT.finditer(outside):
+        facts.setdefault(fact[1], fact[0])
+    written = b"".join(facts.values())
+    if not _well_formed(opening + written + _CLOSE_WRAPPER, parser):
+        written = b""
+    return opening, written
+
+
+def _why_refused(fragment: bytes) -> str:
+    """Why the strict parser refused an item, in words that do not depend on its version.
+
+    Both scans run in C and hold one match at a time, however large the item.
+    """
+    if len(fragment) >= _TEXT_LIMIT and _LONG_TEXT.search(fragment):
+        return "text too long"
+    shapes = map(_DEPTH_STEP.__getitem__, map(_groups, _TAG_SHAPE.finditer(fragment)))
+    if max(accumulate(shapes), default=0) >= _DEPTH_LIMIT:
+        return "nested too deeply"
+    return "malformed XML"
+
+
+def _damaged(fragment: bytes, index: int) -> str:
+    """The guid or id of a damaged item, read from its raw bytes, or its position."""
+    match = _RAW_ID.search(fragment)
+    return _record(match[1].decode("utf-8", "replace") if match else None, index)

@@ -12,6 +12,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from bridge.ids import split_arxiv_id
 from bridge.models import Paper, ParseProblem, ParseResult, SourceName
+from bridge.sources import html_cost
 from bridge.text import clean_text
 
 _fast_loads: Callable[[str | bytes], Any] | None
@@ -59,9 +60,22 @@ def parse_html(text: str | bytes, url: str) -> ParseResult:
     Never raises, like :func:`parse_api`.
     """
     try:
-        tree = LexborHTMLParser(text)
-    except (TypeError, ValueError) as exc:
-        return _unreadable(url, f"not HTML: {exc}")
+        return _parse_page(text, url)
+    except Exception as exc:  # the contract is "never raises"; the caller logs the problem
+        return _unreadable(url, f"parser failed: {type(exc).__name__}: {exc}")
+
+
+def _parse_page(text: str | bytes, url: str) -> ParseResult:
+    if isinstance(text, bytes | bytearray | memoryview):
+        # Decoded here rather than by selectolax, whose releases differ: 0.3 raises
+        # UnicodeDecodeError reading an attribute that holds bytes invalid in UTF-8.
+        text = bytes(text).decode("utf-8-sig", "replace")
+    if not isinstance(text, str):
+        return _unreadable(url, f"expected str or bytes, got {type(text).__name__}")
+    checked = html_cost.check(text)
+    if checked.refusal:
+        return _unreadable(url, f"unreadable page: {checked.refusal}")
+    tree = LexborHTMLParser(checked.page)
     hydrater = tree.css_first(_HYDRATER)
     if hydrater is None and (paper_page := tree.css_first(_PAPER_HYDRATER)) is not None:
         return _parse_paper_page(paper_page.attrs.get("data-props"), url)
@@ -321,8 +335,8 @@ def quick_clean(value: object) -> str:
       turns ASCII whitespace into spaces and ASCII controls clean_text drops into NUL, then
       runs of spaces are collapsed and the ends stripped. Non-ASCII characters pass
       untouched, so non-ASCII text must come out printable: the non-ASCII characters
-      clean_text would have changed (whitespace, U+FFFE, U+FFFF) are all unprintable, and
-      lone surrogates cannot be encoded at all.
+      clean_text would have changed (whitespace, U+FFFE, U+FFFF, the invisible format
+      characters) are all unprintable, and lone surrogates cannot be encoded at all.
 
     tests/test_hf_parse.py checks that it agrees with clean_text.
     """
