@@ -121,6 +121,9 @@ class AddResult:
     revised: list[StoredPaper] = field(default_factory=list)
     merged: int = 0  # known papers that gained facts (another source, upvotes, ...)
     skipped: int = 0  # known papers with nothing new
+    # Papers the database would not take (a value outside what it stores), each with its
+    # reason; the rest of the batch is stored.
+    refused: list[tuple[Paper, str]] = field(default_factory=list)
 
 
 Field = Literal["title", "abstract", "authors", "ai_summary", "ai_keywords"]
