@@ -16,6 +16,7 @@ from typing import Any
 from bridge.models import Paper, ParseProblem, ParseResult
 from bridge.sources import arxiv_parse, hf_parse
 from bridge.sources.base import log_problems
+from bridge.sources.limits import within_limits
 from bridge.store import BulkWriter, Store
 from bridge.store.search_index import IndexDoc, index_doc
 
@@ -37,8 +38,9 @@ class ImportCounts:
     new: int = 0
     merged: int = 0
     skipped: int = 0
-    problems: int = 0
+    problems: int = 0  # records (or pages) that could not be read
     unreadable_files: int = 0
+    fields_fixed: int = 0  # fields dropped or cut to fit (bridge.sources.limits)
 
 
 # What a directory given to `import` contributes: the files saved listings are kept as.
@@ -101,7 +103,8 @@ def _parse_file(path: Path) -> _Parsed:
         # Nothing to tell the format by: the XML reader, the last resort, would call it a
         # broken arXiv document. Usually a download that failed.
         return [], [], [], f"{path} is an empty file"
-    parsed = detect_and_parse(text, str(path))
+    # Held to the stores' limits here, in the parsing process, in parallel.
+    parsed = within_limits(detect_and_parse(text, str(path)), str(path))
     rows = list(map(_paper_fields, parsed.papers))
     docs = [(doc.columns, doc.compounds) for doc in map(index_doc, parsed.papers)]
     return rows, docs, parsed.problems, None
@@ -120,7 +123,9 @@ def _store(
         log.error("import: %s", error)
         return
     log_problems(problems)
-    counts.problems += len(problems)
+    fixed = sum(problem.field is not None for problem in problems)
+    counts.fields_fixed += fixed
+    counts.problems += len(problems) - fixed
     for start in range(0, len(rows), BATCH):
         chunk = [Paper(*row) for row in rows[start : start + BATCH]]
         chunk_docs = [IndexDoc(*doc) for doc in docs[start : start + BATCH]]

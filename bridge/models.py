@@ -87,6 +87,9 @@ class ParseProblem:
     url: str
     problem: str
     record: str | None = None  # e.g. the item index or id of the skipped record
+    # The field dropped or cut when the record itself was kept; None when the whole record
+    # (or page) was skipped.
+    field: str | None = None
 
     def __str__(self) -> str:
         where = f" record {self.record}" if self.record else ""

@@ -120,7 +120,7 @@ class Poller:
         self, listing: Listing, announce: Callable[[Paper], bool], report: SourceReport
     ) -> None:
         log_problems(listing.problems)
-        report.problems += len(listing.problems)
+        report.problems += sum(problem.field is None for problem in listing.problems)
         result = await asyncio.to_thread(self.store.add_papers, listing.papers, announce=announce)
         # Only now that the papers are stored may a 304 stand in for this response.
         for fetched in listing.fetched:

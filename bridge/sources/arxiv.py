@@ -11,6 +11,7 @@ from bridge.fetch import Fetcher
 from bridge.models import Paper
 from bridge.sources.arxiv_parse import parse_api, parse_listing
 from bridge.sources.base import Listing, Source
+from bridge.sources.limits import within_limits
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class ArxivSource(Source):
         result = await self.fetcher.get(self.listing_url)
         listing = Listing(day=None, fetched=[result])
         if result.text is not None:
-            parsed = parse_listing(result.text, result.url)
+            parsed = within_limits(parse_listing(result.text, result.url), result.url)
             listing.problems = parsed.problems
             listing.papers = [p for p in parsed.papers if self._wanted(p)]
             listing.day = max((p.listed_on for p in parsed.papers if p.listed_on), default=None)
@@ -97,9 +98,11 @@ class ArxivSource(Source):
             result = await self.fetcher.get(f"{self.api_base}/api/query", params, conditional=False)
             listing.fetched.append(result)
             parsed = parse_api(result.text or "", result.url)
+            # Entries on the page, counted before the limits add problems about fields.
+            got = len(parsed.papers) + len(parsed.problems)
+            parsed = within_limits(parsed, result.url)
             listing.problems.extend(parsed.problems)
             listing.papers.extend(parsed.papers)
-            got = len(parsed.papers) + len(parsed.problems)
             total = parsed.total_results or 0
             offset += got
             # A short page is the last one (the API pages up to max_results at a time).
@@ -119,7 +122,7 @@ class ArxivSource(Source):
                 {"id_list": ",".join(chunk), "max_results": len(chunk)},
                 conditional=False,
             )
-            parsed = parse_api(result.text or "", result.url)
+            parsed = within_limits(parse_api(result.text or "", result.url), result.url)
             listing.problems.extend(parsed.problems)
             listing.papers.extend(parsed.papers)
         return listing

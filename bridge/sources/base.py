@@ -51,6 +51,10 @@ class Source(ABC):
 
 
 def log_problems(problems: list[ParseProblem]) -> None:
-    """Each skipped record is logged once, here, with its source and URL."""
+    """Each skipped record is logged once, here, with its source and URL; so is each field a
+    record was kept without (or with cut short)."""
     for problem in problems:
-        log.error("skipped: %s", problem)
+        if problem.field is None:
+            log.error("skipped: %s", problem)
+        else:
+            log.warning("%s", problem)

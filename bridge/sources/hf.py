@@ -11,6 +11,7 @@ from bridge.errors import FetchError
 from bridge.fetch import Fetcher
 from bridge.sources.base import Listing, Source
 from bridge.sources.hf_parse import parse_api, parse_html
+from bridge.sources.limits import within_limits
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,14 @@ class HuggingFaceSource(Source):
                 # Unchanged since we last stored it: later pages are unchanged too.
                 break
             parsed = parse_api(result.text, result.url)
+            # Items on the page, counted before the limits add problems about fields.
+            items = len(parsed.papers) + len(parsed.problems)
+            parsed = within_limits(parsed, result.url)
             listing.problems.extend(parsed.problems)
             if not parsed.papers and parsed.problems:
                 raise FetchError(result.url, f"unreadable response: {parsed.problems[0].problem}")
             listing.papers.extend(parsed.papers)
-            if len(parsed.papers) + len(parsed.problems) < size:
+            if items < size:
                 break
             page += 1
         if day is None and listing.papers:
@@ -100,7 +104,7 @@ class HuggingFaceSource(Source):
         result = await self.fetcher.get(url, conditional=conditional)
         listing = Listing(day=day, fetched=[result])
         if result.text is not None:
-            parsed = parse_html(result.text, result.url)
+            parsed = within_limits(parse_html(result.text, result.url), result.url)
             listing.papers = parsed.papers
             listing.problems = parsed.problems
         if day is None and listing.papers:
