@@ -29,6 +29,14 @@ class Listing:
     fetched: list[FetchResult] = field(default_factory=list)
     complete: bool = True
 
+    @property
+    def url(self) -> str:
+        """Where the listing was read: its one URL, or its first page's and how many more."""
+        if not self.fetched:
+            return "(nothing fetched)"
+        more = len(self.fetched) - 1
+        return self.fetched[0].url + (f" (+{more} more pages)" if more else "")
+
 
 class Source(ABC):
     """A listing site: knows its URLs and formats, nothing about outputs."""
@@ -58,3 +66,11 @@ def log_problems(problems: list[ParseProblem]) -> None:
             log.error("skipped: %s", problem)
         else:
             log.warning("%s", problem)
+
+
+def refusals(refused: list[tuple[Paper, str]], url: str) -> list[ParseProblem]:
+    """The papers the database refused (``AddResult.refused``) as problems naming them."""
+    return [
+        ParseProblem(paper.source, url, f"the database refused it: {why}", paper.arxiv_id)
+        for paper, why in refused
+    ]

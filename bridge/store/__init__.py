@@ -52,6 +52,11 @@ class SourceState:
     last_error: str | None
     last_error_at: datetime | None
     consecutive_failures: int
+    # Records the last successful poll could not store (unreadable, or refused by the
+    # database), and the first of them as logged: a poll that skips records is not a failure,
+    # and not silently fine either.
+    skipped_records: int = 0
+    skip_problem: str | None = None
 
 
 def _utcnow() -> datetime:
@@ -488,6 +493,8 @@ class Store:
             last_error=row.last_error,
             last_error_at=row.last_error_at,
             consecutive_failures=row.consecutive_failures or 0,
+            skipped_records=row.skipped_records or 0,
+            skip_problem=row.skip_problem,
         )
 
     def all_source_states(self) -> list[SourceState]:
@@ -505,11 +512,22 @@ class Store:
                 conn.execute(insert(table).values(source=source, **values))
 
     def record_poll_success(
-        self, source: str, caught_up_to: date | None, now: datetime | None = None
+        self,
+        source: str,
+        caught_up_to: date | None,
+        now: datetime | None = None,
+        *,
+        skipped: int = 0,
+        skip_problem: str | None = None,
     ) -> None:
+        """``skipped``: records the poll could not store; ``skip_problem``: the first one."""
         now = now or _utcnow()
         values: dict[str, Any] = dict(
-            last_success_at=now, last_attempt_at=now, consecutive_failures=0
+            last_success_at=now,
+            last_attempt_at=now,
+            consecutive_failures=0,
+            skipped_records=skipped,
+            skip_problem=skip_problem[:2000] if skip_problem else None,
         )
         if caught_up_to is not None:
             values["caught_up_to"] = caught_up_to
