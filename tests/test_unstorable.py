@@ -123,6 +123,25 @@ async def test_a_poll_skips_a_version_beyond_32_bits_stores_the_rest_and_records
     assert line.startswith("skipped: hf: http://127.0.0.1:") and "record 2407.21772" in line
 
 
+async def test_a_first_poll_does_not_take_a_day_in_the_future_as_caught_up(
+    sqlite_url: str, upstream: FakeUpstream
+) -> None:
+    # Caught up to 2099, every later poll would ask for nothing until then.
+    items = json.loads(fixture(HF_FIXTURE))
+    items[0]["paper"]["submittedOnDailyAt"] = "2099-01-01T00:00:00.000Z"
+    serve_hf_day(upstream, None, json.dumps(items))
+    store = open_store(sqlite_url)
+    try:
+        async with fetcher_for(store) as fetcher:
+            clock = Clock(datetime(2026, 6, 13, 9, tzinfo=UTC))
+            poller = Poller(store, fetcher, [hf_source(upstream, fetcher)], clock=clock)
+            assert (await poller.poll_once()).ok
+        assert store.source_state("hf").caught_up_to == HF_DAY
+        assert store.count_papers() == 30
+    finally:
+        store.close()
+
+
 # --- any bad record, among good ones, through import and poll on both stores -----------------
 
 # Values that break one store or the other, or a parser, or an output.

@@ -10,7 +10,7 @@ from bridge.config import ArxivSettings
 from bridge.fetch import Fetcher
 from bridge.models import Paper
 from bridge.sources.arxiv_parse import parse_api, parse_listing
-from bridge.sources.base import Listing, Source
+from bridge.sources.base import Listing, Source, newest_day
 from bridge.sources.limits import within_limits
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class ArxivSource(Source):
             parsed = within_limits(parse_listing(result.text, result.url), result.url)
             listing.problems = parsed.problems
             listing.papers = [p for p in parsed.papers if self._wanted(p)]
-            listing.day = max((p.listed_on for p in parsed.papers if p.listed_on), default=None)
+            listing.day = newest_day(parsed.papers, today)
         # An empty listing (weekend, holiday) or an unchanged one says nothing about the day.
         if caught_up_to is not None and listing.day is not None:
             gap_start = caught_up_to + timedelta(days=1)

@@ -6,7 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from bridge.fetch import FetchResult
 from bridge.models import Paper, ParseProblem
@@ -56,6 +56,14 @@ class Source(ABC):
         self, *, start: date, end: date, resume_from: date | None
     ) -> AsyncIterator[Listing]:
         """Yield historical listings from ``start`` to ``end``, oldest first."""
+
+
+def newest_day(papers: list[Paper], today: date) -> date | None:
+    """The newest listing day among ``papers``, ignoring days after tomorrow: a record dated
+    in the future is a bad record, and polls must not take its day as the one caught up to
+    (they would read nothing until then)."""
+    latest = today + timedelta(days=1)
+    return max((p.listed_on for p in papers if p.listed_on and p.listed_on <= latest), default=None)
 
 
 def log_problems(problems: list[ParseProblem]) -> None:

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from bridge.config import HuggingFaceSettings
 from bridge.errors import FetchError
 from bridge.fetch import Fetcher
-from bridge.sources.base import Listing, Source
+from bridge.sources.base import Listing, Source, newest_day
 from bridge.sources.hf_parse import parse_api, parse_html
 from bridge.sources.limits import within_limits
 
@@ -30,7 +30,9 @@ class HuggingFaceSource(Source):
     async def poll(self, *, caught_up_to: date | None, today: date) -> AsyncIterator[Listing]:
         if caught_up_to is None:
             # First run: the newest listing day is whatever HF features last.
-            yield await self.read_day(None)
+            listing = await self.read_day(None)
+            listing.day = newest_day(listing.papers, today)
+            yield listing
             return
         # Re-read the last few days: HF keeps adding papers to a day after it opens.
         start = caught_up_to - timedelta(days=self.settings.recheck_days)
@@ -58,7 +60,8 @@ class HuggingFaceSource(Source):
             day += timedelta(days=1)
 
     async def read_day(self, day: date | None, *, conditional: bool = True) -> Listing:
-        """Every page of one listing day (None: the latest day HF features)."""
+        """Every page of one listing day (None: the latest day HF features, whose day the
+        caller works out from the papers)."""
         try:
             return await self._read_api(day, conditional)
         except FetchError as exc:
@@ -95,8 +98,6 @@ class HuggingFaceSource(Source):
             if items < size:
                 break
             page += 1
-        if day is None and listing.papers:
-            listing.day = max((p.listed_on for p in listing.papers if p.listed_on), default=None)
         return listing
 
     async def _read_html(self, day: date | None, conditional: bool) -> Listing:
@@ -107,6 +108,4 @@ class HuggingFaceSource(Source):
             parsed = within_limits(parse_html(result.text, result.url), result.url)
             listing.papers = parsed.papers
             listing.problems = parsed.problems
-        if day is None and listing.papers:
-            listing.day = max((p.listed_on for p in listing.papers if p.listed_on), default=None)
         return listing
