@@ -24,7 +24,7 @@ from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
 from bridge.store.migrations import migrate
-from bridge.store.refusal import refusal_reason, refused_value, savepoint
+from bridge.store.refusal import PipelineEcho, refusal_reason, refused_value, savepoint
 from bridge.store.search_index import (
     Compound,
     IndexDoc,
@@ -41,6 +41,8 @@ _PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in ("source", 
 _BATCH = 500
 # A progress row noting when the store was created (see Store.created_at).
 CREATED_JOB = "store:created"
+# One filter object: adding it again to psycopg's logger leaves one in place.
+_PIPELINE_ECHO = PipelineEcho()
 
 
 @dataclass(frozen=True, slots=True)
@@ -701,6 +703,7 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
         event.listen(engine, "connect", _sqlite_pragmas)
     elif url.get_backend_name() == "postgresql":
         engine = create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        logging.getLogger("psycopg").addFilter(_PIPELINE_ECHO)
     else:
         raise StoreError(f"unsupported database {url.get_backend_name()!r}")
     store = Store(engine)

@@ -9,6 +9,7 @@ without losing what the transaction already holds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -42,6 +43,19 @@ def refusal_reason(exc: BaseException) -> str:
     lines = str(cause).strip().splitlines()
     text = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
     return text[:300]
+
+
+class PipelineEcho(logging.Filter):
+    """Drops psycopg's "error ignored terminating <Pipeline>: pipeline aborted" warning.
+
+    psycopg sends executemany through a pipeline; when the database refuses a row, leaving
+    the pipeline fails too, and psycopg logs that second failure while the first one goes
+    up to the store, which handles it (and its callers log it once, naming the paper). The
+    echo says nothing more, once per attempt at storing a batch.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
 
 
 @contextmanager
