@@ -123,6 +123,23 @@ async def test_a_poll_skips_a_version_beyond_32_bits_stores_the_rest_and_records
     assert line.startswith("skipped: hf: http://127.0.0.1:") and "record 2407.21772" in line
 
 
+async def test_a_page_whose_only_record_is_out_of_range_fails_no_poll(
+    sqlite_url: str, upstream: FakeUpstream
+) -> None:
+    # The page was read: its one record is skipped, the poll succeeds and says so.
+    serve_hf_day(upstream, None, json.dumps(hf_listing()[3:4]))
+    store = open_store(sqlite_url)
+    try:
+        async with fetcher_for(store) as fetcher:
+            clock = Clock(datetime(2026, 6, 13, 9, tzinfo=UTC))
+            poller = Poller(store, fetcher, [hf_source(upstream, fetcher)], clock=clock)
+            report = await poller.poll_once()
+        assert report.ok and report.sources[0].problems == 1
+        assert store.source_state("hf").skipped_records == 1
+    finally:
+        store.close()
+
+
 async def test_a_first_poll_does_not_take_a_day_in_the_future_as_caught_up(
     sqlite_url: str, upstream: FakeUpstream
 ) -> None:

@@ -88,12 +88,13 @@ class HuggingFaceSource(Source):
                 # Unchanged since we last stored it: later pages are unchanged too.
                 break
             parsed = parse_api(result.text, result.url)
-            # Items on the page, counted before the limits add problems about fields.
+            if not parsed.papers and parsed.problems:
+                raise FetchError(result.url, f"unreadable response: {parsed.problems[0].problem}")
+            # Items on the page, counted before the limits add problems about fields. A page
+            # read whole is not unreadable even when the limits skip every paper on it.
             items = len(parsed.papers) + len(parsed.problems)
             parsed = within_limits(parsed, result.url)
             listing.problems.extend(parsed.problems)
-            if not parsed.papers and parsed.problems:
-                raise FetchError(result.url, f"unreadable response: {parsed.problems[0].problem}")
             listing.papers.extend(parsed.papers)
             if items < size:
                 break
