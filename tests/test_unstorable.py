@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.fetch import Fetcher
-from bridge.importer import import_paths
+from bridge.importer import detect_and_parse, import_paths
 from bridge.poller import Poller
 from bridge.store import Store, open_store, schema
 from tests.fake_upstream import FakeUpstream, fixture
@@ -24,6 +24,7 @@ from tests.test_poller import HF_DAY, HF_FIXTURE, Clock, hf_source, serve_hf_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARXIV_FIXTURE = FIXTURES / "arxiv" / "api_query_transformer_cs.LG_2026-06-14.xml"
+RSS_FIXTURE = FIXTURES / "arxiv" / "rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_excerpt.xml"
 BAD_ID = "2407.21772v99999999999999999999"
 
 
@@ -74,12 +75,20 @@ def test_import_skips_a_version_beyond_32_bits_and_stores_every_other_record_and
 ) -> None:
     bad = tmp_path / "hf.json"
     bad.write_text(json.dumps(hf_listing(bad_id)))
+    files = [ARXIV_FIXTURE, bad, RSS_FIXTURE]  # a good file before the bad one and after it
+    good_ids = {
+        paper.arxiv_id
+        for path in files
+        for paper in detect_and_parse(path.read_text(), str(path)).papers
+        if paper.arxiv_id != "2407.21772"
+    }
     store = open_store(database_url)
     try:
         with caplog.at_level(logging.ERROR):
-            counts = import_paths(store, [ARXIV_FIXTURE, bad], parallel=True, workers=2)
-        assert (counts.new, counts.problems, counts.unstorable) == (5 + 29, 1, 0)
-        assert store.count_papers() == 34 and store.get_paper("2407.21772") is None
+            counts = import_paths(store, files, parallel=True, workers=2)
+        assert (counts.problems, counts.unstorable, counts.unreadable_files) == (1, 0, 0)
+        assert all(store.get_paper(arxiv_id) for arxiv_id in good_ids)
+        assert store.count_papers() == len(good_ids) and store.get_paper("2407.21772") is None
     finally:
         store.close()
     assert skipped_lines(caplog) == [
