@@ -39,9 +39,10 @@ from bridge.importer import (  # noqa: E402
     detect_and_parse,
     import_paths,
 )
-from bridge.models import Paper  # noqa: E402
+from bridge.models import Paper, ParseResult  # noqa: E402
 from bridge.sources.arxiv_parse import parse_listing  # noqa: E402
 from bridge.sources.hf_parse import parse_html  # noqa: E402
+from bridge.sources.limits import within_limits  # noqa: E402
 from bridge.store import _to_row, open_store  # noqa: E402
 from bridge.store.search_index import _CHUNKS, COLUMNS, index_doc  # noqa: E402
 
@@ -241,6 +242,7 @@ def bench_stages(tmp: Path, files: list[Path], label: str) -> None:
         "read and parse",
         lambda: [detect_and_parse(f.read_text(encoding="utf-8"), str(f)).papers for f in files],
     )
+    timed("hold to limits", lambda: [within_limits(ParseResult(p), "bench") for p in parsed])
     timed("search index text", lambda: [[index_doc(p) for p in papers] for papers in parsed])
     results = [_parse_file(f) for f in files]  # what the parsing processes send
     blobs = timed("pickle", lambda: [pickle.dumps(r) for r in results])
@@ -259,7 +261,8 @@ def bench_stages(tmp: Path, files: list[Path], label: str) -> None:
     print(f"CPU time per paper, {label} ({papers:,} papers, each stage on its own):")
     for stage, seconds in cpu.items():
         print(f"  {stage:<28} {seconds / papers * 1e6:6.1f} us")
-    parsing = sum(cpu[s] for s in ("read and parse", "search index text", "pickle")) / papers
+    parsing_stages = ("read and parse", "hold to limits", "search index text", "pickle")
+    parsing = sum(cpu[s] for s in parsing_stages) / papers
     storing = sum(cpu[s] for s in ("unpickle", "store (papers, FTS5, votes)")) / papers
     merge = cpu["merge the FTS5 index"] / papers
     print(

@@ -69,7 +69,8 @@ def _print_report(report: PollReport, as_json: bool) -> None:
         status = f"error: {src.error}" if src.error else "ok"
         print(
             f"{src.source}: {len(src.new)} new, {len(src.revised)} revised, {src.merged} merged,"
-            f" {src.skipped} unchanged, {src.problems} skipped records — {status}",
+            f" {src.skipped} unchanged, {src.problems} unreadable records,"
+            f" {src.unstorable} unstorable records — {status}",
             file=sys.stderr,
         )
 
@@ -172,9 +173,11 @@ def import_files(settings: Settings, paths: list[Path], *, announce: bool) -> in
                 )
         finally:
             store.close()
+    fixed = f"; {counts.fields_fixed} fields dropped or cut to fit" if counts.fields_fixed else ""
     summary = (
         f"{counts.new} new, {counts.merged} merged, {counts.skipped} skipped (already known),"
-        f" {counts.problems} unreadable records, {counts.unreadable_files} unreadable files"
+        f" {counts.problems} unreadable records, {counts.unstorable} unstorable records,"
+        f" {counts.unreadable_files} unreadable files{fixed}"
     )
     if counts.files < len(files):
         where = f"{counts.files} of {len(files)} files"

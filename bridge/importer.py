@@ -20,7 +20,8 @@ from bridge.errors import StoreError
 from bridge.models import AddResult, Paper, ParseProblem, ParseResult
 from bridge.processes import end_with_parent, starting_helpers
 from bridge.sources import arxiv_parse, hf_parse
-from bridge.sources.base import log_problems
+from bridge.sources.base import log_problems, refusals
+from bridge.sources.limits import within_limits
 from bridge.store import BulkWriter, Store, sqlite_file
 from bridge.store.search_index import IndexDoc, index_doc
 
@@ -42,8 +43,10 @@ class ImportCounts:
     new: int = 0
     merged: int = 0
     skipped: int = 0
-    problems: int = 0
+    problems: int = 0  # records (or pages) that could not be read
     unreadable_files: int = 0
+    unstorable: int = 0  # records the database refused
+    fields_fixed: int = 0  # fields dropped or cut to fit (bridge.sources.limits)
     # Files stored whole: all of them, unless the import was stopped; then also the file
     # it stopped in and how many of its papers were stored.
     files: int = 0
@@ -98,22 +101,25 @@ def detect_and_parse(text: str, name: str) -> ParseResult:
 # A parsed file as it crosses from a parsing process: plain tuples pickle several times
 # faster than frozen dataclasses with slots. Each paper comes with its search index text
 # (IndexDoc's fields), worked out there too: analyzing costs about as much as parsing.
-_Parsed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[ParseProblem], str | None]
+# Then the problems, why the file could not be read at all (or None), and its name.
+_Parsed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[ParseProblem], str | None, str]
 
 
 def _parse_file(path: Path) -> _Parsed:
+    name = str(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        return [], [], [], f"cannot read {path}: {exc.strerror or exc}"
+        return [], [], [], f"cannot read {path}: {exc.strerror or exc}", name
     if not text.lstrip("\ufeff").strip():
         # Nothing to tell the format by: the XML reader, the last resort, would call it a
         # broken arXiv document. Usually a download that failed.
-        return [], [], [], f"{path} is an empty file"
-    parsed = detect_and_parse(text, str(path))
+        return [], [], [], f"{path} is an empty file", name
+    # Held to the stores' limits here, in the parsing process, in parallel.
+    parsed = within_limits(detect_and_parse(text, name), name)
     rows = list(map(_paper_fields, parsed.papers))
     docs = [(doc.columns, doc.compounds) for doc in map(index_doc, parsed.papers)]
-    return rows, docs, parsed.problems, None
+    return rows, docs, parsed.problems, None, name
 
 
 def _store(
@@ -123,13 +129,15 @@ def _store(
     announce: bool,
     progress: Callable[[int], None],
 ) -> None:
-    rows, docs, problems, error = parsed
+    rows, docs, problems, error, name = parsed
     if error is not None:
         counts.unreadable_files += 1
         log.error("import: %s", error)
         return
     log_problems(problems)
-    counts.problems += len(problems)
+    fixed = sum(problem.field is not None for problem in problems)
+    counts.fields_fixed += fixed
+    counts.problems += len(problems) - fixed
     for start in range(0, len(rows), BATCH):
         chunk = [Paper(*row) for row in rows[start : start + BATCH]]
         chunk_docs = [IndexDoc(*doc) for doc in docs[start : start + BATCH]]
@@ -137,6 +145,9 @@ def _store(
         counts.new += len(result.new)
         counts.merged += result.merged + len(result.revised)
         counts.skipped += result.skipped
+        if result.refused:
+            counts.unstorable += len(result.refused)
+            log_problems(refusals(result.refused, name))
         progress(len(chunk))
 
 

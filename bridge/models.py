@@ -87,6 +87,9 @@ class ParseProblem:
     url: str
     problem: str
     record: str | None = None  # e.g. the item index or id of the skipped record
+    # The field dropped or cut when the record itself was kept; None when the whole record
+    # (or page) was skipped.
+    field: str | None = None
 
     def __str__(self) -> str:
         where = f" record {self.record}" if self.record else ""
@@ -121,6 +124,9 @@ class AddResult:
     revised: list[StoredPaper] = field(default_factory=list)
     merged: int = 0  # known papers that gained facts (another source, upvotes, ...)
     skipped: int = 0  # known papers with nothing new
+    # Papers the database would not take (a value outside what it stores), each with its
+    # reason; the rest of the batch is stored.
+    refused: list[tuple[Paper, str]] = field(default_factory=list)
 
 
 Field = Literal["title", "abstract", "authors", "ai_summary", "ai_keywords"]

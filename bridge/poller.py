@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from bridge.errors import BridgeError
 from bridge.fetch import Fetcher
 from bridge.models import Paper, StoredPaper
-from bridge.sources.base import Listing, Source, log_problems
+from bridge.sources.base import Listing, Source, log_problems, refusals
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,9 @@ class SourceReport:
     revised: list[StoredPaper] = field(default_factory=list)
     merged: int = 0
     skipped: int = 0
-    problems: int = 0
+    problems: int = 0  # records (or pages) that could not be read
+    unstorable: int = 0  # records the database refused
+    first_problem: str | None = None  # the first of either, as logged
     error: str | None = None
 
 
@@ -111,7 +113,14 @@ class Poller:
             log.error("poll %s failed: %s", source.name, report.error)
             await asyncio.to_thread(self.store.record_poll_failure, source.name, report.error, now)
             return report
-        await asyncio.to_thread(self.store.record_poll_success, source.name, caught_up_to, now)
+        await asyncio.to_thread(
+            self.store.record_poll_success,
+            source.name,
+            caught_up_to,
+            now,
+            skipped=report.problems + report.unstorable,
+            skip_problem=report.first_problem,
+        )
         return report
 
     def _announce_policy(self, listings: list[Listing], first_run: bool) -> Callable[[Paper], bool]:
@@ -128,13 +137,19 @@ class Poller:
         self, listing: Listing, announce: Callable[[Paper], bool], report: SourceReport
     ) -> None:
         log_problems(listing.problems)
-        report.problems += len(listing.problems)
         result = await asyncio.to_thread(self.store.add_papers, listing.papers, announce=announce)
         # Only now that the papers are stored may a 304 stand in for this response; never for
         # an unreadable one, which must be fetched whole again.
         if not listing.unreadable:
             for fetched in listing.fetched:
                 self.fetcher.remember(fetched)
+        unreadable = [problem for problem in listing.problems if problem.field is None]
+        refused = refusals(result.refused, listing.url)
+        log_problems(refused)
+        report.problems += len(unreadable)
+        report.unstorable += len(refused)
+        if report.first_problem is None and (unreadable or refused):
+            report.first_problem = str((unreadable or refused)[0])
         report.new.extend(result.new)
         report.revised.extend(result.revised)
         report.merged += result.merged
@@ -149,6 +164,7 @@ async def store_listings(
     for listing in listings:
         log_problems(listing.problems)
         result = await asyncio.to_thread(store.add_papers, listing.papers, announce=announce)
+        log_problems(refusals(result.refused, listing.url))
         new += len(result.new)
         merged += result.merged + len(result.revised)
         skipped += result.skipped

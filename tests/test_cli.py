@@ -108,7 +108,9 @@ def test_import_of_an_empty_file_says_it_is_empty(
     empty = workdir / "saved.json"
     empty.write_text("\n")
     assert main(["import", str(empty)]) == 1
-    assert "0 unreadable records, 1 unreadable files" in capsys.readouterr().out
+    assert "0 unreadable records, 0 unstorable records, 1 unreadable files" in (
+        capsys.readouterr().out
+    )
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         f"import: {empty} is an empty file"
     ]

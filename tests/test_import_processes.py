@@ -157,7 +157,7 @@ def test_helpers_start_with_ctrl_c_held_back_until_they_ignore_it() -> None:
 
 SUMMARY = re.compile(
     r"stopped after (\d+) of 40 files: (\d+) new, 0 merged, 0 skipped \(already known\),"
-    r" 0 unreadable records, 0 unreadable files; run the same command again to continue\n"
+    r" 0 unreadable records, 0 unstorable records, 0 unreadable files; run the same command again to continue\n"
 )
 
 

@@ -10,7 +10,8 @@ from bridge.config import ArxivSettings
 from bridge.fetch import Fetcher
 from bridge.models import Paper
 from bridge.sources.arxiv_parse import parse_api, parse_listing
-from bridge.sources.base import Listing, Source, unreadable
+from bridge.sources.base import Listing, Source, newest_day, unreadable
+from bridge.sources.limits import within_limits
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,12 @@ class ArxivSource(Source):
         listing = Listing(day=None, fetched=[result])
         if result.text is not None:
             parsed = parse_listing(result.text, result.url)
+            # Judged on what the parser read, before the limits skip any record.
+            why = unreadable(parsed)
+            parsed = within_limits(parsed, result.url)
             listing.problems = parsed.problems
             listing.papers = [p for p in parsed.papers if self._wanted(p)]
-            listing.day = max((p.listed_on for p in parsed.papers if p.listed_on), default=None)
-            why = unreadable(parsed)
+            listing.day = newest_day(parsed.papers, today)
             if why:
                 listing.failed(why)
         # An empty listing (weekend, holiday) or an unchanged one says nothing about the day.
@@ -100,15 +103,17 @@ class ArxivSource(Source):
             result = await self.fetcher.get(f"{self.api_base}/api/query", params, conditional=False)
             listing.fetched.append(result)
             parsed = parse_api(result.text or "", result.url)
+            # Entries on the page, counted before the limits add problems about fields.
+            got = len(parsed.papers) + len(parsed.problems)
+            why = unreadable(parsed)
+            parsed = within_limits(parsed, result.url)
             listing.problems.extend(parsed.problems)
             listing.papers.extend(parsed.papers)
-            why = unreadable(parsed)
             if why:
                 # An empty body or an error entry (the API's sporadic failures) is not an
                 # empty day: the day stays unread and is asked for again.
                 listing.failed(why)
                 break
-            got = len(parsed.papers) + len(parsed.problems)
             total = parsed.total_results or 0
             offset += got
             # A short page is the last one (the API pages up to max_results at a time).
@@ -128,7 +133,7 @@ class ArxivSource(Source):
                 {"id_list": ",".join(chunk), "max_results": len(chunk)},
                 conditional=False,
             )
-            parsed = parse_api(result.text or "", result.url)
+            parsed = within_limits(parse_api(result.text or "", result.url), result.url)
             listing.problems.extend(parsed.problems)
             listing.papers.extend(parsed.papers)
         return listing

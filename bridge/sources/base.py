@@ -6,7 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from bridge.fetch import FetchResult
 from bridge.models import Paper, ParseProblem, ParseResult
@@ -36,6 +36,14 @@ class Listing:
         """A page of this listing could not be read: the day is not read, whatever came before."""
         self.unreadable = why
         self.complete = False
+
+    @property
+    def url(self) -> str:
+        """Where the listing was read: its one URL, or its first page's and how many more."""
+        if not self.fetched:
+            return "(nothing fetched)"
+        more = len(self.fetched) - 1
+        return self.fetched[0].url + (f" (+{more} more pages)" if more else "")
 
 
 class Source(ABC):
@@ -73,7 +81,27 @@ def unreadable(parsed: ParseResult) -> str | None:
     return f"{first}" + (f" (and {more} more unreadable records)" if more else "")
 
 
+def newest_day(papers: list[Paper], today: date) -> date | None:
+    """The newest listing day among ``papers``, ignoring days after tomorrow: a record dated
+    in the future is a bad record, and polls must not take its day as the one caught up to
+    (they would read nothing until then)."""
+    latest = today + timedelta(days=1)
+    return max((p.listed_on for p in papers if p.listed_on and p.listed_on <= latest), default=None)
+
+
 def log_problems(problems: list[ParseProblem]) -> None:
-    """Each skipped record is logged once, here, with its source and URL."""
+    """Each skipped record is logged once, here, with its source and URL; so is each field a
+    record was kept without (or with cut short)."""
     for problem in problems:
-        log.error("skipped: %s", problem)
+        if problem.field is None:
+            log.error("skipped: %s", problem)
+        else:
+            log.warning("%s", problem)
+
+
+def refusals(refused: list[tuple[Paper, str]], url: str) -> list[ParseProblem]:
+    """The papers the database refused (``AddResult.refused``) as problems naming them."""
+    return [
+        ParseProblem(paper.source, url, f"the database refused it: {why}", paper.arxiv_id)
+        for paper, why in refused
+    ]

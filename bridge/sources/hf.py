@@ -9,8 +9,9 @@ from datetime import date, timedelta
 from bridge.config import HuggingFaceSettings
 from bridge.errors import FetchError
 from bridge.fetch import Fetcher
-from bridge.sources.base import Listing, Source, unreadable
+from bridge.sources.base import Listing, Source, newest_day, unreadable
 from bridge.sources.hf_parse import parse_api, parse_html
+from bridge.sources.limits import within_limits
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ class HuggingFaceSource(Source):
     async def poll(self, *, caught_up_to: date | None, today: date) -> AsyncIterator[Listing]:
         if caught_up_to is None:
             # First run: the newest listing day is whatever HF features last.
-            yield await self.read_day(None)
+            listing = await self.read_day(None)
+            listing.day = newest_day(listing.papers, today)
+            yield listing
             return
         # Re-read the last few days: HF keeps adding papers to a day after it opens.
         start = caught_up_to - timedelta(days=self.settings.recheck_days)
@@ -57,7 +60,8 @@ class HuggingFaceSource(Source):
             day += timedelta(days=1)
 
     async def read_day(self, day: date | None, *, conditional: bool = True) -> Listing:
-        """Every page of one listing day (None: the latest day HF features)."""
+        """Every page of one listing day (None: the latest day HF features, whose day the
+        caller works out from the papers)."""
         try:
             return await self._read_api(day, conditional)
         except FetchError as exc:
@@ -87,15 +91,17 @@ class HuggingFaceSource(Source):
                 # Unchanged since we last stored it: later pages are unchanged too.
                 break
             parsed = parse_api(result.text, result.url)
-            listing.problems.extend(parsed.problems)
             if not parsed.papers and parsed.problems:
                 raise FetchError(result.url, f"unreadable response: {parsed.problems[0].problem}")
+            # Items on the page, counted before the limits add problems about fields. A page
+            # read whole is not unreadable even when the limits skip every paper on it.
+            items = len(parsed.papers) + len(parsed.problems)
+            parsed = within_limits(parsed, result.url)
+            listing.problems.extend(parsed.problems)
             listing.papers.extend(parsed.papers)
-            if len(parsed.papers) + len(parsed.problems) < size:
+            if items < size:
                 break
             page += 1
-        if day is None and listing.papers:
-            listing.day = max((p.listed_on for p in listing.papers if p.listed_on), default=None)
         return listing
 
     async def _read_html(self, day: date | None, conditional: bool) -> Listing:
@@ -104,11 +110,12 @@ class HuggingFaceSource(Source):
         listing = Listing(day=day, fetched=[result])
         if result.text is not None:
             parsed = parse_html(result.text, result.url)
+            # Judged on what the parser read: a page read whole is not unreadable even when
+            # the limits skip every paper on it.
+            why = unreadable(parsed)
+            parsed = within_limits(parsed, result.url)
             listing.papers = parsed.papers
             listing.problems = parsed.problems
-            why = unreadable(parsed)
             if why:
                 listing.failed(why)
-        if day is None and listing.papers:
-            listing.day = max((p.listed_on for p in listing.papers if p.listed_on), default=None)
         return listing

@@ -65,6 +65,18 @@ def _notices(conn: Connection) -> None:
     schema.notices.create(conn)
 
 
+def _source_skips(conn: Connection) -> None:
+    # Per source, the records its last successful poll skipped (schema.source_state). A store
+    # created at this version already has the columns: step 1 creates the table as it is now.
+    present = {column["name"] for column in inspect(conn).get_columns("source_state")}
+    if "skipped_records" not in present:
+        conn.exec_driver_sql(
+            "ALTER TABLE source_state ADD COLUMN skipped_records INTEGER NOT NULL DEFAULT 0"
+        )
+    if "skip_problem" not in present:
+        conn.exec_driver_sql("ALTER TABLE source_state ADD COLUMN skip_problem TEXT")
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -73,6 +85,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _search_votes,
     _slack_installations,
     _notices,
+    _source_skips,
 ]
 
 

@@ -108,6 +108,9 @@ source_state = Table(
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime),
     Column("consecutive_failures", Integer, nullable=False, default=0),
+    # Records the last successful poll skipped (unreadable or refused), and the first of them.
+    Column("skipped_records", Integer, nullable=False, server_default="0"),
+    Column("skip_problem", Text),
 )
 
 # Resumable long jobs (backfill): a named cursor.

@@ -124,6 +124,14 @@ _PG_WEIGHTS = {"title": "A", "abstract": "B", "ai_summary": "C", "ai_keywords": 
 _PG_AUTHOR = "_au_"
 _PG_MAX_POSITION = 16383  # PostgreSQL clamps larger positions to this
 _PG_MAX_POSITIONS_PER_LEXEME = 256  # and keeps at most this many per lexeme
+# PostgreSQL refuses a tsvector with a lexeme of 2,048 bytes or more, or of more than 1 MB
+# (lexemes plus 2 bytes a position and about 4 a lexeme). Longer words (a gene sequence, a
+# run of garbage) are left out of the index there, as PostgreSQL's own to_tsvector leaves
+# them out; a paper whose text would pass 1 MB keeps its first megabyte of lexemes indexed.
+_PG_MAX_LEXEME = 2047
+_PG_MAX_TSVECTOR = 1_000_000
+# search_compounds.joined is VARCHAR(255); a longer compound is not recorded on either store.
+_MAX_COMPOUND = 255
 
 # A phrase with more alternative token sequences than this is looked up by its words alone.
 MAX_PHRASE_VARIANTS = 32
@@ -689,6 +697,7 @@ def to_tsvector(doc: IndexDoc) -> str:
     """The tsvector literal of a doc: positions as in FTS5, fields and separators as gaps."""
     positions: dict[str, list[str]] = {}
     position = 1
+    size = 0
     for column, text in zip(COLUMNS, doc.columns, strict=True):
         weight = _PG_WEIGHTS.get(column, "D")
         prefix = _PG_AUTHOR if column == "authors" else ""
@@ -696,9 +705,16 @@ def to_tsvector(doc: IndexDoc) -> str:
             if token.startswith(TITLE_COPY):
                 continue  # PostgreSQL ranks titles by weight A; the copy is for FTS5
             if token != SEPARATOR:
-                entry = positions.setdefault(prefix + token, [])
-                if len(entry) < _PG_MAX_POSITIONS_PER_LEXEME:
+                lexeme = prefix + token
+                entry = positions.get(lexeme)
+                if entry is None:
+                    cost = len(lexeme) + 6
+                    if len(lexeme) <= _PG_MAX_LEXEME and size + cost <= _PG_MAX_TSVECTOR:
+                        positions[lexeme] = [f"{min(position, _PG_MAX_POSITION)}{weight}"]
+                        size += cost
+                elif len(entry) < _PG_MAX_POSITIONS_PER_LEXEME and size + 2 <= _PG_MAX_TSVECTOR:
                     entry.append(f"{min(position, _PG_MAX_POSITION)}{weight}")
+                    size += 2
             position += 1
         position += 1  # fields never touch
     return " ".join(f"'{token}':{','.join(where)}" for token, where in positions.items())
@@ -877,7 +893,9 @@ class SearchIndex:
     def _add_compounds(
         self, conn: Connection, docs: Sequence[tuple[int, IndexDoc]]
     ) -> list[Compound]:
-        fresh = {c for _, doc in docs for c in doc.compounds} - self._known_compounds
+        fresh = {
+            c for _, doc in docs for c in doc.compounds if len(c[0]) <= _MAX_COMPOUND
+        } - self._known_compounds
         if not fresh:
             return []
         rows = sorted(fresh)
