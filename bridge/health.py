@@ -214,6 +214,12 @@ def assess_source(
         return health("stale", f"{since}: {failed}; {when}")
     if failures:
         return health("retrying", f"{name}: {failed}; last read {local_time(last, zone)}; {when}")
+    skipped = state.skipped_records if state else 0
+    if skipped:
+        # The poll succeeded, but records were left out: not an outage, never silent either.
+        first = f", the first: {state.skip_problem}" if state and state.skip_problem else ""
+        records = f"{skipped} record{'s' if skipped != 1 else ''}"
+        return health("ok", f"{name}: its last poll skipped {records} it could not use{first}")
     return health("ok", None)
 
 

@@ -139,6 +139,27 @@ def test_a_source_that_failed_after_a_recent_success_is_a_warning_not_an_outage(
     assert "last read 2026-06-10 10:50 UTC; next poll at 2026-06-10 13:00 UTC" in warning
 
 
+def test_a_poll_that_skipped_records_is_a_warning_every_view_shows(
+    tmp_path: Path, db: Store
+) -> None:
+    problem = "hf: https://huggingface.co/api/daily_papers record 2407.21772v99999999999999999999: version beyond 2^31"
+    db.record_poll_success("hf", date(2026, 6, 10), NOON, skipped=2, skip_problem=problem)
+    from bridge.health import HealthCheck
+
+    report = HealthCheck(settings_for(tmp_path), db).read(NOON)
+    assert report.ok and report.status == "ok"
+    assert report.warnings == [
+        "hf (Hugging Face Daily Papers): its last poll skipped 2 records it could not use,"
+        f" the first: {problem}"
+    ]
+    assert "its last poll skipped 2 records" in format_status(
+        status_report(db, settings_for(tmp_path), now=NOON)
+    )
+    # A clean poll afterwards clears it.
+    db.record_poll_success("hf", date(2026, 6, 10), NOON + timedelta(hours=1))
+    assert HealthCheck(settings_for(tmp_path), db).read(NOON).warnings == []
+
+
 def test_a_source_nobody_polled_for_days_is_stale_and_says_so(tmp_path: Path, db: Store) -> None:
     db.record_poll_success("hf", date(2026, 6, 5), now=NOON - timedelta(days=5))
     from bridge.health import HealthCheck
