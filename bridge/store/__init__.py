@@ -25,6 +25,7 @@ from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
+from bridge.store.listing import Listings
 from bridge.store.locking import Turns, lock_papers, lock_schema
 from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.refusal import PipelineEcho, refusal_reason, refused_value, savepoint
@@ -115,6 +116,8 @@ class Store:
         self.engine = engine
         self._insert_papers = BulkInsert(engine, schema.papers, skip=("seq",))
         self.search_index = SearchIndex(engine)
+        # The archive by listing day (day, week and month views; feeds of the whole archive).
+        self.listings = Listings(engine, _to_stored)
 
     # -- lifecycle -------------------------------------------------------------------------
 
