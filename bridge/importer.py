@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from functools import partial
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
@@ -23,7 +24,7 @@ from bridge.sources import arxiv_parse, hf_parse
 from bridge.sources.base import log_problems, refusals
 from bridge.sources.limits import within_limits
 from bridge.store import BulkWriter, Store, sqlite_file
-from bridge.store.search_index import IndexDoc, index_doc
+from bridge.store.search_index import IndexDoc, index_doc, to_tsvector
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ def detect_and_parse(text: str, name: str) -> ParseResult:
 _Parsed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[ParseProblem], str | None, str]
 
 
-def _parse_file(path: Path) -> _Parsed:
+def _parse_file(path: Path, tsvectors: bool = False) -> _Parsed:
+    """``tsvectors``: also work out each paper's PostgreSQL index text (for a PostgreSQL
+    store), which costs the storing process more than anything else it does there."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -118,7 +121,10 @@ def _parse_file(path: Path) -> _Parsed:
     # Held to the stores' limits here, in the parsing process, in parallel.
     parsed = within_limits(detect_and_parse(text, name), name)
     rows = list(map(_paper_fields, parsed.papers))
-    docs = [(doc.columns, doc.compounds) for doc in map(index_doc, parsed.papers)]
+    docs = [
+        (doc.columns, doc.compounds, to_tsvector(doc) if tsvectors else None)
+        for doc in map(index_doc, parsed.papers)
+    ]
     return rows, docs, parsed.problems, None, name
 
 
@@ -239,7 +245,8 @@ def _import(
         in_file += papers
         progress(papers)
 
-    parsed_files = _parse_in_workers(paths, workers, stop) if parallel else map(_parse_file, paths)
+    parse = partial(_parse_file, tsvectors=store.engine.dialect.name == "postgresql")
+    parsed_files = _parse_in_workers(parse, paths, workers, stop) if parallel else map(parse, paths)
     with store.bulk_writer(commit_every=TRANSACTION) as bulk:
         writer = _StoppableWriter(bulk, stop)
         try:
@@ -292,7 +299,10 @@ def default_workers() -> int:
 
 
 def _parse_in_workers(
-    paths: Iterable[Path], workers: int, stop: Callable[[], bool]
+    parse: Callable[[Path], _Parsed],
+    paths: Iterable[Path],
+    workers: int,
+    stop: Callable[[], bool],
 ) -> Generator[_Parsed, None, None]:
     """Parsed files in order, from ``workers`` processes each up to one file ahead. Ends
     early once ``stop()`` says so; the processes end with the generator, or with this
@@ -309,9 +319,9 @@ def _parse_in_workers(
     try:
         files = iter(paths)
         with starting_helpers():  # the first files start the parsing processes
-            pending = deque(pool.submit(_parse_file, path) for path in islice(files, workers))
+            pending = deque(pool.submit(parse, path) for path in islice(files, workers))
         for path in files:
-            pending.append(pool.submit(_parse_file, path))
+            pending.append(pool.submit(parse, path))
             parsed = _result(pending.popleft(), stop)
             if parsed is None:
                 return

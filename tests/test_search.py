@@ -25,6 +25,8 @@ from bridge.store import Store, open_store
 from bridge.store.search_index import (
     FTS_TABLE,
     PG_TABLE,
+    IndexDoc,
+    _to_tsvector_limited,
     encode,
     fingerprint,
     index_doc,
@@ -782,3 +784,20 @@ def test_checking_survives_a_full_chunk_cache(monkeypatch: pytest.MonkeyPatch) -
         wanted = frozenset(list(full)[::3])
         got = search_module._postings(p.abstract, True, wanted)
         assert got == {term: found for term, found in full.items() if term in wanted}
+
+
+@given(
+    st.lists(
+        st.sampled_from(["model", "learning", "_", "a" * 3000, "c_2b__2b_", "diffusion"]),
+        max_size=60,
+    ),
+    st.integers(min_value=0, max_value=20_000),
+)
+def test_the_quick_tsvector_path_writes_what_the_limited_one_writes(
+    words: list[str], padding: int
+) -> None:
+    # to_tsvector skips its per-token checks below a size no limit can bind at; above it,
+    # and for every doc below it, the result is the limited path's.
+    body = " ".join(words)
+    doc = IndexDoc((body, "x " * padding, "", "", "ada _ lovelace", "cat:cs.lg _ti_model"))
+    assert to_tsvector(doc) == _to_tsvector_limited(doc)

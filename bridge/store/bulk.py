@@ -8,11 +8,12 @@ hands the driver plain tuples or dicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 
 class BulkInsert:
@@ -22,6 +23,13 @@ class BulkInsert:
         columns = [column.key for column in table.columns if column.key not in skip]
         compiled = insert(table).compile(dialect=dialect, column_keys=columns)
         self.sql = str(compiled)
+        # PostgreSQL reads many rows fastest as one COPY stream; the values are converted as
+        # for the INSERT, then psycopg writes each as PostgreSQL's text input for its column.
+        self.copy_sql = (
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            if dialect.name == "postgresql"
+            else None
+        )
         self.positional = bool(dialect.positional)
         keys: Sequence[str] = (
             list(compiled.positiontup or []) if self.positional else list(compiled.params)
@@ -48,6 +56,32 @@ class BulkInsert:
             converted = {value: proc(value) for value in set(columns[i])}
             columns[i] = list(map(converted.__getitem__, columns[i]))
         params: list[Any] = list(zip(*columns, strict=True))
+        if self.copy_sql is not None:
+            copy_rows(conn, self.copy_sql, params)
+            return
         if not self.positional:
             params = [dict(zip(self.keys, values, strict=True)) for values in params]
         conn.exec_driver_sql(self.sql, params)
+
+
+def copy_rows(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY … FROM STDIN`` on a PostgreSQL connection, in its transaction.
+
+    psycopg's own errors are raised as SQLAlchemy's, as a statement would raise them, so the
+    store tells a refused value from a failing database the same way (``refused_value``).
+    """
+    raw = conn.connection.dbapi_connection
+    dbapi = conn.dialect.dbapi
+    assert raw is not None and dbapi is not None
+    try:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[attr-defined]
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(
+            sql,
+            None,
+            exc,
+            dbapi.Error,
+            connection_invalidated=conn.dialect.is_disconnect(exc, raw, None),
+        ) from exc

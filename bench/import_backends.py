@@ -1,0 +1,101 @@
+"""Import rate on SQLite and on PostgreSQL, side by side, through ``paperbridge import``'s path.
+
+Writes ``--papers`` distinct papers as saved Hugging Face API responses (1,000 a file, as
+bench/ingest.py does), then imports them with ``import_paths`` into a new SQLite file and into
+a new schema on the PostgreSQL server, alternating backends ``--rounds`` times so both see the
+same machine load, and prints each rate and PostgreSQL's rate as a share of SQLite's.
+
+    .venv/bin/python bench/import_backends.py [--papers 100000] [--rounds 2]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import write_import_files  # noqa: E402
+
+from bridge.importer import import_paths  # noqa: E402
+from bridge.store import open_store  # noqa: E402
+
+DEFAULT_POSTGRES = os.environ.get(
+    "PAPERBRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """A new schema on the server, dropped afterwards: the URL of a store inside it."""
+    schema = f"pb_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def timed_import(url: str, files: list[Path], total: int) -> float:
+    store = open_store(url)
+    start = time.perf_counter()
+    counts = import_paths(store, files)
+    elapsed = time.perf_counter() - start
+    store.close()
+    if counts.new != total:
+        raise SystemExit(f"imported {counts.new:,} new papers, not {total:,}: {counts}")
+    return total / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    rates: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        files = write_import_files(tmp, args.papers)
+        for round_no in range(1, args.rounds + 1):
+            sqlite_rate = timed_import(f"sqlite:///{tmp / f'r{round_no}.db'}", files, args.papers)
+            rates["SQLite"].append(sqlite_rate)
+            with postgres_schema(args.postgres) as url:
+                postgres_rate = timed_import(url, files, args.papers)
+            rates["PostgreSQL"].append(postgres_rate)
+            print(
+                f"round {round_no}: SQLite {sqlite_rate:,.0f} papers/s,"
+                f" PostgreSQL {postgres_rate:,.0f} papers/s"
+                f" ({postgres_rate / sqlite_rate:.2f}x)",
+                flush=True,
+            )
+    sqlite = statistics.median(rates["SQLite"])
+    postgres = statistics.median(rates["PostgreSQL"])
+    print(
+        f"import of {args.papers:,} papers from {len(files)} HF API files, median of"
+        f" {args.rounds}: SQLite {sqlite:,.0f} papers/s, PostgreSQL {postgres:,.0f} papers/s;"
+        f" PostgreSQL at {postgres / sqlite:.2f}x SQLite's rate (goal >= 0.8x)"
+    )
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
