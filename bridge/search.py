@@ -557,8 +557,10 @@ class _Matches:
             return []
         if self.exact:
             rows = self._candidates(limit=count, offset=start)
-            if rows and len(rows) < count:
-                self._known_total = start + len(rows)  # the window reached the last match
+            if len(rows) < count and (rows or start == 0):
+                # The window reached the last match (an empty first window: there are none,
+                # and counting them again would cost a search for a word in no paper twice).
+                self._known_total = start + len(rows)
             if rows:
                 self._last_window = (start, rows)
             return rows

@@ -107,7 +107,7 @@ __all__ = [
 ]
 
 # Bump when the index text changes in a way the probe below would not notice.
-INDEX_FORMAT = "3"
+INDEX_FORMAT = "4"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
@@ -770,6 +770,19 @@ def _to_tsvector_limited(doc: IndexDoc) -> str:
 # --- the index in the database ---------------------------------------------------------------
 
 
+def _keep_docs_inline(conn: Connection) -> None:
+    """Keep each tsvector in its table row (compressed), not in the TOAST table beside it.
+
+    The planner does not count the cost of fetching values from TOAST. With the docs out of
+    line the table looked a few pages long, so for a word in no paper PostgreSQL chose to read
+    and test every doc (146 ms at 10,000 papers) instead of asking the GIN index (0.03 ms).
+    Stored in the row, the docs make the table as large as it is, and the planner takes the
+    index for rare words and a walk of the newest papers for common ones
+    (bench/search_backends.py).
+    """
+    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET STORAGE MAIN")
+
+
 class SearchIndex:
     """Reads and writes the index on one engine's database (SQLite FTS5 or PostgreSQL)."""
 
@@ -791,6 +804,7 @@ class SearchIndex:
             conn.exec_driver_sql(
                 f"CREATE TABLE {PG_TABLE} (seq INTEGER PRIMARY KEY, doc TSVECTOR NOT NULL)"
             )
+            _keep_docs_inline(conn)
             conn.exec_driver_sql(f"CREATE INDEX ix_{PG_TABLE}_doc ON {PG_TABLE} USING GIN (doc)")
         else:
             conn.exec_driver_sql(
@@ -824,6 +838,8 @@ class SearchIndex:
         if total is not None:
             log.info("building the search index (up to seq %d); this runs once", total[0])
         self.clear(conn)
+        if self.postgres:
+            _keep_docs_inline(conn)  # a store created before: its rows are written anew here
         conn.exec_driver_sql(
             "INSERT INTO search_votes (seq, upvotes) "
             "SELECT seq, upvotes FROM papers WHERE upvotes IS NOT NULL"
@@ -859,6 +875,10 @@ class SearchIndex:
         """
         if not self.postgres:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
+        else:
+            # Fresh statistics at once, not when autovacuum comes by: the planner picks the
+            # GIN index or a walk of the newest papers from how common each word is.
+            conn.exec_driver_sql(f"ANALYZE {PG_TABLE}")
 
     def clear(self, conn: Connection) -> None:
         if self.postgres:
