@@ -257,6 +257,10 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 _SLACK_CHANNEL = re.compile(r"[TE][A-Z0-9]{1,30}:[CGD][A-Z0-9]{1,30}")
+# The kinds whose addresses are checked here; any other kind belongs to an output installed
+# as a plug-in, which checks its own addresses (bridge.outputs says whether one owns the kind).
+_CHECKED_KINDS = frozenset({"stdout", "file", "discord", "discord-webhook", "slack"})
+_PLUGIN_KIND = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 def _check_destination(value: str, *, slack: bool) -> str:
@@ -278,10 +282,14 @@ def _check_destination(value: str, *, slack: bool) -> str:
             )
         if _ENV_NAME.fullmatch(address):
             return value
+    if kind not in _CHECKED_KINDS and _PLUGIN_KIND.fullmatch(kind):
+        return value
     forms = "'stdout', 'file:PATH', 'discord:CHANNEL_ID'"
     if slack:
         forms += ", 'slack:TEAM:CHANNEL' (e.g. slack:T0123:C0456)"
-    raise ValueError(f"must be {forms} or 'discord-webhook:ENV_NAME'")
+    raise ValueError(
+        f"must be {forms}, 'discord-webhook:ENV_NAME' or KIND:ADDRESS of an installed output"
+    )
 
 
 class DigestSettings(_Section):
@@ -453,6 +461,9 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
+    # [outputs.NAME]: the settings of an output installed as a plug-in (bridge.outputs), a plain
+    # table it reads and checks itself.
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     time_zone: str = "UTC"
     # Secrets: only ever from the environment (a settings file holding one is refused), never
     # printed.
