@@ -388,6 +388,21 @@ class DiscordSettings(_Section):
     # One webhook request may take this long (the bot's are bounded by
     # delivery.send_timeout_seconds).
     timeout_seconds: float = Field(default=15.0, gt=0)
+    # The application's public key (Developer Portal, General Information; not a secret): set,
+    # serve answers /papers at <public_url>/discord/interactions, Discord's "Interactions
+    # Endpoint URL", with no gateway connection (adapters/discord/interactions.py).
+    public_key: str = ""
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError(
+                "must be the application's public key: 64 hexadecimal characters (Developer"
+                " Portal, General Information)"
+            )
+        return value.lower()
 
     @field_validator("api_base_url")
     @classmethod
@@ -525,6 +540,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "SLACK_INSTALLATION_KEY": "slack_installation_key",
     "PAPERBRIDGE_SLACK_API_BASE_URL": "slack.api_base_url",
     "DISCORD_BOT_TOKEN": "discord_bot_token",
+    "DISCORD_PUBLIC_KEY": "discord.public_key",
 }
 SECRET_KEYS = frozenset(
     {
