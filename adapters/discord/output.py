@@ -1,5 +1,6 @@
 """Discord as a paperbridge output (``bridge.outputs``): the bot's publisher and gateway
-connection, and the webhook publisher, started inside ``serve``'s event loop.
+connection, the webhook publisher, and the interactions endpoint (``[discord] public_key``:
+``/papers`` over HTTP, ``interactions.py``), started inside ``serve``'s event loop.
 
 ``serve`` logs the bot in (retrying with backoff while Discord cannot be reached, one log line
 per attempt), registers the slash commands if they changed, then keeps the gateway connection
