@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +30,9 @@ from bridge.models import Paper
 from bridge.outputs import OutputContext, running_outputs
 from bridge.store import open_store
 from tests.fake_discord import APPLICATION_ID, Call, FakeDiscord
+from tests.fake_upstream import unused_port
 from tests.fakes import RecordingPublisher
+from tests.local_server import serve_command
 
 KEY = SigningKey.generate()
 PUBLIC_KEY = KEY.verify_key.encode().hex()
@@ -342,7 +347,7 @@ async def test_subscribe_list_now_unsubscribe_on_any_of_two_processes(
 # -- settings -----------------------------------------------------------------------------------------
 
 
-def test_the_public_key_is_checked_with_the_settings(tmp_path: Any) -> None:
+def test_the_public_key_is_checked_with_the_settings(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("")
     settings, problems = read_settings(config, {"DISCORD_PUBLIC_KEY": PUBLIC_KEY.upper()})
@@ -350,3 +355,51 @@ def test_the_public_key_is_checked_with_the_settings(tmp_path: Any) -> None:
     _, problems = read_settings(config, {"DISCORD_PUBLIC_KEY": "not-a-key"})
     [problem] = problems
     assert problem.key == "discord.public_key" and "64 hexadecimal" in str(problem)
+
+
+def test_serve_mounts_the_endpoint_beside_the_feeds(discord: FakeDiscord, tmp_path: Path) -> None:
+    """The installed outputs, found through their entry points, make up serve's web server:
+    the Discord endpoint (no bot token, no gateway) next to the feeds and the page."""
+    port = unused_port()
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f"""
+[store]
+database_url = "sqlite:///{tmp_path / "serve.db"}"
+[sources.hf]
+enabled = false
+[discord]
+api_base_url = "{discord.api_base}"
+""",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_"))}
+    env["DISCORD_PUBLIC_KEY"] = PUBLIC_KEY
+    proc = subprocess.Popen(
+        serve_command(config, port),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ping = json.dumps({"type": 1, "id": "1", "application_id": APPLICATION_ID}).encode()
+        deadline = time.monotonic() + 60
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.post(
+                    f"{base}/discord/interactions", content=ping, headers=signed(ping)
+                )
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answer is not None and answer.status_code == 200 and answer.json() == {"type": 1}
+        unsigned = httpx.post(f"{base}/discord/interactions", content=ping)
+        assert unsigned.status_code == 401
+        assert httpx.get(f"{base}/feeds/all.atom").status_code == 200
+        assert httpx.get(f"{base}/").status_code == 200
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=15)
+    assert "discord: answering /papers at /discord/interactions" in output.decode()
