@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,9 +75,20 @@ def test_unknown_kind_is_refused_by_check_config(
     err = capsys.readouterr().err
     assert "paperbridge: config: digests.0.destination: no installed output posts to 'teams'" in err
     assert "stdout (stdout)" in err and "discord (discord, discord-webhook)" in err
-    # deliver runs the same check before it posts anything.
+    # deliver runs the same check before it posts anything, and serve before it starts.
     assert main(["--config", str(config), "deliver"]) == 2
     assert "no installed output posts to 'teams'" in capsys.readouterr().err
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+    served = subprocess.run(
+        [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,  # only a guard: with the check in place serve exits at once
+    )
+    assert served.returncode == 2 and served.stderr == err
+    assert not (tmp_path / "data").exists()  # refused before the store was created
 
 
 def test_owners_conflict_and_broken_outputs_are_named() -> None:
