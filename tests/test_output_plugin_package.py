@@ -157,6 +157,7 @@ def _paperbridge(
     )
 
 
+@pytest.mark.slow
 def test_an_installed_package_adds_a_destination_kind(plugin_dir: Path, tmp_path: Path) -> None:
     notebook = tmp_path / "notebook.jsonl"
     config = tmp_path / "config.toml"
@@ -202,6 +203,7 @@ def test_an_installed_package_adds_a_destination_kind(plugin_dir: Path, tmp_path
     assert len(notebook.read_text().splitlines()) == len(lines)
 
 
+@pytest.mark.slow
 def test_the_package_checks_its_own_section(plugin_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("[outputs.labnotes]\nsignature = 42\n")
