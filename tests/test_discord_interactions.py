@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from starlette.applications import Starlette
 
@@ -403,3 +406,106 @@ api_base_url = "{discord.api_base}"
         proc.terminate()
         output, _ = proc.communicate(timeout=15)
     assert "discord: answering /papers at /discord/interactions" in output.decode()
+
+
+# -- hostile requests: never a 500, never a traceback ------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_OPTION = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["query", "which", "time", "time_zone", "all_quiet", "x"]),
+        "type": st.sampled_from([3, 5, 1, "3"]),
+        "value": _JSON,
+    },
+    optional={"focused": st.booleans()},
+)
+_SUBCOMMAND = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from([1, 2, "1"]),
+        "name": st.sampled_from(["search", "subscribe", "unsubscribe", "list", "now", "help", "?"]),
+        "options": st.one_of(st.lists(_OPTION, max_size=4), _JSON),
+    }
+)
+_DATA = st.one_of(
+    _JSON,
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["papers", "other", 5]),
+            "options": st.lists(_SUBCOMMAND, max_size=2),
+        }
+    ),
+    st.fixed_dictionaries({"custom_id": st.one_of(st.text(max_size=30), st.just("pb:p:2:gan"))}),
+)
+_INTERACTIONS = st.fixed_dictionaries(
+    {"type": st.sampled_from([1, 2, 3, 4, 5, "2", None])},
+    optional={
+        "application_id": st.one_of(st.just(APPLICATION_ID), _JSON),
+        "token": st.one_of(st.just("hostile-token"), _JSON),
+        "guild_id": st.one_of(st.just(GUILD), _JSON),
+        "channel": st.one_of(
+            st.just({"id": CHANNEL, "type": 0, "name": "papers"}),
+            st.fixed_dictionaries({"id": _JSON, "type": _JSON}),
+            _JSON,
+        ),
+        "member": st.one_of(
+            st.just({"user": {"id": USER}, "permissions": str(MANAGE_CHANNELS)}),
+            st.fixed_dictionaries({"user": _JSON, "permissions": _JSON}),
+            _JSON,
+        ),
+        "user": _JSON,
+        "data": _DATA,
+    },
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=st.one_of(st.binary(max_size=200), _INTERACTIONS.map(lambda i: json.dumps(i).encode())),
+    signature=st.sampled_from(["right", "none", "garbage", "old"]),
+)
+def test_no_interaction_is_answered_with_a_500(
+    hostile_discord: tuple[asyncio.Runner, EndpointServer],
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    signature: str,
+) -> None:
+    runner, server = hostile_discord
+    headers = {
+        "right": signed(body),
+        "none": {},
+        "garbage": {**signed(body), "X-Signature-Ed25519": "ab" * 64},
+        "old": signed(body, at=time.time() - 600),
+    }[signature]
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(server.url, content=body, headers=headers)
+
+    answer = runner.run(post())
+    assert answer.status_code < 500, (body, signature, answer.text)
+    if signature != "right":
+        assert answer.status_code == 401
+    assert "Traceback" not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def hostile_discord() -> Iterator[tuple[asyncio.Runner, EndpointServer]]:
+    runner = asyncio.Runner()
+    with FakeDiscord() as fake, tempfile.TemporaryDirectory() as workdir:
+        server = EndpointServer(fake, f"sqlite:///{workdir}/discord.db")
+        runner.run(server.__aenter__())
+        try:
+            yield runner, server
+        finally:
+            runner.run(server.__aexit__(None, None, None))
+            runner.close()
