@@ -64,7 +64,7 @@ from bridge.chat import (
 from bridge.chat.render import list_text, now_text, subscribed_text, unsubscribed_text, when_text
 from bridge.chat.service import SearchPage
 from bridge.config import DiscordSettings
-from bridge.errors import ChatUsageError
+from bridge.errors import ChatUsageError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,11 @@ class InteractionsEndpoint:
             channel = it.channel()
             if channel is None:
                 return []
-            subs = await self.chat.subscriptions(channel)
+            try:
+                subs = await self.chat.subscriptions(channel)
+            except StoreError as exc:  # suggestions are a courtesy: none, rather than a 500
+                log.warning("discord: no completions for /papers unsubscribe: %s", exc)
+                return []
             choices = []
             for number, sub in enumerate(subs, 1):
                 label = clip(f"{number}. {sub.query} · {when_text(sub)}", CHOICE_MAX)
