@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 import uvicorn
 from tqdm import tqdm
 
-from adapters.atom import FeedOptions, FeedSite
-from adapters.stdout import dumps, format_paper, paper_json
 from bridge import metrics
 from bridge.app import Bridge, build_fetcher, open_bridge
 from bridge.chat import ChatService
@@ -31,7 +29,8 @@ from bridge.http_limits import LimitedHttpToolsProtocol
 from bridge.importer import expand_paths, import_paths
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
-from bridge.outputs import OutputContext, running_outputs
+from bridge.outputs import OutputContext, output_middleware, running_outputs
+from bridge.paper_text import dumps, format_paper, paper_json
 from bridge.poller import PollReport, store_listings
 from bridge.processes import StopSignals
 from bridge.query.hints import empty_result_hints
@@ -313,19 +312,21 @@ async def _serve(settings: Settings, sock: socket.socket, host: str, port: int) 
         ledger = build_ledger(bridge.store, settings)
         await asyncio.to_thread(sync_configured, ledger, settings)
         context = OutputContext(
-            settings, bridge.store, ledger, ChatService(bridge.store, ledger, settings)
+            settings,
+            bridge.store,
+            ledger,
+            ChatService(bridge.store, ledger, settings),
+            bridge=bridge,
+            health=health,
         )
+        # Every output, the feeds and the page included, is an installed plug-in.
         outputs = await stack.enter_async_context(running_outputs(context, listen=True))
         for source in bridge.sources:
             schedule_poll(scheduler, ledger, settings, source.name, _poll_job(bridge, source.name))
         DeliveryJobs(scheduler, ledger).install()
-        feeds = FeedSite(bridge, FeedOptions(size=settings.server.feed_size), health=health)
         routes = [route for output in outputs for route in output.routes()]
         app = create_web_app(
-            bridge,
-            extra_routes=[*routes, *feeds.routes()],
-            middleware=feeds.middleware(),
-            health=health,
+            bridge, extra_routes=routes, middleware=output_middleware(outputs), health=health
         )
         config = uvicorn.Config(
             app,

@@ -256,11 +256,15 @@ DISCORD_WEBHOOK_URL = re.compile(
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-_SLACK_CHANNEL = re.compile(r"[TE][A-Z0-9]{1,30}:[CGD][A-Z0-9]{1,30}")
+_SLACK_CHANNEL = re.compile(r"(?:[TE][A-Z0-9]{1,30}:)?[CGD][A-Z0-9]{1,30}")
+# The kinds whose addresses are checked here; any other kind belongs to an output installed
+# as a plug-in, which checks its own addresses (bridge.outputs says whether one owns the kind).
+_CHECKED_KINDS = frozenset({"stdout", "file", "discord", "discord-webhook", "slack"})
+_PLUGIN_KIND = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
-def _check_destination(value: str, *, slack: bool) -> str:
-    """A destination written in the settings (``slack``: Slack channels allowed too)."""
+def _check_destination(value: str) -> str:
+    """A destination written in the settings."""
     kind, _, address = value.partition(":")
     if kind == "stdout" and not address:
         return value
@@ -268,7 +272,7 @@ def _check_destination(value: str, *, slack: bool) -> str:
         return value
     if kind == "discord" and address.isdigit():
         return value
-    if kind == "slack" and slack and _SLACK_CHANNEL.fullmatch(address):
+    if kind == "slack" and _SLACK_CHANNEL.fullmatch(address):
         return value
     if kind == "discord-webhook":
         if DISCORD_WEBHOOK_URL.match(address) or "://" in address:
@@ -278,10 +282,15 @@ def _check_destination(value: str, *, slack: bool) -> str:
             )
         if _ENV_NAME.fullmatch(address):
             return value
-    forms = "'stdout', 'file:PATH', 'discord:CHANNEL_ID'"
-    if slack:
-        forms += ", 'slack:TEAM:CHANNEL' (e.g. slack:T0123:C0456)"
-    raise ValueError(f"must be {forms} or 'discord-webhook:ENV_NAME'")
+    if kind not in _CHECKED_KINDS and _PLUGIN_KIND.fullmatch(kind):
+        return value
+    forms = (
+        "'stdout', 'file:PATH', 'discord:CHANNEL_ID', 'slack:CHANNEL_ID',"
+        " 'slack:TEAM:CHANNEL' (e.g. slack:T0123:C0456)"
+    )
+    raise ValueError(
+        f"must be {forms}, 'discord-webhook:ENV_NAME' or KIND:ADDRESS of an installed output"
+    )
 
 
 class DigestSettings(_Section):
@@ -291,8 +300,9 @@ class DigestSettings(_Section):
     query: str
     # "stdout"; "file:PATH" (one JSON line per message); "discord:CHANNEL_ID" (posted by the
     # bot); "discord-webhook:ENV_NAME" (posted through the channel webhook whose URL is in
-    # that environment variable: the URL is a secret, so it never goes in this file). Slack
-    # and Discord channels are usually subscribed from the chat apps.
+    # that environment variable: the URL is a secret, so it never goes in this file);
+    # "slack:CHANNEL_ID" (posted by the Slack app; "slack:TEAM:CHANNEL" with several
+    # workspaces). Slack and Discord channels are usually subscribed from the chat apps.
     destination: str = "stdout"
     time: str = ""  # "HH:MM" local, "now" (after each poll); empty: delivery.digest_time
     time_zone: str = ""  # IANA name; empty: the top-level time_zone
@@ -308,7 +318,7 @@ class DigestSettings(_Section):
     @field_validator("destination")
     @classmethod
     def _destination(cls, value: str) -> str:
-        return _check_destination(value, slack=False)
+        return _check_destination(value)
 
     @field_validator("query")
     @classmethod
@@ -346,7 +356,7 @@ class AlertSettings(_Section):
     @field_validator("destination")
     @classmethod
     def _destination(cls, value: str) -> str:
-        return _check_destination(value, slack=True) if value else value
+        return _check_destination(value) if value else value
 
 
 class DiscordSettings(_Section):
@@ -378,6 +388,21 @@ class DiscordSettings(_Section):
     # One webhook request may take this long (the bot's are bounded by
     # delivery.send_timeout_seconds).
     timeout_seconds: float = Field(default=15.0, gt=0)
+    # The application's public key (Developer Portal, General Information; not a secret): set,
+    # serve answers /papers at <public_url>/discord/interactions, Discord's "Interactions
+    # Endpoint URL", with no gateway connection (adapters/discord/interactions.py).
+    public_key: str = ""
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError(
+                "must be the application's public key: 64 hexadecimal characters (Developer"
+                " Portal, General Information)"
+            )
+        return value.lower()
 
     @field_validator("api_base_url")
     @classmethod
@@ -453,6 +478,9 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
+    # [outputs.NAME]: the settings of an output installed as a plug-in (bridge.outputs), a plain
+    # table it reads and checks itself.
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     time_zone: str = "UTC"
     # Secrets: only ever from the environment (a settings file holding one is refused), never
     # printed.
@@ -512,6 +540,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "SLACK_INSTALLATION_KEY": "slack_installation_key",
     "PAPERBRIDGE_SLACK_API_BASE_URL": "slack.api_base_url",
     "DISCORD_BOT_TOKEN": "discord_bot_token",
+    "DISCORD_PUBLIC_KEY": "discord.public_key",
 }
 SECRET_KEYS = frozenset(
     {
@@ -701,7 +730,7 @@ def delivery_problems(settings: Settings, environ: Mapping[str, str]) -> list[Co
     """What posting to the configured destinations needs and lacks: a webhook URL in the
     variable a ``discord-webhook:NAME`` destination names (the URL itself is never shown),
     the bot token for ``discord:CHANNEL`` (without it those could only pile up), a Slack app
-    for ``slack:TEAM:CHANNEL``."""
+    for ``slack:CHANNEL`` (the Slack output checks the workspace is clear)."""
     problems: list[ConfigError] = []
     for key, destination in configured_destinations(settings):
         kind, _, address = destination.partition(":")
@@ -733,7 +762,7 @@ def delivery_problems(settings: Settings, environ: Mapping[str, str]) -> list[Co
             problems.append(
                 ConfigError(
                     key,
-                    "slack:TEAM:CHANNEL is posted by the Slack app: set SLACK_BOT_TOKEN (or"
+                    "slack destinations are posted by the Slack app: set SLACK_BOT_TOKEN (or"
                     " slack.client_id for OAuth)",
                 )
             )

@@ -24,9 +24,8 @@ Notices to a destination whose publisher cannot post them are dropped, with one 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from typing import Protocol, TextIO, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from bridge.delivery import (
     Destination,
@@ -60,11 +59,9 @@ class NoticePublisher(Protocol):
     async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome: ...
 
 
-def builtin_publishers(stream: TextIO | None = None) -> dict[str, Publisher]:
-    """The publishers that need no credentials: ``stdout`` and ``file`` (JSON lines)."""
-    from adapters.stdout import FilePublisher, StdoutPublisher
+def builtin_publishers() -> dict[str, Publisher]:
+    """The publishers that need no credentials (stdout and file, JSON lines), as the installed
+    outputs offer them (``bridge.outputs``: the core names no adapter)."""
+    from bridge.outputs import standing_publishers
 
-    return {
-        "stdout": StdoutPublisher(stream or sys.stdout),
-        "file": FilePublisher(),
-    }
+    return standing_publishers()

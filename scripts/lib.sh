@@ -19,7 +19,9 @@ ensure_venv() {
     # Install exactly the lock ($1: requirements/serve.txt or requirements/test.txt): every
     # package pinned and checked against its hash, then paperbridge itself (editable) built
     # with the locked setuptools. Installs only when the lock or pyproject.toml changed since
-    # the last install, so a restart needs no package index and starts at once.
+    # the last install, so a restart needs no package index and starts at once. pyproject.toml
+    # is part of the stamp because its entry points (the outputs, bridge/outputs.py) live in the
+    # installed metadata, not in the source tree: a new or renamed output needs an install.
     local lock="$1"
     if [ ! -x .venv/bin/python ]; then
         "$(find_python)" -m venv .venv

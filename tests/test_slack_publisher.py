@@ -244,8 +244,9 @@ async def test_bad_addresses_and_unknown_workspaces_are_permanent(slack, session
     outcome = await pub.send_digest(bad, items(1))
     assert outcome.status == "permanent" and "not a Slack destination" in outcome.reason
     with pytest.raises(ValueError):
-        parse_address("C0123")
+        parse_address("#general")
     assert parse_address("T01:C02") == ("T01", "C02")
+    assert parse_address("C0123") == (None, "C0123")  # slack:C0123 declared in the settings
 
 
 # -- pace -------------------------------------------------------------------------------------------

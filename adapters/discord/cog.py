@@ -58,6 +58,21 @@ PERMISSION_NAMES = {
     "manage_guild": "Manage Server",
     "administrator": "Administrator",
 }
+# What both ways of answering (this Cog over the gateway, adapters/discord/interactions.py
+# over HTTP) say, word for word.
+NOT_A_SERVER_CHANNEL = "Subscriptions belong to a server's text channels."
+NOT_A_DIGEST_CHANNEL = (
+    "Digests are posted in a server's text or announcement channels; run this in"
+    " one of them (threads and forums cannot hold them)."
+)
+FAILED = "Something went wrong on our side; it was logged."
+
+
+def permission_text(required: str) -> str:
+    return (
+        f"Changing this channel's subscriptions needs the {PERMISSION_NAMES[required]}"
+        " permission here."
+    )
 
 
 @lru_cache(maxsize=1)
@@ -206,7 +221,7 @@ class PapersCog(
     async def list_(self, interaction: discord.Interaction) -> None:
         channel = self._channel(interaction)
         if channel is None:
-            await self._tell(interaction, "Subscriptions belong to a server's text channels.")
+            await self._tell(interaction, NOT_A_SERVER_CHANNEL)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         subs = await self.chat.subscriptions(channel)
@@ -255,19 +270,11 @@ class PapersCog(
         says why (privately) and returns None."""
         required = self.settings.manage_permission
         if required != "everyone" and not getattr(interaction.permissions, required, False):
-            await self._tell(
-                interaction,
-                f"Changing this channel's subscriptions needs the {PERMISSION_NAMES[required]}"
-                " permission here.",
-            )
+            await self._tell(interaction, permission_text(required))
             return None
         channel = self._channel(interaction)
         if channel is None:
-            await self._tell(
-                interaction,
-                "Digests are posted in a server's text or announcement channels; run this in"
-                " one of them (threads and forums cannot hold them).",
-            )
+            await self._tell(interaction, NOT_A_DIGEST_CHANNEL)
         return channel
 
     async def _tell(self, interaction: discord.Interaction, text: str) -> None:
@@ -298,7 +305,7 @@ class PapersCog(
             interaction.channel_id,
             exc_info=original,
         )
-        text = "Something went wrong on our side; it was logged."
+        text = FAILED
         try:
             if interaction.response.is_done():
                 await self._retract(interaction, text)  # no public "thinking…" left behind

@@ -1,5 +1,6 @@
 """Discord as a paperbridge output (``bridge.outputs``): the bot's publisher and gateway
-connection, and the webhook publisher, started inside ``serve``'s event loop.
+connection, the webhook publisher, and the interactions endpoint (``[discord] public_key``:
+``/papers`` over HTTP, ``interactions.py``), started inside ``serve``'s event loop.
 
 ``serve`` logs the bot in (retrying with backoff while Discord cannot be reached, one log line
 per attempt), registers the slash commands if they changed, then keeps the gateway connection
@@ -19,10 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 import aiohttp
 import discord
 import httpx
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from adapters.discord.bot import PaperBot, endpoints
+from adapters.discord.interactions import PATH as INTERACTIONS_PATH
+from adapters.discord.interactions import InteractionsEndpoint
 from adapters.discord.posting import BotPublisher
+from adapters.discord.verify import InteractionCheck
 from adapters.discord.webhook import WebhookPublisher
 from bridge import __version__
 from bridge.config import configured_destinations
@@ -72,6 +76,7 @@ class DiscordOutput:
             papers_per_message=self.settings.papers_per_message,
         )
         self.webhook_publisher: WebhookPublisher | None = None
+        self.interactions: InteractionsEndpoint | None = None
         self.login_attempts = 0
         self.token_refused = False
         self._task: asyncio.Task[None] | None = None
@@ -86,7 +91,9 @@ class DiscordOutput:
         return found
 
     def routes(self) -> list[BaseRoute]:
-        return []  # everything arrives over the gateway
+        if self.interactions is None:
+            return []  # everything arrives over the gateway
+        return [Route(INTERACTIONS_PATH, self.interactions.handle, methods=["POST"])]
 
     async def start(self, *, listen: bool) -> None:
         self._stack.enter_context(endpoints(self.settings.api_base_url, self.settings.gateway_url))
@@ -101,6 +108,14 @@ class DiscordOutput:
             papers_per_message=self.settings.papers_per_message,
             environ=self.environ,
         )
+        if listen and self.settings.public_key:
+            # /papers over HTTP (Discord's "Interactions Endpoint URL"): answered by whichever
+            # serve process the request reaches, with no bot token or gateway needed.
+            self.interactions = InteractionsEndpoint(
+                self.context.chat, self.settings, client, InteractionCheck(self.settings.public_key)
+            )
+            self._stack.push_async_callback(self.interactions.close)
+            log.info("discord: answering /papers at %s", INTERACTIONS_PATH)
         if not self.token:
             return
         if listen:
@@ -231,14 +246,14 @@ def _describe(exc: BaseException) -> str:
 
 
 def discord_output(context: OutputContext) -> DiscordOutput | None:
-    """The Discord output when a bot token is set, or a digest or the operator's alerts post
-    through a webhook."""
+    """The Discord output when a bot token is set, a digest or the operator's alerts post
+    through a webhook, or ``[discord] public_key`` asks for the interactions endpoint."""
     secret = context.settings.discord_bot_token
     token = secret.get_secret_value().strip() if secret is not None else ""
     webhooks = any(
         destination.startswith("discord-webhook:")
         for _, destination in configured_destinations(context.settings)
     )
-    if not token and not webhooks:
+    if not token and not webhooks and not context.settings.discord.public_key:
         return None
     return DiscordOutput(context, token=token or None)

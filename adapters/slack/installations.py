@@ -275,6 +275,9 @@ class Installations:
     def _forget(self, team_id: str) -> None:
         self._known.pop(team_id, None)
 
+    def sole_team(self) -> str | None:
+        return None  # installed into any number of workspaces: a channel must name its own
+
     async def workspace(self, team_id: str, *, fresh: bool = False) -> Workspace | None:
         if time.monotonic() - self._loaded_at > REFRESH_SECONDS and (
             self._refreshing is None or self._refreshing.done()

@@ -28,7 +28,7 @@ from adapters.slack.publisher import KIND, SlackPublisher
 from adapters.slack.verify import SlackRequestCheck
 from adapters.slack.webclient import open_session, web_client
 from adapters.slack.workspaces import SingleWorkspace, Workspaces
-from bridge.config import Settings
+from bridge.config import Settings, configured_destinations
 from bridge.errors import ConfigError
 from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
@@ -267,7 +267,24 @@ def slack_problems(settings: Settings, listen: bool) -> list[ConfigError]:
     problems = setup_problems(settings)
     if listen:
         problems += listening_problems(settings)
-    return problems
+    return problems + destination_problems(settings)
+
+
+def destination_problems(settings: Settings) -> list[ConfigError]:
+    """``slack:CHANNEL`` names a channel of SLACK_BOT_TOKEN's one workspace; with OAuth the
+    app may be in several, so a declared channel must say which (``slack:TEAM:CHANNEL``)."""
+    if settings.slack_bot_token is not None:
+        return []
+    return [
+        ConfigError(
+            key,
+            f"the Slack app is installed through OAuth, in any number of workspaces: name the"
+            f" channel's workspace too (slack:TEAM:{address}, e.g. slack:T0123:{address})",
+        )
+        for key, destination in configured_destinations(settings)
+        for kind, _, address in [destination.partition(":")]
+        if kind == KIND and ":" not in address
+    ]
 
 
 def setup_problems(settings: Settings) -> list[ConfigError]:

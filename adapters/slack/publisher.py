@@ -13,8 +13,9 @@ to one channel are paced (``ChannelPacer``). What Slack answers becomes a ``Send
 - a channel that removed the app, was archived or whose token was revoked is ``permanent``:
   the ledger pauses the destination until someone resumes it.
 
-A destination's address is ``TEAM:CHANNEL`` (``T0123:C0456``); the workspace's bot token comes
-from ``Workspaces``. Tokens never appear in outcomes or logs.
+A destination's address is ``TEAM:CHANNEL`` (``T0123:C0456``; what subscribing from Slack
+saves), or ``CHANNEL`` alone (``slack:C0456`` declared in the settings) for the one workspace of
+``SLACK_BOT_TOKEN``; the workspace's bot token comes from ``Workspaces``. Tokens never appear in outcomes or logs.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 KIND = "slack"
 MAX_ATTEMPTS = 3
-_ADDRESS = re.compile(r"(?P<team>[TE][A-Z0-9]{1,30}):(?P<channel>[CGD][A-Z0-9]{1,30})")
+_ADDRESS = re.compile(r"(?:(?P<team>[TE][A-Z0-9]{1,30}):)?(?P<channel>[CGD][A-Z0-9]{1,30})")
 
 # The channel or the app's access is gone: retrying cannot help, a person must act.
 GONE = {
@@ -98,11 +99,14 @@ AUTH_ERRORS = {"invalid_auth", "token_revoked", "token_expired", "not_authed"}
 MAYBE_POSTED = {"internal_error", "fatal_error"}
 
 
-def parse_address(address: str) -> tuple[str, str]:
-    """``T0123:C0456`` -> (team, channel); ValueError for anything else."""
+def parse_address(address: str) -> tuple[str | None, str]:
+    """``T0123:C0456`` -> (team, channel); ``C0456`` -> (None, channel); ValueError for
+    anything else."""
     found = _ADDRESS.fullmatch(address)
     if found is None:
-        raise ValueError(f"{address!r} is not a Slack destination (TEAM:CHANNEL, e.g. T0123:C0456)")
+        raise ValueError(
+            f"{address!r} is not a Slack destination (CHANNEL or TEAM:CHANNEL, e.g. T0123:C0456)"
+        )
     return found["team"], found["channel"]
 
 
@@ -214,6 +218,13 @@ class SlackPublisher:
             team, channel = parse_address(destination.address)
         except ValueError as exc:
             return SendOutcome.permanent(str(exc))
+        if team is None:
+            team = self.workspaces.sole_team()
+            if team is None:
+                return SendOutcome.permanent(
+                    f"slack:{channel} names no workspace and the app is installed in several:"
+                    " write slack:TEAM:CHANNEL"
+                )
         token = await self.workspaces.token_for(team)
         if token is None:
             return SendOutcome.permanent(f"the Slack app is not installed in workspace {team}")

@@ -29,6 +29,11 @@ class Workspaces(Protocol):
         """Bolt's authorization: who the app is in the workspace a request came from."""
         ...
 
+    def sole_team(self) -> str | None:
+        """The workspace a channel named without one (``slack:C0456``) is in: the only one
+        there is, or None when the app may be in several."""
+        ...
+
 
 class SingleWorkspace:
     """One workspace, one bot token (``SLACK_BOT_TOKEN``). The token also serves the other
@@ -70,6 +75,10 @@ class SingleWorkspace:
 
     def authorize(self) -> AsyncAuthorize:
         return _SingleAuthorize(self)
+
+    def sole_team(self) -> str | None:
+        # The token speaks for its workspace whether or not auth.test answered at start.
+        return self.team_id or ""
 
 
 class _SingleAuthorize(AsyncAuthorize):
