@@ -244,9 +244,9 @@ LISTING = """\
 {% block main %}
 <h1>{{ period.title }}</h1>
 <nav class="periods" aria-label="Listing days">
-  {% if prev_period %}<a rel="prev" class="prev-period" href="{{ base }}/papers/{{ prev_period.name }}">← {{ prev_period.title }}</a>{% endif %}
+  {% if prev_period %}<a class="prev-period" href="{{ base }}/papers/{{ prev_period.name }}">← {{ prev_period.title }}</a>{% endif %}
   {% for wider in period.wider() %}<a class="{{ wider.kind }}" href="{{ base }}/papers/{{ wider.name }}">The whole {{ wider.kind }}</a>{% endfor %}
-  {% if next_period %}<a rel="next" class="next-period" href="{{ base }}/papers/{{ next_period.name }}">{{ next_period.title }} →</a>{% endif %}
+  {% if next_period %}<a class="next-period" href="{{ base }}/papers/{{ next_period.name }}">{{ next_period.title }} →</a>{% endif %}
 </nav>
 <p class="muted"><span id="total">{{ total }}</span> {{ 'paper' if total == 1 else 'papers' }} listed.</p>
 {% if total %}{{ sort_switch(sorts) }}{% endif %}
