@@ -17,12 +17,13 @@ import pytest
 
 from adapters.atom import FeedOptions, FeedSite
 from adapters.atom.archive_pages import PAGE_SIZE
+from adapters.atom.cards import to_card
 from adapters.atom.periods import BadPeriod, parse_period
 from bridge import cli
 from bridge.app import Bridge, open_bridge
 from bridge.config import Settings
 from bridge.importer import import_paths
-from bridge.models import Paper
+from bridge.models import Hit, Paper, StoredPaper
 from bridge.search import SORTS
 from bridge.store.listing import ListingSort
 from bridge.web import create_web_app
@@ -357,3 +358,39 @@ def test_periods_read_as_iso_8601_writes_them() -> None:
     for bad in ("2024-8-1", "2024-W1", "20240801", "2024-00", "", "2024-08-01x"):
         with pytest.raises(BadPeriod):
             parse_period(bad)
+
+
+def test_the_matched_line_claims_only_what_the_card_shows() -> None:
+    abstract = "Short start. " + "Filler words here. " * 30 + "A late world model."
+    stored = StoredPaper(
+        Paper("2408.00001", "Worlds", abstract=abstract, authors=("Ada World",), source="hf"),
+        seq=1,
+        first_seen_at=datetime(2024, 8, 1, tzinfo=UTC),
+        announced=False,
+    )
+    late = abstract.index("world")
+    hits = (
+        Hit("title", "Worlds", 0, 6),
+        Hit("abstract", "world", late, late + 5),
+        Hit("authors", "World", 4, 9),
+    )
+    card = to_card(stored, hits)
+    # The abstract's match lies beyond the preview: the preview starts near it instead.
+    assert card.abstract[0] == ("…", False) and ("world", True) in card.abstract
+    assert card.why == "matched Worlds in the title; world in the abstract; World in the authors"
+    assert card.title == (("Worlds", True),)
+
+    early = (Hit("abstract", "Short", 0, 5), *hits[1:2])
+    card = to_card(stored, early)
+    assert card.abstract[0] == ("Short", True) and ("world", True) not in card.abstract
+    assert card.why == (
+        "matched Short in the abstract; also world further on in the abstract (not shown)"
+    )
+    # Images only over https, which the pages' policy allows.
+    plain = StoredPaper(
+        stored.paper.with_changes(thumbnail="http://example.org/t.png"),
+        2,
+        stored.first_seen_at,
+        False,
+    )
+    assert to_card(plain).thumbnail is None

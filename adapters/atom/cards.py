@@ -22,6 +22,8 @@ Segments = tuple[tuple[str, bool], ...]
 _FIELD_NAMES = {"ai_summary": "AI summary", "ai_keywords": "AI keywords"}
 # A one-line AI summary is shown whole up to this length.
 SUMMARY_CHARS = 400
+# The fields a card shows as a (possibly cut) text with the matches marked.
+_EXCERPTED = frozenset({"title", "abstract", "ai_summary"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +91,17 @@ def _shown_spans(
 
 
 def _why(hits: Sequence[Hit], shown: set[tuple[str, int, int]]) -> str | None:
-    """'matched X in the title; Y in the abstract' for what the card shows marked, and where
-    the other matches are without claiming the card shows them."""
+    """'matched X in the title; Y in the abstract' for what the card shows, and where the
+    other matches are without claiming the card's excerpts show them."""
     if not hits:
         return None
     places: dict[str, list[str]] = {}
     hidden: dict[str, list[str]] = {}
     for hit in hits:
         name = _FIELD_NAMES.get(hit.field, hit.field.replace("_", " "))
-        visible = (hit.field, hit.start, hit.end) in shown
+        # Excerpted texts vouch only for what they show; other fields (authors, keywords)
+        # are not excerpts, and saying where they matched claims nothing about a preview.
+        visible = hit.field not in _EXCERPTED or (hit.field, hit.start, hit.end) in shown
         words = (places if visible else hidden).setdefault(name, [])
         if hit.text.lower() not in (w.lower() for w in words):
             words.append(clean_text(hit.text))
@@ -108,10 +112,7 @@ def _why(hits: Sequence[Hit], shown: set[tuple[str, int, int]]) -> str | None:
             hidden[name] = [w for w in hidden[name] if w.lower() not in lowered]
     parts = [f"{', '.join(words)} in the {name}" for name, words in places.items() if words]
     later = [
-        f"{', '.join(words)} {'further on in' if name in ('abstract', 'AI summary') else 'in'}"
-        f" the {name}"
-        for name, words in hidden.items()
-        if words
+        f"{', '.join(words)} further on in the {name}" for name, words in hidden.items() if words
     ]
     said = []
     if parts:
@@ -150,7 +151,7 @@ def to_card(stored: StoredPaper, hits: Sequence[Hit] = ()) -> Card:
         upvotes=paper.upvotes,
         comments=paper.num_comments if on_hf else None,
         comments_url=paper.hf_url if on_hf else None,
-        thumbnail=web_url(paper.thumbnail),
+        thumbnail=_https(paper.thumbnail),
         github=web_url(paper.github_repo),
         github_stars=paper.github_stars,
         project=web_url(paper.project_page),
@@ -161,6 +162,12 @@ def to_card(stored: StoredPaper, hits: Sequence[Hit] = ()) -> Card:
         links=(Link(url, "alternate", "Hugging Face" if on_hf else "arXiv"), *related),
         why=_why(hits, shown),
     )
+
+
+def _https(url: str | None) -> str | None:
+    # Images load only over https (the pages' Content-Security-Policy): HF's CDN is.
+    url = web_url(url)
+    return url if url and url.lower().startswith("https://") else None
 
 
 def _author_line(authors: list[str], total: int, keep: int = 4) -> str:
