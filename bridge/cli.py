@@ -88,7 +88,7 @@ _SEARCH_OPTIONS = {
 }
 _SHORT_FLAGS = ("-v", "-h")
 # bridge.search.SORTS, spelled out so parsing arguments does not import the search engine
-# (tests/test_archive_search.py checks they agree).
+# (tests/test_archive_pages.py checks they agree).
 SEARCH_SORTS = ("relevance", "newest", "upvotes")
 
 

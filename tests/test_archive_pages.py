@@ -386,11 +386,3 @@ def test_the_matched_line_claims_only_what_the_card_shows() -> None:
     assert card.why == (
         "matched Short in the abstract; also world further on in the abstract (not shown)"
     )
-    # Images only over https, which the pages' policy allows.
-    plain = StoredPaper(
-        stored.paper.with_changes(thumbnail="http://example.org/t.png"),
-        2,
-        stored.first_seen_at,
-        False,
-    )
-    assert to_card(plain).thumbnail is None

@@ -236,5 +236,13 @@ def test_day_navigation_sort_paging_and_highlighting(
     )
     assert len(browser.find_elements(By.CSS_SELECTOR, "#results article.paper")) == 20
     browser.save_screenshot(str(ARTIFACTS / "web-search-upvotes.png"))
+    # A new search from the box keeps the chosen sort.
+    box = browser.find_element(By.NAME, "q")
+    box.clear()
+    box.send_keys("planning")
+    box.submit()
+    WebDriverWait(browser, 20).until(
+        expected_conditions.url_to_be(archive_site.url("/search?q=planning&sort=upvotes"))
+    )
     assert browser.execute_script("return document.scripts.length") == 0
     assert console_problems(browser) == []

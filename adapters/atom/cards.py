@@ -151,7 +151,9 @@ def to_card(stored: StoredPaper, hits: Sequence[Hit] = ()) -> Card:
         upvotes=paper.upvotes,
         comments=paper.num_comments if on_hf else None,
         comments_url=paper.hf_url if on_hf else None,
-        thumbnail=_https(paper.thumbnail),
+        # Any web URL: HF's CDN is https, which the pages' Content-Security-Policy allows,
+        # as it allows the site's own images; it blocks (inertly) any other http image.
+        thumbnail=web_url(paper.thumbnail),
         github=web_url(paper.github_repo),
         github_stars=paper.github_stars,
         project=web_url(paper.project_page),
@@ -162,12 +164,6 @@ def to_card(stored: StoredPaper, hits: Sequence[Hit] = ()) -> Card:
         links=(Link(url, "alternate", "Hugging Face" if on_hf else "arXiv"), *related),
         why=_why(hits, shown),
     )
-
-
-def _https(url: str | None) -> str | None:
-    # Images load only over https (the pages' Content-Security-Policy): HF's CDN is.
-    url = web_url(url)
-    return url if url and url.lower().startswith("https://") else None
 
 
 def _author_line(authors: list[str], total: int, keep: int = 4) -> str:

@@ -148,6 +148,7 @@ def render_search(
     sorts: SortLinks = (),
     page_number: int = 1,
     note: str | None = None,
+    sort: str = "relevance",
 ) -> bytes:
     return _render(
         "search.html",
@@ -164,6 +165,8 @@ def render_search(
         sorts=sorts,
         page_number=page_number,
         note=note,
+        # A new search from the box keeps the chosen sort.
+        search_sort=sort,
     )
 
 

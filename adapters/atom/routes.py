@@ -406,6 +406,7 @@ class FeedSite:
             sorts=sorts,
             page_number=number,
             note=note,
+            sort=sort,
         )
 
     def _search_page(
@@ -424,6 +425,7 @@ class FeedSite:
         sorts: page.SortLinks = (),
         page_number: int = 1,
         note: str | None = None,
+        sort: str = "relevance",
     ) -> Response:
         body = page.render_search(
             base=base,
@@ -439,6 +441,7 @@ class FeedSite:
             sorts=sorts,
             page_number=page_number,
             note=note,
+            sort=sort,
         )
         every = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS, **(headers or {})}
         return Response(body, status_code=status, headers=every, media_type=page.MEDIA_TYPE)

@@ -75,6 +75,7 @@ BASE = """\
   <form class="search" action="{{ base }}/search" method="get" role="search">
     <input type="search" name="q" value="{{ query or '' }}" maxlength="{{ max_query_length }}"
       placeholder="Search papers, e.g. generalization" aria-label="Search papers">
+    {% if search_sort is defined and search_sort != 'relevance' %}<input type="hidden" name="sort" value="{{ search_sort }}">{% endif %}
     <button type="submit">Search</button>
   </form>
 </header>
