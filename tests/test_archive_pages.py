@@ -386,3 +386,18 @@ def test_the_matched_line_claims_only_what_the_card_shows() -> None:
     assert card.why == (
         "matched Short in the abstract; also world further on in the abstract (not shown)"
     )
+
+
+async def test_a_feed_read_in_the_browser_shows_the_matched_words_it_names(
+    bridge: Bridge,
+) -> None:
+    bridge.store.add_papers([paper(1, date(2024, 8, 1), title="A long study", abstract=LONG)])
+    html_accept = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    async with client_for(bridge) as client:
+        view = await client.get(
+            "/feeds/search.atom", params={"q": "generalization"}, headers=html_accept
+        )
+    assert view.status_code == 200 and "text/html" in view.headers["content-type"]
+    assert '<p class="why">matched generalisation in the abstract</p>' in view.text
+    abstract = re.search(r'<p class="abstract">(.*?)</p>', view.text, re.S)
+    assert abstract is not None and "generalisation, the topic of the query" in abstract.group(1)

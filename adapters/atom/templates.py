@@ -98,7 +98,10 @@ PAPER = """\
   </p>
   {% if entry.authors %}<p class="authors">{{ short_authors(entry) }}</p>{% endif %}
   {% if entry.why %}<p class="why">{{ entry.why }}</p>{% endif %}
-  {% if entry.abstract %}<p class="abstract">{{ preview(entry.abstract) }}</p>{% endif %}
+  {% if entry.tldr %}<p class="summary" title="Hugging Face's AI summary">{{ entry.tldr }}</p>{% endif %}
+  {# A "matched X in the abstract" line stands over the whole abstract, never over a cut one
+     that may not show X (feed entries carry no match offsets to start a preview at). #}
+  {% if entry.abstract %}<p class="abstract">{{ entry.abstract if entry.why else preview(entry.abstract) }}</p>{% endif %}
   <p class="links">
     {% for link in entry.links %}<a href="{{ link.href }}" rel="noopener noreferrer">{{ link.title }}</a>{% endfor %}
   </p>
