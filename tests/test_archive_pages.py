@@ -401,3 +401,24 @@ async def test_a_feed_read_in_the_browser_shows_the_matched_words_it_names(
     assert '<p class="why">matched generalisation in the abstract</p>' in view.text
     abstract = re.search(r'<p class="abstract">(.*?)</p>', view.text, re.S)
     assert abstract is not None and "generalisation, the topic of the query" in abstract.group(1)
+
+
+async def test_upvotes_sort_orders_the_newest_pool_and_says_so(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.atom import routes
+    from bridge import search
+
+    # A pool of 10 stands for the 1,000 of a real store: 25 matches, the newest 10 sorted.
+    monkeypatch.setattr(search, "UPVOTES_POOL", 10)
+    monkeypatch.setattr(routes, "UPVOTES_POOL", 10)
+    papers = [paper(n, date(2024, 8, 1), upvotes=n) for n in range(25)]
+    bridge.store.add_papers(papers)
+    async with client_for(bridge) as client:
+        answer = await client.get("/search", params={"q": "abstract", "sort": "upvotes"})
+    assert answer.status_code == 200
+    newest = sorted(bridge.store.recent_papers(100), key=lambda p: -p.seq)[:10]
+    expected = [p.paper.arxiv_id for p in sorted(newest, key=lambda p: -(p.paper.upvotes or 0))]
+    assert card_ids(answer.text) == expected
+    assert "Sorted by upvotes: the newest 10 matches." in answer.text
+    assert link(answer.text, "next") is None
