@@ -80,12 +80,16 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
 _SEARCH_OPTIONS = {
     "--limit": True,
     "--page": True,
+    "--sort": True,
     "--config": True,
     "--json": False,
     "--verbose": False,
     "--help": False,
 }
 _SHORT_FLAGS = ("-v", "-h")
+# bridge.search.SORTS, spelled out so parsing arguments does not import the search engine
+# (tests/test_archive_pages.py checks they agree).
+SEARCH_SORTS = ("relevance", "newest", "upvotes")
 
 
 def _option(token: str, options: Sequence[str]) -> str | None:
@@ -167,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_at_least_one, default=10, help="results per page (default 10)"
     )
     search.add_argument("--page", type=_at_least_one, default=1, help="page of results (default 1)")
+    search.add_argument(
+        "--sort",
+        choices=SEARCH_SORTS,
+        default="relevance",
+        help="relevance (default), newest, or upvotes (the most upvoted of the newest 1,000"
+        " matches); the web page's sort switch gives the same orders",
+    )
     search.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     imp = commands.add_parser(
@@ -313,7 +324,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "poll":
         return asyncio.run(commands.poll(settings, as_json=args.json))
     if args.command == "search":
-        return commands.search(settings, " ".join(args.query), args.limit, args.page, args.json)
+        return commands.search(
+            settings, " ".join(args.query), args.limit, args.page, args.json, sort=args.sort
+        )
     if args.command == "import":
         return commands.import_files(settings, args.files, announce=args.announce)
     if args.command == "backfill":

@@ -35,7 +35,7 @@ from bridge.poller import PollReport, store_listings
 from bridge.processes import StopSignals
 from bridge.query.hints import empty_result_hints
 from bridge.scheduler import Scheduler
-from bridge.search import search_store
+from bridge.search import order_for, search_store
 from bridge.sources.arxiv import ArxivSource
 from bridge.sources.base import Source
 from bridge.sources.hf import FIRST_LISTING_DAY, HuggingFaceSource
@@ -104,7 +104,9 @@ def _open_existing(settings: Settings) -> Store:
 # -- search ----------------------------------------------------------------------------------
 
 
-def search(settings: Settings, query: str, limit: int, page: int, as_json: bool) -> int:
+def search(
+    settings: Settings, query: str, limit: int, page: int, as_json: bool, sort: str = "relevance"
+) -> int:
     from bridge.errors import QueryError, SearchTooBroad
     from bridge.query import format_query_error, parse_query
 
@@ -113,7 +115,9 @@ def search(settings: Settings, query: str, limit: int, page: int, as_json: bool)
         parse_query(query)
         store = _open_existing(settings)
         try:
-            results = search_store(store, query, limit=limit, offset=(page - 1) * limit)
+            results = search_store(
+                store, query, limit=limit, offset=(page - 1) * limit, order=order_for(sort)
+            )
         finally:
             store.close()
     except QueryError as exc:

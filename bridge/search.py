@@ -42,6 +42,12 @@ Ranking (``order="relevance"``, the default)
 
 ``order="recent"`` lists matches newest stored first (feeds, the web page).
 
+``order="upvotes"`` lists the newest ``UPVOTES_POOL`` (1,000) matches by HF upvotes, most
+first (ties: newer first). Sorting every match of a common word by votes would read the whole
+match set; the pool keeps a search bounded, and for a query with fewer matches it is the full
+order. ``SORTS`` names the orders the CLI and the web page offer (``sort=``), and
+``order_for`` maps one to ``order``, so both give the same order for the same query.
+
 Budget
     Every search has a ``SearchBudget``: papers it may check one by one, and time. A query
     the index cannot narrow (``upvotes>=0 -the``) is answered by reading papers newest first
@@ -104,6 +110,11 @@ log = logging.getLogger(__name__)
 
 BLOCK = 100
 TOTAL_CAP = 200
+# order="upvotes" sorts at most this many of the newest matches by votes (module docstring).
+UPVOTES_POOL = 1000
+Order = Literal["relevance", "recent", "upvotes"]
+# The sorts people choose from (CLI --sort, the web page's sort=), each an ``order``.
+SORTS: dict[str, Order] = {"relevance": "relevance", "newest": "recent", "upvotes": "upvotes"}
 # At most this many leaves (words, phrases) feed the ranking features.
 MAX_RANKED_LEAVES = 8
 # When matches must be checked one by one: candidates read per round trip (it doubles up to
@@ -737,14 +748,15 @@ def search_store(
     *,
     limit: int = 10,
     offset: int = 0,
-    order: Literal["relevance", "recent"] = "relevance",
+    order: Order = "relevance",
     announced_only: bool = False,
     budget: SearchBudget = DEFAULT_BUDGET,
 ) -> SearchResults:
     """Papers matching ``query`` (the subscription meaning), ranked and paged.
 
     ``order="relevance"`` ranks within blocks of the newest matches (module docstring);
-    ``order="recent"`` lists newest stored first (feeds). ``announced_only`` leaves out papers
+    ``order="recent"`` lists newest stored first (feeds); ``order="upvotes"`` the most upvoted
+    of the newest ``UPVOTES_POOL`` matches first. ``announced_only`` leaves out papers
     stored quietly by backfill or first-run policy. Raises QueryError for a malformed query,
     SearchTooBroad when answering would take more than ``budget``.
     """
@@ -776,7 +788,7 @@ class _Search:
         self,
         limit: int,
         offset: int,
-        order: Literal["relevance", "recent"],
+        order: Order,
         announced_only: bool,
     ) -> SearchResults:
         store, parsed = self.store, self.parsed
@@ -788,6 +800,8 @@ class _Search:
             page: list[tuple[int, float | None]]
             if order == "recent":
                 page = [(seq, None) for seq, _ in matches.window(offset, limit)]
+            elif order == "upvotes":
+                page = _by_upvotes(matches, offset, limit)
             else:
                 first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
                 window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
@@ -801,6 +815,26 @@ class _Search:
             items = _page_items(conn, matches, parsed, page)
             total, capped = matches.total(offset + len(page))
         return SearchResults(items, total, capped)
+
+
+def _by_upvotes(matches: _Matches, offset: int, limit: int) -> list[tuple[int, float | None]]:
+    """One page of the newest ``UPVOTES_POOL`` matches, most upvoted first (newer on ties)."""
+    if offset >= UPVOTES_POOL or limit <= 0:
+        return []
+    pool = matches.upvotes(matches.window(0, UPVOTES_POOL))
+    # Papers HF never voted on sort below 0 votes, as in the listings (bridge.store.listing).
+    pool.sort(key=lambda row: (-(row[1] if row[1] is not None else -1), -row[0]))
+    return [(seq, None) for seq, _ in pool[offset : offset + limit]]
+
+
+def order_for(sort: str) -> Order:
+    """The ``order`` of a sort name ("relevance", "newest", "upvotes"); QueryError naming the
+    choices for anything else."""
+    try:
+        return SORTS[sort]
+    except KeyError:
+        choices = ", ".join(SORTS)
+        raise QueryError(f"unknown sort {sort!r}: use one of {choices}", None, sort) from None
 
 
 def _page_items(
@@ -847,7 +881,10 @@ __all__ = [
     "SearchBudget",
     "SearchResult",
     "SearchResults",
+    "SORTS",
+    "UPVOTES_POOL",
     "explain_plan",
+    "order_for",
     "search_store",
     "validate_query",
 ]

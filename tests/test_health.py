@@ -207,7 +207,7 @@ def test_the_page_says_when_sources_cannot_be_reached_and_what_to_do_meanwhile(
             assert live.poll().ok
             page = httpx.get(live.url("/")).text
             assert "Papers may be late" not in page and 'class="health"' not in page
-            assert 'class="paper"' in page
+            assert '<article class="paper' in page
 
 
 # -- `paperbridge status` ------------------------------------------------------------------

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined
 
+from adapters.atom.cards import Card, github_name
 from adapters.atom.catalog import FeedSpec
 from adapters.atom.entries import FeedEntry
+from adapters.atom.periods import Period
 from adapters.atom.templates import TEMPLATES
 from adapters.stdout import preview
 
 MEDIA_TYPE = "text/html; charset=utf-8"
 # No script runs on these pages at all; the policy makes an escaping slip inert as well.
+# Images may come from any https host: the cards show Hugging Face's thumbnails.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -41,7 +45,10 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.globals.update(preview=preview, short_authors=_short_authors)
+_ENV.globals.update(preview=preview, short_authors=_short_authors, github_name=github_name)
+
+# A sort switch: (label, url, whether it is the current sort).
+SortLinks = Sequence[tuple[str, str, bool]]
 
 
 def _render(template: str, **context: Any) -> bytes:
@@ -64,20 +71,66 @@ class HealthNotice:
 
 def render_index(
     feeds: Sequence[FeedSpec],
-    entries: Sequence[FeedEntry],
+    cards: Sequence[Card],
     base: str,
     max_query_length: int,
     notice: HealthNotice | None = None,
+    *,
+    next_url: str | None = None,
+    after: str | None = None,
+    latest: date | None = None,
 ) -> bytes:
+    """The front page: the feeds, then the newest papers grouped by listing day."""
+    groups: list[tuple[date | None, list[Card]]] = []
+    for card in cards:
+        if not groups or groups[-1][0] != card.day:
+            groups.append((card.day, []))
+        groups[-1][1].append(card)
     return _render(
         "index.html",
         base=base,
         feeds=feeds,
         discover=feeds,
-        entries=entries,
+        groups=groups,
         query=None,
         max_query_length=max_query_length,
         notice=notice or HealthNotice(),
+        next_url=next_url,
+        after=after,
+        latest=latest,
+    )
+
+
+def render_listing(
+    *,
+    base: str,
+    period: Period,
+    cards: Sequence[Card],
+    total: int,
+    sorts: SortLinks,
+    prev_period: Period | None,
+    next_period: Period | None,
+    prev_url: str | None,
+    next_url: str | None,
+    page_number: int,
+    max_query_length: int,
+) -> bytes:
+    """One day's, week's or month's papers, like huggingface.co/papers."""
+    return _render(
+        "listing.html",
+        base=base,
+        discover=[],
+        query=None,
+        period=period,
+        cards=cards,
+        total=total,
+        sorts=sorts,
+        prev_period=prev_period,
+        next_period=next_period,
+        prev_url=prev_url,
+        next_url=next_url,
+        page_number=page_number,
+        max_query_length=max_query_length,
     )
 
 
@@ -86,12 +139,16 @@ def render_search(
     base: str,
     query: str | None,
     feed: FeedSpec | None,
-    entries: Sequence[FeedEntry],
-    total: int,
+    cards: Sequence[Card],
+    total: int | str,
     error: str | None,
     prev_url: str | None,
     next_url: str | None,
     max_query_length: int,
+    sorts: SortLinks = (),
+    page_number: int = 1,
+    note: str | None = None,
+    sort: str = "relevance",
 ) -> bytes:
     return _render(
         "search.html",
@@ -99,12 +156,17 @@ def render_search(
         query=query,
         feed=feed,
         discover=[feed] if feed else [],
-        entries=entries,
+        cards=cards,
         total=total,
         error=error,
         prev_url=prev_url,
         next_url=next_url,
         max_query_length=max_query_length,
+        sorts=sorts,
+        page_number=page_number,
+        note=note,
+        # A new search from the box keeps the chosen sort.
+        search_sort=sort,
     )
 
 

@@ -17,8 +17,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from adapters.atom import atom, jsonfeed, opml, page
+from adapters.atom import archive_pages, atom, jsonfeed, opml, page
 from adapters.atom.cache import DataVersion, RenderCache
+from adapters.atom.cards import Card, to_card
 from adapters.atom.catalog import (
     FEED_SIZE,
     FORMATS,
@@ -29,7 +30,6 @@ from adapters.atom.catalog import (
     load_entries,
 )
 from adapters.atom.conditional import Rendered
-from adapters.atom.entries import FeedEntry, explain, to_entry
 from adapters.atom.negotiate import prefers_html
 from adapters.atom.serving import (
     Answer,
@@ -44,7 +44,7 @@ from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import QueryError, SearchBusy, SearchTooBroad, StoreError
 from bridge.health import HealthCheck, HealthReport
-from bridge.search import SearchResults, search_store
+from bridge.search import UPVOTES_POOL, Order, SearchResults, order_for, search_store
 from bridge.search_pool import SearchPool, shared_pool
 from bridge.store import Store
 
@@ -56,6 +56,8 @@ MAX_PAGE = 250
 _MEDIA_TYPES = {"atom": atom.MEDIA_TYPE, "json": jsonfeed.MEDIA_TYPE, "html": page.MEDIA_TYPE}
 _FEED_TYPES = {"atom": "application/atom+xml", "json": "application/feed+json"}
 _STATIC = {"Cache-Control": "public, max-age=86400"}
+# The search page's sort switch: bridge.search.SORTS, as the page labels them.
+_SEARCH_SORTS = (("relevance", "Relevance"), ("newest", "Newest"), ("upvotes", "Upvotes"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,20 +291,55 @@ class FeedSite:
     async def index(self, request: Request) -> Response:
         headers = request_headers(request.scope)
         base = self.base(request.scope, headers.get(b"host"))
+        try:
+            after = archive_pages.parse_cursor(request.query_params.get("after"))
+        except archive_pages.PageError as exc:
+            return _text(exc.status, exc.message)
         # Read on every request: health changes without the papers changing, and the notice
         # is part of the cache key, so a page saying "may be late" is not served once fixed.
         notice = _notice(await asyncio.to_thread(self.health.read))
 
         def render() -> Answer:
-            entries = load_entries(self.store, self.catalog.all, PAGE_SIZE)
             limit = self.options.max_query_length
-            body = page.render_index(self.catalog.listed(), entries, base, limit, notice)
-            updated = atom.feed_updated(entries, self.store_created())
-            rendered = Rendered(body, page.MEDIA_TYPE, updated, "no-cache", vary="")
+            front = archive_pages.render_front(
+                self.store, self.catalog.listed(), after, base, limit, notice, self.store_created()
+            )
+            rendered = Rendered(front.body, page.MEDIA_TYPE, front.updated, "no-cache", vary="")
             return Answer(rendered, page.SECURITY_HEADERS)
 
         try:
-            answer = await self._answer(("index", base, notice), render)
+            answer = await self._answer(("index", base, notice, after), render)
+        except _Failure as failure:
+            return _text(failure.status, failure.message)
+        return answer.respond(headers)
+
+    async def listing(self, request: Request) -> Response:
+        """A day's, week's or month's papers (``/papers/2024-08-01``, ``2024-W31``,
+        ``2024-08``); ``/papers`` alone is the newest listing day."""
+        headers = request_headers(request.scope)
+        base = self.base(request.scope, headers.get(b"host"))
+        name = request.path_params.get("period")
+
+        def render() -> Answer:
+            period = archive_pages.period_for(self.store, name)
+            wanted = archive_pages.ListingRequest.read(period, request.query_params)
+            limit = self.options.max_query_length
+            listing = archive_pages.render_listing(
+                self.store, wanted, base, limit, self.store_created()
+            )
+            rendered = Rendered(listing.body, page.MEDIA_TYPE, listing.updated, "no-cache", vary="")
+            return Answer(rendered, page.SECURITY_HEADERS)
+
+        try:
+            if name is not None:
+                # Checked before the cache: a bad URL costs no cache entry and no thread.
+                period = archive_pages.period_for(self.store, name)
+                archive_pages.ListingRequest.read(period, request.query_params)
+            params = request.query_params
+            key = ("listing", base, name, params.get("sort"), params.get("page"))
+            answer = await self._answer(key, render)
+        except archive_pages.PageError as exc:
+            return _text(exc.status, exc.message)
         except _Failure as failure:
             return _text(failure.status, failure.message)
         return answer.respond(headers)
@@ -310,6 +347,7 @@ class FeedSite:
     async def search_page(self, request: Request) -> Response:
         base = self.base(request.scope, request.headers.get("host"))
         raw = request.query_params.get("q")
+        sort = request.query_params.get("sort") or "relevance"
         try:
             number = int(request.query_params.get("page", "1"))
         except ValueError:
@@ -319,9 +357,11 @@ class FeedSite:
         if raw is None or not raw.strip():
             return self._search_page(base, None)
         try:
+            # The same order `paperbridge search --sort` gives (bridge.search.SORTS).
+            order = order_for(sort)
             spec = self.catalog.search(raw)
             outcome, seconds = await self.searches.run(
-                _timed_search, self.store, spec.query or "", (number - 1) * PAGE_SIZE
+                _timed_search, self.store, spec.query or "", (number - 1) * PAGE_SIZE, order
             )
         except QueryError as exc:
             return self._search_page(base, raw, error=f"bad query: {exc}", status=400)
@@ -337,21 +377,36 @@ class FeedSite:
         if isinstance(outcome, SearchTooBroad):
             return self._search_page(base, raw, error=str(outcome), status=422, headers=timing)
         results = outcome
-        entries = [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results.items]
+        cards = [to_card(r.stored, r.hits) for r in results.items]
 
-        def page_url(n: int) -> str:
-            return f"{base}/search?{urlencode({'q': spec.query, 'page': n})}"
+        def page_url(n: int, chosen: str = sort) -> str:
+            params = {"q": spec.query or "", "sort": chosen, "page": str(n)}
+            if chosen == "relevance":
+                del params["sort"]
+            if n == 1:
+                del params["page"]
+            return f"{base}/search?{urlencode(params)}"
 
-        more = number * PAGE_SIZE < results.total and number < MAX_PAGE
+        # Upvotes order sorts the newest UPVOTES_POOL matches only (bridge.search).
+        last = min(results.total, UPVOTES_POOL) if order == "upvotes" else results.total
+        more = number * PAGE_SIZE < last and number < MAX_PAGE
+        note = None
+        if order == "upvotes" and results.total > UPVOTES_POOL:
+            note = f"Sorted by upvotes: the newest {UPVOTES_POOL:,} matches."
+        sorts = [(label, page_url(1, name), name == sort) for name, label in _SEARCH_SORTS]
         return self._search_page(
             base,
             spec.query,
             feed=spec,
-            entries=entries,
-            total=results.total,
+            cards=cards,
+            total=results.total_text,
             prev_url=page_url(number - 1) if number > 1 else None,
             next_url=page_url(number + 1) if more else None,
             headers=timing,
+            sorts=sorts,
+            page_number=number,
+            note=note,
+            sort=sort,
         )
 
     def _search_page(
@@ -360,25 +415,33 @@ class FeedSite:
         query: str | None,
         *,
         feed: FeedSpec | None = None,
-        entries: list[FeedEntry] | None = None,
-        total: int = 0,
+        cards: list[Card] | None = None,
+        total: int | str = 0,
         error: str | None = None,
         status: int = 200,
         prev_url: str | None = None,
         next_url: str | None = None,
         headers: dict[str, str] | None = None,
+        sorts: page.SortLinks = (),
+        page_number: int = 1,
+        note: str | None = None,
+        sort: str = "relevance",
     ) -> Response:
         body = page.render_search(
             base=base,
             # An over-long query is not echoed back whole into the page.
             query=query[: self.options.max_query_length] if query else None,
             feed=feed,
-            entries=entries or [],
+            cards=cards or [],
             total=total,
             error=error,
             prev_url=prev_url,
             next_url=next_url,
             max_query_length=self.options.max_query_length,
+            sorts=sorts,
+            page_number=page_number,
+            note=note,
+            sort=sort,
         )
         every = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS, **(headers or {})}
         return Response(body, status_code=status, headers=every, media_type=page.MEDIA_TYPE)
@@ -407,6 +470,8 @@ class FeedSite:
             Route("/feeds/{rest:path}", self.unknown_feed),
             Route("/", self.index, name="index"),
             Route("/search", self.search_page, name="search"),
+            Route("/papers", self.listing, name="listing_latest"),
+            Route("/papers/{period}", self.listing, name="listing"),
             Route("/static/paperbridge.css", self.stylesheet, name="stylesheet"),
             Route("/static/favicon.svg", self.favicon, name="favicon"),
             Route("/favicon.ico", self.favicon),
@@ -435,13 +500,13 @@ def _notice(report: HealthReport) -> page.HealthNotice:
 
 
 def _timed_search(
-    store: Store, query: str, offset: int
+    store: Store, query: str, offset: int, order: Order = "recent"
 ) -> tuple[SearchResults | SearchTooBroad, float]:
     """A search page's results, or why it is too broad, and the seconds the search took."""
     started = time.perf_counter()
     try:
         outcome: SearchResults | SearchTooBroad = search_store(
-            store, query, limit=PAGE_SIZE, offset=offset, order="recent"
+            store, query, limit=PAGE_SIZE, offset=offset, order=order
         )
     except SearchTooBroad as exc:
         outcome = exc

@@ -34,6 +34,19 @@ article.paper p { margin: .3rem 0; }
 .why { font-style: italic; }
 .links a { margin-right: .75rem; }
 nav.pages { display: flex; justify-content: space-between; margin: 1rem 0; }
+article.card { display: flex; gap: 1rem; align-items: flex-start; }
+article.card .thumb img { width: 10rem; height: auto; aspect-ratio: 16 / 9; object-fit: cover;
+  border-radius: .25rem; border: 1px solid var(--line); }
+article.card .body { flex: 1; min-width: 0; }
+article.card .summary { font-weight: 500; }
+@media (max-width: 36rem) { article.card { flex-direction: column; }
+  article.card .thumb img { width: 100%; } }
+mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: .15em; }
+.comments, .stars { white-space: nowrap; }
+nav.periods, nav.sorts { display: flex; flex-wrap: wrap; gap: .75rem; align-items: baseline;
+  margin: .5rem 0; }
+nav.sorts [aria-current] { font-weight: 700; }
+h2.day, h3.day { font-size: 1.05rem; margin: 1.5rem 0 0; }
 """
 
 FAVICON = """\
@@ -62,6 +75,7 @@ BASE = """\
   <form class="search" action="{{ base }}/search" method="get" role="search">
     <input type="search" name="q" value="{{ query or '' }}" maxlength="{{ max_query_length }}"
       placeholder="Search papers, e.g. generalization" aria-label="Search papers">
+    {% if search_sort is defined and search_sort != 'relevance' %}<input type="hidden" name="sort" value="{{ search_sort }}">{% endif %}
     <button type="submit">Search</button>
   </form>
 </header>
@@ -84,7 +98,10 @@ PAPER = """\
   </p>
   {% if entry.authors %}<p class="authors">{{ short_authors(entry) }}</p>{% endif %}
   {% if entry.why %}<p class="why">{{ entry.why }}</p>{% endif %}
-  {% if entry.abstract %}<p class="abstract">{{ preview(entry.abstract) }}</p>{% endif %}
+  {% if entry.tldr %}<p class="summary" title="Hugging Face's AI summary">{{ entry.tldr }}</p>{% endif %}
+  {# A "matched X in the abstract" line stands over the whole abstract, never over a cut one
+     that may not show X (feed entries carry no match offsets to start a preview at). #}
+  {% if entry.abstract %}<p class="abstract">{{ entry.abstract if entry.why else preview(entry.abstract) }}</p>{% endif %}
   <p class="links">
     {% for link in entry.links %}<a href="{{ link.href }}" rel="noopener noreferrer">{{ link.title }}</a>{% endfor %}
   </p>
@@ -92,9 +109,37 @@ PAPER = """\
 {% endmacro %}
 """
 
+CARD = """\
+{% macro marked(segments) %}{% for piece, hit in segments %}{% if hit %}<mark>{{ piece }}</mark>{% else %}{{ piece }}{% endif %}{% endfor %}{% endmacro %}
+{% macro card(c) %}
+<article class="paper card" id="paper-{{ c.arxiv_id }}">
+  {% if c.thumbnail %}<a class="thumb" href="{{ c.url }}" tabindex="-1" aria-hidden="true"><img src="{{ c.thumbnail }}" alt="" loading="lazy" decoding="async" width="160" height="90"></a>{% endif %}
+  <div class="body">
+  <h3><a href="{{ c.url }}">{{ marked(c.title) }}</a></h3>
+  <p class="meta">
+    {% if c.upvotes is not none %}<span class="upvotes" title="upvotes on Hugging Face">▲ {{ c.upvotes }}</span> · {% endif %}
+    {% if c.comments is not none %}<a class="comments" href="{{ c.comments_url }}" title="comments on Hugging Face">{{ c.comments }} {{ 'comment' if c.comments == 1 else 'comments' }}</a> · {% endif %}
+    {% if c.day %}<a class="day" href="{{ base }}/papers/{{ c.day.isoformat() }}"><time datetime="{{ c.day.isoformat() }}">{{ c.day.strftime('%d %b %Y') }}</time></a> · {% endif %}
+    arXiv:{{ c.arxiv_id }}
+    {% if c.categories %} · <span class="categories">{{ c.categories | join(' ') }}</span>{% endif %}
+  </p>
+  {% if c.authors %}<p class="authors">{{ c.authors }}</p>{% endif %}
+  {% if c.summary %}<p class="summary" title="Hugging Face's AI summary">{{ marked(c.summary) }}</p>{% endif %}
+  {% if c.why %}<p class="why">{{ c.why }}</p>{% endif %}
+  {% if c.abstract %}<p class="abstract">{{ marked(c.abstract) }}</p>{% endif %}
+  <p class="links">
+    {% for link in c.links %}<a href="{{ link.href }}" rel="noopener noreferrer">{{ link.title }}</a>{% endfor %}
+    {% if c.github %}<a class="github" href="{{ c.github }}" rel="noopener noreferrer">GitHub: {{ github_name(c.github) }}{% if c.github_stars is not none %} <span class="stars">★ {{ c.github_stars }}</span>{% endif %}</a>{% endif %}
+    {% if c.project %}<a class="project" href="{{ c.project }}" rel="noopener noreferrer">Project page</a>{% endif %}
+  </p>
+  </div>
+</article>
+{% endmacro %}
+"""
+
 INDEX = """\
 {% extends "base.html" %}
-{% from "paper.html" import paper_card %}
+{% from "card.html" import card with context %}
 {% block main %}
 <h1>Feeds</h1>
 <p class="muted">Paste a feed address into your feed reader, or import them all at once:
@@ -126,29 +171,40 @@ INDEX = """\
   {% endif %}
 </section>
 {% endif %}
-<h2>Newest papers</h2>
-{% for entry in entries %}{{ paper_card(entry) }}{% else %}<p class="muted">{% if notice.starting %}No papers yet: the first poll is still on its way.{% elif notice.problems %}No papers yet: the sources could not be read (see above).{% else %}No papers yet: the sources answered, listing none so far.{% endif %}</p>{% endfor %}
+<h2 id="newest">Newest papers</h2>
+<p class="muted">Every stored paper by the day it was listed, newest first.
+  {% if latest %}By day, sorted by upvotes: <a href="{{ base }}/papers/{{ latest.isoformat() }}">{{ latest.strftime('%d %b %Y') }}</a>.{% endif %}</p>
+<section id="papers">
+{% for day, cards in groups %}
+<h3 class="day">{% if day %}<a href="{{ base }}/papers/{{ day.isoformat() }}">{{ day.strftime("%A, %d %B %Y") }}</a>{% else %}Undated{% endif %}</h3>
+{% for c in cards %}{{ card(c) }}{% endfor %}
+{% else %}<p class="muted">{% if notice.starting %}No papers yet: the first poll is still on its way.{% elif notice.problems %}No papers yet: the sources could not be read (see above).{% else %}No papers yet: the sources answered, listing none so far.{% endif %}</p>{% endfor %}
+</section>
+<nav class="pages">
+  {% if after %}<a href="{{ base }}/#newest">← Newest</a>{% else %}<span></span>{% endif %}
+  {% if next_url %}<a rel="next" href="{{ next_url }}">Older →</a>{% endif %}
+</nav>
 {% endblock %}
 """
 
 SEARCH = """\
 {% extends "base.html" %}
-{% from "paper.html" import paper_card %}
+{% from "card.html" import card with context %}
+{% from "nav.html" import sort_switch, pager %}
 {% block title %}{% if query %}{{ query }} — {% endif %}paperbridge search{% endblock %}
 {% block main %}
 {% if error %}
 <p class="error" role="alert">{{ error }}</p>
 {% elif query %}
-<p class="muted"><span id="total">{{ total }}</span> {{ 'paper matches' if total == 1 else 'papers match' }} <strong>{{ query }}</strong>.
+<p class="muted"><span id="total">{{ total }}</span> {{ 'paper matches' if total in (1, '1') else 'papers match' }} <strong>{{ query }}</strong>.
   Subscribe: <a href="{{ feed.url(base, 'atom') }}" type="application/atom+xml">Atom</a>
   · <a href="{{ feed.url(base, 'json') }}" type="application/feed+json">JSON Feed</a></p>
+{{ sort_switch(sorts) }}
+{% if note %}<p class="muted">{{ note }}</p>{% endif %}
 <section id="results">
-{% for entry in entries %}{{ paper_card(entry) }}{% endfor %}
+{% for c in cards %}{{ card(c) }}{% endfor %}
 </section>
-<nav class="pages">
-  {% if prev_url %}<a rel="prev" href="{{ prev_url }}">← Newer</a>{% else %}<span></span>{% endif %}
-  {% if next_url %}<a rel="next" href="{{ next_url }}">Older →</a>{% endif %}
-</nav>
+{{ pager(prev_url, next_url, page_number) }}
 {% else %}
 <p class="muted">Search every stored paper by title, abstract and keywords.</p>
 {% endif %}
@@ -168,7 +224,47 @@ FEED = """\
 {% endblock %}
 """
 
+NAV = """\
+{% macro sort_switch(sorts) %}
+<nav class="sorts" aria-label="Sort by">Sort by:
+{% for label, url, current in sorts %}{% if current %}<strong aria-current="true">{{ label }}</strong>{% else %}<a href="{{ url }}">{{ label }}</a>{% endif %}
+{% endfor %}
+</nav>
+{% endmacro %}
+{% macro pager(prev_url, next_url, number) %}
+<nav class="pages" aria-label="Pages">
+  {% if prev_url %}<a rel="prev" href="{{ prev_url }}">← Previous page</a>{% else %}<span></span>{% endif %}
+  {% if prev_url or next_url %}<span class="muted">Page {{ number }}</span>{% endif %}
+  {% if next_url %}<a rel="next" href="{{ next_url }}">Next page →</a>{% else %}<span></span>{% endif %}
+</nav>
+{% endmacro %}
+"""
+
+LISTING = """\
+{% extends "base.html" %}
+{% from "card.html" import card with context %}
+{% from "nav.html" import sort_switch, pager %}
+{% block title %}{{ period.title }} — paperbridge{% endblock %}
+{% block main %}
+<h1>{{ period.title }}</h1>
+<nav class="periods" aria-label="Listing days">
+  {% if prev_period %}<a class="prev-period" href="{{ base }}/papers/{{ prev_period.name }}">← {{ prev_period.title }}</a>{% endif %}
+  {% for wider in period.wider() %}<a class="{{ wider.kind }}" href="{{ base }}/papers/{{ wider.name }}">The whole {{ wider.kind }}</a>{% endfor %}
+  {% if next_period %}<a class="next-period" href="{{ base }}/papers/{{ next_period.name }}">{{ next_period.title }} →</a>{% endif %}
+</nav>
+<p class="muted"><span id="total">{{ total }}</span> {{ 'paper' if total == 1 else 'papers' }} listed.</p>
+{% if total %}{{ sort_switch(sorts) }}{% endif %}
+<section id="papers">
+{% for c in cards %}{{ card(c) }}{% else %}<p class="muted">No papers were listed {{ 'on this day' if period.kind == 'day' else 'in this ' + period.kind }}.{% if prev_period or next_period %} The nearest listings are linked above.{% endif %}</p>{% endfor %}
+</section>
+{{ pager(prev_url, next_url, page_number) }}
+{% endblock %}
+"""
+
 TEMPLATES = {
+    "card.html": CARD,
+    "nav.html": NAV,
+    "listing.html": LISTING,
     "base.html": BASE,
     "paper.html": PAPER,
     "index.html": INDEX,
