@@ -198,9 +198,13 @@ class _Walk:
         if after is not None:
             where.append(f"(p.listed_on < {m} OR (p.listed_on = {m} AND p.seq < {m}))")
             params += [after[0].isoformat(), after[0].isoformat(), after[1]]
+        # Within one day the index's own order is the listing order: FTS5 then reads matches
+        # newest first and stops at the limit, where a sort would read all of the day's.
+        one_day = days is not None and days[0] == days[1]
+        order = f"{key} DESC" if one_day else "p.listed_on DESC, p.seq DESC"
         sql = (
             f"SELECT p.listed_on, p.seq {sql} WHERE {' AND '.join(where)}"
-            f" ORDER BY p.listed_on DESC, p.seq DESC LIMIT {int(limit)}"
+            f" ORDER BY {order} LIMIT {int(limit)}"
         )
         return [(_day(day), int(seq)) for day, seq in _query(self.conn, sql, params)]  # type: ignore[misc]
 
