@@ -52,7 +52,16 @@ def build_fetcher(
         backoff_max=settings.fetch.backoff_max_seconds,
         min_interval=min_interval,
         validators=store,
+        host_headers=_hf_token_header(settings),
     )
+
+
+def _hf_token_header(settings: Settings) -> dict[str, dict[str, str]]:
+    """HF_TOKEN as a bearer token for the HF host alone (a token doubles HF's allowance)."""
+    if settings.hf_token is None:
+        return {}
+    host = urlsplit(settings.sources.hf.base_url).hostname or ""
+    return {host: {"Authorization": f"Bearer {settings.hf_token.get_secret_value()}"}}
 
 
 def build_sources(settings: Settings, fetcher: Fetcher) -> list[Source]:

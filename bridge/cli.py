@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bridge import __version__
+from bridge.backfill import check_arguments
 from bridge.config import Settings, config_path, listen_host, load_settings
 from bridge.errors import BridgeError, ConfigError
 
@@ -208,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--no-hf", action="store_true", help="skip Hugging Face")
     backfill.add_argument("--restart", action="store_true", help="ignore saved progress")
+    backfill.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="read again only the days that failed in earlier runs",
+    )
 
     commands.add_parser(
         "check-config", parents=[common], help="validate settings and print them (secrets redacted)"
@@ -331,6 +337,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return commands.import_files(settings, args.files, announce=args.announce)
     if args.command == "backfill":
         end = args.end or datetime.now(UTC).date()
+        try:
+            # Wrong arguments are the user's to fix (exit 2), said before any request.
+            check_arguments(args.start, end, arxiv_categories=args.arxiv, hf=not args.no_hf)
+        except BridgeError as exc:
+            print(f"paperbridge: {exc}", file=sys.stderr)
+            return 2
         return asyncio.run(
             commands.backfill(
                 settings,
@@ -339,6 +351,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 arxiv_categories=args.arxiv,
                 hf=not args.no_hf,
                 restart=args.restart,
+                retry_failed=args.retry_failed,
             )
         )
     raise AssertionError(args.command)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from bridge import metrics
 from bridge.app import Bridge, build_fetcher, open_bridge
+from bridge.backfill import DayRun, check_arguments, hf_interval, summary
 from bridge.chat import ChatService
 from bridge.config import Settings, redacted
 from bridge.crashes import CrashWatch, explain, is_disk_full
@@ -31,13 +32,12 @@ from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
 from bridge.outputs import OutputContext, output_middleware, running_outputs
 from bridge.paper_text import dumps, format_paper, paper_json
-from bridge.poller import PollReport, store_listings
+from bridge.poller import PollReport
 from bridge.processes import StopSignals
 from bridge.query.hints import empty_result_hints
 from bridge.scheduler import Scheduler
 from bridge.search import order_for, search_store
 from bridge.sources.arxiv import ArxivSource
-from bridge.sources.base import Source
 from bridge.sources.hf import FIRST_LISTING_DAY, HuggingFaceSource
 from bridge.store import Store, open_store, safe_url, sqlite_file
 from bridge.web import create_web_app
@@ -196,30 +196,6 @@ def import_files(settings: Settings, paths: list[Path], *, announce: bool) -> in
 # -- backfill --------------------------------------------------------------------------------
 
 
-async def _backfill_source(
-    bridge: Bridge, source: Source, job: str, start: date, end: date, restart: bool
-) -> None:
-    saved = None if restart else bridge.store.get_progress(job)
-    resume_from = date.fromisoformat(saved) if saved else None
-    total_days = (end - start).days + 1
-    done_days = (resume_from - start).days + 1 if resume_from and resume_from >= start else 0
-    with tqdm(
-        total=total_days,
-        initial=max(0, done_days),
-        unit=" days",
-        desc=job,
-        disable=None,
-        file=sys.stderr,
-    ) as bar:
-        async for listing in source.backfill(start=start, end=end, resume_from=resume_from):
-            new, merged, _skipped = await store_listings(bridge.store, [listing], announce=False)
-            if listing.day is not None and listing.complete:
-                # Progress moves only after the day is stored: an interruption resumes here.
-                await asyncio.to_thread(bridge.store.set_progress, job, listing.day.isoformat())
-            bar.set_postfix(new=new, merged=merged, refresh=False)
-            bar.update(1)
-
-
 async def backfill(
     settings: Settings,
     *,
@@ -228,10 +204,11 @@ async def backfill(
     arxiv_categories: str | None,
     hf: bool,
     restart: bool,
+    retry_failed: bool = False,
 ) -> int:
-    if start is not None and start > end:
-        # A reversed range would load nothing and still say "done".
-        raise BridgeError(f"backfill: --from {start} is after --to {end}; nothing to load")
+    """Load past listings (bridge.backfill); 1 when some day failed and was skipped."""
+    # Every argument is checked before the first request.
+    cats = check_arguments(start, end, arxiv_categories=arxiv_categories, hf=hf)
     hf_start = max(start or FIRST_LISTING_DAY, FIRST_LISTING_DAY)
     if hf and ((start is not None and start < FIRST_LISTING_DAY) or end < FIRST_LISTING_DAY):
         # Earlier days would be asked for and found empty without a word.
@@ -240,24 +217,49 @@ async def backfill(
             f"backfill: Hugging Face Daily Papers start on {FIRST_LISTING_DAY}; {then}",
             file=sys.stderr,
         )
+    has_token = settings.hf_token is not None
+    interval = hf_interval(has_token)
+    allowed = (
+        "1,000 requests per 5 minutes with HF_TOKEN"
+        if has_token
+        else ("500 requests per 5 minutes without a token; set HF_TOKEN for 1,000")
+    )
+    outcomes = []
     async with open_bridge(settings) as bridge:
-        # Backfill is many requests: stay well inside HF's 500 requests per 5 minutes.
         hf_host = urlsplit(settings.sources.hf.base_url).netloc
-        hf_fetcher = build_fetcher(settings, bridge.store, extra_intervals={hf_host: 1.0})
+        hf_fetcher = build_fetcher(settings, bridge.store, extra_intervals={hf_host: interval})
         async with hf_fetcher:
             if hf and hf_start <= end:
+                print(f"backfill: Hugging Face allows {allowed}", file=sys.stderr)
                 source = HuggingFaceSource(settings.sources.hf, hf_fetcher)
-                await _backfill_source(bridge, source, "backfill:hf", hf_start, end, restart)
-            if arxiv_categories:
-                if start is None:
-                    raise BridgeError("backfill --arxiv needs --from DATE (arXiv is large)")
-                cats = [c for c in arxiv_categories.replace(",", "+").split("+") if c]
+                run = DayRun(
+                    bridge.store,
+                    source,
+                    "backfill:hf",
+                    interval=interval,
+                    fetched=lambda: hf_fetcher.requests,
+                )
+                outcome = await run.run(hf_start, end, restart=restart, retry_failed=retry_failed)
+                outcomes.append(outcome)
+            if cats and start is not None:
                 arxiv_settings = settings.sources.arxiv.model_copy(update={"categories": cats})
                 arxiv = ArxivSource(arxiv_settings, bridge.fetcher)
                 job = f"backfill:arxiv:{'+'.join(cats)}:{start.isoformat()}"
-                await _backfill_source(bridge, arxiv, job, start, end, restart)
-    print(f"backfill done; the store holds {bridge.store.count_papers()} papers")
-    return 0
+                run = DayRun(
+                    bridge.store,
+                    arxiv,
+                    job,
+                    interval=settings.sources.arxiv.min_interval_seconds,
+                    fetched=lambda: bridge.fetcher.requests,
+                )
+                outcome = await run.run(start, end, restart=restart, retry_failed=retry_failed)
+                outcomes.append(outcome)
+        total = await asyncio.to_thread(bridge.store.count_papers)
+    text, ok = summary(outcomes, "paperbridge backfill --retry-failed (with the same --from/--to)")
+    if text:
+        print(text, file=sys.stderr)
+    print(f"backfill done; the store holds {total} papers")
+    return 0 if ok else 1
 
 
 # -- serve -----------------------------------------------------------------------------------

@@ -490,6 +490,8 @@ class Settings(_Section):
     slack_client_secret: SecretStr | None = None
     slack_installation_key: SecretStr | None = None
     discord_bot_token: SecretStr | None = None
+    # A Hugging Face access token (HF_TOKEN): sent to the HF host only, doubling its allowance.
+    hf_token: SecretStr | None = None
 
     @field_validator("time_zone")
     @classmethod
@@ -541,6 +543,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "PAPERBRIDGE_SLACK_API_BASE_URL": "slack.api_base_url",
     "DISCORD_BOT_TOKEN": "discord_bot_token",
     "DISCORD_PUBLIC_KEY": "discord.public_key",
+    "HF_TOKEN": "hf_token",
 }
 SECRET_KEYS = frozenset(
     {
@@ -550,6 +553,7 @@ SECRET_KEYS = frozenset(
         "slack_client_secret",
         "slack_installation_key",
         "discord_bot_token",
+        "hf_token",
     }
 )
 

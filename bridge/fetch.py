@@ -123,6 +123,7 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        host_headers: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         if not user_agent.strip():
             # arXiv and HF both ask clients to identify themselves; an empty agent is a bug.
@@ -142,6 +143,13 @@ class Fetcher:
             validators if validators is not None else MemoryValidatorStore()
         )
         self._min_interval = {host.lower(): float(s) for host, s in (min_interval or {}).items()}
+        # Headers for one host only (an access token for HF must never reach arXiv). httpx
+        # drops Authorization itself when a redirect leaves the host.
+        self._host_headers = {
+            host.lower(): dict(values) for host, values in (host_headers or {}).items()
+        }
+        # Requests sent (attempts, retries included): what a backfill's pace is measured in.
+        self.requests = 0
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
@@ -200,6 +208,7 @@ class Fetcher:
                     headers["If-Modified-Since"] = stored[1]
 
         host = request_url.host.lower()
+        headers.update(self._host_headers.get(host, {}))
         attempt = 0
         while True:
             attempt += 1
@@ -271,6 +280,7 @@ class Fetcher:
         headers: dict[str, str],
         sent: tuple[str | None, str | None],
     ) -> FetchResult:
+        self.requests += 1
         try:
             async with asyncio.timeout(self.deadline):
                 return await self._exchange(url, key, headers, sent)

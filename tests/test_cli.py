@@ -288,7 +288,9 @@ def test_poll_with_upstream_down_exits_1_and_says_why(
     assert "error: fetch http://127.0.0.1" in capsys.readouterr().err
 
 
-def test_backfill_is_resumable(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_backfill_is_resumable_and_skips_a_failing_day(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     items = json.loads(fixture("hf/daily_papers_api_limit30_2026-06-13.json"))
     start = date(2026, 6, 8)
     with FakeUpstream() as up:
@@ -303,7 +305,7 @@ def test_backfill_is_resumable(workdir: Path, capsys: pytest.CaptureFixture[str]
                 content_type="application/json",
                 query={"limit": 100, "p": 0, "date": day.isoformat()},
             )
-        # The fourth day fails for good: the run stops there and keeps what it has.
+        # The fourth day fails for good: it is recorded and skipped, and the run goes on.
         up.add(
             "/api/daily_papers",
             "bad request",
@@ -313,24 +315,32 @@ def test_backfill_is_resumable(workdir: Path, capsys: pytest.CaptureFixture[str]
         config = write_config(workdir / "c.toml", up)
         args = ["--config", str(config), "backfill", "--from", "2026-06-08", "--to", "2026-06-12"]
         assert main(args) == 1
-        assert "2026-06-11" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "2026-06-11 failed: fetch" in err and "skipped, the run goes on" in err
+        assert "1 days failed and were skipped: 2026-06-11" in err
+        assert "paperbridge backfill --retry-failed" in err
         store = open_store("sqlite:///data/paperbridge.db")
-        assert store.count_papers() == 18
-        assert store.get_progress("backfill:hf") == "2026-06-10"
+        assert store.count_papers() == 24
+        assert store.get_progress("backfill:hf") == "2026-06-12"
+        assert store.get_progress("backfill:hf:failed") == "2026-06-11"
         store.close()
 
+        # Nothing left to do but the failed day: a plain rerun asks for nothing.
+        before = len(up.requests)
+        assert main(args) == 0
+        assert len(up.requests) == before
         up.add(
             "/api/daily_papers",
             json.dumps(items[18:24]),
             content_type="application/json",
             query={"limit": 100, "p": 0, "date": "2026-06-11"},
         )
-        before = len(up.requests)
-        assert main(args) == 0
+        assert main([*args, "--retry-failed"]) == 0
         asked = [r.query["date"] for r in up.requests[before:]]
-        assert asked == ["2026-06-11", "2026-06-12"]  # resumed, not restarted
+        assert asked == ["2026-06-11"]  # only the failed day, not a restart
         store = open_store("sqlite:///data/paperbridge.db")
         assert store.count_papers() == 30
+        assert store.get_progress("backfill:hf:failed") == ""
         # Backfilled papers are searchable but never announced as new.
         assert store.recent_papers(50) == []
         store.close()
@@ -349,7 +359,7 @@ def test_backfill_refuses_a_reversed_range_and_says_where_hf_starts(
             )
         config = str(write_config(workdir / "c.toml", up))
         reversed_ = ["--config", config, "backfill", "--from", "2026-11-27", "--to", "2026-11-20"]
-        assert main(reversed_) == 1
+        assert main(reversed_) == 2
         assert capsys.readouterr().err == (
             "paperbridge: backfill: --from 2026-11-27 is after --to 2026-11-20; nothing to load\n"
         )

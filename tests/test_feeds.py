@@ -211,16 +211,26 @@ async def test_json_feed_1_1_fields(bridge: Bridge) -> None:
     assert rfc3339(item["date_published"])
 
 
-async def test_feeds_hold_the_newest_announced_papers_up_to_the_size(bridge: Bridge) -> None:
+async def test_feeds_hold_the_newest_papers_by_listing_day_up_to_the_size(
+    bridge: Bridge,
+) -> None:
     bridge.store.add_papers([make_paper(n) for n in range(60)])
-    bridge.store.add_papers([make_paper(500, title="Backfilled world")], announce=False)
+    # Stored later, quietly, as a backfill stores them: an older day and a newer one.
+    old_day = make_paper(500, title="Backfilled world", listed_on=date(2025, 1, 2))
+    new_day = make_paper(501, title="Tomorrow's world", listed_on=date(2026, 6, 13))
+    bridge.store.add_papers([old_day, new_day], announce=False)
     async with client_for(bridge) as client:
         default = feedparser.parse((await client.get("/feeds/all.atom")).content)
         query = feedparser.parse((await client.get("/feeds/search.atom?q=world")).content)
-    assert len(default.entries) == 50
-    assert default.entries[0].id == "https://arxiv.org/abs/2606.10059"
-    assert len(query.entries) == 50
-    assert all("Backfilled" not in e.title for e in default.entries + query.entries)
+    for feed in (default, query):
+        assert len(feed.entries) == 50
+        # Newest listing day first, then newest stored; the older day is past the size.
+        assert feed.entries[0].id == "https://arxiv.org/abs/2606.10501"
+        assert feed.entries[1].id == "https://arxiv.org/abs/2606.10059"
+        assert all("Backfilled" not in e.title for e in feed.entries)
+    async with client_for(bridge, FeedOptions(size=62, version_ttl=0, stale_grace=None)) as client:
+        everything = feedparser.parse((await client.get("/feeds/all.atom")).content)
+    assert everything.entries[-1].title == "Backfilled world"
     async with client_for(bridge, FeedOptions(size=10, version_ttl=0, stale_grace=None)) as client:
         small = feedparser.parse((await client.get("/feeds/all.atom")).content)
     assert len(small.entries) == 10

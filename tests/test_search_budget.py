@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,8 @@ def papers(count: int, plain: int = 3) -> list[Paper]:
             f"Study {n} of sparse models",
             abstract=("We study sparse models." if n <= plain else "We study the sparse models."),
             upvotes=n % 50,
+            # Feeds list papers by listing day: one each, newest last, as a backfill stores.
+            listed_on=date(2024, 1, 1) + timedelta(days=n),
         )
         for n in range(1, count + 1)
     ]

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from adapters.atom.entries import FeedEntry, explain, to_entry
 from bridge.config import Settings
 from bridge.errors import QueryError
-from bridge.search import search_store
+from bridge.search_newest import newest_matches
 from bridge.store import Store
 
 # Newest entries per feed. Readers keep 50-200 entries and some reject feeds near 1 MB; 50
@@ -112,11 +112,15 @@ class Catalog:
 
 
 def load_entries(store: Store, spec: FeedSpec, size: int = FEED_SIZE) -> list[FeedEntry]:
-    """The newest announced papers of a feed, newest first. Blocking: run it in a thread.
+    """A feed's newest papers by listing day, from the whole archive. Blocking: run it in a
+    thread.
 
-    Papers stored quietly (backfill, first-run policy) never appear: a feed is for news.
+    Polled, imported and backfilled papers alike: someone who loads a year of history sees
+    it at once, and a subscription's feed is full the moment it is configured. Entry ids are
+    the papers' arXiv URLs, so a reader shows a paper once however often it comes back.
+    Announcing (chat digests) is the ledger's business and stays news only.
     """
     if spec.query is None:
-        return [to_entry(stored) for stored in store.recent_papers(size, announced_only=True)]
-    results = search_store(store, spec.query, limit=size, order="recent", announced_only=True)
-    return [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results.items]
+        return [to_entry(stored) for stored in store.listings.newest(size)]
+    results = newest_matches(store, spec.query, limit=size)
+    return [to_entry(r.stored, why=explain(r.hits, r.why)) for r in results]

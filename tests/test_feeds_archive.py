@@ -1,0 +1,234 @@
+"""Feeds show the archive: imported and backfilled papers, newest listing day first, on both stores."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+
+import bridge.search_newest as search_newest
+from adapters.atom import FeedOptions, FeedSite
+from bridge import commands
+from bridge.app import Bridge, open_bridge
+from bridge.config import Settings
+from bridge.importer import import_paths
+from bridge.models import Paper
+from bridge.query import match_paper, parse_query
+from bridge.search import SearchBudget, search_store
+from bridge.search_newest import newest_matches
+from bridge.store import Store, open_store
+from bridge.web import create_web_app
+from tests.fake_upstream import FakeUpstream, fixture
+
+SHARED = Path("/work/shared/fixtures")
+FIXTURES = SHARED if SHARED.is_dir() else Path(__file__).parent / "fixtures"
+# What a new user imports: the shared fixture listings (HF API, HF page, arXiv RSS and API).
+LISTING_FILES = [
+    FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json",
+    FIXTURES / "hf" / "papers_page_date_2024-08-01.html",
+    *sorted((FIXTURES / "arxiv").glob("*.xml")),
+]
+
+
+def settings_for(database_url: str, hf_url: str = "http://127.0.0.1:9") -> Settings:
+    return Settings.model_validate(
+        {
+            "store": {"database_url": database_url},
+            "sources": {"hf": {"base_url": hf_url}},
+            "subscriptions": [{"name": "generalization", "query": "generalization"}],
+            "fetch": {"max_attempts": 2, "backoff_base_seconds": 0.01, "timeout_seconds": 2},
+        }
+    )
+
+
+@pytest.fixture
+async def bridge(database_url: str) -> AsyncIterator[Bridge]:
+    async with open_bridge(settings_for(database_url)) as opened:
+        yield opened
+
+
+def client_for(bridge: Bridge) -> httpx.AsyncClient:
+    site = FeedSite(bridge, FeedOptions(version_ttl=0, stale_grace=None))
+    app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://feeds.test")
+
+
+def listing_order(store: Store, ids: list[str]) -> list[tuple[date, int]]:
+    """(listing day, seq) of the papers behind feed entry ids, in the feed's order."""
+    by_id = {s.paper.arxiv_id: s for s in store.listings.newest(100_000)}
+    return [(by_id[i].paper.listed_on, by_id[i].seq) for i in ids]  # type: ignore[misc]
+
+
+def arxiv_ids(feed: feedparser.FeedParserDict) -> list[str]:
+    return [e.id.removeprefix("https://arxiv.org/abs/") for e in feed.entries]
+
+
+async def test_imported_fixtures_fill_the_all_search_and_subscription_feeds(
+    bridge: Bridge,
+) -> None:
+    counts = import_paths(bridge.store, LISTING_FILES, parallel=False)
+    assert counts.new > 50
+    listed = bridge.store.listings.newest(100_000)
+    async with client_for(bridge) as client:
+        everything = feedparser.parse((await client.get("/feeds/all.atom")).content)
+        search = feedparser.parse(
+            (await client.get("/feeds/search.atom", params={"q": "generalization"})).content
+        )
+        subscription = feedparser.parse(
+            (await client.get("/feeds/subscriptions/generalization.atom")).content
+        )
+        as_json = (await client.get("/feeds/all.json")).json()
+    # The newest 50 papers by listing day, newest first, whatever their order of storing.
+    assert arxiv_ids(everything) == [s.paper.arxiv_id for s in listed[:50]]
+    order = listing_order(bridge.store, arxiv_ids(everything))
+    assert order == sorted(order, reverse=True)
+    assert [item["id"] for item in as_json["items"]] == [e.id for e in everything.entries]
+    # The search feed holds every listed match (fewer than 50 here), newest listing day
+    # first. arXiv API results carry no listing day: search finds them, listings do not.
+    matching = search_store(bridge.store, "generalization", limit=100).items
+    listed_matches = {r.stored.paper.arxiv_id for r in matching if r.stored.paper.listed_on}
+    assert len(listed_matches) >= 5 and len(matching) > len(listed_matches)
+    assert set(arxiv_ids(search)) == listed_matches
+    order = listing_order(bridge.store, arxiv_ids(search))
+    assert order == sorted(order, reverse=True)
+    assert all(e.content[0].value.startswith("matched ") for e in search.entries)
+    # A subscription configured today shows the archive's matches at once.
+    assert arxiv_ids(subscription) == arxiv_ids(search)
+
+
+def hf_day(items: list[dict[str, object]], day: date) -> str:
+    for item in items:
+        item["paper"]["submittedOnDailyAt"] = f"{day.isoformat()}T00:00:00.000Z"  # type: ignore[index]
+    return json.dumps(items)
+
+
+async def test_backfilled_days_fill_the_feeds_and_change_their_validators(
+    database_url: str,
+) -> None:
+    items = json.loads(fixture("hf/daily_papers_api_limit30_2026-06-13.json"))
+    with FakeUpstream() as up:
+        first = date(2026, 6, 8)
+        for n in range(3):
+            day = first + timedelta(days=n)
+            up.add(
+                "/api/daily_papers",
+                hf_day(items[n * 10 : n * 10 + 10], day),
+                content_type="application/json",
+                query={"limit": 100, "p": 0, "date": day.isoformat()},
+            )
+        settings = settings_for(database_url, up.base_url)
+        async with open_bridge(settings) as opened:
+            # One paper polled before, on a later day than the backfill loads.
+            polled = Paper(
+                "2606.99999", "Generalization of polled things", listed_on=date(2026, 6, 12)
+            )
+            opened.store.add_papers([polled])
+            async with client_for(opened) as client:
+                before = await client.get("/feeds/all.atom")
+                assert len(feedparser.parse(before.content).entries) == 1
+                await commands.backfill(
+                    settings,
+                    start=first,
+                    end=first + timedelta(days=2),
+                    arxiv_categories=None,
+                    hf=True,
+                    restart=False,
+                )
+                after = await client.get(
+                    "/feeds/all.atom", headers={"If-None-Match": before.headers["etag"]}
+                )
+                again = await client.get(
+                    "/feeds/all.atom", headers={"If-None-Match": after.headers["etag"]}
+                )
+    # The archive changed, so the validators did: the reader gets the new feed, then a 304.
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    assert again.status_code == 304
+    feed = feedparser.parse(after.content)
+    ids = arxiv_ids(feed)
+    assert len(ids) == 31 and ids[0] == "2606.99999"
+    # The backfilled days follow, newest day first; within a day, as stored, newest first.
+    backfilled = [item["paper"]["id"] for item in items[:30]]
+    expected = [*backfilled[20:30][::-1], *backfilled[10:20][::-1], *backfilled[:10][::-1]]
+    assert ids[1:] == expected
+
+
+# -- the order itself, against a brute force ---------------------------------------------------
+
+
+def scrambled_archive(count: int, seed: int = 5) -> list[Paper]:
+    """Papers on 40 listing days, stored in no order of day (imports, backfills, polls)."""
+    rng = random.Random(seed)
+    words = ["sparse", "graph", "diffusion", "world", "robot", "protein", "language", "vision"]
+    papers = []
+    for n in range(count):
+        title = " ".join(rng.sample(words, 3))
+        papers.append(
+            Paper(
+                f"2606.{n:05d}",
+                f"{title} models {n}",
+                abstract=f"We study {rng.choice(words)} {rng.choice(words)} models.",
+                listed_on=date(2026, 1, 1) + timedelta(days=rng.randrange(40)),
+                upvotes=rng.choice([None, 0, 3, 12, 40]),
+            )
+        )
+    return papers
+
+
+UNLIMITED = SearchBudget(papers=1_000_000, seconds=1e9)
+
+
+def brute_force(store: Store, query: str, limit: int) -> list[str]:
+    parsed = parse_query(query)
+    everything = store.listings.newest(100_000)  # already newest listing day first
+    return [s.paper.arxiv_id for s in everything if match_paper(parsed, s.paper) is not None][
+        :limit
+    ]
+
+
+@pytest.mark.parametrize("few", [1000, 3])
+def test_newest_matches_are_the_newest_by_listing_day(
+    store: Store, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of answering (sort the few matches, walk the days) give the brute force's
+    order, over an archive whose storing order is not its listing order."""
+    monkeypatch.setattr(search_newest, "FEW", few)
+    papers = scrambled_archive(300)
+    for start in range(0, len(papers), 37):  # many batches, as many imports would store them
+        store.add_papers(papers[start : start + 37], announce=False)
+    store.add_papers([Paper("2606.99000", "Undated sparse graph", abstract="sparse")])
+    for query in [
+        "sparse",
+        "protein models",
+        '"graph diffusion"',
+        "robot OR vision",
+        "sparse upvotes>=10",
+        "-sparse upvotes>=3",  # the index cannot narrow it: each window's papers are checked
+        "title:world -language",
+        "nothing-matches-this",
+    ]:
+        for limit in (1, 7, 50):
+            # Order is what is tested here, not time: a loaded machine must not fail it.
+            results = newest_matches(store, query, limit=limit, budget=UNLIMITED)
+            found = [r.stored.paper.arxiv_id for r in results]
+            assert found == brute_force(store, query, limit), (query, limit)
+    # Undated papers are in no listing, as on the listing pages; search still finds them.
+    assert "2606.99000" not in [
+        r.stored.paper.arxiv_id for r in newest_matches(store, "undated", limit=5)
+    ]
+    assert search_store(store, "undated").total == 1
+
+
+def test_an_empty_store_and_a_zero_limit_answer_nothing(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        assert newest_matches(store, "sparse", limit=50) == []
+        store.add_papers(scrambled_archive(5))
+        assert newest_matches(store, "models", limit=0) == []
+    finally:
+        store.close()
