@@ -81,6 +81,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge import metrics
 from bridge.config import DeliverySettings, Settings
@@ -105,11 +106,14 @@ from bridge.query import Percolator
 from bridge.scheduler import due_slot
 from bridge.store import Store
 from bridge.store.ledger import Announced, LedgerStore
+from bridge.store.listing import ListingSort
 
 log = logging.getLogger(__name__)
 
 # Papers read per intake transaction.
 INTAKE_BATCH = 1000
+# Papers of a listing day read at a time by a "top N of the day" digest.
+TOP_PAGE = 100
 
 
 def utcnow() -> datetime:
@@ -323,7 +327,8 @@ class Ledger:
             if dest is None or _waiting(dest, now):
                 continue
             if force or sub.immediate:
-                if pending.get(sub.id):
+                # A top digest queues its day when it runs: nothing is pending before that.
+                if pending.get(sub.id) or (force and sub.top is not None):
                     due.append(sub.id)
             elif due_slot(sub, now) is not None:
                 due.append(sub.id)
@@ -452,6 +457,9 @@ class Ledger:
         publisher = self._publisher(dest)
         if publisher is None:
             return "no-publisher"
+        if sub.top is not None:
+            # Under the destination's lease: the day's papers are queued, then sent below.
+            await asyncio.to_thread(self._enqueue_top, sub, slot or now)
         # Only an all-quiet note needs to know whether an earlier try of this slot sent papers.
         earlier = 0
         if slot is not None and sub.all_quiet:
@@ -487,6 +495,49 @@ class Ledger:
             result = "quiet"
         finish.append((sub.id, slot))  # recorded with the lease's release, in one transaction
         return result
+
+    # -- top of the day ---------------------------------------------------------------------------
+
+    def _enqueue_top(self, sub: DigestSubscription, at: datetime) -> int:
+        """Queue the ``sub.top`` most upvoted papers of the listing day that completed before
+        ``at`` (the digest's slot) in its time zone, unless that day was queued already;
+        returns how many. Papers its destination already has are passed over (a paper is
+        posted to a place once), the next ones taken instead; ``sub.query``, when given,
+        narrows the day's papers. The work is one listing day's papers at most."""
+        assert sub.top is not None
+        today = at.astimezone(ZoneInfo(sub.time_zone)).date()
+        day, _after = self.store.listings.days_around(today, today)
+        if day is None:
+            return 0
+        done = self.db.top_day(sub.id)
+        if done is not None and done >= day:
+            return 0
+        percolator = Percolator([sub.as_subscription()]) if sub.query.strip() else None
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while len(rows) < sub.top:
+            page = self.store.listings.in_period(
+                day, day, sort=ListingSort.UPVOTES, limit=TOP_PAGE, offset=offset
+            )
+            if not page:
+                break
+            offset += len(page)
+            has = self.db.delivered_here(sub.destination_id, [p.paper.arxiv_id for p in page])
+            fresh = [stored for stored in page if stored.paper.arxiv_id not in has]
+            hits: dict[str, tuple[Any, ...]] = {}
+            if percolator is not None:
+                hits = {m.arxiv_id: m.hits for m in percolator.match(p.paper for p in fresh)}
+                fresh = [stored for stored in fresh if stored.paper.arxiv_id in hits]
+            for stored in fresh[: sub.top - len(rows)]:
+                rows.append(
+                    LedgerStore.ledger_row(
+                        sub.destination_id, sub.id, stored, hits.get(stored.paper.arxiv_id, ())
+                    )
+                )
+        if not self.db.enqueue_top(rows, sub.id, done, day, self.clock()):
+            return 0  # another process queued this day meanwhile
+        log.info("ledger: top %d of %s queued for %s", len(rows), day, sub.name or sub.id)
+        return len(rows)
 
     # -- notices ----------------------------------------------------------------------------------
 
@@ -846,6 +897,7 @@ def sync_configured(ledger: Ledger, settings: Settings, *, prune: bool = True) -
                 all_quiet=entry.all_quiet,
                 name=entry.name,
                 origin="config",
+                top=entry.top,
             ),
             now,
         )

@@ -218,7 +218,7 @@ def header_message(
 ) -> SlackMessage:
     """The short message a threaded digest hangs its papers under."""
     what = f"{count} new paper{'s' if count != 1 else ''}"
-    about = f" for {subscription.query}" if subscription else ""
+    about = f" for {subscription.query or subscription.name}" if subscription else ""
     return SlackMessage(
         inert_within(what + about, MAX_FALLBACK_TEXT),
         digest_header(subscription, count, threaded=True, notice=notice),
@@ -235,7 +235,7 @@ def notice_message(notice: Notice) -> SlackMessage:
 
 
 def quiet_message(subscription: DigestSubscription | None, notice: str = "") -> SlackMessage:
-    about = f" for {subscription.query}" if subscription else ""
+    about = f" for {subscription.query or subscription.name}" if subscription else ""
     return SlackMessage(
         inert_within(f"All quiet{about}: nothing new today.", MAX_FALLBACK_TEXT),
         digest_header(subscription, 0, threaded=False, notice=notice),
@@ -280,7 +280,7 @@ def _papers_message(
     count = len(titles)
     prefix = f"{count} paper{'s' if count != 1 else ''}"
     if subscription:
-        prefix += f" for {subscription.query}"
+        prefix += f" for {subscription.query or subscription.name}"
     return SlackMessage(fallback(prefix, titles), blocks)
 
 

@@ -239,10 +239,20 @@ def top_header(markup: Markup, page: SearchPage) -> str:
 
 
 def digest_header_text(markup: Markup, sub: DigestSubscription | None, count: int) -> str:
+    if sub is not None and sub.top is not None:
+        return top_digest_header_text(markup, sub, count)
     about = f" for {markup.code(sub.query)}" if sub else ""
     if count == 0:
         return f"All quiet{about}: nothing new today."
     return f"{count} new paper{'s' if count != 1 else ''}{about}"
+
+
+def top_digest_header_text(markup: Markup, sub: DigestSubscription, count: int) -> str:
+    """A "top N of the day" digest's first line."""
+    about = f" matching {markup.code(sub.query)}" if sub.query.strip() else ""
+    if count == 0:
+        return f"Nothing new among the most upvoted papers of the day{about}."
+    return f"Top {count} of the day by upvotes{about}"
 
 
 def help_text(markup: Markup, command: str = "/papers") -> str:

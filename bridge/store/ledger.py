@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -541,6 +541,11 @@ class LedgerStore:
                     schema.deliveries.c.subscription_id == subscription_id
                 )
             )
+            conn.execute(
+                delete(schema.progress).where(
+                    schema.progress.c.job == self._top_job(subscription_id)
+                )
+            )
             result = conn.execute(
                 delete(schema.digest_subscriptions).where(
                     schema.digest_subscriptions.c.id == subscription_id
@@ -632,6 +637,74 @@ class LedgerStore:
                     .values(cursor=str(new_cursor), updated_at=now)
                 )
                 if moved.rowcount != 1:
+                    raise _CursorMoved
+                if rows:
+                    stmt = self._insert(table).on_conflict_do_nothing(
+                        index_elements=["destination_id", "arxiv_id"]
+                    )
+                    conn.execute(stmt, [dict(row, enqueued_at=now) for row in rows])
+        except _CursorMoved:
+            return False
+        return True
+
+    # -- top of the day -------------------------------------------------------------------------
+
+    @staticmethod
+    def _top_job(subscription_id: str) -> str:
+        return f"digest-top:{subscription_id}"
+
+    def top_day(self, subscription_id: str) -> date | None:
+        """The last listing day a "top N" digest queued, or None."""
+        table = schema.progress
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(table.c.cursor).where(table.c.job == self._top_job(subscription_id))
+            ).scalar()
+        return date.fromisoformat(value) if value else None
+
+    def delivered_here(self, destination_id: str, arxiv_ids: Sequence[str]) -> set[str]:
+        """Which of ``arxiv_ids`` the destination has a ledger row for (queued or sent)."""
+        table = schema.deliveries
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(table.c.arxiv_id).where(
+                        table.c.destination_id == destination_id,
+                        table.c.arxiv_id.in_(list(arxiv_ids)),
+                    )
+                ).scalars()
+            )
+
+    def enqueue_top(
+        self,
+        rows: Sequence[dict[str, Any]],
+        subscription_id: str,
+        old_day: date | None,
+        new_day: date,
+        now: datetime,
+    ) -> bool:
+        """Insert a top digest's rows (one already there is kept) and record ``new_day`` as
+        queued, atomically, if the recorded day is still ``old_day``; False otherwise."""
+        progress, table = schema.progress, schema.deliveries
+        job = self._top_job(subscription_id)
+        try:
+            with self._write() as conn:
+                if old_day is None:
+                    # RETURNING, not rowcount: psycopg gives -1 for an INSERT … ON CONFLICT.
+                    moved = conn.execute(
+                        self._insert(progress)
+                        .values(job=job, cursor=new_day.isoformat(), updated_at=now)
+                        .on_conflict_do_nothing(index_elements=["job"])
+                        .returning(progress.c.job)
+                    ).first()
+                else:
+                    moved = conn.execute(
+                        update(progress)
+                        .where(progress.c.job == job, progress.c.cursor == old_day.isoformat())
+                        .values(cursor=new_day.isoformat(), updated_at=now)
+                        .returning(progress.c.job)
+                    ).first()
+                if moved is None:
                     raise _CursorMoved
                 if rows:
                     stmt = self._insert(table).on_conflict_do_nothing(
