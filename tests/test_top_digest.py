@@ -163,3 +163,6 @@ def test_deliver_posts_the_top_of_an_imported_day(
     assert len(votes) == 3 and votes == sorted(votes, reverse=True)
     assert main(["--config", str(config), "deliver", "--now"]) == 0
     assert len(out.read_text().splitlines()) == 1  # the day once
+    capsys.readouterr()
+    assert main(["--config", str(config), "status"]) == 0
+    assert "digest hf-top: top 3 of the day -> file:" in capsys.readouterr().out
