@@ -12,7 +12,7 @@ import pytest
 from adapters.discord.cog import PapersCog
 from adapters.discord.views import PageButton, ShareButton, results_view
 from adapters.slack.blocks import MORE_ACTION, SHARE_ACTION, page_value, read_page_value
-from bridge.chat import ChatService, Top, parse_command
+from bridge.chat import ChatService, Search, Top, parse_command
 from bridge.chat.service import resolve_period
 from bridge.errors import ChatUsageError
 from bridge.models import Paper
@@ -63,8 +63,10 @@ def test_top_parses_its_periods_and_explains_a_bad_one() -> None:
     assert parse_command("top 2024-8-1") == Top("2024-08-01")
     with pytest.raises(ChatUsageError, match="not a date in the calendar"):
         parse_command("top 2024-02-30")
-    with pytest.raises(ChatUsageError, match="not a period"):
-        parse_command("top yesterday")
+    with pytest.raises(ChatUsageError, match="not a period.*search top"):
+        parse_command("top k sampling")
+    # A search for the word is still there.
+    assert parse_command("search top k sampling") == Search("top k sampling")
 
 
 def test_periods_are_the_latest_listing_day_its_week_and_its_month() -> None:

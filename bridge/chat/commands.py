@@ -133,7 +133,7 @@ def parse_period(text: str) -> str:
             ) from None
     raise ChatUsageError(
         f"Top of what? `{shown}` is not a period: use `top today`, `top week`,"
-        " `top month` or a date like `top 2024-08-01`."
+        " `top month` or a date like `top 2024-08-01` (to search for the word, `search top …`)."
     )
 
 
