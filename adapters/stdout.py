@@ -42,6 +42,8 @@ __all__ = [
 
 def digest_header(subscription: DigestSubscription | None, count: int) -> str:
     about = f" for {subscription.name or subscription.query!r}" if subscription else ""
+    if subscription is not None and subscription.top is not None:
+        return f"Top {count} of the day by upvotes{about}"
     if count == 0:
         return f"All quiet{about}: nothing new."
     return f"{count} new paper{'s' if count != 1 else ''}{about}"

@@ -170,6 +170,10 @@ def import_files(settings: Settings, paths: list[Path], *, announce: bool) -> in
     with StopSignals() as stop:
         store = open_store(settings.store.database_url)
         try:
+            if announce:
+                # The digests in the settings exist before the papers are announced, so they
+                # get them however the commands are ordered (import, then deliver or serve).
+                sync_configured(build_ledger(store, settings), settings, prune=False)
             with tqdm(unit=" papers", disable=None, file=sys.stderr) as bar:
                 counts = import_paths(
                     store, files, announce=announce, progress=bar.update, stop=stop
@@ -177,8 +181,10 @@ def import_files(settings: Settings, paths: list[Path], *, announce: bool) -> in
         finally:
             store.close()
     fixed = f"; {counts.fields_fixed} fields dropped or cut to fit" if counts.fields_fixed else ""
+    announced = f"{counts.announced} announced, " if announce else ""
     summary = (
-        f"{counts.new} new, {counts.merged} merged, {counts.skipped} skipped (already known),"
+        f"{announced}{counts.new} new, {counts.merged} merged,"
+        f" {counts.skipped} skipped (already known),"
         f" {counts.problems} unreadable records, {counts.unstorable} unstorable records,"
         f" {counts.unreadable_files} unreadable files{fixed}"
     )

@@ -293,11 +293,17 @@ def _check_destination(value: str) -> str:
     )
 
 
+# The most papers a "top N of the day" digest posts: a day's highlights, not the listing.
+MAX_TOP = 50
+
+
 class DigestSettings(_Section):
     """A digest declared in the settings file (chat adapters add their own at run time)."""
 
     name: str
-    query: str
+    # What to post: new papers matching it; with ``top``, it narrows the day's papers (empty:
+    # all of them).
+    query: str = ""
     # "stdout"; "file:PATH" (one JSON line per message); "discord:CHANNEL_ID" (posted by the
     # bot); "discord-webhook:ENV_NAME" (posted through the channel webhook whose URL is in
     # that environment variable: the URL is a secret, so it never goes in this file);
@@ -307,6 +313,20 @@ class DigestSettings(_Section):
     time: str = ""  # "HH:MM" local, "now" (after each poll); empty: delivery.digest_time
     time_zone: str = ""  # IANA name; empty: the top-level time_zone
     all_quiet: bool = False
+    # "Top N of the day" instead of new matches: the N most upvoted papers of the listing day
+    # that just completed, once a day (bridge.ledger, "Top of the day").
+    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+
+    @model_validator(mode="after")
+    def _what_to_post(self) -> DigestSettings:
+        if self.top is None and not self.query:
+            raise ValueError(
+                "a digest needs a query (new papers matching it) or top = N (the N most"
+                " upvoted papers of the day)"
+            )
+        if self.top is not None and self.time.strip().lower() == "now":
+            raise ValueError('a top digest is posted once a day: give a time such as "08:00"')
+        return self
 
     @field_validator("name")
     @classmethod
@@ -323,7 +343,7 @@ class DigestSettings(_Section):
     @field_validator("query")
     @classmethod
     def _query(cls, value: str) -> str:
-        return _check_query(value)
+        return _check_query(value) if value else value
 
     @field_validator("time")
     @classmethod

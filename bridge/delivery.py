@@ -113,9 +113,14 @@ class DigestSubscription:
     origin: str = "api"
     last_digest_at: datetime | None = None  # scheduled time (UTC) of the last finished digest
     created_at: datetime | None = None
+    # "Top N of the day": the N most upvoted papers of the listing day that just completed,
+    # instead of new matches (``query`` then narrows the day's papers; empty: all of them).
+    top: int | None = None
 
     def __post_init__(self) -> None:
         parse_local_time(self.local_time)  # raises ValueError early
+        if self.top is not None and self.top < 1:
+            raise ValueError(f"top must be at least 1, not {self.top}")
 
     @property
     def immediate(self) -> bool:

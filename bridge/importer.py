@@ -44,6 +44,9 @@ class ImportCounts:
     new: int = 0
     merged: int = 0
     skipped: int = 0
+    # Papers announced by this import (`--announce`): new ones, and known ones that had been
+    # stored quietly (by a backfill or a plain import) and were never announced.
+    announced: int = 0
     problems: int = 0  # records (or pages) that could not be read
     unreadable_files: int = 0
     unstorable: int = 0  # records the database refused
@@ -147,8 +150,13 @@ def _store(
     for start in range(0, len(rows), BATCH):
         chunk = [Paper(*row) for row in rows[start : start + BATCH]]
         chunk_docs = [IndexDoc(*doc) for doc in docs[start : start + BATCH]]
-        result = writer.add_papers(chunk, announce=announce, index_docs=chunk_docs)
+        # With --announce, papers stored quietly before are announced too: seeding the archive
+        # first and announcing it afterwards is how a new user brings in a year of history.
+        result = writer.add_papers(
+            chunk, announce=announce, index_docs=chunk_docs, announce_known=announce
+        )
         counts.new += len(result.new)
+        counts.announced += sum(stored.announced for stored in result.new) + result.announced
         counts.merged += result.merged + len(result.revised)
         counts.skipped += result.skipped
         if result.refused:
@@ -284,11 +292,18 @@ class _StoppableWriter:
         self._stop = stop
 
     def add_papers(
-        self, papers: Sequence[Paper], *, announce: bool, index_docs: Sequence[IndexDoc]
+        self,
+        papers: Sequence[Paper],
+        *,
+        announce: bool,
+        index_docs: Sequence[IndexDoc],
+        announce_known: bool = False,
     ) -> AddResult:
         if self._stop():
             raise _Stopped
-        return self._writer.add_papers(papers, announce=announce, index_docs=index_docs)
+        return self._writer.add_papers(
+            papers, announce=announce, index_docs=index_docs, announce_known=announce_known
+        )
 
 
 def default_workers() -> int:

@@ -7,15 +7,24 @@ The ledger is a table in the store with one row per (destination, paper)::
        │                  │
        └──retryable failure; expired claim (marked uncertain)
 
-**Intake.** Announced papers are read from the store by ``seq`` past a cursor, matched against
-every digest subscription (``bridge.query.Percolator``) and inserted as ``pending`` rows; the
-unique key (destination, paper) keeps a paper matched by two subscriptions of one destination to
-one row (the first subscription by id carries it). Rows and cursor move in one transaction, so a
-crash loses nothing and a re-run adds nothing; papers stored by any process or command (poll,
-import --announce) are taken in. A subscription gets the papers first seen after it was
-created; upgrading a database starts the cursor at its newest paper. On PostgreSQL the cursor's
-upper bound is read under a brief ``SHARE`` lock on ``papers``, so a paper whose sequence number
-was taken but not yet committed is never skipped.
+**Intake.** Announcements are read from the store's announcement log
+(``schema.announcements``: one entry per paper announced, in the order it was announced) past a
+cursor, matched against every "new matches" digest subscription (``bridge.query.Percolator``) and
+inserted as ``pending`` rows; the unique key (destination, paper) keeps a paper matched by two
+subscriptions of one destination to one row (the first subscription by id carries it), and a
+paper is posted to a destination once, however many listings or digests bring it. Rows and
+cursor move in one transaction, so a crash loses nothing and a re-run adds nothing; papers
+announced by any process or command (poll, import --announce, including papers stored quietly
+long before) are taken in. A subscription gets the papers announced after it was created;
+upgrading a database does not deliver its history. On PostgreSQL the cursor's upper bound is
+read under a brief ``SHARE`` lock on ``papers`` (announcements are written only under the
+papers' writer lock), so an id taken but not yet committed is never skipped.
+
+**Top of the day.** A subscription with ``top = N`` takes no matches: when its digest is due,
+the N most upvoted papers of the listing day that just completed are queued for it (those its
+destination was already sent are passed over), and the day is recorded with them in one
+transaction, so each listing day is queued once per subscription; the run then sends them like
+any digest.
 
 **Sending.** A digest run first takes its destination's lease (``job_claims``), so a destination
 has at most one run, hence one message, in flight across every process. Having the lease, it
@@ -72,6 +81,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge import metrics
 from bridge.config import DeliverySettings, Settings
@@ -95,12 +105,15 @@ from bridge.publisher import NoticePublisher, Publisher
 from bridge.query import Percolator
 from bridge.scheduler import due_slot
 from bridge.store import Store
-from bridge.store.ledger import LedgerStore
+from bridge.store.ledger import Announced, LedgerStore
+from bridge.store.listing import ListingSort
 
 log = logging.getLogger(__name__)
 
 # Papers read per intake transaction.
 INTAKE_BATCH = 1000
+# Papers of a listing day read at a time by a "top N of the day" digest.
+TOP_PAGE = 100
 
 
 def utcnow() -> datetime:
@@ -253,14 +266,15 @@ class Ledger:
         subs: dict[str, DigestSubscription] = {}
         cursor = self.db.intake_cursor()
         while cursor < high:
-            papers = self.db.announced_after(cursor, high, INTAKE_BATCH)
-            new_cursor = papers[-1].seq if len(papers) == INTAKE_BATCH else high
+            entries = self.db.announced_after(cursor, high, INTAKE_BATCH)
+            new_cursor = entries[-1].id if len(entries) == INTAKE_BATCH else high
             rows: list[dict[str, Any]] = []
-            if papers:
+            if entries:
                 if percolator is None:
-                    subs = {sub.id: sub for sub in self.db.list_digests()}
+                    # "Top N of the day" digests take no new matches (see _enqueue_top).
+                    subs = {sub.id: sub for sub in self.db.list_digests() if sub.top is None}
                     percolator = Percolator(sub.as_subscription() for sub in subs.values())
-                rows = self._rows_for(percolator, subs, papers)
+                rows = self._rows_for(percolator, subs, entries)
             now = self.clock()
             if self.db.enqueue(rows, cursor, new_cursor, now):
                 offered += len(rows)
@@ -275,16 +289,19 @@ class Ledger:
         self,
         percolator: Percolator,
         subs: Mapping[str, DigestSubscription],
-        papers: Sequence[Any],
+        entries: Sequence[Announced],
     ) -> list[dict[str, Any]]:
-        by_id = {stored.paper.arxiv_id: stored for stored in papers}
+        by_id = {entry.stored.paper.arxiv_id: entry for entry in entries}
         rows: list[dict[str, Any]] = []
         seen: set[tuple[str, str]] = set()
-        for match in percolator.match(stored.paper for stored in papers):
+        for match in percolator.match(entry.stored.paper for entry in entries):
             sub = subs[match.subscription_id]
-            stored = by_id[match.arxiv_id]
-            if sub.created_at is not None and stored.first_seen_at < sub.created_at:
-                continue  # news from before the subscription existed
+            entry = by_id[match.arxiv_id]
+            stored = entry.stored
+            # News from before the subscription existed. When the paper was announced counts,
+            # not when it was stored: an archive announced today is today's news.
+            if sub.created_at is not None and entry.announced_at < sub.created_at:
+                continue
             key = (sub.destination_id, match.arxiv_id)
             if key in seen:
                 continue
@@ -310,7 +327,8 @@ class Ledger:
             if dest is None or _waiting(dest, now):
                 continue
             if force or sub.immediate:
-                if pending.get(sub.id):
+                # A top digest queues its day when it runs: nothing is pending before that.
+                if pending.get(sub.id) or (force and sub.top is not None):
                     due.append(sub.id)
             elif due_slot(sub, now) is not None:
                 due.append(sub.id)
@@ -439,6 +457,9 @@ class Ledger:
         publisher = self._publisher(dest)
         if publisher is None:
             return "no-publisher"
+        if sub.top is not None:
+            # Under the destination's lease: the day's papers are queued, then sent below.
+            await asyncio.to_thread(self._enqueue_top, sub, slot or now)
         # Only an all-quiet note needs to know whether an earlier try of this slot sent papers.
         earlier = 0
         if slot is not None and sub.all_quiet:
@@ -474,6 +495,49 @@ class Ledger:
             result = "quiet"
         finish.append((sub.id, slot))  # recorded with the lease's release, in one transaction
         return result
+
+    # -- top of the day ---------------------------------------------------------------------------
+
+    def _enqueue_top(self, sub: DigestSubscription, at: datetime) -> int:
+        """Queue the ``sub.top`` most upvoted papers of the listing day that completed before
+        ``at`` (the digest's slot) in its time zone, unless that day was queued already;
+        returns how many. Papers its destination already has are passed over (a paper is
+        posted to a place once), the next ones taken instead; ``sub.query``, when given,
+        narrows the day's papers. The work is one listing day's papers at most."""
+        assert sub.top is not None
+        today = at.astimezone(ZoneInfo(sub.time_zone)).date()
+        day, _after = self.store.listings.days_around(today, today)
+        if day is None:
+            return 0
+        done = self.db.top_day(sub.id)
+        if done is not None and done >= day:
+            return 0
+        percolator = Percolator([sub.as_subscription()]) if sub.query.strip() else None
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while len(rows) < sub.top:
+            page = self.store.listings.in_period(
+                day, day, sort=ListingSort.UPVOTES, limit=TOP_PAGE, offset=offset
+            )
+            if not page:
+                break
+            offset += len(page)
+            has = self.db.delivered_here(sub.destination_id, [p.paper.arxiv_id for p in page])
+            fresh = [stored for stored in page if stored.paper.arxiv_id not in has]
+            hits: dict[str, tuple[Any, ...]] = {}
+            if percolator is not None:
+                hits = {m.arxiv_id: m.hits for m in percolator.match(p.paper for p in fresh)}
+                fresh = [stored for stored in fresh if stored.paper.arxiv_id in hits]
+            for stored in fresh[: sub.top - len(rows)]:
+                rows.append(
+                    LedgerStore.ledger_row(
+                        sub.destination_id, sub.id, stored, hits.get(stored.paper.arxiv_id, ())
+                    )
+                )
+        if not self.db.enqueue_top(rows, sub.id, done, day, self.clock()):
+            return 0  # another process queued this day meanwhile
+        log.info("ledger: top %d of %s queued for %s", len(rows), day, sub.name or sub.id)
+        return len(rows)
 
     # -- notices ----------------------------------------------------------------------------------
 
@@ -780,12 +844,14 @@ def build_ledger(
     )
 
 
-def sync_configured(ledger: Ledger, settings: Settings) -> None:
+def sync_configured(ledger: Ledger, settings: Settings, *, prune: bool = True) -> None:
     """Make the store's config-declared digests and destinations match ``[[digests]]`` and
     ``[alerts] destination``.
 
     Digests added at run time (chat apps) are left alone. Their queries were checked when the
-    settings were loaded.
+    settings were loaded. ``prune=False`` only adds and updates, removing nothing: for a
+    command that is not where digests are managed (`import --announce`, perhaps run without
+    the service's --config), which must not delete the service's digests.
     """
     now = ledger.clock()
     db = ledger.db
@@ -831,11 +897,14 @@ def sync_configured(ledger: Ledger, settings: Settings) -> None:
                 all_quiet=entry.all_quiet,
                 name=entry.name,
                 origin="config",
+                top=entry.top,
             ),
             now,
         )
         wanted.add(sub_id)
         used.add(dest_id)
+    if not prune:
+        return
     for sub in db.list_digests():
         if sub.origin == "config" and sub.id not in wanted:
             db.delete_digest(sub.id)

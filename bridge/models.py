@@ -124,6 +124,9 @@ class AddResult:
     revised: list[StoredPaper] = field(default_factory=list)
     merged: int = 0  # known papers that gained facts (another source, upvotes, ...)
     skipped: int = 0  # known papers with nothing new
+    # Known papers stored quietly before and announced now (``add_papers(announce_known=True)``,
+    # as `import --announce` does); counted in ``merged`` or ``skipped`` too.
+    announced: int = 0
     # Papers the database would not take (a value outside what it stores), each with its
     # reason; the rest of the batch is stored.
     refused: list[tuple[Paper, str]] = field(default_factory=list)

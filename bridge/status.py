@@ -155,6 +155,7 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
             "time": sub.local_time,
             "time_zone": sub.time_zone,
             "all_quiet": sub.all_quiet,
+            "top": sub.top,  # "top N of the day" instead of new matches; None: new matches
             # The scheduled morning last finished, and when a paper last went out (a "now"
             # subscription or `deliver --now` sends without finishing a scheduled morning).
             "last_digest_at": stamp(sub.last_digest_at),
@@ -229,8 +230,11 @@ def format_status(report: dict[str, Any]) -> str:
     for feed in report["feeds"]:
         lines.append(f"  feed   {feed['name']}: {feed['query']!r}")
     for sub in report["digests"]:
+        what = repr(sub["query"])
+        if sub.get("top") is not None:
+            what = f"top {sub['top']} of the day" + (f" matching {what}" if sub["query"] else "")
         lines.append(
-            f"  digest {sub['name'] or sub['id']}: {sub['query']!r} -> {sub['destination']}"
+            f"  digest {sub['name'] or sub['id']}: {what} -> {sub['destination']}"
             f" at {sub['time']} {sub['time_zone']}; last sent {_when(sub['last_sent_at'])};"
             f" {sub['pending']} pending"
         )

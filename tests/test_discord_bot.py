@@ -217,7 +217,7 @@ async def test_commands_are_registered_once_until_they_change(
     [papers] = sync.body
     assert papers["name"] == "papers" and papers["contexts"] == [0]
     names = {option["name"] for option in papers["options"]}
-    assert names == {"search", "subscribe", "unsubscribe", "list", "now", "help"}
+    assert names == {"search", "top", "subscribe", "unsubscribe", "list", "now", "help"}
 
 
 async def test_without_network_the_bot_retries_with_backoff_and_logs_each_failure(

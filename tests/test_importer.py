@@ -167,14 +167,14 @@ def test_failed_import_keeps_the_batches_it_committed_and_no_more(
     calls = 0
     add_batch = Store._add_batch
 
-    def failing(self: Store, *args: Any) -> Any:
+    def failing(self: Store, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 5:
             if failure == "database":
                 raise OperationalError("INSERT", {}, Exception("disk I/O error"))
             raise RuntimeError("disk I/O error")  # not the database's: nothing rolled it back
-        return add_batch(self, *args)
+        return add_batch(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "_add_batch", failing)
     try:

@@ -221,9 +221,9 @@ def test_search_page_has_paging_and_share_buttons() -> None:
     labels = [e["text"]["text"] for e in actions["elements"]]
     assert labels == ["Previous", "More", "Share in channel"]
     assert [read_page_value(e["value"]) for e in actions["elements"]] == [
-        ("model", 1),
-        ("model", 3),
-        ("model", 2),
+        ("model", 1, False),
+        ("model", 3, False),
+        ("model", 2, False),
     ]
     assert message.blocks[0]["text"]["text"] == "12 papers match `model` (showing 6–10)"
     last = search_message(search_page("model", page=3, total=15))

@@ -1,5 +1,5 @@
 """The ``/papers`` slash commands: one discord.py Cog, a command group with ``search``,
-``subscribe``, ``unsubscribe``, ``list``, ``now`` and ``help``.
+``top``, ``subscribe``, ``unsubscribe``, ``list``, ``now`` and ``help``.
 
 Why a group: Discord does not let a command both take options and have subcommands, so
 ``/papers query:…`` and ``/papers subscribe`` cannot both exist; a group keeps every verb under
@@ -40,6 +40,7 @@ from bridge.chat import (
     parse_time_of_day,
     parse_time_zone,
 )
+from bridge.chat.commands import TOP_PERIODS, parse_period
 from bridge.chat.render import list_text, now_text, subscribed_text, unsubscribed_text, when_text
 from bridge.errors import ChatUsageError
 
@@ -131,6 +132,41 @@ class PapersCog(
             ephemeral=True,
             allowed_mentions=no_mentions(),
         )
+
+    @app_commands.command(description="The most upvoted papers of a day, week or month")
+    @app_commands.describe(
+        period="today (the latest listing day), week, month, or a date like 2024-08-01"
+    )
+    async def top(
+        self,
+        interaction: discord.Interaction,
+        period: app_commands.Range[str, 1, 20] = "today",
+    ) -> None:
+        try:
+            spec = parse_period(period)
+        except ChatUsageError as exc:
+            await self._tell(interaction, str(exc))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        page = await self.chat.top(spec)
+        content, embeds, view = results_reply(page)
+        await interaction.followup.send(
+            content,
+            embeds=embeds,
+            view=view,
+            ephemeral=True,
+            allowed_mentions=no_mentions(),
+        )
+
+    @top.autocomplete("period")
+    async def _periods(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=name, value=name)
+            for name in TOP_PERIODS
+            if name.startswith(current.strip().lower())
+        ]
 
     # -- subscriptions --------------------------------------------------------------------------
 

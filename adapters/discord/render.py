@@ -22,6 +22,7 @@ from bridge.chat.render import (
     marked_preview,
     results_header,
     short_authors,
+    top_digest_header_text,
 )
 from bridge.chat.service import SearchPage
 from bridge.delivery import DigestItem, DigestRun, DigestSubscription, Notice, run_notice
@@ -323,7 +324,10 @@ def digest_header(subscription: DigestSubscription | None, count: int, notice: s
     """The first line of a digest: how many papers, for which query; then ``notice`` (plain
     text: which sources are down) as small print."""
     about = f" for {query_code(subscription.query)}" if subscription else ""
-    if count == 0:
+    if subscription is not None and subscription.top is not None:
+        line = top_digest_header_text(MARKUP, subscription, count)
+        line = f"🏆 **{line}**" if count else line
+    elif count == 0:
         line = f"All quiet{about}: nothing new today."
     else:
         line = f"📰 **{count} new paper{'s' if count != 1 else ''}**{about}"

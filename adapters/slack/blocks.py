@@ -218,7 +218,7 @@ def header_message(
 ) -> SlackMessage:
     """The short message a threaded digest hangs its papers under."""
     what = f"{count} new paper{'s' if count != 1 else ''}"
-    about = f" for {subscription.query}" if subscription else ""
+    about = f" for {subscription.query or subscription.name}" if subscription else ""
     return SlackMessage(
         inert_within(what + about, MAX_FALLBACK_TEXT),
         digest_header(subscription, count, threaded=True, notice=notice),
@@ -235,7 +235,7 @@ def notice_message(notice: Notice) -> SlackMessage:
 
 
 def quiet_message(subscription: DigestSubscription | None, notice: str = "") -> SlackMessage:
-    about = f" for {subscription.query}" if subscription else ""
+    about = f" for {subscription.query or subscription.name}" if subscription else ""
     return SlackMessage(
         inert_within(f"All quiet{about}: nothing new today.", MAX_FALLBACK_TEXT),
         digest_header(subscription, 0, threaded=False, notice=notice),
@@ -280,28 +280,33 @@ def _papers_message(
     count = len(titles)
     prefix = f"{count} paper{'s' if count != 1 else ''}"
     if subscription:
-        prefix += f" for {subscription.query}"
+        prefix += f" for {subscription.query or subscription.name}"
     return SlackMessage(fallback(prefix, titles), blocks)
 
 
 # -- search results -------------------------------------------------------------------------------
 
 
-def page_value(query: str, page: int) -> str | None:
-    """A button's value: the query and the page it leads to; None when too long for Slack."""
-    value = json.dumps({"q": query, "p": page}, ensure_ascii=False)
+def page_value(query: str, page: int, *, top: bool = False) -> str | None:
+    """A button's value: the query (or, ``top``, the period of ``/papers top``) and the page
+    it leads to; None when too long for Slack."""
+    data: dict[str, Any] = {"q": query, "p": page}
+    if top:
+        data["t"] = 1
+    value = json.dumps(data, ensure_ascii=False)
     return value if len(value) <= MAX_BUTTON_VALUE else None
 
 
-def read_page_value(value: str) -> tuple[str, int] | None:
+def read_page_value(value: str) -> tuple[str, int, bool] | None:
+    """(query or period, page, whether it is a ``/papers top`` page) from a button's value."""
     try:
         data = json.loads(value)
-        query, page = data["q"], int(data["p"])
-    except (ValueError, KeyError, TypeError):
+        query, page, top = data["q"], int(data["p"]), bool(data.get("t"))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if not isinstance(query, str) or not query.strip() or page < 1:
         return None
-    return query, page
+    return query, page, top
 
 
 def _button(label: str, action: str, value: str, *, primary: bool = False) -> dict[str, Any]:
@@ -331,15 +336,18 @@ def search_message(
         blocks.append(context(f"Shared by <@{shared_by}>"))
     if buttons and page.results.items:
         actions = []
-        if page.page > 1 and (back := page_value(page.query, page.page - 1)):
+        top = page.period is not None
+        if page.page > 1 and (back := page_value(page.query, page.page - 1, top=top)):
             actions.append(_button("Previous", MORE_ACTION, back))
-        if page.has_more and (forward := page_value(page.query, page.page + 1)):
+        if page.has_more and (forward := page_value(page.query, page.page + 1, top=top)):
             actions.append(_button("More", MORE_ACTION, forward))
-        if share := page_value(page.query, page.page):
+        if share := page_value(page.query, page.page, top=top):
             actions.append(_button("Share in channel", SHARE_ACTION, share, primary=True))
         if actions:
             blocks.append({"type": "actions", "elements": actions})
-    if page.results.items:
+    if page.period is not None:
+        prefix = f"Most upvoted papers of {page.period.label}"
+    elif page.results.items:
         prefix = f"{page.results.total_text} papers match {page.query}"
     else:
         prefix = f"No stored paper matches {page.query}"

@@ -46,7 +46,7 @@ from bridge.chat import (
     parse_command,
     parse_time_zone,
 )
-from bridge.chat.commands import Command
+from bridge.chat.commands import Command, Top
 from bridge.chat.render import (
     help_text,
     list_text,
@@ -109,6 +109,10 @@ class PapersCommand:
             page = await self.chat.search(command.query, command.page)
             await _reply(respond, search_message(page))
             return
+        if isinstance(command, Top):
+            page = await self.chat.top(command.period, command.page)
+            await _reply(respond, search_message(page))
+            return
         channel = channel_of(body)
         if isinstance(command, Subscribe):
             zone = await _user_zone(client, str(body.get("user_id", "")))
@@ -138,7 +142,7 @@ class PapersCommand:
             await _reply(respond, text_message("That button no longer works; search again."))
             return
         try:
-            page = await self.chat.search(*wanted)
+            page = await self.chat.reopen(wanted[0], wanted[1], top=wanted[2])
         except ChatUsageError as exc:
             await _reply(respond, text_message(escape(str(exc))))
             return
@@ -158,7 +162,7 @@ class PapersCommand:
             await _reply(respond, text_message("That button no longer works; search again."))
             return
         try:
-            page = await self.chat.search(*wanted)
+            page = await self.chat.reopen(wanted[0], wanted[1], top=wanted[2])
         except Exception:
             log.exception("slack: sharing search results failed")
             await _reply(respond, text_message(TROUBLE))

@@ -1,5 +1,5 @@
 """What every chat platform shares: the ``/papers`` command language, the service behind it
-(search, subscribe, unsubscribe, list, post now) and platform-neutral rendering helpers.
+(search, the top of a period, subscribe, unsubscribe, list, post now) and platform-neutral rendering helpers.
 
 Slack (``adapters.slack``) and Discord (``adapters.discord``) each turn their own requests
 into ``parse_command`` + ``ChatService`` calls and render the results in their own markup;
@@ -13,6 +13,7 @@ from bridge.chat.commands import (
     PostNow,
     Search,
     Subscribe,
+    Top,
     Unsubscribe,
     checked_query,
     parse_command,
@@ -32,6 +33,7 @@ __all__ = [
     "Search",
     "SearchPage",
     "Subscribe",
+    "Top",
     "Unsubscribe",
     "checked_query",
     "parse_command",

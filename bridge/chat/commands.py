@@ -9,6 +9,7 @@
     /papers unsubscribe NUMBER | QUERY | all     stop one (by its number in `list`), or all
     /papers list                                 this channel's subscriptions
     /papers now                                  post this channel's digest at once
+    /papers top [today | week | month | DATE]    the most upvoted papers of that period
     /papers help                                 examples
 
 Options of ``subscribe`` come after the query, in any order: ``at 7:30`` (also ``at 07:30``,
@@ -23,13 +24,16 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 
 from bridge.delivery import IMMEDIATE
 from bridge.errors import ChatUsageError, QueryError
 from bridge.query import format_query_error, parse_query
 
-SUBCOMMANDS = ("search", "subscribe", "unsubscribe", "list", "now", "help")
+SUBCOMMANDS = ("search", "subscribe", "unsubscribe", "list", "now", "top", "help")
+# The periods ``/papers top`` takes besides a date (YYYY-MM-DD).
+TOP_PERIODS = ("today", "week", "month")
 QUIET_FLAG = "+quiet"
 
 
@@ -68,7 +72,15 @@ class Help:
     pass
 
 
-Command = Search | Subscribe | Unsubscribe | ListSubscriptions | PostNow | Help
+@dataclass(frozen=True, slots=True)
+class Top:
+    """The most upvoted papers of ``period``: "today", "week", "month" or an ISO date."""
+
+    period: str = "today"
+    page: int = 1
+
+
+Command = Search | Subscribe | Unsubscribe | ListSubscriptions | PostNow | Top | Help
 
 
 def parse_command(text: str) -> Command:
@@ -85,6 +97,8 @@ def parse_command(text: str) -> Command:
         return ListSubscriptions()
     if verb == "now" and not rest:
         return PostNow()
+    if verb == "top":
+        return Top(parse_period(rest))
     if verb == "search":
         if not rest:
             raise ChatUsageError("Search for what? Try `search generalization`.")
@@ -99,6 +113,28 @@ def parse_command(text: str) -> Command:
         return Unsubscribe(rest)
     # Anything else is a search: "/papers generalization", "/papers list decoding".
     return Search(checked_query(text))
+
+
+def parse_period(text: str) -> str:
+    """What ``/papers top`` takes: nothing (today), today, week, month or a date such as
+    2024-08-01 -> its canonical spelling; ChatUsageError saying what is wrong otherwise."""
+    value = text.strip().lower()
+    shown = text.strip()[:40]  # echoed back: a period is short, a paste is not
+    if not value:
+        return "today"
+    if value in TOP_PERIODS:
+        return value
+    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):
+        try:
+            return date(*map(int, value.split("-"))).isoformat()
+        except ValueError:
+            raise ChatUsageError(
+                f"`{shown}` is not a date in the calendar; write it like 2024-08-01."
+            ) from None
+    raise ChatUsageError(
+        f"Top of what? `{shown}` is not a period: use `top today`, `top week`,"
+        " `top month` or a date like `top 2024-08-01` (to search for the word, `search top …`)."
+    )
 
 
 def checked_query(query: str) -> str:

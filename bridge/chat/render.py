@@ -205,6 +205,8 @@ def now_text(report: NowReport) -> str:
 
 def results_header(markup: Markup, page: SearchPage) -> str:
     results = page.results
+    if page.period is not None:
+        return top_header(markup, page)
     if not results.items:
         hints = "".join(f"\n{markup.text(hint)}" for hint in empty_result_hints(page.query))
         return f"No stored paper matches {markup.code(page.query)}.{hints}"
@@ -215,11 +217,42 @@ def results_header(markup: Markup, page: SearchPage) -> str:
     )
 
 
+def top_header(markup: Markup, page: SearchPage) -> str:
+    """The line above a page of ``/papers top``."""
+    assert page.period is not None
+    period, results = page.period, page.results
+    if period.first is None:
+        return "No papers are listed yet: the first poll or import is still to come."
+    label = markup.text(period.label)
+    if not results.items and not results.total:
+        hint = ""
+        if period.spec not in ("today", "week", "month"):
+            hint = " (listings come on weekdays; try " + markup.code("top week") + ")"
+        return f"No papers were listed for {label}{hint}."
+    if not results.items:
+        return f"There are {results.total:,} papers for {label}; this page is past the last one."
+    last = page.first_number + len(results.items) - 1
+    return (
+        f"Most upvoted papers of {label}: {results.total:,} listed"
+        f" (showing {page.first_number}–{last})"
+    )
+
+
 def digest_header_text(markup: Markup, sub: DigestSubscription | None, count: int) -> str:
+    if sub is not None and sub.top is not None:
+        return top_digest_header_text(markup, sub, count)
     about = f" for {markup.code(sub.query)}" if sub else ""
     if count == 0:
         return f"All quiet{about}: nothing new today."
     return f"{count} new paper{'s' if count != 1 else ''}{about}"
+
+
+def top_digest_header_text(markup: Markup, sub: DigestSubscription, count: int) -> str:
+    """A "top N of the day" digest's first line."""
+    about = f" matching {markup.code(sub.query)}" if sub.query.strip() else ""
+    if count == 0:
+        return f"Nothing new among the most upvoted papers of the day{about}."
+    return f"Top {count} of the day by upvotes{about}"
 
 
 def help_text(markup: Markup, command: str = "/papers") -> str:
@@ -238,6 +271,11 @@ def help_text(markup: Markup, command: str = "/papers") -> str:
             "  new matches each morning",
             f"• {c(f'{command} subscribe RLHF at now')}  right after each poll;"
             f" add {c('+quiet')} for a note on empty days",
+            f"{markup.bold('Top papers')} like huggingface.co/papers:",
+            f"• {c(f'{command} top')}  the most upvoted papers of the latest listing day;"
+            f" {c(f'{command} top week')}, {c(f'{command} top month')},"
+            f" {c(f'{command} top 2024-08-01')}",
+            f"{markup.bold('Manage')} this channel's posts:",
             f"• {c(f'{command} list')}, {c(f'{command} unsubscribe 1')},"
             f" {c(f'{command} unsubscribe all')}, {c(f'{command} now')}",
         ]

@@ -1,4 +1,5 @@
-"""The service behind ``/papers`` on every chat platform: search, subscriptions, post now.
+"""The service behind ``/papers`` on every chat platform: search, the top of a period,
+subscriptions, post now.
 
 A chat channel is a ``Channel`` (the platform, an address its publisher can post to, and a
 name for people); its subscriptions are ledger digest subscriptions on the destination of that
@@ -12,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
-from bridge.chat.commands import Subscribe
+from bridge.chat.commands import TOP_PERIODS, Subscribe, parse_period
 from bridge.config import Settings
 from bridge.delivery import Destination, DigestSubscription, destination_id_for
 from bridge.errors import ChatUsageError, QueryError, SearchBusy, SearchTooBroad
 from bridge.ledger import Ledger
 from bridge.query import format_query_error
-from bridge.search import SearchResults, search_store
+from bridge.search import SearchResult, SearchResults, search_store
 from bridge.search_pool import SearchPool, shared_pool
 from bridge.store import Store
+from bridge.store.listing import ListingSort
 
 # More than this many subscriptions in one channel is a mistake, not a use.
 MAX_SUBSCRIPTIONS_PER_CHANNEL = 25
@@ -47,11 +50,57 @@ class Channel:
 
 
 @dataclass(frozen=True, slots=True)
+class Period:
+    """The listing days ``/papers top`` shows: ``spec`` as asked ("today", "week", "month",
+    "2024-08-01"), resolved to ``first``..``last`` (both None: the archive has no listing
+    day yet)."""
+
+    spec: str
+    first: date | None
+    last: date | None
+
+    @property
+    def label(self) -> str:
+        """How replies name it: "2024-08-01", "the week of 2024-07-29", "August 2024"."""
+        if self.first is None or self.last is None:
+            return "today"
+        if self.first == self.last:
+            return self.first.isoformat()
+        if self.spec == "week":
+            return f"the week of {self.first.isoformat()}"
+        return self.first.strftime("%B %Y")
+
+
+def resolve_period(spec: str, latest: date | None) -> Period:
+    """``spec`` as listing days. "today" is the newest listing day in the archive (HF lists
+    on weekdays, and a listing may arrive late: the calendar day could be empty); "week" and
+    "month" are the calendar week (Monday to Sunday, as HF's weekly page) and month holding
+    that day; a date is that day."""
+    if spec not in ("today", "week", "month"):
+        day = date.fromisoformat(spec)
+        return Period(spec, day, day)
+    if latest is None:
+        return Period(spec, None, None)
+    if spec == "week":
+        monday = latest - timedelta(days=latest.weekday())
+        return Period(spec, monday, monday + timedelta(days=6))
+    if spec == "month":
+        first = latest.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return Period(spec, first, following - timedelta(days=1))
+    return Period(spec, latest, latest)
+
+
+@dataclass(frozen=True, slots=True)
 class SearchPage:
+    """One page of papers: search results, or (``period`` set) the most upvoted papers of a
+    period, in which case ``query`` is the period as asked."""
+
     query: str
     page: int  # 1-based
     per_page: int
     results: SearchResults
+    period: Period | None = None
 
     @property
     def has_more(self) -> bool:
@@ -109,6 +158,39 @@ class ChatService:
                 f"Too many searches are running right now; try again in {exc.retry_after} seconds."
             ) from None
         return SearchPage(query, page, per_page, results)
+
+    # -- top of a period ------------------------------------------------------------------------
+
+    async def top(self, period: str, page: int = 1, per_page: int = SEARCH_PAGE_SIZE) -> SearchPage:
+        """One page of the most upvoted papers of ``period`` (``commands.parse_period``'s
+        spelling; anything else is a ChatUsageError), most upvoted first."""
+        spec = parse_period(period)
+        return await asyncio.to_thread(self._top, spec, max(1, page), per_page)
+
+    def _top(self, spec: str, page: int, per_page: int) -> SearchPage:
+        listings = self.store.listings
+        period = resolve_period(spec, listings.latest_day() if spec in TOP_PERIODS else None)
+        if period.first is None or period.last is None:
+            return SearchPage(spec, page, per_page, SearchResults(), period)
+        total = listings.count_in_period(period.first, period.last)
+        offset = (page - 1) * per_page
+        papers = (
+            listings.in_period(
+                period.first,
+                period.last,
+                sort=ListingSort.UPVOTES,
+                limit=per_page,
+                offset=offset,
+            )
+            if offset < total
+            else []
+        )
+        results = SearchResults([SearchResult(stored) for stored in papers], total)
+        return SearchPage(spec, page, per_page, results, period)
+
+    async def reopen(self, query: str, page: int, *, top: bool = False) -> SearchPage:
+        """The page a paging or share button leads to: of a search, or of ``top``."""
+        return await (self.top(query, page) if top else self.search(query, page))
 
     # -- subscriptions ------------------------------------------------------------------------
 

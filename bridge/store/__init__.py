@@ -206,6 +206,7 @@ class Store:
         announce: bool | Callable[[Paper], bool] = True,
         now: datetime | None = None,
         index_docs: Sequence[IndexDoc] | None = None,
+        announce_known: bool = False,
     ) -> AddResult:
         """Store papers, merging with what is known; return only what is really new.
 
@@ -213,6 +214,11 @@ class Store:
         category, a cross-list, a later HF day) only merges facts. A later arXiv version is a
         revision, returned in ``revised`` and never announced as new. ``announce`` decides
         whether a new paper is announced (the first-run and backfill policies say no).
+        ``announce_known`` (`import --announce`) also announces a known paper that was stored
+        quietly before and that ``announce`` says yes to (counted in ``announced``); a poll
+        leaves it quiet, so a backfill is never announced by the next poll re-reading a day.
+        Each announcement is logged (``schema.announcements``) in the same transaction, for
+        the ledger's intake.
 
         The search index is updated in the same transaction. ``index_docs``, optional, holds
         ``index_doc(paper)`` for each of ``papers`` in order, worked out elsewhere (the
@@ -227,7 +233,9 @@ class Store:
             try:
                 with self.engine.begin() as conn:
                     lock_papers(conn)
-                    result, compounds = self._add_batch(conn, papers, announce, now, index_docs)
+                    result, compounds = self._add_batch(
+                        conn, papers, announce, now, index_docs, announce_known=announce_known
+                    )
             except Exception as exc:
                 if not refused_value(exc):
                     raise
@@ -235,7 +243,13 @@ class Store:
                 with self.engine.begin() as conn:
                     lock_papers(conn)
                     result, compounds = self._add_batch(
-                        conn, papers, announce, now, index_docs, separately=True
+                        conn,
+                        papers,
+                        announce,
+                        now,
+                        index_docs,
+                        separately=True,
+                        announce_known=announce_known,
                     )
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
@@ -283,6 +297,7 @@ class Store:
         index_docs: Sequence[IndexDoc] | None,
         *,
         separately: bool = False,
+        announce_known: bool = False,
     ) -> tuple[AddResult, list[Compound]]:
         """``add_papers`` in the caller's transaction; also returns the compounds stored.
 
@@ -308,8 +323,8 @@ class Store:
             return found if found is not None else index_doc(paper)
 
         if separately:
-            return self._add_accepted(conn, batch, decide, now, doc_of)
-        return self._add_folded(conn, batch, decide, now, doc_of)
+            return self._add_accepted(conn, batch, decide, now, doc_of, announce_known)
+        return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
 
     def _add_accepted(
         self,
@@ -318,6 +333,7 @@ class Store:
         decide: Callable[[Paper], bool],
         now: datetime,
         doc_of: Callable[[Paper], IndexDoc],
+        announce_known: bool,
     ) -> tuple[AddResult, list[Compound]]:
         """Store a folded batch under a savepoint. If the database refuses a value in it,
         the batch is rolled back to the savepoint and stored in halves, and so on down to
@@ -328,7 +344,7 @@ class Store:
         """
         try:
             with savepoint(conn):
-                return self._add_folded(conn, batch, decide, now, doc_of)
+                return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
         except Exception as exc:
             if not refused_value(exc):
                 raise
@@ -337,14 +353,19 @@ class Store:
                 return AddResult(refused=[(paper, refusal_reason(exc))]), []
         items = list(batch.items())
         half = len(items) // 2
-        first, first_compounds = self._add_accepted(conn, dict(items[:half]), decide, now, doc_of)
-        rest, rest_compounds = self._add_accepted(conn, dict(items[half:]), decide, now, doc_of)
+        first, first_compounds = self._add_accepted(
+            conn, dict(items[:half]), decide, now, doc_of, announce_known
+        )
+        rest, rest_compounds = self._add_accepted(
+            conn, dict(items[half:]), decide, now, doc_of, announce_known
+        )
         joined = AddResult(
             new=sorted(first.new + rest.new, key=attrgetter("seq")),
             revised=first.revised + rest.revised,
             merged=first.merged + rest.merged,
             skipped=first.skipped + rest.skipped,
             refused=first.refused + rest.refused,
+            announced=first.announced + rest.announced,
         )
         return joined, first_compounds + rest_compounds
 
@@ -355,11 +376,15 @@ class Store:
         decide: Callable[[Paper], bool],
         now: datetime,
         doc_of: Callable[[Paper], IndexDoc],
+        announce_known: bool = False,
     ) -> tuple[AddResult, list[Compound]]:
         stored_compounds: list[Compound] = []
         new: list[StoredPaper] = []
         revised: list[StoredPaper] = []
         merged = skipped = 0
+        # Sequence numbers of the papers announced by this batch, new and known.
+        announced: list[int] = []
+        announced_known = 0
         for ids in _chunks(list(batch), _BATCH):
             rows = conn.execute(
                 select(schema.papers).where(schema.papers.c.arxiv_id.in_(ids))
@@ -383,6 +408,14 @@ class Store:
                     )
                     inserts.append(values)
                     continue
+                if (
+                    announce_known
+                    and not row.announced
+                    and not incoming.is_revision_listing
+                    and decide(incoming)
+                ):
+                    announced.append(row.seq)
+                    announced_known += 1
                 stored = _to_paper(row)
                 combined = merge(stored, incoming)
                 if combined == stored:
@@ -426,6 +459,8 @@ class Store:
                         revised.append(stored_paper)
                     else:
                         new.append(stored_paper)
+                    if values["announced"]:
+                        announced.append(seqs[arxiv_id])
                 stored_compounds += self.search_index.insert(
                     conn,
                     [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
@@ -435,8 +470,33 @@ class Store:
                 )
             stored_compounds += self.search_index.replace(conn, reindex)
             self.search_index.set_votes(conn, revote)
+        self._log_announcements(conn, announced, now, announced_known)
         new.sort(key=lambda p: p.seq)
-        return AddResult(new=new, revised=revised, merged=merged, skipped=skipped), stored_compounds
+        result = AddResult(
+            new=new, revised=revised, merged=merged, skipped=skipped, announced=announced_known
+        )
+        return result, stored_compounds
+
+    @staticmethod
+    def _log_announcements(
+        conn: Connection, seqs: Sequence[int], now: datetime, known: int
+    ) -> None:
+        """Log the papers announced (``seqs``, in order) for the ledger's intake; the known
+        ones among them (``known``, announced late) get their ``announced`` flag here too."""
+        if not seqs:
+            return
+        if known:
+            papers = schema.papers
+            for chunk in _chunks(list(seqs), _BATCH):
+                conn.execute(
+                    update(papers)
+                    .where(papers.c.seq.in_(chunk), papers.c.announced.is_(False))
+                    .values(announced=True)
+                )
+        conn.execute(
+            schema.announcements.insert(),
+            [{"paper_seq": seq, "announced_at": now} for seq in sorted(seqs)],
+        )
 
     def optimize_search_index(self) -> None:
         """Merge the search index's segments (after a bulk import; see SearchIndex.optimize)."""
@@ -642,7 +702,7 @@ class BulkWriter:
         self._turns = turns
         # The batches the open transaction holds, to store again if it must be rolled back.
         self._held: list[
-            tuple[list[Paper], bool | Callable[[Paper], bool], Sequence[IndexDoc] | None]
+            tuple[list[Paper], bool | Callable[[Paper], bool], Sequence[IndexDoc] | None, bool]
         ] = []
 
     def add_papers(
@@ -651,6 +711,7 @@ class BulkWriter:
         *,
         announce: bool | Callable[[Paper], bool] = True,
         index_docs: Sequence[IndexDoc] | None = None,
+        announce_known: bool = False,
     ) -> AddResult:
         """``Store.add_papers``, in the writer's transaction: committed with the next
         ``commit_every`` papers or when the writer closes, not before.
@@ -671,16 +732,18 @@ class BulkWriter:
                     self._turns.take(self._conn)
             try:
                 result, compounds = self._store._add_batch(
-                    self._conn, papers, announce, None, index_docs
+                    self._conn, papers, announce, None, index_docs, announce_known=announce_known
                 )
             except Exception as exc:
                 if not refused_value(exc):
                     raise
-                result, compounds = self._add_separately(papers, announce, index_docs)
+                result, compounds = self._add_separately(
+                    papers, announce, index_docs, announce_known
+                )
         except SQLAlchemyError as exc:
             self._conn.rollback()
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
-        self._held.append((papers, announce, index_docs))
+        self._held.append((papers, announce, index_docs, announce_known))
         self._compounds += compounds
         self._uncommitted += len(papers)
         if self._uncommitted >= self._commit_every or (self._turns and self._turns.held_long()):
@@ -692,6 +755,7 @@ class BulkWriter:
         papers: list[Paper],
         announce: bool | Callable[[Paper], bool],
         index_docs: Sequence[IndexDoc] | None,
+        announce_known: bool,
     ) -> tuple[AddResult, list[Compound]]:
         """A batch with a value the database refused, which ended the transaction: roll it
         back, store the batches it held again (the database took them), then this one
@@ -701,13 +765,19 @@ class BulkWriter:
         # anew, so nobody else stores papers in between.
         lock_papers(self._conn)
         self._compounds = []
-        for held_papers, held_announce, held_docs in self._held:
+        for held_papers, held_announce, held_docs, held_known in self._held:
             _result, compounds = self._store._add_batch(
-                self._conn, held_papers, held_announce, None, held_docs
+                self._conn, held_papers, held_announce, None, held_docs, announce_known=held_known
             )
             self._compounds += compounds
         return self._store._add_batch(
-            self._conn, papers, announce, None, index_docs, separately=True
+            self._conn,
+            papers,
+            announce,
+            None,
+            index_docs,
+            separately=True,
+            announce_known=announce_known,
         )
 
     def commit(self) -> None:

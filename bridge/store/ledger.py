@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -135,6 +135,15 @@ class NoticeRun:
     notices: tuple[Notice, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """One entry of the announcement log: its id (the intake's cursor), when, and the paper."""
+
+    id: int
+    announced_at: datetime
+    stored: StoredPaper
+
+
 class _CursorMoved(Exception):
     """Another process advanced the intake cursor first; roll back and read it again."""
 
@@ -197,6 +206,7 @@ def _to_digest(row: Any) -> DigestSubscription:
         origin=row.origin,
         last_digest_at=row.last_digest_at,
         created_at=row.created_at,
+        top=row.top,
     )
 
 
@@ -495,6 +505,7 @@ class LedgerStore:
             "origin": sub.origin,
             "last_digest_at": sub.last_digest_at,
             "created_at": sub.created_at or now,
+            "top": sub.top,
         }
         with self._write() as conn:
             self._upsert(
@@ -530,6 +541,11 @@ class LedgerStore:
                     schema.deliveries.c.subscription_id == subscription_id
                 )
             )
+            conn.execute(
+                delete(schema.progress).where(
+                    schema.progress.c.job == self._top_job(subscription_id)
+                )
+            )
             result = conn.execute(
                 delete(schema.digest_subscriptions).where(
                     schema.digest_subscriptions.c.id == subscription_id
@@ -551,14 +567,15 @@ class LedgerStore:
     # -- intake ---------------------------------------------------------------------------------
 
     def intake_cursor(self) -> int:
-        """The seq of the last paper the ledger has taken in (created by the migration)."""
+        """The id of the last announcement (``schema.announcements``) the ledger has taken in
+        (created by the migrations)."""
         table = schema.progress
         with self._write() as conn:
             row = conn.execute(select(table.c.cursor).where(table.c.job == INTAKE_JOB)).first()
             if row is not None:
                 return int(row[0])
             # Someone removed it: start from now rather than deliver the whole history.
-            high = conn.execute(select(func.max(schema.papers.c.seq))).scalar() or 0
+            high = conn.execute(select(func.max(schema.announcements.c.id))).scalar() or 0
             stmt = self._insert(table).values(
                 job=INTAKE_JOB, cursor=str(high), updated_at=datetime.now(UTC)
             )
@@ -566,35 +583,44 @@ class LedgerStore:
         return self.intake_cursor()
 
     def safe_high_water(self, lock_timeout_ms: int = 5000) -> int | None:
-        """The highest paper seq below which every paper is committed; None if busy.
+        """The highest announcement id below which every announcement is committed; None if
+        busy.
 
         On PostgreSQL a sequence number is taken when a row is inserted, not when it commits, so
-        seq 101 can become visible after seq 102. Taking ``SHARE`` on the papers table waits for
-        the transactions inserting papers to end (and briefly holds new ones back); the maximum
-        read under it has no uncommitted seq below it. SQLite has one writer at a time, so any
-        committed maximum is safe.
+        id 101 can become visible after id 102. Announcements are written only by transactions
+        that store papers, each holding ``SHARE ROW EXCLUSIVE`` on papers
+        (``locking.lock_papers``); taking ``SHARE`` on the papers table waits for them to end
+        (and briefly holds new ones back), so the maximum read under it has no uncommitted id
+        below it. SQLite has one writer at a time, so any committed maximum is safe.
         """
         try:
             with self._write() as conn:
                 if self.postgres:
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
                     conn.exec_driver_sql("LOCK TABLE papers IN SHARE MODE")
-                return int(conn.execute(select(func.max(schema.papers.c.seq))).scalar() or 0)
+                high = conn.execute(select(func.max(schema.announcements.c.id))).scalar()
+                return int(high or 0)
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 return None
             raise
 
-    def announced_after(self, cursor: int, upto: int, limit: int) -> list[StoredPaper]:
-        papers = schema.papers
+    def announced_after(self, cursor: int, upto: int, limit: int) -> list[Announced]:
+        """Up to ``limit`` announcements after ``cursor`` up to ``upto``, oldest first, with
+        their papers."""
+        papers, log_ = schema.papers, schema.announcements
         query = (
-            select(papers)
-            .where(papers.c.seq > cursor, papers.c.seq <= upto, papers.c.announced.is_(True))
-            .order_by(papers.c.seq)
+            select(log_.c.id.label("announcement_id"), log_.c.announced_at, papers)
+            .join(papers, papers.c.seq == log_.c.paper_seq)
+            .where(log_.c.id > cursor, log_.c.id <= upto)
+            .order_by(log_.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [_to_stored(row) for row in conn.execute(query)]
+            return [
+                Announced(row.announcement_id, row.announced_at, _to_stored(row))
+                for row in conn.execute(query)
+            ]
 
     def enqueue(
         self, rows: Sequence[dict[str, Any]], old_cursor: int, new_cursor: int, now: datetime
@@ -611,6 +637,74 @@ class LedgerStore:
                     .values(cursor=str(new_cursor), updated_at=now)
                 )
                 if moved.rowcount != 1:
+                    raise _CursorMoved
+                if rows:
+                    stmt = self._insert(table).on_conflict_do_nothing(
+                        index_elements=["destination_id", "arxiv_id"]
+                    )
+                    conn.execute(stmt, [dict(row, enqueued_at=now) for row in rows])
+        except _CursorMoved:
+            return False
+        return True
+
+    # -- top of the day -------------------------------------------------------------------------
+
+    @staticmethod
+    def _top_job(subscription_id: str) -> str:
+        return f"digest-top:{subscription_id}"
+
+    def top_day(self, subscription_id: str) -> date | None:
+        """The last listing day a "top N" digest queued, or None."""
+        table = schema.progress
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(table.c.cursor).where(table.c.job == self._top_job(subscription_id))
+            ).scalar()
+        return date.fromisoformat(value) if value else None
+
+    def delivered_here(self, destination_id: str, arxiv_ids: Sequence[str]) -> set[str]:
+        """Which of ``arxiv_ids`` the destination has a ledger row for (queued or sent)."""
+        table = schema.deliveries
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(table.c.arxiv_id).where(
+                        table.c.destination_id == destination_id,
+                        table.c.arxiv_id.in_(list(arxiv_ids)),
+                    )
+                ).scalars()
+            )
+
+    def enqueue_top(
+        self,
+        rows: Sequence[dict[str, Any]],
+        subscription_id: str,
+        old_day: date | None,
+        new_day: date,
+        now: datetime,
+    ) -> bool:
+        """Insert a top digest's rows (one already there is kept) and record ``new_day`` as
+        queued, atomically, if the recorded day is still ``old_day``; False otherwise."""
+        progress, table = schema.progress, schema.deliveries
+        job = self._top_job(subscription_id)
+        try:
+            with self._write() as conn:
+                if old_day is None:
+                    # RETURNING, not rowcount: psycopg gives -1 for an INSERT … ON CONFLICT.
+                    moved = conn.execute(
+                        self._insert(progress)
+                        .values(job=job, cursor=new_day.isoformat(), updated_at=now)
+                        .on_conflict_do_nothing(index_elements=["job"])
+                        .returning(progress.c.job)
+                    ).first()
+                else:
+                    moved = conn.execute(
+                        update(progress)
+                        .where(progress.c.job == job, progress.c.cursor == old_day.isoformat())
+                        .values(cursor=new_day.isoformat(), updated_at=now)
+                        .returning(progress.c.job)
+                    ).first()
+                if moved is None:
                     raise _CursorMoved
                 if rows:
                     stmt = self._insert(table).on_conflict_do_nothing(

@@ -77,6 +77,35 @@ def _source_skips(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE source_state ADD COLUMN skip_problem TEXT")
 
 
+def _announcements(conn: Connection) -> None:
+    # Migration 9. The announcement log (schema.announcements), which the ledger's intake now
+    # walks instead of papers by seq, so a paper announced after it was stored quietly
+    # (`import --announce` over a backfill) reaches the digests; and "top N of the day"
+    # digests (digest_subscriptions.top).
+    present = {column["name"] for column in inspect(conn).get_columns("digest_subscriptions")}
+    if "top" not in present:
+        conn.exec_driver_sql("ALTER TABLE digest_subscriptions ADD COLUMN top INTEGER")
+    if not inspect(conn).has_table("announcements"):
+        schema.announcements.create(conn)
+    # The intake cursor counted papers by seq; it now counts announcements by id. Announced
+    # papers past the old cursor (stored, not yet taken in) are logged first, in seq order, so
+    # the next intake still takes them in; the history before the cursor is not re-delivered.
+    job = schema.progress.c.job == "ledger:intake"
+    cursor = conn.execute(select(schema.progress.c.cursor).where(job)).scalar()
+    papers = schema.papers
+    waiting = (
+        select(papers.c.seq, papers.c.first_seen_at)
+        .where(papers.c.announced.is_(True), papers.c.seq > int(cursor or 0))
+        .order_by(papers.c.seq)
+    )
+    rows = [{"paper_seq": seq, "announced_at": seen} for seq, seen in conn.execute(waiting)]
+    if rows:
+        conn.execute(schema.announcements.insert(), rows)
+    conn.execute(
+        schema.progress.update().where(job).values(cursor="0", updated_at=datetime.now(UTC))
+    )
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -86,6 +115,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _slack_installations,
     _notices,
     _source_skips,
+    _announcements,
 ]
 
 

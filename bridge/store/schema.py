@@ -166,6 +166,9 @@ digest_subscriptions = Table(
     # The scheduled time (UTC) of the last digest that completed.
     Column("last_digest_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # "Top N of the day": the N most upvoted papers of the listing day that just completed,
+    # instead of new matches (None: new matches). Added by migration 8.
+    Column("top", Integer),
     Index("ix_digest_subscriptions_destination", "destination_id"),
 )
 
@@ -280,4 +283,19 @@ slack_oauth_states = Table(
     metadata,
     Column("state", String(128), primary_key=True),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+# The announcement log: one row each time a paper is announced (made news for digests), in the
+# order it happened. A paper stored with ``announced`` true gets its row as it is stored; a
+# paper stored quietly (backfill, a plain import) gets one later, when ``import --announce``
+# announces it. The ledger's intake walks this log by ``id`` (not papers by ``seq``), so a
+# paper announced long after it was stored is still taken in. Rows are written only in
+# transactions that store papers (under ``locking.lock_papers``). Added by migration 8.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("paper_seq", Integer, nullable=False, unique=True),
+    Column("announced_at", UTCDateTime, nullable=False),
 )
