@@ -15,6 +15,7 @@ Syntax, with examples::
     author:lecun                   a word of any author's name (names are folded, not stemmed)
     author:"Yann LeCun"            a name as a phrase; never spans two authors
     cat:cs.LG  cat:cs.*            an arXiv category, exact or by prefix (case-insensitive)
+    cat:cs  cat:hep-th             an archive: the category itself or any subject class in it
     source:hf  source:arxiv        where the paper was listed
     upvotes>=10                    Hugging Face upvotes; also >, <=, <, =
 
@@ -84,7 +85,7 @@ _FIELD_EXAMPLES = {
     "category": "category:cs.LG",
     "source": "source:hf",
 }
-_KNOWN_FIELDS = "title, abstract, author, cat, source"
+_KNOWN_FIELDS = "title, abstract, author, cat, source, upvotes"
 _SOURCES = {"hf": "hf", "huggingface": "hf", "arxiv": "arxiv"}
 
 Slots: TypeAlias = tuple[tuple[tuple[str, ...], ...], ...]
@@ -479,7 +480,16 @@ class _Parser:
                 token.position,
             )
         self.count(1, token.position)
-        return Category(m["base"].lower(), bool(m["star"]), token.position)
+        base = m["base"].lower()
+        if not m["star"] and "." not in base:
+            # cat:cs is the whole archive: the category itself (hep-th, gr-qc have no
+            # subject classes) or any of its subject classes (cs.LG, astro-ph.GA). Two existing
+            # leaves, so the index and the percolator each look up one key per side.
+            return Or(
+                (Category(base, False, token.position), Category(base + ".", True, token.position)),
+                token.position,
+            )
+        return Category(base, bool(m["star"]), token.position)
 
     def upvotes(self, token: _Tok) -> Node:
         m = _COMPARISON.match(token.value)
