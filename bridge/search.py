@@ -87,7 +87,17 @@ from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
 from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
 from bridge.query.normalize import REWRITTEN_STARTS, REWRITTEN_WORDS, scan
-from bridge.query.parser import And, Node, Not, Or, Phrase, Query, Term, format_query_error
+from bridge.query.parser import (
+    And,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    Term,
+    Upvotes,
+    format_query_error,
+)
 from bridge.store import Store, _to_stored, schema
 from bridge.store.search_index import (
     FALSE,
@@ -834,7 +844,12 @@ def explain_plan(store: Store, query: str) -> dict[str, object]:
         "exact": plan.loose == plan.strict,
         "loose": plan.loose,
         "strict": plan.strict,
-        "conditions": [(c.node.op, c.node.value, c.negated) for c in plan.conditions],
+        "conditions": [
+            (c.node.op, c.node.value, c.negated)
+            if isinstance(c.node, Upvotes)
+            else (c.node, c.negated)
+            for c in plan.conditions
+        ],
     }
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.atom import FeedOptions, FeedSite
 from bridge.app import Bridge, open_bridge
@@ -19,9 +21,10 @@ from bridge.chat.commands import parse_command
 from bridge.cli import main
 from bridge.config import DeliverySettings, Settings
 from bridge.errors import ChatUsageError, QueryError
+from bridge.ids import paper_ids_of_query, split_arxiv_id
 from bridge.ledger import Ledger
 from bridge.models import Paper, Subscription
-from bridge.query import Category, Or, Percolator, match_paper, parse_query
+from bridge.query import Category, Or, PaperId, Percolator, match_paper, parse_query
 from bridge.search import search_store
 from bridge.store import Store
 from bridge.web import create_web_app
@@ -186,3 +189,93 @@ async def test_an_unknown_field_is_a_400_on_the_web(bridge: Bridge) -> None:
         page = await client.get("/search", params={"q": "foo:bar"})
     assert feed.status_code == 400 and "known fields" in feed.text
     assert page.status_code == 400 and "known fields" in page.text
+
+
+# --- a query that is an arXiv id or a paper URL finds that paper ---------------------------------
+
+ID_PAPERS = [
+    make("2407.21772", "Generalization of agents"),
+    make("2407.21773", "Another paper"),
+    make("hep-th/9901001", "Old style string theory", categories=("hep-th",)),
+    make("math/0101001", "Old style algebraic geometry", categories=("math.AG",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("2407.21772", {"2407.21772"}),
+        ("2407.21772v2", {"2407.21772"}),
+        (" arXiv:2407.21772v1 ", {"2407.21772"}),
+        ("hep-th/9901001", {"hep-th/9901001"}),
+        ("HEP-TH/9901001v3", {"hep-th/9901001"}),
+        ("math.AG/0101001v1", {"math/0101001"}),
+        ("math/0101001", {"math/0101001"}),
+        ("https://arxiv.org/abs/2407.21772", {"2407.21772"}),
+        ("http://www.arxiv.org/abs/2407.21772v2", {"2407.21772"}),
+        ("arxiv.org/pdf/2407.21772", {"2407.21772"}),
+        ("https://arxiv.org/pdf/2407.21772v1.pdf", {"2407.21772"}),
+        ("https://export.arxiv.org/abs/hep-th/9901001", {"hep-th/9901001"}),
+        ("https://arxiv.org/abs/math.AG/0101001", {"math/0101001"}),
+        ("https://huggingface.co/papers/2407.21772", {"2407.21772"}),
+        ("huggingface.co/papers/2407.21772#community", {"2407.21772"}),
+        ("https://www.huggingface.co/papers/2407.21772?x=1", {"2407.21772"}),
+        ("<https://arxiv.org/abs/2407.21772|arxiv.org/abs/2407.21772>", {"2407.21772"}),
+        ("2407.99999", set()),  # a well-formed id of a paper not stored
+        # Not an id as a whole: words, searched as words (nothing holds these digits).
+        ("2407.21772 agents", set()),
+        ("\uff12\uff14\uff10\uff17.\uff12\uff11\uff17\uff17\uff12", set()),  # fullwidth digits
+        ("https://example.org/abs/2407.21772", None),  # a URL elsewhere is no paper
+    ],
+)
+def test_an_id_or_url_finds_that_paper_everywhere(
+    store: Store, query: str, found: set[str] | None
+) -> None:
+    store.add_papers(ID_PAPERS, now=T0)
+    if found is None:
+        with pytest.raises(QueryError):
+            parse_query(query)
+        return
+    assert everywhere(store, query, ID_PAPERS) == found
+
+
+def test_an_id_is_the_whole_query() -> None:
+    assert parse_query("2407.21772").root == PaperId(("2407.21772",))
+    assert not isinstance(parse_query("2407.21772 agents").root, PaperId)
+    assert not isinstance(parse_query('"2407.21772"').root, PaperId)
+    with pytest.raises(QueryError, match="must be the whole query"):
+        parse_query("agents https://arxiv.org/abs/2407.21772")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0662\u0664\u0660\u0667.\u0662\u0661\u0667\u0667\u0662",  # Arabic-Indic digits
+        "\uff12\uff14\uff10\uff17.\uff12\uff11\uff17\uff17\uff12",  # fullwidth
+        "hep-th/\u0669\u0669\u0660\u0661\u0660\u0660\u0661",
+        "2407.21772v\u0662",
+    ],
+)
+def test_ids_are_ascii_digits_only(text: str) -> None:
+    assert paper_ids_of_query(text) is None
+    assert split_arxiv_id(text) is None
+    assert split_arxiv_id(f"https://arxiv.org/abs/{text}") is None
+
+
+@given(st.text(max_size=80))
+def test_finding_an_id_in_any_text_never_raises(text: str) -> None:
+    found = paper_ids_of_query(text)
+    assert found is None or all(i.isascii() for i in found)
+
+
+async def test_an_id_in_a_search_feed_on_the_page_and_in_chat(bridge: Bridge) -> None:
+    bridge.store.add_papers(ID_PAPERS, now=T0)
+    async with client_for(bridge) as client:
+        assert await feed_ids(client, "https://arxiv.org/abs/2407.21772v2") == {"2407.21772"}
+        page = await client.get("/search", params={"q": "huggingface.co/papers/2407.21772"})
+    assert page.status_code == 200
+    assert "Generalization of agents" in page.text and "Another paper" not in page.text
+    ledger = Ledger(bridge.store, {}, DeliverySettings())
+    chat = ChatService(bridge.store, ledger, Settings())
+    answer = await chat.search("2407.21772")
+    assert [r.stored.paper.arxiv_id for r in answer.results.items] == ["2407.21772"]

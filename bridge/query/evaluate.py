@@ -37,6 +37,7 @@ from bridge.query.parser import (
     Node,
     Not,
     Or,
+    PaperId,
     Phrase,
     Query,
     Slots,
@@ -292,6 +293,10 @@ def _upvotes(node: Upvotes, px: PaperIndex) -> bool:
     return upvotes == node.value
 
 
+def _paper_id(node: PaperId, px: PaperIndex) -> bool:
+    return px.paper.arxiv_id in node.ids
+
+
 _EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
     Term: _term,  # type: ignore[dict-item]
     Phrase: _phrase,  # type: ignore[dict-item]
@@ -301,6 +306,7 @@ _EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
     Category: _category,  # type: ignore[dict-item]
     Source: _source,  # type: ignore[dict-item]
     Upvotes: _upvotes,  # type: ignore[dict-item]
+    PaperId: _paper_id,  # type: ignore[dict-item]
 }
 
 

@@ -18,6 +18,8 @@ Syntax, with examples::
     cat:cs  cat:hep-th             an archive: the category itself or any subject class in it
     source:hf  source:arxiv        where the paper was listed
     upvotes>=10                    Hugging Face upvotes; also >, <=, <, =
+    2407.21772  hep-th/9901001     an arXiv id (any version), or an arxiv.org abs/pdf or
+    https://arxiv.org/abs/2407.21772  huggingface.co/papers URL, as the whole query: that paper
 
 Unprefixed words search the title, the abstract, the AI summary and the AI keywords, not the
 authors. ``abstract:`` means the abstract only. ``ti:``, ``abs:``, ``au:``, ``authors:`` and
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from bridge.errors import QueryError
+from bridge.ids import paper_ids_of_query
 from bridge.query.normalize import readings, word_groups
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "Node",
     "Not",
     "Or",
+    "PaperId",
     "Phrase",
     "Query",
     "Source",
@@ -155,7 +159,15 @@ class Upvotes:
     position: int = field(default=0, compare=False)
 
 
-Node: TypeAlias = Term | Phrase | And | Or | Not | Category | Source | Upvotes
+@dataclass(frozen=True, slots=True)
+class PaperId:
+    """One paper, named by its arXiv id or URL (the whole query): the stored ids it may have."""
+
+    ids: tuple[str, ...]
+    position: int = field(default=0, compare=False)
+
+
+Node: TypeAlias = Term | Phrase | And | Or | Not | Category | Source | Upvotes | PaperId
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +262,13 @@ def _lex(text: str) -> list[_Tok]:
                 if name == "upvotes":
                     tokens.append(_Tok("CMP", word, start))
                     continue
+                if paper_ids_of_query(word) is not None:
+                    raise _fail(
+                        "a paper's URL (arxiv.org/abs/…, huggingface.co/papers/…) must be the "
+                        "whole query: it finds that one paper",
+                        start,
+                        text,
+                    )
                 raise _fail(
                     f"unknown field '{word[: colon + 1]}' (known fields: {_KNOWN_FIELDS}; "
                     "put text with a colon in quotes)",
@@ -586,6 +605,11 @@ def parse_query(text: str) -> Query:
         )
     if not text.strip():
         raise QueryError("empty query", 0, text)
+    ids = paper_ids_of_query(text)
+    if ids is not None:
+        # The whole query names one paper. Combined with words it would be a word search for
+        # the id's digits, which no paper's text holds; so an id means a paper only alone.
+        return Query(PaperId(ids, len(text) - len(text.lstrip())), text)
     root = _Parser(text).parse()
     _check_positive(root, text)
     return Query(root, text)

@@ -84,6 +84,7 @@ from bridge.query.parser import (
     Node,
     Not,
     Or,
+    PaperId,
     Phrase,
     Query,
     Source,
@@ -416,9 +417,10 @@ def _columns(fields: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class SqlCondition:
-    """``upvotes <op> value`` (or its negation) on the papers table, from the query's top level."""
+    """A condition on the papers table, from the query's top level (or its negation):
+    ``upvotes <op> value``, or the paper's id (a query naming one paper)."""
 
-    node: Upvotes
+    node: Upvotes | PaperId
     negated: bool = False
 
 
@@ -592,7 +594,7 @@ def compile_query(query: Query, splits: Splits | None = None) -> Compiled:
     conditions: list[SqlCondition] = []
     rest: list[Node] = []
     for child in children:
-        if isinstance(child, Upvotes):
+        if isinstance(child, Upvotes | PaperId):
             conditions.append(SqlCondition(child))
         elif isinstance(child, Not) and isinstance(child.child, Upvotes):
             conditions.append(SqlCondition(child.child, negated=True))
@@ -963,9 +965,9 @@ class SearchIndex:
             where.append(condition)
             params.append(param)
         for cond in conditions:
-            test, value = _upvotes_sql(cond, m)
+            test, values = _condition_sql(cond, m)
             where.append(test)
-            params.append(value)
+            params += values
         if announced_only:
             where.append("p.announced")
         if below is not None:
@@ -1077,7 +1079,14 @@ def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor.close()
 
 
-def _upvotes_sql(cond: SqlCondition, mark: str) -> tuple[str, int]:
-    op = cond.node.op
-    test = f"(p.upvotes IS NOT NULL AND p.upvotes {op} {mark})"
-    return (f"NOT {test}" if cond.negated else test), cond.node.value
+def _condition_sql(cond: SqlCondition, mark: str) -> tuple[str, list[Any]]:
+    """One condition on the papers table ``p`` as SQL, and its parameters."""
+    node = cond.node
+    if isinstance(node, PaperId):
+        # The unique index on arxiv_id answers it; the index expression is TRUE.
+        test = f"p.arxiv_id IN ({', '.join([mark] * len(node.ids))})"
+        values: list[Any] = list(node.ids)
+    else:
+        test = f"(p.upvotes IS NOT NULL AND p.upvotes {node.op} {mark})"
+        values = [node.value]
+    return (f"NOT {test}" if cond.negated else test), values
