@@ -30,7 +30,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -47,6 +47,7 @@ from bridge.search import search_store  # noqa: E402
 from bridge.store import Store, open_store  # noqa: E402
 from bridge.store.search_index import (  # noqa: E402
     FTS_TABLE,
+    TRUE,
     compile_query,
     phrase_terms,
     to_fts5,
@@ -114,7 +115,8 @@ def _progress(done: int, total: int, start: float) -> None:
 
 
 def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
-    """Common single terms, two-term queries and two-word phrases, from a corpus sample."""
+    """Common single terms, two-term queries and two-word phrases, from a corpus sample; words
+    with listing-day conditions; paper ids and URLs."""
     sample = [synthetic_paper(n) for n in range(0, papers, max(1, papers // 4000))]
     df: Counter[str] = Counter()
     surface: dict[str, Counter[str]] = {}
@@ -160,10 +162,33 @@ def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
         a, b = rng.sample(middle, 2)
         if normalize_word(a) != normalize_word(b) and f"{a} {b}" not in two:
             two.append(f"{a} {b}")
+    # Listing days: the corpus lists 1,000 papers a day from 2020-01-01, oldest first.
+    days = max(1, papers // 1000)
+    first_day = date(2020, 1, 1)
+
+    def day() -> date:
+        return first_day + timedelta(days=rng.randrange(days))
+
+    dated: list[str] = []
+    for i in range(count):
+        # A word within a month, a day alone, two words since a day, a word before a day.
+        shape = i % 4
+        if shape == 0:
+            dated.append(f"{common[i % len(common)]} date:{day():%Y-%m}")
+        elif shape == 1:
+            dated.append(f"date:{day().isoformat()}")
+        elif shape == 2:
+            dated.append(f"{two[i % len(two)]} date>={day().isoformat()}")
+        else:
+            dated.append(f"{common[i % len(common)]} date<{day().isoformat()}")
+    ids = [f"{2001 + n // 100_000}.{n % 100_000:05d}" for n in rng.sample(range(papers), count)]
+    ids = [f"https://arxiv.org/abs/{i}v1" if k % 2 else i for k, i in enumerate(ids)]
     return {
         "common term": _cycle(common, count),
         "two terms": two,
         "phrase": _cycle(phrases, count),
+        "date": dated,
+        "paper id": ids,
     }
 
 
@@ -222,6 +247,8 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
                 plan = compile_query(
                     parsed, store.search_index.splits(conn, terms) if terms else None
                 )
+            if plan.loose == TRUE:
+                continue  # a paper id, a date alone: the papers table answers, not FTS5
             match = to_fts5(plan.loose)
             sql = (
                 f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? "

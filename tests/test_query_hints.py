@@ -13,8 +13,8 @@ from bridge.query.hints import empty_result_hints
         ("diffusion or survey", "write OR in capitals"),
         ("gan and vae", "write AND in capitals"),
         ("diff*", "not wildcards"),
-        ("votes>=10", "only upvotes can be compared"),
-        ("stars > 100", "only upvotes can be compared"),
+        ("votes>=10", "only upvotes and date can be compared"),
+        ("stars > 100", "only upvotes and date can be compared"),
     ],
 )
 def test_habits_from_other_engines_get_a_hint(query: str, says: str) -> None:

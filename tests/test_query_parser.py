@@ -238,7 +238,7 @@ def test_format_query_error_puts_a_caret_under_the_position() -> None:
     with pytest.raises(QueryError) as caught:
         parse_query("diffusion foo:bar")
     assert format_query_error(caught.value) == (
-        "unknown field 'foo:' (known fields: title, abstract, author, cat, source, upvotes; "
+        "unknown field 'foo:' (known fields: title, abstract, author, cat, source, date, upvotes; "
         "put text with a colon in quotes) at position 11\n"
         "  diffusion foo:bar\n"
         "            ^"

@@ -4,14 +4,15 @@ the percolator, search on SQLite and PostgreSQL, a search feed, the CLI and chat
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.atom import FeedOptions, FeedSite
@@ -279,3 +280,155 @@ async def test_an_id_in_a_search_feed_on_the_page_and_in_chat(bridge: Bridge) ->
     chat = ChatService(bridge.store, ledger, Settings())
     answer = await chat.search("2407.21772")
     assert [r.stored.paper.arxiv_id for r in answer.results.items] == ["2407.21772"]
+
+
+# --- dates: the listing day ------------------------------------------------------------------------
+
+DATED = [
+    make("2401.10001", "Diffusion early", listed_on=date(2023, 12, 31)),
+    make("2401.10002", "Diffusion new year", listed_on=date(2024, 1, 1)),
+    make("2401.10003", "Diffusion summer", listed_on=date(2024, 8, 1)),
+    make("2401.10004", "Survey summer", listed_on=date(2024, 8, 31)),
+    make("2401.10005", "Diffusion autumn", listed_on=date(2024, 9, 1)),
+    make("2401.10006", "Diffusion leap", listed_on=date(2024, 2, 29)),
+    make("2401.10007", "Diffusion later", listed_on=date(2025, 1, 1)),
+    make("2401.10008", "Diffusion undated"),
+]
+
+
+def dated(*numbers: int) -> set[str]:
+    return {f"2401.{10000 + n}" for n in numbers}
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("date:2024-08-01", dated(3)),
+        ("date:2024-08", dated(3, 4)),
+        ("date:2024", dated(2, 3, 4, 5, 6)),
+        ("date:2024-02-29", dated(6)),
+        ("date:2024-01..2024-08", dated(2, 3, 4, 6)),
+        ("date:2024-08-01..2024-09-01", dated(3, 4, 5)),
+        ("date:2024-08..", dated(3, 4, 5, 7)),
+        ("date:..2024-01", dated(1, 2)),
+        ("date>=2025-01-01", dated(7)),
+        ("date>2024-08", dated(5, 7)),
+        ("date<2024", dated(1)),
+        ("date<=2024-01", dated(1, 2)),
+        ("date=2024-08-31", dated(4)),
+        ("date:>=2024-09", dated(5, 7)),
+        ("DATE:2023", dated(1)),
+        ("diffusion date:2024-08", dated(3)),
+        ("survey date:2024-08", dated(4)),
+        ("diffusion -date:2024", dated(1, 7, 8)),  # no listing day: not in 2024
+        ("diffusion date<2024", dated(1)),
+        ("date:2023 OR date:2025", dated(1, 7)),  # below the top level: checked one by one
+        ("(diffusion date:2024-08) OR survey", dated(3, 4)),
+        ("date:2026", set()),
+        ("cat:cs date:2024-09", dated(5)),
+    ],
+)
+def test_dates_find_their_papers_everywhere(store: Store, query: str, found: set[str]) -> None:
+    store.add_papers(DATED, now=T0)
+    assert everywhere(store, query, DATED) == found
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date:2024-02-30", "no such date '2024-02-30'"),
+        ("date:2024-13", "no such date '2024-13'"),
+        ("date:24", "bad date '24'"),
+        ("date:2024/08", "bad date '2024/08'"),
+        ("date:yesterday", "bad date 'yesterday'"),
+        ("date:2024-06..2024-01", "ends before it starts"),
+        ("date:2024-01..2024-99", "no such date '2024-99'"),
+        ("date:..", "needs a start or an end"),
+        ("date>", "bad date nothing"),
+        ("date>=\u0662\u0660\u0662\u0664", "bad date"),
+        ('date:"2024"', "takes a single value"),
+        ("date:", "needs a term right after the colon, e.g. date:2024-08"),
+        ("-date:2024", "needs something to look for"),
+    ],
+)
+def test_a_bad_date_is_an_error_naming_it(query: str, message: str) -> None:
+    with pytest.raises(QueryError, match=re.escape(message)):
+        parse_query(query)
+
+
+def test_a_bad_date_points_at_the_bad_part() -> None:
+    with pytest.raises(QueryError) as error:
+        parse_query("diffusion date:2024-01..2024-13")
+    assert error.value.position == len("diffusion date:2024-01..")
+
+
+_periods = st.one_of(
+    st.integers(2022, 2026).map(str),
+    st.tuples(st.integers(2022, 2026), st.integers(1, 12)).map(lambda p: f"{p[0]}-{p[1]:02d}"),
+    st.dates(date(2022, 1, 1), date(2026, 12, 31)).map(date.isoformat),
+)
+_date_conditions = st.one_of(
+    _periods.map(lambda p: f"date:{p}"),
+    st.tuples(st.sampled_from([">=", ">", "<=", "<", "="]), _periods).map(
+        lambda c: f"date{c[0]}{c[1]}"
+    ),
+    st.tuples(_periods, _periods).map(lambda r: f"date:{min(r)}..{max(r)}"),
+    _periods.map(lambda p: f"date:{p}.."),
+    _periods.map(lambda p: f"date:..{p}"),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(condition=_date_conditions, negated=st.booleans())
+def test_date_ranges_agree_between_subscriptions_and_the_index(
+    store: Store, condition: str, negated: bool
+) -> None:
+    if not store.count_papers():
+        days = [date(2022, 1, 1) + timedelta(days=41 * n) for n in range(45)]
+        store.add_papers(
+            [make(f"2402.{n:05d}", f"Diffusion {n}", listed_on=day) for n, day in enumerate(days)]
+            + [make("2402.99999", "Diffusion undated")],
+            now=T0,
+        )
+    try:
+        parse_query(condition)
+    except QueryError:
+        return  # e.g. 2024-05..2024 (the end's period starts before the start's)
+    query = f"diffusion {'-' if negated else ''}{condition}"
+    papers = [s.paper for s in store.iter_papers()]
+    assert searched(store, query) == brute(query, papers)
+
+
+@given(st.text(max_size=40))
+def test_the_parser_raises_only_query_errors_on_any_date_text(text: str) -> None:
+    for query in (f"date:{text}", f"date>={text}", f"diffusion date<{text}"):
+        try:
+            parse_query(query)
+        except QueryError:
+            pass
+
+
+async def test_dates_in_a_search_feed_and_in_chat(bridge: Bridge) -> None:
+    bridge.store.add_papers(DATED, now=T0)
+    async with client_for(bridge) as client:
+        assert await feed_ids(client, "diffusion date:2024-08") == dated(3)
+        bad = await client.get("/feeds/search.atom", params={"q": "date:2024-02-30"})
+        page = await client.get("/search", params={"q": "date:2024-13"})
+    assert bad.status_code == 400 and "no such date '2024-02-30'" in bad.text
+    assert page.status_code == 400 and "no such date" in page.text
+    ledger = Ledger(bridge.store, {}, DeliverySettings())
+    chat = ChatService(bridge.store, ledger, Settings())
+    answer = await chat.search("date>=2024-09")
+    assert {r.stored.paper.arxiv_id for r in answer.results.items} == dated(5, 7)
+    with pytest.raises(ChatUsageError, match="no such date"):
+        parse_command("diffusion date:2024-02-30")
+
+
+def test_a_bad_date_is_exit_2_in_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", "/dev/null", "search", "date:2024-02-30"]) == 2
+    assert "no such date '2024-02-30'" in capsys.readouterr().err

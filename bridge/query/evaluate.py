@@ -34,6 +34,7 @@ from bridge.query.parser import (
     DEFAULT_FIELDS,
     And,
     Category,
+    ListedOn,
     Node,
     Not,
     Or,
@@ -297,6 +298,14 @@ def _paper_id(node: PaperId, px: PaperIndex) -> bool:
     return px.paper.arxiv_id in node.ids
 
 
+def _listed_on(node: ListedOn, px: PaperIndex) -> bool:
+    # The same two comparisons as the SQL side (search_index._condition_sql).
+    day = px.paper.listed_on
+    if day is None:
+        return False
+    return (node.since is None or day >= node.since) and (node.before is None or day < node.before)
+
+
 _EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
     Term: _term,  # type: ignore[dict-item]
     Phrase: _phrase,  # type: ignore[dict-item]
@@ -307,6 +316,7 @@ _EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
     Source: _source,  # type: ignore[dict-item]
     Upvotes: _upvotes,  # type: ignore[dict-item]
     PaperId: _paper_id,  # type: ignore[dict-item]
+    ListedOn: _listed_on,  # type: ignore[dict-item]
 }
 
 

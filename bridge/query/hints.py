@@ -27,7 +27,7 @@ def empty_result_hints(query: str) -> list[str]:
             " inflections (generalization finds generalisation, generalize, generalizable)"
         )
     for field, _op in _COMPARISON.findall(unquoted):
-        if field.lower() != "upvotes":
-            hints.append(f"only upvotes can be compared ('{field}' is searched as a word)")
+        if field.lower() not in ("upvotes", "date"):
+            hints.append(f"only upvotes and date can be compared ('{field}' is searched as a word)")
             break
     return hints

@@ -18,6 +18,9 @@ Syntax, with examples::
     cat:cs  cat:hep-th             an archive: the category itself or any subject class in it
     source:hf  source:arxiv        where the paper was listed
     upvotes>=10                    Hugging Face upvotes; also >, <=, <, =
+    date:2024-08-01  date:2024-08  the listing day: a day, a month or a year (date:2024),
+    date:2024-01..2024-06          a range of them (either end may be left out: date:2024..),
+    date>=2025-01-01  date<2024    or a comparison with one (>=, >, <=, <, =)
     2407.21772  hep-th/9901001     an arXiv id (any version), or an arxiv.org abs/pdf or
     https://arxiv.org/abs/2407.21772  huggingface.co/papers URL, as the whole query: that paper
 
@@ -37,10 +40,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal, TypeAlias
 
 from bridge.errors import QueryError
 from bridge.ids import paper_ids_of_query
+from bridge.query.dates import DateSpecError, comparison_range, date_range
 from bridge.query.normalize import readings, word_groups
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "MAX_TERMS",
     "And",
     "Category",
+    "ListedOn",
     "Node",
     "Not",
     "Or",
@@ -79,7 +85,7 @@ _TEXT_PREFIXES: dict[str, tuple[tuple[str, ...], bool]] = {
     "authors": (("authors",), False),
     "au": (("authors",), False),
 }
-_VALUE_PREFIXES = {"cat": "cat", "category": "cat", "source": "source"}
+_VALUE_PREFIXES = {"cat": "cat", "category": "cat", "source": "source", "date": "date"}
 # What each field's error message shows as an example of its use.
 _FIELD_EXAMPLES = {
     "author": "author:lecun",
@@ -88,8 +94,9 @@ _FIELD_EXAMPLES = {
     "cat": "cat:cs.LG",
     "category": "category:cs.LG",
     "source": "source:hf",
+    "date": "date:2024-08",
 }
-_KNOWN_FIELDS = "title, abstract, author, cat, source, upvotes"
+_KNOWN_FIELDS = "title, abstract, author, cat, source, date, upvotes"
 _SOURCES = {"hf": "hf", "huggingface": "hf", "arxiv": "arxiv"}
 
 Slots: TypeAlias = tuple[tuple[tuple[str, ...], ...], ...]
@@ -167,7 +174,19 @@ class PaperId:
     position: int = field(default=0, compare=False)
 
 
-Node: TypeAlias = Term | Phrase | And | Or | Not | Category | Source | Upvotes | PaperId
+@dataclass(frozen=True, slots=True)
+class ListedOn:
+    """The paper's listing day is in ``[since, before)``; either end may be open (None).
+
+    A paper without a listing day never meets it (``bridge.query.dates`` builds the range).
+    """
+
+    since: date | None
+    before: date | None
+    position: int = field(default=0, compare=False)
+
+
+Node: TypeAlias = Term | Phrase | And | Or | Not | Category | Source | Upvotes | PaperId | ListedOn
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +204,8 @@ _CLOSE_QUOTES = '"\u201d\u201c'
 _DELIMITERS = frozenset("()|") | frozenset(_OPEN_QUOTES) | frozenset(_CLOSE_QUOTES)
 _IDENTIFIER = re.compile(r"[A-Za-z_]+")
 _COMPARISON = re.compile(r"(?i)upvotes:?(>=|<=|>|<|=)")
+_DATE_COMPARISON = re.compile(r"(?i)date(>=|<=|>|<|=)")
+_DATE_OPERATOR = re.compile(r"(>=|<=|>|<|=)")
 _CATEGORY = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]*)?)(?P<star>\*)?")
 
 TokenKind = Literal["(", ")", "OR", "AND", "NOT", "FIELD", "WORD", "PHRASE", "CMP", "EOF"]
@@ -275,7 +296,7 @@ def _lex(text: str) -> list[_Tok]:
                     start,
                     text,
                 )
-            if _COMPARISON.match(word):
+            if _COMPARISON.match(word) or _DATE_COMPARISON.match(word):
                 tokens.append(_Tok("CMP", word, start))
             elif word in ("OR", "AND", "NOT"):
                 tokens.append(_Tok(word, word, start))  # type: ignore[arg-type]
@@ -422,6 +443,10 @@ class _Parser:
         if token.kind == "PHRASE":
             return self.phrase(token, field)
         if token.kind == "CMP":
+            if token.value[:4].lower() == "date":
+                m = _DATE_COMPARISON.match(token.value)
+                assert m is not None  # the lexer made it a CMP for this
+                return self.listing_date(token.value, token.position, m.end(), m.group(1))
             return self.upvotes(token)
         if token.kind == "EOF":
             raise self.fail("the query ends where a term was expected", token.position)
@@ -437,6 +462,11 @@ class _Parser:
     def word(self, token: _Tok, field: str | None) -> Node:
         if field == "cat":
             return self.category(token)
+        if field == "date":
+            # date:>=2024 reads like date>=2024.
+            m = _DATE_OPERATOR.match(token.value)
+            op, skip = (m.group(1), m.end()) if m else (None, 0)
+            return self.listing_date(token.value, token.position, skip, op)
         if field == "source":
             source = _SOURCES.get(token.value.lower())
             if source is None:
@@ -449,7 +479,7 @@ class _Parser:
         return self.text_leaf(token, field, quoted=False)
 
     def phrase(self, token: _Tok, field: str | None) -> Node:
-        if field in ("cat", "source"):
+        if field in ("cat", "source", "date"):
             raise self.fail(f"{field}: takes a single value, not a phrase", token.position)
         return self.text_leaf(token, field, quoted=True)
 
@@ -509,6 +539,16 @@ class _Parser:
                 token.position,
             )
         return Category(base, bool(m["star"]), token.position)
+
+    def listing_date(self, text: str, position: int, skip: int, op: str | None) -> Node:
+        """``date:<spec>`` or ``date<op><spec>``: ``spec`` starts ``skip`` characters in."""
+        spec = text[skip:]
+        try:
+            since, before = comparison_range(op, spec) if op else date_range(spec)
+        except DateSpecError as exc:
+            raise self.fail(exc.message, position + skip + exc.offset) from None
+        self.count(1, position)
+        return ListedOn(since, before, position)
 
     def upvotes(self, token: _Tok) -> Node:
         m = _COMPARISON.match(token.value)

@@ -49,8 +49,10 @@ Queries
     every paper that matches (a superset). ``strict`` is met only by papers that match (a
     subset). Words, phrases, fields, categories, sources, AND, OR and exclusions compile
     exactly, so the two are equal for nearly every query. They differ only where a phrase uses
-    a known compound split, or where ``upvotes`` sits below the top level. A top-level
-    ``upvotes`` condition becomes a SQL condition on ``papers.upvotes``. Search
+    a known compound split, or where ``upvotes`` or ``date`` sits below the top level. A
+    top-level ``upvotes`` condition becomes a SQL condition on ``papers.upvotes``, a top-level
+    ``date`` condition (or its exclusion) one on ``papers.listed_on`` (``ix_papers_listed_on``
+    indexes it), and a query naming one paper (``2407.21772``) one on ``papers.arxiv_id``. Search
     (``bridge.search``) treats loose-but-not-strict candidates as uncertain and checks them
     with ``match_paper``.
 
@@ -81,6 +83,7 @@ from bridge.query.normalize import scan
 from bridge.query.parser import (
     And,
     Category,
+    ListedOn,
     Node,
     Not,
     Or,
@@ -418,9 +421,10 @@ def _columns(fields: tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class SqlCondition:
     """A condition on the papers table, from the query's top level (or its negation):
-    ``upvotes <op> value``, or the paper's id (a query naming one paper)."""
+    ``upvotes <op> value``, the listing day's range, or the paper's id (a query naming one
+    paper)."""
 
-    node: Upvotes | PaperId
+    node: Upvotes | PaperId | ListedOn
     negated: bool = False
 
 
@@ -594,9 +598,9 @@ def compile_query(query: Query, splits: Splits | None = None) -> Compiled:
     conditions: list[SqlCondition] = []
     rest: list[Node] = []
     for child in children:
-        if isinstance(child, Upvotes | PaperId):
+        if isinstance(child, Upvotes | PaperId | ListedOn):
             conditions.append(SqlCondition(child))
-        elif isinstance(child, Not) and isinstance(child.child, Upvotes):
+        elif isinstance(child, Not) and isinstance(child.child, Upvotes | ListedOn):
             conditions.append(SqlCondition(child.child, negated=True))
         else:
             rest.append(child)
@@ -965,7 +969,7 @@ class SearchIndex:
             where.append(condition)
             params.append(param)
         for cond in conditions:
-            test, values = _condition_sql(cond, m)
+            test, values = _condition_sql(cond, m, self.postgres)
             where.append(test)
             params += values
         if announced_only:
@@ -1079,13 +1083,27 @@ def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor.close()
 
 
-def _condition_sql(cond: SqlCondition, mark: str) -> tuple[str, list[Any]]:
+def _condition_sql(cond: SqlCondition, mark: str, postgres: bool) -> tuple[str, list[Any]]:
     """One condition on the papers table ``p`` as SQL, and its parameters."""
     node = cond.node
     if isinstance(node, PaperId):
         # The unique index on arxiv_id answers it; the index expression is TRUE.
         test = f"p.arxiv_id IN ({', '.join([mark] * len(node.ids))})"
         values: list[Any] = list(node.ids)
+    elif isinstance(node, ListedOn):
+        # The two comparisons of evaluate._listed_on; a paper with no day meets neither.
+        # Days go as ISO text, which is how SQLite stores a Date column (text order is day
+        # order) and what PostgreSQL casts to a date.
+        day = f"CAST({mark} AS DATE)" if postgres else mark
+        tests = ["p.listed_on IS NOT NULL"]
+        values = []
+        if node.since is not None:
+            tests.append(f"p.listed_on >= {day}")
+            values.append(node.since.isoformat())
+        if node.before is not None:
+            tests.append(f"p.listed_on < {day}")
+            values.append(node.before.isoformat())
+        test = "(" + " AND ".join(tests) + ")"
     else:
         test = f"(p.upvotes IS NOT NULL AND p.upvotes {node.op} {mark})"
         values = [node.value]
