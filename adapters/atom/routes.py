@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -44,6 +44,7 @@ from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import QueryError, SearchBusy, SearchTooBroad, StoreError
 from bridge.health import HealthCheck, HealthReport
+from bridge.query.hints import empty_result_hints
 from bridge.search import SearchResults, search_store
 from bridge.search_pool import SearchPool, shared_pool
 from bridge.store import Store
@@ -349,6 +350,8 @@ class FeedSite:
             feed=spec,
             entries=entries,
             total=results.total,
+            # Another engine's habits, as the CLI and chat explain them for an empty result.
+            hints=empty_result_hints(spec.query or "") if not results.total else (),
             prev_url=page_url(number - 1) if number > 1 else None,
             next_url=page_url(number + 1) if more else None,
             headers=timing,
@@ -367,6 +370,7 @@ class FeedSite:
         prev_url: str | None = None,
         next_url: str | None = None,
         headers: dict[str, str] | None = None,
+        hints: Sequence[str] = (),
     ) -> Response:
         body = page.render_search(
             base=base,
@@ -379,6 +383,7 @@ class FeedSite:
             prev_url=prev_url,
             next_url=next_url,
             max_query_length=self.options.max_query_length,
+            hints=hints,
         )
         every = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS, **(headers or {})}
         return Response(body, status_code=status, headers=every, media_type=page.MEDIA_TYPE)

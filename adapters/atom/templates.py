@@ -34,6 +34,13 @@ article.paper p { margin: .3rem 0; }
 .why { font-style: italic; }
 .links a { margin-right: .75rem; }
 nav.pages { display: flex; justify-content: space-between; margin: 1rem 0; }
+ul.hints { padding-left: 1.25rem; }
+details.syntax { margin: 1.5rem 0; }
+details.syntax summary { cursor: pointer; color: var(--muted); }
+details.syntax dl { display: grid; grid-template-columns: minmax(10rem, max-content) 1fr;
+  gap: .25rem 1rem; font-size: .9rem; }
+details.syntax dt code { word-break: break-all; }
+details.syntax dd { margin: 0; }
 """
 
 FAVICON = """\
@@ -142,6 +149,11 @@ SEARCH = """\
 <p class="muted"><span id="total">{{ total }}</span> {{ 'paper matches' if total == 1 else 'papers match' }} <strong>{{ query }}</strong>.
   Subscribe: <a href="{{ feed.url(base, 'atom') }}" type="application/atom+xml">Atom</a>
   · <a href="{{ feed.url(base, 'json') }}" type="application/feed+json">JSON Feed</a></p>
+{% if hints %}
+<ul class="hints" id="hints">
+{% for hint in hints %}  <li>Hint: {{ hint }}</li>
+{% endfor %}</ul>
+{% endif %}
 <section id="results">
 {% for entry in entries %}{{ paper_card(entry) }}{% endfor %}
 </section>
@@ -152,6 +164,14 @@ SEARCH = """\
 {% else %}
 <p class="muted">Search every stored paper by title, abstract and keywords.</p>
 {% endif %}
+<details class="syntax" id="syntax"{% if not query %} open{% endif %}>
+  <summary>How to write a query</summary>
+  <dl>
+  {% for example, meaning in syntax_help %}
+    <dt><code>{{ example }}</code></dt><dd>{{ meaning }}</dd>
+  {% endfor %}
+  </dl>
+</details>
 {% endblock %}
 """
 
