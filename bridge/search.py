@@ -85,7 +85,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
-from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
+from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex, exact_terms
+from bridge.query.exact import candidate_terms
 from bridge.query.normalize import REWRITTEN_STARTS, REWRITTEN_WORDS, scan
 from bridge.query.parser import (
     And,
@@ -467,16 +468,18 @@ class _QueryIndex(PaperIndex):
         wanted: frozenset[str],
         fields: frozenset[str],
         passed: set[str] | None = None,
+        exact: frozenset[str] = frozenset(),
     ) -> None:
         self._wanted = wanted
         self._fields = fields
         self._passed = passed
-        super().__init__(paper)
+        super().__init__(paper, exact)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
         needed = text and name in self._fields
         self.postings[name] = _postings(text, stem, self._wanted, self._passed) if needed else {}
+        self._add_exact(name, stem)
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
         if name in self._fields:
@@ -505,6 +508,11 @@ class _Checker:
             elif isinstance(node, Phrase):
                 wanted.update(t for slot in node.slots for run in slot for t in run)
                 fields.update(node.fields)
+        # An exact word is found among the occurrences of the terms it can have (its
+        # candidates), which the restricted analysis must therefore keep.
+        self.exact = exact_terms(query)
+        for key in self.exact:
+            wanted.update(candidate_terms(key))
         self.wanted = frozenset(wanted)
         self.fields = frozenset(fields)
         # Words that cannot hold a wanted term, met in the papers checked so far.
@@ -513,7 +521,8 @@ class _Checker:
     def __call__(self, paper: Paper) -> tuple[Hit, ...] | None:
         if len(self.passed) > _CHUNK_CACHE_LIMIT:
             self.passed.clear()
-        return match_paper(self.query, _QueryIndex(paper, self.wanted, self.fields, self.passed))
+        index = _QueryIndex(paper, self.wanted, self.fields, self.passed, self.exact)
+        return match_paper(self.query, index)
 
 
 class _Matches:

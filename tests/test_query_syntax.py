@@ -26,7 +26,16 @@ from bridge.errors import ChatUsageError, QueryError
 from bridge.ids import paper_ids_of_query, split_arxiv_id
 from bridge.ledger import Ledger
 from bridge.models import Paper, Subscription
-from bridge.query import Category, Or, PaperId, Percolator, match_paper, parse_query
+from bridge.query import (
+    Category,
+    Or,
+    PaperId,
+    Percolator,
+    Phrase,
+    Term,
+    match_paper,
+    parse_query,
+)
 from bridge.query.hints import empty_result_hints
 from bridge.search import search_store
 from bridge.store import Store
@@ -479,3 +488,106 @@ async def test_hints_only_for_an_empty_result_and_help_is_escaped_plain_html(
     assert '<details class="syntax" id="syntax" open>' in empty.text
     assert "&lt;b&gt;x&lt;/b&gt;" in hostile.text and "<b>x</b>" not in hostile.text
     assert 'id="hints"' in hostile.text
+
+
+# --- exact words: =word matches the word only as written -----------------------------------------
+
+WORDED = [
+    make("2403.00001", "Generalized Quasi-Einstein manifolds"),
+    make("2403.00002", "Generalization bounds for deep models", abstract="We prove bounds."),
+    make("2403.00003", "A generalized linear model", abstract="One model, no more."),
+    make("2403.00004", "Generalisation in Pre-Trained LLMs", abstract="Naïve agents."),
+    make("2403.00005", "Survey", abstract="We survey generalization theory.", ai_keywords=("GPs",)),
+    make("2403.00006", "Many models", abstract="Pretrained models of the GPS signal."),
+    make("2403.00007", "Generalizing agents", abstract="It generalizes."),
+    make("2403.00008", "Bounds", abstract="Generalization error bounds, and generalization."),
+]
+
+
+def worded(*numbers: int) -> set[str]:
+    return {f"2403.{n:05d}" for n in numbers}
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        # The word as usual finds every spelling and inflection; =word only itself.
+        ("generalization", worded(1, 2, 3, 4, 5, 7, 8)),
+        ("=generalization", worded(2, 5, 8)),
+        ("=Generalization", worded(2, 5, 8)),  # case is folded
+        ("=generalized", worded(1, 3)),
+        ("=generalisation", worded(4)),  # no spelling variant either
+        ("=generalizes", worded(7)),
+        ("=model", worded(3)),  # a word that is its own term: "models" is not it
+        ("=models", worded(2, 6)),
+        ("model -=models", worded(3)),
+        ("=naive", worded(4)),  # accents are folded
+        ("=llms", worded(4)),
+        ("=llm", set()),  # no acronym plural folding
+        ("=pretrained", worded(4, 6)),  # a hyphenated word joined, as written
+        ("=pre-trained", worded(4, 6)),
+        ("=gps", worded(5, 6)),  # GPs and GPS both fold to gps
+        ("title:=generalization", worded(2)),
+        ('"=generalization bounds"', worded(2)),
+        ('"generalization =bounds"', worded(2)),
+        ('"=generalization error"', worded(8)),
+        ('"=generalized linear"', worded(3)),
+        ('"=generalization =bounds"', worded(2)),
+        ("=generalization OR =generalized", worded(1, 2, 3, 5, 8)),
+        ("=generalization -survey", worded(2, 8)),
+        ("generalization -=generalization", worded(1, 3, 4, 7)),
+        ("author:=lecun", set()),  # names are never stemmed: = changes nothing there
+    ],
+)
+def test_exact_words_find_only_themselves_everywhere(
+    store: Store, query: str, found: set[str]
+) -> None:
+    store.add_papers(WORDED, now=T0)
+    assert everywhere(store, query, WORDED) == found
+
+
+def test_exact_words_parse_to_their_own_terms() -> None:
+    assert parse_query("=generalization").root == Term("=generalization")
+    assert parse_query("=Generalized").root == Term("=generalized")
+    assert parse_query("author:=LeCun").root == Term("lecun", ("authors",))
+    phrase = parse_query('"=generalization bounds"').root
+    assert isinstance(phrase, Phrase)
+    assert phrase.slots == ((("=generalization",),), (("bound",),))
+    for bad in ("=", '"="', "= ="):
+        with pytest.raises(QueryError):
+            parse_query(bad)
+
+
+def test_exact_hits_quote_the_paper_and_say_why(store: Store) -> None:
+    store.add_papers(WORDED, now=T0)
+    results = search_store(store, "=generalization", limit=10)
+    by_id = {r.stored.paper.arxiv_id: r for r in results.items}
+    assert by_id["2403.00008"].why == "matched Generalization in the abstract"
+    assert [h.text for h in by_id["2403.00008"].hits] == ["Generalization", "generalization"]
+    assert [h.text for h in by_id["2403.00005"].hits] == ["generalization"]
+
+
+def test_the_index_format_changed_so_stored_indexes_rebuild() -> None:
+    from bridge.store.search_index import INDEX_FORMAT, fingerprint
+
+    assert INDEX_FORMAT == "4" and fingerprint().startswith("4:")
+
+
+@given(st.text(max_size=60))
+def test_the_parser_raises_only_query_errors_on_any_text(text: str) -> None:
+    for query in (text, f"={text}", f'"={text}"', f"title:={text}"):
+        try:
+            parsed = parse_query(query)
+        except QueryError:
+            continue
+        match_paper(parsed, WORDED[1])
+
+
+async def test_exact_words_in_a_search_feed_and_chat(bridge: Bridge) -> None:
+    bridge.store.add_papers(WORDED, now=T0)
+    async with client_for(bridge) as client:
+        assert await feed_ids(client, "=generalized") == worded(1, 3)
+    ledger = Ledger(bridge.store, {}, DeliverySettings())
+    chat = ChatService(bridge.store, ledger, Settings())
+    answer = await chat.search('"=generalization bounds"')
+    assert [r.stored.paper.arxiv_id for r in answer.results.items] == ["2403.00002"]

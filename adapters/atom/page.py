@@ -85,6 +85,7 @@ def render_index(
 # README's query table has the whole language.
 SYNTAX_HELP: tuple[tuple[str, str], ...] = (
     ("generalization", "the word in any spelling or inflection (generalisation, generalize)"),
+    ("=generalization", "only that word as written (not generalized, generalisation)"),
     ("diffusion transformer", "both words (AND may be written)"),
     ('"world model"', "the words next to each other"),
     ("RL OR RLHF", "either (OR in capitals)"),

@@ -4,6 +4,8 @@ Syntax, with examples::
 
     generalization                 a word: title, abstract, AI summary or AI keywords contain it
                                    (any spelling or inflection: generalisation, generalize, ...)
+    =generalization                an exact word: only as written, case and accents aside
+    "=generalization bounds"       (never generalized, generalisation); also inside a phrase
     diffusion transformer          several words: all of them (implicit AND; AND may be written)
     "world model"                  a phrase: the words at consecutive positions
     out-of-distribution            a hyphenated word is a phrase of its parts or the joined word
@@ -46,6 +48,7 @@ from typing import Literal, TypeAlias
 from bridge.errors import QueryError
 from bridge.ids import paper_ids_of_query
 from bridge.query.dates import DateSpecError, comparison_range, date_range
+from bridge.query.exact import EXACT_MARK
 from bridge.query.normalize import readings, word_groups
 
 __all__ = [
@@ -485,6 +488,8 @@ class _Parser:
 
     def text_leaf(self, token: _Tok, field: str | None, quoted: bool) -> Node:
         fields, stem = _TEXT_PREFIXES[field] if field else (DEFAULT_FIELDS, True)
+        if stem and EXACT_MARK in token.value:
+            return self.exact_leaf(token, fields, quoted)
         if token.value.isalnum():  # one plain word, the common case
             terms = readings(token.value, stem)
             if len(terms) == 1:
@@ -519,6 +524,43 @@ class _Parser:
         if len(slots) == 1 and len(slots[0]) == 1 and len(slots[0][0]) == 1:
             return Term(slots[0][0][0], fields, token.value, token.position)
         return Phrase(tuple(slots), fields, token.value, token.position)
+
+    def exact_leaf(self, token: _Tok, fields: tuple[str, ...], quoted: bool) -> Node:
+        """A word or phrase where some words are written ``=word``: those match only as
+        written (folded, never stemmed; ``bridge.query.exact``), the others as usual."""
+        value = token.value
+        stemmed = word_groups(value, True)
+        folded = word_groups(value, False)
+        if not stemmed or len(stemmed) != len(folded):
+            if quoted:
+                raise self.fail("empty phrase: nothing to search for in the quotes", token.position)
+            raise self.fail(
+                f"'{value}' has no letters or digits to search for (write an exact word as"
+                " =word, e.g. =generalization)",
+                token.position,
+            )
+        slots: list[tuple[tuple[str, ...], ...]] = []
+        for group, plain in zip(stemmed, folded, strict=True):
+            start = group[2]
+            exact = start > 0 and value[start - 1] == EXACT_MARK
+            if group[0] == "word":
+                if exact:
+                    slots.append(((EXACT_MARK + plain[1],),))
+                    continue
+                terms = readings(value[start : group[3]], True)
+                if not terms or terms[0] != group[1]:
+                    terms = (group[1],)
+                slots.append(tuple((term,) for term in terms))
+            elif exact:
+                parts = tuple(EXACT_MARK + part[0] for part in plain[4])
+                slots.append((parts, (EXACT_MARK + plain[1],)))
+            else:
+                parts = tuple(part[0] for part in group[4])
+                slots.append((parts, (group[1],)))
+        self.count(len(slots), token.position)
+        if len(slots) == 1 and len(slots[0]) == 1 and len(slots[0][0]) == 1:
+            return Term(slots[0][0][0], fields, value, token.position)
+        return Phrase(tuple(slots), fields, value, token.position)
 
     def category(self, token: _Tok) -> Node:
         m = _CATEGORY.fullmatch(token.value)
