@@ -65,18 +65,33 @@ def exact_form(surface: str, span: int) -> str:
 Postings = dict[str, list[Any]]
 
 
+@lru_cache(maxsize=64)
+def _by_candidate(keys: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Candidate term -> the exact words (of ``keys``) it may stand for. Worked out once per
+    set of keys (a percolator has one for every paper of a run), so a field costs one set
+    intersection with its terms, in C, however many exact words are subscribed."""
+    found: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        for term in candidate_terms(key):
+            found.setdefault(term, []).append(key)
+    return {term: tuple(words) for term, words in found.items()}
+
+
 def derive(postings: Postings, text: str, keys: frozenset[str]) -> None:
     """Add to one field's ``postings`` the occurrences of each exact word in ``keys`` (``=w``),
     found among the occurrences of its candidate terms. ``text`` is the field's text (for a
     list, the items joined as the postings' offsets are)."""
-    for key in keys:
-        word = key[len(EXACT_MARK) :]
-        found: list[Any] = []
-        for term in candidate_terms(key):
-            for posting in postings.get(term, ()):
-                _position, start, end, span = posting
-                if exact_form(text[start:end], span) == word:
-                    found.append(posting)
-        if found:
-            found.sort()
-            postings[key] = found
+    by_candidate = _by_candidate(keys)
+    present = by_candidate.keys() & postings.keys()
+    if not present:
+        return
+    found: dict[str, list[Any]] = {}
+    for term in present:
+        for posting in postings[term]:
+            _position, start, end, span = posting
+            form = EXACT_MARK + exact_form(text[start:end], span)
+            if form in keys:
+                found.setdefault(form, []).append(posting)
+    for key, occurrences in found.items():
+        occurrences.sort()
+        postings[key] = occurrences
