@@ -591,3 +591,44 @@ async def test_exact_words_in_a_search_feed_and_chat(bridge: Bridge) -> None:
     chat = ChatService(bridge.store, ledger, Settings())
     answer = await chat.search('"=generalization bounds"')
     assert [r.stored.paper.arxiv_id for r in answer.results.items] == ["2403.00002"]
+
+
+_VOCABULARY = [
+    "generalization",
+    "Generalized",
+    "generalisation",
+    "bounds",
+    "bound",
+    "model",
+    "models",
+    "pre-trained",
+    "pretrained",
+    "LLMs",
+    "gps",
+    "agents",
+    "naive",
+    "error",
+]
+
+
+@st.composite
+def _exact_queries(draw: st.DrawFn) -> str:
+    words = draw(st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=3))
+    marked = [("=" if draw(st.booleans()) else "") + w for w in words]
+    if len(marked) > 1 and draw(st.booleans()):
+        return '"' + " ".join(marked) + '"'
+    joiner = draw(st.sampled_from([" ", " OR "]))
+    query = joiner.join(marked)
+    if draw(st.booleans()):
+        query += " -" + draw(st.sampled_from(["=survey", "=models", "survey", "=generalized"]))
+    return query
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=_exact_queries())
+def test_exact_words_agree_between_subscriptions_and_the_index(store: Store, query: str) -> None:
+    if not store.count_papers():
+        store.add_papers(WORDED, now=T0)
+    everywhere(store, query, WORDED)
