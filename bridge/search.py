@@ -7,7 +7,7 @@ analyzer's terms, so SQLite and PostgreSQL give the same results.
 How one search runs
     1. ``parse_query``. A malformed query raises ``QueryError``, which says where it is wrong.
     2. ``compile_query`` turns the query into index expressions plus SQL conditions
-       (top-level ``upvotes``). Usually the compiled query is *exact*: the index returns the
+       (top-level ``upvotes``, ``date`` and a paper id: ``2407.21772`` reads one row). Usually the compiled query is *exact*: the index returns the
        matching papers and nothing else. Otherwise it returns a superset, and the papers that
        the strict (subset) expression does not vouch for are checked with ``match_paper``.
        A query the index cannot narrow at all (``upvotes>=10 OR diffusion``) reads the
