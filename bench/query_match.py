@@ -14,7 +14,9 @@ three). An item is a word (75%) or a two-word phrase seen in the corpus (25%). W
 topic words: in 0.05% to 3% of papers. Phrases are in at least 0.05% of papers, and at least
 one of their words is in at most 5%. Popularity follows a Zipf law over the topics in random
 order, so many people follow the same popular topics and a long tail follows rare ones. Some queries join their items with OR
-(10%), restrict a word to the title (5%) or add a category (5%). A sample is also checked
+(10%), restrict a word to the title (5%) or add a category (5%). Some words are exact
+(``=word``, 3% by default: ``--exact-share``) and some queries add a listing-date condition
+(1%: ``--date-share``), so the figure holds with those on. A sample is also checked
 against ``match_paper`` for every pair, so the figures are for correct answers.
 
     .venv/bin/python bench/query_match.py [--papers 1000] [--subscriptions 100000]
@@ -41,6 +43,7 @@ from corpus import synthetic_paper  # noqa: E402
 
 from bridge.models import Paper, Subscription  # noqa: E402
 from bridge.query import Percolator, index_paper, match_paper, parse_query  # noqa: E402
+from bridge.query.evaluate import exact_terms  # noqa: E402
 
 STOPWORDS = set(
     """a an the of and or to in on for with by from as at is are was were be been this that these
@@ -50,7 +53,13 @@ STOPWORDS = set(
 )
 
 
-def subscriptions(count: int, sample_papers: list[Paper], seed: int = 3) -> list[Subscription]:
+def subscriptions(
+    count: int,
+    sample_papers: list[Paper],
+    seed: int = 3,
+    exact_share: float = 0.0,
+    date_share: float = 0.0,
+) -> list[Subscription]:
     """Standing queries on topics: words and phrases that name a topic, not filler."""
     rng = random.Random(seed)
     df: Counter[str] = Counter()
@@ -95,10 +104,14 @@ def subscriptions(count: int, sample_papers: list[Paper], seed: int = 3) -> list
                 items.append(rng.choices(phrases, cum_weights=phrase_weights)[0])
             else:
                 word = rng.choices(topics, cum_weights=topic_weights)[0]
+                if rng.random() < exact_share:
+                    word = "=" + word  # an exact word
                 items.append(f"title:{word}" if rng.random() < 0.05 else word)
         text = (" OR " if size > 1 and rng.random() < 0.1 else " ").join(items)
         if rng.random() < 0.05:
             text += f" cat:{rng.choice(categories)}"
+        if rng.random() < date_share:
+            text += f" date>={rng.choice(['2024-01-01', '2025-06', '2026'])}"
         out.append(Subscription(f"s{len(out)}", text))
     return out
 
@@ -110,7 +123,7 @@ def compile_baseline(subscription: Subscription) -> tuple[bool, list[re.Pattern[
     """(any_of, patterns): the words and phrases of a query as word-boundary regexes."""
     query = subscription.query
     any_of = " OR " in query
-    query = re.sub(r"\bcat:\S+", "", query)
+    query = re.sub(r"\bcat:\S+|\bdate>=\S+", "", query).replace("=", "")
     items = re.findall(r'"[^"]+"|\S+', query.replace(" OR ", " "))
     patterns = []
     for item in items:
@@ -143,12 +156,20 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=100_000)
     parser.add_argument("--baseline-subscriptions", type=int, default=1000)
     parser.add_argument("--baseline-papers", type=int, default=200)
+    parser.add_argument(
+        "--exact-share", type=float, default=0.03, help="share of words written =word (exact)"
+    )
+    parser.add_argument(
+        "--date-share", type=float, default=0.01, help="share of queries with a date condition"
+    )
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     # Subscriptions are drawn from older papers; the new papers are later in the corpus.
     sample = [synthetic_paper(n, seed=5) for n in range(3000)]
-    subs = subscriptions(args.subscriptions, sample)
+    subs = subscriptions(
+        args.subscriptions, sample, exact_share=args.exact_share, date_share=args.date_share
+    )
     papers = [synthetic_paper(n, seed=6) for n in range(args.papers)]
     lengths = Counter(
         len(re.findall(r'"[^"]+"|\S+', re.sub(r"cat:\S+|OR", "", s.query))) for s in subs
@@ -158,6 +179,9 @@ def main() -> None:
         f" e.g. {', '.join(repr(s.query) for s in subs[:5])}"
     )
     print(f"{len(papers):,} new papers, e.g. {papers[0].title!r}")
+    exact = sum("=" in s.query for s in subs)
+    dated = sum("date>=" in s.query for s in subs)
+    print(f"  of which {exact:,} use an exact word (=word) and {dated:,} a date condition")
 
     gc.collect()
     start = time.process_time()
@@ -178,8 +202,9 @@ def main() -> None:
 
     # Correctness on a sample: every (subscription, paper) pair through match_paper.
     check_subs = subs[:300]
-    analyzed = [index_paper(p) for p in papers]
     parsed = [(s.id, parse_query(s.query)) for s in check_subs]
+    exact_words = frozenset().union(*(exact_terms(q) for _, q in parsed))
+    analyzed = [index_paper(p, exact_words) for p in papers]
     wanted = {
         (sid, px.paper.arxiv_id)
         for px in analyzed

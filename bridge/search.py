@@ -7,7 +7,7 @@ analyzer's terms, so SQLite and PostgreSQL give the same results.
 How one search runs
     1. ``parse_query``. A malformed query raises ``QueryError``, which says where it is wrong.
     2. ``compile_query`` turns the query into index expressions plus SQL conditions
-       (top-level ``upvotes``). Usually the compiled query is *exact*: the index returns the
+       (top-level ``upvotes``, ``date`` and a paper id: ``2407.21772`` reads one row). Usually the compiled query is *exact*: the index returns the
        matching papers and nothing else. Otherwise it returns a superset, and the papers that
        the strict (subset) expression does not vouch for are checked with ``match_paper``.
        A query the index cannot narrow at all (``upvotes>=10 OR diffusion``) reads the
@@ -91,9 +91,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
-from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex
+from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex, exact_terms
+from bridge.query.exact import candidate_terms
 from bridge.query.normalize import REWRITTEN_STARTS, REWRITTEN_WORDS, scan
-from bridge.query.parser import And, Node, Not, Or, Phrase, Query, Term, format_query_error
+from bridge.query.parser import (
+    And,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    Term,
+    Upvotes,
+    format_query_error,
+)
 from bridge.store import Store, _to_stored, schema
 from bridge.store.search_index import (
     FALSE,
@@ -468,16 +479,18 @@ class _QueryIndex(PaperIndex):
         wanted: frozenset[str],
         fields: frozenset[str],
         passed: set[str] | None = None,
+        exact: frozenset[str] = frozenset(),
     ) -> None:
         self._wanted = wanted
         self._fields = fields
         self._passed = passed
-        super().__init__(paper)
+        super().__init__(paper, exact)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
         needed = text and name in self._fields
         self.postings[name] = _postings(text, stem, self._wanted, self._passed) if needed else {}
+        self._add_exact(name, stem)
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
         if name in self._fields:
@@ -506,6 +519,11 @@ class _Checker:
             elif isinstance(node, Phrase):
                 wanted.update(t for slot in node.slots for run in slot for t in run)
                 fields.update(node.fields)
+        # An exact word is found among the occurrences of the terms it can have (its
+        # candidates), which the restricted analysis must therefore keep.
+        self.exact = exact_terms(query)
+        for key in self.exact:
+            wanted.update(candidate_terms(key))
         self.wanted = frozenset(wanted)
         self.fields = frozenset(fields)
         # Words that cannot hold a wanted term, met in the papers checked so far.
@@ -514,7 +532,8 @@ class _Checker:
     def __call__(self, paper: Paper) -> tuple[Hit, ...] | None:
         if len(self.passed) > _CHUNK_CACHE_LIMIT:
             self.passed.clear()
-        return match_paper(self.query, _QueryIndex(paper, self.wanted, self.fields, self.passed))
+        index = _QueryIndex(paper, self.wanted, self.fields, self.passed, self.exact)
+        return match_paper(self.query, index)
 
 
 class _Matches:
@@ -870,7 +889,12 @@ def explain_plan(store: Store, query: str) -> dict[str, object]:
         "exact": plan.loose == plan.strict,
         "loose": plan.loose,
         "strict": plan.strict,
-        "conditions": [(c.node.op, c.node.value, c.negated) for c in plan.conditions],
+        "conditions": [
+            (c.node.op, c.node.value, c.negated)
+            if isinstance(c.node, Upvotes)
+            else (c.node, c.negated)
+            for c in plan.conditions
+        ],
     }
 
 

@@ -13,8 +13,8 @@ from bridge.query.hints import empty_result_hints
         ("diffusion or survey", "write OR in capitals"),
         ("gan and vae", "write AND in capitals"),
         ("diff*", "not wildcards"),
-        ("votes>=10", "only upvotes can be compared"),
-        ("stars > 100", "only upvotes can be compared"),
+        ("votes>=10", "only upvotes and date can be compared"),
+        ("stars > 100", "only upvotes and date can be compared"),
     ],
 )
 def test_habits_from_other_engines_get_a_hint(query: str, says: str) -> None:
@@ -26,3 +26,8 @@ def test_habits_from_other_engines_get_a_hint(query: str, says: str) -> None:
 )
 def test_ordinary_queries_get_none(query: str) -> None:
     assert empty_result_hints(query) == []
+
+
+def test_an_id_among_other_words_gets_a_hint() -> None:
+    assert any("whole query" in hint for hint in empty_result_hints("2407.21772 agents"))
+    assert empty_result_hints("qwen2.5 3.14159") == []

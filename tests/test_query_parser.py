@@ -129,7 +129,8 @@ def test_field_prefix_on_a_group() -> None:
 def test_categories_sources_and_upvotes() -> None:
     assert root("cat:cs.LG") == Category("cs.lg")
     assert root("cat:cs.*") == Category("cs.", prefix=True)
-    assert root("cat:hep-th") == Category("hep-th")
+    # A name without a dot is an archive: the category itself or any subject class in it.
+    assert root("cat:hep-th") == Or((Category("hep-th"), Category("hep-th.", prefix=True)))
     assert root("category:stat.ML") == Category("stat.ml")
     assert root("cat:(cs.LG OR stat.ML)") == Or((Category("cs.lg"), Category("stat.ml")))
     assert root("source:hf") == Source("hf")
@@ -237,7 +238,7 @@ def test_format_query_error_puts_a_caret_under_the_position() -> None:
     with pytest.raises(QueryError) as caught:
         parse_query("diffusion foo:bar")
     assert format_query_error(caught.value) == (
-        "unknown field 'foo:' (known fields: title, abstract, author, cat, source; "
+        "unknown field 'foo:' (known fields: title, abstract, author, cat, source, date, upvotes; "
         "put text with a colon in quotes) at position 11\n"
         "  diffusion foo:bar\n"
         "            ^"

@@ -134,6 +134,23 @@ def render_listing(
     )
 
 
+# The search page's short syntax help (a <details>, so it works without JavaScript); the
+# README's query table has the whole language.
+SYNTAX_HELP: tuple[tuple[str, str], ...] = (
+    ("generalization", "the word in any spelling or inflection (generalisation, generalize)"),
+    ("=generalization", "only that word as written (not generalized, generalisation)"),
+    ("diffusion transformer", "both words (AND may be written)"),
+    ('"world model"', "the words next to each other"),
+    ("RL OR RLHF", "either (OR in capitals)"),
+    ("diffusion -survey", "without a word (also NOT survey)"),
+    ("title:diffusion", "in one field: title:, abstract:, author:"),
+    ("cat:cs.LG  cat:cs", "an arXiv category, or a whole archive"),
+    ("source:hf  upvotes>=10", "where it was listed; Hugging Face upvotes"),
+    ("date:2024-08  date>=2025-01-01", "the listing day, month or year; date:2024-01..2024-06"),
+    ("2407.21772", "one paper by its arXiv id, or paste its arxiv.org or huggingface.co URL"),
+)
+
+
 def render_search(
     *,
     base: str,
@@ -149,9 +166,12 @@ def render_search(
     page_number: int = 1,
     note: str | None = None,
     sort: str = "relevance",
+    hints: Sequence[str] = (),
 ) -> bytes:
     return _render(
         "search.html",
+        hints=hints,
+        syntax_help=SYNTAX_HELP,
         base=base,
         query=query,
         feed=feed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -44,6 +44,7 @@ from bridge import metrics
 from bridge.app import Bridge
 from bridge.errors import QueryError, SearchBusy, SearchTooBroad, StoreError
 from bridge.health import HealthCheck, HealthReport
+from bridge.query.hints import empty_result_hints
 from bridge.search import UPVOTES_POOL, Order, SearchResults, order_for, search_store
 from bridge.search_pool import SearchPool, shared_pool
 from bridge.store import Store
@@ -400,6 +401,8 @@ class FeedSite:
             feed=spec,
             cards=cards,
             total=results.total_text,
+            # Another engine's habits, as the CLI and chat explain them for an empty result.
+            hints=empty_result_hints(spec.query or "") if not results.total else (),
             prev_url=page_url(number - 1) if number > 1 else None,
             next_url=page_url(number + 1) if more else None,
             headers=timing,
@@ -426,6 +429,7 @@ class FeedSite:
         page_number: int = 1,
         note: str | None = None,
         sort: str = "relevance",
+        hints: Sequence[str] = (),
     ) -> Response:
         body = page.render_search(
             base=base,
@@ -442,6 +446,7 @@ class FeedSite:
             page_number=page_number,
             note=note,
             sort=sort,
+            hints=hints,
         )
         every = {"Cache-Control": "no-cache", **page.SECURITY_HEADERS, **(headers or {})}
         return Response(body, status_code=status, headers=every, media_type=page.MEDIA_TYPE)

@@ -47,6 +47,13 @@ nav.periods, nav.sorts { display: flex; flex-wrap: wrap; gap: .75rem; align-item
   margin: .5rem 0; }
 nav.sorts [aria-current] { font-weight: 700; }
 h2.day, h3.day { font-size: 1.05rem; margin: 1.5rem 0 0; }
+ul.hints { padding-left: 1.25rem; }
+details.syntax { margin: 1.5rem 0; }
+details.syntax summary { cursor: pointer; color: var(--muted); }
+details.syntax dl { display: grid; grid-template-columns: minmax(10rem, max-content) 1fr;
+  gap: .25rem 1rem; font-size: .9rem; }
+details.syntax dt code { word-break: break-all; }
+details.syntax dd { margin: 0; }
 """
 
 FAVICON = """\
@@ -201,6 +208,11 @@ SEARCH = """\
   · <a href="{{ feed.url(base, 'json') }}" type="application/feed+json">JSON Feed</a></p>
 {{ sort_switch(sorts) }}
 {% if note %}<p class="muted">{{ note }}</p>{% endif %}
+{% if hints %}
+<ul class="hints" id="hints">
+{% for hint in hints %}  <li>Hint: {{ hint }}</li>
+{% endfor %}</ul>
+{% endif %}
 <section id="results">
 {% for c in cards %}{{ card(c) }}{% endfor %}
 </section>
@@ -208,6 +220,14 @@ SEARCH = """\
 {% else %}
 <p class="muted">Search every stored paper by title, abstract and keywords.</p>
 {% endif %}
+<details class="syntax" id="syntax"{% if not query %} open{% endif %}>
+  <summary>How to write a query</summary>
+  <dl>
+  {% for example, meaning in syntax_help %}
+    <dt><code>{{ example }}</code></dt><dd>{{ meaning }}</dd>
+  {% endfor %}
+  </dl>
+</details>
 {% endblock %}
 """
 

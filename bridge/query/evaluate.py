@@ -29,14 +29,17 @@ from operator import itemgetter
 from typing import TypeAlias
 
 from bridge.models import Hit, Paper
+from bridge.query.exact import derive, is_exact
 from bridge.query.normalize import normalize_word, postings_of, scan
 from bridge.query.parser import (
     DEFAULT_FIELDS,
     And,
     Category,
+    ListedOn,
     Node,
     Not,
     Or,
+    PaperId,
     Phrase,
     Query,
     Slots,
@@ -50,6 +53,7 @@ __all__ = [
     "PaperIndex",
     "anchor_terms",
     "collect_hits",
+    "exact_terms",
     "field_requirements",
     "merge_hits",
     "index_paper",
@@ -86,6 +90,7 @@ class PaperIndex:
 
     __slots__ = (
         "paper",
+        "exact",
         "texts",
         "postings",
         "default_terms",
@@ -96,8 +101,11 @@ class PaperIndex:
         "_phrases",
     )
 
-    def __init__(self, paper: Paper) -> None:
+    def __init__(self, paper: Paper, exact: frozenset[str] = frozenset()) -> None:
         self.paper = paper
+        # The exact words (=w) to find: derived from the stemmed postings, only when asked for
+        # (bridge.query.exact), so a paper is analyzed once either way.
+        self.exact = exact
         self.texts: dict[str, str] = {}
         self.postings: dict[str, Postings] = {}
         self._add_text("title", paper.title or "", stem=True)
@@ -129,6 +137,13 @@ class PaperIndex:
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
         self.postings[name] = postings_of(text, stem) if text else {}
+        self._add_exact(name, stem)
+
+    def _add_exact(self, name: str, stem: bool) -> None:
+        """Add the exact words asked for to a stemmed field's postings (authors are folded,
+        never stemmed: an exact word there is the word itself)."""
+        if self.exact and stem and self.postings[name]:
+            derive(self.postings[name], self.texts[name], self.exact)
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
         postings: Postings = {}
@@ -148,6 +163,7 @@ class PaperIndex:
             offset += len(item) + len(LIST_SEPARATOR)
         self.texts[name] = LIST_SEPARATOR.join(items)
         self.postings[name] = postings
+        self._add_exact(name, stem)
 
     def term_pairs(self, fields: tuple[str, ...], term: str) -> tuple[KeyedHit, ...]:
         """Every occurrence of ``term`` in ``fields`` as a hit with its sort key (field, then
@@ -199,9 +215,10 @@ def _sorted(pairs: list[KeyedHit]) -> tuple[KeyedHit, ...]:
     return tuple(pairs)
 
 
-def index_paper(paper: Paper) -> PaperIndex:
-    """Analyze ``paper`` once, for any number of ``matches``/``collect_hits`` calls."""
-    return PaperIndex(paper)
+def index_paper(paper: Paper, exact: frozenset[str] = frozenset()) -> PaperIndex:
+    """Analyze ``paper`` once, for any number of ``matches``/``collect_hits`` calls; ``exact``:
+    the exact words (``exact_terms``) the queries to be matched use."""
+    return PaperIndex(paper, exact)
 
 
 def paper_terms(paper: Paper) -> set[str]:
@@ -292,6 +309,18 @@ def _upvotes(node: Upvotes, px: PaperIndex) -> bool:
     return upvotes == node.value
 
 
+def _paper_id(node: PaperId, px: PaperIndex) -> bool:
+    return px.paper.arxiv_id in node.ids
+
+
+def _listed_on(node: ListedOn, px: PaperIndex) -> bool:
+    # The same two comparisons as the SQL side (search_index._condition_sql).
+    day = px.paper.listed_on
+    if day is None:
+        return False
+    return (node.since is None or day >= node.since) and (node.before is None or day < node.before)
+
+
 _EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
     Term: _term,  # type: ignore[dict-item]
     Phrase: _phrase,  # type: ignore[dict-item]
@@ -301,6 +330,8 @@ _EVALUATORS: dict[type, Callable[[Node, PaperIndex], bool]] = {
     Category: _category,  # type: ignore[dict-item]
     Source: _source,  # type: ignore[dict-item]
     Upvotes: _upvotes,  # type: ignore[dict-item]
+    PaperId: _paper_id,  # type: ignore[dict-item]
+    ListedOn: _listed_on,  # type: ignore[dict-item]
 }
 
 
@@ -361,9 +392,28 @@ def collect_hits(node: Node, px: PaperIndex) -> tuple[Hit, ...]:
     return merge_hits(groups)
 
 
+def exact_terms(query: Query | Node) -> frozenset[str]:
+    """The exact words (``=w`` terms) in a query: what a paper index must derive for it."""
+    found: set[str] = set()
+    nodes = [query.root if isinstance(query, Query) else query]
+    for node in nodes:
+        if isinstance(node, And | Or):
+            nodes.extend(node.children)
+        elif isinstance(node, Not):
+            nodes.append(node.child)
+        elif isinstance(node, Term):
+            if is_exact(node.term):
+                found.add(node.term)
+        elif isinstance(node, Phrase):
+            found.update(t for slot in node.slots for run in slot for t in run if is_exact(t))
+    return frozenset(found)
+
+
 def match_paper(query: Query, paper: Paper | PaperIndex) -> tuple[Hit, ...] | None:
-    """None if ``query`` does not match ``paper``; otherwise where it matched (maybe empty)."""
-    px = paper if isinstance(paper, PaperIndex) else PaperIndex(paper)
+    """None if ``query`` does not match ``paper``; otherwise where it matched (maybe empty).
+
+    A PaperIndex given must have been built with (at least) the query's ``exact_terms``."""
+    px = paper if isinstance(paper, PaperIndex) else PaperIndex(paper, exact_terms(query))
     if not matches(query.root, px):
         return None
     return collect_hits(query.root, px)

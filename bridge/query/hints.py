@@ -8,6 +8,7 @@ import re
 _LOWER_OPERATOR = re.compile(r"(?<![\w\"])(or|and|not)(?![\w\"])")
 _WILDCARD = re.compile(r"\w[*?]|[*?]\w")
 _COMPARISON = re.compile(r"(?<![\w:])([A-Za-z_]+)\s*(>=|<=|>|<|=)\s*\d")
+_ARXIV_ID = re.compile(r"(?<![\w.])[0-9]{4}\.[0-9]{4,5}(?:v[0-9]+)?(?![\w.])", re.ASCII)
 
 
 def empty_result_hints(query: str) -> list[str]:
@@ -27,7 +28,13 @@ def empty_result_hints(query: str) -> list[str]:
             " inflections (generalization finds generalisation, generalize, generalizable)"
         )
     for field, _op in _COMPARISON.findall(unquoted):
-        if field.lower() != "upvotes":
-            hints.append(f"only upvotes can be compared ('{field}' is searched as a word)")
+        if field.lower() not in ("upvotes", "date"):
+            hints.append(f"only upvotes and date can be compared ('{field}' is searched as a word)")
             break
+    if _ARXIV_ID.search(unquoted):
+        # "2407.21772 agents": an id names its paper only as the whole query.
+        hints.append(
+            "an arXiv id finds its paper only as the whole query (search 2407.21772 alone);"
+            " among other words it is searched as a word"
+        )
     return hints

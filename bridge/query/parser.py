@@ -4,6 +4,8 @@ Syntax, with examples::
 
     generalization                 a word: title, abstract, AI summary or AI keywords contain it
                                    (any spelling or inflection: generalisation, generalize, ...)
+    =generalization                an exact word: only as written, case and accents aside
+    "=generalization bounds"       (never generalized, generalisation); also inside a phrase
     diffusion transformer          several words: all of them (implicit AND; AND may be written)
     "world model"                  a phrase: the words at consecutive positions
     out-of-distribution            a hyphenated word is a phrase of its parts or the joined word
@@ -15,8 +17,14 @@ Syntax, with examples::
     author:lecun                   a word of any author's name (names are folded, not stemmed)
     author:"Yann LeCun"            a name as a phrase; never spans two authors
     cat:cs.LG  cat:cs.*            an arXiv category, exact or by prefix (case-insensitive)
+    cat:cs  cat:hep-th             an archive: the category itself or any subject class in it
     source:hf  source:arxiv        where the paper was listed
     upvotes>=10                    Hugging Face upvotes; also >, <=, <, =
+    date:2024-08-01  date:2024-08  the listing day: a day, a month or a year (date:2024),
+    date:2024-01..2024-06          a range of them (either end may be left out: date:2024..),
+    date>=2025-01-01  date<2024    or a comparison with one (>=, >, <=, <, =)
+    2407.21772  hep-th/9901001     an arXiv id (any version), or an arxiv.org abs/pdf or
+    https://arxiv.org/abs/2407.21772  huggingface.co/papers URL, as the whole query: that paper
 
 Unprefixed words search the title, the abstract, the AI summary and the AI keywords, not the
 authors. ``abstract:`` means the abstract only. ``ti:``, ``abs:``, ``au:``, ``authors:`` and
@@ -34,9 +42,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal, TypeAlias
 
 from bridge.errors import QueryError
+from bridge.ids import paper_ids_of_query
+from bridge.query.dates import DateSpecError, comparison_range, date_range
+from bridge.query.exact import EXACT_MARK
 from bridge.query.normalize import readings, word_groups
 
 __all__ = [
@@ -46,9 +58,11 @@ __all__ = [
     "MAX_TERMS",
     "And",
     "Category",
+    "ListedOn",
     "Node",
     "Not",
     "Or",
+    "PaperId",
     "Phrase",
     "Query",
     "Source",
@@ -74,7 +88,7 @@ _TEXT_PREFIXES: dict[str, tuple[tuple[str, ...], bool]] = {
     "authors": (("authors",), False),
     "au": (("authors",), False),
 }
-_VALUE_PREFIXES = {"cat": "cat", "category": "cat", "source": "source"}
+_VALUE_PREFIXES = {"cat": "cat", "category": "cat", "source": "source", "date": "date"}
 # What each field's error message shows as an example of its use.
 _FIELD_EXAMPLES = {
     "author": "author:lecun",
@@ -83,8 +97,9 @@ _FIELD_EXAMPLES = {
     "cat": "cat:cs.LG",
     "category": "category:cs.LG",
     "source": "source:hf",
+    "date": "date:2024-08",
 }
-_KNOWN_FIELDS = "title, abstract, author, cat, source"
+_KNOWN_FIELDS = "title, abstract, author, cat, source, date, upvotes"
 _SOURCES = {"hf": "hf", "huggingface": "hf", "arxiv": "arxiv"}
 
 Slots: TypeAlias = tuple[tuple[tuple[str, ...], ...], ...]
@@ -154,7 +169,27 @@ class Upvotes:
     position: int = field(default=0, compare=False)
 
 
-Node: TypeAlias = Term | Phrase | And | Or | Not | Category | Source | Upvotes
+@dataclass(frozen=True, slots=True)
+class PaperId:
+    """One paper, named by its arXiv id or URL (the whole query): the stored ids it may have."""
+
+    ids: tuple[str, ...]
+    position: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedOn:
+    """The paper's listing day is in ``[since, before)``; either end may be open (None).
+
+    A paper without a listing day never meets it (``bridge.query.dates`` builds the range).
+    """
+
+    since: date | None
+    before: date | None
+    position: int = field(default=0, compare=False)
+
+
+Node: TypeAlias = Term | Phrase | And | Or | Not | Category | Source | Upvotes | PaperId | ListedOn
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +207,8 @@ _CLOSE_QUOTES = '"\u201d\u201c'
 _DELIMITERS = frozenset("()|") | frozenset(_OPEN_QUOTES) | frozenset(_CLOSE_QUOTES)
 _IDENTIFIER = re.compile(r"[A-Za-z_]+")
 _COMPARISON = re.compile(r"(?i)upvotes:?(>=|<=|>|<|=)")
+_DATE_COMPARISON = re.compile(r"(?i)date(>=|<=|>|<|=)")
+_DATE_OPERATOR = re.compile(r"(>=|<=|>|<|=)")
 _CATEGORY = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]*)?)(?P<star>\*)?")
 
 TokenKind = Literal["(", ")", "OR", "AND", "NOT", "FIELD", "WORD", "PHRASE", "CMP", "EOF"]
@@ -249,13 +286,20 @@ def _lex(text: str) -> list[_Tok]:
                 if name == "upvotes":
                     tokens.append(_Tok("CMP", word, start))
                     continue
+                if paper_ids_of_query(word) is not None:
+                    raise _fail(
+                        "a paper's URL (arxiv.org/abs/…, huggingface.co/papers/…) must be the "
+                        "whole query: it finds that one paper",
+                        start,
+                        text,
+                    )
                 raise _fail(
                     f"unknown field '{word[: colon + 1]}' (known fields: {_KNOWN_FIELDS}; "
                     "put text with a colon in quotes)",
                     start,
                     text,
                 )
-            if _COMPARISON.match(word):
+            if _COMPARISON.match(word) or _DATE_COMPARISON.match(word):
                 tokens.append(_Tok("CMP", word, start))
             elif word in ("OR", "AND", "NOT"):
                 tokens.append(_Tok(word, word, start))  # type: ignore[arg-type]
@@ -402,6 +446,10 @@ class _Parser:
         if token.kind == "PHRASE":
             return self.phrase(token, field)
         if token.kind == "CMP":
+            if token.value[:4].lower() == "date":
+                m = _DATE_COMPARISON.match(token.value)
+                assert m is not None  # the lexer made it a CMP for this
+                return self.listing_date(token.value, token.position, m.end(), m.group(1))
             return self.upvotes(token)
         if token.kind == "EOF":
             raise self.fail("the query ends where a term was expected", token.position)
@@ -417,6 +465,11 @@ class _Parser:
     def word(self, token: _Tok, field: str | None) -> Node:
         if field == "cat":
             return self.category(token)
+        if field == "date":
+            # date:>=2024 reads like date>=2024.
+            m = _DATE_OPERATOR.match(token.value)
+            op, skip = (m.group(1), m.end()) if m else (None, 0)
+            return self.listing_date(token.value, token.position, skip, op)
         if field == "source":
             source = _SOURCES.get(token.value.lower())
             if source is None:
@@ -429,12 +482,14 @@ class _Parser:
         return self.text_leaf(token, field, quoted=False)
 
     def phrase(self, token: _Tok, field: str | None) -> Node:
-        if field in ("cat", "source"):
+        if field in ("cat", "source", "date"):
             raise self.fail(f"{field}: takes a single value, not a phrase", token.position)
         return self.text_leaf(token, field, quoted=True)
 
     def text_leaf(self, token: _Tok, field: str | None, quoted: bool) -> Node:
         fields, stem = _TEXT_PREFIXES[field] if field else (DEFAULT_FIELDS, True)
+        if stem and EXACT_MARK in token.value:
+            return self.exact_leaf(token, fields, quoted)
         if token.value.isalnum():  # one plain word, the common case
             terms = readings(token.value, stem)
             if len(terms) == 1:
@@ -470,6 +525,43 @@ class _Parser:
             return Term(slots[0][0][0], fields, token.value, token.position)
         return Phrase(tuple(slots), fields, token.value, token.position)
 
+    def exact_leaf(self, token: _Tok, fields: tuple[str, ...], quoted: bool) -> Node:
+        """A word or phrase where some words are written ``=word``: those match only as
+        written (folded, never stemmed; ``bridge.query.exact``), the others as usual."""
+        value = token.value
+        stemmed = word_groups(value, True)
+        folded = word_groups(value, False)
+        if not stemmed or len(stemmed) != len(folded):
+            if quoted:
+                raise self.fail("empty phrase: nothing to search for in the quotes", token.position)
+            raise self.fail(
+                f"'{value}' has no letters or digits to search for (write an exact word as"
+                " =word, e.g. =generalization)",
+                token.position,
+            )
+        slots: list[tuple[tuple[str, ...], ...]] = []
+        for group, plain in zip(stemmed, folded, strict=True):
+            start = group[2]
+            exact = start > 0 and value[start - 1] == EXACT_MARK
+            if group[0] == "word":
+                if exact:
+                    slots.append(((EXACT_MARK + plain[1],),))
+                    continue
+                terms = readings(value[start : group[3]], True)
+                if not terms or terms[0] != group[1]:
+                    terms = (group[1],)
+                slots.append(tuple((term,) for term in terms))
+            elif exact:
+                parts = tuple(EXACT_MARK + part[0] for part in plain[4])
+                slots.append((parts, (EXACT_MARK + plain[1],)))
+            else:
+                parts = tuple(part[0] for part in group[4])
+                slots.append((parts, (group[1],)))
+        self.count(len(slots), token.position)
+        if len(slots) == 1 and len(slots[0]) == 1 and len(slots[0][0]) == 1:
+            return Term(slots[0][0][0], fields, value, token.position)
+        return Phrase(tuple(slots), fields, value, token.position)
+
     def category(self, token: _Tok) -> Node:
         m = _CATEGORY.fullmatch(token.value)
         if not m or (m["base"].endswith(".") and not m["star"]):
@@ -479,7 +571,26 @@ class _Parser:
                 token.position,
             )
         self.count(1, token.position)
-        return Category(m["base"].lower(), bool(m["star"]), token.position)
+        base = m["base"].lower()
+        if not m["star"] and "." not in base:
+            # cat:cs is the whole archive: the category itself (hep-th, gr-qc have no
+            # subject classes) or any of its subject classes (cs.LG, astro-ph.GA). Two existing
+            # leaves, so the index and the percolator each look up one key per side.
+            return Or(
+                (Category(base, False, token.position), Category(base + ".", True, token.position)),
+                token.position,
+            )
+        return Category(base, bool(m["star"]), token.position)
+
+    def listing_date(self, text: str, position: int, skip: int, op: str | None) -> Node:
+        """``date:<spec>`` or ``date<op><spec>``: ``spec`` starts ``skip`` characters in."""
+        spec = text[skip:]
+        try:
+            since, before = comparison_range(op, spec) if op else date_range(spec)
+        except DateSpecError as exc:
+            raise self.fail(exc.message, position + skip + exc.offset) from None
+        self.count(1, position)
+        return ListedOn(since, before, position)
 
     def upvotes(self, token: _Tok) -> Node:
         m = _COMPARISON.match(token.value)
@@ -576,6 +687,11 @@ def parse_query(text: str) -> Query:
         )
     if not text.strip():
         raise QueryError("empty query", 0, text)
+    ids = paper_ids_of_query(text)
+    if ids is not None:
+        # The whole query names one paper. Combined with words it would be a word search for
+        # the id's digits, which no paper's text holds; so an id means a paper only alone.
+        return Query(PaperId(ids, len(text) - len(text.lstrip())), text)
     root = _Parser(text).parse()
     _check_positive(root, text)
     return Query(root, text)

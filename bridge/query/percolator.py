@@ -20,6 +20,10 @@ a *tree*: filed under its anchor keys (``anchor_terms``), one of which any match
 first filtered by the keys every match has (``required_terms``), then evaluated on the analyzed
 paper. Trees without an anchor (``upvotes>=50``, ``cat:cs*``) are checked for every paper.
 
+Exact words (``=generalization``) are keys like words: a paper's analysis derives the exact
+words some plan uses, and only those (``bridge.query.exact``). Dates, paper ids and phrases
+with exact words are trees.
+
 Plans are shared: equal queries, and queries with the same normal form (``generalisation``
 and ``Generalization``, ``a b`` and ``b a``), are one plan, evaluated once per paper. A plan's
 hits are those of every key in every satisfied conjunction, which is what the tree walk
@@ -46,6 +50,7 @@ from bridge.query.evaluate import (
     Postings,
     anchor_terms,
     collect_hits,
+    exact_terms,
     hit_from,
     key_rate,
     leaf_pairs,
@@ -53,6 +58,7 @@ from bridge.query.evaluate import (
     merge_hits,
     required_terms,
 )
+from bridge.query.exact import is_exact
 from bridge.query.normalize import postings_of
 from bridge.query.parser import (
     DEFAULT_FIELDS,
@@ -110,6 +116,8 @@ class _Plan:
     # (``Percolator._refresh``), not on every change.
     ids: tuple[str, ...] = ()
     sequences: tuple[int, ...] = ()
+    # Exact words (=w) the plan uses: each paper's analysis derives these.
+    exact: frozenset[str] = frozenset()
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -141,6 +149,8 @@ def _pair_key(node: Phrase) -> str | None:
     for slot in node.slots:
         if len(slot) != 1 or len(slot[0]) != 1:
             return None  # a hyphenated word (parts or joined) or a compound's parts
+        if is_exact(slot[0][0]):
+            return None  # a paper's word pairs are of stemmed words: walk the tree
         words.append(slot[0][0])
     return " ".join(words)
 
@@ -197,6 +207,12 @@ def _rarest_first(keys: Conjunction, leaves: dict[str, Leaf]) -> tuple[str, ...]
 
 
 def _plan(query: Query) -> _Plan:
+    plan = _shaped_plan(query)
+    plan.exact = exact_terms(query)
+    return plan
+
+
+def _shaped_plan(query: Query) -> _Plan:
     root = query.root
     leaves: dict[str, Leaf] = {}
     dnf = _dnf(root, leaves)
@@ -286,6 +302,9 @@ class Percolator:
         # looks for beyond the default words is worked out from it when it changes.
         self._keys: dict[str, tuple[Leaf, int]] = {}
         self._wanted: _Wanted | None = None
+        # Exact words some plan uses, and how many plans use each: papers are analyzed for
+        # these alone (none: no extra work at all).
+        self._exact_uses: dict[str, int] = {}
         self._sequence = 0
         # Plans whose subscribers changed since ``ids`` and ``sequences`` were last built.
         self._changed: set[_Plan] = set()
@@ -339,6 +358,8 @@ class Percolator:
         return self._any_key if plan.kind == _ANY_KEY else self._disjunctions
 
     def _file(self, plan: _Plan) -> None:
+        for key in plan.exact:
+            self._exact_uses[key] = self._exact_uses.get(key, 0) + 1
         for key, leaf in plan.leaves.items():
             uses = self._keys.get(key, (leaf, 0))[1]
             self._keys[key] = (leaf, uses + 1)
@@ -360,6 +381,11 @@ class Percolator:
                 index.setdefault(key, {})[id(plan)] = plan
 
     def _unfile(self, plan: _Plan) -> None:
+        for key in plan.exact:
+            if self._exact_uses[key] > 1:
+                self._exact_uses[key] -= 1
+            else:
+                del self._exact_uses[key]
         for key in plan.leaves:
             leaf, uses = self._keys[key]
             if uses > 1:
@@ -389,9 +415,10 @@ class Percolator:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
         each paper the subscriptions in the order they were added."""
         out: list[Match] = []
+        exact = frozenset(self._exact_uses)
         with _collector_paused():
             for paper in papers:
-                out += self.match_one(_Analysis(paper))
+                out += self.match_one(_Analysis(paper, exact))
         return out
 
     def match_one(self, px: PaperIndex) -> list[Match]:
@@ -644,10 +671,10 @@ class _Analysis(PaperIndex):
 
     __slots__ = ("words", "compounds")
 
-    def __init__(self, paper: Paper) -> None:
+    def __init__(self, paper: Paper, exact: frozenset[str] = frozenset()) -> None:
         self.words: dict[str, list[str]] = {}
         self.compounds: dict[str, list[tuple[str, int, int]]] = {}
-        super().__init__(paper)
+        super().__init__(paper, exact)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         words: list[str] = []
@@ -656,6 +683,7 @@ class _Analysis(PaperIndex):
         self.postings[name] = postings_of(text, stem, words, compounds) if text else {}
         self.words[name] = words
         self.compounds[name] = compounds
+        self._add_exact(name, stem)
 
 
 def _pairs(px: PaperIndex) -> Iterable[tuple[str, str]]:

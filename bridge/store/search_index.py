@@ -23,6 +23,8 @@ Index text
     | ai_summary,         |                                                           |
     | ai_keywords         |                                                           |
     | authors             | folded, unstemmed terms                                   |
+    | (text columns)      | then ``_`` and the exact-word tokens ``_3d_<word>``       |
+    |                     | (sorted, once each; see "Exact words")                    |
     | meta                | the keys ``cat:<category>``, ``catp:<archive>.`` and      |
     |                     | ``source:<name>``, encoded the same way, then the title's |
     |                     | tokens again, prefixed ``_ti_`` (a title-only doclist for |
@@ -44,13 +46,29 @@ Compounds
     That expansion is a superset (the parts could also appear as separate words), so it only
     makes a paper a candidate (see ``compile_query``).
 
+Exact words
+    ``=generalization`` (``bridge.query.exact``) must find the word only as written. Each
+    word whose folded, unstemmed form differs from its term ("Generalized" → term
+    ``generaliz``, form ``generalized``) adds the token ``_3d_generalized`` ("=" encoded) to
+    its column, after the text: once per column, without a position that phrases could use.
+    Words already their own term ("model") add nothing, which keeps the index about as large
+    as before (a token per distinct inflected word of a paper, not per word). So an exact word
+    becomes loose ``_3d_w OR w`` and strict ``_3d_w``: papers with the token surely have
+    the word, papers with only the term ``w`` may ("models" gives ``model`` too) and are
+    checked. Verifying every candidate of the stemmed term instead would check most papers
+    with ``generaliz`` to find those with "generalization", far past a search's budget at 1M
+    papers; indexing every word's form would make the index much larger. A phrase with exact
+    words finds the papers with all its words in its fields (loose) and checks the phrase.
+
 Queries
     ``compile_query`` turns a parsed query into two index expressions. ``loose`` is met by
     every paper that matches (a superset). ``strict`` is met only by papers that match (a
     subset). Words, phrases, fields, categories, sources, AND, OR and exclusions compile
     exactly, so the two are equal for nearly every query. They differ only where a phrase uses
-    a known compound split, or where ``upvotes`` sits below the top level. A top-level
-    ``upvotes`` condition becomes a SQL condition on ``papers.upvotes``. Search
+    a known compound split, or where ``upvotes`` or ``date`` sits below the top level. A
+    top-level ``upvotes`` condition becomes a SQL condition on ``papers.upvotes``, a top-level
+    ``date`` condition (or its exclusion) one on ``papers.listed_on`` (``ix_papers_listed_on``
+    indexes it), and a query naming one paper (``2407.21772``) one on ``papers.arxiv_id``. Search
     (``bridge.search``) treats loose-but-not-strict candidates as uncertain and checks them
     with ``match_paper``.
 
@@ -71,19 +89,22 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import product
+from itertools import chain, product
 from typing import Any, TypeAlias
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, inspect, select
 
 from bridge.models import Paper
+from bridge.query.exact import EXACT_MARK, is_exact
 from bridge.query.normalize import scan
 from bridge.query.parser import (
     And,
     Category,
+    ListedOn,
     Node,
     Not,
     Or,
+    PaperId,
     Phrase,
     Query,
     Source,
@@ -107,7 +128,9 @@ __all__ = [
 ]
 
 # Bump when the index text changes in a way the probe below would not notice.
-INDEX_FORMAT = "4"
+# 4: tsvectors kept in their rows on PostgreSQL (``_keep_docs_inline``).
+# 5: exact-word tokens (EXACT_PREFIX).
+INDEX_FORMAT = "5"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
@@ -117,6 +140,11 @@ SEPARATOR = "_"
 # titles only, instead of every paper with the word anywhere: ranking asks it for a whole
 # block of matches, and for two fairly rare words the difference is about a millisecond.
 TITLE_COPY = "_ti_"
+# An exact word (``=generalization``, bridge.query.exact) is the token of its term, "=" + the
+# folded unstemmed form, encoded: "=" is "_3d_", which no encoded term starts with (no
+# analyzer term contains "="). Stored only where it differs from the stemmed term, after the
+# text like joined compound forms: "Generalized" adds _3d_generalized, "model" adds nothing.
+EXACT_PREFIX = "_3d_"
 FTS_TABLE = "paper_fts"
 PG_TABLE = "paper_search"
 # FTS5 reads the query with the same tokenizer, so quoted tokens stay whole.
@@ -209,13 +237,18 @@ class _Chunks(dict[str, str]):
         super().__init__()
         self.stem = stem
         self.extras: dict[str, _Extras] = {}
+        # chunk -> its exact-word tokens (``EXACT_PREFIX``), for chunks that have any
+        self.exact: dict[str, tuple[str, ...]] = {}
 
     def __missing__(self, chunk: str) -> str:
         compounds: set[Compound] = set()
-        main, joined = _stream_reference((chunk,), self.stem, compounds)
+        exact: set[str] = set()
+        main, joined = _stream_reference((chunk,), self.stem, compounds, exact)
+        # Before the tokens: whoever finds the chunk's tokens cached finds these too.
         if joined:
-            # Before the tokens: whoever finds the chunk's tokens cached finds these too.
             self.extras[chunk] = (tuple(joined), tuple(sorted(compounds)))
+        if exact:
+            self.exact[chunk] = tuple(exact)
         tokens = self[chunk] = " ".join(main)
         return tokens
 
@@ -233,9 +266,10 @@ def _chunk_cache(stem: bool) -> _Chunks:
 
 
 def _stream(
-    texts: Iterable[str], stem: bool, compounds: set[Compound]
+    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: set[str] | None = None
 ) -> tuple[list[str], list[str]]:
-    """Tokens in position order (list items separated) and joined compound forms.
+    """Tokens in position order (list items separated) and joined compound forms; the
+    exact-word tokens go into ``exact``.
 
     The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
     on its own, so a text's tokens are its whitespace-separated chunks' tokens in order (as
@@ -247,6 +281,7 @@ def _stream(
     cache = _chunk_cache(stem)
     tokens_of = cache.__getitem__
     extras_of = cache.extras.get
+    exact_of = cache.exact.get
     first = True
     for text in texts:
         if not first:
@@ -257,11 +292,13 @@ def _stream(
         for extra_joined, extra_compounds in filter(None, map(extras_of, chunks)):
             joined += extra_joined
             compounds.update(extra_compounds)
+        if exact is not None:
+            exact.update(chain.from_iterable(filter(None, map(exact_of, chunks))))
     return main, joined
 
 
 def _stream_reference(
-    texts: Iterable[str], stem: bool, compounds: set[Compound]
+    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: set[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """``_stream`` straight from ``scan`` over whole texts: the definition (tests compare the
     two), and how ``_stream`` analyzes a chunk it has not seen."""
@@ -273,6 +310,12 @@ def _stream_reference(
             main.append(SEPARATOR)
         first = False
         tokens = scan(text, stem) if text else []
+        if stem and exact is not None and tokens:
+            # The folded, unstemmed form of each token, where it is not the term itself
+            # (scan with and without stemming finds the same tokens in the same order).
+            for token, plain in zip(tokens, scan(text, False), strict=True):
+                if plain[0] != token[0]:
+                    exact.add(EXACT_PREFIX + encode(plain[0]))
         for i, (term, _position, _start, _end, span) in enumerate(tokens):
             if span == 1:
                 main.append(encode(term))
@@ -284,11 +327,15 @@ def _stream_reference(
     return main, joined
 
 
-def _column(main: list[str], joined: list[str]) -> str:
+def _column(main: list[str], joined: list[str], exact: set[str] | None = None) -> str:
     if joined:
         for whole in joined:
             main.append(SEPARATOR)
             main.append(whole)
+    if exact:
+        # Once each, in a fixed order (a contentless FTS5 row is deleted by repeating its text).
+        main.append(SEPARATOR)
+        main += sorted(exact)
     return " ".join(main)
 
 
@@ -316,8 +363,10 @@ def index_doc(
     compounds: set[Compound] = set()
     columns: list[str] = []
     for text in (paper.title or "", paper.abstract or "", paper.ai_summary or ""):
-        columns.append(_column(*_stream((text,), True, compounds)))
-    columns.append(_column(*_stream(paper.ai_keywords, True, compounds)))
+        exact: set[str] = set()
+        columns.append(_column(*_stream((text,), True, compounds, exact), exact))
+    exact = set()
+    columns.append(_column(*_stream(paper.ai_keywords, True, compounds, exact), exact))
     columns.append(_column(*_stream(paper.authors, False, compounds)))
     meta = [encode(key) for key in meta_keys(paper)]
     # The title again, each token prefixed: a title-only doclist for ranking (see TITLE_COPY).
@@ -420,9 +469,11 @@ def _columns(fields: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class SqlCondition:
-    """``upvotes <op> value`` (or its negation) on the papers table, from the query's top level."""
+    """A condition on the papers table, from the query's top level (or its negation):
+    ``upvotes <op> value``, the listing day's range, or the paper's id (a query naming one
+    paper)."""
 
-    node: Upvotes
+    node: Upvotes | PaperId | ListedOn
     negated: bool = False
 
 
@@ -536,12 +587,44 @@ def _category(node: Category) -> Expr:
     return ("prefix", ("meta",), encode("cat:" + value))
 
 
+def _exact_term(columns: tuple[str, ...], term: str) -> Compiled:
+    """An exact word ``=w``: its token is stored only where the stemmed term is not ``w``
+    itself, so a paper whose word was already its own term ("model" for =model) has the term
+    ``w`` instead. Loose: either; strict: the exact token (the term alone is not proof:
+    "models" has it too)."""
+    exact: Expr = ("term", columns, encode(term))
+    return Compiled(_or([exact, ("term", columns, encode(term[len(EXACT_MARK) :]))]), exact)
+
+
+def _exact_phrase(node: Phrase) -> Compiled:
+    """A phrase with exact words. Exact tokens have no positions in the text, so the index
+    finds the papers holding every word in one of the fields (an exact word as in
+    ``_exact_term``), and ``match_paper`` checks the phrase itself."""
+    columns = _columns(node.fields)
+    if not columns:
+        return Compiled(FALSE, FALSE)
+
+    def word(term: str) -> Expr:
+        if is_exact(term):
+            return _exact_term(columns, term).loose
+        return ("term", columns, encode(term))
+
+    loose = _and(
+        [_or([_and([word(t) for t in alternative]) for alternative in slot]) for slot in node.slots]
+    )
+    return Compiled(loose, FALSE)
+
+
 def _compile(node: Node, splits: Splits) -> Compiled:
     if isinstance(node, Term):
         columns = _columns(node.fields)
+        if columns and is_exact(node.term):
+            return _exact_term(columns, node.term)
         expr: Expr = ("term", columns, encode(node.term)) if columns else FALSE
         return Compiled(expr, expr)
     if isinstance(node, Phrase):
+        if any(is_exact(t) for slot in node.slots for alternative in slot for t in alternative):
+            return _exact_phrase(node)
         return _phrase(node, splits)
     if isinstance(node, Category):
         expr = _category(node)
@@ -596,9 +679,9 @@ def compile_query(query: Query, splits: Splits | None = None) -> Compiled:
     conditions: list[SqlCondition] = []
     rest: list[Node] = []
     for child in children:
-        if isinstance(child, Upvotes):
+        if isinstance(child, Upvotes | PaperId | ListedOn):
             conditions.append(SqlCondition(child))
-        elif isinstance(child, Not) and isinstance(child.child, Upvotes):
+        elif isinstance(child, Not) and isinstance(child.child, Upvotes | ListedOn):
             conditions.append(SqlCondition(child.child, negated=True))
         else:
             rest.append(child)
@@ -623,10 +706,13 @@ def title_copy_expr(expr: Expr) -> Expr:
 
 
 def leaf_expr(leaf: Term | Phrase, fields: tuple[str, ...] | None = None) -> Expr:
-    """A superset expression for one word or phrase, optionally only in ``fields``."""
+    """An expression for one word or phrase, optionally only in ``fields`` (for ranking:
+    papers meeting it have the leaf; an exact phrase gives FALSE, its positions unknown)."""
     if isinstance(leaf, Term):
         columns = _columns(fields or leaf.fields)
         return ("term", columns, encode(leaf.term)) if columns else FALSE
+    if any(is_exact(t) for slot in leaf.slots for alternative in slot for t in alternative):
+        return FALSE
     return _phrase(leaf, {}, fields).strict
 
 
@@ -1033,9 +1119,9 @@ class SearchIndex:
             where.append(condition)
             params.append(param)
         for cond in conditions:
-            test, value = _upvotes_sql(cond, m)
+            test, values = _condition_sql(cond, m, self.postgres)
             where.append(test)
-            params.append(value)
+            params += values
         if announced_only:
             where.append("p.announced")
         if below is not None:
@@ -1147,7 +1233,28 @@ def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor.close()
 
 
-def _upvotes_sql(cond: SqlCondition, mark: str) -> tuple[str, int]:
-    op = cond.node.op
-    test = f"(p.upvotes IS NOT NULL AND p.upvotes {op} {mark})"
-    return (f"NOT {test}" if cond.negated else test), cond.node.value
+def _condition_sql(cond: SqlCondition, mark: str, postgres: bool) -> tuple[str, list[Any]]:
+    """One condition on the papers table ``p`` as SQL, and its parameters."""
+    node = cond.node
+    if isinstance(node, PaperId):
+        # The unique index on arxiv_id answers it; the index expression is TRUE.
+        test = f"p.arxiv_id IN ({', '.join([mark] * len(node.ids))})"
+        values: list[Any] = list(node.ids)
+    elif isinstance(node, ListedOn):
+        # The two comparisons of evaluate._listed_on; a paper with no day meets neither.
+        # Days go as ISO text, which is how SQLite stores a Date column (text order is day
+        # order) and what PostgreSQL casts to a date.
+        day = f"CAST({mark} AS DATE)" if postgres else mark
+        tests = ["p.listed_on IS NOT NULL"]
+        values = []
+        if node.since is not None:
+            tests.append(f"p.listed_on >= {day}")
+            values.append(node.since.isoformat())
+        if node.before is not None:
+            tests.append(f"p.listed_on < {day}")
+            values.append(node.before.isoformat())
+        test = "(" + " AND ".join(tests) + ")"
+    else:
+        test = f"(p.upvotes IS NOT NULL AND p.upvotes {node.op} {mark})"
+        values = [node.value]
+    return (f"NOT {test}" if cond.negated else test), values
