@@ -55,8 +55,8 @@ from bridge.store.search_index import (
     TRUE,
     Compiled,
     SearchIndex,
+    _condition_sql,
     _query,
-    _upvotes_sql,
     compile_query,
     phrase_terms,
 )
@@ -185,9 +185,9 @@ class _Walk:
             where.append(condition)
             params.append(param)
         for cond in self.plan.conditions:
-            test, value = _upvotes_sql(cond, m)
+            test, values = _condition_sql(cond, m, self.index.postgres)
             where.append(test)
-            params.append(value)
+            params += values
         if seqs is not None:
             # On the index's own key, so FTS5 and PostgreSQL read only that stretch.
             where.append(f"{key} BETWEEN {m} AND {m}")
