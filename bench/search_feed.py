@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -45,6 +46,7 @@ from search import STOPWORDS, query_sets  # noqa: E402
 from adapters.atom import FeedOptions, FeedSite  # noqa: E402
 from bridge.app import open_bridge  # noqa: E402
 from bridge.config import Settings  # noqa: E402
+from bridge.errors import SearchTooBroad  # noqa: E402
 from bridge.query.normalize import normalize_word  # noqa: E402
 from bridge.search import search_store  # noqa: E402
 from bridge.search_newest import newest_matches  # noqa: E402
@@ -167,29 +169,34 @@ async def measure(url: str, kinds: dict[str, list[str]]) -> None:
                 "   entries (median), e.g."
             )
             for kind, texts in kinds.items():
-                firsts, entries = [], []
+                firsts, entries, broad = [], [], 0
                 for text in texts:
                     started = time.perf_counter()
                     response = await client.get("/feeds/search.atom", params={"q": text})
                     firsts.append(time.perf_counter() - started)
-                    assert response.status_code == 200, (text, response.status_code, response.text)
+                    # 422: the search ran past its budget (150 ms), as on a loaded machine.
+                    assert response.status_code in (200, 422), (text, response.text)
+                    broad += response.status_code == 422
                     entries.append(response.text.count("<entry>"))
                 bare = []
                 for text in texts:
                     started = time.perf_counter()
-                    await asyncio.to_thread(newest_matches, store, text, limit=FEED_SIZE)
+                    with contextlib.suppress(SearchTooBroad):
+                        await asyncio.to_thread(newest_matches, store, text, limit=FEED_SIZE)
                     bare.append(time.perf_counter() - started)
                 before = []
                 for text in texts:
                     started = time.perf_counter()
-                    await asyncio.to_thread(
-                        search_store, store, text, limit=FEED_SIZE, order="recent"
-                    )
+                    with contextlib.suppress(SearchTooBroad):
+                        await asyncio.to_thread(
+                            search_store, store, text, limit=FEED_SIZE, order="recent"
+                        )
                     before.append(time.perf_counter() - started)
                 example = ", ".join(texts[:3])
                 count = statistics.median(entries)
                 print(
                     f"{kind:<14} {'first request of the feed':<34} {ms(firsts)}   {count:.0f}, {example}"
+                    + (f" ({broad} answered 422 too broad)" if broad else "")
                 )
                 print(f"{'':<14} {'newest_matches alone (again)':<34} {ms(bare)}")
                 print(f"{'':<14} {'search_store recent (index order)':<34} {ms(before)}")

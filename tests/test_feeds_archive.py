@@ -132,6 +132,7 @@ async def test_backfilled_days_fill_the_feeds_and_change_their_validators(
             async with client_for(opened) as client:
                 before = await client.get("/feeds/all.atom")
                 assert len(feedparser.parse(before.content).entries) == 1
+                search_before = await client.get("/feeds/search.json", params={"q": "models"})
                 await commands.backfill(
                     settings,
                     start=first,
@@ -146,9 +147,18 @@ async def test_backfilled_days_fill_the_feeds_and_change_their_validators(
                 again = await client.get(
                     "/feeds/all.atom", headers={"If-None-Match": after.headers["etag"]}
                 )
+                search_after = await client.get(
+                    "/feeds/search.json",
+                    params={"q": "models"},
+                    headers={"If-None-Match": search_before.headers["etag"]},
+                )
     # The archive changed, so the validators did: the reader gets the new feed, then a 304.
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
     assert again.status_code == 304
+    # A search feed too: empty before, the backfilled matches after, under a new ETag.
+    assert search_before.json()["items"] == []
+    assert search_after.status_code == 200 and search_after.json()["items"]
+    assert search_after.headers["etag"] != search_before.headers["etag"]
     feed = feedparser.parse(after.content)
     ids = arxiv_ids(feed)
     assert len(ids) == 31 and ids[0] == "2606.99999"
