@@ -145,6 +145,9 @@ class InteractionsEndpoint:
         kind = it.raw["type"]
         if kind == PING:
             return JSONResponse({"type": PONG})
+        # Any other answer may be completed later through the follow-up webhook: its address
+        # is checked now, so a payload without one is a 400, not a failure after the reply.
+        it.webhook_path()
         if kind == APPLICATION_COMMAND:
             return await self._command(it)
         if kind == MESSAGE_COMPONENT:
