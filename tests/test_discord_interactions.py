@@ -533,3 +533,16 @@ async def test_a_rate_limited_or_unavailable_completion_is_tried_again(
         await asyncio.sleep(0.2)
         assert len([c for c in discord.calls if later["token"] in c.path]) == 1
         assert once.method == "PATCH"
+
+
+async def test_an_interaction_without_a_follow_up_address_is_refused_before_any_work(
+    discord: FakeDiscord, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with endpoint(discord, sqlite_url) as server:
+        for missing in ("token", "application_id"):
+            payload = command(discord, "search", query="generalization")
+            del payload[missing]
+            answer = await send(server, payload)
+            assert answer.status_code == 400, missing
+        await asyncio.sleep(0.2)  # any work started would have failed by now
+    assert "Traceback" not in caplog.text and discord.calls == []
