@@ -7,7 +7,6 @@ import asyncio
 import fcntl
 import json
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -20,21 +19,18 @@ from bridge.delivery import (
     SendOutcome,
     run_notice,
 )
-from bridge.outputs import OutputPlugin
 from bridge.paper_text import dumps, format_paper, paper_json, preview, short_authors
 
 __all__ = [
     "FilePublisher",
     "StdoutPublisher",
     "dumps",
-    "file_plugin",
     "format_digest",
     "format_notice",
     "format_paper",
     "paper_json",
     "preview",
     "short_authors",
-    "stdout_plugin",
 ]
 
 # -- publishers: digests to the terminal or to a file ------------------------------------------
@@ -189,12 +185,3 @@ def _append_synced(path: str, data: bytes) -> None:
 def _ends_torn(fd: int) -> bool:
     size = os.fstat(fd).st_size
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-
-
-# -- the entry points (pyproject.toml, group paperbridge.outputs; see bridge.outputs) ---------
-
-# Both need no settings: their publishers are the ledger's from the start.
-stdout_plugin = OutputPlugin(
-    kinds=("stdout",), publishers=lambda: {"stdout": StdoutPublisher(sys.stdout)}
-)
-file_plugin = OutputPlugin(kinds=("file",), publishers=lambda: {"file": FilePublisher()})

@@ -43,6 +43,10 @@ with every problem ``check`` finds (``check-config`` runs the same checks).
         async def start(self, *, listen: bool) -> None
         async def stop(self) -> None
 
+Every command that builds the delivery ledger reads the installed outputs (for their
+``publishers``), ``poll`` included: the module an entry point names should be light, importing
+its output's libraries inside ``create`` and ``check`` (as ``adapters/plugins.py`` does).
+
 An entry point that cannot be loaded (its package broken, or it names something that is not
 an ``OutputPlugin``) is logged and left out; a destination of a kind only it would own then
 gets the config error above, which names the broken output too.

@@ -9,6 +9,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -509,3 +510,39 @@ def hostile_discord() -> Iterator[tuple[asyncio.Runner, EndpointServer]]:
         finally:
             runner.run(server.__aexit__(None, None, None))
             runner.close()
+
+
+async def test_a_rate_limited_or_unavailable_completion_is_tried_again(
+    discord: FakeDiscord, sqlite_url: str
+) -> None:
+    async with endpoint(discord, sqlite_url) as server:
+        add_papers(server, 2)
+        payload = command(discord, "search", query="generalization")
+        original = f"/webhooks/{APPLICATION_ID}/{payload['token']}/messages/@original"
+        discord.rate_limit(re.escape(original), 0.05)
+        discord.fail(re.escape(original), status=503)
+        assert (await send(server, payload)).json()["type"] == 5
+        tries = await completed(discord, payload, 3)
+        assert [c.method for c in tries] == ["PATCH"] * 3
+        assert tries[-1].body["content"].startswith("2 papers match")
+        # A long rate limit is not waited out while the member watches: logged, given up.
+        later = command(discord, "search", query="generalization")
+        discord.rate_limit(re.escape(later["token"]), 60)
+        await send(server, later)
+        [once] = await completed(discord, later)
+        await asyncio.sleep(0.2)
+        assert len([c for c in discord.calls if later["token"] in c.path]) == 1
+        assert once.method == "PATCH"
+
+
+async def test_an_interaction_without_a_follow_up_address_is_refused_before_any_work(
+    discord: FakeDiscord, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with endpoint(discord, sqlite_url) as server:
+        for missing in ("token", "application_id"):
+            payload = command(discord, "search", query="generalization")
+            del payload[missing]
+            answer = await send(server, payload)
+            assert answer.status_code == 400, missing
+        await asyncio.sleep(0.2)  # any work started would have failed by now
+    assert "Traceback" not in caplog.text and discord.calls == []

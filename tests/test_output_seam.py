@@ -105,3 +105,17 @@ def test_owners_conflict_and_broken_outputs_are_named() -> None:
 
 def _settings_with(destination: str) -> Settings:
     return Settings(digests=[DigestSettings(name="lab", query="gan", destination=destination)])
+
+
+def test_finding_the_outputs_imports_none_of_them() -> None:
+    # `poll` builds the ledger, so it reads the installed outputs: that must not import
+    # discord.py, Bolt or the feed site (about a second) for publishers it never uses.
+    script = (
+        "import sys; from bridge.publisher import builtin_publishers;"
+        "print(sorted(builtin_publishers()));"
+        "print([m for m in ('discord', 'slack_bolt', 'adapters.atom.routes') if m in sys.modules])"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert found.stdout.splitlines() == ["['file', 'stdout']", "[]"]

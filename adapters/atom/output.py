@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from adapters.atom.routes import FeedOptions, FeedSite
-from bridge.outputs import OutputContext, OutputPlugin
+from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
 
 
@@ -40,7 +40,3 @@ def feeds_output(context: OutputContext) -> FeedsOutput | None:
         return None
     options = FeedOptions(size=context.settings.server.feed_size)
     return FeedsOutput(FeedSite(context.bridge, options, health=context.health))
-
-
-# The entry point (pyproject.toml, group paperbridge.outputs).
-plugin = OutputPlugin(create=feeds_output)

@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 PATH = "/discord/interactions"
 # Discord's interactions are a few kilobytes; anything far bigger is not Discord.
 MAX_BODY_BYTES = 1 << 20
+# Completing an answer: tries per request, and the longest rate-limit wait taken for it.
+MAX_ATTEMPTS = 3
+MAX_INLINE_WAIT = 5.0
 
 # Interaction types (discord-api-docs, interactions/receiving-and-responding).
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 1, 2, 3, 4
@@ -360,11 +363,19 @@ class InteractionsEndpoint:
         await self._follow_up(it, _body(text, ephemeral=True))
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> None:
-        try:
-            response = await self.client.request(method, self.api_base + path, json=body)
-        except httpx.HTTPError as exc:
-            log.warning("discord: completing an interaction failed: %s", type(exc).__name__)
-            return
+        """One request to the interaction's webhook. A 429 asking for a short wait, and a
+        502/503 (the request was not handled), are tried again: the member is waiting for the
+        answer, and the token stays valid for 15 minutes."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = await self.client.request(method, self.api_base + path, json=body)
+            except httpx.HTTPError as exc:
+                log.warning("discord: completing an interaction failed: %s", type(exc).__name__)
+                return
+            wait = _retry_wait(response)
+            if wait is None or attempt == MAX_ATTEMPTS:
+                break
+            await asyncio.sleep(wait)
         if response.status_code >= 400:
             # The URL holds the interaction's token: only the method and the status are logged.
             log.warning(
@@ -373,6 +384,19 @@ class InteractionsEndpoint:
                 response.status_code,
                 response.text[:200],
             )
+
+
+def _retry_wait(response: httpx.Response) -> float | None:
+    """How long to wait before trying ``response``'s request again, or None not to."""
+    if response.status_code in (502, 503):
+        return 1.0
+    if response.status_code != 429:
+        return None
+    try:
+        wait = float(response.json()["retry_after"])
+    except (ValueError, TypeError, KeyError):  # not Discord's JSON: not waited on blindly
+        return None
+    return wait if 0 <= wait <= MAX_INLINE_WAIT else None
 
 
 class Interaction:

@@ -13,10 +13,5 @@ to channels, with Block Kit rendering that stays inside Slack's limits.
 """
 
 from adapters.slack.output import SlackOutput, slack_output, slack_problems
-from adapters.slack.publisher import KIND
-from bridge.outputs import OutputPlugin
 
-__all__ = ["SlackOutput", "plugin", "slack_output", "slack_problems"]
-
-# The entry point (pyproject.toml, group paperbridge.outputs; see bridge.outputs).
-plugin = OutputPlugin(kinds=(KIND,), create=slack_output, check=slack_problems)
+__all__ = ["SlackOutput", "slack_output", "slack_problems"]

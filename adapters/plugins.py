@@ -1,0 +1,64 @@
+"""The entry points of paperbridge's own outputs (pyproject.toml, group paperbridge.outputs;
+see bridge.outputs), declared as any package declares its own.
+
+Kept light on purpose: every command that builds the delivery ledger (``poll`` too) reads the
+installed outputs, and would otherwise import discord.py, Bolt and the feed site each time
+(about a second). Each output's modules load only when it is created or its settings checked.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+from bridge.config import Settings
+from bridge.errors import ConfigError
+from bridge.outputs import Output, OutputContext, OutputPlugin
+from bridge.publisher import Publisher
+
+
+def _stdout_publishers() -> Mapping[str, Publisher]:
+    from adapters.stdout import StdoutPublisher
+
+    return {"stdout": StdoutPublisher(sys.stdout)}
+
+
+def _file_publishers() -> Mapping[str, Publisher]:
+    from adapters.stdout import FilePublisher
+
+    return {"file": FilePublisher()}
+
+
+def _discord(context: OutputContext) -> Output | None:
+    from adapters.discord.output import discord_output
+
+    return discord_output(context)
+
+
+def _slack(context: OutputContext) -> Output | None:
+    from adapters.slack.output import slack_output
+
+    return slack_output(context)
+
+
+def _slack_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.slack.output import slack_problems
+
+    return slack_problems(settings, listen)
+
+
+def _feeds(context: OutputContext) -> Output | None:
+    from adapters.atom.output import feeds_output
+
+    return feeds_output(context)
+
+
+# Both need no settings: their publishers are the ledger's from the start.
+stdout = OutputPlugin(kinds=("stdout",), publishers=_stdout_publishers)
+file = OutputPlugin(kinds=("file",), publishers=_file_publishers)
+# What posting to these kinds needs from the environment (a bot token, a webhook URL) is
+# checked with the settings (bridge.config.delivery_problems).
+discord = OutputPlugin(kinds=("discord", "discord-webhook"), create=_discord)
+slack = OutputPlugin(kinds=("slack",), create=_slack, check=_slack_problems)
+# The feeds and the page: routes and middleware in serve, nothing pushed.
+feeds = OutputPlugin(create=_feeds)
