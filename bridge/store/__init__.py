@@ -23,8 +23,11 @@ from bridge.database_urls import database_url as database_url_of
 from bridge.errors import StoreError
 from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
+from bridge.query.expansions import EMPTY as EMPTY_EXPANSIONS
+from bridge.query.expansions import ExpansionTable
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
+from bridge.store.expansions import TABLE_TTL, Miner, load_table, mine_archive
 from bridge.store.locking import Turns, lock_papers, lock_schema
 from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.refusal import PipelineEcho, refusal_reason, refused_value, savepoint
@@ -115,6 +118,10 @@ class Store:
         self.engine = engine
         self._insert_papers = BulkInsert(engine, schema.papers, skip=("seq",))
         self.search_index = SearchIndex(engine)
+        # Acronyms and compounds the archive defines (bridge/store/expansions.py): mined as
+        # papers are stored, read back for queries at most every TABLE_TTL seconds.
+        self.expansion_miner = Miner()
+        self._expansions: tuple[float, ExpansionTable] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -237,6 +244,7 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self.search_index.remember(compounds)
+        self._expansions = None
         return result
 
     @contextmanager
@@ -430,6 +438,7 @@ class Store:
                 self.search_index.set_votes(
                     conn, [(seqs[v["arxiv_id"]], v["upvotes"]) for v in inserts], new=True
                 )
+                self.expansion_miner.record(conn, [batch[v["arxiv_id"]] for v in inserts])
             stored_compounds += self.search_index.replace(conn, reindex)
             self.search_index.set_votes(conn, revote)
         new.sort(key=lambda p: p.seq)
@@ -442,6 +451,35 @@ class Store:
                 self.search_index.optimize(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot optimize the search index: {exc}") from exc
+
+    def expansion_table(self) -> ExpansionTable:
+        """The acronyms and compounds queries expand to (``bridge.query.expansions``), read
+        from the store at most every ``TABLE_TTL`` seconds and after this process stores
+        papers. A store that cannot be read expands nothing rather than failing a search."""
+        now = time.monotonic()
+        cached = self._expansions
+        if cached is not None and now - cached[0] < TABLE_TTL:
+            return cached[1]
+        try:
+            with self.engine.connect() as conn:
+                table = load_table(conn)
+        except SQLAlchemyError as exc:
+            log.warning("cannot read the acronym table: %s", exc.__class__.__name__)
+            return cached[1] if cached is not None else EMPTY_EXPANSIONS
+        self._expansions = (now, table)
+        return table
+
+    def mine_expansions(self) -> int:
+        """Mine the whole archive again for acronyms and compounds (after an import)."""
+        try:
+            with self.engine.begin() as conn:
+                lock_papers(conn)
+                rows = mine_archive(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot mine acronyms: {exc.__class__.__name__}: {exc}") from exc
+        self.expansion_miner.forget()
+        self._expansions = None
+        return rows
 
     def get_paper(self, arxiv_id: str) -> StoredPaper | None:
         with self.engine.connect() as conn:
@@ -715,6 +753,7 @@ class BulkWriter:
         if self._turns is not None:
             self._turns.released()
         self._store.search_index.remember(self._compounds)
+        self._store._expansions = None
         self._compounds = []
         self._held = []
         self._uncommitted = 0

@@ -77,6 +77,15 @@ def _source_skips(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE source_state ADD COLUMN skip_problem TEXT")
 
 
+def _term_expansions(conn: Connection) -> None:
+    # Acronyms and open compounds the archive defines (bridge/store/expansions.py), mined
+    # from the papers already stored; new papers are mined as they are stored.
+    from bridge.store.expansions import mine_archive
+
+    schema.term_expansions.create(conn)
+    mine_archive(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -86,6 +95,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _slack_installations,
     _notices,
     _source_skips,
+    _term_expansions,
 ]
 
 
