@@ -50,6 +50,7 @@ from bridge.query.normalize import normalize_word
 __all__ = [
     "closed_words",
     "compound_pairs",
+    "compound_words",
     "definitions",
     "long_key",
     "short_key",
@@ -153,29 +154,49 @@ _FUNCTION_WORDS = frozenset(
     within without would you your thing body how where ever what some any every
     """.split()
 )
-_PLAIN = re.compile(r"[a-z]+")
-_TEXT_WORD = re.compile(r"[A-Za-z]+(?:[-'][A-Za-z]+)*")
+_PUNCTUATION = "\"'()[]{}.,;:!?\u2018\u2019\u201c\u201d"
+
+
+def compound_words(text: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """A text's possible open compounds (adjacent word pairs, lower-cased: ("data", "set"))
+    and possible closed ones (alphabetic words of at least six letters).
+
+    Words are the text's whitespace-separated tokens, stripped of quotes, brackets and
+    punctuation, which also separate two words ("data, set" is no pair). A token with
+    anything else in it (a hyphen: "low-rank adaptation" is not "rank adaptation"; a digit;
+    a symbol) is no word and separates too. This runs on every paper stored: ``str.split``
+    and a loop over the ~200 tokens measured several times faster than regular expressions.
+    """
+    pairs: set[tuple[str, str]] = set()
+    closed: set[str] = set()
+    previous = ""
+    for token in text.lower().split():
+        if token.isalpha() and token.isascii():
+            word = token
+            before = after = False
+        else:
+            word = token.strip(_PUNCTUATION)
+            if not (word.isalpha() and word.isascii()):
+                previous = ""
+                continue
+            before = token[0] != word[0]
+            after = token[-1] != word[-1]
+        if len(word) >= 6:
+            closed.add(word)
+        if len(word) < 3 or word in _FUNCTION_WORDS:
+            previous = ""
+            continue
+        if previous and not before:
+            pairs.add((previous, word))
+        previous = "" if after else word
+    return pairs, closed
 
 
 def compound_pairs(text: str) -> Iterator[tuple[str, str]]:
     """Adjacent word pairs that may be an open compound, lower-cased: ("data", "set")."""
-    previous: str | None = None
-    previous_end = -1
-    for m in _TEXT_WORD.finditer(text):
-        word = m.group().lower()
-        plain = _PLAIN.fullmatch(word) is not None and len(word) >= 3
-        if not plain or word in _FUNCTION_WORDS:
-            previous = None
-            continue
-        # Only a space between the two: "data, set" or "data. Set" are not a compound.
-        if previous is not None and text[previous_end : m.start()] == " ":
-            yield previous, word
-        previous, previous_end = word, m.end()
+    yield from sorted(compound_words(text)[0])
 
 
 def closed_words(text: str) -> Iterator[str]:
     """Words that could be a closed compound (alphabetic, at least six letters), lower-cased."""
-    for m in _TEXT_WORD.finditer(text):
-        word = m.group().lower()
-        if len(word) >= 6 and _PLAIN.fullmatch(word):
-            yield word
+    yield from sorted(compound_words(text)[1])

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, select
@@ -38,8 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.models import Paper
 from bridge.query.abbreviations import (
-    closed_words,
-    compound_pairs,
+    compound_words,
     definitions,
     long_key,
     short_key,
@@ -65,8 +64,12 @@ Key = tuple[str, str, str]  # kind, short_key, long_key
 def paper_definitions(paper: Paper) -> dict[tuple[str, str], tuple[str, str]]:
     """(short key, long key) -> (short, long) as first written, for each acronym the paper's
     title and abstract define."""
+    return _definitions_of(paper.title, paper.abstract)
+
+
+def _definitions_of(*texts: str | None) -> dict[tuple[str, str], tuple[str, str]]:
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    for text in (paper.title, paper.abstract):
+    for text in texts:
         if text:
             for short, long in definitions(text):
                 key = (short_key(short), long_key(long))
@@ -117,6 +120,8 @@ class Miner:
     def __init__(self) -> None:
         # Closed compounds the table has a row for (closed key -> open keys), read once.
         self._compounds: dict[str, set[str]] | None = None
+        # Spellings of those closed forms met so far ("dataset", "datasets").
+        self._spellings: set[str] = set()
 
     def record(self, conn: Connection, papers: Iterable[Paper]) -> None:
         """Add ``papers``' definitions and compounds to the table, in the caller's
@@ -131,22 +136,32 @@ class Miner:
         for paper in papers:
             for (short, long), (short_text, long_text) in paper_definitions(paper).items():
                 rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
-            text = _paper_text(paper)
-            pairs.update(set(compound_pairs(text)))
-            closed.update(set(closed_words(text)))
-        batch_closed: dict[str, str] = {}
-        for word in closed:
-            batch_closed.setdefault(short_key(word), word)
+            paper_pairs, paper_closed = compound_words(_paper_text(paper))
+            pairs.update(paper_pairs)
+            closed.update(paper_closed)
+        # Set look-ups on the words as written rule out nearly every pair and word before
+        # the stemmer runs (on strings it has mostly never seen: most of the cost otherwise).
+        spellings = self._spellings
         opened: dict[str, set[str]] = {}
         for (a, b), count in pairs.items():
-            joined = short_key(a + b)
-            if joined in known or joined in batch_closed:
-                open_key = long_key(f"{a} {b}")
-                if open_key == joined:
+            joined_text = a + b
+            if _may_close(joined_text, closed):
+                joined = short_key(joined_text)  # closed in this batch
+            elif _may_close(joined_text, spellings):
+                joined = short_key(joined_text)
+                if joined not in known:
                     continue
-                opened.setdefault(joined, set()).add(open_key)
-                rows.add((COMPOUND, joined, open_key), a + b, f"{a} {b}", papers=count)
+            else:
+                continue
+            open_key = long_key(f"{a} {b}")
+            if open_key == joined:
+                continue
+            opened.setdefault(joined, set()).add(open_key)
+            spellings.add(joined_text)
+            rows.add((COMPOUND, joined, open_key), joined_text, f"{a} {b}", papers=count)
         for word, count in closed.items():
+            if not _may_close(word, spellings):
+                continue
             joined = short_key(word)
             for open_key in known.get(joined, set()) | opened.get(joined, set()):
                 rows.add((COMPOUND, joined, open_key), word, "", closed=count)
@@ -158,15 +173,26 @@ class Miner:
         if self._compounds is None:
             table = schema.term_expansions
             found: dict[str, set[str]] = {}
-            query = select(table.c.short_key, table.c.long_key).where(table.c.kind == COMPOUND)
-            for closed, open_key in conn.execute(query):
+            query = select(table.c.short_key, table.c.long_key, table.c.short_text).where(
+                table.c.kind == COMPOUND
+            )
+            for closed, open_key, closed_text in conn.execute(query):
                 found.setdefault(closed, set()).add(open_key)
+                self._spellings.add(closed_text)
             self._compounds = found
         return self._compounds
 
     def forget(self) -> None:
         """Read the known compounds again at the next batch (after ``mine_archive``)."""
         self._compounds = None
+        self._spellings = set()
+
+
+def _may_close(joined: str, words: Collection[str]) -> bool:
+    """Whether ``words`` holds the closed form, maybe with a plural s on either side."""
+    return (
+        joined in words or joined + "s" in words or (joined.endswith("s") and joined[:-1] in words)
+    )
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -210,15 +236,14 @@ def mine_archive(conn: Connection) -> int:
     rows = _Rows()
     closed: Counter[str] = Counter()
     for title, abstract in _archive_texts(conn):
-        paper = Paper(arxiv_id="0000.00000", title=title, abstract=abstract)
-        for (short, long), (short_text, long_text) in paper_definitions(paper).items():
+        for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
             rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
-        closed.update(set(closed_words(f"{title}\n{abstract}")))
+        closed.update(compound_words(f"{title}\n{abstract}")[1])
     pairs: Counter[tuple[str, str]] = Counter()
     if closed:
         for title, abstract in _archive_texts(conn):
-            text = f"{title}\n{abstract}"
-            pairs.update({pair for pair in compound_pairs(text) if pair[0] + pair[1] in closed})
+            found = compound_words(f"{title}\n{abstract}")[0]
+            pairs.update(pair for pair in found if _may_close(pair[0] + pair[1], closed))
     # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
     closed_by_key: dict[str, list[str]] = {}
     for (a, b), count in pairs.items():
@@ -228,10 +253,12 @@ def mine_archive(conn: Connection) -> int:
             continue
         rows.add((COMPOUND, joined, open_key), a + b, f"{a} {b}", papers=count)
         closed_by_key.setdefault(joined, [])
+    joined_texts = {a + b for a, b in pairs}
     for word in closed:
-        joined = short_key(word)
-        if joined in closed_by_key:
-            closed_by_key[joined].append(word)
+        if _may_close(word, joined_texts):  # normalise only the few that may count
+            joined = short_key(word)
+            if joined in closed_by_key:
+                closed_by_key[joined].append(word)
     for key in [k for k in rows.texts if k[0] == COMPOUND]:
         total = sum(closed[w] for w in set(closed_by_key.get(key[1], ())))
         if total:
