@@ -17,7 +17,12 @@ order, so many people follow the same popular topics and a long tail follows rar
 (10%), restrict a word to the title (5%) or add a category (5%). A sample is also checked
 against ``match_paper`` for every pair, so the figures are for correct answers.
 
+Subscriptions are compiled with the acronyms and open compounds mined (``table_of``) from the
+3,000 older synthetic papers the subscriptions are drawn from plus the real fixture papers, as
+the service compiles them with its archive's table; ``--no-expansions`` compiles them without.
+
     .venv/bin/python bench/query_match.py [--papers 1000] [--subscriptions 100000]
+                                          [--no-expansions]
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from corpus import synthetic_paper  # noqa: E402
+from corpus import fixture_papers, synthetic_paper  # noqa: E402
 
 from bridge.models import Paper, Subscription  # noqa: E402
 from bridge.query import Percolator, index_paper, match_paper, parse_query  # noqa: E402
+from bridge.query.expansions import EMPTY, expand  # noqa: E402
+from bridge.store.expansions import table_of  # noqa: E402
 
 STOPWORDS = set(
     """a an the of and or to in on for with by from as at is are was were be been this that these
@@ -143,6 +150,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=100_000)
     parser.add_argument("--baseline-subscriptions", type=int, default=1000)
     parser.add_argument("--baseline-papers", type=int, default=200)
+    parser.add_argument("--no-expansions", action="store_true")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -158,10 +166,17 @@ def main() -> None:
         f" e.g. {', '.join(repr(s.query) for s in subs[:5])}"
     )
     print(f"{len(papers):,} new papers, e.g. {papers[0].title!r}")
+    table = EMPTY if args.no_expansions else table_of(sample + fixture_papers())
+    widened = sum(expand(parse_query(s.query), table).labels != {} for s in subs)
+    print(
+        f"expansions: {len(table.version)} acronyms and compounds, e.g."
+        f" {', '.join(sorted(f'{d.short_text}={d.long_text}' for d in table.version)[:6])};"
+        f" {widened:,} of the subscriptions are widened"
+    )
 
     gc.collect()
     start = time.process_time()
-    percolator = Percolator(subs)
+    percolator = Percolator(subs, table)
     build = time.process_time() - start
     assert not percolator.invalid, list(percolator.invalid.items())[:3]
     gc.collect()
@@ -179,7 +194,7 @@ def main() -> None:
     # Correctness on a sample: every (subscription, paper) pair through match_paper.
     check_subs = subs[:300]
     analyzed = [index_paper(p) for p in papers]
-    parsed = [(s.id, parse_query(s.query)) for s in check_subs]
+    parsed = [(s.id, expand(parse_query(s.query), table).query) for s in check_subs]
     wanted = {
         (sid, px.paper.arxiv_id)
         for px in analyzed

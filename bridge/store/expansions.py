@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, select
@@ -46,7 +46,7 @@ from bridge.query.abbreviations import (
 from bridge.query.expansions import MIN_DEFINITIONS, ExpansionTable
 from bridge.store import schema
 
-__all__ = ["TABLE_TTL", "Miner", "load_table", "mine_archive", "paper_definitions"]
+__all__ = ["TABLE_TTL", "Miner", "load_table", "mine_archive", "paper_definitions", "table_of"]
 
 log = logging.getLogger(__name__)
 
@@ -229,19 +229,50 @@ def _archive_texts(conn: Connection, batch: int = 2000) -> Iterator[tuple[str, s
 
 
 def mine_archive(conn: Connection) -> int:
-    """Mine every stored paper and rewrite the table with the counts; returns the rows written.
+    """Mine every stored paper and rewrite the table with the counts; returns the rows written."""
+    written = _mine(lambda: _archive_texts(conn)).rows()
+    conn.execute(delete(schema.term_expansions))
+    _upsert(conn, written)
+    log.info("mined the archive: %d acronym and compound rows", len(written))
+    return len(written)
 
-    Two passes over the titles and abstracts: definitions and closed words, then the pairs
-    whose closed form the first pass saw."""
+
+def table_of(papers: Sequence[Paper]) -> ExpansionTable:
+    """The table ``papers`` alone would give, without a store (benchmarks, tools)."""
+    rows = _mine(lambda: ((p.title or "", p.abstract or "") for p in papers)).rows()
+    return ExpansionTable.build(
+        [
+            (r["short_key"], r["short_text"], r["long_key"], r["long_text"], r["papers"])
+            for r in rows
+            if r["kind"] == ACRONYM
+        ],
+        [
+            (
+                r["short_key"],
+                r["short_text"],
+                r["long_key"],
+                r["long_text"],
+                r["papers"],
+                r["closed_papers"],
+            )
+            for r in rows
+            if r["kind"] == COMPOUND and r["long_text"]
+        ],
+    )
+
+
+def _mine(texts: Callable[[], Iterable[tuple[str, str]]]) -> _Rows:
+    """Counts over every (title, abstract) ``texts()`` gives, in two passes: definitions and
+    closed words, then the pairs whose closed form the first pass saw."""
     rows = _Rows()
     closed: Counter[str] = Counter()
-    for title, abstract in _archive_texts(conn):
+    for title, abstract in texts():
         for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
             rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
         closed.update(compound_words(f"{title}\n{abstract}")[1])
     pairs: Counter[tuple[str, str]] = Counter()
     if closed:
-        for title, abstract in _archive_texts(conn):
+        for title, abstract in texts():
             found = compound_words(f"{title}\n{abstract}")[0]
             pairs.update(pair for pair in found if _may_close(pair[0] + pair[1], closed))
     # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
@@ -263,11 +294,7 @@ def mine_archive(conn: Connection) -> int:
         total = sum(closed[w] for w in set(closed_by_key.get(key[1], ())))
         if total:
             rows.closed[key] += total
-    conn.execute(delete(schema.term_expansions))
-    written = rows.rows()
-    _upsert(conn, written)
-    log.info("mined the archive: %d acronym and compound rows", len(written))
-    return len(written)
+    return rows
 
 
 def load_table(conn: Connection) -> ExpansionTable:
