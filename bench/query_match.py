@@ -20,6 +20,10 @@ against ``match_paper`` for every pair, so the figures are for correct answers.
 Subscriptions are compiled with the acronyms and open compounds mined (``table_of``) from the
 3,000 older synthetic papers the subscriptions are drawn from plus the real fixture papers, as
 the service compiles them with its archive's table; ``--no-expansions`` compiles them without.
+That table widens only a handful of the synthetic subscriptions. ``--widen F`` adds a stress
+case: a share F of the subscriptions' topic words read as acronyms, each of a three-word long
+form drawn from the corpus (``and`` between two topic words), so those subscriptions become
+trees rather than key lookups (the costlier shape).
 
     .venv/bin/python bench/query_match.py [--papers 1000] [--subscriptions 100000]
                                           [--no-expansions]
@@ -46,7 +50,9 @@ from corpus import fixture_papers, synthetic_paper  # noqa: E402
 
 from bridge.models import Paper, Subscription  # noqa: E402
 from bridge.query import Percolator, index_paper, match_paper, parse_query  # noqa: E402
-from bridge.query.expansions import EMPTY, expand  # noqa: E402
+from bridge.query.abbreviations import long_key  # noqa: E402
+from bridge.query.expansions import EMPTY, ExpansionTable, expand  # noqa: E402
+from bridge.query.normalize import normalize_word  # noqa: E402
 from bridge.store.expansions import table_of  # noqa: E402
 
 STOPWORDS = set(
@@ -113,6 +119,20 @@ def subscriptions(count: int, sample_papers: list[Paper], seed: int = 3) -> list
 # --- the baseline: one regular expression per word or phrase, per subscription --------------------
 
 
+def widened_table(table: ExpansionTable, subs: list[Subscription], share: float) -> ExpansionTable:
+    """``table`` plus a long form for a share of the subscriptions' plain words (stress)."""
+    rng = random.Random(7)
+    words = sorted(
+        {w for s in subs for w in s.query.split() if w.isalpha() and w.islower() and w != "OR"}
+    )
+    chosen = rng.sample(words, int(len(words) * share))
+    acronyms = [(d.short_key, d.short_text, d.long_key, d.long_text, 99) for d in table.version]
+    for word in chosen:
+        long = f"{rng.choice(words)} and {rng.choice(words)}"
+        acronyms.append((normalize_word(word), word, long_key(long), long, 99))
+    return ExpansionTable.build(acronyms)
+
+
 def compile_baseline(subscription: Subscription) -> tuple[bool, list[re.Pattern[str]]]:
     """(any_of, patterns): the words and phrases of a query as word-boundary regexes."""
     query = subscription.query
@@ -151,6 +171,7 @@ def main() -> None:
     parser.add_argument("--baseline-subscriptions", type=int, default=1000)
     parser.add_argument("--baseline-papers", type=int, default=200)
     parser.add_argument("--no-expansions", action="store_true")
+    parser.add_argument("--widen", type=float, default=0.0)
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -167,6 +188,8 @@ def main() -> None:
     )
     print(f"{len(papers):,} new papers, e.g. {papers[0].title!r}")
     table = EMPTY if args.no_expansions else table_of(sample + fixture_papers())
+    if args.widen:
+        table = widened_table(table, subs, args.widen)
     widened = sum(expand(parse_query(s.query), table).labels != {} for s in subs)
     print(
         f"expansions: {len(table.version)} acronyms and compounds, e.g."

@@ -155,6 +155,8 @@ def test_acronym_and_long_form_find_each_other(store: Store) -> None:
     for query in ("OOD", '"out of distribution"', "out-of-distribution", "ood"):
         assert found(store, query) == everything, query
     assert found(store, "OOD generalization") == {"2601.00001", "2601.00003", "2601.00004"}
+    # Inside a phrase too: the acronym's place reads as the long form.
+    assert found(store, '"OOD generalization"') == {"2601.00001", "2601.00003", "2601.00004"}
     # Exclusion means the same thing: no paper about OOD in either form.
     assert found(store, "models -OOD") == {"2601.00005"}
     # Author names are never expanded.

@@ -110,8 +110,9 @@ MEANING = [
     # forms (issue 16, bridge.query.expansions), so either finds both.
     ("pretrained", {"c1", "c2", "c3"}, {"c4"}),
     ('"pre trained"', {"c1", "c2", "c3"}, {"c4"}),
-    # A phrase word meets the joined form of a paper's compound, not separate words.
-    ('"large pretrained models"', {"c1", "c2"}, {"c3", "c4"}),
+    # A phrase word meets the joined form of a paper's compound; and, since these papers
+    # write it both ways, the open form too (issue 16).
+    ('"large pretrained models"', {"c1", "c2", "c3"}, {"c4"}),
     ('"large pre-trained models"', {"c1", "c2", "c3"}, {"c4"}),
     ('"pretrained selfsupervised"', set(), {"c1", "c2", "c3", "c4"}),
     ("out-of-distribution", {"o1", "o2"}, {"o3"}),

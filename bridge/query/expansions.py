@@ -194,9 +194,51 @@ def _leaf(node: Term | Phrase, table: ExpansionTable, labels: dict[str, str]) ->
         # "out of distribution" -> OOD; "data set" -> dataset
         if not (isinstance(node, Term) and node.term == d.short_key):
             added += _form(d.short_text, node, labels, d.short_key, node.text)
+    # "OOD generalization" in quotes: its acronym slot also reads as the long form.
+    base: Term | Phrase = node
+    if isinstance(node, Phrase) and len(node.slots) > 1:
+        base = _inside_phrase(node, table, labels)
     if not added:
-        return node
-    return Or(_flat(Or, (node, *added)), node.position)
+        return base
+    return Or(_flat(Or, (base, *added)), node.position)
+
+
+def _inside_phrase(node: Phrase, table: ExpansionTable, labels: dict[str, str]) -> Phrase:
+    """``"OOD generalization"`` also as ``"out-of-distribution generalization"``: each slot
+    holding an acronym gets its long forms as more alternatives (runs of their terms)."""
+    slots = list(node.slots)
+    words = node.text.split()
+    changed = False
+    for i, slot in enumerate(slots):
+        if len(slot) != 1 or len(slot[0]) != 1:
+            continue
+        for d in table.by_short.get(slot[0][0], ()):
+            runs = _runs(d.long_text)
+            if not runs:
+                continue
+            slots[i] = (*slots[i], *(run for run in runs if run not in slots[i]))
+            changed = True
+            if len(words) == len(slots):
+                said = " ".join(words[:i] + [d.long_text] + words[i + 1 :])
+                labels[long_key(said)] = node.text
+    return replace(node, slots=tuple(slots)) if changed else node
+
+
+def _runs(text: str) -> list[tuple[str, ...]]:
+    """A long form's terms as runs a phrase slot can hold: each way of reading its hyphenated
+    words (parts or joined), at most four."""
+    try:
+        parsed = parse_query('"' + text.replace('"', " ") + '"').root
+    except QueryError:
+        return []
+    if isinstance(parsed, Term):
+        return [(parsed.term,)]
+    if not isinstance(parsed, Phrase):
+        return []
+    runs: list[tuple[str, ...]] = [()]
+    for slot in parsed.slots:
+        runs = [run + alternative for run in runs for alternative in slot][:4]
+    return runs
 
 
 def _and(node: And, table: ExpansionTable, labels: dict[str, str]) -> Node:

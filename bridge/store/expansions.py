@@ -93,6 +93,8 @@ class _Rows:
     def add(self, key: Key, short: str, long: str, papers: int = 0, closed: int = 0) -> None:
         if len(key[1]) > _MAX_SHORT_KEY or len(key[2]) > _MAX_LONG_KEY:
             return
+        if len(short) > _MAX_SHORT_KEY or len(long) > _MAX_SHORT_KEY:
+            return  # a "word" of hundreds of characters: no form a query should grow by
         self.texts.setdefault(key, (short, long))
         if papers:
             self.papers[key] += papers
