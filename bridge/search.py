@@ -6,6 +6,9 @@ analyzer's terms, so SQLite and PostgreSQL give the same results.
 
 How one search runs
     1. ``parse_query``. A malformed query raises ``QueryError``, which says where it is wrong.
+       The parsed query is widened with the acronyms and open compounds the archive defines
+       (``bridge.query.expansions``, the store's table read at most every 30 s), as a
+       subscription's is: everything below sees an ordinary query tree.
     2. ``compile_query`` turns the query into index expressions plus SQL conditions
        (top-level ``upvotes``). Usually the compiled query is *exact*: the index returns the
        matching papers and nothing else. Otherwise it returns a superset, and the papers that

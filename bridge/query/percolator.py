@@ -20,6 +20,12 @@ a *tree*: filed under its anchor keys (``anchor_terms``), one of which any match
 first filtered by the keys every match has (``required_terms``), then evaluated on the analyzed
 paper. Trees without an anchor (``upvotes>=50``, ``cat:cs*``) are checked for every paper.
 
+Queries are first widened with the acronyms and open compounds the archive defines
+(``bridge.query.expansions``; the table is given to the constructor, and ``set_expansions``
+compiles every subscription again with a newer one). A widened query is an ordinary tree:
+``OOD`` becomes ``OOD OR "out-of-distribution"``, planned like any other. Hits on a form the
+query did not write are labelled for "why it matched" ("out-of-distribution (OOD)").
+
 Plans are shared: equal queries, and queries with the same normal form (``generalisation``
 and ``Generalization``, ``a b`` and ``b a``), are one plan, evaluated once per paper. A plan's
 hits are those of every key in every satisfied conjunction, which is what the tree walk
