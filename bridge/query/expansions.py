@@ -184,7 +184,8 @@ def _rewrite(node: Node, table: ExpansionTable, labels: dict[str, str]) -> Node:
 def _leaf(node: Term | Phrase, table: ExpansionTable, labels: dict[str, str]) -> Node:
     if not _expandable(node):
         return node
-    key = long_key(node.text)
+    # A word's key is its term (what long_key would give, without tokenizing it again).
+    key = node.term if isinstance(node, Term) else long_key(node.text)
     added: list[Node] = []
     if isinstance(node, Term):
         for d in table.by_short.get(node.term, ()):
