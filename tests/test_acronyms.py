@@ -364,3 +364,11 @@ def test_exact_nodes_are_left_alone() -> None:
 
     exact = Query(ExactTerm("ood", text="OOD"), "=OOD")
     assert expand(exact, table).query is exact
+
+
+def test_search_keeps_its_plain_meaning_when_the_table_cannot_be_read(store: Store) -> None:
+    store.add_papers(OOD_PAPERS, now=T0)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE term_expansions"))
+    store._expansions = None
+    assert found(store, "OOD") == {"2601.00001", "2601.00002", "2601.00003"}

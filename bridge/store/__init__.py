@@ -464,8 +464,9 @@ class Store:
             with self.engine.connect() as conn:
                 table = load_table(conn)
         except SQLAlchemyError as exc:
+            # Kept for the same while: a store on an older schema is not asked on every search.
             log.warning("cannot read the acronym table: %s", exc.__class__.__name__)
-            return cached[1] if cached is not None else EMPTY_EXPANSIONS
+            table = cached[1] if cached is not None else EMPTY_EXPANSIONS
         self._expansions = (now, table)
         return table
 
