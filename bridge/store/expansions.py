@@ -10,15 +10,16 @@ When mining runs
       in the same transaction, on the papers that are new (bench/acronyms.py measures it per
       1,000 papers).
     * Over the whole archive: ``mine_archive`` when migration 8 creates the table, and after
-      an import (``bridge.importer``), rewriting the table from scratch.
+      an import of 10,000 papers or more (``bridge.importer``), rewriting the table.
 
 Compounds as papers arrive
     A pair "a b" is worth counting only if the archive also writes "ab"; counting every
     adjacent pair of every paper would be most of the table for nothing. As papers arrive,
     a pair is counted when its closed form is already in the table, or in the same batch; a
     closed word is counted when its open form is. A compound whose two forms first appear in
-    different batches is found by the next full mining (an import). ``mine_archive`` finds
-    every one: a first pass counts the closed words, a second the pairs that close into one.
+    different batches is found by the next full mining (an import of 10,000 papers or more,
+    ``Store.mine_expansions``). ``mine_archive`` finds every one: a first pass counts the
+    closed words, a second the pairs that close into one.
 
 Reading the table
     ``load_table`` reads every row and applies the rule in ``ExpansionTable.build``. The
