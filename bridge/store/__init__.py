@@ -27,7 +27,7 @@ from bridge.query.expansions import EMPTY as EMPTY_EXPANSIONS
 from bridge.query.expansions import ExpansionTable
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
-from bridge.store.expansions import TABLE_TTL, Miner, load_table, mine_archive
+from bridge.store.expansions import TABLE_TTL, Miner, archive_rows, load_table, replace_rows
 from bridge.store.locking import Turns, lock_papers, lock_schema
 from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.refusal import PipelineEcho, refusal_reason, refused_value, savepoint
@@ -471,11 +471,17 @@ class Store:
         return table
 
     def mine_expansions(self) -> int:
-        """Mine the whole archive again for acronyms and compounds (after an import)."""
+        """Mine the whole archive again for acronyms and compounds (after an import).
+
+        The papers are read without the writers' lock (at 1M papers that takes minutes), then
+        the table is rewritten under it in one short transaction. Counts that papers stored
+        meanwhile added may be lost until the next mining; nothing else is."""
         try:
+            with self.engine.connect() as conn:
+                mined = archive_rows(conn)
             with self.engine.begin() as conn:
                 lock_papers(conn)
-                rows = mine_archive(conn)
+                rows = replace_rows(conn, mined)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot mine acronyms: {exc.__class__.__name__}: {exc}") from exc
         self.expansion_miner.forget()

@@ -47,7 +47,16 @@ from bridge.query.abbreviations import (
 from bridge.query.expansions import MIN_DEFINITIONS, ExpansionTable
 from bridge.store import schema
 
-__all__ = ["TABLE_TTL", "Miner", "load_table", "mine_archive", "paper_definitions", "table_of"]
+__all__ = [
+    "TABLE_TTL",
+    "Miner",
+    "archive_rows",
+    "load_table",
+    "mine_archive",
+    "paper_definitions",
+    "replace_rows",
+    "table_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +242,20 @@ def _archive_texts(conn: Connection, batch: int = 2000) -> Iterator[tuple[str, s
 
 def mine_archive(conn: Connection) -> int:
     """Mine every stored paper and rewrite the table with the counts; returns the rows written."""
-    written = _mine(lambda: _archive_texts(conn)).rows()
+    return replace_rows(conn, archive_rows(conn))
+
+
+def archive_rows(conn: Connection) -> list[dict[str, Any]]:
+    """The table's rows as mining every stored paper gives them (reads only)."""
+    return _mine(lambda: _archive_texts(conn)).rows()
+
+
+def replace_rows(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Rewrite the table with ``rows`` (from ``archive_rows``), in the caller's transaction."""
     conn.execute(delete(schema.term_expansions))
-    _upsert(conn, written)
-    log.info("mined the archive: %d acronym and compound rows", len(written))
-    return len(written)
+    _upsert(conn, rows)
+    log.info("mined the archive: %d acronym and compound rows", len(rows))
+    return len(rows)
 
 
 def table_of(papers: Sequence[Paper]) -> ExpansionTable:
