@@ -19,7 +19,16 @@ order, so many people follow the same popular topics and a long tail follows rar
 (1%: ``--date-share``), so the figure holds with those on. A sample is also checked
 against ``match_paper`` for every pair, so the figures are for correct answers.
 
+Subscriptions are compiled with the acronyms and open compounds mined (``table_of``) from the
+3,000 older synthetic papers the subscriptions are drawn from plus the real fixture papers, as
+the service compiles them with its archive's table; ``--no-expansions`` compiles them without.
+That table widens only a handful of the synthetic subscriptions. ``--widen F`` adds a stress
+case: a share F of the subscriptions' topic words read as acronyms, each of a three-word long
+form drawn from the corpus (``and`` between two topic words), so those subscriptions become
+trees rather than key lookups (the costlier shape).
+
     .venv/bin/python bench/query_match.py [--papers 1000] [--subscriptions 100000]
+                                          [--no-expansions]
 """
 
 from __future__ import annotations
@@ -39,11 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from corpus import synthetic_paper  # noqa: E402
+from corpus import fixture_papers, synthetic_paper  # noqa: E402
 
 from bridge.models import Paper, Subscription  # noqa: E402
 from bridge.query import Percolator, index_paper, match_paper, parse_query  # noqa: E402
+from bridge.query.abbreviations import long_key  # noqa: E402
 from bridge.query.evaluate import exact_terms  # noqa: E402
+from bridge.query.expansions import EMPTY, ExpansionTable, expand  # noqa: E402
+from bridge.query.normalize import normalize_word  # noqa: E402
+from bridge.store.expansions import table_of  # noqa: E402
 
 STOPWORDS = set(
     """a an the of and or to in on for with by from as at is are was were be been this that these
@@ -119,6 +132,20 @@ def subscriptions(
 # --- the baseline: one regular expression per word or phrase, per subscription --------------------
 
 
+def widened_table(table: ExpansionTable, subs: list[Subscription], share: float) -> ExpansionTable:
+    """``table`` plus a long form for a share of the subscriptions' plain words (stress)."""
+    rng = random.Random(7)
+    words = sorted(
+        {w for s in subs for w in s.query.split() if w.isalpha() and w.islower() and w != "OR"}
+    )
+    chosen = rng.sample(words, int(len(words) * share))
+    acronyms = [(d.short_key, d.short_text, d.long_key, d.long_text, 99) for d in table.version]
+    for word in chosen:
+        long = f"{rng.choice(words)} and {rng.choice(words)}"
+        acronyms.append((normalize_word(word), word, long_key(long), long, 99))
+    return ExpansionTable.build(acronyms)
+
+
 def compile_baseline(subscription: Subscription) -> tuple[bool, list[re.Pattern[str]]]:
     """(any_of, patterns): the words and phrases of a query as word-boundary regexes."""
     query = subscription.query
@@ -162,6 +189,8 @@ def main() -> None:
     parser.add_argument(
         "--date-share", type=float, default=0.01, help="share of queries with a date condition"
     )
+    parser.add_argument("--no-expansions", action="store_true")
+    parser.add_argument("--widen", type=float, default=0.0)
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -182,10 +211,19 @@ def main() -> None:
     exact = sum("=" in s.query for s in subs)
     dated = sum("date>=" in s.query for s in subs)
     print(f"  of which {exact:,} use an exact word (=word) and {dated:,} a date condition")
+    table = EMPTY if args.no_expansions else table_of(sample + fixture_papers())
+    if args.widen:
+        table = widened_table(table, subs, args.widen)
+    widened = sum(expand(parse_query(s.query), table).labels != {} for s in subs)
+    print(
+        f"expansions: {len(table.version)} acronyms and compounds, e.g."
+        f" {', '.join(sorted(f'{d.short_text}={d.long_text}' for d in table.version)[:6])};"
+        f" {widened:,} of the subscriptions are widened"
+    )
 
     gc.collect()
     start = time.process_time()
-    percolator = Percolator(subs)
+    percolator = Percolator(subs, table)
     build = time.process_time() - start
     assert not percolator.invalid, list(percolator.invalid.items())[:3]
     gc.collect()
@@ -202,7 +240,7 @@ def main() -> None:
 
     # Correctness on a sample: every (subscription, paper) pair through match_paper.
     check_subs = subs[:300]
-    parsed = [(s.id, parse_query(s.query)) for s in check_subs]
+    parsed = [(s.id, expand(parse_query(s.query), table).query) for s in check_subs]
     exact_words = frozenset().union(*(exact_terms(q) for _, q in parsed))
     analyzed = [index_paper(p, exact_words) for p in papers]
     wanted = {

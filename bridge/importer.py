@@ -275,6 +275,9 @@ def _import(
         # Batches leave the search index in many segments; one merge makes searches faster.
         # Not after a stop: that should end the import soon, and the run completing it merges.
         store.optimize_search_index()
+        # Papers are mined for acronyms as they are stored, but an open compound whose two
+        # forms came in different batches is only found by mining the whole archive.
+        store.mine_expansions()
     return counts
 
 

@@ -273,7 +273,12 @@ class Ledger:
                 if percolator is None:
                     # "Top N of the day" digests take no new matches (see _enqueue_top).
                     subs = {sub.id: sub for sub in self.db.list_digests() if sub.top is None}
-                    percolator = Percolator(sub.as_subscription() for sub in subs.values())
+                    # Compiled with the acronyms the archive defines now: a percolator
+                    # lives for one intake, so each intake sees the table as it has grown.
+                    percolator = Percolator(
+                        (sub.as_subscription() for sub in subs.values()),
+                        self.store.expansion_table(),
+                    )
                 rows = self._rows_for(percolator, subs, entries)
             now = self.clock()
             if self.db.enqueue(rows, cursor, new_cursor, now):

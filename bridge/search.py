@@ -6,6 +6,9 @@ analyzer's terms, so SQLite and PostgreSQL give the same results.
 
 How one search runs
     1. ``parse_query``. A malformed query raises ``QueryError``, which says where it is wrong.
+       The parsed query is widened with the acronyms and open compounds the archive defines
+       (``bridge.query.expansions``, the store's table read at most every 30 s), as a
+       subscription's is: everything below sees an ordinary query tree.
     2. ``compile_query`` turns the query into index expressions plus SQL conditions
        (top-level ``upvotes``, ``date`` and a paper id: ``2407.21772`` reads one row). Usually the compiled query is *exact*: the index returns the
        matching papers and nothing else. Otherwise it returns a superset, and the papers that
@@ -78,7 +81,7 @@ import sqlite3
 import threading
 import time
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
@@ -93,6 +96,7 @@ from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
 from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex, exact_terms
 from bridge.query.exact import candidate_terms
+from bridge.query.expansions import expand, label_hits
 from bridge.query.normalize import REWRITTEN_STARTS, REWRITTEN_WORDS, scan
 from bridge.query.parser import (
     And,
@@ -779,11 +783,13 @@ def search_store(
     stored quietly by backfill or first-run policy. Raises QueryError for a malformed query,
     SearchTooBroad when answering would take more than ``budget``.
     """
-    parsed = parse_query(query)
+    # Acronyms and open compounds widened to their other forms (bridge.query.expansions).
+    expanded = expand(parse_query(query), store.expansion_table())
+    parsed = expanded.query
     limit = max(int(limit), 0)
     offset = max(int(offset), 0)
     allowance = _Allowance(budget)
-    search = _Search(store, parsed, allowance)
+    search = _Search(store, parsed, allowance, expanded.labels)
     try:
         return search.run(limit, offset, order, announced_only)
     except _OutOfBudget as exc:
@@ -797,10 +803,17 @@ def search_store(
 class _Search:
     """One search; keeps its plan for the "too broad" answer."""
 
-    def __init__(self, store: Store, parsed: Query, allowance: _Allowance) -> None:
+    def __init__(
+        self,
+        store: Store,
+        parsed: Query,
+        allowance: _Allowance,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.parsed = parsed
         self.allowance = allowance
+        self.labels = labels or {}
         self.plan: Compiled | None = None
 
     def run(
@@ -831,7 +844,7 @@ class _Search:
                 page = ranked[skip : skip + limit]
             # The page before the total: counting gives up quietly when the budget runs out,
             # and the page must not be what runs short.
-            items = _page_items(conn, matches, parsed, page)
+            items = _page_items(conn, matches, parsed, page, self.labels)
             total, capped = matches.total(offset + len(page))
         return SearchResults(items, total, capped)
 
@@ -857,7 +870,11 @@ def order_for(sort: str) -> Order:
 
 
 def _page_items(
-    conn: Connection, matches: _Matches, query: Query, page: list[tuple[int, float | None]]
+    conn: Connection,
+    matches: _Matches,
+    query: Query,
+    page: list[tuple[int, float | None]],
+    labels: Mapping[str, str],
 ) -> list[SearchResult]:
     wanted = [seq for seq, _ in page if seq not in matches.checked]
     fetched = fetch_papers(conn, wanted)
@@ -874,14 +891,15 @@ def _page_items(
                 log.warning("search index out of step for paper seq %d; reindex", seq)
                 continue
             stored, hits = found, result
-        why = Match("", "", hits).why() if hits else None
+        # "matched out-of-distribution (OOD)" when the words are an expansion of the query's.
+        why = Match("", "", label_hits(hits, labels)).why() if hits else None
         items.append(SearchResult(stored, hits, why, score))
     return items
 
 
 def explain_plan(store: Store, query: str) -> dict[str, object]:
     """What the index is asked for ``query`` (for debugging and tests)."""
-    parsed = parse_query(query)
+    parsed = expand(parse_query(query), store.expansion_table()).query
     with store.engine.connect() as conn:
         terms = phrase_terms(parsed)
         plan = compile_query(parsed, store.search_index.splits(conn, terms) if terms else None)

@@ -27,7 +27,7 @@ Papers without a listing day (no source gave one) are in no listing; search stil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.errors import StoreError
 from bridge.models import Match, StoredPaper
 from bridge.query import parse_query
+from bridge.query.expansions import expand, label_hits
 from bridge.search import (
     DEFAULT_BUDGET,
     SearchBudget,
@@ -79,7 +80,9 @@ def newest_matches(
     Raises QueryError for a malformed query, SearchTooBroad past the budget, StoreError when
     the database fails.
     """
-    parsed = parse_query(query)
+    # Widened with the archive's acronyms and open compounds, as search widens it.
+    expanded = expand(parse_query(query), store.expansion_table())
+    parsed = expanded.query
     allowance = _Allowance(budget)
     plan: Compiled | None = None
     try:
@@ -87,7 +90,7 @@ def newest_matches(
             terms = phrase_terms(parsed)
             index = store.search_index
             plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
-            walk = _Walk(conn, index, plan, _Checker(parsed), allowance)
+            walk = _Walk(conn, index, plan, _Checker(parsed), allowance, expanded.labels)
             return walk.run(max(int(limit), 0))
     except _OutOfBudget as exc:
         raise _too_broad(query, exc.spent, plan, 0, budget) from None
@@ -107,8 +110,10 @@ class _Walk:
         plan: Compiled,
         checker: _Checker,
         allowance: _Allowance,
+        labels: Mapping[str, str],
     ) -> None:
         self.conn = conn
+        self.labels = labels  # forms the query was widened with, for "why it matched"
         self.index = index
         self.plan = plan
         self.checker = checker
@@ -235,7 +240,7 @@ class _Walk:
             # Exact plans: the index is out of step with the analyzer (bridge.search says the
             # same); checked plans: a candidate that does not match. Either way, not shown.
             return False
-        why = Match("", "", hits).why() if hits else None
+        why = Match("", "", label_hits(hits, self.labels)).why() if hits else None
         self.found.append(SearchResult(stored, hits, why))
         return True
 

@@ -24,6 +24,12 @@ Exact words (``=generalization``) are keys like words: a paper's analysis derive
 words some plan uses, and only those (``bridge.query.exact``). Dates, paper ids and phrases
 with exact words are trees.
 
+Queries are first widened with the acronyms and open compounds the archive defines
+(``bridge.query.expansions``; the table is given to the constructor, and ``set_expansions``
+compiles every subscription again with a newer one). A widened query is an ordinary tree:
+``OOD`` becomes ``OOD OR "out-of-distribution"``, planned like any other. Hits on a form the
+query did not write are labelled for "why it matched" ("out-of-distribution (OOD)").
+
 Plans are shared: equal queries, and queries with the same normal form (``generalisation``
 and ``Generalization``, ``a b`` and ``b a``), are one plan, evaluated once per paper. A plan's
 hits are those of every key in every satisfied conjunction, which is what the tree walk
@@ -59,6 +65,7 @@ from bridge.query.evaluate import (
     required_terms,
 )
 from bridge.query.exact import is_exact
+from bridge.query.expansions import EMPTY, ExpansionTable, expand, label_hits
 from bridge.query.normalize import postings_of
 from bridge.query.parser import (
     DEFAULT_FIELDS,
@@ -118,6 +125,8 @@ class _Plan:
     sequences: tuple[int, ...] = ()
     # Exact words (=w) the plan uses: each paper's analysis derives these.
     exact: frozenset[str] = frozenset()
+    # Forms the query was widened with (bridge.query.expansions), for "why it matched".
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -282,7 +291,13 @@ class Percolator:
     ``invalid`` (id -> QueryError); ``add`` raises the QueryError instead.
     """
 
-    def __init__(self, subscriptions: Iterable[Subscription] = ()) -> None:
+    def __init__(
+        self, subscriptions: Iterable[Subscription] = (), expansions: ExpansionTable = EMPTY
+    ) -> None:
+        # Acronyms and compounds the archive defines: each query is widened with them when
+        # it is compiled (``add``); ``set_expansions`` compiles them all again with a newer
+        # table.
+        self._expansions = expansions
         self._subscriptions: dict[str, tuple[Subscription, _Plan]] = {}
         self._plans: dict[object, _Plan] = {}
         # Where plans are filed, by shape (see _ONE_KEY ...). Equal normal forms share a plan,
@@ -329,7 +344,9 @@ class Percolator:
         query = parse_query(subscription.query)
         self.remove(subscription.id)
         self.invalid.pop(subscription.id, None)
-        plan = _plan(query)
+        expanded = expand(query, self._expansions)
+        plan = _plan(expanded.query)
+        plan.labels = dict(expanded.labels)
         plan = self._plans.setdefault(plan.identity, plan)
         if not plan.subscribers:
             self._file(plan)
@@ -337,6 +354,20 @@ class Percolator:
         plan.subscribers[subscription.id] = self._sequence
         self._changed.add(plan)
         self._subscriptions[subscription.id] = (subscription, plan)
+
+    def set_expansions(self, expansions: ExpansionTable) -> bool:
+        """Use a newer acronym table (the archive grew): every subscription is compiled again
+        if the table says anything new; True if it did. Costs about what building the
+        percolator did, so call it between matching runs, not per paper."""
+        if expansions.version == self._expansions.version:
+            return False
+        self._expansions = expansions
+        subscriptions = [subscription for subscription, _ in self._subscriptions.values()]
+        with _collector_paused():
+            for subscription in subscriptions:
+                self.add(subscription)
+            self._refresh()
+        return True
 
     def remove(self, subscription_id: str) -> bool:
         """Forget a subscription; False if it was not there."""
@@ -429,6 +460,10 @@ class Percolator:
         plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys))
         if not plans:
             return []
+        if self._expansions:
+            hits = [
+                label_hits(h, p.labels) if p.labels else h for p, h in zip(plans, hits, strict=True)
+            ]
         return _in_subscription_order(plans, hits, px.paper.arxiv_id)
 
     def _refresh(self) -> None:

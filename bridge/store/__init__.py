@@ -23,8 +23,11 @@ from bridge.database_urls import database_url as database_url_of
 from bridge.errors import StoreError
 from bridge.merge import fold, is_revision, merge
 from bridge.models import AddResult, Paper, StoredPaper
+from bridge.query.expansions import EMPTY as EMPTY_EXPANSIONS
+from bridge.query.expansions import ExpansionTable
 from bridge.store import schema
 from bridge.store.bulk import BulkInsert
+from bridge.store.expansions import TABLE_TTL, Miner, archive_rows, load_table, replace_rows
 from bridge.store.listing import Listings
 from bridge.store.locking import Turns, lock_papers, lock_schema
 from bridge.store.migrations import MIGRATIONS, current_version, migrate
@@ -118,6 +121,10 @@ class Store:
         self.search_index = SearchIndex(engine)
         # The archive by listing day (day, week and month views; feeds of the whole archive).
         self.listings = Listings(engine, _to_stored)
+        # Acronyms and compounds the archive defines (bridge/store/expansions.py): mined as
+        # papers are stored, read back for queries at most every TABLE_TTL seconds.
+        self.expansion_miner = Miner()
+        self._expansions: tuple[float, ExpansionTable] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -254,6 +261,7 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self.search_index.remember(compounds)
+        self._expansions = None
         return result
 
     @contextmanager
@@ -468,6 +476,7 @@ class Store:
                 self.search_index.set_votes(
                     conn, [(seqs[v["arxiv_id"]], v["upvotes"]) for v in inserts], new=True
                 )
+                self.expansion_miner.record(conn, [batch[v["arxiv_id"]] for v in inserts])
             stored_compounds += self.search_index.replace(conn, reindex)
             self.search_index.set_votes(conn, revote)
         self._log_announcements(conn, announced, now, announced_known)
@@ -505,6 +514,42 @@ class Store:
                 self.search_index.optimize(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot optimize the search index: {exc}") from exc
+
+    def expansion_table(self) -> ExpansionTable:
+        """The acronyms and compounds queries expand to (``bridge.query.expansions``), read
+        from the store at most every ``TABLE_TTL`` seconds and after this process stores
+        papers. A store that cannot be read expands nothing rather than failing a search."""
+        now = time.monotonic()
+        cached = self._expansions
+        if cached is not None and now - cached[0] < TABLE_TTL:
+            return cached[1]
+        try:
+            with self.engine.connect() as conn:
+                table = load_table(conn)
+        except SQLAlchemyError as exc:
+            # Kept for the same while: a store on an older schema is not asked on every search.
+            log.warning("cannot read the acronym table: %s", exc.__class__.__name__)
+            table = cached[1] if cached is not None else EMPTY_EXPANSIONS
+        self._expansions = (now, table)
+        return table
+
+    def mine_expansions(self) -> int:
+        """Mine the whole archive again for acronyms and compounds (after an import).
+
+        The papers are read without the writers' lock (at 1M papers that takes minutes), then
+        the table is rewritten under it in one short transaction. Counts that papers stored
+        meanwhile added may be lost until the next mining; nothing else is."""
+        try:
+            with self.engine.connect() as conn:
+                mined = archive_rows(conn)
+            with self.engine.begin() as conn:
+                lock_papers(conn)
+                rows = replace_rows(conn, mined)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot mine acronyms: {exc.__class__.__name__}: {exc}") from exc
+        self.expansion_miner.forget()
+        self._expansions = None
+        return rows
 
     def get_paper(self, arxiv_id: str) -> StoredPaper | None:
         with self.engine.connect() as conn:
@@ -788,6 +833,7 @@ class BulkWriter:
         if self._turns is not None:
             self._turns.released()
         self._store.search_index.remember(self._compounds)
+        self._store._expansions = None
         self._compounds = []
         self._held = []
         self._uncommitted = 0

@@ -78,7 +78,7 @@ def _source_skips(conn: Connection) -> None:
 
 
 def _announcements(conn: Connection) -> None:
-    # Migration 9. The announcement log (schema.announcements), which the ledger's intake now
+    # Migration 8. The announcement log (schema.announcements), which the ledger's intake now
     # walks instead of papers by seq, so a paper announced after it was stored quietly
     # (`import --announce` over a backfill) reaches the digests; and "top N of the day"
     # digests (digest_subscriptions.top).
@@ -106,6 +106,15 @@ def _announcements(conn: Connection) -> None:
     )
 
 
+def _term_expansions(conn: Connection) -> None:
+    # Migration 9. Acronyms and open compounds the archive defines (bridge/store/expansions.py),
+    # mined from the papers already stored; new papers are mined as they are stored.
+    from bridge.store.expansions import mine_archive
+
+    schema.term_expansions.create(conn)
+    mine_archive(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -116,6 +125,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _notices,
     _source_skips,
     _announcements,
+    _term_expansions,
 ]
 
 

@@ -299,3 +299,22 @@ announcements = Table(
     Column("paper_seq", Integer, nullable=False, unique=True),
     Column("announced_at", UTCDateTime, nullable=False),
 )
+
+
+# What the archive defines (bridge/store/expansions.py): acronyms with their long forms, and
+# open compounds with their closed forms, with how many papers write each. Migration 9.
+#   kind 'acronym':  short = "OOD" (key "ood"), long = "out-of-distribution"; papers: papers
+#                    defining it so; closed_papers unused (0)
+#   kind 'compound': short = "dataset", long = "data set"; papers: papers writing it open,
+#                    closed_papers: papers writing it closed
+term_expansions = Table(
+    "term_expansions",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("short_key", String(200), primary_key=True),
+    Column("long_key", String(400), primary_key=True),
+    Column("short_text", Text, nullable=False),
+    Column("long_text", Text, nullable=False),
+    Column("papers", Integer, nullable=False, default=0),
+    Column("closed_papers", Integer, nullable=False, default=0),
+)

@@ -1,0 +1,356 @@
+"""Count what the archive defines, in the store's ``term_expansions`` table (migration 9).
+
+``bridge.query.abbreviations`` finds, in a paper's title and abstract, its acronym definitions
+("out-of-distribution (OOD)") and the word pairs that may be an open compound ("data set").
+This module keeps the counts over the whole archive and reads them back as an
+``ExpansionTable`` (``bridge.query.expansions``) for search, feeds and subscriptions.
+
+When mining runs
+    * As papers are stored: ``Miner.record`` runs in ``Store.add_papers`` and the bulk writer,
+      in the same transaction, on the papers that are new (bench/acronyms.py measures it per
+      1,000 papers).
+    * Over the whole archive: ``mine_archive`` when migration 9 creates the table, and after
+      an import of 10,000 papers or more (``bridge.importer``), rewriting the table.
+
+Compounds as papers arrive
+    A pair "a b" is worth counting only if the archive also writes "ab"; counting every
+    adjacent pair of every paper would be most of the table for nothing. As papers arrive,
+    a pair is counted when its closed form is already in the table, or in the same batch; a
+    closed word is counted when its open form is. A compound whose two forms first appear in
+    different batches is found by the next full mining (an import of 10,000 papers or more,
+    ``Store.mine_expansions``). ``mine_archive`` finds every one: a first pass counts the
+    closed words, a second the pairs that close into one.
+
+Reading the table
+    ``load_table`` reads every row and applies the rule in ``ExpansionTable.build``. The
+    ``Store`` keeps what it read for ``TABLE_TTL`` seconds (other processes add papers too);
+    storing papers in this process reads it again at the next use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bridge.models import Paper
+from bridge.query.abbreviations import (
+    compound_words,
+    definitions,
+    long_key,
+    short_key,
+)
+from bridge.query.expansions import MIN_DEFINITIONS, ExpansionTable
+from bridge.store import schema
+
+__all__ = [
+    "TABLE_TTL",
+    "Miner",
+    "archive_rows",
+    "load_table",
+    "mine_archive",
+    "paper_definitions",
+    "replace_rows",
+    "table_of",
+]
+
+log = logging.getLogger(__name__)
+
+TABLE_TTL = 30.0
+ACRONYM = "acronym"
+COMPOUND = "compound"
+# Longer keys are noise (a long form is at most 15 words; the columns hold 200 / 400).
+_MAX_SHORT_KEY = 200
+_MAX_LONG_KEY = 400
+_WRITE_CHUNK = 500
+
+Key = tuple[str, str, str]  # kind, short_key, long_key
+
+
+def paper_definitions(paper: Paper) -> dict[tuple[str, str], tuple[str, str]]:
+    """(short key, long key) -> (short, long) as first written, for each acronym the paper's
+    title and abstract define."""
+    return _definitions_of(paper.title, paper.abstract)
+
+
+def _definitions_of(*texts: str | None) -> dict[tuple[str, str], tuple[str, str]]:
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for text in texts:
+        if text:
+            for short, long in definitions(text):
+                key = (short_key(short), long_key(long))
+                if key[0] and key[1] and key not in found:
+                    found[key] = (short, long)
+    return found
+
+
+def _paper_text(paper: Paper) -> str:
+    return f"{paper.title or ''}\n{paper.abstract or ''}"
+
+
+class _Rows:
+    """Counts to add to the table, by row."""
+
+    def __init__(self) -> None:
+        self.texts: dict[Key, tuple[str, str]] = {}
+        self.papers: Counter[Key] = Counter()
+        self.closed: Counter[Key] = Counter()
+
+    def add(self, key: Key, short: str, long: str, papers: int = 0, closed: int = 0) -> None:
+        if len(key[1]) > _MAX_SHORT_KEY or len(key[2]) > _MAX_LONG_KEY:
+            return
+        if len(short) > _MAX_SHORT_KEY or len(long) > _MAX_SHORT_KEY:
+            return  # a "word" of hundreds of characters: no form a query should grow by
+        self.texts.setdefault(key, (short, long))
+        if papers:
+            self.papers[key] += papers
+        if closed:
+            self.closed[key] += closed
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": key[0],
+                "short_key": key[1],
+                "long_key": key[2],
+                "short_text": short,
+                "long_text": long,
+                "papers": self.papers[key],
+                "closed_papers": self.closed[key],
+            }
+            for key, (short, long) in sorted(self.texts.items())
+        ]
+
+
+class Miner:
+    """Mines papers as they are stored; one per ``Store``."""
+
+    def __init__(self) -> None:
+        # Closed compounds the table has a row for (closed key -> open keys), read once.
+        self._compounds: dict[str, set[str]] | None = None
+        # Spellings of those closed forms met so far ("dataset", "datasets").
+        self._spellings: set[str] = set()
+
+    def record(self, conn: Connection, papers: Iterable[Paper]) -> None:
+        """Add ``papers``' definitions and compounds to the table, in the caller's
+        transaction (see the module docstring for what compounds are counted)."""
+        papers = list(papers)
+        if not papers:
+            return
+        known = self._known(conn)
+        rows = _Rows()
+        pairs: Counter[tuple[str, str]] = Counter()
+        closed: Counter[str] = Counter()
+        for paper in papers:
+            for (short, long), (short_text, long_text) in paper_definitions(paper).items():
+                rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
+            paper_pairs, paper_closed = compound_words(_paper_text(paper))
+            pairs.update(paper_pairs)
+            closed.update(paper_closed)
+        # Set look-ups on the words as written rule out nearly every pair and word before
+        # the stemmer runs (on strings it has mostly never seen: most of the cost otherwise).
+        spellings = self._spellings
+        opened: dict[str, set[str]] = {}
+        for (a, b), count in pairs.items():
+            joined_text = a + b
+            if _may_close(joined_text, closed):
+                joined = short_key(joined_text)  # closed in this batch
+            elif _may_close(joined_text, spellings):
+                joined = short_key(joined_text)
+                if joined not in known:
+                    continue
+            else:
+                continue
+            open_key = long_key(f"{a} {b}")
+            if open_key == joined:
+                continue
+            opened.setdefault(joined, set()).add(open_key)
+            spellings.add(joined_text)
+            rows.add((COMPOUND, joined, open_key), joined_text, f"{a} {b}", papers=count)
+        for word, count in closed.items():
+            if not _may_close(word, spellings):
+                continue
+            joined = short_key(word)
+            for open_key in known.get(joined, set()) | opened.get(joined, set()):
+                rows.add((COMPOUND, joined, open_key), word, "", closed=count)
+        _upsert(conn, rows.rows())
+        for joined, open_keys in opened.items():
+            known.setdefault(joined, set()).update(open_keys)
+
+    def _known(self, conn: Connection) -> dict[str, set[str]]:
+        if self._compounds is None:
+            table = schema.term_expansions
+            found: dict[str, set[str]] = {}
+            query = select(table.c.short_key, table.c.long_key, table.c.short_text).where(
+                table.c.kind == COMPOUND
+            )
+            for closed, open_key, closed_text in conn.execute(query):
+                found.setdefault(closed, set()).add(open_key)
+                self._spellings.add(closed_text)
+            self._compounds = found
+        return self._compounds
+
+    def forget(self) -> None:
+        """Read the known compounds again at the next batch (after ``mine_archive``)."""
+        self._compounds = None
+        self._spellings = set()
+
+
+def _may_close(joined: str, words: Collection[str]) -> bool:
+    """Whether ``words`` holds the closed form, maybe with a plural s on either side."""
+    return (
+        joined in words or joined + "s" in words or (joined.endswith("s") and joined[:-1] in words)
+    )
+
+
+def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add the counts to the rows, creating missing ones; the first texts written stay.
+
+    An open form's text is only known from a pair; a closed word seen first leaves it empty,
+    and the first pair fills it."""
+    if not rows:
+        return
+    table = schema.term_expansions
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["kind", "short_key", "long_key"],
+        set_={
+            "papers": table.c.papers + excluded.papers,
+            "closed_papers": table.c.closed_papers + excluded.closed_papers,
+            "long_text": case(
+                (table.c.long_text == "", excluded.long_text), else_=table.c.long_text
+            ),
+        },
+    )
+    for start in range(0, len(rows), _WRITE_CHUNK):
+        conn.execute(statement, rows[start : start + _WRITE_CHUNK])
+
+
+def _archive_texts(conn: Connection, batch: int = 2000) -> Iterator[tuple[str, str]]:
+    table = schema.papers
+    query = select(table.c.title, table.c.abstract).order_by(table.c.seq)
+    result = conn.execute(query, execution_options={"yield_per": batch})
+    for title, abstract in result:
+        yield title or "", abstract or ""
+
+
+def mine_archive(conn: Connection) -> int:
+    """Mine every stored paper and rewrite the table with the counts; returns the rows written."""
+    return replace_rows(conn, archive_rows(conn))
+
+
+def archive_rows(conn: Connection) -> list[dict[str, Any]]:
+    """The table's rows as mining every stored paper gives them (reads only)."""
+    return _mine(lambda: _archive_texts(conn)).rows()
+
+
+def replace_rows(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Rewrite the table with ``rows`` (from ``archive_rows``), in the caller's transaction."""
+    conn.execute(delete(schema.term_expansions))
+    _upsert(conn, rows)
+    log.info("mined the archive: %d acronym and compound rows", len(rows))
+    return len(rows)
+
+
+def table_of(papers: Sequence[Paper]) -> ExpansionTable:
+    """The table ``papers`` alone would give, without a store (benchmarks, tools)."""
+    rows = _mine(lambda: ((p.title or "", p.abstract or "") for p in papers)).rows()
+    return ExpansionTable.build(
+        [
+            (r["short_key"], r["short_text"], r["long_key"], r["long_text"], r["papers"])
+            for r in rows
+            if r["kind"] == ACRONYM
+        ],
+        [
+            (
+                r["short_key"],
+                r["short_text"],
+                r["long_key"],
+                r["long_text"],
+                r["papers"],
+                r["closed_papers"],
+            )
+            for r in rows
+            if r["kind"] == COMPOUND and r["long_text"]
+        ],
+    )
+
+
+def _mine(texts: Callable[[], Iterable[tuple[str, str]]]) -> _Rows:
+    """Counts over every (title, abstract) ``texts()`` gives, in two passes: definitions and
+    closed words, then the pairs whose closed form the first pass saw."""
+    rows = _Rows()
+    closed: Counter[str] = Counter()
+    for title, abstract in texts():
+        for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
+            rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
+        closed.update(compound_words(f"{title}\n{abstract}")[1])
+    pairs: Counter[tuple[str, str]] = Counter()
+    if closed:
+        for title, abstract in texts():
+            found = compound_words(f"{title}\n{abstract}")[0]
+            pairs.update(pair for pair in found if _may_close(pair[0] + pair[1], closed))
+    # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
+    closed_by_key: dict[str, list[str]] = {}
+    for (a, b), count in pairs.items():
+        joined = short_key(a + b)
+        open_key = long_key(f"{a} {b}")
+        if open_key == joined:
+            continue
+        rows.add((COMPOUND, joined, open_key), a + b, f"{a} {b}", papers=count)
+        closed_by_key.setdefault(joined, [])
+    joined_texts = {a + b for a, b in pairs}
+    for word in closed:
+        if _may_close(word, joined_texts):  # normalise only the few that may count
+            joined = short_key(word)
+            if joined in closed_by_key:
+                closed_by_key[joined].append(word)
+    for key in [k for k in rows.texts if k[0] == COMPOUND]:
+        total = sum(closed[w] for w in set(closed_by_key.get(key[1], ())))
+        if total:
+            rows.closed[key] += total
+    return rows
+
+
+def load_table(conn: Connection) -> ExpansionTable:
+    """The table as ``ExpansionTable.build`` reads it: only rows the rule can use (acronyms
+    defined often enough, compounds written both ways), and each acronym's total."""
+    table = schema.term_expansions
+    columns = (
+        table.c.kind,
+        table.c.short_key,
+        table.c.short_text,
+        table.c.long_key,
+        table.c.long_text,
+        table.c.papers,
+        table.c.closed_papers,
+    )
+    useful = select(*columns).where(
+        ((table.c.kind == ACRONYM) & (table.c.papers >= MIN_DEFINITIONS))
+        | ((table.c.kind == COMPOUND) & (table.c.papers > 0) & (table.c.closed_papers > 0))
+    )
+    acronyms: list[tuple[str, str, str, str, int]] = []
+    compounds: list[tuple[str, str, str, str, int, int]] = []
+    for kind, short, short_text, long, long_text, papers, closed in conn.execute(useful):
+        if kind == ACRONYM:
+            acronyms.append((short, short_text, long, long_text, papers))
+        elif long_text:
+            compounds.append((short, short_text, long, long_text, papers, closed))
+    totals: dict[str, int] = {}
+    if acronyms:
+        wanted = sorted({row[0] for row in acronyms})
+        for start in range(0, len(wanted), _WRITE_CHUNK):
+            chunk = wanted[start : start + _WRITE_CHUNK]
+            query = (
+                select(table.c.short_key, func.sum(table.c.papers))
+                .where(table.c.kind == ACRONYM, table.c.short_key.in_(chunk))
+                .group_by(table.c.short_key)
+            )
+            totals.update((short, int(total)) for short, total in conn.execute(query))
+    return ExpansionTable.build(acronyms, compounds, totals)
