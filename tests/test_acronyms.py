@@ -9,7 +9,7 @@ closed compounds the archive writes both ways find each other; and every explana
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -38,7 +38,15 @@ T0 = datetime(2026, 6, 12, 9, 0, tzinfo=UTC)
 
 
 def paper(arxiv_id: str, title: str, abstract: str = "") -> Paper:
-    return Paper(arxiv_id=arxiv_id, title=title, abstract=abstract, source="hf", sources=("hf",))
+    # A listing day, so feeds (which list the archive by listing day) show the papers too.
+    return Paper(
+        arxiv_id=arxiv_id,
+        title=title,
+        abstract=abstract,
+        source="hf",
+        sources=("hf",),
+        listed_on=date(2026, 1, 5),
+    )
 
 
 def found(store: Store, query: str) -> set[str]:
