@@ -130,7 +130,7 @@ __all__ = [
 ]
 
 # Bump when the index text changes in a way the probe below would not notice.
-# 4: exact-word tokens (EXACT_PREFIX).
+# 4: exact-word tokens (EXACT_PREFIX) and variant markers (VARIANT_PREFIX).
 INDEX_FORMAT = "4"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
@@ -143,8 +143,9 @@ SEPARATOR = "_"
 TITLE_COPY = "_ti_"
 # An exact word (``=generalization``, bridge.query.exact) is the token of its term, "=" + the
 # folded unstemmed form, encoded: "=" is "_3d_", which no encoded term starts with (no
-# analyzer term contains "="). Stored only where it differs from the stemmed term, after the
-# text like joined compound forms: "Generalized" adds _3d_generalized, "model" adds nothing.
+# analyzer term contains "="). Stored after the text where it differs from the stemmed term
+# ("Generalized" adds _3d_generalized), or where a word that is its own term shares its column
+# with another form of it ("model" beside "models"); see "Exact words".
 EXACT_PREFIX = "_3d_"
 # A term also written in another form in the same column ("models" for model) is marked
 # "!" + term, encoded ("_21_model"); see "Exact words".
