@@ -130,8 +130,8 @@ __all__ = [
 ]
 
 # Bump when the index text changes in a way the probe below would not notice.
-# 4: exact-word tokens (EXACT_PREFIX) and variant markers (VARIANT_PREFIX).
-INDEX_FORMAT = "4"
+# 4: exact-word tokens (EXACT_PREFIX); 5: and variant markers (VARIANT_PREFIX).
+INDEX_FORMAT = "5"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
