@@ -208,7 +208,7 @@ def main() -> None:
         f" e.g. {', '.join(repr(s.query) for s in subs[:5])}"
     )
     print(f"{len(papers):,} new papers, e.g. {papers[0].title!r}")
-    exact = sum("=" in s.query for s in subs)
+    exact = sum(bool(re.search(r'(?:^|[\s"(:])=\w', s.query)) for s in subs)
     dated = sum("date>=" in s.query for s in subs)
     print(f"  of which {exact:,} use an exact word (=word) and {dated:,} a date condition")
     table = EMPTY if args.no_expansions else table_of(sample + fixture_papers())

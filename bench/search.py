@@ -183,8 +183,8 @@ def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
         else:
             dated.append(f"{common[i % len(common)]} date<{day().isoformat()}")
     # Exact words: spellings in 1% to 30% of papers. Most differ from their term ("models",
-    # an exact token in the index); every fourth is its own term ("model"), which search
-    # checks paper by paper among the papers with any form of it.
+    # an exact token in the index); every fourth is its own term ("model": the term without
+    # a variant marker, or an exact token where the paper also has a variant).
     inflected: list[str] = []
     own: list[str] = []
     for term, c in by_df:
@@ -195,8 +195,10 @@ def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
     rng.shuffle(own)
     exact: list[str] = []
     for i in range(count):
-        pool = own if i % 4 == 3 and own else inflected
-        exact.append("=" + pool[(i // 4) % len(pool)])
+        if i % 4 == 3 and own:
+            exact.append("=" + own[(i // 4) % len(own)])
+        else:
+            exact.append("=" + inflected[i % len(inflected)])
     ids = [f"{2001 + n // 100_000}.{n % 100_000:05d}" for n in rng.sample(range(papers), count)]
     ids = [f"https://arxiv.org/abs/{i}v1" if k % 2 else i for k, i in enumerate(ids)]
     return {

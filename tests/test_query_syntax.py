@@ -576,7 +576,7 @@ def test_exact_hits_quote_the_paper_and_say_why(store: Store) -> None:
 def test_the_index_format_changed_so_stored_indexes_rebuild() -> None:
     from bridge.store.search_index import INDEX_FORMAT, fingerprint
 
-    assert INDEX_FORMAT == "5" and fingerprint().startswith("5:")
+    assert INDEX_FORMAT == "6" and fingerprint().startswith("6:")
 
 
 @given(st.text(max_size=60))

@@ -23,8 +23,8 @@ Index text
     | ai_summary,         |                                                           |
     | ai_keywords         |                                                           |
     | authors             | folded, unstemmed terms                                   |
-    | (text columns)      | then ``_`` and the exact-word tokens ``_3d_<word>``       |
-    |                     | (sorted, once each; see "Exact words")                    |
+    | (text columns)      | then ``_``, exact tokens ``_3d_<word>`` and markers      |
+    |                     | ``_21_<term>`` (sorted, once each; see "Exact words")     |
     | meta                | the keys ``cat:<category>``, ``catp:<archive>.`` and      |
     |                     | ``source:<name>``, encoded the same way, then the title's |
     |                     | tokens again, prefixed ``_ti_`` (a title-only doclist for |
@@ -47,18 +47,20 @@ Compounds
     makes a paper a candidate (see ``compile_query``).
 
 Exact words
-    ``=generalization`` (``bridge.query.exact``) must find the word only as written. Each
-    word whose folded, unstemmed form differs from its term ("Generalized" → term
-    ``generaliz``, form ``generalized``) adds the token ``_3d_generalized`` ("=" encoded) to
-    its column, after the text: once per column, without a position that phrases could use.
-    Words already their own term ("model") add nothing, which keeps the index about as large
-    as before (a token per distinct inflected word of a paper, not per word). So an exact word
-    becomes loose ``_3d_w OR w`` and strict ``_3d_w``: papers with the token surely have
-    the word, papers with only the term ``w`` may ("models" gives ``model`` too) and are
-    checked. Verifying every candidate of the stemmed term instead would check most papers
-    with ``generaliz`` to find those with "generalization", far past a search's budget at 1M
-    papers; indexing every word's form would make the index much larger. A phrase with exact
-    words finds the papers with all its words in its fields (loose) and checks the phrase.
+    ``=generalization`` (``bridge.query.exact``) must find the word only as written. For each
+    word whose folded, unstemmed form ``u`` differs from its term ``t`` ("Generalized": term
+    ``generaliz``, form ``generalized``), a text column also gets, after the text and once
+    each, the exact token ``_3d_u`` ("=" encoded) and the variant marker ``_21_t`` ("!"
+    encoded: the term is also written otherwise here). A word that is its own term ("model")
+    adds nothing, unless the column also has a variant of it ("models"), when it adds
+    ``_3d_model``. Then ``=w`` is in a column exactly when the column has ``_3d_w``, or has
+    the term ``w`` without the marker ``_21_w`` (every occurrence is ``w`` itself): one
+    exact index expression, so ``=model`` is as quick as ``model``. No position is needed
+    for these tokens (a phrase with exact words finds the papers with all its words in its
+    fields, and ``match_paper`` checks the phrase). The extra tokens are one or two per
+    distinct inflected word of a column, not one per word. Verifying candidates with the
+    analyzer instead would check most papers with ``model`` to find those with "model",
+    far past a search's budget at 1M papers.
 
 Queries
     ``compile_query`` turns a parsed query into two index expressions. ``loose`` is met by
@@ -86,6 +88,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -129,8 +132,8 @@ __all__ = [
 
 # Bump when the index text changes in a way the probe below would not notice.
 # 4: tsvectors kept in their rows on PostgreSQL (``_keep_docs_inline``).
-# 5: exact-word tokens (EXACT_PREFIX).
-INDEX_FORMAT = "5"
+# 5: exact-word tokens (EXACT_PREFIX); 6: and variant markers (VARIANT_PREFIX).
+INDEX_FORMAT = "6"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
@@ -142,9 +145,13 @@ SEPARATOR = "_"
 TITLE_COPY = "_ti_"
 # An exact word (``=generalization``, bridge.query.exact) is the token of its term, "=" + the
 # folded unstemmed form, encoded: "=" is "_3d_", which no encoded term starts with (no
-# analyzer term contains "="). Stored only where it differs from the stemmed term, after the
-# text like joined compound forms: "Generalized" adds _3d_generalized, "model" adds nothing.
+# analyzer term contains "="). Stored after the text where it differs from the stemmed term
+# ("Generalized" adds _3d_generalized), or where a word that is its own term shares its column
+# with another form of it ("model" beside "models"); see "Exact words".
 EXACT_PREFIX = "_3d_"
+# A term also written in another form in the same column ("models" for model) is marked
+# "!" + term, encoded ("_21_model"); see "Exact words".
+VARIANT_PREFIX = "_21_"
 FTS_TABLE = "paper_fts"
 PG_TABLE = "paper_search"
 # FTS5 reads the query with the same tokenizer, so quoted tokens stay whole.
@@ -237,12 +244,13 @@ class _Chunks(dict[str, str]):
         super().__init__()
         self.stem = stem
         self.extras: dict[str, _Extras] = {}
-        # chunk -> its exact-word tokens (``EXACT_PREFIX``), for chunks that have any
+        # chunk -> its exact-word tokens and variant markers (see "Exact words"), for chunks
+        # that have any
         self.exact: dict[str, tuple[str, ...]] = {}
 
     def __missing__(self, chunk: str) -> str:
         compounds: set[Compound] = set()
-        exact: set[str] = set()
+        exact: list[str] = []
         main, joined = _stream_reference((chunk,), self.stem, compounds, exact)
         # Before the tokens: whoever finds the chunk's tokens cached finds these too.
         if joined:
@@ -266,10 +274,10 @@ def _chunk_cache(stem: bool) -> _Chunks:
 
 
 def _stream(
-    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: set[str] | None = None
+    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: list[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """Tokens in position order (list items separated) and joined compound forms; the
-    exact-word tokens go into ``exact``.
+    exact-word tokens and variant markers, one per word, go into ``exact``.
 
     The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
     on its own, so a text's tokens are its whitespace-separated chunks' tokens in order (as
@@ -293,12 +301,12 @@ def _stream(
             joined += extra_joined
             compounds.update(extra_compounds)
         if exact is not None:
-            exact.update(chain.from_iterable(filter(None, map(exact_of, chunks))))
+            exact += chain.from_iterable(filter(None, map(exact_of, chunks)))
     return main, joined
 
 
 def _stream_reference(
-    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: set[str] | None = None
+    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: list[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """``_stream`` straight from ``scan`` over whole texts: the definition (tests compare the
     two), and how ``_stream`` analyzes a chunk it has not seen."""
@@ -315,7 +323,8 @@ def _stream_reference(
             # (scan with and without stemming finds the same tokens in the same order).
             for token, plain in zip(tokens, scan(text, False), strict=True):
                 if plain[0] != token[0]:
-                    exact.add(EXACT_PREFIX + encode(plain[0]))
+                    exact.append(EXACT_PREFIX + encode(plain[0]))
+                    exact.append(VARIANT_PREFIX + encode(token[0]))
         for i, (term, _position, _start, _end, span) in enumerate(tokens):
             if span == 1:
                 main.append(encode(term))
@@ -327,15 +336,34 @@ def _stream_reference(
     return main, joined
 
 
-def _column(main: list[str], joined: list[str], exact: set[str] | None = None) -> str:
+def _exact_tokens(main: list[str], joined: list[str], exact: list[str]) -> set[str]:
+    """A column's exact tokens and variant markers, once each, plus ``_3d_t`` for a term ``t``
+    written both as itself and otherwise (see "Exact words"): ``t`` occurs more often among
+    the column's terms than it has variant markers."""
+    extra = set(exact)
+    markers = Counter(t for t in exact if t.startswith(VARIANT_PREFIX))
+    if markers:
+        # ``_stream`` lists a chunk's tokens as one string: count tokens, not entries.
+        counts = Counter(" ".join(main).split())
+        counts.update(joined)
+        width = len(VARIANT_PREFIX)
+        for marker, variants in markers.items():
+            term = marker[width:]
+            if counts[term] > variants:
+                extra.add(EXACT_PREFIX + term)
+    return extra
+
+
+def _column(main: list[str], joined: list[str], exact: list[str] | None = None) -> str:
+    extra = _exact_tokens(main, joined, exact) if exact else ()
     if joined:
         for whole in joined:
             main.append(SEPARATOR)
             main.append(whole)
-    if exact:
+    if extra:
         # Once each, in a fixed order (a contentless FTS5 row is deleted by repeating its text).
         main.append(SEPARATOR)
-        main += sorted(exact)
+        main += sorted(extra)
     return " ".join(main)
 
 
@@ -363,14 +391,19 @@ def index_doc(
     compounds: set[Compound] = set()
     columns: list[str] = []
     for text in (paper.title or "", paper.abstract or "", paper.ai_summary or ""):
-        exact: set[str] = set()
+        exact: list[str] = []
         columns.append(_column(*_stream((text,), True, compounds, exact), exact))
-    exact = set()
+    exact = []
     columns.append(_column(*_stream(paper.ai_keywords, True, compounds, exact), exact))
     columns.append(_column(*_stream(paper.authors, False, compounds)))
     meta = [encode(key) for key in meta_keys(paper)]
     # The title again, each token prefixed: a title-only doclist for ranking (see TITLE_COPY).
-    meta += [t if t == SEPARATOR else TITLE_COPY + t for t in columns[0].split()]
+    # (Variant markers are left out: only whole exact words are asked of the title alone.)
+    meta += [
+        t if t == SEPARATOR else TITLE_COPY + t
+        for t in columns[0].split()
+        if not t.startswith(VARIANT_PREFIX)
+    ]
     columns.append(" ".join(meta))
     return IndexDoc(tuple(columns), tuple(sorted(compounds)))  # type: ignore[arg-type]
 
@@ -588,12 +621,17 @@ def _category(node: Category) -> Expr:
 
 
 def _exact_term(columns: tuple[str, ...], term: str) -> Compiled:
-    """An exact word ``=w``: its token is stored only where the stemmed term is not ``w``
-    itself, so a paper whose word was already its own term ("model" for =model) has the term
-    ``w`` instead. Loose: either; strict: the exact token (the term alone is not proof:
-    "models" has it too)."""
-    exact: Expr = ("term", columns, encode(term))
-    return Compiled(_or([exact, ("term", columns, encode(term[len(EXACT_MARK) :]))]), exact)
+    """An exact word ``=w``, exactly: in some column, the exact token ``_3d_w``, or the term
+    ``w`` without the marker ``_21_w`` (every occurrence of the term there is ``w`` itself;
+    see "Exact words")."""
+    word = encode(term[len(EXACT_MARK) :])
+    parts: list[Expr] = [("term", columns, EXACT_PREFIX + word)]
+    for column in columns:
+        parts.append(
+            ("andnot", ("term", (column,), word), ("term", (column,), VARIANT_PREFIX + word))
+        )
+    exact = _or(parts)
+    return Compiled(exact, exact)
 
 
 def _exact_phrase(node: Phrase) -> Compiled:
@@ -710,6 +748,8 @@ def leaf_expr(leaf: Term | Phrase, fields: tuple[str, ...] | None = None) -> Exp
     papers meeting it have the leaf; an exact phrase gives FALSE, its positions unknown)."""
     if isinstance(leaf, Term):
         columns = _columns(fields or leaf.fields)
+        if columns and is_exact(leaf.term):
+            return _exact_term(columns, leaf.term).strict
         return ("term", columns, encode(leaf.term)) if columns else FALSE
     if any(is_exact(t) for slot in leaf.slots for alternative in slot for t in alternative):
         return FALSE
