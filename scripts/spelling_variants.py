@@ -215,13 +215,26 @@ def derive_pairs(folder: Path, size: int) -> list[tuple[str, str]]:
 
 
 def _rules() -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """(americanize, normalize_word) without the generated table: what the rules alone do."""
+    """(americanize, normalize_word) without the generated table: what the rules alone do.
+    The table is set aside for each call only, and the analyzer's caches are not used, so a
+    process that also analyzes with the table (bench/spelling.py) is not disturbed."""
     sys.path.insert(0, str(ROOT))
     from bridge.query import normalize
 
-    normalize._VARIANTS.clear()
-    normalize._stem_word.cache_clear()
-    return normalize.americanize, normalize.normalize_word
+    def without_table(function: Callable[[str], str]) -> Callable[[str], str]:
+        def call(word: str) -> str:
+            saved = normalize._VARIANTS
+            normalize._VARIANTS = {}
+            try:
+                return function(word)
+            finally:
+                normalize._VARIANTS = saved
+
+        return call
+
+    return without_table(normalize.americanize), without_table(
+        lambda word: normalize._normalize(word, stem=True)
+    )
 
 
 def _rule_keys() -> Callable[[str], str]:
