@@ -47,12 +47,15 @@ DEFAULT_SCOWL = Path("/usr/share/dict/scowl")
 DEFAULT_SIZE = 80
 SIZES = (10, 20, 35, 40, 50, 55, 60, 70, 80, 95)
 MAX_REWRITES = 2
+CATEGORIES = ("english", "american", "british", "variant_1", "variant_2", "british_variant_1")
 # Shorter words pair by accident (ads -> adz) and the rules leave them alone anyway.
 MIN_LENGTH = 4
 
 # British -> American rewrites, as (British, American) substrings. They only propose partners:
 # a pair is kept when SCOWL lists both spellings on their sides.
-_CONSONANTS = "bcdfgklmnprstvz"
+# The consonants British doubles where American does not (jewellery, biassed, worshipper,
+# clarinettist, bannister, waggon); not b or d, which pair rubble with ruble.
+_CONSONANTS = "lsptngm"
 REWRITES: tuple[tuple[str, str], ...] = (
     ("ae", "e"),  # aetiology, palaeontology, gynaecology, faecal, anaesthesia
     ("oe", "e"),  # oesophagus, oedema, diarrhoea, homoeopathy
@@ -66,14 +69,14 @@ REWRITES: tuple[tuple[str, str], ...] = (
     ("gement", "gment"),  # judgement, acknowledgement
     ("que", "ck"),  # chequebook
     ("ette", "et"),  # omelette, epaulette
-    ("ou", "o"),  # mould, smoulder, moult
-    ("ou", "u"),  # moustache
-    ("ough", "ow"),  # plough
+    ("oul", "ol"),  # mould, smoulder, moult
+    ("moust", "must"),  # moustache
+    ("plough", "plow"),
     ("aught", "aft"),  # draughtsman, draughty (draught itself is a false friend, below)
     ("xion", "ction"),  # connexion, inflexion
     ("eing", "ing"),  # ageing, glueing
     ("eable", "able"),  # likeable
-    ("au", "a"),  # baulk
+    ("aulk", "alk"),  # baulk
     ("kh", "k"),  # sheikh
     ("re", "er"),  # fibre, goitre, centrepiece, theatregoer
     ("ring", "ering"),  # reconnoitring
@@ -81,11 +84,11 @@ REWRITES: tuple[tuple[str, str], ...] = (
     ("aeroplane", "airplane"),
     ("aerofoil", "airfoil"),
     ("gaol", "jail"),
-    ("s", "z"),  # cosy/cozy
+    ("cos", "coz"),  # cosy, cosier, cosily
     ("syph", "siph"),
     ("gips", "gyps"),
     ("pyjam", "pajam"),
-    ("ey", "y"),  # phoney
+    ("oney", "ony"),  # phoney
     ("ellery", "elry"),  # jewellery
     ("oghurt", "ogurt"),
     ("oghourt", "ogurt"),
@@ -123,7 +126,32 @@ _WORD = re.compile(r"[a-z]+")
 def _plausible(british: str, american: str) -> bool:
     # "aer"/"oer" at the start are two syllables (aerosol, aerogel), not the ae of aetiology:
     # ae -> e there would pair aeros with eros and aerogenic with erogenic.
-    return not (british.startswith(("aer", "oer")) and american.startswith("er"))
+    if british.startswith(("aer", "oer")) and american.startswith("er"):
+        return False
+    # -re -> -er is an ending (fibre, centrepiece, theatregoer), never the prefix pre- or re-
+    # (preformative is not performative, presolve not persolve): only after three letters and
+    # a consonant.
+    for start in range(min(len(british), len(american))):
+        if british[start] != american[start]:
+            break
+    if british[start : start + 2] == "re" and american[start : start + 2] == "er":
+        if start < 3 or british[start - 1] in "aeiou":
+            return False
+    # ae/oe -> e inside a word (aetiology, foetus, diarrhoea), not at its end, where it is a
+    # Latin plural (alveolae, conchae) or another word (dittoes, shoer, taes).
+    if british[start : start + 2] in ("ae", "oe") and american[start] == "e":
+        if british[start + 2 :] in ("", "s", "r", "rs", "d", "y"):
+            return False
+        if start > 0 and len(british.removesuffix("s")) <= 4:  # haet, bael
+            return False
+    # our -> or after a syllable (arbour, odour), not four, pour, tour (pourers, porers).
+    if british[start : start + 2] == "ur" and american[start] == "r" and start < 3:
+        return False
+    # Spellings of one word start alike, but for an initial ae/oe (aetiology, oesophagus,
+    # tsar/tzar aside) and the few whole-word pairs of REWRITES (gaol, aeroplane).
+    if british[0] != american[0] and not british.startswith(("ae", "oe", "gaol", "aero")):
+        return False
+    return True
 
 
 def _read(folder: Path, category: str, size: int) -> set[str]:
@@ -263,6 +291,34 @@ def table(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return {kb: ka for kb, ka in sorted(out.items()) if kb != ka}
 
 
+def consistent(entries: dict[str, str], words: set[str], common: set[str]) -> dict[str, str]:
+    """``entries`` less those that would split a family: when SCOWL pairs some forms of a word
+    and not others (cassettes with a rare casettes, but not cassette), the forms the rules gave
+    one key must keep one key, or cassette would no longer find cassettes. Only common words
+    count: a British form left unpaired (ploughings) is no reason to drop plough -> plow."""
+    americanize, key = _rules()
+    from bridge.query.normalize import family_key
+
+    families: dict[str, set[str]] = {}
+    for word in words:
+        families.setdefault(key(word), set()).add(word)
+    kept = dict(entries)
+    for members in families.values():
+        ruled = {word: americanize(word) for word in members}
+        if not any(r in kept for r in ruled.values()):
+            continue
+        # Only a common word's entry can split a family of common words: a British-only
+        # spelling (plough) stays paired even if the list has a stray form (ploughings).
+        risky = [w for w, r in ruled.items() if r in kept and w in common]
+        if not risky:
+            continue
+        unmapped = {family_key(r) for w, r in ruled.items() if r not in kept and w in common}
+        if unmapped and unmapped != {family_key(kept[ruled[w]]) for w in risky}:
+            for w in risky:
+                kept.pop(ruled[w], None)
+    return kept
+
+
 def _render(pairs: dict[str, str], source: str) -> str:
     lines = [
         '"""British -> American spellings the rules of normalize.py miss. GENERATED: do not edit.',
@@ -306,7 +362,9 @@ def main() -> None:
     if not (args.scowl / "american-words.10").exists():
         sys.exit(f"spelling_variants: no SCOWL word lists in {args.scowl} (apt-get install scowl)")
     pairs = derive_pairs(args.scowl, args.size)
-    missed = table(pairs)
+    words = set().union(*(_read(args.scowl, c, args.size) for c in CATEGORIES))
+    common = _read(args.scowl, "english", args.size)
+    missed = consistent(table(pairs), words, common)
     source = f"SCOWL, Debian package scowl {_scowl_version()}, word lists of size <= {args.size}"
     OUTPUT.write_text(_render(missed, source), encoding="utf-8")
     print(f"{len(pairs)} pairs in SCOWL; {len(missed)} not merged by the rules -> {OUTPUT}")  # noqa: T201
