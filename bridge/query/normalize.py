@@ -36,14 +36,18 @@ Words that are left alone
     ``2.5``), symbols (``c++``) and non-Latin words are only folded, never stemmed.
 
 British → American spelling (on the folded word, before the family key)
-    * First a generated table of whole words (``bridge/query/spelling_data.py``, written by
-      ``scripts/spelling_variants.py`` from SCOWL's British-only and American-only word lists;
-      the file names its source and version) maps each British spelling the rules below miss to
-      the American one, inflections included: aetiology, aetiologies → etiology…, sulphate →
-      sulfate, archaeology, palaeontology, gynaecology, oesophagus, faecal, anaesthesia,
-      aesthetic → esthetic, biassed → biased, worshipper, jewellery, ageing, plough, connexion,
-      licencing, goitre, reconnoitring, gaol → jail. The rules then treat the American word
-      like any other. A table lookup per distinct word, cached like the rest.
+    * The rules below, then a generated table of whole words (``bridge/query/spelling_data.py``,
+      written by ``scripts/spelling_variants.py`` from SCOWL's British, American and common
+      word lists; the file names its source and version). The table maps what the rules make
+      of a British word to what they make of its American spelling, for the ~1,300 pairs the
+      rules alone leave apart, inflections included (SCOWL lists them): archaeology,
+      palaeontology, gynaecology, oesophagus and faecal forms the stems below miss,
+      aestivation, caesium, biassed → biased, worshipper, jewellery, ageing, plough, connexion,
+      goitre, reconnoitring, moult, cosy, gaol → jail, aeroplane → airplane. Keyed after the
+      rules, one entry serves every spelling they bring together (anaesthetise and
+      anaesthetize). A table lookup per distinct word, cached like the rest. A pair is kept
+      only when both spellings are in SCOWL's lists, the American one in an American list,
+      and no family of common words would be split by it.
       False friends are never paired (``FALSE_FRIENDS``, with the reason for each): draught and
       draft, tyre and tire, tonne and ton, disc and disk, programme and program (British
       computing writes "program"; "programme" is a plan or a broadcast, so ``program
