@@ -431,3 +431,48 @@ def test_terms_of_a_british_abstract_are_the_american_ones() -> None:
     british = terms_of("The aetiology of oedema: haemoglobin, sulphate and faecal analyses.")
     american = terms_of("The etiology of edema: hemoglobin, sulfate and fecal analyzes.")
     assert british == american
+
+
+# --- the generator, on word lists shaped like SCOWL's --------------------------------------------
+
+
+def _generator():  # scripts/ is not a package: load the script as a module
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "spelling_variants.py"
+    spec = importlib.util.spec_from_file_location("spelling_variants", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generator_pairs_what_the_lists_hold_and_refuses_false_friends(tmp_path) -> None:
+    lists = {
+        "english-words.10": "jail biased filter story draft cassette cassettes",
+        "american-words.10": "sulfur esthetic performative drafty casettes",
+        "british-words.10": "sulphur aesthetic gaol biassed philtre storey draughty draught",
+        "british-words.20": "preformative",
+    }
+    for name, words in lists.items():
+        (tmp_path / name).write_text("\n".join(words.split()) + "\n")
+    generator = _generator()
+    pairs = set(generator.derive_pairs(tmp_path, 80))
+    assert {
+        ("sulphur", "sulfur"),
+        ("aesthetic", "esthetic"),
+        ("gaol", "jail"),
+        ("biassed", "biased"),
+        ("draughty", "drafty"),
+    } <= pairs
+    british = {b for b, _ in pairs}
+    # false friends, and a prefix taken for an -re ending
+    assert not british & {"philtre", "storey", "draught", "preformative"}
+    # A pair that would split the family of a common word is refused: cassette would no longer
+    # find cassettes.
+    words = set().union(*(set(w.split()) for w in lists.values()))
+    common = set(lists["english-words.10"].split())
+    entries = generator.consistent(generator.table(sorted(pairs)), words, common)
+    assert "cassettes" not in entries
+    assert entries.get("gaol") == "jail"
