@@ -36,6 +36,23 @@ Words that are left alone
     ``2.5``), symbols (``c++``) and non-Latin words are only folded, never stemmed.
 
 British → American spelling (on the folded word, before the family key)
+    * The rules below, then a generated table of whole words (``bridge/query/spelling_data.py``,
+      written by ``scripts/spelling_variants.py`` from SCOWL's British, American and common
+      word lists; the file names its source and version). The table maps what the rules make
+      of a British word to what they make of its American spelling, for the ~1,300 pairs the
+      rules alone leave apart, inflections included (SCOWL lists them): archaeology,
+      palaeontology, gynaecology, oesophagus and faecal forms the stems below miss,
+      aestivation, caesium, biassed → biased, worshipper, jewellery, ageing, plough, connexion,
+      goitre, reconnoitring, moult, cosy, gaol → jail, aeroplane → airplane. Keyed after the
+      rules, one entry serves every spelling they bring together (anaesthetise and
+      anaesthetize). A table lookup per distinct word, cached like the rest. A pair is kept
+      only when both spellings are in SCOWL's lists, the American one in an American list,
+      and no family of common words would be split by it.
+      False friends are never paired (``FALSE_FRIENDS``, with the reason for each): draught and
+      draft, tyre and tire, tonne and ton, disc and disk, programme and program (British
+      computing writes "program"; "programme" is a plan or a broadcast, so ``program
+      synthesis`` must not find "research programme"), philtre and filter, gauge and gage,
+      storey and story, kerb and curb, cheque and check.
     * ``-ise``, ``-ised``, ``-ises``, ``-ising``, ``-iser``, ``-isation``, ``-isable``,
       ``-isability`` → ``-iz…`` after a consonant (optimise, generalisation, tokeniser), except
       words where ``-ise`` is not the verb suffix: ``-wise``, ``-vise`` (supervised, revise,
@@ -44,7 +61,8 @@ British → American spelling (on the folded word, before the family key)
       despise, treatise, rise/arise; a vowel before ``-ise`` also blocks it (noise, denoising,
       raise, praise, cruise).
     * ``-lyse``/``-lysed``/``-lysing``/``-lyser`` → ``-lyz…`` (analyse, catalyse); but the plural
-      noun ``-yses`` → ``-ysis`` (analyses → analysis) and ``-theses`` → ``-thesis``.
+      noun ``-yses`` → ``-ysis`` (analyses → analysis, in the family of analyze: below) and
+      ``-theses`` → ``-thesis``.
     * ``-our`` → ``-or`` only inside a known family: behaviour, colour, flavour, favour, honour,
       humour, labour, neighbour, rumour, vapour, harbour, odour, armour, vigour, tumour, valour,
       savour, saviour, endeavour, clamour, candour, rigour, splendour, parlour, demeanour,
@@ -57,9 +75,12 @@ British → American spelling (on the folded word, before the family key)
       cancelled, fuelled, enrolled, fulfill, distill); ``fall``, ``call``, ``small``, ``tell`` keep
       theirs. Applied to every word alike, so ``install``/``instal`` and
       ``control``/``controlled`` still agree.
-    * A short table: programme, defence, offence, licence, pretence, grey, aluminium, judgement,
-      acknowledgement, artefact, practise, manoeuvre, sceptic, mould, amongst, whilst, and
-      ae/oe medical spellings (haem-, paediatr-, oestr-, foet-, …).
+    * A short table: defence, offence, licence (licencing), pretence, grey, aluminium,
+      judgement, acknowledgement, artefact, practise, manoeuvre, sceptic, mould, amongst,
+      whilst, and the stems of ae/oe/ph science words, so that derived words no list has
+      meet too: haem-, paed-, -aemia, oestr-, foet-, oedem-, palaeo-, archaeol-, gynaec-,
+      anaesth-, aesthet-, aetiol-, oesophag-, faec-, diarrhoe-, homoeo-, coeliac, sulph-
+      (palaeoclimate, sulphonamide, septicaemia).
 
 Family key (only inflection, plus the ``-ize``/``-yze`` derivations; never a Porter/Snowball
 stemmer, which would reduce ``generalization`` to ``general``)
@@ -71,8 +92,10 @@ stemmer, which would reduce ``generalization`` to ``general``)
        letters precede ``iz``: generalization, generalise, generalized, generalizable,
        generalisability all give ``generaliz``, while general, generally, generalist,
        generality and general-purpose keep their own keys. Likewise ``-yze``, ``-yzed``,
-       ``-yzes``, ``-yzing``, ``-yzer(s)`` → ``…yz`` (analyze, analysed, analyzer → ``analyz``;
-       analysis stays ``analysis``).
+       ``-yzes``, ``-yzing``, ``-yzer(s)`` → ``…yz`` (analyze, analysed, analyzer → ``analyz``),
+       and so does the noun ``-ysis``: analysis, analyses (the plural, and the British verb
+       "analyses") and analyze all give ``analyz``; catalysis and catalyses give ``catalyz``.
+       hypothesis/hypothesize keep their own keys.
     3. Plurals: ``-sses`` → ``-ss``; ``-ies`` → ``-i``; a final ``-s`` goes except after ``s``,
        ``u`` or ``i`` (class, corpus, status, analysis, basis) and in a few singulars (bias, gas,
        atlas, canvas, alias, lens, chaos, cosmos, ethos, news, …). A small list of plurals ending
@@ -105,6 +128,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
+
+from bridge.query.spelling_data import VARIANTS as _VARIANTS
 
 __all__ = [
     "Token",
@@ -218,9 +243,8 @@ _TRE_ENDINGS = tuple("r" + suffix for suffix in _TRE_SUFFIX)  # what every _TRE 
 _OGUE = re.compile(r"(?P<stem>[a-z]{3,})ogu(?P<suffix>e|es|ed|ing)")
 _OGUE_SUFFIX = {"e": "", "es": "s", "ed": "ed", "ing": "ing"}
 _SPELLING_TABLE = (
-    (re.compile(r"programme"), "program"),
     (re.compile(r"(de|of)fence"), r"\1fense"),
-    (re.compile(r"licence"), "license"),
+    (re.compile(r"licenc"), "licens"),  # licence, licences, licenced, licencing
     (re.compile(r"pretence"), "pretense"),
     (re.compile(r"^grey"), "gray"),
     (re.compile(r"aluminium"), "aluminum"),
@@ -240,6 +264,22 @@ _SPELLING_TABLE = (
     (re.compile(r"^foet"), "fet"),
     (re.compile(r"ischaem"), "ischem"),
     (re.compile(r"leukaem"), "leukem"),
+    # Stems of science words written with ae/oe/ph in British English: they cover the derived
+    # words no word list has (palaeoclimate, sulphonamide, septicaemia).
+    # (after two letters at least: a word's first two letters never change but at a listed start)
+    (re.compile(r"(?<=[a-z]{2})aemi"), "emi"),  # septicaemia, hypoglycaemia, bacteraemia
+    (re.compile(r"palaeo"), "paleo"),
+    (re.compile(r"archaeol"), "archeol"),  # not archaea, archaeal (the microbes)
+    (re.compile(r"gynaec"), "gynec"),
+    (re.compile(r"anaesth"), "anesth"),
+    (re.compile(r"^aesthet"), "esthet"),
+    (re.compile(r"^aetiol"), "etiol"),
+    (re.compile(r"^oesophag"), "esophag"),
+    (re.compile(r"^faec"), "fec"),
+    (re.compile(r"diarrhoe"), "diarrhe"),
+    (re.compile(r"homoeo"), "homeo"),
+    (re.compile(r"coeliac"), "celiac"),
+    (re.compile(r"sulph"), "sulf"),
 )
 # Whether any rewrite of the table applies: most words need none, and one search costs what
 # one substitution does. When none applies to the word, none applies after another either.
@@ -295,7 +335,9 @@ def americanize(word: str) -> str:
         word = f"{m['stem']}og{_OGUE_SUFFIX[m['suffix']]}"
     if "ll" in word:
         word = _collapse_ll(word)
-    return word
+    # Last, the generated table, keyed by what the rules above make of a word: one entry serves
+    # every spelling they bring together (anaesthetise, anaesthetize -> anesthetize).
+    return _VARIANTS.get(word, word)
 
 
 # --- family key ----------------------------------------------------------------------------------
@@ -303,6 +345,12 @@ def americanize(word: str) -> str:
 _IRREGULAR = {
     "learnt": "learn",
     "spelt": "spell",
+    "misspelt": "misspel",  # as misspelled leaves it: the British ll goes before this table
+    # The plurals of nouns ending in s that would otherwise keep an e (gas, bus).
+    "gases": "gas",
+    "gasses": "gas",
+    "buses": "bus",
+    "busses": "bus",
     "dreamt": "dream",
     "burnt": "burn",
     "leapt": "leap",
@@ -329,6 +377,70 @@ _IRREGULAR = {
     "fungi": "fungus",
     "schemata": "schema",
     "lemmata": "lemma",
+    # Irregular verbs of research writing, past tense and participle -> the lemma. Not those
+    # that are also other words or acronyms: found (to found), bound (upper bound), left,
+    # ground (ground truth), saw, fell, rose, lay, lit, led and LED, ran and RAN, fed, sat
+    # and SAT, met and MET, won, thought (chain of thought).
+    **{
+        form: lemma
+        for lemma, forms in (
+            ("show", "shown"),
+            ("choose", "chose chosen"),
+            ("take", "took taken"),
+            ("write", "wrote written"),
+            ("grow", "grew grown"),
+            ("draw", "drew drawn"),
+            ("hold", "held"),
+            ("make", "made"),
+            ("know", "knew known"),
+            ("give", "gave given"),
+            ("see", "seen"),
+            ("begin", "began begun"),
+            ("seek", "sought"),
+            ("teach", "taught"),
+            ("bring", "brought"),
+            ("build", "built"),
+            ("freeze", "froze frozen"),
+            ("hide", "hid hidden"),
+            ("speak", "spoke spoken"),
+            ("understand", "understood"),
+            ("undergo", "underwent undergone"),
+            ("arise", "arose arisen"),
+            ("rise", "risen"),
+            ("fall", "fallen"),
+            ("break", "broke broken"),
+            ("drive", "drove driven"),
+            ("shake", "shook shaken"),
+            ("forget", "forgot forgotten"),
+            ("mislead", "misled"),
+            ("overcome", "overcame"),
+            ("withdraw", "withdrew withdrawn"),
+            ("throw", "threw thrown"),
+            ("catch", "caught"),
+            ("buy", "bought"),
+            ("sell", "sold"),
+            ("tell", "told"),
+            ("fight", "fought"),
+            ("mean", "meant"),
+            ("keep", "kept"),
+            ("feel", "felt"),
+            ("deal", "dealt"),
+            ("pay", "paid"),
+            ("say", "said"),
+            ("send", "sent"),
+            ("spend", "spent"),
+            ("stand", "stood"),
+            ("strike", "struck"),
+            ("spin", "spun"),
+            ("wear", "wore worn"),
+            ("steal", "stole stolen"),
+            ("lose", "lost"),
+            ("swim", "swam swum"),
+            ("sing", "sang sung"),
+            ("sink", "sank sunk"),
+        )
+        for form in forms.split()
+    },
     "children": "child",
     "mice": "mouse",
     "men": "man",
@@ -348,6 +460,9 @@ _IZ_FAMILY = re.compile(
     r"(?:e|es|ed|ing|er|ers|ation|ations|ational|able|ability|abilities)"
 )
 _YZ_FAMILY = re.compile(r"(?P<stem>[a-z]{2,}?)yz(?:e|es|ed|ing|er|ers)")
+# The noun of an -yze verb is in its family: analysis, analyses (the plural, and the British
+# verb: "she analyses") and analyze all meet, as generalization meets generalize.
+_YSIS = re.compile(r"(?P<stem>[a-z]{2,}?)ysis")
 _S_SINGULAR = frozenset(
     "bias gas atlas canvas alias has was whereas alas lens chaos cosmos ethos pathos logos kudos "
     "thermos news always perhaps christmas texas kansas arkansas pancreas vegas yes".split()
@@ -437,7 +552,8 @@ def _strip_verb(word: str) -> str:
 
 
 # The ASCII words whose term starts with other letters than the word itself, lowercased:
-# irregular forms (mice -> mouse) and words starting with a British spelling rewritten there
+# irregular forms (mice -> mouse), words of the generated table (aetiology -> etiology,
+# gaol -> jail) and words starting with a British spelling rewritten there
 # (haemoglobin -> hemoglobin, sceptic -> skeptic, oestrogen -> estrogen). Every other ASCII
 # word's term starts with the word's own first two letters: the other rules only rewrite
 # endings and spellings after them. Search relies on it to pass over words (bridge.search);
@@ -445,7 +561,11 @@ def _strip_verb(word: str) -> str:
 # loses its s before the table is read (MENs -> men -> man), so each word is listed with an s
 # too.
 REWRITTEN_WORDS = frozenset(
-    form for word, key in _IRREGULAR.items() if key[:2] != word[:2] for form in (word, word + "s")
+    form
+    for table in (_IRREGULAR, _VARIANTS)
+    for word, key in table.items()
+    if key[:2] != word[:2]
+    for form in (word, word + "s")
 )
 REWRITTEN_STARTS = tuple(
     literal
@@ -469,6 +589,9 @@ def family_key(word: str) -> str:
     if m:
         return m["stem"] + "iz"
     m = _YZ_FAMILY.fullmatch(word) if "yz" in word else None
+    if m:
+        return m["stem"] + "yz"
+    m = _YSIS.fullmatch(word) if word.endswith("ysis") else None
     if m:
         return m["stem"] + "yz"
     word = _strip_verb(_strip_plural(word))

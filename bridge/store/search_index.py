@@ -438,7 +438,7 @@ _PROBE = Paper(
         "We analyse modelling, labelled datasets, matrices and criteria; studies studied "
         "optimised tokenisers whilst centred colour dialogue; $\\alpha$-divergence, GPT-4o, "
         "naïve Schrödinger ﬁt, don't LLM's GPUs learnt running coded hoping agreed "
-        "self_supervised 3.5 F# data-set state-of-the-art"
+        "self_supervised 3.5 F# data-set state-of-the-art aetiology sulphates biassed analyses"
     ),
     authors=("Yann LeCun", "Jean-Pierre Dupont", "Zoë O'Brien"),
     ai_summary="Generalization, generalized and generalizable agents.",
