@@ -250,6 +250,15 @@ async def test_a_digest_is_one_multipart_mail_over_starttls_with_auth(
     assert items[0].why and items[0].why in markup
 
 
+async def test_a_paper_sent_again_after_a_crash_says_it_may_repeat(smtp_server: SmtpServer) -> None:
+    again = DigestItem(item(1).stored, item(1).match, uncertain=True)
+    outcome = await EmailPublisher(mail_settings(smtp_server)).send_digest(DEST, [again, item(2)])
+    assert outcome.status == "sent"
+    text, markup = parts(smtp_server.mailbox.received[0].message)
+    assert text.count("(may repeat an earlier mail)") == 1
+    assert markup.count("(may repeat an earlier mail)") == 1
+
+
 async def test_paper_text_is_escaped_in_html_and_kept_out_of_headers(
     smtp_server: SmtpServer,
 ) -> None:

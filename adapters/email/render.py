@@ -25,6 +25,8 @@ from bridge.delivery import DigestItem, DigestRun, DigestSubscription, Notice, r
 from bridge.paper_text import format_paper
 
 SUBJECT_TITLE_CHARS = 80
+# After a crash or a timeout past DATA, the mail may have been delivered before.
+REPEAT_NOTE = "(may repeat an earlier mail)"
 # Anything that is not a printable character on one line (CR, LF, tabs, other controls,
 # Unicode line and paragraph separators) becomes one space in a header.
 _NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\s]+")
@@ -126,7 +128,11 @@ def digest_message(
     header = digest_header_text(PLAIN, subscription, len(items))
     text = "\n\n".join(
         [header + (f"\n{notice}" if notice else "")]
-        + [format_paper(item.stored, why=item.why) for item in items]
+        + [
+            format_paper(item.stored, why=item.why)
+            + (f"\n  {REPEAT_NOTE}" if item.uncertain else "")
+            for item in items
+        ]
     )
     message = _envelope(settings, to, subject_line(items, subscription, run), subscription, now)
     message.set_content(text + _text_footer(subscription) + "\n")
@@ -138,7 +144,7 @@ def notice_message(
     settings: EmailSettings, to: str, notice: Notice, *, now: datetime | None = None
 ) -> EmailMessage:
     """A notice about the bridge itself (a source down or back, a destination paused)."""
-    text = notice.text + (" (may repeat an earlier mail)" if notice.uncertain else "")
+    text = notice.text + (f" {REPEAT_NOTE}" if notice.uncertain else "")
     message = _envelope(settings, to, "paperbridge: " + one_line(text, 90), None, now)
     message.set_content(text + "\n")
     message.add_alternative(_page("paperbridge", f"<p>{html.escape(text)}</p>"), subtype="html")
@@ -209,7 +215,7 @@ def _html_paper(item: DigestItem) -> str:
             + "</p>"
         )
     if item.uncertain:
-        parts.append('<p class="facts">(may repeat an earlier mail)</p>')
+        parts.append(f'<p class="facts">{REPEAT_NOTE}</p>')
     parts.append("</div>")
     return "\n".join(parts)
 
