@@ -86,6 +86,7 @@ class Received:
     message: EmailMessage
     tls: bool
     login: str | None
+    raw: bytes
 
 
 @dataclass
@@ -111,7 +112,12 @@ class Mailbox:
         login = session.auth_data.login.decode() if session.auth_data else None
         self.received.append(
             Received(
-                envelope.mail_from, list(envelope.rcpt_tos), message, session.ssl is not None, login
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                message,
+                session.ssl is not None,
+                login,
+                envelope.original_content,
             )
         )
         return "250 Message accepted"
@@ -247,6 +253,8 @@ async def test_a_digest_is_one_multipart_mail_over_starttls_with_auth(
     assert '<a href="https://arxiv.org/abs/2606.00002">Scaling laws for world models</a>' in markup
     # The matched words bold, as in Slack and Discord, and why the paper is there.
     assert "<strong>generalisation</strong>" in markup
+    # 7-bit on the wire (quoted-printable), so no server needs 8BITMIME.
+    assert got.raw.isascii() and "“" in text
     assert items[0].why and items[0].why in markup
 
 
@@ -359,6 +367,20 @@ async def test_a_server_that_is_down_or_silent_is_retried(tmp_path: Path) -> Non
         outcome = await EmailPublisher(settings).send_digest(DEST, [item(1)])
     assert outcome.status == "retry" and "did not answer in time" in outcome.reason
     assert not outcome.maybe_sent
+
+
+async def test_starttls_that_the_server_does_not_offer_is_refused() -> None:
+    plain = Mailbox()
+    controller = Controller(plain, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        server = SmtpServer("127.0.0.1", controller.port, plain, Path("/nonexistent"))
+        settings = mail_settings(server, username=None, password=None, ca_file=None)
+        outcome = await EmailPublisher(settings).send_digest(DEST, [item(1)])
+    finally:
+        controller.stop()
+    assert outcome.status == "permanent" and "STARTTLS" in outcome.reason
+    assert not plain.received  # nothing went out in the clear
 
 
 # -- settings ----------------------------------------------------------------------------------

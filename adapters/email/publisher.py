@@ -133,8 +133,7 @@ class EmailPublisher:
                 assert settings.password is not None  # checked with the settings
                 smtp.login(settings.username, settings.password)
             data = message.as_bytes(policy=SMTP_POLICY)
-            esmtp = ["SMTPUTF8"] if smtp.has_extn("smtputf8") and not data.isascii() else []
-            code, reply = smtp.mail(settings.sender, esmtp)
+            code, reply = smtp.mail(settings.sender)  # 7-bit, ASCII addresses: no options
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, settings.sender)
             code, reply = smtp.rcpt(to)

@@ -135,8 +135,11 @@ def digest_message(
         ]
     )
     message = _envelope(settings, to, subject_line(items, subscription, run), subscription, now)
-    message.set_content(text + _text_footer(subscription) + "\n")
-    message.add_alternative(_html_digest(items, subscription, notice), subtype="html")
+    # Quoted-printable keeps the message 7-bit: any server takes it, 8BITMIME or not.
+    message.set_content(text + _text_footer(subscription) + "\n", cte="quoted-printable")
+    message.add_alternative(
+        _html_digest(items, subscription, notice), subtype="html", cte="quoted-printable"
+    )
     return message
 
 
@@ -146,8 +149,12 @@ def notice_message(
     """A notice about the bridge itself (a source down or back, a destination paused)."""
     text = notice.text + (f" {REPEAT_NOTE}" if notice.uncertain else "")
     message = _envelope(settings, to, "paperbridge: " + one_line(text, 90), None, now)
-    message.set_content(text + "\n")
-    message.add_alternative(_page("paperbridge", f"<p>{html.escape(text)}</p>"), subtype="html")
+    message.set_content(text + "\n", cte="quoted-printable")
+    message.add_alternative(
+        _page("paperbridge", f"<p>{html.escape(text)}</p>"),
+        subtype="html",
+        cte="quoted-printable",
+    )
     return message
 
 
