@@ -53,6 +53,30 @@ def _feeds(context: OutputContext) -> Output | None:
     return feeds_output(context)
 
 
+def _email(context: OutputContext) -> Output | None:
+    from adapters.email.output import email_output
+
+    return email_output(context)
+
+
+def _email_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.email.settings import email_problems
+
+    return email_problems(settings, listen)
+
+
+def _webhook(context: OutputContext) -> Output | None:
+    from adapters.webhook.output import webhook_output
+
+    return webhook_output(context)
+
+
+def _webhook_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.webhook.settings import webhook_problems
+
+    return webhook_problems(settings, listen)
+
+
 # Both need no settings: their publishers are the ledger's from the start.
 stdout = OutputPlugin(kinds=("stdout",), publishers=_stdout_publishers)
 file = OutputPlugin(kinds=("file",), publishers=_file_publishers)
@@ -62,3 +86,7 @@ discord = OutputPlugin(kinds=("discord", "discord-webhook"), create=_discord)
 slack = OutputPlugin(kinds=("slack",), create=_slack, check=_slack_problems)
 # The feeds and the page: routes and middleware in serve, nothing pushed.
 feeds = OutputPlugin(create=_feeds)
+# Digests by email over SMTP ([outputs.email], mailto:ADDRESS destinations).
+email = OutputPlugin(kinds=("mailto",), create=_email, check=_email_problems)
+# Digests as signed JSON POSTs (webhook:ENV_NAME destinations, [outputs.webhook]).
+webhook = OutputPlugin(kinds=("webhook",), create=_webhook, check=_webhook_problems)
