@@ -62,3 +62,19 @@ discord = OutputPlugin(kinds=("discord", "discord-webhook"), create=_discord)
 slack = OutputPlugin(kinds=("slack",), create=_slack, check=_slack_problems)
 # The feeds and the page: routes and middleware in serve, nothing pushed.
 feeds = OutputPlugin(create=_feeds)
+
+
+def _mattermost(context: OutputContext) -> Output | None:
+    from adapters.mattermost.output import mattermost_output
+
+    return mattermost_output(context)
+
+
+def _mattermost_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.mattermost.output import mattermost_problems
+
+    return mattermost_problems(settings, listen)
+
+
+# Mattermost and Rocket.Chat incoming webhooks: "mattermost:ENV_NAME" (the URL is a secret).
+mattermost = OutputPlugin(kinds=("mattermost",), create=_mattermost, check=_mattermost_problems)

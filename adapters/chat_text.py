@@ -1,0 +1,75 @@
+"""A digest as lines of chat text in any ``bridge.chat.render.Markup``: the header (or the
+"continued" line of a run's later messages), then per paper its linked title, authors and
+facts, the abstract's start with the matched words in bold, why it matched, and its links.
+
+Shared by the outputs that post one text message per batch (Mattermost, Telegram, Matrix);
+each supplies the markup that escapes paper text for its platform, so the words are the
+same everywhere and nothing unescaped ever reaches a message.
+"""
+
+from __future__ import annotations
+
+from bridge.chat.render import (
+    Markup,
+    digest_header_text,
+    facts,
+    links,
+    marked_preview,
+)
+from bridge.delivery import DigestItem, DigestRun, DigestSubscription, Notice, run_notice
+
+PREVIEW_CHARS = 300
+
+
+def continued_line(run: DigestRun | None, count: int, per_message: int) -> str:
+    """The first line of a run's later messages: which papers of how many."""
+    if run is None or run.messages == 0:
+        return ""
+    first = run.messages * per_message + 1
+    last = first + count - 1
+    return f"… continued ({first}–{last} of {max(run.pending, last)})"
+
+
+def header_lines(
+    markup: Markup,
+    count: int,
+    subscription: DigestSubscription | None,
+    run: DigestRun | None,
+    per_message: int,
+) -> list[str]:
+    """The run's header (its first message) or its "continued" line, plus any outage note."""
+    if count and run is not None and run.messages:
+        return [continued_line(run, count, per_message)]
+    total = run.pending if run is not None and run.pending and count else count
+    lines = [digest_header_text(markup, subscription, total)]
+    notice = run_notice(run, subscription)
+    if notice:
+        lines.append("⚠️ " + markup.text(notice))
+    return lines
+
+
+def paper_lines(markup: Markup, item: DigestItem, preview_chars: int = PREVIEW_CHARS) -> list[str]:
+    """One paper as a few lines of safe markup."""
+    paper = item.stored.paper
+    title = paper.title or paper.arxiv_id
+    lines = [markup.link(paper.abs_url, title) if paper.abs_url else markup.bold(title)]
+    about = facts(paper)
+    if about:
+        lines.append(markup.text(" · ".join(about)))
+    text, field = paper.abstract, "abstract"
+    if not text and paper.ai_summary:
+        text, field = paper.ai_summary, "ai_summary"
+    if text and preview_chars > 0:
+        lines.append(marked_preview(markup, text, item.match.hits, field, preview_chars))
+    again = " (may repeat an earlier post)" if item.uncertain else ""
+    lines.append(markup.text(f"↳ {item.why}{again}"))
+    found = links(paper)
+    if found:
+        lines.append(" · ".join(markup.link(url, label) for label, url in found))
+    return lines
+
+
+def notice_text(markup: Markup, notice: Notice) -> str:
+    """A notice about the bridge itself, escaped as paper text is (it quotes others)."""
+    note = " (may repeat an earlier post)" if notice.uncertain else ""
+    return "⚠️ " + markup.text(notice.text + note)

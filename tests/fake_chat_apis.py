@@ -1,0 +1,159 @@
+"""Real HTTP servers on 127.0.0.1 standing in for chat platforms' posting APIs: Mattermost /
+Rocket.Chat incoming webhooks, Telegram's Bot API, Teams Workflows webhooks and Matrix's
+client-server API. Each records every request with its JSON body and what it delivered, and
+answers as the platform does; ``fail`` injects 429s, 5xx and 4xx on the next requests whose
+path matches a pattern.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+from tests.local_server import LocalServer
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: Any  # decoded JSON, or None
+
+
+@dataclass
+class Fault:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeChatApi(LocalServer):
+    """The shared server: subclasses answer requests in ``answer``."""
+
+    name = "fake-chat"
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.delivered: list[Call] = []  # the posts that succeeded: what the channel shows
+        self._faults: list[tuple[re.Pattern[str], deque[Fault]]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "the fake is not running"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Self:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                call = Call(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                status, answer, headers = fake._handle(call)
+                data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_PUT = do_GET = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=self.name
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+
+    def fail(
+        self,
+        path_pattern: str,
+        times: int = 1,
+        *,
+        status: int = 500,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """The next ``times`` requests whose path matches ``path_pattern`` get this answer."""
+        fault = Fault(status, body if body is not None else {"message": "injected"}, headers or {})
+        with self._lock:
+            self._faults.append((re.compile(path_pattern), deque([fault] * times)))
+
+    def _handle(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            self.calls.append(call)
+            for pattern, queue in self._faults:
+                if queue and pattern.search(call.path):
+                    fault = queue.popleft()
+                    return fault.status, fault.body, fault.headers
+            status, answer, headers = self.answer(call)
+            if 200 <= status < 300:
+                self.delivered.append(call)
+            return status, answer, headers
+
+    def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        raise NotImplementedError
+
+
+class FakeMattermost(FakeChatApi):
+    """Incoming webhooks at ``/hooks/ID``: ``ok`` for a known one (Mattermost answers a
+    plain ``ok``), 404 for a deleted one, 400 for a body without text."""
+
+    name = "fake-mattermost"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hooks: set[str] = set()
+        self._ids = itertools.count(1)
+
+    def webhook_url(self, hook_id: str | None = None) -> str:
+        hook_id = hook_id or f"hook{next(self._ids):04d}secretpart"
+        self.hooks.add(hook_id)
+        return f"{self.base_url}/hooks/{hook_id}"
+
+    def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        m = re.fullmatch(r"/hooks/([^/?]+)", call.path)
+        if call.method != "POST" or m is None or m.group(1) not in self.hooks:
+            return 404, {"message": "Unable to find the webhook", "status_code": 404}, {}
+        if not isinstance(call.body, dict) or not call.body.get("text"):
+            return 400, {"message": "Unable to parse the incoming data", "status_code": 400}, {}
+        return 200, b"ok", {}
+
+    def texts(self) -> list[str]:
+        return [call.body["text"] for call in self.delivered]
