@@ -9,6 +9,8 @@ same everywhere and nothing unescaped ever reaches a message.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from bridge.chat.render import (
     Markup,
     digest_header_text,
@@ -73,3 +75,43 @@ def notice_text(markup: Markup, notice: Notice) -> str:
     """A notice about the bridge itself, escaped as paper text is (it quotes others)."""
     note = " (may repeat an earlier post)" if notice.uncertain else ""
     return "⚠️ " + markup.text(notice.text + note)
+
+
+def split_text(
+    head: str, blocks: Sequence[str], limit: int, measure: Callable[[str], int] = len
+) -> list[str]:
+    """The header and paper blocks joined into messages of at most ``limit`` (as ``measure``
+    counts), a paper never split across two (one longer than ``limit`` alone is cut at a
+    line: a cut inside a line could leave half an escape or an open tag)."""
+    messages: list[str] = []
+    current = head
+    for block in blocks:
+        if measure(block) > limit:
+            block = _cut_lines(block, limit, measure)
+        candidate = f"{current}\n\n{block}" if current else block
+        if measure(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        current = block
+    if current or not messages:
+        messages.append(current)
+    return messages
+
+
+def _cut_lines(block: str, limit: int, measure: Callable[[str], int]) -> str:
+    kept: list[str] = []
+    for line in block.split("\n"):
+        if measure("\n".join([*kept, line])) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept) or kept_first_line(block, limit, measure)
+
+
+def kept_first_line(block: str, limit: int, measure: Callable[[str], int]) -> str:
+    """A single line too long for a message: only happens with absurd limits; shown cut."""
+    line = block.split("\n", 1)[0]
+    while line and measure(line) > limit:
+        line = line[: max(0, len(line) - max(1, len(line) // 10))]
+    return line

@@ -78,3 +78,19 @@ def _mattermost_problems(settings: Settings, listen: bool) -> list[ConfigError]:
 
 # Mattermost and Rocket.Chat incoming webhooks: "mattermost:ENV_NAME" (the URL is a secret).
 mattermost = OutputPlugin(kinds=("mattermost",), create=_mattermost, check=_mattermost_problems)
+
+
+def _telegram(context: OutputContext) -> Output | None:
+    from adapters.telegram.output import telegram_output
+
+    return telegram_output(context)
+
+
+def _telegram_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.telegram.output import telegram_problems
+
+    return telegram_problems(settings, listen)
+
+
+# A Telegram bot's sendMessage: "telegram:CHAT_ID", the token in TELEGRAM_BOT_TOKEN.
+telegram = OutputPlugin(kinds=("telegram",), create=_telegram, check=_telegram_problems)

@@ -157,3 +157,64 @@ class FakeMattermost(FakeChatApi):
 
     def texts(self) -> list[str]:
         return [call.body["text"] for call in self.delivered]
+
+
+class FakeTelegram(FakeChatApi):
+    """The Bot API's ``/bot{TOKEN}/sendMessage``: 401 for another token, 400 "chat not found"
+    for an unknown chat, 403 for a chat the bot was kicked from, 400 for text over 4,096
+    characters (UTF-16) or HTML with a tag Telegram does not allow."""
+
+    name = "fake-telegram"
+    ALLOWED_TAGS = {"b", "i", "u", "s", "a", "code", "pre", "blockquote", "tg-spoiler"}
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.chats: set[str] = set()
+        self.kicked: set[str] = set()
+        self._ids = itertools.count(1)
+
+    def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        m = re.fullmatch(r"/bot([^/]+)/sendMessage", call.path)
+        if m is None or call.method != "POST":
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}, {}
+        if m.group(1) != self.token:
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}, {}
+        body = call.body if isinstance(call.body, dict) else {}
+        chat = str(body.get("chat_id", ""))
+        if chat in self.kicked:
+            return 403, _tg_error(403, "Forbidden: bot was kicked from the group chat"), {}
+        if chat not in self.chats:
+            return 400, _tg_error(400, "Bad Request: chat not found"), {}
+        text = str(body.get("text", ""))
+        if body.get("parse_mode") != "HTML":
+            return 400, _tg_error(400, "Bad Request: the fake expects parse_mode HTML"), {}
+        tags = {t.lower() for t in re.findall(r"</?([A-Za-z][\w-]*)", text)}
+        if not tags <= self.ALLOWED_TAGS:
+            return 400, _tg_error(400, f"Bad Request: can't parse entities: {sorted(tags)}"), {}
+        if len(text.encode("utf-16-le")) // 2 > 4096 or not text.strip():
+            return 400, _tg_error(400, "Bad Request: message is too long or empty"), {}
+        message = {"message_id": next(self._ids), "chat": {"id": chat}, "text": text}
+        return 200, {"ok": True, "result": message}, {}
+
+    def rate_limit(self, retry_after: int, times: int = 1) -> None:
+        self.fail(
+            "/sendMessage",
+            times,
+            status=429,
+            body={
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            },
+        )
+
+    def texts(self, chat: str | None = None) -> list[str]:
+        return [
+            c.body["text"] for c in self.delivered if chat is None or str(c.body["chat_id"]) == chat
+        ]
+
+
+def _tg_error(code: int, description: str) -> dict[str, Any]:
+    return {"ok": False, "error_code": code, "description": description}

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from adapters.chat_post import Sleep, json_body, retry_after_header, send_with_retries, short
-from adapters.chat_text import header_lines, notice_text, paper_lines
+from adapters.chat_text import header_lines, notice_text, paper_lines, split_text
 from adapters.mattermost.markup import MARKUP
 from adapters.secret_logs import keep_out_of_logs, mask
 from bridge.delivery import (
@@ -90,35 +90,6 @@ class MattermostPublisher:
             if outcome.status != "sent":
                 return outcome
         return SendOutcome.sent()
-
-
-def split_text(head: str, blocks: Sequence[str], limit: int) -> list[str]:
-    """The header and paper blocks joined into messages of at most ``limit`` characters, a
-    paper never split across two (one longer than ``limit`` alone is cut at a line)."""
-    messages: list[str] = []
-    current = head
-    for block in blocks:
-        if len(block) > limit:
-            block = _cut_lines(block, limit)
-        candidate = f"{current}\n\n{block}" if current else block
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            messages.append(current)
-        current = block
-    if current or not messages:
-        messages.append(current)
-    return messages
-
-
-def _cut_lines(block: str, limit: int) -> str:
-    kept: list[str] = []
-    for line in block.split("\n"):
-        if len("\n".join([*kept, line])) > limit:
-            break
-        kept.append(line)
-    return "\n".join(kept) or block[:limit]
 
 
 def _outcome(response: httpx.Response) -> SendOutcome:
