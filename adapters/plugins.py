@@ -94,3 +94,19 @@ def _telegram_problems(settings: Settings, listen: bool) -> list[ConfigError]:
 
 # A Telegram bot's sendMessage: "telegram:CHAT_ID", the token in TELEGRAM_BOT_TOKEN.
 telegram = OutputPlugin(kinds=("telegram",), create=_telegram, check=_telegram_problems)
+
+
+def _teams(context: OutputContext) -> Output | None:
+    from adapters.teams.output import teams_output
+
+    return teams_output(context)
+
+
+def _teams_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.teams.output import teams_problems
+
+    return teams_problems(settings, listen)
+
+
+# Microsoft Teams Workflows webhooks: "teams:ENV_NAME" (the URL is a secret), Adaptive Cards.
+teams = OutputPlugin(kinds=("teams",), create=_teams, check=_teams_problems)

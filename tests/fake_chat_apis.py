@@ -218,3 +218,57 @@ class FakeTelegram(FakeChatApi):
 
 def _tg_error(code: int, description: str) -> dict[str, Any]:
     return {"ok": False, "error_code": code, "description": description}
+
+
+class FakeTeams(FakeChatApi):
+    """Teams Workflows webhooks: ``POST /workflows/ID/triggers/manual/paths/invoke?…&sig=…``
+    answers 202 when the signature is right and the body is one Adaptive Card under 28 KB;
+    404 for a deleted workflow, 401 for a wrong signature, 413/400 for a card too big or
+    malformed. ``cards`` are the delivered cards' bodies."""
+
+    name = "fake-teams"
+    BYTES_MAX = 28 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workflows: dict[str, str] = {}  # id -> signature
+        self._ids = itertools.count(1)
+        self.sizes: list[int] = []
+
+    def workflow_url(self, signature: str | None = None) -> str:
+        number = next(self._ids)
+        workflow = f"wf{number:04d}"
+        self.workflows[workflow] = signature or f"sig{number:04d}" + "Q" * 30
+        return (
+            f"{self.base_url}/workflows/{workflow}/triggers/manual/paths/invoke"
+            f"?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0"
+            f"&sig={self.workflows[workflow]}"
+        )
+
+    def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(call.path)
+        m = re.fullmatch(r"/workflows/([^/]+)/triggers/manual/paths/invoke", parts.path)
+        if m is None or m.group(1) not in self.workflows:
+            return 404, {"error": {"code": "WorkflowNotFound", "message": "not found"}}, {}
+        if parse_qs(parts.query).get("sig") != [self.workflows[m.group(1)]]:
+            return 401, {"error": {"code": "DirectApiAuthorizationRequired", "message": "sig"}}, {}
+        raw = json.dumps(call.body, ensure_ascii=False).encode()
+        self.sizes.append(len(raw))
+        if len(raw) > self.BYTES_MAX:
+            return 413, {"error": {"code": "MessageSizeTooBig", "message": "too big"}}, {}
+        body = call.body if isinstance(call.body, dict) else {}
+        attachments = body.get("attachments") or []
+        if body.get("type") != "message" or len(attachments) != 1:
+            return 400, {"error": {"code": "BadRequest", "message": "no card"}}, {}
+        card = attachments[0].get("content") or {}
+        if card.get("type") != "AdaptiveCard" or not card.get("body"):
+            return 400, {"error": {"code": "BadRequest", "message": "not a card"}}, {}
+        return 202, b"", {}
+
+    def cards(self) -> list[list[dict[str, Any]]]:
+        return [c.body["attachments"][0]["content"]["body"] for c in self.delivered]
+
+    def texts(self) -> list[str]:
+        return ["\n".join(b.get("text", "") for b in card) for card in self.cards()]
