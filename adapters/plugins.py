@@ -110,3 +110,19 @@ def _teams_problems(settings: Settings, listen: bool) -> list[ConfigError]:
 
 # Microsoft Teams Workflows webhooks: "teams:ENV_NAME" (the URL is a secret), Adaptive Cards.
 teams = OutputPlugin(kinds=("teams",), create=_teams, check=_teams_problems)
+
+
+def _matrix(context: OutputContext) -> Output | None:
+    from adapters.matrix.output import matrix_output
+
+    return matrix_output(context)
+
+
+def _matrix_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.matrix.output import matrix_problems
+
+    return matrix_problems(settings, listen)
+
+
+# Matrix rooms through the client-server API: "matrix:!room:server", MATRIX_ACCESS_TOKEN.
+matrix = OutputPlugin(kinds=("matrix",), create=_matrix, check=_matrix_problems)

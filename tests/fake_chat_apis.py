@@ -32,6 +32,9 @@ class Fault:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # True: the request is carried out, then this answer is sent instead of the real one (a
+    # post that arrived while its answer was lost).
+    after_processing: bool = False
 
 
 class FakeChatApi(LocalServer):
@@ -109,22 +112,35 @@ class FakeChatApi(LocalServer):
         status: int = 500,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        after_processing: bool = False,
     ) -> None:
         """The next ``times`` requests whose path matches ``path_pattern`` get this answer."""
-        fault = Fault(status, body if body is not None else {"message": "injected"}, headers or {})
+        fault = Fault(
+            status,
+            body if body is not None else {"message": "injected"},
+            headers or {},
+            after_processing,
+        )
         with self._lock:
             self._faults.append((re.compile(path_pattern), deque([fault] * times)))
 
     def _handle(self, call: Call) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
             self.calls.append(call)
+            fault = None
             for pattern, queue in self._faults:
                 if queue and pattern.search(call.path):
                     fault = queue.popleft()
-                    return fault.status, fault.body, fault.headers
+                    break
+            if fault is not None and not fault.after_processing:
+                return fault.status, fault.body, fault.headers
             status, answer, headers = self.answer(call)
-            if 200 <= status < 300:
+            # A repeated request the platform recognised (Matrix's transaction ids) shows once.
+            repeated = headers.pop("X-Fake-Repeated", None)
+            if 200 <= status < 300 and not repeated:
                 self.delivered.append(call)
+            if fault is not None:
+                return fault.status, fault.body, fault.headers
             return status, answer, headers
 
     def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
@@ -272,3 +288,56 @@ class FakeTeams(FakeChatApi):
 
     def texts(self) -> list[str]:
         return ["\n".join(b.get("text", "") for b in card) for card in self.cards()]
+
+
+class FakeMatrix(FakeChatApi):
+    """A homeserver's ``PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txnId}``:
+    401 M_UNKNOWN_TOKEN for another access token, 403 M_FORBIDDEN for a room the user is not
+    in, and a transaction id seen before answered with its first event id and not posted
+    again (the spec's idempotency)."""
+
+    name = "fake-matrix"
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.rooms: set[str] = set()
+        self.transactions: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    def answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        from urllib.parse import unquote
+
+        m = re.fullmatch(
+            r"/_matrix/client/v3/rooms/([^/]+)/send/m\.room\.message/([^/?]+)", call.path
+        )
+        if m is None or call.method != "PUT":
+            return 404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}, {}
+        if call.headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token"}, {}
+        room, txn = unquote(m.group(1)), unquote(m.group(2))
+        if room not in self.rooms:
+            return 403, {"errcode": "M_FORBIDDEN", "error": "User not in room"}, {}
+        if txn in self.transactions:
+            return 200, {"event_id": self.transactions[txn]}, {"X-Fake-Repeated": "1"}
+        body = call.body if isinstance(call.body, dict) else {}
+        if not body.get("body") or len(json.dumps(body).encode()) > 65_536:
+            return 400, {"errcode": "M_TOO_LARGE", "error": "event too large or empty"}, {}
+        event_id = f"$event{next(self._ids)}"
+        self.transactions[txn] = event_id
+        return 200, {"event_id": event_id}, {}
+
+    def rate_limit(self, retry_after_ms: int, times: int = 1) -> None:
+        self.fail(
+            "/send/",
+            times,
+            status=429,
+            body={
+                "errcode": "M_LIMIT_EXCEEDED",
+                "error": "Too many requests",
+                "retry_after_ms": retry_after_ms,
+            },
+        )
+
+    def contents(self) -> list[dict[str, Any]]:
+        return [c.body for c in self.delivered]
