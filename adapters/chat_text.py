@@ -19,8 +19,29 @@ from bridge.chat.render import (
     marked_preview,
 )
 from bridge.delivery import DigestItem, DigestRun, DigestSubscription, Notice, run_notice
+from bridge.models import Paper
 
 PREVIEW_CHARS = 300
+# Upstream text has no length limit: a title, the facts line or the reason is cut to this many
+# characters before escaping, and a link longer than LINK_CHARS is left out, so one paper
+# always fits in a message (a line is never cut, which could break an escape or a tag).
+LINE_CHARS = 300
+LINK_CHARS = 500
+
+
+def clip(text: str, limit: int = LINE_CHARS) -> str:
+    """Plain text cut at a word to at most ``limit`` characters, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 1)
+    if cut < limit // 2:
+        cut = limit - 1
+    return text[:cut].rstrip(" ,;:.") + "…"
+
+
+def short_links(paper: Paper) -> list[tuple[str, str]]:
+    """The paper's links that are not absurdly long."""
+    return [(label, url) for label, url in links(paper) if len(url) <= LINK_CHARS]
 
 
 def continued_line(run: DigestRun | None, count: int, per_message: int) -> str:
@@ -53,19 +74,19 @@ def header_lines(
 def paper_lines(markup: Markup, item: DigestItem, preview_chars: int = PREVIEW_CHARS) -> list[str]:
     """One paper as a few lines of safe markup."""
     paper = item.stored.paper
-    title = paper.title or paper.arxiv_id
+    title = clip(paper.title or paper.arxiv_id)
     lines = [markup.link(paper.abs_url, title) if paper.abs_url else markup.bold(title)]
     about = facts(paper)
     if about:
-        lines.append(markup.text(" · ".join(about)))
+        lines.append(markup.text(clip(" · ".join(about))))
     text, field = paper.abstract, "abstract"
     if not text and paper.ai_summary:
         text, field = paper.ai_summary, "ai_summary"
     if text and preview_chars > 0:
         lines.append(marked_preview(markup, text, item.match.hits, field, preview_chars))
     again = " (may repeat an earlier post)" if item.uncertain else ""
-    lines.append(markup.text(f"↳ {item.why}{again}"))
-    found = links(paper)
+    lines.append(markup.text(clip(f"↳ {item.why}") + again))
+    found = short_links(paper)
     if found:
         lines.append(" · ".join(markup.link(url, label) for label, url in found))
     return lines
@@ -74,7 +95,7 @@ def paper_lines(markup: Markup, item: DigestItem, preview_chars: int = PREVIEW_C
 def notice_text(markup: Markup, notice: Notice) -> str:
     """A notice about the bridge itself, escaped as paper text is (it quotes others)."""
     note = " (may repeat an earlier post)" if notice.uncertain else ""
-    return "⚠️ " + markup.text(notice.text + note)
+    return "⚠️ " + markup.text(clip(notice.text, 2000) + note)
 
 
 def split_text(

@@ -118,10 +118,8 @@ async def test_a_big_digest_is_split_under_the_size_limit(
     teams: FakeTeams, client: httpx.AsyncClient
 ) -> None:
     pub = publisher(client, {"LAB_TEAMS": teams.workflow_url()}, Sleeps(), per=20)
-    items = [
-        item(n, f"Paper {n} " + "long title words " * 60, abstract="x " * 2000)
-        for n in range(1, 21)
-    ]
+    # Titles are cut at 300 characters; CJK text is three bytes a character in the JSON.
+    items = [item(n, f"Paper {n} " + "語" * 300, abstract="語彙 " * 100) for n in range(1, 21)]
     assert (await pub.send_digest(DEST, items, subscription=SUB)).status == "sent"
     assert len(teams.delivered) > 1 and max(teams.sizes) <= BYTES_MAX
     texts = "\n".join(teams.texts())

@@ -146,6 +146,18 @@ async def test_a_long_digest_is_split_under_4096_characters(
     assert len(sleeps.waits) == len(texts) - 1
 
 
+async def test_a_paper_with_absurdly_long_text_still_fits_one_message(
+    telegram: FakeTelegram, client: httpx.AsyncClient
+) -> None:
+    pub = publisher(telegram, client, Sleeps())
+    huge = item(1, "<&>" * 5000, abstract="&" * 20000, authors=("&" * 9000,))
+    assert (await pub.send_digest(DEST, [huge], subscription=SUB)).status == "sent"
+    [text] = telegram.texts()
+    # Cut to whole lines (never inside an entity or a tag): the linked title comes first.
+    assert utf16_length(text) <= TEXT_MAX
+    assert '<a href="https://arxiv.org/abs/2606.00001">&lt;&amp;&gt;' in text
+
+
 async def test_a_paced_chat_goes_back_to_the_ledger_when_the_wait_is_long(
     telegram: FakeTelegram, client: httpx.AsyncClient
 ) -> None:
@@ -216,6 +228,7 @@ async def test_refusals_are_permanent_and_the_token_never_shown(
             },
         )
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI tests quieten httpx
     pub = publisher(telegram, client, Sleeps(), token=token)
     outcome = await pub.send_digest(DEST, [item(1)], subscription=SUB)
     assert outcome.status == "permanent" and says in outcome.reason

@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.chat.render import digest_header_text, facts, links, marked_preview
+from adapters.chat_text import clip, short_links
+from bridge.chat.render import digest_header_text, facts, marked_preview
 from bridge.delivery import DigestItem, DigestRun, DigestSubscription, Notice, run_notice
 
 BYTES_MAX = 26_000  # Teams' limit is ~28 KB of JSON; room left for the envelope's headers
@@ -85,21 +86,22 @@ def _block(text: str, **style: Any) -> dict[str, Any]:
 def paper_blocks(item: DigestItem) -> list[dict[str, Any]]:
     """One paper: linked title, facts, preview with matched words bold, why, links."""
     paper = item.stored.paper
-    title = paper.title or paper.arxiv_id
+    title = clip(paper.title or paper.arxiv_id)
     blocks = [
         _block(MARKUP.link(paper.abs_url, title), weight="Bolder", separator=True, spacing="Medium")
     ]
     about = facts(paper)
     if about:
-        blocks.append(_block(inert(" · ".join(about)), isSubtle=True, size="Small", spacing="None"))
+        line = inert(clip(" · ".join(about)))
+        blocks.append(_block(line, isSubtle=True, size="Small", spacing="None"))
     text, field = paper.abstract, "abstract"
     if not text and paper.ai_summary:
         text, field = paper.ai_summary, "ai_summary"
     if text:
         blocks.append(_block(marked_preview(MARKUP, text, item.match.hits, field, PREVIEW_CHARS)))
     again = " (may repeat an earlier post)" if item.uncertain else ""
-    blocks.append(_block(inert(f"↳ {item.why}{again}"), isSubtle=True, spacing="Small"))
-    found = links(paper)
+    blocks.append(_block(inert(clip(f"↳ {item.why}") + again), isSubtle=True, spacing="Small"))
+    found = short_links(paper)
     if found:
         line = " · ".join(MARKUP.link(url, label) for label, url in found)
         blocks.append(_block(line, spacing="Small"))
@@ -170,4 +172,4 @@ def digest_messages(
 
 def notice_message(notice: Notice) -> dict[str, Any]:
     note = " (may repeat an earlier post)" if notice.uncertain else ""
-    return message([_block("⚠️ " + inert(notice.text + note), color="Warning")])
+    return message([_block("⚠️ " + inert(clip(notice.text, 2000) + note), color="Warning")])
