@@ -329,3 +329,20 @@ def test_check_config_names_a_missing_token_or_a_wrong_chat(
     err = capsys.readouterr().err
     assert "digests.0.destination" in err and says in err
     assert "not-a-token" not in err and TOKEN not in err
+
+
+def test_check_config_names_wrong_output_settings(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    config = workdir / "config.toml"
+    config.write_text(
+        '[outputs.telegram]\napi_base_url = "ftp://x"\npapers_per_message = 0\ncolour = "red"\n'
+        '[[digests]]\nname = "tg"\nquery = "model"\ndestination = "telegram:-100123"\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "outputs.telegram.colour: unknown setting" in err
+    assert "outputs.telegram.papers_per_message: must be a whole number 1–20" in err
+    assert "outputs.telegram.api_base_url: must be an http(s) URL" in err

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
-from adapters.destination_checks import destinations_of
+from adapters.destination_checks import COMMON_OPTIONS, destinations_of, option_problems
 from adapters.matrix.publisher import KIND, TOKEN_VARIABLE, MatrixPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -24,7 +24,7 @@ from bridge.publisher import Publisher
 
 # A room id: "!" opaque id ":" server name (rooms are posted to by id, not by #alias).
 ROOM_ID = re.compile(r"![^\s:/]+:[A-Za-z0-9.\-]+(?::\d{1,5})?")
-OPTIONS = ("homeserver_url", "papers_per_message", "timeout_seconds")
+OPTIONS = ("homeserver_url", *COMMON_OPTIONS)
 
 
 class MatrixOutput:
@@ -71,21 +71,7 @@ def matrix_problems(
     """The room ids, the homeserver, the token (set; never shown) and the options."""
     environ = os.environ if environ is None else environ
     options = settings.outputs.get("matrix", {})
-    problems = [
-        ConfigError(f"outputs.matrix.{name}", f"unknown setting (known: {', '.join(OPTIONS)})")
-        for name in options
-        if name not in OPTIONS
-    ]
-    per = options.get("papers_per_message", 5)
-    if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 20:
-        problems.append(
-            ConfigError("outputs.matrix.papers_per_message", "must be a whole number 1–20")
-        )
-    timeout = options.get("timeout_seconds", 10.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
-        problems.append(
-            ConfigError("outputs.matrix.timeout_seconds", "must be a number of seconds 0–120")
-        )
+    problems = option_problems("matrix", options, OPTIONS)
     destinations = destinations_of(settings, KIND)
     for key, address in destinations:
         if not ROOM_ID.fullmatch(address):

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
-from adapters.destination_checks import destinations_of, env_url_problems
+from adapters.destination_checks import destinations_of, env_url_problems, option_problems
 from adapters.mattermost.publisher import KIND, WEBHOOK_URL, MattermostPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -62,27 +62,9 @@ def mattermost_problems(
     """Each ``mattermost:`` destination names a set environment variable holding a webhook
     URL (never the URL itself: it is a secret); the URL is never shown."""
     environ = os.environ if environ is None else environ
-    problems = _option_problems(settings.outputs.get("mattermost", {}))
+    problems = option_problems("mattermost", settings.outputs.get("mattermost", {}))
     for key, address in destinations_of(settings, KIND):
         problems += env_url_problems(
             key, KIND, address, environ, WEBHOOK_URL, "a Mattermost or Rocket.Chat webhook URL"
-        )
-    return problems
-
-
-def _option_problems(options: Mapping[str, Any]) -> list[ConfigError]:
-    problems: list[ConfigError] = []
-    for name in options:
-        if name not in ("papers_per_message", "timeout_seconds"):
-            problems.append(ConfigError(f"outputs.mattermost.{name}", "unknown setting"))
-    per = options.get("papers_per_message", 5)
-    if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 20:
-        problems.append(
-            ConfigError("outputs.mattermost.papers_per_message", "must be a whole number 1–20")
-        )
-    timeout = options.get("timeout_seconds", 10.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
-        problems.append(
-            ConfigError("outputs.mattermost.timeout_seconds", "must be a number of seconds 0–120")
         )
     return problems

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
-from adapters.destination_checks import destinations_of
+from adapters.destination_checks import COMMON_OPTIONS, destinations_of, option_problems
 from adapters.telegram.publisher import DEFAULT_API, KIND, TOKEN_VARIABLE, TelegramPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -26,7 +26,7 @@ from bridge.publisher import Publisher
 CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 # The form BotFather hands out: the bot's id, a colon, a secret.
 BOT_TOKEN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,100}")
-OPTIONS = ("api_base_url", "papers_per_message", "timeout_seconds")
+OPTIONS = ("api_base_url", *COMMON_OPTIONS)
 
 
 class TelegramOutput:
@@ -73,24 +73,10 @@ def telegram_problems(
     """The chat ids, the token (set and of BotFather's form; never shown) and the options."""
     environ = os.environ if environ is None else environ
     options = settings.outputs.get("telegram", {})
-    problems = [
-        ConfigError(f"outputs.telegram.{name}", f"unknown setting (known: {', '.join(OPTIONS)})")
-        for name in options
-        if name not in OPTIONS
-    ]
+    problems = option_problems("telegram", options, OPTIONS)
     base = options.get("api_base_url", DEFAULT_API)
     if not isinstance(base, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", base):
         problems.append(ConfigError("outputs.telegram.api_base_url", "must be an http(s) URL"))
-    per = options.get("papers_per_message", 5)
-    if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 20:
-        problems.append(
-            ConfigError("outputs.telegram.papers_per_message", "must be a whole number 1–20")
-        )
-    timeout = options.get("timeout_seconds", 10.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
-        problems.append(
-            ConfigError("outputs.telegram.timeout_seconds", "must be a number of seconds 0–120")
-        )
     destinations = destinations_of(settings, KIND)
     for key, address in destinations:
         if not CHAT_ID.fullmatch(address):
