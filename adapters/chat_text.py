@@ -27,6 +27,7 @@ PREVIEW_CHARS = 300
 # always fits in a message (a line is never cut, which could break an escape or a tag).
 LINE_CHARS = 300
 LINK_CHARS = 500
+NOTICE_CHARS = 600
 
 
 def clip(text: str, limit: int = LINE_CHARS) -> str:
@@ -95,7 +96,8 @@ def paper_lines(markup: Markup, item: DigestItem, preview_chars: int = PREVIEW_C
 def notice_text(markup: Markup, notice: Notice) -> str:
     """A notice about the bridge itself, escaped as paper text is (it quotes others)."""
     note = " (may repeat an earlier post)" if notice.uncertain else ""
-    return "⚠️ " + markup.text(clip(notice.text, 2000) + note)
+    # Cut so that even fully escaped (& is five characters in HTML) it fits any message.
+    return "⚠️ " + markup.text(clip(notice.text, NOTICE_CHARS) + note)
 
 
 def split_text(

@@ -21,7 +21,7 @@ from adapters.mattermost.publisher import MattermostPublisher
 from adapters.teams.publisher import TeamsPublisher
 from adapters.telegram.publisher import TelegramPublisher
 from bridge.config import DeliverySettings
-from bridge.delivery import Destination, DigestSubscription
+from bridge.delivery import Destination, DigestSubscription, Notice
 from bridge.ledger import Ledger
 from bridge.models import Paper
 from bridge.publisher import Publisher
@@ -183,5 +183,42 @@ async def test_a_fan_out_with_faults_delivers_every_paper_once_across_a_restart(
         assert sum(per_channel.values()) == CHANNELS * PAPERS
         assert Counter(row.state for row in second.db.rows()) == {"sent": CHANNELS * PAPERS}
         assert not any(d.paused for d in second.db.list_destinations())
+    finally:
+        setup.fake.stop()
+
+
+HOSTILE = "Telegram said <b>no</b> @channel @room <@U1> [x](javascript:1) & <at>All</at>"
+LONG_PAUSED = Notice(
+    7,
+    "ops",
+    "destination-paused",
+    about_id="lab",
+    about="telegram:-100",
+    detail=HOSTILE + " & more" * 800,
+    since=datetime(2026, 11, 24, 6, 1, tzinfo=UTC),
+)
+
+
+@pytest.mark.parametrize("make", [mattermost, telegram, teams, matrix])
+async def test_a_notice_with_a_long_hostile_reason_is_posted_escaped(
+    client: httpx.AsyncClient, make: Callable[[], Setup]
+) -> None:
+    setup = make()
+    try:
+        pub = setup.publisher(client, Clock(T0))
+        kind = make.__name__
+        dest = Destination("ops", kind, setup.addresses[0])
+        assert (await pub.send_notice(dest, LONG_PAUSED)).status == "sent"  # type: ignore[attr-defined]
+        [call] = setup.fake.delivered
+        shown = setup.text(call)
+        # What would format, link or mention on this platform must not show raw: markdown
+        # links where text is markdown, tags where it is HTML, @names where they notify.
+        markdown = kind in ("mattermost", "teams")
+        forbidden = ["<b>no</b>", "<@U1>", "<at>All"]
+        forbidden += ["[x](javascript"] if markdown else []
+        forbidden += [] if kind == "teams" else ["@channel", "@room"]  # Teams needs <at>
+        for raw in forbidden:
+            assert raw not in shown
+        assert "…" in shown  # the reason was cut to fit
     finally:
         setup.fake.stop()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -55,7 +55,7 @@ class MatrixPublisher:
         token: str,
         papers_per_message: int = 5,
         sleep: Sleep = asyncio.sleep,
-        today: Any = None,
+        today: Callable[[], str] | None = None,
     ) -> None:
         self.client = client
         self.homeserver = homeserver.rstrip("/")
