@@ -90,3 +90,67 @@ feeds = OutputPlugin(create=_feeds)
 email = OutputPlugin(kinds=("mailto",), create=_email, check=_email_problems)
 # Digests as signed JSON POSTs (webhook:ENV_NAME destinations, [outputs.webhook]).
 webhook = OutputPlugin(kinds=("webhook",), create=_webhook, check=_webhook_problems)
+
+
+def _mattermost(context: OutputContext) -> Output | None:
+    from adapters.mattermost.output import mattermost_output
+
+    return mattermost_output(context)
+
+
+def _mattermost_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.mattermost.output import mattermost_problems
+
+    return mattermost_problems(settings, listen)
+
+
+# Mattermost and Rocket.Chat incoming webhooks: "mattermost:ENV_NAME" (the URL is a secret).
+mattermost = OutputPlugin(kinds=("mattermost",), create=_mattermost, check=_mattermost_problems)
+
+
+def _telegram(context: OutputContext) -> Output | None:
+    from adapters.telegram.output import telegram_output
+
+    return telegram_output(context)
+
+
+def _telegram_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.telegram.output import telegram_problems
+
+    return telegram_problems(settings, listen)
+
+
+# A Telegram bot's sendMessage: "telegram:CHAT_ID", the token in TELEGRAM_BOT_TOKEN.
+telegram = OutputPlugin(kinds=("telegram",), create=_telegram, check=_telegram_problems)
+
+
+def _teams(context: OutputContext) -> Output | None:
+    from adapters.teams.output import teams_output
+
+    return teams_output(context)
+
+
+def _teams_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.teams.output import teams_problems
+
+    return teams_problems(settings, listen)
+
+
+# Microsoft Teams Workflows webhooks: "teams:ENV_NAME" (the URL is a secret), Adaptive Cards.
+teams = OutputPlugin(kinds=("teams",), create=_teams, check=_teams_problems)
+
+
+def _matrix(context: OutputContext) -> Output | None:
+    from adapters.matrix.output import matrix_output
+
+    return matrix_output(context)
+
+
+def _matrix_problems(settings: Settings, listen: bool) -> list[ConfigError]:
+    from adapters.matrix.output import matrix_problems
+
+    return matrix_problems(settings, listen)
+
+
+# Matrix rooms through the client-server API: "matrix:!room:server", MATRIX_ACCESS_TOKEN.
+matrix = OutputPlugin(kinds=("matrix",), create=_matrix, check=_matrix_problems)

@@ -70,14 +70,16 @@ def test_unknown_kind_is_refused_by_check_config(
         if name.startswith(("PAPERBRIDGE_", "SLACK_", "DISCORD_")):
             monkeypatch.delenv(name)
     config = tmp_path / "config.toml"
-    config.write_text('[[digests]]\nname = "lab"\nquery = "gan"\ndestination = "teams:lab-room"\n')
+    config.write_text('[[digests]]\nname = "lab"\nquery = "gan"\ndestination = "pigeon:lab-room"\n')
     assert main(["--config", str(config), "check-config"]) == 2
     err = capsys.readouterr().err
-    assert "paperbridge: config: digests.0.destination: no installed output posts to 'teams'" in err
+    assert (
+        "paperbridge: config: digests.0.destination: no installed output posts to 'pigeon'" in err
+    )
     assert "stdout (stdout)" in err and "discord (discord, discord-webhook)" in err
     # deliver runs the same check before it posts anything, and serve before it starts.
     assert main(["--config", str(config), "deliver"]) == 2
-    assert "no installed output posts to 'teams'" in capsys.readouterr().err
+    assert "no installed output posts to 'pigeon'" in capsys.readouterr().err
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
     served = subprocess.run(
         [sys.executable, "-m", "bridge", "--config", str(config), "serve", "--port", "0"],

@@ -1,0 +1,82 @@
+"""One chat message sent over HTTP with the retries every webhook-style output shares: a 429
+waited out when its Retry-After is short (handed to the ledger as a retry otherwise), a 5xx
+tried again twice with a short pause, and a timeout or dropped connection reported as a retry
+that may have posted (the ledger re-sends it marked uncertain). What each status means is the
+platform's to say (``classify``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from adapters.secret_logs import mask
+from bridge.delivery import SendOutcome
+
+log = logging.getLogger(__name__)
+
+# Longest wait taken inside one send; a longer one goes back to the ledger.
+MAX_WAIT_SECONDS = 10.0
+ATTEMPTS = 3  # per message, for 429s and 5xx
+
+Sleep = Callable[[float], Awaitable[object]]
+Classify = Callable[[httpx.Response], SendOutcome]
+
+
+async def send_with_retries(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    body: Any,
+    classify: Classify,
+    platform: str,
+    sleep: Sleep = asyncio.sleep,
+    headers: dict[str, str] | None = None,
+) -> SendOutcome:
+    outcome = SendOutcome.retry("no attempt made")
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            response = await client.request(method, url, json=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            sent_maybe = not isinstance(exc, httpx.ConnectTimeout)
+            return SendOutcome.retry(f"{platform} did not answer in time", maybe_sent=sent_maybe)
+        except httpx.TransportError as exc:
+            sent_maybe = not isinstance(exc, httpx.ConnectError)
+            return SendOutcome.retry(
+                mask(f"cannot reach {platform}: {exc.__class__.__name__}"), maybe_sent=sent_maybe
+            )
+        outcome = classify(response)
+        if outcome.status != "retry" or attempt == ATTEMPTS:
+            break
+        delay = outcome.retry_after if outcome.retry_after is not None else 0.5 * 2**attempt
+        if delay > MAX_WAIT_SECONDS:
+            break
+        log.info("%s: %s; trying again in %.1f s", platform, outcome.reason, delay)
+        await sleep(delay)
+    return outcome
+
+
+def retry_after_header(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by chat APIs)."""
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def short(text: str, limit: int = 200) -> str:
+    """An error text from the platform, one line and bounded, for a pause reason."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

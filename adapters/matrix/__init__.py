@@ -1,0 +1,1 @@
+"""Matrix: digests as ``m.room.message`` events through the client-server API."""

@@ -1,0 +1,1 @@
+"""Mattermost and Rocket.Chat: digests through Slack-compatible incoming webhooks."""

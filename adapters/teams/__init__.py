@@ -1,0 +1,1 @@
+"""Microsoft Teams: digests through a Workflows webhook, as Adaptive Cards."""

@@ -1,0 +1,1 @@
+"""Telegram: digests through a bot's ``sendMessage`` (Bot API) in HTML parse mode."""
