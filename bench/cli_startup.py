@@ -9,6 +9,11 @@ from elsewhere hits all of them alike) and the median and the fastest run are pr
     paperbridge search QUERY       the command, against a store of the HF fixtures
 
     .venv/bin/python bench/cli_startup.py [--runs 21] [--query model] [--store-dir DIR]
+        [--compare-tree DIR]
+
+--compare-tree also times the same command from another checkout of the code (e.g. the
+commit before this change, from `git archive`), run by this venv's Python with that
+checkout first on PYTHONPATH, on the same store in the same run.
 
 Without --store-dir, a temporary directory gets a SQLite store imported from
 /work/shared/fixtures/hf/*.json (or tests/fixtures/hf) first, with the default settings.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,13 +56,20 @@ def _prepare_store(where: Path) -> None:
     )
 
 
-def _time_once(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+def _cpu_of_children() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _time_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall clock and CPU seconds (user + system) of one run of ``argv``."""
+    cpu = _cpu_of_children()
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{argv} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, _cpu_of_children() - cpu
 
 
 def main() -> None:
@@ -64,6 +77,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--query", default="model")
     parser.add_argument("--store-dir", type=Path, help="a directory holding a paperbridge store")
+    parser.add_argument("--compare-tree", type=Path, help="another checkout to time too")
     args = parser.parse_args()
 
     # The default settings: no config file from the environment changes what is measured.
@@ -77,19 +91,36 @@ def main() -> None:
             'python -c "import sqlalchemy"': [sys.executable, "-c", "import sqlalchemy"],
             f"paperbridge search {args.query}": [*_paperbridge(), "search", args.query],
         }
+        if args.compare_tree is not None:
+            commands[f"{args.compare_tree}: paperbridge search {args.query}"] = [
+                "env",
+                f"PYTHONPATH={args.compare_tree.resolve()}",
+                sys.executable,
+                "-c",
+                "import sys; from bridge.cli import main; sys.exit(main())",
+                "search",
+                args.query,
+            ]
         for argv in commands.values():  # warm the page cache and .pyc files
             _time_once(argv, where, env)
-        times: dict[str, list[float]] = {name: [] for name in commands}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         load_before = os.getloadavg()
         for _ in range(args.runs):
             for name, argv in commands.items():
                 times[name].append(_time_once(argv, where, env))
         load_after = os.getloadavg()
 
-    print(f"{args.runs} runs each, interleaved; whole process, wall clock (ms)")
-    print(f"{'command':<36}{'median':>9}{'fastest':>9}")
+    # CPU time is printed beside the wall clock: on a loaded machine the wall clock mostly
+    # measures the wait for a core, the CPU time what the process itself costs.
+    print(f"{args.runs} runs each, interleaved; whole process (ms)")
+    print(f"{'command':<56}{'wall p50':>10}{'fastest':>9}{'CPU p50':>9}{'least':>8}")
     for name, runs in times.items():
-        print(f"{name:<36}{statistics.median(runs) * 1000:>9.1f}{min(runs) * 1000:>9.1f}")
+        wall = [w * 1000 for w, _ in runs]
+        cpu = [c * 1000 for _, c in runs]
+        print(
+            f"{name:<56}{statistics.median(wall):>10.1f}{min(wall):>9.1f}"
+            f"{statistics.median(cpu):>9.1f}{min(cpu):>8.1f}"
+        )
     print("load average before: " + " ".join(f"{x:.2f}" for x in load_before))
     print("load average after:  " + " ".join(f"{x:.2f}" for x in load_after))
 
