@@ -113,6 +113,14 @@ class FeedEndpoint:
             await send_text(send, 405, "method not allowed", [(b"allow", b"GET, HEAD")])
             return
         try:
+            # Nearly every request: the cached bytes, found and sent without an await in
+            # between (no coroutine for the lookup, no Response object to call).
+            found = self.site.cached(scope, self.kind)
+            if found is not None:
+                status, headers, body = found
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
             response = await self.site.feed(scope, self.kind)
         except _Failure as failure:
             await send_text(send, failure.status, failure.message, failure.headers)
@@ -233,7 +241,10 @@ class FeedSite:
         except QueryError as exc:
             raise _Failure(400, f"bad query: {exc}") from None
 
-    async def feed(self, scope: Scope, kind: str) -> RawResponse:
+    def _variant(
+        self, scope: Scope, kind: str
+    ) -> tuple[FeedSpec, str, bool, str, dict[bytes, str]]:
+        """Which feed and variant a request asks for; _Failure if none."""
         fmt = scope["path_params"]["fmt"]
         if fmt not in FORMATS:
             raise _Failure(404, "unknown feed format: use .atom or .json")
@@ -242,6 +253,19 @@ class FeedSite:
         # A browser opening the feed gets a readable page at the same URL, hence Vary: Accept.
         html = prefers_html(headers.get(b"accept"), _FEED_TYPES[fmt])
         base = self.base(scope, headers.get(b"host"))
+        return spec, fmt, html, base, headers
+
+    def cached(
+        self, scope: Scope, kind: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The answer (status, headers, body) when a trusted version's bytes are cached, else
+        None (then ``await feed()``); the same answer ``feed`` gives, without awaiting."""
+        spec, fmt, html, base, headers = self._variant(scope, kind)
+        answer = self._fresh((spec.key, fmt, html, base))
+        return None if answer is None else answer.parts(headers)
+
+    async def feed(self, scope: Scope, kind: str) -> RawResponse:
+        spec, fmt, html, base, headers = self._variant(scope, kind)
         key = (spec.key, fmt, html, base)
         answer = self._fresh(key)
         if answer is None:

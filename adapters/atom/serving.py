@@ -71,12 +71,16 @@ class Answer:
         full = {"Content-Type": rendered.media_type, **shared, **(extra or {})}
         self.headers_200 = raw(full, rendered.body)
 
-    def respond(self, headers: dict[bytes, str]) -> RawResponse:
+    def parts(self, headers: dict[bytes, str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Status, header list and body for a request with these headers: 304 or 200."""
         if not_modified(
             self.rendered, headers.get(b"if-none-match"), headers.get(b"if-modified-since")
         ):
-            return RawResponse(304, self.headers_304, b"")
-        return RawResponse(200, self.headers_200, self.rendered.body)
+            return 304, self.headers_304, b""
+        return 200, self.headers_200, self.rendered.body
+
+    def respond(self, headers: dict[bytes, str]) -> RawResponse:
+        return RawResponse(*self.parts(headers))
 
 
 async def send_text(

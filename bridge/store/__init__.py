@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -165,6 +164,10 @@ class Store:
         table = schema.progress
         if conn.execute(select(table.c.job).where(table.c.job == CREATED_JOB)).first():
             return
+        # Imported here: PostgreSQL's dialect costs a read-only command on SQLite (`search`)
+        # tens of milliseconds of start-up (issue 14).
+        from sqlalchemy.dialects import postgresql, sqlite
+
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         now = _utcnow()
         stmt = dialect.insert(table).values(job=CREATED_JOB, cursor=now.isoformat(), updated_at=now)
