@@ -6,16 +6,15 @@ destinations, started when the settings name one. Settings in ``[outputs.matrix]
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from starlette.routing import BaseRoute
 
 from adapters.destination_checks import COMMON_OPTIONS, destinations_of, option_problems
+from adapters.http_output import HttpPostingOutput, papers_per_message
 from adapters.matrix.publisher import KIND, TOKEN_VARIABLE, MatrixPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -27,42 +26,21 @@ ROOM_ID = re.compile(r"![^\s:/]+:[A-Za-z0-9.\-]+(?::\d{1,5})?")
 OPTIONS = ("homeserver_url", *COMMON_OPTIONS)
 
 
-class MatrixOutput:
-    name = "matrix"
-
-    def __init__(self, options: Mapping[str, Any], token: str) -> None:
-        self.options = options
-        self.token = token
-        self.publisher: MatrixPublisher | None = None
-        self._stack = contextlib.AsyncExitStack()
-
-    def publishers(self) -> Mapping[str, Publisher]:
-        return {KIND: self.publisher} if self.publisher is not None else {}
-
-    def routes(self) -> list[BaseRoute]:
-        return []
-
-    async def start(self, *, listen: bool) -> None:
-        client = await self._stack.enter_async_context(
-            httpx.AsyncClient(timeout=float(self.options.get("timeout_seconds", 10.0)))
-        )
-        self.publisher = MatrixPublisher(
-            client,
-            homeserver=str(self.options.get("homeserver_url", "")),
-            token=self.token,
-            papers_per_message=int(self.options.get("papers_per_message", 5)),
-        )
-
-    async def stop(self) -> None:
-        await self._stack.aclose()
-
-
-def matrix_output(context: OutputContext) -> MatrixOutput | None:
+def matrix_output(context: OutputContext) -> HttpPostingOutput | None:
     """The output when a configured destination is a Matrix room."""
     if not destinations_of(context.settings, KIND):
         return None
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    return MatrixOutput(context.settings.outputs.get("matrix", {}), token)
+
+    def make(client: httpx.AsyncClient, options: Mapping[str, Any]) -> Publisher:
+        return MatrixPublisher(
+            client,
+            homeserver=str(options.get("homeserver_url", "")),
+            token=token,
+            papers_per_message=papers_per_message(options),
+        )
+
+    return HttpPostingOutput("matrix", KIND, context.settings.outputs.get("matrix", {}), make)
 
 
 def matrix_problems(

@@ -4,15 +4,14 @@ in ``[outputs.mattermost]``: ``papers_per_message`` (1–20, default 5), ``timeo
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from starlette.routing import BaseRoute
 
 from adapters.destination_checks import destinations_of, env_url_problems, option_problems
+from adapters.http_output import HttpPostingOutput, papers_per_message
 from adapters.mattermost.publisher import KIND, WEBHOOK_URL, MattermostPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -20,40 +19,19 @@ from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
 
 
-class MattermostOutput:
-    name = "mattermost"
-
-    def __init__(self, options: Mapping[str, Any], environ: Mapping[str, str]) -> None:
-        self.options = options
-        self.environ = environ
-        self.publisher: MattermostPublisher | None = None
-        self._stack = contextlib.AsyncExitStack()
-
-    def publishers(self) -> Mapping[str, Publisher]:
-        return {KIND: self.publisher} if self.publisher is not None else {}
-
-    def routes(self) -> list[BaseRoute]:
-        return []
-
-    async def start(self, *, listen: bool) -> None:
-        client = await self._stack.enter_async_context(
-            httpx.AsyncClient(timeout=float(self.options.get("timeout_seconds", 10.0)))
-        )
-        self.publisher = MattermostPublisher(
-            client,
-            environ=self.environ,
-            papers_per_message=int(self.options.get("papers_per_message", 5)),
-        )
-
-    async def stop(self) -> None:
-        await self._stack.aclose()
-
-
-def mattermost_output(context: OutputContext) -> MattermostOutput | None:
+def mattermost_output(context: OutputContext) -> HttpPostingOutput | None:
     """The output when a configured destination is a Mattermost webhook."""
     if not destinations_of(context.settings, KIND):
         return None
-    return MattermostOutput(context.settings.outputs.get("mattermost", {}), os.environ)
+    environ = os.environ
+
+    def make(client: httpx.AsyncClient, options: Mapping[str, Any]) -> Publisher:
+        return MattermostPublisher(
+            client, environ=environ, papers_per_message=papers_per_message(options)
+        )
+
+    options = context.settings.outputs.get("mattermost", {})
+    return HttpPostingOutput("mattermost", KIND, options, make)
 
 
 def mattermost_problems(

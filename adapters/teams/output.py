@@ -4,15 +4,14 @@ in ``[outputs.teams]``: ``papers_per_message`` (1–20, default 5), ``timeout_se
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from starlette.routing import BaseRoute
 
 from adapters.destination_checks import destinations_of, env_url_problems, option_problems
+from adapters.http_output import HttpPostingOutput, papers_per_message
 from adapters.teams.publisher import KIND, WEBHOOK_URL, TeamsPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -20,40 +19,18 @@ from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
 
 
-class TeamsOutput:
-    name = "teams"
-
-    def __init__(self, options: Mapping[str, Any], environ: Mapping[str, str]) -> None:
-        self.options = options
-        self.environ = environ
-        self.publisher: TeamsPublisher | None = None
-        self._stack = contextlib.AsyncExitStack()
-
-    def publishers(self) -> Mapping[str, Publisher]:
-        return {KIND: self.publisher} if self.publisher is not None else {}
-
-    def routes(self) -> list[BaseRoute]:
-        return []
-
-    async def start(self, *, listen: bool) -> None:
-        client = await self._stack.enter_async_context(
-            httpx.AsyncClient(timeout=float(self.options.get("timeout_seconds", 10.0)))
-        )
-        self.publisher = TeamsPublisher(
-            client,
-            environ=self.environ,
-            papers_per_message=int(self.options.get("papers_per_message", 5)),
-        )
-
-    async def stop(self) -> None:
-        await self._stack.aclose()
-
-
-def teams_output(context: OutputContext) -> TeamsOutput | None:
+def teams_output(context: OutputContext) -> HttpPostingOutput | None:
     """The output when a configured destination is a Teams Workflows webhook."""
     if not destinations_of(context.settings, KIND):
         return None
-    return TeamsOutput(context.settings.outputs.get("teams", {}), os.environ)
+    environ = os.environ
+
+    def make(client: httpx.AsyncClient, options: Mapping[str, Any]) -> Publisher:
+        return TeamsPublisher(
+            client, environ=environ, papers_per_message=papers_per_message(options)
+        )
+
+    return HttpPostingOutput("teams", KIND, context.settings.outputs.get("teams", {}), make)
 
 
 def teams_problems(

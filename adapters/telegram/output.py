@@ -6,16 +6,15 @@ destinations, started when the settings name one. Optional settings in ``[output
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from starlette.routing import BaseRoute
 
 from adapters.destination_checks import COMMON_OPTIONS, destinations_of, option_problems
+from adapters.http_output import HttpPostingOutput, papers_per_message
 from adapters.telegram.publisher import DEFAULT_API, KIND, TOKEN_VARIABLE, TelegramPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
@@ -29,42 +28,22 @@ BOT_TOKEN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,100}")
 OPTIONS = ("api_base_url", *COMMON_OPTIONS)
 
 
-class TelegramOutput:
-    name = "telegram"
-
-    def __init__(self, options: Mapping[str, Any], token: str) -> None:
-        self.options = options
-        self.token = token
-        self.publisher: TelegramPublisher | None = None
-        self._stack = contextlib.AsyncExitStack()
-
-    def publishers(self) -> Mapping[str, Publisher]:
-        return {KIND: self.publisher} if self.publisher is not None else {}
-
-    def routes(self) -> list[BaseRoute]:
-        return []
-
-    async def start(self, *, listen: bool) -> None:
-        client = await self._stack.enter_async_context(
-            httpx.AsyncClient(timeout=float(self.options.get("timeout_seconds", 10.0)))
-        )
-        self.publisher = TelegramPublisher(
-            client,
-            token=self.token,
-            api_base=str(self.options.get("api_base_url", DEFAULT_API)),
-            papers_per_message=int(self.options.get("papers_per_message", 5)),
-        )
-
-    async def stop(self) -> None:
-        await self._stack.aclose()
-
-
-def telegram_output(context: OutputContext) -> TelegramOutput | None:
+def telegram_output(context: OutputContext) -> HttpPostingOutput | None:
     """The output when a configured destination is a Telegram chat."""
     if not destinations_of(context.settings, KIND):
         return None
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    return TelegramOutput(context.settings.outputs.get("telegram", {}), token)
+
+    def make(client: httpx.AsyncClient, options: Mapping[str, Any]) -> Publisher:
+        return TelegramPublisher(
+            client,
+            token=token,
+            api_base=str(options.get("api_base_url", DEFAULT_API)),
+            papers_per_message=papers_per_message(options),
+        )
+
+    options = context.settings.outputs.get("telegram", {})
+    return HttpPostingOutput("telegram", KIND, options, make)
 
 
 def telegram_problems(

@@ -1,0 +1,52 @@
+"""The output shape Mattermost, Teams, Matrix and Telegram share: one publisher for one
+destination kind, posting through an HTTP client the output opens when it starts and closes
+when it stops. Each platform brings only how to make its publisher from that client and its
+``[outputs.NAME]`` options."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from starlette.routing import BaseRoute
+
+from bridge.publisher import Publisher
+
+# Makes the platform's publisher from the started client and the output's options.
+PublisherFactory = Callable[[httpx.AsyncClient, Mapping[str, Any]], Publisher]
+
+
+class HttpPostingOutput:
+    """An output (``bridge.outputs.Output``) whose publisher posts over its own HTTP client."""
+
+    def __init__(
+        self, name: str, kind: str, options: Mapping[str, Any], make: PublisherFactory
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.options = options
+        self._make = make
+        self.publisher: Publisher | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    def publishers(self) -> Mapping[str, Publisher]:
+        return {self.kind: self.publisher} if self.publisher is not None else {}
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    async def start(self, *, listen: bool) -> None:
+        client = await self._stack.enter_async_context(
+            httpx.AsyncClient(timeout=float(self.options.get("timeout_seconds", 10.0)))
+        )
+        self.publisher = self._make(client, self.options)
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+
+def papers_per_message(options: Mapping[str, Any]) -> int:
+    """The ``papers_per_message`` option (checked by ``destination_checks``), default 5."""
+    return int(options.get("papers_per_message", 5))
