@@ -35,7 +35,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.models import Paper
 from bridge.query.abbreviations import (
@@ -215,8 +214,13 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     table = schema.term_expansions
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
+    # Each dialect's own upsert, imported here: a command that stores nothing (search) does
+    # not pay for loading the PostgreSQL dialect.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
+    statement = dialect.insert(table)
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
         index_elements=["kind", "short_key", "long_key"],
