@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,9 @@ class FakeChatApi(LocalServer):
         self.calls: list[Call] = []
         self.delivered: list[Call] = []  # the posts that succeeded: what the channel shows
         self._faults: list[tuple[re.Pattern[str], deque[Fault]]] = []
+        # Seconds each answer waits after the request was carried out: a platform that takes
+        # a moment, so a killed sender leaves posts that arrived but were never answered.
+        self.delay = 0.0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -73,14 +77,19 @@ class FakeChatApi(LocalServer):
                     body,
                 )
                 status, answer, headers = fake._handle(call)
+                if fake.delay:
+                    time.sleep(fake.delay)
                 data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender was killed before its answer: what a crash test does
 
             do_POST = do_PUT = do_GET = _any
 

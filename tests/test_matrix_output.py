@@ -127,13 +127,14 @@ async def test_a_retry_after_a_lost_answer_posts_once(
 ) -> None:
     sleeps = Sleeps()
     pub = publisher(matrix, client, sleeps)
-    run = DigestRun(DEST.id, "s", SLOT, 1)
+    run = DigestRun(DEST.id, "s", SLOT, 2, messages=1)  # the run's second message
     # The homeserver posts the event, then the answer is lost (a 502 from a proxy).
     matrix.fail("/send/", status=502, after_processing=True)
     assert (await pub.send_digest(DEST, [item(1)], subscription=SUB, run=run)).status == "sent"
     assert len(matrix.calls) == 2 and len(matrix.delivered) == 1
     assert matrix.calls[0].path == matrix.calls[1].path  # the same transaction id
-    # A new process sending the same batch again (after a crash) uses the same id too.
+    # A new process sending the same batch again (after a crash) uses the same id too, though
+    # its run starts afresh and counts this as its first message.
     again = publisher(matrix, client, sleeps)
     await again.send_digest(DEST, [item(1)], subscription=SUB, run=DigestRun(DEST.id, "s", SLOT, 1))
     assert len(matrix.delivered) == 1 and matrix.calls[2].path == matrix.calls[0].path

@@ -1,20 +1,25 @@
-"""kill -9 in the middle of a fan-out through the email and the signed webhook outputs (the
-real publishers, a real local SMTP server with STARTTLS and AUTH, a local receiver verifying
-signatures), start again: every paper reaches every destination, and the only duplicates are
-the documented ones (a message in flight at the kill, sent again marked uncertain), as
+"""kill -9 in the middle of a fan-out through the email, the signed webhook and the chat outputs
+(the real publishers; a real local SMTP server with STARTTLS and AUTH, a local receiver
+verifying signatures, the local fakes of Mattermost, Teams, Telegram and Matrix in
+tests/fake_chat_apis.py), start again: every paper reaches every destination, and the only
+duplicates are the documented ones (a message in flight at the kill, sent again marked
+uncertain; none at all on Matrix, whose transaction ids make the resend idempotent), as
 tests/test_delivery_crash.py shows for the file output."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import text
@@ -24,6 +29,14 @@ from bridge.models import Paper
 from bridge.store import open_store
 from bridge.store.ledger import LedgerStore
 from tests import test_email_output, test_webhook_output
+from tests.fake_chat_apis import (
+    Call,
+    FakeChatApi,
+    FakeMatrix,
+    FakeMattermost,
+    FakeTeams,
+    FakeTelegram,
+)
 from tests.fleet import seed_fleet
 from tests.test_email_output import PASSWORD, SmtpServer
 from tests.test_webhook_output import SECRET, Receiver
@@ -41,7 +54,7 @@ CONCURRENCY = 4
 EXPECTED = {f"2607.{n:05d}" for n in range(PAPERS)}
 
 
-def _prepare(url: str, kind: str) -> None:
+def _prepare(url: str, kind: str, address_sql: str | None = None) -> None:
     store = open_store(url)
     try:
         then = datetime.now(UTC) - timedelta(days=2)
@@ -52,6 +65,10 @@ def _prepare(url: str, kind: str) -> None:
             # One mailbox per destination, so the server can tell them apart.
             with store.engine.begin() as conn:
                 conn.execute(text("UPDATE destinations SET address = id || '@lab.example'"))
+        if address_sql is not None:
+            # One channel per destination, named from its id (SQL over ``id``).
+            with store.engine.begin() as conn:
+                conn.execute(text(f"UPDATE destinations SET address = {address_sql}"))
         papers = [Paper(f"2607.{n:05d}", f"Drift number {n}") for n in range(PAPERS)]
         store.add_papers(papers, now=then + timedelta(minutes=1))
     finally:
@@ -148,3 +165,97 @@ def test_kill_9_mid_email_fan_out(sqlite_url: str, smtp_server: SmtpServer) -> N
         ]
         per_destination[to.removesuffix("@lab.example")].update(papers)
     _check(sqlite_url, per_destination)
+
+
+TG_TOKEN = "123456789:AAH" + "k" * 32
+MX_TOKEN = "syt_crash_" + "b" * 30
+ARXIV = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{5})")
+DEST_IDS = [f"d{n:04d}" for n in range(DESTINATIONS)]
+
+
+@dataclass
+class ChatFanOut:
+    """A chat output's local fake, running in this process (it outlives the killed worker),
+    and how to read what each destination received from it."""
+
+    fake: FakeChatApi
+    env: dict[str, str]  # for the worker: where each destination posts
+    address_sql: str  # each destination's address, from its id
+    destination: Callable[[Call], str]  # the destination id a delivered post went to
+    shown: Callable[[Call], str]  # the text the post showed, with its papers' links
+
+
+def _mattermost() -> ChatFanOut:
+    fake = FakeMattermost().start()
+    env = {f"HOOK_{d}": fake.webhook_url(d) for d in DEST_IDS}
+    return ChatFanOut(
+        fake, env, "'HOOK_' || id", lambda c: c.path.split("/")[2], lambda c: c.body["text"]
+    )
+
+
+def _teams() -> ChatFanOut:
+    fake = FakeTeams().start()
+    env = {f"WF_{d}": fake.workflow_url() for d in DEST_IDS}
+    workflow = {url.split("/")[4]: d for d, url in zip(DEST_IDS, env.values(), strict=True)}
+    return ChatFanOut(
+        fake, env, "'WF_' || id", lambda c: workflow[c.path.split("/")[2]], lambda c: str(c.body)
+    )
+
+
+def _telegram() -> ChatFanOut:
+    fake = FakeTelegram(TG_TOKEN).start()
+    fake.chats.update("7" + d[1:] for d in DEST_IDS)  # private chats: 70000…
+    return ChatFanOut(
+        fake,
+        {"CHAT_API": fake.base_url, "CHAT_TOKEN": TG_TOKEN},
+        "'7' || substr(id, 2)",
+        lambda c: "d" + str(c.body["chat_id"])[1:],
+        lambda c: c.body["text"],
+    )
+
+
+def _matrix() -> ChatFanOut:
+    fake = FakeMatrix(MX_TOKEN).start()
+    fake.rooms.update(f"!{d}:example.org" for d in DEST_IDS)
+    return ChatFanOut(
+        fake,
+        {"CHAT_API": fake.base_url, "CHAT_TOKEN": MX_TOKEN},
+        "'!' || id || '\\:example.org'",  # \: a colon, not a bind parameter
+        lambda c: unquote(c.path.split("/")[5]).removeprefix("!").removesuffix(":example.org"),
+        lambda c: c.body["formatted_body"],
+    )
+
+
+CHAT_OUTPUTS = {
+    "mattermost": _mattermost,
+    "teams": _teams,
+    "telegram": _telegram,
+    "matrix": _matrix,
+}
+
+
+@pytest.fixture(params=sorted(CHAT_OUTPUTS))
+def chat(request: pytest.FixtureRequest) -> Iterator[tuple[str, ChatFanOut]]:
+    setup = CHAT_OUTPUTS[request.param]()
+    try:
+        yield request.param, setup
+    finally:
+        setup.fake.stop()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_chat_fan_out(sqlite_url: str, chat: tuple[str, ChatFanOut]) -> None:
+    kind, setup = chat
+    _prepare(sqlite_url, kind, setup.address_sql)
+    fake = setup.fake
+    fake.delay = 0.01  # a platform that takes a moment, so the kill lands mid-flight
+    _kill_then_restart(sqlite_url, kind, setup.env, lambda: len(fake.delivered))
+    per_destination: dict[str, Counter[str]] = defaultdict(Counter)
+    for call in fake.delivered:
+        per_destination[setup.destination(call)].update(set(ARXIV.findall(setup.shown(call))))
+    _check(sqlite_url, per_destination)
+    if kind == "matrix":
+        # A resent message keeps its transaction id: the homeserver shows it once.
+        assert all(n == 1 for counts in per_destination.values() for n in counts.values())
+        # …and the kill did leave posts in flight: their resends came and were recognised.
+        assert len(fake.calls) > len(fake.delivered)

@@ -84,12 +84,13 @@ class MatrixPublisher:
             for item in items
         ]
         contents = pack(head, blocks)
-        # What makes this batch itself: a retry of it gets the same transaction ids.
+        # What makes this batch itself: a retry of it gets the same transaction ids. Not the
+        # run's message count: a run restarted after a crash counts from 0 again, and its
+        # resent batch must keep the id it had.
         which = [
             destination.id,
             run.subscription_id if run else (subscription.id if subscription else ""),
             run.slot.isoformat() if run and run.slot else "",
-            str(run.messages) if run else "",
             *(item.stored.paper.arxiv_id for item in items),
         ]
         if not items or run is None or run.slot is None:
