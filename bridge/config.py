@@ -620,7 +620,7 @@ def read_settings(
     that cannot be read or is not TOML is raised at once.
     """
     raw = _read_toml(path)
-    problems: list[ConfigError] = []
+    problems: list[ConfigError] = _output_sections_in_place(raw)
     for key in sorted(SECRET_KEYS):
         if _get_dotted(raw, key) is not None:
             env_name = next(name for name, dotted in ENV_OVERRIDES.items() if dotted == key)
@@ -645,6 +645,45 @@ def read_settings(
                 error.key, f"{error.problem} (set by {set_by[error.key]})"
             )
     return settings, problems + invalid
+
+
+# The entry-point group outputs are installed under (bridge.outputs reads them).
+OUTPUTS_GROUP = "paperbridge.outputs"
+
+
+def _output_sections_in_place(raw: dict[str, Any]) -> list[ConfigError]:
+    """Move an installed output's top-level section (``[email]``) to ``[outputs.email]``.
+
+    An output's own settings live under ``[outputs.NAME]``; its name alone reads as well, as
+    people write ``[email]`` or ``[matrix]``. Only names no setting of paperbridge's own uses
+    and an installed output has (read from the entry points, without loading any output) are
+    moved, so an unknown section is still reported as one. Both spellings at once is an error.
+    """
+    candidates = [
+        key
+        for key, value in raw.items()
+        if key not in Settings.model_fields and isinstance(value, dict)
+    ]
+    if not candidates:
+        return []
+    from importlib.metadata import entry_points  # only for a file that needs it: ~10 ms
+
+    installed = {entry.name for entry in entry_points(group=OUTPUTS_GROUP)}
+    problems: list[ConfigError] = []
+    outputs = raw.get("outputs")
+    for key in candidates:
+        if key not in installed:
+            continue
+        if not isinstance(outputs, dict):
+            outputs = raw["outputs"] = {}
+        if key in outputs:
+            problems.append(
+                ConfigError(key, f"given twice: as [{key}] and as [outputs.{key}]; keep one")
+            )
+            del raw[key]
+            continue
+        outputs[key] = raw.pop(key)
+    return problems
 
 
 def _read_toml(path: Path | None) -> dict[str, Any]:

@@ -66,7 +66,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from bridge.chat import ChatService
-from bridge.config import Settings, configured_destinations
+from bridge.config import OUTPUTS_GROUP, Settings, configured_destinations
 from bridge.errors import ConfigError
 from bridge.ledger import Ledger
 from bridge.publisher import Publisher
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "paperbridge.outputs"
+ENTRY_POINT_GROUP = OUTPUTS_GROUP
 
 
 class Output(Protocol):

@@ -224,3 +224,18 @@ def test_check_config_shows_the_rhythm_in_effect(tmp_path: Path) -> None:
     )
     assert interval["sources"]["hf"]["poll_every_minutes"] == 30
     assert "poll_cron" not in interval["sources"]["hf"]
+
+
+def test_an_installed_outputs_section_reads_by_its_name_alone(tmp_path: Path) -> None:
+    # [email] is [outputs.email]: the section of the installed email output, by its name.
+    short = load_settings(write(tmp_path, '[email]\nhost = "smtp.lab.example"\n'))
+    assert short.outputs == {"email": {"host": "smtp.lab.example"}}
+    long = load_settings(write(tmp_path, '[outputs.email]\nhost = "smtp.lab.example"\n'))
+    assert long.outputs == short.outputs
+    # Both at once is ambiguous; a name no installed output has is still an unknown setting.
+    with pytest.raises(ConfigError) as both:
+        load_settings(write(tmp_path, "[email]\nport = 25\n[outputs.email]\nport = 587\n"))
+    assert "given twice: as [email] and as [outputs.email]" in str(both.value)
+    with pytest.raises(ConfigError) as unknown:
+        load_settings(write(tmp_path, '[pigeon]\nloft = "roof"\n'))
+    assert "pigeon" in str(unknown.value) and "unknown setting" in str(unknown.value)
