@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -58,6 +58,26 @@ async def send_with_retries(
         log.info("%s: %s; trying again in %.1f s", platform, outcome.reason, delay)
         await sleep(delay)
     return outcome
+
+
+async def post_in_order(
+    client: httpx.AsyncClient,
+    url: str,
+    bodies: Sequence[Any],
+    *,
+    classify: Classify,
+    platform: str,
+    sleep: Sleep = asyncio.sleep,
+) -> SendOutcome:
+    """POST each message of one digest or notice to ``url`` in turn (``send_with_retries``);
+    the first that is not sent ends it, and its outcome is the digest's."""
+    for body in bodies:
+        outcome = await send_with_retries(
+            client, "POST", url, body=body, classify=classify, platform=platform, sleep=sleep
+        )
+        if outcome.status != "sent":
+            return outcome
+    return SendOutcome.sent()
 
 
 def retry_after_header(response: httpx.Response) -> float | None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from adapters.chat_post import Sleep, json_body, retry_after_header, send_with_retries, short
+from adapters.chat_post import Sleep, json_body, post_in_order, retry_after_header, short
 from adapters.chat_text import header_lines, notice_text, paper_lines, split_text
 from adapters.mattermost.markup import MARKUP
 from adapters.secret_logs import keep_out_of_logs, mask
@@ -77,19 +77,14 @@ class MattermostPublisher:
                 " Rocket.Chat webhook URL (https://HOST/hooks/ID)"
             )
         keep_out_of_logs(url)
-        for text in texts:
-            outcome = await send_with_retries(
-                self.client,
-                "POST",
-                url,
-                body={"text": text},
-                classify=_outcome,
-                platform="the Mattermost webhook",
-                sleep=self.sleep,
-            )
-            if outcome.status != "sent":
-                return outcome
-        return SendOutcome.sent()
+        return await post_in_order(
+            self.client,
+            url,
+            [{"text": text} for text in texts],
+            classify=_outcome,
+            platform="the Mattermost webhook",
+            sleep=self.sleep,
+        )
 
 
 def _outcome(response: httpx.Response) -> SendOutcome:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from adapters.chat_post import Sleep, json_body, retry_after_header, send_with_retries, short
+from adapters.chat_post import Sleep, json_body, post_in_order, retry_after_header, short
 from adapters.secret_logs import keep_out_of_logs, mask
 from adapters.teams.card import digest_messages, notice_message
 from bridge.delivery import (
@@ -77,19 +77,14 @@ class TeamsPublisher:
                 f"environment variable {destination.address} does not hold a Teams workflow URL"
             )
         _keep_url_out_of_logs(url)
-        for card in cards:
-            outcome = await send_with_retries(
-                self.client,
-                "POST",
-                url,
-                body=card,
-                classify=_outcome,
-                platform="the Teams workflow",
-                sleep=self.sleep,
-            )
-            if outcome.status != "sent":
-                return outcome
-        return SendOutcome.sent()
+        return await post_in_order(
+            self.client,
+            url,
+            cards,
+            classify=_outcome,
+            platform="the Teams workflow",
+            sleep=self.sleep,
+        )
 
 
 def _keep_url_out_of_logs(url: str) -> None:
