@@ -14,9 +14,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from bridge.delivery import DigestItem
+from bridge.models import Hit, Match, Paper, StoredPaper
 from tests.local_server import LocalServer
 
 
@@ -350,3 +353,32 @@ class FakeMatrix(FakeChatApi):
 
     def contents(self) -> list[dict[str, Any]]:
         return [c.body for c in self.delivered]
+
+
+# -- what the chat-output tests share -------------------------------------------------------
+
+ITEM_TIME = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
+
+
+class Sleeps:
+    """A publisher's sleeper: records each wait and returns at once, moving ``now`` (a clock a
+    publisher may be given, ``clock``) as if the time had passed."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.now = [1000.0]
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now[0] += seconds
+
+    def clock(self) -> float:
+        return self.now[0]
+
+
+def item(n: int, title: str = "Generalization in deep networks", **kw: object) -> DigestItem:
+    """A digest item: paper ``2606.<n>`` matched on "generalisation" in its abstract."""
+    abstract = str(kw.pop("abstract", "We study generalisation in deep networks."))
+    paper = Paper(f"2606.{n:05d}", title, abstract=abstract, **kw)  # type: ignore[arg-type]
+    hits = (Hit("abstract", "generalisation", 9, 23),)
+    return DigestItem(StoredPaper(paper, n, ITEM_TIME, True), Match("s", paper.arxiv_id, hits))

@@ -18,11 +18,11 @@ from adapters.matrix.markup import HTML, WORD_JOINER
 from adapters.matrix.publisher import MatrixPublisher, transaction_id
 from bridge.cli import main
 from bridge.config import DeliverySettings
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription
+from bridge.delivery import Destination, DigestRun, DigestSubscription
 from bridge.ledger import Ledger
-from bridge.models import Hit, Match, Paper, StoredPaper
+from bridge.models import Paper
 from bridge.store import Store
-from tests.fake_chat_apis import FakeMatrix
+from tests.fake_chat_apis import FakeMatrix, Sleeps, item
 from tests.fakes import Clock
 
 T0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
@@ -31,14 +31,6 @@ ROOM = "!lab:example.org"
 HOSTILE = '@room @channel <b>bold</b> <a href="https://matrix.to/#/@alice:x">x</a> [x](javascript:alert(1)) <@U123>'
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
@@ -60,13 +52,6 @@ def publisher(
     return MatrixPublisher(
         client, homeserver=fake.base_url, token=token, papers_per_message=3, sleep=sleeps
     )
-
-
-def item(n: int, title: str = "Generalization in deep networks", **kw: object) -> DigestItem:
-    abstract = str(kw.pop("abstract", "We study generalisation in deep networks."))
-    paper = Paper(f"2606.{n:05d}", title, abstract=abstract, **kw)  # type: ignore[arg-type]
-    hits = (Hit("abstract", "generalisation", 9, 23),)
-    return DigestItem(StoredPaper(paper, n, T0, True), Match("s", paper.arxiv_id, hits))
 
 
 DEST = Destination("matrix-1", "matrix", ROOM, name="lab")

@@ -18,25 +18,17 @@ from adapters.teams.card import BYTES_MAX, MARKUP, inert
 from adapters.teams.publisher import TeamsPublisher
 from bridge.cli import main
 from bridge.config import DeliverySettings
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription
+from bridge.delivery import Destination, DigestRun, DigestSubscription
 from bridge.ledger import Ledger
-from bridge.models import Hit, Match, Paper, StoredPaper
+from bridge.models import Paper
 from bridge.store import Store
-from tests.fake_chat_apis import FakeTeams
+from tests.fake_chat_apis import FakeTeams, Sleeps, item
 from tests.fakes import Clock
 
 T0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 HOSTILE = "@channel <at>Everyone</at> <b>bold</b> [x](javascript:alert(1)) <@U123> *a* _b_"
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
@@ -49,13 +41,6 @@ def teams() -> Iterator[FakeTeams]:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=2.0) as opened:
         yield opened
-
-
-def item(n: int, title: str = "Generalization in deep networks", **kw: object) -> DigestItem:
-    abstract = str(kw.pop("abstract", "We study generalisation in deep networks."))
-    paper = Paper(f"2606.{n:05d}", title, abstract=abstract, **kw)  # type: ignore[arg-type]
-    hits = (Hit("abstract", "generalisation", 9, 23),)
-    return DigestItem(StoredPaper(paper, n, T0, True), Match("s", paper.arxiv_id, hits))
 
 
 DEST = Destination("teams-1", "teams", "LAB_TEAMS", name="lab")

@@ -18,11 +18,11 @@ from adapters.telegram.markup import MARKUP, WORD_JOINER, utf16_length
 from adapters.telegram.publisher import GROUP_INTERVAL, TEXT_MAX, TelegramPublisher
 from bridge.cli import main
 from bridge.config import DeliverySettings
-from bridge.delivery import Destination, DigestItem, DigestRun, DigestSubscription
+from bridge.delivery import Destination, DigestRun, DigestSubscription
 from bridge.ledger import Ledger
-from bridge.models import Hit, Match, Paper, StoredPaper
+from bridge.models import Paper
 from bridge.store import Store
-from tests.fake_chat_apis import FakeTelegram
+from tests.fake_chat_apis import FakeTelegram, Sleeps, item
 from tests.fakes import Clock
 
 T0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
@@ -31,21 +31,6 @@ GROUP = "-1001234567890"
 HOSTILE = '@channel @all <b>bold</b> <script>x</script> [x](javascript:alert(1)) <@U123> & "q"'
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
-
-
-class Sleeps:
-    """Records each wait and moves the publisher's clock as if the time had passed."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-        self.now = [1000.0]
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now[0] += seconds
-
-    def clock(self) -> float:
-        return self.now[0]
 
 
 @pytest.fixture
@@ -72,13 +57,6 @@ def publisher(
         sleep=sleeps,
         clock=sleeps.clock,
     )
-
-
-def item(n: int, title: str = "Generalization in deep networks", **kw: object) -> DigestItem:
-    abstract = str(kw.pop("abstract", "We study generalisation in deep networks."))
-    paper = Paper(f"2606.{n:05d}", title, abstract=abstract, **kw)  # type: ignore[arg-type]
-    hits = (Hit("abstract", "generalisation", 9, 23),)
-    return DigestItem(StoredPaper(paper, n, T0, True), Match("s", paper.arxiv_id, hits))
 
 
 DEST = Destination("telegram-1", "telegram", GROUP, name="lab")
