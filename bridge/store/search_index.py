@@ -91,7 +91,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain, product
 from typing import Any, TypeAlias
 
@@ -827,8 +827,14 @@ def to_tsquery(expr: Expr) -> str:
 # size limit: each token takes at least two characters of index text (itself and a space), so
 # it has fewer than 16,383 tokens and gaps, and costs at most ten bytes a character.
 _PG_NO_LIMITS = 30_000
-# "12B": position 12 in a field of weight B, for every position such a doc can have.
-_PG_LABELS = {weight: [f"{at}{weight}" for at in range(_PG_MAX_POSITION + 1)] for weight in "ABCD"}
+
+
+@cache
+def _pg_labels(weight: str) -> list[str]:
+    """Each position's label in a field of this weight ("12B": position 12, weight B), for
+    every position such a doc can have; built on first use, as only PostgreSQL stores need
+    them and every command imports this module."""
+    return [f"{at}{weight}" for at in range(_PG_MAX_POSITION + 1)]
 
 
 def to_tsvector(doc: IndexDoc) -> str:
@@ -849,7 +855,7 @@ def to_tsvector(doc: IndexDoc) -> str:
             tokens = [token for token in tokens if not token.startswith(TITLE_COPY)]
         if column == "authors":
             tokens = [t if t == SEPARATOR else _PG_AUTHOR + t for t in tokens]
-        labels = _PG_LABELS[weight]
+        labels = _pg_labels(weight)
         get = positions.get
         for at, token in enumerate(tokens, position):
             where = get(token)
