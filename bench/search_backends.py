@@ -107,7 +107,7 @@ def kinds(count: int, papers: int) -> dict[str, list[tuple[str, int]]]:
     base = query_sets(count, papers)
     rng = random.Random(11)
     common = base["common term"]
-    words = [q for q in base["two terms"] for q in q.split()]
+    words = [word for pair in base["two terms"] for word in pair.split()]
     nonsense = ["".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(7)) for _ in range(count)]
     return {
         "common term": [(q, 1) for q in common],
