@@ -35,6 +35,7 @@ from adapters.atom.serving import (
     Answer,
     ExactFeedPaths,
     RawResponse,
+    app_path,
     base_url,
     request_headers,
     send_text,
@@ -48,6 +49,7 @@ from bridge.query.hints import empty_result_hints
 from bridge.search import UPVOTES_POOL, Order, SearchResults, order_for, search_store
 from bridge.search_pool import SearchPool, shared_pool
 from bridge.store import Store
+from bridge.web import FastAnswer, FastPath
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,8 @@ class FeedSite:
         # The feed list (OPML) comes from the settings read at start: it changed then at most.
         self.started = datetime.now(UTC).replace(microsecond=0)
         self._store_created: datetime | None = None
+        # fast_answer's table: feed URL -> route template, path parameters, feed family.
+        self._fast_table: dict[str, tuple[str, dict[str, str], str]] | None = None
 
     def store_created(self) -> datetime:
         """When the store was created (blocking, read once): an empty feed's updated time."""
@@ -506,8 +510,8 @@ class FeedSite:
             Route("/favicon.ico", self.favicon),
         ]
 
-    def middleware(self) -> list[Middleware]:
-        """The fast path for every configured feed URL (see ExactFeedPaths)."""
+    def _exact_paths(self) -> dict[str, tuple[Route, dict[str, str]]]:
+        """Every configured feed URL: its route and the path parameters routing would find."""
         everything, subscription, search = self._feed_routes()
         table: dict[str, tuple[Route, dict[str, str]]] = {}
         for fmt in FORMATS:
@@ -516,7 +520,36 @@ class FeedSite:
             for name in self.catalog.subscriptions:
                 params = {"name": name, "fmt": fmt}
                 table[f"/feeds/subscriptions/{name}.{fmt}"] = (subscription, params)
-        return [Middleware(ExactFeedPaths, table=table)]
+        return table
+
+    def middleware(self) -> list[Middleware]:
+        """The fast path for every configured feed URL (see ExactFeedPaths)."""
+        return [Middleware(ExactFeedPaths, table=self._exact_paths())]
+
+    def fast_paths(self) -> list[FastPath]:
+        """Cached feeds answered in front of the web app (bridge.web.FrontDoor)."""
+        return [self.fast_answer]
+
+    def fast_answer(self, scope: Scope) -> FastAnswer | None:
+        """A configured feed URL whose bytes are cached: the answer ``FeedEndpoint`` would
+        send (the route's template for metrics, status, headers, body); None for anything
+        else, a failure included, which the app then answers as usual."""
+        if self._fast_table is None:
+            self._fast_table = {
+                path: (route.path, params, route.endpoint.kind)
+                for path, (route, params) in self._exact_paths().items()
+                if isinstance(route.endpoint, FeedEndpoint)
+            }
+        found = self._fast_table.get(app_path(scope))
+        if found is None or scope["method"] not in ("GET", "HEAD"):
+            return None
+        template, params, kind = found
+        scope["path_params"] = params
+        try:
+            hit = self.cached(scope, kind)
+        except _Failure:
+            return None
+        return None if hit is None else (template, *hit)
 
 
 def _notice(report: HealthReport) -> page.HealthNotice:
