@@ -123,3 +123,22 @@ async def test_a_fast_path_that_fails_leaves_the_request_to_the_app(bridge: Brid
         answer = await c.get("/feeds/all.atom")
     assert answer.status_code == 200 and inner.paths == ["/feeds/all.atom"]
     assert timed.count(route=FEED_ROUTE, method="GET", status="200") == 0
+
+
+async def test_accept_and_host_are_remembered_per_client_kind_and_bounded(bridge: Bridge) -> None:
+    site = FeedSite(bridge, FeedOptions(version_ttl=60))
+    door = create_web_app(bridge, extra_routes=site.routes(), fast_paths=site.fast_paths())
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    reader = {"Accept": "application/atom+xml"}
+    async with client(door) as c:
+        for _ in range(2):  # the second round is answered from what the first worked out
+            page = await c.get("/feeds/all.atom", headers=browser)
+            feed = await c.get("/feeds/all.atom", headers=reader)
+            other = await c.get("/feeds/all.atom", headers={**reader, "Host": "papers.example"})
+            assert page.headers["content-type"].startswith("text/html")
+            assert feed.headers["content-type"].startswith("application/atom+xml")
+            assert b"http://feeds.test/feeds/all.atom" in feed.content
+            assert b"http://papers.example/feeds/all.atom" in other.content
+        for n in range(300):  # clients choose the Host header: the memo stays bounded
+            await c.get("/feeds/all.atom", headers={"Host": f"h{n}.example"})
+    assert len(site._negotiated) <= 256
