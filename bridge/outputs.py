@@ -29,9 +29,9 @@ outputs owning one kind are one too. An output's own section of the settings fil
 file need neither settings nor a connection. ``create`` makes an output that runs inside
 ``serve`` and ``deliver``; it brings any of: publishers for its destination kinds (the ledger
 posts digests through them), HTTP routes and middleware mounted in ``serve``'s web server
-(slash commands, OAuth, feeds) and fast paths answering from memory in front of it (cached
-feeds), and background connections (Discord's gateway, Slack's Socket
-Mode). ``serve`` starts outputs with ``listen=True``; ``paperbridge deliver`` starts them with
+(slash commands, OAuth, feeds), fast paths answering from memory in front of it (cached
+feeds), and background connections (Discord's gateway, Slack's Socket Mode). ``serve``
+starts outputs with ``listen=True``; ``paperbridge deliver`` starts them with
 ``listen=False``, which opens only what posting needs. An output that is not configured (no
 token) returns None from ``create``; one configured wrong is refused before anything starts,
 with every problem ``check`` finds (``check-config`` runs the same checks).

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.atom import FeedOptions, FeedSite
+from adapters.atom.output import FeedsOutput
 from bridge import metrics
 from bridge.app import Bridge, open_bridge
 from bridge.config import Settings
 from bridge.models import Paper
+from bridge.outputs import Output, output_fast_paths
 from bridge.web import FastAnswer, FrontDoor, create_web_app
 
 FEED_ROUTE = "/feeds/all.{fmt}"
@@ -142,3 +146,27 @@ async def test_accept_and_host_are_remembered_per_client_kind_and_bounded(bridge
         for n in range(300):  # clients choose the Host header: the memo stays bounded
             await c.get("/feeds/all.atom", headers={"Host": f"h{n}.example"})
     assert len(site._negotiated) <= 256
+
+
+class PlainOutput:
+    """An output with routes of its own and no fast path (``fast_paths`` is optional)."""
+
+    name = "plain"
+
+    def publishers(self) -> dict[str, Any]:
+        return {}
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    async def start(self, *, listen: bool) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_serve_takes_the_fast_paths_of_the_outputs_that_bring_any(bridge: Bridge) -> None:
+    site = FeedSite(bridge)
+    outputs: list[Output] = [PlainOutput(), FeedsOutput(site)]
+    assert output_fast_paths(outputs) == [site.fast_answer]

@@ -1,5 +1,6 @@
 """The feeds and the web page as an output ``serve`` mounts (bridge.outputs): routes, the
-feed fast-path middleware and the cached-feed fast path, over the running bridge. ``deliver`` serves no page: none there."""
+feed fast-path middleware and the cached-feed fast path (bridge.web.FrontDoor), over the
+running bridge. ``deliver`` serves no page: none there."""
 
 from __future__ import annotations
 
