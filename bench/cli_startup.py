@@ -81,7 +81,11 @@ def main() -> None:
     args = parser.parse_args()
 
     # The default settings: no config file from the environment changes what is measured.
-    env = {k: v for k, v in os.environ.items() if k != "PAPERBRIDGE_CONFIG"}
+    # PYTHONDONTWRITEBYTECODE is dropped too: an installed paperbridge has its .pyc files,
+    # and without them every run compiles the whole bridge package again (with it set, the
+    # warm-up below wrote none, and earlier figures included that compile).
+    dropped = ("PAPERBRIDGE_CONFIG", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     with tempfile.TemporaryDirectory(prefix="cli-startup-") as tmp:
         where = args.store_dir or Path(tmp)
         if args.store_dir is None:

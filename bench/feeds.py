@@ -129,7 +129,12 @@ async def serve_feed(database_url: str, port: int) -> None:
     async with open_bridge(settings_for(database_url)) as bridge:
         # Exactly what bridge.commands.serve builds.
         feeds = FeedSite(bridge)
-        app = create_web_app(bridge, extra_routes=feeds.routes(), middleware=feeds.middleware())
+        app = create_web_app(
+            bridge,
+            extra_routes=feeds.routes(),
+            middleware=feeds.middleware(),
+            fast_paths=feeds.fast_paths(),
+        )
         await uvicorn.Server(uvicorn_config(app, port, LimitedHttpToolsProtocol)).serve()
 
 

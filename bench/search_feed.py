@@ -156,7 +156,12 @@ async def measure(url: str, kinds: dict[str, list[str]]) -> None:
     async with open_bridge(settings) as bridge:
         store = bridge.store
         site = FeedSite(bridge, FeedOptions(version_ttl=60, stale_grace=None))
-        app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
+        app = create_web_app(
+            bridge,
+            extra_routes=site.routes(),
+            middleware=site.middleware(),
+            fast_paths=site.fast_paths(),
+        )
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
             start = time.perf_counter()

@@ -8,11 +8,17 @@ process did, and a scraper adds them up across processes.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
 
 import prometheus_client
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The text format /metrics has always been served in; every Prometheus version reads it.
@@ -53,7 +59,13 @@ class Counter:
 
 
 class Histogram:
-    """A prometheus_client histogram; ``observe_labels`` is the per-request path."""
+    """A histogram counted in plain lists and read by the registry at scrape time.
+
+    Every HTTP request is observed here. prometheus_client's own histogram takes a lock per
+    value and walks the buckets in Python on each observation (2.4 µs, a third of what a
+    cached feed costs the app); here it is one bisect and two additions under one lock. The
+    exposition is the same: cumulative ``_bucket`` lines with ``le``, ``_count`` and ``_sum``.
+    """
 
     def __init__(
         self,
@@ -63,22 +75,48 @@ class Histogram:
         buckets: Sequence[float] = DEFAULT_BUCKETS,
         registry: CollectorRegistry = REGISTRY,
     ) -> None:
+        bounds = [float(bound) for bound in buckets]
+        if bounds != sorted(bounds):
+            raise ValueError(f"{name}: buckets not in order: {buckets}")
+        if not bounds or bounds[-1] != math.inf:
+            bounds.append(math.inf)
         self.name = name
+        self.help_text = help_text
+        self.labels = tuple(labels)
         self.registry = registry
-        self._metric = prometheus_client.Histogram(
-            name, help_text, labels, buckets=buckets, registry=registry
-        )
-        # Label values in order -> child: ``labels()`` checks and locks on every call.
-        self._children: dict[tuple[str, ...], prometheus_client.Histogram] = {}
+        self._bounds = tuple(bounds)
+        self._le = [floatToGoString(bound) for bound in bounds]
+        # Label values -> observations per bucket (not cumulative), then the sum.
+        self._series: dict[tuple[str, ...], list[float]] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
 
     def observe(self, value: float, **labels: str) -> None:
-        self._metric.labels(**labels).observe(value)
+        if set(labels) != set(self.labels):
+            raise ValueError(f"{self.name} takes the labels {self.labels}, not {tuple(labels)}")
+        self.observe_labels(tuple(str(labels[name]) for name in self.labels), value)
 
     def observe_labels(self, key: tuple[str, ...], value: float) -> None:
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self._metric.labels(*key)
-        child.observe(value)
+        """``key``: the label values in order (the per-request path: not checked)."""
+        index = bisect_left(self._bounds, value)  # the first bucket with value <= le
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = [0.0] * (len(self._bounds) + 1)
+            series[index] += 1
+            series[-1] += value
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self.name, self.help_text, labels=self.labels)]
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.help_text, labels=self.labels)
+        with self._lock:
+            taken = [(key, series.copy()) for key, series in self._series.items()]
+        for key, series in taken:
+            cumulative = accumulate(series[:-1])
+            family.add_metric(list(key), list(zip(self._le, cumulative, strict=True)), series[-1])
+        yield family
 
     def count(self, **labels: str) -> int:
         return int(self.registry.get_sample_value(f"{self.name}_count", labels) or 0)
@@ -152,6 +190,14 @@ class RequestTimer:
             await self.app(scope, receive, send_status)
         finally:
             template = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            labels = (template, method, str(status))
-            self.histogram.observe_labels(labels, time.perf_counter() - start)
+            observe_request(self.histogram, template, scope["method"], status, start)
+
+
+def observe_request(
+    histogram: Histogram, template: str, method: str, status: int, started: float
+) -> None:
+    """One HTTP request into ``histogram``: its route template, method and status, and the
+    seconds since ``started`` (``time.perf_counter()``). RequestTimer and the web server's
+    front door (bridge.web) both count through here, so their labels are the same."""
+    labels = (template, method if method in _METHODS else "other", str(status))
+    histogram.observe_labels(labels, time.perf_counter() - started)

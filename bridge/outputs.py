@@ -29,8 +29,9 @@ outputs owning one kind are one too. An output's own section of the settings fil
 file need neither settings nor a connection. ``create`` makes an output that runs inside
 ``serve`` and ``deliver``; it brings any of: publishers for its destination kinds (the ledger
 posts digests through them), HTTP routes and middleware mounted in ``serve``'s web server
-(slash commands, OAuth, feeds), and background connections (Discord's gateway, Slack's Socket
-Mode). ``serve`` starts outputs with ``listen=True``; ``paperbridge deliver`` starts them with
+(slash commands, OAuth, feeds), fast paths answering from memory in front of it (cached
+feeds), and background connections (Discord's gateway, Slack's Socket Mode). ``serve``
+starts outputs with ``listen=True``; ``paperbridge deliver`` starts them with
 ``listen=False``, which opens only what posting needs. An output that is not configured (no
 token) returns None from ``create``; one configured wrong is refused before anything starts,
 with every problem ``check`` finds (``check-config`` runs the same checks).
@@ -40,6 +41,7 @@ with every problem ``check`` finds (``check-config`` runs the same checks).
         def publishers(self) -> Mapping[str, Publisher]
         def routes(self) -> list[BaseRoute]
         def middleware(self) -> list[Middleware]      # optional
+        def fast_paths(self) -> list[FastPath]        # optional (bridge.web.FrontDoor)
         async def start(self, *, listen: bool) -> None
         async def stop(self) -> None
 
@@ -75,6 +77,7 @@ from bridge.store import Store
 if TYPE_CHECKING:
     from bridge.app import Bridge
     from bridge.health import HealthCheck
+    from bridge.web import FastPath
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +238,16 @@ def output_middleware(outputs: list[Output]) -> list[Middleware]:
         middleware = getattr(output, "middleware", None)
         if middleware is not None:
             found += middleware()
+    return found
+
+
+def output_fast_paths(outputs: list[Output]) -> list[FastPath]:
+    """The fast paths of the outputs that bring any (``fast_paths`` is optional)."""
+    found: list[FastPath] = []
+    for output in outputs:
+        fast_paths = getattr(output, "fast_paths", None)
+        if fast_paths is not None:
+            found += fast_paths()
     return found
 
 

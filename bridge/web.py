@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
@@ -12,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge import metrics
 from bridge.app import Bridge
@@ -101,17 +104,72 @@ def metrics_routes(gauges: StoreGauges | None = None) -> list[BaseRoute]:
     return [Route("/metrics", exposition)]
 
 
+# A request answered from memory: the route template (its metrics label), status, header
+# list and body.
+FastAnswer: TypeAlias = tuple[str, int, list[tuple[bytes, bytes]], bytes]
+# Looks at a request's scope and returns its answer when it has one ready, else None. It must
+# not await or block: it runs on the event loop for every request.
+FastPath: TypeAlias = Callable[[Scope], FastAnswer | None]
+
+
+class FrontDoor:
+    """Pure ASGI app in front of Starlette: answers the requests a fast path has ready.
+
+    Nearly all of ``serve``'s traffic is feed readers polling a few URLs whose bytes are
+    cached. Through Starlette such a hit passes its entry, ServerErrorMiddleware and
+    RequestTimer (a coroutine frame and a ``send`` wrapper each) before any feed code runs;
+    here it is one lookup and two sends, timed into the same histogram with the same labels.
+    Everything else (a miss, a failure, another route) goes to the app unchanged. A fast
+    path that raises hands the request to the app too, which then answers, logs and counts
+    the failure exactly as it does without this door.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        fast_paths: Sequence[FastPath],
+        histogram: metrics.Histogram = metrics.REQUEST_SECONDS,
+    ) -> None:
+        self.app = app
+        self.fast_paths = tuple(fast_paths)
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            started = time.perf_counter()
+            for fast in self.fast_paths:
+                try:
+                    found = fast(scope)
+                except Exception:  # noqa: BLE001 - the app answers it (see the docstring)
+                    break
+                if found is not None:
+                    template, status, headers, body = found
+                    try:
+                        await send(
+                            {"type": "http.response.start", "status": status, "headers": headers}
+                        )
+                        await send({"type": "http.response.body", "body": body})
+                    finally:
+                        metrics.observe_request(
+                            self.histogram, template, scope["method"], status, started
+                        )
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_web_app(
     bridge: Bridge,
     extra_routes: list[BaseRoute] | None = None,
     middleware: list[Middleware] | None = None,
     health: HealthCheck | None = None,
-) -> Starlette:
+    fast_paths: Sequence[FastPath] = (),
+) -> ASGIApp:
     """Health, metrics and the adapters' routes; ``middleware`` runs inside the request timer.
     ``health`` (default: from the store alone) adds what this process knows beyond the store:
-    ``serve`` passes one that knows its crashed jobs."""
+    ``serve`` passes one that knows its crashed jobs. ``fast_paths`` answer from memory in
+    front of it all (FrontDoor)."""
     check = health or HealthCheck(bridge.settings, bridge.store, [s.name for s in bridge.sources])
-    return Starlette(
+    app = Starlette(
         # Mounted routes first: feeds are nearly all the traffic, and each route tried before
         # the matching one costs a regex match. None of them claims /healthz or /metrics.
         routes=[
@@ -121,3 +179,4 @@ def create_web_app(
         ],
         middleware=[Middleware(metrics.RequestTimer), *(middleware or [])],
     )
+    return FrontDoor(app, fast_paths) if fast_paths else app

@@ -332,7 +332,12 @@ async def test_search_feed_finds_both_forms(tmp_path: Path) -> None:
     async with open_bridge(settings) as bridge:
         bridge.store.add_papers(OOD_PAPERS, now=T0)
         site = FeedSite(bridge, FeedOptions(version_ttl=0, stale_grace=None))
-        app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
+        app = create_web_app(
+            bridge,
+            extra_routes=site.routes(),
+            middleware=site.middleware(),
+            fast_paths=site.fast_paths(),
+        )
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://feeds.test") as client:
             feed = (await client.get("/feeds/search.json", params={"q": "OOD"})).json()

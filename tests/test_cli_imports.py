@@ -67,6 +67,18 @@ def test_search_imports_no_web_chat_or_http_stack(store_dir: Path) -> None:
     assert not {"bridge.commands.serving", "bridge.app", "bridge.web", "bridge.outputs"} & modules
     # A search in a SQLite store loads no PostgreSQL dialect (about 65 ms of imports).
     assert "sqlalchemy.dialects.postgresql" not in modules
+    # Nor the percolator, which matches subscriptions (about a tenth of the imports).
+    assert "bridge.query.percolator" not in modules
+
+
+def test_the_percolator_is_still_reachable_from_bridge_query() -> None:
+    import bridge.query
+    from bridge.query import Percolator
+    from bridge.query.percolator import Percolator as Defined
+
+    assert Percolator is Defined is bridge.query.Percolator
+    with pytest.raises(AttributeError):
+        bridge.query.no_such_name  # noqa: B018
 
 
 def test_importing_the_cli_alone_loads_no_command(store_dir: Path) -> None:

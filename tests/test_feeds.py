@@ -60,7 +60,12 @@ async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
 def client_for(bridge: Bridge, options: FeedOptions | None = None) -> httpx.AsyncClient:
     """The app in-process: what a real socket would add is covered in test_web_server."""
     site = FeedSite(bridge, options or FeedOptions(version_ttl=0, stale_grace=None))
-    app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
+    app = create_web_app(
+        bridge,
+        extra_routes=site.routes(),
+        middleware=site.middleware(),
+        fast_paths=site.fast_paths(),
+    )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://feeds.test")
 
 

@@ -55,7 +55,12 @@ async def bridge(database_url: str) -> AsyncIterator[Bridge]:
 
 def client_for(bridge: Bridge) -> httpx.AsyncClient:
     site = FeedSite(bridge, FeedOptions(version_ttl=0, stale_grace=None))
-    app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
+    app = create_web_app(
+        bridge,
+        extra_routes=site.routes(),
+        middleware=site.middleware(),
+        fast_paths=site.fast_paths(),
+    )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://feeds.test")
 
 

@@ -35,7 +35,12 @@ async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
 
 def client_for(bridge: Bridge) -> httpx.AsyncClient:
     site = FeedSite(bridge, FeedOptions(version_ttl=0, stale_grace=None))
-    app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
+    app = create_web_app(
+        bridge,
+        extra_routes=site.routes(),
+        middleware=site.middleware(),
+        fast_paths=site.fast_paths(),
+    )
     # A server error reaches the test as a 500 answer, not as the exception itself.
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://feeds.test")

@@ -3,12 +3,14 @@ timer, and the gauges read from the store at scrape time that alerts are written
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -93,12 +95,44 @@ def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
     assert latency.count(route="/a") == 4
 
 
+def test_histogram_exposition_is_prometheus_clients_own() -> None:
+    # Counted in plain lists (bridge.metrics.Histogram), read as prometheus_client reads its
+    # own histogram: the same lines, labels, order and values.
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    names = ("route", "method", "status")
+    reference = prometheus_client.Histogram(
+        "demo_http_seconds",
+        'Help with "quotes" \\ and more.',
+        names,
+        buckets=metrics.DEFAULT_BUCKETS,
+        registry=theirs,
+    )
+    mine = Histogram("demo_http_seconds", 'Help with "quotes" \\ and more.', names, registry=ours)
+    picks = random.Random(7)
+    for _ in range(500):
+        seconds = picks.choice([0.0005, 0.001, 5.0, 9.5, picks.random(), picks.random() / 100])
+        key = (
+            picks.choice(["/a", "/b/{x}", 'un"match\\ed\n']),
+            "GET",
+            picks.choice(["200", "304"]),
+        )
+        reference.labels(*key).observe(seconds)
+        mine.observe_labels(key, seconds)
+    assert generate_latest(ours).decode() == generate_latest(theirs).decode()
+    with pytest.raises(ValueError):
+        mine.observe(1.0, route="/a")
+
+
 def test_counting_from_many_threads_loses_nothing() -> None:
     counter = Counter("demo_total", "Threads.", registry=CollectorRegistry())
+    latency = Histogram(
+        "demo_threads_seconds", "Threads.", ("route",), registry=CollectorRegistry()
+    )
 
     def work() -> None:
         for _ in range(10_000):
             counter.inc()
+            latency.observe_labels(("/a",), 0.01)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
@@ -106,6 +140,7 @@ def test_counting_from_many_threads_loses_nothing() -> None:
     for thread in threads:
         thread.join()
     assert counter.value() == 40_000
+    assert latency.count(route="/a") == 40_000
 
 
 async def test_request_timer_labels_by_route_template_and_bounds_methods() -> None:

@@ -95,7 +95,10 @@ class LiveServer(LocalServer):
                 self._loop = asyncio.get_running_loop()
                 site = FeedSite(bridge, self.options)
                 app = create_web_app(
-                    bridge, extra_routes=site.routes(), middleware=site.middleware()
+                    bridge,
+                    extra_routes=site.routes(),
+                    middleware=site.middleware(),
+                    fast_paths=site.fast_paths(),
                 )
                 config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
                 self._server = uvicorn.Server(config)

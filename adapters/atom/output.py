@@ -1,5 +1,6 @@
-"""The feeds and the web page as an output ``serve`` mounts (bridge.outputs): routes and the
-feed fast-path middleware, over the running bridge. ``deliver`` serves no page: none there."""
+"""The feeds and the web page as an output ``serve`` mounts (bridge.outputs): routes, the
+feed fast-path middleware and the cached-feed fast path (bridge.web.FrontDoor), over the
+running bridge. ``deliver`` serves no page: none there."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.routing import BaseRoute
 from adapters.atom.routes import FeedOptions, FeedSite
 from bridge.outputs import OutputContext
 from bridge.publisher import Publisher
+from bridge.web import FastPath
 
 
 class FeedsOutput:
@@ -27,6 +29,9 @@ class FeedsOutput:
 
     def middleware(self) -> list[Middleware]:
         return self.site.middleware()
+
+    def fast_paths(self) -> list[FastPath]:
+        return self.site.fast_paths()
 
     async def start(self, *, listen: bool) -> None:
         pass

@@ -44,6 +44,12 @@ def request_headers(scope: Scope) -> dict[bytes, str]:
     return found
 
 
+def app_path(scope: Scope) -> str:
+    """The request's path inside the app: without the root path it is mounted under."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def base_url(scope: Scope, host: str | None) -> str:
     """scheme://host[:port]/root_path, as Starlette's request.base_url has it, unslashed."""
     if not host or not _HOST.fullmatch(host):
@@ -112,8 +118,7 @@ class ExactFeedPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path, root = scope["path"], scope.get("root_path", "")
-            found = self.table.get(path[len(root) :] if root and path.startswith(root) else path)
+            found = self.table.get(app_path(scope))
             if found is not None:
                 scope["route"], scope["path_params"] = found
                 await found[0].app(scope, receive, send)

@@ -24,7 +24,12 @@ from bridge.health import LOAD_MEANWHILE, HealthCheck, local_time, next_poll
 from bridge.http_limits import LimitedHttpToolsProtocol
 from bridge.jobs import DeliveryJobs, schedule_poll
 from bridge.ledger import build_ledger, sync_configured
-from bridge.outputs import OutputContext, output_middleware, running_outputs
+from bridge.outputs import (
+    OutputContext,
+    output_fast_paths,
+    output_middleware,
+    running_outputs,
+)
 from bridge.scheduler import Scheduler
 from bridge.store import safe_url
 from bridge.web import create_web_app
@@ -101,7 +106,11 @@ async def _serve(settings: Settings, sock: socket.socket, host: str, port: int) 
         DeliveryJobs(scheduler, ledger).install()
         routes = [route for output in outputs for route in output.routes()]
         app = create_web_app(
-            bridge, extra_routes=routes, middleware=output_middleware(outputs), health=health
+            bridge,
+            extra_routes=routes,
+            middleware=output_middleware(outputs),
+            health=health,
+            fast_paths=output_fast_paths(outputs),
         )
         config = uvicorn.Config(
             app,

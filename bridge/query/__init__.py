@@ -4,6 +4,8 @@
 whether a paper matches and where, ``percolator`` matches many subscriptions at once.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bridge.query.evaluate import (
     PaperIndex,
     anchor_terms,
@@ -35,7 +37,20 @@ from bridge.query.parser import (
     format_query_error,
     parse_query,
 )
-from bridge.query.percolator import Percolator
+
+if TYPE_CHECKING:
+    from bridge.query.percolator import Percolator
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the percolator (a tenth of `paperbridge search`'s imports) is loaded where
+    # subscriptions are matched, not by every command that parses a query (issue 14).
+    if name == "Percolator":
+        from bridge.query.percolator import Percolator
+
+        return Percolator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_FIELDS",
