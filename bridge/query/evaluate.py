@@ -22,9 +22,10 @@ when there is none, e.g. ``upvotes>=10``). Look candidates up by either, then co
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from functools import partial
-from itertools import chain
+from itertools import accumulate, chain
 from operator import itemgetter
 from typing import TypeAlias
 
@@ -146,22 +147,20 @@ class PaperIndex:
             derive(self.postings[name], self.texts[name], self.exact)
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
+        # The joined text is scanned once (one call, not one per author): separators hold no
+        # word, so each token lies in one item, found by its offset. The positions of item k
+        # are shifted by k, the gap left after each item before it.
+        text = LIST_SEPARATOR.join(items)
+        starts = list(accumulate([len(item) + len(LIST_SEPARATOR) for item in items[:-1]]))
         postings: Postings = {}
-        offset = 0
-        base = 0
-        for item in items:
-            width = 0
-            for term, position, start, end, span in scan(item, stem):
-                width = max(width, position + span)
-                posting = (base + position, offset + start, offset + end, span)
-                entry = postings.get(term)
-                if entry is None:
-                    postings[term] = [posting]
-                else:
-                    entry.append(posting)
-            base += width + 1  # the gap keeps phrases inside one item
-            offset += len(item) + len(LIST_SEPARATOR)
-        self.texts[name] = LIST_SEPARATOR.join(items)
+        for term, position, start, end, span in scan(text, stem) if text else ():
+            posting = (position + bisect_right(starts, start), start, end, span)
+            entry = postings.get(term)
+            if entry is None:
+                postings[term] = [posting]
+            else:
+                entry.append(posting)
+        self.texts[name] = text
         self.postings[name] = postings
         self._add_exact(name, stem)
 

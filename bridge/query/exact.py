@@ -23,6 +23,7 @@ from bridge.query.normalize import normalize_word, scan
 __all__ = [
     "EXACT_MARK",
     "candidate_terms",
+    "clear_caches",
     "derive",
     "exact_form",
     "is_exact",
@@ -75,6 +76,13 @@ def _by_candidate(keys: frozenset[str]) -> dict[str, tuple[str, ...]]:
         for term in candidate_terms(key):
             found.setdefault(term, []).append(key)
     return {term: tuple(words) for term, words in found.items()}
+
+
+def clear_caches() -> None:
+    """Forget the exact forms and candidates worked out so far, as after a start (benchmarks)."""
+    candidate_terms.cache_clear()
+    exact_form.cache_clear()
+    _by_candidate.cache_clear()
 
 
 def derive(postings: Postings, text: str, keys: frozenset[str]) -> None:

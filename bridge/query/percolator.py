@@ -71,12 +71,16 @@ from bridge.query.parser import (
     DEFAULT_FIELDS,
     And,
     Category,
+    ListedOn,
     Node,
+    Not,
     Or,
+    PaperId,
     Phrase,
     Query,
     Source,
     Term,
+    Upvotes,
     parse_query,
 )
 
@@ -228,6 +232,7 @@ def _shaped_plan(query: Query) -> _Plan:
     if dnf is None:
         anchors = anchor_terms(root)
         filed = tuple(sorted(anchors)) if anchors is not None else None
+        root = _cheap_first(root)
         return _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
@@ -242,6 +247,26 @@ def _shaped_plan(query: Query) -> _Plan:
     return _Plan(
         frozenset(dnf), root, kind, tuple(dnf), leaves, frozenset(leaves), filed, frozenset()
     )
+
+
+# What a condition costs to check on an analyzed paper: a field of the paper, a word's
+# postings, a phrase's walk through them, a subtree.
+_COST = {ListedOn: 0, Upvotes: 0, PaperId: 0, Source: 0, Category: 0, Term: 1, Phrase: 2}
+
+
+def _cheap_first(node: Node) -> Node:
+    """The same tree with each AND's cheapest conditions first, so a paper that fails one
+    (``... date>=2025-01-01`` on an older paper) is turned away before any phrase is walked.
+    Whether a tree matches, and its hits (merged in field and text order), do not depend on
+    the order of an AND's children."""
+    if isinstance(node, And):
+        children = sorted(map(_cheap_first, node.children), key=lambda c: _COST.get(type(c), 3))
+        return And(tuple(children), node.position)
+    if isinstance(node, Or):
+        return Or(tuple(map(_cheap_first, node.children)), node.position)
+    if isinstance(node, Not):
+        return Not(_cheap_first(node.child), node.position)
+    return node
 
 
 @contextmanager
