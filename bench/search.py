@@ -20,9 +20,11 @@ path imports use, with index docs worked out in worker processes. Reruns reuse t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
+import pickle
 import random
 import statistics
 import sys
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from corpus import make_batch, paper_from_row, synthetic_paper, vocabulary  # noqa: E402
 
 from bridge.errors import SearchTooBroad  # noqa: E402
+from bridge.models import Paper  # noqa: E402
 from bridge.query import parse_query  # noqa: E402
 from bridge.query.normalize import normalize_word  # noqa: E402
 from bridge.search import SearchResults, search_store  # noqa: E402
@@ -64,14 +67,37 @@ STOPWORDS = set(
 )
 
 
-def build(path: Path, papers: int, workers: int) -> float:
-    """Build the store at ``path`` (in a temporary file, renamed when complete)."""
+def build(path: Path, papers: int, workers: int, distinct: int | None = None) -> float:
+    """Build the store at ``path`` (in a temporary file, renamed when complete).
+
+    With ``distinct`` (fewer than ``papers``), only that many papers are generated and they are
+    stored again and again under later ids and listing days (``copied``): generating a paper
+    and its index text is most of a build's time. Every word then occurs in the same share of
+    papers as in a fully generated store, each text ``papers / distinct`` times.
+    """
     tmp = path.with_suffix(".building")
     for leftover in tmp.parent.glob(tmp.name + "*"):
         leftover.unlink()
     store = open_store(f"sqlite:///{tmp}")
-    context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
+    if distinct:
+        _build_copies(store, papers, distinct, workers, start)
+    else:
+        _build_generated(store, papers, workers, start)
+    elapsed = time.perf_counter() - start
+    print("  merging the search index (what an import does at its end) ...", file=sys.stderr)
+    merge_start = time.perf_counter()
+    store.optimize_search_index()
+    elapsed += time.perf_counter() - merge_start
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    tmp.rename(path)
+    return elapsed
+
+
+def _build_generated(store: Store, papers: int, workers: int, start: float) -> None:
+    context = multiprocessing.get_context("spawn")
     base = datetime(2020, 1, 1, tzinfo=UTC)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -85,16 +111,56 @@ def build(path: Path, papers: int, workers: int) -> float:
         while pending:
             done += _store(store, pending.popleft().result(), base, done)
             _progress(done, papers, start)
-    elapsed = time.perf_counter() - start
-    print("  merging the search index (what an import does at its end) ...", file=sys.stderr)
-    merge_start = time.perf_counter()
-    store.optimize_search_index()
-    elapsed += time.perf_counter() - merge_start
-    store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    tmp.rename(path)
-    return elapsed
+
+
+def _build_copies(store: Store, papers: int, distinct: int, workers: int, start: float) -> None:
+    generated = _generated(distinct, workers)
+    print(
+        f"  {distinct:,} papers generated after {time.perf_counter() - start:,.0f} s",
+        file=sys.stderr,
+    )
+    done = 0
+    with store.bulk_writer() as writer:
+        for copy in range(-(-papers // distinct)):
+            for rows, docs in generated:
+                batch = [copied(paper_from_row(row), copy * distinct) for row in rows]
+                batch = batch[: papers - done]
+                writer.add_papers(batch, announce=False, index_docs=docs[: len(batch)])  # type: ignore[arg-type]
+                done += len(batch)
+                _progress(done, papers, start)
+                if done >= papers:
+                    return
+
+
+def _generated(distinct: int, workers: int) -> list[tuple[list[tuple[object, ...]], list[object]]]:
+    """The first ``distinct`` corpus papers and their index docs, kept in bench/out so that
+    stores of several sizes are built from one generation."""
+    cache = OUT / f"generated-{distinct}.pickle"
+    if cache.exists():
+        with cache.open("rb") as file:
+            return pickle.load(file)  # type: ignore[no-any-return]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        counts = [min(BATCH, distinct - first) for first in range(0, distinct, BATCH)]
+        generated = list(pool.map(make_batch, range(0, distinct, BATCH), counts))
+    partial = cache.with_suffix(".partial")
+    with partial.open("wb") as file:
+        pickle.dump(generated, file, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.rename(cache)
+    return generated
+
+
+def copied(paper: Paper, shift: int) -> Paper:
+    """``paper`` as corpus paper number n + ``shift``: that number's id and listing day."""
+    if shift == 0:
+        return paper
+    year, number = paper.arxiv_id.split(".")
+    n = (int(year) - 2001) * 100_000 + int(number) + shift
+    return dataclasses.replace(
+        paper,
+        arxiv_id=f"{2001 + n // 100_000}.{n % 100_000:05d}",
+        listed_on=date(2020, 1, 1) + timedelta(days=n // 1000),
+    )
 
 
 def _store(
@@ -211,6 +277,66 @@ def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
     }
 
 
+# Queries of these kinds ask for a later page: (page - 1) * 10 results skipped.
+OFFSETS = {"page 50": 490}
+
+
+def all_kinds(count: int, papers: int) -> dict[str, list[str]]:
+    """Every kind: ``query_sets``, bench/search_backends.py's kinds (a word in no paper, a
+    field, a negation, an upvote filter, page 50 of a common term) and acronym-widened
+    queries (``ACRONYMS``)."""
+    from search_backends import kinds  # it draws its kinds from query_sets above
+
+    out = query_sets(count, papers)
+    for kind, pairs in kinds(count, papers).items():
+        out.setdefault(kind, [query for query, _ in pairs])
+    # Half the acronym ("DMX"), half its long form unquoted ("diffusion model").
+    widened = [form for pair in acronyms(out["phrase"]) for form in pair]
+    out["acronym"] = _cycle(widened, count)
+    return out
+
+
+def acronyms(phrases: list[str], count: int = 20) -> list[tuple[str, str]]:
+    """(acronym, long form) for the first ``count`` distinct phrases: "DMX" for "diffusion
+    model" (the X so that no corpus word is the acronym). The synthetic corpus defines no
+    acronym, so ``seed_acronyms`` writes these as if the archive had mined them; queries of
+    either form are then widened to the other."""
+    out: list[tuple[str, str]] = []
+    for phrase in dict.fromkeys(phrases):
+        words = phrase.strip('"').split()
+        out.append(("".join(w[0] for w in words).upper() + "X", " ".join(words)))
+        if len(out) == count:
+            break
+    return out
+
+
+def seed_acronyms(path: Path, pairs: list[tuple[str, str]]) -> None:
+    """Write ``pairs`` into the store's acronym table as frequent definitions (idempotent)."""
+    from sqlalchemy import delete, insert
+
+    from bridge.query.abbreviations import long_key, short_key
+    from bridge.store import schema
+
+    table = schema.term_expansions
+    store = open_store(f"sqlite:///{path}")
+    rows = [
+        {
+            "kind": "acronym",
+            "short_key": short_key(short),
+            "long_key": long_key(long),
+            "short_text": short,
+            "long_text": long,
+            "papers": 50,
+            "closed_papers": 0,
+        }
+        for short, long in pairs
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(delete(table).where(table.c.short_text.in_([short for short, _ in pairs])))
+        conn.execute(insert(table), rows)
+    store.close()
+
+
 def _cycle(items: list[str], count: int) -> list[str]:
     return [items[i % len(items)] for i in range(count)] if items else []
 
@@ -237,7 +363,11 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
     for kind, texts in queries.items():
         # Each query's first run: pages and words not seen before in this process (the
         # analyzer's caches are cold for them). It also warms the caches for the runs below.
-        first = [timed(lambda text=text: _search(store, text, limit=10)) for text in texts]
+        offset = OFFSETS.get(kind, 0)
+        first = [
+            timed(lambda text=text, offset=offset: _search(store, text, limit=10, offset=offset))
+            for text in texts
+        ]
         p50, p99 = percentiles(first)
         print(f"{kind:<12} {'first run':<10} {p50:>8.2f} {p99:>8.2f}   (relevance, first time)")
         totals = []
@@ -246,9 +376,9 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
             for text in texts:
                 result = None
 
-                def run(text: str = text, order: str = order) -> None:
+                def run(text: str = text, order: str = order, offset: int = offset) -> None:
                     nonlocal result
-                    result = _search(store, text, limit=10, order=order)
+                    result = _search(store, text, limit=10, order=order, offset=offset)
 
                 times.append(timed(run))
                 if order == "relevance" and result is not None:
@@ -325,6 +455,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument(
+        "--distinct",
+        type=int,
+        default=None,
+        help="build from this many generated papers, stored again under later ids and days",
+    )
+    parser.add_argument(
+        "--build-only", action="store_true", help="build the store, measure nothing"
+    )
+    parser.add_argument(
         "--optimize", action="store_true", help="merge the cached store's index (older builds)"
     )
     args = parser.parse_args()
@@ -333,9 +472,10 @@ def main() -> None:
     info_path = path.with_suffix(".json")
     if args.rebuild or not path.exists():
         print(f"building {args.papers:,} papers into {path} ...", file=sys.stderr)
-        elapsed = build(path, args.papers, args.workers)
+        elapsed = build(path, args.papers, args.workers, args.distinct)
         info = {
             "papers": args.papers,
+            "distinct": min(args.distinct or args.papers, args.papers),
             "build_seconds": round(elapsed, 1),
             "load": os.getloadavg(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -349,10 +489,14 @@ def main() -> None:
         info["optimize_seconds"] = round(time.perf_counter() - merge_start, 1)
         store.close()
         info_path.write_text(json.dumps(info))
+    if args.build_only:
+        return
     vocabulary()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if info:
         rate = info["papers"] / info["build_seconds"]
+        if info.get("distinct", info["papers"]) < info["papers"]:
+            print(f"store: {info['distinct']:,} generated papers stored again under later ids")
         print(
             f"store: {info['papers']:,} papers, built in {info['build_seconds']:,.0f} s"
             f" ({rate:,.0f} papers/s through Store.add_papers, {args.workers} worker processes"
@@ -360,9 +504,10 @@ def main() -> None:
         )
         if "optimize_seconds" in info:
             print(f"  merging its index afterwards took {info['optimize_seconds']:,.0f} s")
+    queries = all_kinds(args.queries, args.papers)
+    seed_acronyms(path, acronyms(queries["phrase"]))
     store = open_store(f"sqlite:///{path}")
     print(f"papers stored: {store.count_papers():,}")
-    queries = query_sets(args.queries, args.papers)
     for kind, texts in queries.items():
         print(f"  {kind}: {len(texts)} queries, e.g. {', '.join(texts[:4])}")
     measure(store, queries, args.bm25_queries)
