@@ -27,6 +27,7 @@ import os
 import pickle
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter, deque
@@ -356,7 +357,12 @@ def timed(func: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> None:
+Summary = dict[str, dict[str, list[float]]]
+
+
+def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Summary:
+    """Print each kind's figures; return kind -> row name -> [p50, p99] (ms)."""
+    summary: Summary = {}
     raw = store.engine.raw_connection()
     cursor = raw.cursor()
     print(f"{'query kind':<12} {'order':<10} {'p50 ms':>8} {'p99 ms':>8}   matches (median)")
@@ -364,12 +370,23 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
         # Each query's first run: pages and words not seen before in this process (the
         # analyzer's caches are cold for them). It also warms the caches for the runs below.
         offset = OFFSETS.get(kind, 0)
-        first = [
-            timed(lambda text=text, offset=offset: _search(store, text, limit=10, offset=offset))
-            for text in texts
-        ]
+        first, first_cpu = [], []
+        for text in texts:
+            cpu = time.process_time()
+            first.append(
+                timed(
+                    lambda text=text, offset=offset: _search(store, text, limit=10, offset=offset)
+                )
+            )
+            first_cpu.append(time.process_time() - cpu)
         p50, p99 = percentiles(first)
+        summary[kind] = {"first run": [p50, p99]}
         print(f"{kind:<12} {'first run':<10} {p50:>8.2f} {p99:>8.2f}   (relevance, first time)")
+        # CPU time of the same runs: what the search itself costs, whatever else the machine
+        # runs (wall time on a loaded machine is mostly waiting for a core).
+        p50, p99 = percentiles(first_cpu)
+        summary[kind]["first run CPU"] = [p50, p99]
+        print(f"{kind:<12} {'first CPU':<10} {p50:>8.2f} {p99:>8.2f}   (the same runs, CPU time)")
         totals = []
         for order in ("relevance", "recent"):
             times = []
@@ -384,6 +401,7 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
                 if order == "relevance" and result is not None:
                     totals.append(result.total_text)
             p50, p99 = percentiles(times)
+            summary[kind][order] = [p50, p99]
             shown = statistics.median_low(sorted(totals, key=_number)) if totals else ""
             broad = len(texts) - len(totals)
             if broad and order == "relevance":
@@ -415,6 +433,7 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
                 f"{kind:<12} {'FTS5 bm25':<10} {p50:>8.2f} {p99:>8.2f}   ({len(times)} queries, top 20)"
             )
     raw.close()
+    return summary
 
 
 def _search(store: Store, text: str, **options: object) -> SearchResults | None:
@@ -449,7 +468,13 @@ def sizes(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--papers",
+        type=int,
+        nargs="+",
+        default=[1_000_000],
+        help="store sizes; with several, each is measured in its own process and compared",
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--bm25-queries", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
@@ -463,19 +488,25 @@ def main() -> None:
     parser.add_argument(
         "--build-only", action="store_true", help="build the store, measure nothing"
     )
+    parser.add_argument("--kinds", nargs="+", help="measure only these query kinds")
+    parser.add_argument("--summary", type=Path, help="write the figures here as JSON")
     parser.add_argument(
         "--optimize", action="store_true", help="merge the cached store's index (older builds)"
     )
     args = parser.parse_args()
+    if len(args.papers) > 1:
+        compare(args)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"search-{args.papers}.db"
+    papers = args.papers[0]
+    path = OUT / f"search-{papers}.db"
     info_path = path.with_suffix(".json")
     if args.rebuild or not path.exists():
-        print(f"building {args.papers:,} papers into {path} ...", file=sys.stderr)
-        elapsed = build(path, args.papers, args.workers, args.distinct)
+        print(f"building {papers:,} papers into {path} ...", file=sys.stderr)
+        elapsed = build(path, papers, args.workers, args.distinct)
         info = {
-            "papers": args.papers,
-            "distinct": min(args.distinct or args.papers, args.papers),
+            "papers": papers,
+            "distinct": min(args.distinct or papers, papers),
             "build_seconds": round(elapsed, 1),
             "load": os.getloadavg(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -504,17 +535,52 @@ def main() -> None:
         )
         if "optimize_seconds" in info:
             print(f"  merging its index afterwards took {info['optimize_seconds']:,.0f} s")
-    queries = all_kinds(args.queries, args.papers)
+    queries = all_kinds(args.queries, papers)
     seed_acronyms(path, acronyms(queries["phrase"]))
+    if args.kinds:
+        queries = {kind: queries[kind] for kind in args.kinds}
     store = open_store(f"sqlite:///{path}")
     print(f"papers stored: {store.count_papers():,}")
     for kind, texts in queries.items():
         print(f"  {kind}: {len(texts)} queries, e.g. {', '.join(texts[:4])}")
-    measure(store, queries, args.bm25_queries)
+    summary = measure(store, queries, args.bm25_queries)
     store.close()
     sizes(path)
     rss = psutil.Process().memory_info().rss / 2**20
     print(f"process resident memory after the queries: {rss:,.0f} MiB")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.summary:
+        args.summary.write_text(json.dumps(summary))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Each size in its own process (a query's first run is first in that process), one
+    after the other, then every kind's first run side by side with the growth of its p50."""
+    summaries: dict[int, Summary] = {}
+    for papers in args.papers:
+        out = OUT / f"summary-{papers}.json"
+        command = [sys.executable, __file__, "--papers", str(papers)]
+        command += ["--queries", str(args.queries), "--bm25-queries", str(args.bm25_queries)]
+        command += ["--workers", str(args.workers), "--summary", str(out)]
+        if args.distinct:
+            command += ["--distinct", str(args.distinct)]
+        if args.kinds:
+            command += ["--kinds", *args.kinds]
+        print(f"=== {papers:,} papers ===", flush=True)
+        subprocess.run(command, check=True)
+        summaries[papers] = json.loads(out.read_text())
+    small, large = args.papers[0], args.papers[-1]
+    for row in ("first run", "first run CPU"):
+        print(f"\n{row} (relevance), p50 / p99 ms; growth: p50 at {large:,} / p50 at {small:,}")
+        head = "".join(f" {f'{n:,} papers':>18}" for n in args.papers)
+        print(f"{'query kind':<14}{head} {'growth':>7}")
+        for kind in summaries[small]:
+            cells = "".join(
+                f" {summaries[n][kind][row][0]:>8.2f} / {summaries[n][kind][row][1]:>7.2f}"
+                for n in args.papers
+            )
+            growth = summaries[large][kind][row][0] / summaries[small][kind][row][0]
+            print(f"{kind:<14}{cells} {growth:>7.2f}")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
