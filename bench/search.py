@@ -1,20 +1,28 @@
 """Archive search benchmark: latency of ``search_store`` over a synthetic 1M-paper store.
 
-Builds the store once into ``bench/out/search-<N>.db`` through ``Store.add_papers``, the
-path imports use, with index docs worked out in worker processes. Reruns reuse the file;
-``--rebuild`` forces a new build. Then, in one run:
+Builds the store once into ``bench/out/search-<N>.db`` through the import path (the index
+written in the same transactions, then merged), with index docs worked out in worker
+processes. Reruns reuse the file; ``--rebuild`` forces a new build. ``--distinct D`` generates
+only D papers and stores them again under later ids and listing days until there are N
+(generating is most of a build's time; every word keeps its share of papers). Then, in one run:
 
 * p50/p99 of ``search_store(store, q, limit=10)`` (relevance order, the CLI default) for
-  three query sets of ``--queries`` each, all drawn from the corpus: a common single term, a
-  two-term query, and a two-word phrase: first each query's first run in the process (its
-  pages and words not seen before), then the same queries again with warm caches, and with
-  ``order="recent"``.
+  ``--queries`` queries of each kind: a common single term, two terms, a two-word phrase, a
+  date condition, a paper id, an exact word (``=word``), a word in no paper, a field, a
+  negation, an upvote filter, page 50 of a common term, and an acronym-widened query (an
+  acronym and its long form, written into the store's acronym table as if mined). First each
+  query's first run in the process (its pages and words not seen before), wall and CPU time,
+  then the same queries again with warm caches, and with ``order="recent"``.
 * SQLite FTS5 bm25 top-20 over the same index, for the same compiled queries
   (``--bm25-queries`` of each kind, since a common term costs about a second).
 * index size (the FTS5 shadow tables and the compound table, from dbstat), the database file
   size, and the process's resident memory.
 
-    .venv/bin/python bench/search.py [--papers 1000000] [--queries 200] [--bm25-queries 20]
+With several ``--papers``, each size runs in its own process, one after the other, and a
+table gives every kind's first run at each size with the growth of its p50.
+
+    .venv/bin/python bench/search.py [--papers 100000 1000000] [--distinct 100000]
+        [--queries 200] [--bm25-queries 20] [--kinds phrase date]
 """
 
 from __future__ import annotations

@@ -72,7 +72,9 @@ Queries
     ``date`` condition (or its exclusion) one on ``papers.listed_on`` (``ix_papers_listed_on``
     indexes it), and a query naming one paper (``2407.21772``) one on ``papers.arxiv_id``. Search
     (``bridge.search``) treats loose-but-not-strict candidates as uncertain and checks them
-    with ``match_paper``.
+    with ``match_paper``. On SQLite a top-level ``date`` range also bounds the seqs searched
+    to those of its listing days (``SearchIndex.seq_range``), so reading a word's matches
+    newest first starts at the range, not at the newest paper.
 
 Keeping it current
     ``Store.add_papers`` writes index rows in the same transaction as the papers. A changed
