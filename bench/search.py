@@ -1,30 +1,41 @@
 """Archive search benchmark: latency of ``search_store`` over a synthetic 1M-paper store.
 
-Builds the store once into ``bench/out/search-<N>.db`` through ``Store.add_papers``, the
-path imports use, with index docs worked out in worker processes. Reruns reuse the file;
-``--rebuild`` forces a new build. Then, in one run:
+Builds the store once into ``bench/out/search-<N>.db`` through the import path (the index
+written in the same transactions, then merged), with index docs worked out in worker
+processes. Reruns reuse the file; ``--rebuild`` forces a new build. ``--distinct D`` generates
+only D papers and stores them again under later ids and listing days until there are N
+(generating is most of a build's time; every word keeps its share of papers). Then, in one run:
 
 * p50/p99 of ``search_store(store, q, limit=10)`` (relevance order, the CLI default) for
-  three query sets of ``--queries`` each, all drawn from the corpus: a common single term, a
-  two-term query, and a two-word phrase: first each query's first run in the process (its
-  pages and words not seen before), then the same queries again with warm caches, and with
-  ``order="recent"``.
+  ``--queries`` queries of each kind: a common single term, two terms, a two-word phrase, a
+  date condition, a paper id, an exact word (``=word``), a word in no paper, a field, a
+  negation, an upvote filter, page 50 of a common term, and an acronym-widened query (an
+  acronym and its long form, written into the store's acronym table as if mined). First each
+  query's first run in the process (its pages and words not seen before), wall and CPU time,
+  then the same queries again with warm caches, and with ``order="recent"``.
 * SQLite FTS5 bm25 top-20 over the same index, for the same compiled queries
   (``--bm25-queries`` of each kind, since a common term costs about a second).
 * index size (the FTS5 shadow tables and the compound table, from dbstat), the database file
   size, and the process's resident memory.
 
-    .venv/bin/python bench/search.py [--papers 1000000] [--queries 200] [--bm25-queries 20]
+With several ``--papers``, each size runs in its own process, one after the other, and a
+table gives every kind's first run at each size with the growth of its p50.
+
+    .venv/bin/python bench/search.py [--papers 100000 1000000] [--distinct 100000]
+        [--queries 200] [--bm25-queries 20] [--kinds phrase date]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
+import pickle
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter, deque
@@ -42,6 +53,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from corpus import make_batch, paper_from_row, synthetic_paper, vocabulary  # noqa: E402
 
 from bridge.errors import SearchTooBroad  # noqa: E402
+from bridge.models import Paper  # noqa: E402
 from bridge.query import parse_query  # noqa: E402
 from bridge.query.normalize import normalize_word  # noqa: E402
 from bridge.search import SearchResults, search_store  # noqa: E402
@@ -64,14 +76,37 @@ STOPWORDS = set(
 )
 
 
-def build(path: Path, papers: int, workers: int) -> float:
-    """Build the store at ``path`` (in a temporary file, renamed when complete)."""
+def build(path: Path, papers: int, workers: int, distinct: int | None = None) -> float:
+    """Build the store at ``path`` (in a temporary file, renamed when complete).
+
+    With ``distinct`` (fewer than ``papers``), only that many papers are generated and they are
+    stored again and again under later ids and listing days (``copied``): generating a paper
+    and its index text is most of a build's time. Every word then occurs in the same share of
+    papers as in a fully generated store, each text ``papers / distinct`` times.
+    """
     tmp = path.with_suffix(".building")
     for leftover in tmp.parent.glob(tmp.name + "*"):
         leftover.unlink()
     store = open_store(f"sqlite:///{tmp}")
-    context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
+    if distinct:
+        _build_copies(store, papers, distinct, workers, start)
+    else:
+        _build_generated(store, papers, workers, start)
+    elapsed = time.perf_counter() - start
+    print("  merging the search index (what an import does at its end) ...", file=sys.stderr)
+    merge_start = time.perf_counter()
+    store.optimize_search_index()
+    elapsed += time.perf_counter() - merge_start
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    tmp.rename(path)
+    return elapsed
+
+
+def _build_generated(store: Store, papers: int, workers: int, start: float) -> None:
+    context = multiprocessing.get_context("spawn")
     base = datetime(2020, 1, 1, tzinfo=UTC)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -85,16 +120,56 @@ def build(path: Path, papers: int, workers: int) -> float:
         while pending:
             done += _store(store, pending.popleft().result(), base, done)
             _progress(done, papers, start)
-    elapsed = time.perf_counter() - start
-    print("  merging the search index (what an import does at its end) ...", file=sys.stderr)
-    merge_start = time.perf_counter()
-    store.optimize_search_index()
-    elapsed += time.perf_counter() - merge_start
-    store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    tmp.rename(path)
-    return elapsed
+
+
+def _build_copies(store: Store, papers: int, distinct: int, workers: int, start: float) -> None:
+    generated = _generated(distinct, workers)
+    print(
+        f"  {distinct:,} papers generated after {time.perf_counter() - start:,.0f} s",
+        file=sys.stderr,
+    )
+    done = 0
+    with store.bulk_writer() as writer:
+        for copy in range(-(-papers // distinct)):
+            for rows, docs in generated:
+                batch = [copied(paper_from_row(row), copy * distinct) for row in rows]
+                batch = batch[: papers - done]
+                writer.add_papers(batch, announce=False, index_docs=docs[: len(batch)])  # type: ignore[arg-type]
+                done += len(batch)
+                _progress(done, papers, start)
+                if done >= papers:
+                    return
+
+
+def _generated(distinct: int, workers: int) -> list[tuple[list[tuple[object, ...]], list[object]]]:
+    """The first ``distinct`` corpus papers and their index docs, kept in bench/out so that
+    stores of several sizes are built from one generation."""
+    cache = OUT / f"generated-{distinct}.pickle"
+    if cache.exists():
+        with cache.open("rb") as file:
+            return pickle.load(file)  # type: ignore[no-any-return]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        counts = [min(BATCH, distinct - first) for first in range(0, distinct, BATCH)]
+        generated = list(pool.map(make_batch, range(0, distinct, BATCH), counts))
+    partial = cache.with_suffix(".partial")
+    with partial.open("wb") as file:
+        pickle.dump(generated, file, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.rename(cache)
+    return generated
+
+
+def copied(paper: Paper, shift: int) -> Paper:
+    """``paper`` as corpus paper number n + ``shift``: that number's id and listing day."""
+    if shift == 0:
+        return paper
+    year, number = paper.arxiv_id.split(".")
+    n = (int(year) - 2001) * 100_000 + int(number) + shift
+    return dataclasses.replace(
+        paper,
+        arxiv_id=f"{2001 + n // 100_000}.{n % 100_000:05d}",
+        listed_on=date(2020, 1, 1) + timedelta(days=n // 1000),
+    )
 
 
 def _store(
@@ -211,6 +286,66 @@ def query_sets(count: int, papers: int, seed: int = 7) -> dict[str, list[str]]:
     }
 
 
+# Queries of these kinds ask for a later page: (page - 1) * 10 results skipped.
+OFFSETS = {"page 50": 490}
+
+
+def all_kinds(count: int, papers: int) -> dict[str, list[str]]:
+    """Every kind: ``query_sets``, bench/search_backends.py's kinds (a word in no paper, a
+    field, a negation, an upvote filter, page 50 of a common term) and acronym-widened
+    queries (``ACRONYMS``)."""
+    from search_backends import kinds  # it draws its kinds from query_sets above
+
+    out = query_sets(count, papers)
+    for kind, pairs in kinds(count, papers).items():
+        out.setdefault(kind, [query for query, _ in pairs])
+    # Half the acronym ("DMX"), half its long form unquoted ("diffusion model").
+    widened = [form for pair in acronyms(out["phrase"]) for form in pair]
+    out["acronym"] = _cycle(widened, count)
+    return out
+
+
+def acronyms(phrases: list[str], count: int = 20) -> list[tuple[str, str]]:
+    """(acronym, long form) for the first ``count`` distinct phrases: "DMX" for "diffusion
+    model" (the X so that no corpus word is the acronym). The synthetic corpus defines no
+    acronym, so ``seed_acronyms`` writes these as if the archive had mined them; queries of
+    either form are then widened to the other."""
+    out: list[tuple[str, str]] = []
+    for phrase in dict.fromkeys(phrases):
+        words = phrase.strip('"').split()
+        out.append(("".join(w[0] for w in words).upper() + "X", " ".join(words)))
+        if len(out) == count:
+            break
+    return out
+
+
+def seed_acronyms(path: Path, pairs: list[tuple[str, str]]) -> None:
+    """Write ``pairs`` into the store's acronym table as frequent definitions (idempotent)."""
+    from sqlalchemy import delete, insert
+
+    from bridge.query.abbreviations import long_key, short_key
+    from bridge.store import schema
+
+    table = schema.term_expansions
+    store = open_store(f"sqlite:///{path}")
+    rows = [
+        {
+            "kind": "acronym",
+            "short_key": short_key(short),
+            "long_key": long_key(long),
+            "short_text": short,
+            "long_text": long,
+            "papers": 50,
+            "closed_papers": 0,
+        }
+        for short, long in pairs
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(delete(table).where(table.c.short_text.in_([short for short, _ in pairs])))
+        conn.execute(insert(table), rows)
+    store.close()
+
+
 def _cycle(items: list[str], count: int) -> list[str]:
     return [items[i % len(items)] for i in range(count)] if items else []
 
@@ -230,30 +365,51 @@ def timed(func: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> None:
+Summary = dict[str, dict[str, list[float]]]
+
+
+def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Summary:
+    """Print each kind's figures; return kind -> row name -> [p50, p99] (ms)."""
+    summary: Summary = {}
     raw = store.engine.raw_connection()
     cursor = raw.cursor()
     print(f"{'query kind':<12} {'order':<10} {'p50 ms':>8} {'p99 ms':>8}   matches (median)")
     for kind, texts in queries.items():
         # Each query's first run: pages and words not seen before in this process (the
         # analyzer's caches are cold for them). It also warms the caches for the runs below.
-        first = [timed(lambda text=text: _search(store, text, limit=10)) for text in texts]
+        offset = OFFSETS.get(kind, 0)
+        first, first_cpu = [], []
+        for text in texts:
+            cpu = time.process_time()
+            first.append(
+                timed(
+                    lambda text=text, offset=offset: _search(store, text, limit=10, offset=offset)
+                )
+            )
+            first_cpu.append(time.process_time() - cpu)
         p50, p99 = percentiles(first)
+        summary[kind] = {"first run": [p50, p99]}
         print(f"{kind:<12} {'first run':<10} {p50:>8.2f} {p99:>8.2f}   (relevance, first time)")
+        # CPU time of the same runs: what the search itself costs, whatever else the machine
+        # runs (wall time on a loaded machine is mostly waiting for a core).
+        p50, p99 = percentiles(first_cpu)
+        summary[kind]["first run CPU"] = [p50, p99]
+        print(f"{kind:<12} {'first CPU':<10} {p50:>8.2f} {p99:>8.2f}   (the same runs, CPU time)")
         totals = []
         for order in ("relevance", "recent"):
             times = []
             for text in texts:
                 result = None
 
-                def run(text: str = text, order: str = order) -> None:
+                def run(text: str = text, order: str = order, offset: int = offset) -> None:
                     nonlocal result
-                    result = _search(store, text, limit=10, order=order)
+                    result = _search(store, text, limit=10, order=order, offset=offset)
 
                 times.append(timed(run))
                 if order == "relevance" and result is not None:
                     totals.append(result.total_text)
             p50, p99 = percentiles(times)
+            summary[kind][order] = [p50, p99]
             shown = statistics.median_low(sorted(totals, key=_number)) if totals else ""
             broad = len(texts) - len(totals)
             if broad and order == "relevance":
@@ -285,6 +441,7 @@ def measure(store: Store, queries: dict[str, list[str]], bm25_count: int) -> Non
                 f"{kind:<12} {'FTS5 bm25':<10} {p50:>8.2f} {p99:>8.2f}   ({len(times)} queries, top 20)"
             )
     raw.close()
+    return summary
 
 
 def _search(store: Store, text: str, **options: object) -> SearchResults | None:
@@ -319,23 +476,45 @@ def sizes(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--papers",
+        type=int,
+        nargs="+",
+        default=[1_000_000],
+        help="store sizes; with several, each is measured in its own process and compared",
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--bm25-queries", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument(
+        "--distinct",
+        type=int,
+        default=None,
+        help="build from this many generated papers, stored again under later ids and days",
+    )
+    parser.add_argument(
+        "--build-only", action="store_true", help="build the store, measure nothing"
+    )
+    parser.add_argument("--kinds", nargs="+", help="measure only these query kinds")
+    parser.add_argument("--summary", type=Path, help="write the figures here as JSON")
+    parser.add_argument(
         "--optimize", action="store_true", help="merge the cached store's index (older builds)"
     )
     args = parser.parse_args()
+    if len(args.papers) > 1:
+        compare(args)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"search-{args.papers}.db"
+    papers = args.papers[0]
+    path = OUT / f"search-{papers}.db"
     info_path = path.with_suffix(".json")
     if args.rebuild or not path.exists():
-        print(f"building {args.papers:,} papers into {path} ...", file=sys.stderr)
-        elapsed = build(path, args.papers, args.workers)
+        print(f"building {papers:,} papers into {path} ...", file=sys.stderr)
+        elapsed = build(path, papers, args.workers, args.distinct)
         info = {
-            "papers": args.papers,
+            "papers": papers,
+            "distinct": min(args.distinct or papers, papers),
             "build_seconds": round(elapsed, 1),
             "load": os.getloadavg(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -349,10 +528,14 @@ def main() -> None:
         info["optimize_seconds"] = round(time.perf_counter() - merge_start, 1)
         store.close()
         info_path.write_text(json.dumps(info))
+    if args.build_only:
+        return
     vocabulary()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if info:
         rate = info["papers"] / info["build_seconds"]
+        if info.get("distinct", info["papers"]) < info["papers"]:
+            print(f"store: {info['distinct']:,} generated papers stored again under later ids")
         print(
             f"store: {info['papers']:,} papers, built in {info['build_seconds']:,.0f} s"
             f" ({rate:,.0f} papers/s through Store.add_papers, {args.workers} worker processes"
@@ -360,16 +543,52 @@ def main() -> None:
         )
         if "optimize_seconds" in info:
             print(f"  merging its index afterwards took {info['optimize_seconds']:,.0f} s")
+    queries = all_kinds(args.queries, papers)
+    seed_acronyms(path, acronyms(queries["phrase"]))
+    if args.kinds:
+        queries = {kind: queries[kind] for kind in args.kinds}
     store = open_store(f"sqlite:///{path}")
     print(f"papers stored: {store.count_papers():,}")
-    queries = query_sets(args.queries, args.papers)
     for kind, texts in queries.items():
         print(f"  {kind}: {len(texts)} queries, e.g. {', '.join(texts[:4])}")
-    measure(store, queries, args.bm25_queries)
+    summary = measure(store, queries, args.bm25_queries)
     store.close()
     sizes(path)
     rss = psutil.Process().memory_info().rss / 2**20
     print(f"process resident memory after the queries: {rss:,.0f} MiB")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.summary:
+        args.summary.write_text(json.dumps(summary))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Each size in its own process (a query's first run is first in that process), one
+    after the other, then every kind's first run side by side with the growth of its p50."""
+    summaries: dict[int, Summary] = {}
+    for papers in args.papers:
+        out = OUT / f"summary-{papers}.json"
+        command = [sys.executable, __file__, "--papers", str(papers)]
+        command += ["--queries", str(args.queries), "--bm25-queries", str(args.bm25_queries)]
+        command += ["--workers", str(args.workers), "--summary", str(out)]
+        if args.distinct:
+            command += ["--distinct", str(args.distinct)]
+        if args.kinds:
+            command += ["--kinds", *args.kinds]
+        print(f"=== {papers:,} papers ===", flush=True)
+        subprocess.run(command, check=True)
+        summaries[papers] = json.loads(out.read_text())
+    small, large = args.papers[0], args.papers[-1]
+    for row in ("first run", "first run CPU"):
+        print(f"\n{row} (relevance), p50 / p99 ms; growth: p50 at {large:,} / p50 at {small:,}")
+        head = "".join(f" {f'{n:,} papers':>18}" for n in args.papers)
+        print(f"{'query kind':<14}{head} {'growth':>7}")
+        for kind in summaries[small]:
+            cells = "".join(
+                f" {summaries[n][kind][row][0]:>8.2f} / {summaries[n][kind][row][1]:>7.2f}"
+                for n in args.papers
+            )
+            growth = summaries[large][kind][row][0] / summaries[small][kind][row][0]
+            print(f"{kind:<14}{cells} {growth:>7.2f}")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -573,6 +573,8 @@ class _Matches:
         # from its last row rather than walking the same matches again.
         self._last_window: tuple[int, list[Candidate]] | None = None
         self.checks = 0
+        # Where the papers of the query's listing days are (None: anywhere).
+        self.seqs = index.seq_range(conn, plan.conditions) if plan.conditions else None
 
     def _candidates(self, *, limit: int, offset: int = 0, below: int | None = None):  # type: ignore[no-untyped-def]
         return self.index.candidates(
@@ -583,6 +585,7 @@ class _Matches:
             limit=limit,
             offset=offset,
             below=below,
+            seqs=self.seqs,
         )
 
     def window(self, start: int, count: int) -> list[Candidate]:
@@ -681,6 +684,7 @@ class _Matches:
                 announced_only=self.announced_only,
                 cap=cap + 1 - seen,
                 below=below,
+                seqs=self.seqs,
             )
             return (cap, True) if found > cap else (found, False)
         # Know for sure whether one more page exists, then count on a budget.

@@ -38,7 +38,7 @@ from bridge.query import (
 )
 from bridge.query.hints import empty_result_hints
 from bridge.search import search_store
-from bridge.store import Store
+from bridge.store import Store, search_index
 from bridge.web import create_web_app
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -420,6 +420,103 @@ def test_date_ranges_agree_between_subscriptions_and_the_index(
     query = f"diffusion {'-' if negated else ''}{condition}"
     papers = [s.paper for s in store.iter_papers()]
     assert searched(store, query) == brute(query, papers)
+
+
+# Stored out of day order, as a backfill stores old days after new ones, and several papers a
+# day: the seq bounds of a day range (``SearchIndex.seq_range``) must hold whatever the order.
+_SHUFFLED_DAYS = [date(2022, 1, 1) + timedelta(days=(17 * n) % 45) for n in range(90)]
+
+
+def _store_shuffled(store: Store) -> None:
+    if not store.count_papers():
+        store.add_papers(
+            [
+                make(f"2403.{n:05d}", f"Diffusion {n}", listed_on=day)
+                for n, day in enumerate(_SHUFFLED_DAYS)
+            ]
+            + [make("2403.99999", "Diffusion undated")],
+            now=T0,
+        )
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    since=st.dates(date(2021, 12, 20), date(2022, 3, 10)),
+    days=st.integers(0, 70),
+    shape=st.sampled_from(["range", "since", "before"]),
+    limit=st.sampled_from([1, 5, 500]),
+)
+def test_date_search_finds_papers_stored_out_of_day_order(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    since: date,
+    days: int,
+    shape: str,
+    limit: int,
+) -> None:
+    # limit: the most listed days a range may span and still bound the walk (5: some ranges
+    # here are bounded, some not; both must give every match).
+    monkeypatch.setattr(search_index, "MAX_RANGE_DAYS", limit)
+    _store_shuffled(store)
+    last = since + timedelta(days=days)
+    condition = {
+        "range": f"date:{since.isoformat()}..{last.isoformat()}",
+        "since": f"date>={since.isoformat()}",
+        "before": f"date<{last.isoformat()}",
+    }[shape]
+    papers = [s.paper for s in store.iter_papers()]
+    for query in (f"diffusion {condition}", condition, f"diffusion -{condition}"):
+        want = brute(query, papers)
+        assert searched(store, query) == want, query
+        # The newest three, and all of them counted (a bound must not cut the count short).
+        newest = search_store(store, query, limit=3, order="recent")
+        seqs = {s.paper.arxiv_id: s.seq for s in store.iter_papers()}
+        assert [r.stored.paper.arxiv_id for r in newest.items] == sorted(
+            want, key=lambda arxiv_id: -seqs[arxiv_id]
+        )[:3], query
+        assert newest.total == len(want), query
+
+
+def test_seq_range_bounds_the_papers_of_the_listing_days(store: Store) -> None:
+    _store_shuffled(store)
+    stored = list(store.iter_papers())
+
+    def bounds(query: str) -> tuple[int, int] | None:
+        plan = search_index.compile_query(parse_query(query))
+        with store.engine.connect() as conn:
+            return store.search_index.seq_range(conn, plan.conditions)
+
+    if store.engine.dialect.name != "sqlite":
+        assert bounds("diffusion date:2022-01") is None  # PostgreSQL plans it itself
+        return
+    january = [s.seq for s in stored if s.paper.listed_on and s.paper.listed_on.month == 1]
+    assert bounds("diffusion date:2022-01") == (min(january), max(january))
+    one_day = [s.seq for s in stored if s.paper.listed_on == date(2022, 1, 18)]
+    assert len(one_day) > 1 and bounds("date:2022-01-18") == (min(one_day), max(one_day))
+    assert bounds("diffusion date:2023") == (1, 0)  # no paper listed then: an empty range
+    assert bounds("diffusion -date:2022-01") is None  # an exclusion is not a range to search
+    # Both conditions hold: the intersection of their bounds.
+    both = bounds("date>=2022-01-10 date<2022-01-20")
+    wanted = [
+        s.seq
+        for s in stored
+        if s.paper.listed_on and date(2022, 1, 10) <= s.paper.listed_on < date(2022, 1, 20)
+    ]
+    assert both is not None and both[0] <= min(wanted) and both[1] >= max(wanted)
+
+
+def test_a_range_of_many_listed_days_is_left_unbounded(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store_shuffled(store)
+    monkeypatch.setattr(search_index, "MAX_RANGE_DAYS", 3)
+    plan = search_index.compile_query(parse_query("diffusion date:2022-01"))
+    with store.engine.connect() as conn:
+        assert store.search_index.seq_range(conn, plan.conditions) is None
+    papers = [s.paper for s in store.iter_papers()]
+    assert searched(store, "diffusion date:2022-01") == brute("diffusion date:2022-01", papers)
 
 
 @given(st.text(max_size=40))
