@@ -7,7 +7,9 @@ does) or as saved arXiv API responses (``--format arxiv``), then for each count 
 starts them) into a new SQLite store, in a fresh process, and prints:
 
 - the peak resident memory of the importing process (its own ``ru_maxrss``);
-- the peak of the sum over it and its parsing processes, sampled every 20 ms with psutil;
+- the peak of the sum over it and its parsing processes, sampled every 20 ms (and of the
+  same sum without pages of files: the store read through its memory map after the import,
+  by the FTS5 merge and the acronym mining, counts in resident memory);
 - the sum of each process's own peak (the importing process's ``ru_maxrss`` plus, for each
   parsing process, its peak read from /proc just before it ends: an upper bound, the
   processes need not peak at the same moment);
@@ -31,6 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -45,6 +48,7 @@ OUT = ROOT / "bench" / "out" / "import_memory"
 _CHILD = r"""
 import json, os, resource, sys, threading, time
 from pathlib import Path
+from typing import Any
 sys.path.insert(0, sys.argv[1])
 import psutil
 from bridge.importer import import_paths
@@ -118,7 +122,7 @@ def write_arxiv_file(path: Path, papers: int, first: int) -> None:
         out.write("</feed>\n")
 
 
-def import_once(code: Path, files: list[Path], store: Path) -> dict[str, float]:
+def import_once(code: Path, files: list[Path], store: Path) -> dict[str, Any]:
     """Run the import in a fresh process; its figures, with the sampled peak of all."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     child = subprocess.Popen(
@@ -127,26 +131,26 @@ def import_once(code: Path, files: list[Path], store: Path) -> dict[str, float]:
         env=env,
         cwd=code,
     )
-    peak_all = 0
+    peak_all = peak_anonymous = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak_all
+        nonlocal peak_all, peak_anonymous
         try:
             process = psutil.Process(child.pid)
         except psutil.NoSuchProcess:
             return
         while not stop.is_set():
-            total = 0
+            total = anonymous = 0
             try:
                 for proc in [process, *process.children(recursive=True)]:
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
+                    rss, anon = _resident(proc.pid)
+                    total += rss
+                    anonymous += anon
             except psutil.NoSuchProcess:
                 break
             peak_all = max(peak_all, total)
+            peak_anonymous = max(peak_anonymous, anonymous)
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -158,7 +162,23 @@ def import_once(code: Path, files: list[Path], store: Path) -> dict[str, float]:
         raise SystemExit(f"the import failed (exit {child.returncode})")
     result = json.loads(out.decode().strip().splitlines()[-1])
     result["peak_all_kib"] = peak_all / 1024
+    result["peak_anonymous_kib"] = peak_anonymous / 1024
     return result
+
+
+def _resident(pid: int) -> tuple[int, int]:
+    """Resident bytes of a process, all and anonymous: the rest are pages of files (the
+    store read through its memory map, libraries), which the system can drop at once."""
+    found = {"VmRSS:": 0, "RssAnon:": 0}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                key = line.split(maxsplit=1)[0] if line.strip() else ""
+                if key in found:
+                    found[key] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return found["VmRSS:"], found["RssAnon:"]
 
 
 def main() -> None:
@@ -195,6 +215,7 @@ def main() -> None:
                 f" ({result['seconds']:.1f} s); peak resident memory:"
                 f" importing process {result['main_kib'] / 1024:,.0f} MiB,"
                 f" all processes {result['peak_all_kib'] / 1024:,.0f} MiB sampled"
+                f" ({result['peak_anonymous_kib'] / 1024:,.0f} MiB not file pages)"
                 f" (sum of each one's peak {own_peaks / 1024:,.0f} MiB;"
                 f" {len(children)} parsing processes,"
                 f" {', '.join(f'{kib / 1024:,.0f}' for kib in children)} MiB)",

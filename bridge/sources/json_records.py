@@ -49,8 +49,8 @@ def _nested(depth: int) -> bytes:
 # A whole element: a string, an object or array, or a number or literal.
 _ELEMENT = re.compile(_STRING + b"|" + _nested(_FAST_DEPTH) + rb'|[^\s,\[\]{}"]++')
 _SPACE = re.compile(rb"\s*+")
-# One token of the slow scan: a string, or a bracket.
-_TOKEN = re.compile(_STRING + rb"|[\[\]{}]")
+# One token of the slow scan: a string, a bracket, or a quote whose string does not end.
+_TOKEN = re.compile(_STRING + rb'|[\[\]{}"]')
 
 
 class JsonArrayError(ValueError):
@@ -67,14 +67,17 @@ def records(file: BinaryIO) -> Iterator[bytes]:
     Raises ``JsonArrayError`` where the file is not a JSON array, or is cut off or broken
     between elements; the elements before it have been yielded.
     """
-    buffer = file.read(_BLOCK)
-    at_end = not buffer
-    if buffer.startswith(b"\xef\xbb\xbf"):
-        buffer = buffer[3:]
-    position = _SPACE.match(buffer).end()  # type: ignore[union-attr]
-    if buffer[position : position + 1] != b"[":
+    buffer = b""
+    while True:  # up to the first thing that is not space (or a BOM)
+        block = file.read(_BLOCK)
+        buffer += block
+        at_end = not block
+        head = buffer.removeprefix(b"\xef\xbb\xbf").lstrip()
+        if at_end or (head and len(buffer) >= 3):
+            break
+    if not head.startswith(b"["):
         raise JsonArrayError("not a JSON array", 0)
-    buffer = buffer[position + 1 :]
+    buffer = head[1:]
     count = 0
     separator = False  # whether a "," (or the "]") comes next, after an element
     while True:
@@ -136,4 +139,6 @@ def _scan_end(text: bytes, start: int) -> int | None:
             depth -= 1
             if depth == 0:
                 return token.end()
+        elif bracket == b'"':
+            return None  # cut off inside a string
     return None
