@@ -304,11 +304,12 @@ def import_paths(
 ) -> ImportCounts:
     """Parse and store files; a bad record or file is skipped and logged, the rest kept.
 
-    With several files, ``workers`` processes (by default one per core) parse
-    files and work out their search index text, each a file ahead, while this process only
-    stores (SQLite takes one writer). Batches of ``BATCH`` papers (never two files in one)
-    are stored as ``add_papers`` would store them, about ``TRANSACTION`` papers per
-    transaction.
+    With several files, or a big one, ``workers`` processes (by default one per core) parse
+    files, or pieces of ``BATCH`` records of a file bigger than ``STREAM_ABOVE``, and work
+    out their search index text, two pieces ahead each, while this process only cuts the
+    big files' records out and stores (SQLite takes one writer): memory does not grow with
+    the size of a file. Batches of ``BATCH`` papers (never two files in one) are stored as
+    ``add_papers`` would store them, about ``TRANSACTION`` papers per transaction.
 
     Once ``stop()`` says so (a signal arrived, see ``bridge.processes.StopSignals``), the
     import ends before its next batch: every batch stored so far is committed, none is
