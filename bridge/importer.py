@@ -15,12 +15,12 @@ from functools import partial
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from bridge.errors import StoreError
 from bridge.models import AddResult, Paper, ParseProblem, ParseResult
 from bridge.processes import end_with_parent, starting_helpers
-from bridge.sources import arxiv_parse, hf_parse
+from bridge.sources import arxiv_parse, hf_parse, json_records
 from bridge.sources.base import log_problems, refusals
 from bridge.sources.limits import within_limits
 from bridge.store import BulkWriter, Store, sqlite_file
@@ -88,21 +88,59 @@ def _suffixes() -> str:
 
 def detect_and_parse(text: str, name: str) -> ParseResult:
     """Pick the parser from the content, not the file name (saved pages are often renamed)."""
+    return _PARSERS[detect_format(text)](text, name)
+
+
+def detect_format(text: str) -> str:
+    """What a document is, from its first 64 KiB: "hf-json", "hf-html", "arxiv-listing" or
+    "arxiv-api" (also for anything unknown: the XML reader then says what is wrong with it)."""
     head = text[:4096].lstrip("\ufeff \t\r\n")
     if head.startswith(("[", "{")):
-        return hf_parse.parse_api(text, name)
+        return "hf-json"
     lowered = head.lower()
     if "<rss" in lowered or ("<feed" in lowered and "announce_type" in text[:65536]):
-        return arxiv_parse.parse_listing(text, name)
+        return "arxiv-listing"
     if "<feed" in lowered:
-        return arxiv_parse.parse_api(text, name)
+        return "arxiv-api"
     if "<html" in lowered or "<!doctype html" in lowered or "<div" in lowered:
-        return hf_parse.parse_html(text, name)
-    # Unknown: let the XML reader say what is wrong with it.
-    return arxiv_parse.parse_api(text, name)
+        return "hf-html"
+    return "arxiv-api"
 
 
-# A parsed file as it crosses from a parsing process: plain tuples pickle several times
+_PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
+    "hf-json": hf_parse.parse_api,
+    "hf-html": hf_parse.parse_html,
+    "arxiv-listing": arxiv_parse.parse_listing,
+    "arxiv-api": arxiv_parse.parse_api,
+}
+
+
+# Files bigger than this are read a piece at a time: their records are cut out in this
+# process, a block of the file at a time, and parsed in pieces of BATCH by the parsing
+# processes, so no process holds the whole file and a big file is parsed in parallel too.
+# Smaller ones (a day's listing, an API page) go whole to one parsing process.
+STREAM_ABOVE = 8 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """What one parsing task reads: a whole file (``format`` None), or records of a big
+    file cut out as bytes: elements of a JSON array ("hf-json"), arXiv items
+    ("arxiv-listing", "arxiv-api")."""
+
+    path: Path
+    format: str | None = None
+    records: tuple[bytes, ...] = ()
+    first: int = 0  # the index of the first record in the file
+    last: bool = True  # the file's last piece
+    pubdate: str | None = None  # arXiv: the channel's, for items that have none
+    # Where the file stops being readable a piece at a time: why (JSON), or how many arXiv
+    # items were read before (the parsing process then reads the rest from the whole file).
+    broken: str | None = None
+    skip: int = 0
+
+
+# A parsed piece as it crosses from a parsing process: plain tuples pickle several times
 # faster than frozen dataclasses with slots. Each paper comes with its search index text
 # (IndexDoc's fields), worked out there too: analyzing costs about as much as parsing.
 # Then the problems, why the file could not be read at all (or None), and its name.
@@ -110,25 +148,114 @@ _Parsed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[ParseProblem]
 
 
 def _parse_file(path: Path, tsvectors: bool = False) -> _Parsed:
+    """A whole file; see ``_parse_piece``."""
+    return _parse_piece(_Piece(path), tsvectors)
+
+
+def _parse_piece(piece: _Piece, tsvectors: bool = False) -> _Parsed:
     """``tsvectors``: also work out each paper's PostgreSQL index text (for a PostgreSQL
     store), which costs the storing process more than anything else it does there."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        return [], [], [], f"cannot read {path}: {exc.strerror or exc}", name
-    if not text.lstrip("\ufeff").strip():
-        # Nothing to tell the format by: the XML reader, the last resort, would call it a
-        # broken arXiv document. Usually a download that failed.
-        return [], [], [], f"{path} is an empty file", name
+    name = str(piece.path)
+    if piece.format is None or piece.skip:
+        try:
+            text = piece.path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            return [], [], [], f"cannot read {piece.path}: {exc.strerror or exc}", name
+        if piece.skip:  # the rest of an arXiv document stream_items could not read
+            parse_rest = (
+                arxiv_parse.parse_listing
+                if piece.format == "arxiv-listing"
+                else arxiv_parse.parse_api
+            )
+            parsed = parse_rest(text, name, skip=piece.skip)
+        elif not text.lstrip("\ufeff").strip():
+            # Nothing to tell the format by: the XML reader, the last resort, would call it
+            # a broken arXiv document. Usually a download that failed.
+            return [], [], [], f"{piece.path} is an empty file", name
+        else:
+            parsed = detect_and_parse(text, name)
+    elif piece.format == "hf-json":
+        parsed = hf_parse.parse_records(piece.records, name, piece.first)
+        if piece.broken is not None:
+            problem = f"{piece.broken} after record {piece.first + len(piece.records)}"
+            parsed.problems.append(ParseProblem(hf_parse.SOURCE, name, problem))
+    else:
+        parsed = arxiv_parse.parse_items(
+            piece.records, name, piece.format == "arxiv-listing", piece.first, piece.pubdate
+        )
     # Held to the stores' limits here, in the parsing process, in parallel.
-    parsed = within_limits(detect_and_parse(text, name), name)
+    parsed = within_limits(parsed, name)
     rows = list(map(_paper_fields, parsed.papers))
     docs = [
         (doc.columns, doc.compounds, to_tsvector(doc) if tsvectors else None)
         for doc in map(index_doc, parsed.papers)
     ]
     return rows, docs, parsed.problems, None, name
+
+
+def _pieces(path: Path) -> Iterator[_Piece]:
+    """The pieces ``path`` is parsed in: itself, or for a big JSON array or arXiv document,
+    its records BATCH at a time, read a block at a time."""
+    file: BinaryIO | None = None
+    try:
+        if path.stat().st_size > STREAM_ABOVE:
+            file = open(path, "rb")  # noqa: SIM115 (closed below)
+    except OSError:
+        pass
+    if file is None:
+        yield _Piece(path)  # the parsing process says what is wrong with it, if anything
+        return
+    with file:
+        form = detect_format(file.read(65536).decode("utf-8", "replace"))
+        file.seek(0)
+        if form == "hf-json" and file.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+            file.seek(0)
+            yield from _json_pieces(path, file)
+        elif form in ("arxiv-listing", "arxiv-api"):
+            file.seek(0)
+            yield from _arxiv_pieces(path, file, form)
+        else:  # an HTML page, a JSON object: read whole
+            yield _Piece(path)
+
+
+def _json_pieces(path: Path, file: BinaryIO) -> Iterator[_Piece]:
+    batch: list[bytes] = []
+    first = 0
+    broken = None
+    try:
+        for record in json_records.records(file):
+            if len(batch) == BATCH:
+                yield _Piece(path, "hf-json", tuple(batch), first, last=False)
+                first += len(batch)
+                batch = []
+            batch.append(record)
+    except json_records.JsonArrayError as exc:
+        broken = str(exc)
+    except OSError as exc:
+        broken = f"cannot read on: {exc.strerror or exc}"
+    yield _Piece(path, "hf-json", tuple(batch), first, broken=broken)
+
+
+def _arxiv_pieces(path: Path, file: BinaryIO, form: str) -> Iterator[_Piece]:
+    batch: list[bytes] = []
+    first = 0
+    pubdate: str | None = None
+    try:
+        for item, item_pubdate in arxiv_parse.stream_items(file, form == "arxiv-listing"):
+            if len(batch) == BATCH or (batch and item_pubdate != pubdate):
+                yield _Piece(path, form, tuple(batch), first, last=False, pubdate=pubdate)
+                first += len(batch)
+                batch = []
+            pubdate = item_pubdate
+            batch.append(item)
+    except (arxiv_parse.StreamStopped, OSError) as exc:
+        if batch:
+            yield _Piece(path, form, tuple(batch), first, last=False, pubdate=pubdate)
+        # The rest, and what is wrong, from the whole file: a broken one reads no faster.
+        read = exc.read if isinstance(exc, arxiv_parse.StreamStopped) else first + len(batch)
+        yield _Piece(path, form if read else None, skip=read)
+        return
+    yield _Piece(path, form, tuple(batch), first, pubdate=pubdate)
 
 
 def _store(
@@ -177,11 +304,12 @@ def import_paths(
 ) -> ImportCounts:
     """Parse and store files; a bad record or file is skipped and logged, the rest kept.
 
-    With several files, ``workers`` processes (by default one per core) parse
-    files and work out their search index text, each a file ahead, while this process only
-    stores (SQLite takes one writer). Batches of ``BATCH`` papers (never two files in one)
-    are stored as ``add_papers`` would store them, about ``TRANSACTION`` papers per
-    transaction.
+    With several files, or a big one, ``workers`` processes (by default one per core) parse
+    files, or pieces of ``BATCH`` records of a file bigger than ``STREAM_ABOVE``, and work
+    out their search index text, two pieces ahead each, while this process only cuts the
+    big files' records out and stores (SQLite takes one writer): memory does not grow with
+    the size of a file. Batches of ``BATCH`` papers (never two files in one) are stored as
+    ``add_papers`` would store them, about ``TRANSACTION`` papers per transaction.
 
     Once ``stop()`` says so (a signal arrived, see ``bridge.processes.StopSignals``), the
     import ends before its next batch: every batch stored so far is committed, none is
@@ -242,35 +370,44 @@ def _import(
 ) -> ImportCounts:
     counts = ImportCounts()
     if parallel is None:
-        parallel = len(paths) > 1
+        parallel = len(paths) > 1 or any(map(_is_big, paths))
     if workers is None:
         workers = default_workers()
 
     in_file = 0
+    current: Path | None = None
 
     def stored(papers: int) -> None:
         nonlocal in_file
         in_file += papers
         progress(papers)
 
-    parse = partial(_parse_file, tsvectors=store.engine.dialect.name == "postgresql")
-    parsed_files = _parse_in_workers(parse, paths, workers, stop) if parallel else map(parse, paths)
+    parse = partial(_parse_piece, tsvectors=store.engine.dialect.name == "postgresql")
+    pieces = (piece for path in paths for piece in _pieces(path))
+    parsed_pieces = (
+        _parse_in_workers(parse, pieces, workers, stop)
+        if parallel
+        else ((piece.path, piece.last, parse(piece)) for piece in pieces)
+    )
     with store.bulk_writer(commit_every=TRANSACTION) as bulk:
         writer = _StoppableWriter(bulk, stop)
         try:
-            for parsed in parsed_files:
-                in_file = 0
+            for path, last, parsed in parsed_pieces:
+                if path is not current:
+                    current, in_file = path, 0
                 _store(writer, parsed, counts, announce, stored)
-                counts.files += 1
+                if last:
+                    counts.files += 1
+                    current = None
                 if stop():
                     break
         except _Stopped:
             # Raised before a batch: the writer commits those stored as it closes.
-            if in_file:
-                counts.stopped_in = (paths[counts.files], in_file)
+            if in_file and current is not None:
+                counts.stopped_in = (current, in_file)
         finally:
-            if isinstance(parsed_files, Generator):
-                parsed_files.close()  # the pool shuts down before the last commit
+            if isinstance(parsed_pieces, Generator):
+                parsed_pieces.close()  # the pool shuts down before the last commit
     if counts.new >= OPTIMIZE_AFTER and counts.files == len(paths):
         # Batches leave the search index in many segments; one merge makes searches faster.
         # Not after a stop: that should end the import soon, and the run completing it merges.
@@ -316,15 +453,22 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 2)
 
 
+def _is_big(path: Path) -> bool:
+    try:
+        return path.stat().st_size > STREAM_ABOVE
+    except OSError:
+        return False
+
+
 def _parse_in_workers(
-    parse: Callable[[Path], _Parsed],
-    paths: Iterable[Path],
+    parse: Callable[[_Piece], _Parsed],
+    pieces: Iterable[_Piece],
     workers: int,
     stop: Callable[[], bool],
-) -> Generator[_Parsed, None, None]:
-    """Parsed files in order, from ``workers`` processes each up to one file ahead. Ends
-    early once ``stop()`` says so; the processes end with the generator, or with this
-    process however it ends (``end_with_parent``)."""
+) -> Generator[tuple[Path, bool, _Parsed], None, None]:
+    """Parsed pieces in order, with their file and whether they end it, from ``workers``
+    processes kept two pieces ahead each. Ends early once ``stop()`` says so; the processes
+    end with the generator, or with this process however it ends (``end_with_parent``)."""
     # spawn, not fork: forking a process that runs threads (the progress bar, a server) is
     # unsafe and deprecated.
     context = multiprocessing.get_context("spawn")
@@ -334,24 +478,27 @@ def _parse_in_workers(
         initializer=end_with_parent,
         initargs=(os.getpid(),),
     )
+    # Pieces in flight (their records held here and in a parsing process): enough that no
+    # process waits for the next, few enough that memory stays flat.
+    ahead = 2 * workers
     try:
-        files = iter(paths)
-        with starting_helpers():  # the first files start the parsing processes
-            pending = deque(pool.submit(parse, path) for path in islice(files, workers))
-        for path in files:
-            pending.append(pool.submit(parse, path))
-            parsed = _result(pending.popleft(), stop)
-            if parsed is None:
-                return
-            yield parsed
+        pending: deque[tuple[Path, bool, Future[_Parsed]]] = deque()
+        pieces = iter(pieces)
+        with starting_helpers():  # the first pieces start the parsing processes
+            for piece in islice(pieces, ahead):
+                pending.append((piece.path, piece.last, pool.submit(parse, piece)))
         while pending:
-            parsed = _result(pending.popleft(), stop)
+            path, last, future = pending.popleft()
+            parsed = _result(future, stop)
             if parsed is None:
                 return
-            yield parsed
+            # The next piece is cut out while the parsing processes work.
+            for piece in islice(pieces, 1):
+                pending.append((piece.path, piece.last, pool.submit(parse, piece)))
+            yield path, last, parsed
     finally:
-        # Files not started yet are dropped; those being parsed are finished first (a
-        # listing parses in milliseconds to a second).
+        # Pieces not started yet are dropped; those being parsed are finished first (a
+        # piece parses in milliseconds to a second).
         pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -120,6 +120,7 @@ def reference_url(database_url: str, tmp_path: Path) -> Iterator[str]:
             yield url
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole files", "streamed"])
 @pytest.mark.parametrize("parallel", [False, True])
 def test_import_stores_exactly_what_add_papers_stores(
     database_url: str,
@@ -127,8 +128,14 @@ def test_import_stores_exactly_what_add_papers_stores(
     tmp_path: Path,
     fixed_clock: None,
     small_batches: None,
+    monkeypatch: pytest.MonkeyPatch,
     parallel: bool,
+    streamed: bool,
 ) -> None:
+    if streamed:
+        # Every file counts as big: JSON arrays and arXiv documents are read a piece at a
+        # time and their records parsed in pieces, the pages whole.
+        monkeypatch.setattr(importer, "STREAM_ABOVE", 0)
     files = fixture_files(tmp_path)
     reference = open_store(reference_url)
     try:

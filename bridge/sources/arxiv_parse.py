@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from itertools import accumulate, islice
 from operator import methodcaller
-from typing import Any
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -19,7 +19,14 @@ from bridge.models import AnnounceType, Paper, ParseProblem, ParseResult, Source
 from bridge.sources.hf_parse import quick_clean, quick_clean_all
 from bridge.text import clean_text
 
-__all__ = ["parse_api", "parse_listing", "split_authors"]
+__all__ = [
+    "StreamStopped",
+    "parse_api",
+    "parse_items",
+    "parse_listing",
+    "split_authors",
+    "stream_items",
+]
 
 SOURCE: SourceName = "arxiv"
 
@@ -113,22 +120,23 @@ _RECORD_MAX = 200
 _MAX_ITEMS = 50_000
 
 
-def parse_listing(text: str | bytes, url: str) -> ParseResult:
+def parse_listing(text: str | bytes, url: str, *, skip: int = 0) -> ParseResult:
     """Read an rss.arxiv.org listing, RSS 2.0 or Atom; never raises.
 
     Bad items are skipped and reported in ``problems``; an unreadable document gives no
-    papers and one problem saying why.
+    papers and one problem saying why. ``skip``: items read already (``stream_items``
+    stopped there), left out.
     """
-    return _parse(text, url, _LISTING)
+    return _parse(text, url, _LISTING, skip)
 
 
-def parse_api(text: str | bytes, url: str) -> ParseResult:
+def parse_api(text: str | bytes, url: str, *, skip: int = 0) -> ParseResult:
     """Read an export.arxiv.org/api/query Atom response, current or legacy; never raises.
 
     An API error entry is reported as a problem, never as a paper. ``total_results`` is the
-    upstream's opensearch:totalResults.
+    upstream's opensearch:totalResults. ``skip`` as for :func:`parse_listing`.
     """
-    return _parse(text, url, _API)
+    return _parse(text, url, _API, skip)
 
 
 def split_authors(creator: str) -> tuple[str, ...]:
@@ -522,14 +530,14 @@ def _options(from_str: bool) -> dict[str, Any]:
     return {**_PARSER_OPTIONS, "encoding": "utf-8"} if from_str else _PARSER_OPTIONS
 
 
-def _parse(text: str | bytes, url: str, kind: _Kind) -> ParseResult:
+def _parse(text: str | bytes, url: str, kind: _Kind, skip: int = 0) -> ParseResult:
     try:
-        return _parse_document(text, url, kind)
+        return _parse_document(text, url, kind, skip)
     except Exception as exc:  # the contract is "never raises"; the caller logs the problem
         return _unreadable(url, f"parser failed: {type(exc).__name__}: {exc}")
 
 
-def _parse_document(text: str | bytes, url: str, kind: _Kind) -> ParseResult:
+def _parse_document(text: str | bytes, url: str, kind: _Kind, skip: int) -> ParseResult:
     converted = _as_bytes(text)
     if converted is None:
         return _unreadable(url, f"expected str or bytes, got {type(text).__name__}")
@@ -541,7 +549,7 @@ def _parse_document(text: str | bytes, url: str, kind: _Kind) -> ParseResult:
     try:
         root = etree.fromstring(data, etree.XMLParser(**_options(from_str)))
     except (etree.LxmlError, ValueError, LookupError):
-        return _salvage(data, from_str, url, kind)
+        return _salvage(data, from_str, url, kind, skip)
     if _localname(root.tag) not in kind.roots:
         return _unreadable(url, f"not {kind.what}: root element is <{_localname(root.tag)}>")
     found = _Collector(url, kind)
@@ -549,9 +557,101 @@ def _parse_document(text: str | bytes, url: str, kind: _Kind) -> ParseResult:
         if index == _MAX_ITEMS:
             found.too_many()
             break
-        found.read(element, index)
+        if index >= skip:
+            found.read(element, index)
     total = kind.read_total(root) if kind.read_total else None
     return ParseResult(found.papers, found.problems, total)
+
+
+# --- a big document a piece at a time (paperbridge import) ------------------------------------
+
+
+class StreamStopped(Exception):
+    """``stream_items`` cannot go on: ``read`` items came before; the rest must be read from
+    the whole document (``parse_listing``/``parse_api`` with ``skip=read``), which also says
+    what is wrong with it."""
+
+    def __init__(self, read: int) -> None:
+        super().__init__(f"stopped after {read} items")
+        self.read = read
+
+
+def stream_items(file: BinaryIO, listing: bool) -> Iterator[tuple[bytes, str | None]]:
+    """Each item (entry) of the listing or API response in ``file``, serialized on its own
+    with the namespaces in scope, and the pubDate its channel gives before its first item.
+
+    The document is read a block at a time and each item dropped once serialized, so memory
+    stays flat whatever its size; ``parse_items`` reads the items in another process, as the
+    whole document would be read. Raises ``StreamStopped`` where it cannot go on this way: a
+    document that is not well-formed (from there), not of this kind, or carrying a DOCTYPE
+    (whose entities an item would need).
+    """
+    kind = _LISTING if listing else _API
+    events = etree.iterparse(file, events=("end",), tag=kind.item_tags, **_PARSER_OPTIONS)
+    read = 0
+    channel: Any = None
+    pubdate: str | None = None
+    try:
+        for _event, item in events:
+            if read == 0:
+                tree = item.getroottree()
+                if (
+                    tree.docinfo.doctype
+                    or _localname(tree.getroot().tag) not in kind.roots
+                    or tree.getroot() is item
+                ):
+                    raise StreamStopped(0)
+            parent = item.getparent()
+            if parent is not channel:
+                channel = parent
+                pubdate = parent.findtext("pubDate") if parent is not None else None
+            yield etree.tostring(item, with_tail=False), pubdate
+            read += 1
+            # Done with it, and with whatever came before it in its channel.
+            item.clear(keep_tail=False)
+            if parent is not None:
+                while item.getprevious() is not None:
+                    del parent[0]
+    except (etree.LxmlError, ValueError, LookupError):
+        raise StreamStopped(read) from None
+    if read == 0:
+        raise StreamStopped(0)  # no items: the whole document says what it is
+
+
+def parse_items(
+    items: Sequence[bytes], url: str, listing: bool, first: int, pubdate: str | None
+) -> ParseResult:
+    """Read items serialized by ``stream_items``, ``first`` being the index of the first in
+    its document, under a channel of that ``pubdate``; never raises.
+
+    They are parsed together, inside one element standing for their channel; when that
+    fails, one by one, so that an item the strict parser refuses costs only itself.
+    """
+    kind = _LISTING if listing else _API
+    found = _Collector(url, kind)
+    parser = etree.XMLParser(**_PARSER_OPTIONS)
+    channel = b"<channel>"
+    if pubdate is not None:
+        pubdate_element = etree.Element("pubDate")
+        pubdate_element.text = pubdate
+        channel += etree.tostring(pubdate_element)
+    try:
+        elements = list(etree.fromstring(channel + b"".join(items) + b"</channel>", parser))
+        elements = [element for element in elements if element.tag in kind.item_tags]
+        if len(elements) != len(items):
+            raise ValueError("items lost")
+        for index, element in enumerate(elements, first):
+            found.read(element, index)
+    except (etree.LxmlError, ValueError):
+        found = _Collector(url, kind)
+        for index, item in enumerate(items, first):
+            try:
+                element = etree.fromstring(channel + item + b"</channel>", parser)[-1]
+            except (etree.LxmlError, ValueError, IndexError):
+                found.problem("malformed XML; item skipped", _damaged(item, index))
+                continue
+            found.read(element, index)
+    return ParseResult(found.papers, found.problems)
 
 
 # --- a document the strict parser refused, item by item -------------------------------------
@@ -612,7 +712,7 @@ class _Span:
     last: int | None
 
 
-def _salvage(data: bytes, from_str: bool, url: str, kind: _Kind) -> ParseResult:
+def _salvage(data: bytes, from_str: bool, url: str, kind: _Kind, skip: int = 0) -> ParseResult:
     """Read a document the strict parser refused, keeping every item that is whole.
 
     Each item is cut out of the raw bytes, from its start tag up to its own closing tag
@@ -645,6 +745,9 @@ def _salvage(data: bytes, from_str: bool, url: str, kind: _Kind) -> ParseResult:
         if index == _MAX_ITEMS:
             found.too_many()
             break
+        if index < skip:
+            kept.append((span.start, span.end or span.limit))
+            continue
         if span.end is None:
             fragment = data[span.start : span.limit]
             found.problem("item is cut off (no closing tag); skipped", _damaged(fragment, index))

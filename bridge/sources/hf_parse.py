@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +21,7 @@ try:
 except ImportError:  # optional speed-up; the stdlib decoder gives the same values
     _fast_loads = None
 
-__all__ = ["parse_api", "parse_html", "quick_clean", "quick_clean_all"]
+__all__ = ["parse_api", "parse_html", "parse_records", "quick_clean", "quick_clean_all"]
 
 SOURCE: SourceName = "hf"
 
@@ -49,6 +49,39 @@ def parse_api(text: str | bytes, url: str) -> ParseResult:
     if not isinstance(data, list):
         return _unreadable(url, f"expected a JSON array of papers, got {_describe(data)}")
     return _parse_items(data, url, _date_from_url(url))
+
+
+def parse_records(records: Sequence[bytes], url: str, first: int = 0) -> ParseResult:
+    """Read elements of an API response's JSON array, each given as the bytes it is written
+    with (``bridge.sources.json_records``); ``first`` is the index of the first in the array.
+
+    A big file comes in pieces of a few hundred records: the piece is decoded in one go, and
+    only when that fails is each record decoded on its own, so that one bad record is
+    reported and the rest kept. Never raises, like :func:`parse_api`.
+    """
+    page_date = _date_from_url(url)
+    if _fast_loads is not None:
+        try:
+            items = _fast_loads(b"[" + b",".join(records) + b"]")
+        except (ValueError, TypeError):
+            pass
+        else:
+            return _parse_items(items, url, page_date, first)
+    papers: list[Paper] = []
+    problems: list[ParseProblem] = []
+    for index, raw in enumerate(records, first):
+        # Bytes that are not UTF-8 are replaced, as when a whole file is read.
+        item, why = _load_json(raw.decode("utf-8", "replace"))
+        read = (
+            ParseProblem(SOURCE, url, f"record is {why}", str(index))
+            if why is not None
+            else _read_item(item, index, url, page_date)
+        )
+        if isinstance(read, Paper):
+            papers.append(read)
+        else:
+            problems.append(read)
+    return ParseResult(papers, problems)
 
 
 def parse_html(text: str | bytes, url: str) -> ParseResult:
@@ -142,10 +175,12 @@ def _read_props(raw: str | None) -> tuple[list[object] | None, date | None, str]
     return items, page_date, ""
 
 
-def _parse_items(items: list[object], url: str, page_date: date | None) -> ParseResult:
+def _parse_items(
+    items: list[object], url: str, page_date: date | None, first: int = 0
+) -> ParseResult:
     papers: list[Paper] = []
     problems: list[ParseProblem] = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, first):
         read = _read_item(item, index, url, page_date)
         if isinstance(read, Paper):
             papers.append(read)

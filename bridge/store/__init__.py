@@ -513,7 +513,7 @@ class Store:
     def optimize_search_index(self) -> None:
         """Merge the search index's segments (after a bulk import; see SearchIndex.optimize)."""
         try:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn, _unmapped(conn):
                 self.search_index.optimize(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot optimize the search index: {exc}") from exc
@@ -543,7 +543,7 @@ class Store:
         the table is rewritten under it in one short transaction. Counts that papers stored
         meanwhile added may be lost until the next mining; nothing else is."""
         try:
-            with self.engine.connect() as conn:
+            with self.engine.connect() as conn, _unmapped(conn):
                 mined = archive_rows(conn)
             with self.engine.begin() as conn:
                 lock_papers(conn)
@@ -853,6 +853,22 @@ class BulkWriter:
 # an import reads pages all over a growing file, and mapped they would swell the process's
 # resident memory with it (the page cache above is the bounded way to keep them at hand).
 _BULK_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 10_000, "mmap_size": 0}
+
+
+@contextmanager
+def _unmapped(conn: Connection) -> Iterator[None]:
+    """SQLite reads without its memory map while this lasts: for a read of the whole store
+    (the FTS5 merge, mining every paper), whose mapped pages would all count in the
+    process's resident memory, as big as the store, after an import that stayed flat."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    saved = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+    conn.exec_driver_sql("PRAGMA mmap_size=0")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA mmap_size={int(saved or 0)}")
 
 
 def _set_bulk_pragmas(conn: Connection) -> dict[str, Any]:
