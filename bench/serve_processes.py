@@ -10,8 +10,9 @@ URLs (every query kind of bench/search_backends.py, pages 1 and 50), so the runs
 mix. One server gets ``--connections``; two servers get half each, so both runs offer the same
 concurrency. wrk is pinned to the last CPU (taskset) when there is more than one, the servers
 and PostgreSQL are not pinned. Printed for each run: requests/s, the non-2xx answers, p99, the
-CPU seconds per request of the servers, of wrk and of the whole machine (from /proc/stat, so
-PostgreSQL and anything else running is in it), and the load average; then the ratio.
+CPU seconds per request of the servers, of the PostgreSQL processes serving this database, of
+wrk and of the whole machine (from /proc/stat, so anything else running is in it), and the
+load average; then the ratio.
 
     .venv/bin/python bench/serve_processes.py [--papers 100000] [--distinct D]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--seconds 15]
@@ -21,10 +22,12 @@ PostgreSQL and anything else running is in it), and the load average; then the r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +95,27 @@ class Serve:
         self.log.close()
 
 
+def postgres_cpu_seconds(database_url: str) -> float:
+    """CPU seconds used so far by the PostgreSQL server processes serving ``database_url``'s
+    database (this machine's server; other databases' work left out)."""
+    import psycopg
+
+    with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
+        pids = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        ]
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine (all cores) since boot, from /proc/stat."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -126,11 +150,12 @@ def parse_wrk(out: str) -> dict[str, float]:
 
 
 def load_servers(
-    servers: list[Serve], seconds: int, connections: int, script: Path
+    servers: list[Serve], seconds: int, connections: int, script: Path, database_url: str
 ) -> dict[str, float]:
     """All servers loaded at once, ``connections`` shared among them; summed figures."""
     share = max(1, connections // len(servers))
     server_cpu = sum(s.cpu_seconds() for s in servers)
+    postgres = postgres_cpu_seconds(database_url)
     machine = machine_cpu_seconds()
     children = sum(os.times()[2:4])  # wrk's CPU: reaped children's times (servers run on)
     procs = [
@@ -143,6 +168,8 @@ def load_servers(
     wrk_cpu = sum(os.times()[2:4]) - children
     machine = machine_cpu_seconds() - machine
     server_cpu = sum(s.cpu_seconds() for s in servers) - server_cpu
+    # The pool's connections stay open between runs, so their CPU counts whole.
+    postgres = postgres_cpu_seconds(database_url) - postgres
     requests = sum(r["requests"] for r in results)
     return {
         "rps": sum(r["rps"] for r in results),
@@ -153,6 +180,7 @@ def load_servers(
         "machine_cpu_ms": machine / requests * 1000,
         "machine_busy": machine / seconds,
         "wrk_cpu_ms": wrk_cpu / requests * 1000,
+        "postgres_cpu_ms": postgres / requests * 1000,
     }
 
 
@@ -190,7 +218,8 @@ def write_paths(directory: Path, papers: int, count: int) -> tuple[Path, int]:
 def show(label: str, result: dict[str, float]) -> None:
     print(
         f"{label:<11} {result['rps']:>9.1f} {result['errors']:>8.0f} {result['p99_ms']:>9.1f}"
-        f" {result['server_cpu_ms']:>14.2f} {result['wrk_cpu_ms']:>11.2f}"
+        f" {result['server_cpu_ms']:>14.2f} {result['postgres_cpu_ms']:>10.2f}"
+        f" {result['wrk_cpu_ms']:>11.2f}"
         f" {result['machine_cpu_ms']:>15.2f}"
         f" {result['machine_busy']:>13.2f}   {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
@@ -223,7 +252,7 @@ def main() -> None:
         )
         print(
             f"{'servers':<11} {'req/s':>9} {'non-2xx':>8} {'p99 ms':>9} {'server CPU ms':>14}"
-            f" {'wrk CPU ms':>11}"
+            f" {'PG CPU ms':>10} {'wrk CPU ms':>11}"
             f" {'machine CPU ms':>15} {'machine busy':>13}   load"
         )
         ratios = []
@@ -233,11 +262,13 @@ def main() -> None:
             sys.exit(f"{exc}:\n{log.read_text()[-3000:] if log.exists() else ''}")
         try:
             for server in servers:  # warm: connections, expansions, first plans
-                load_servers([server], 3, 2, script)
+                load_servers([server], 3, 2, script, database_url)
             for _ in range(args.rounds):
-                one = load_servers(servers[:1], args.seconds, args.connections, script)
+                one = load_servers(
+                    servers[:1], args.seconds, args.connections, script, database_url
+                )
                 show("1 process", one)
-                two = load_servers(servers, args.seconds, args.connections, script)
+                two = load_servers(servers, args.seconds, args.connections, script, database_url)
                 show("2 processes", two)
                 ratios.append(two["rps"] / one["rps"])
         finally:
@@ -246,10 +277,11 @@ def main() -> None:
         print(
             "2 processes / 1: "
             + ", ".join(f"{r:.2f}x" for r in ratios)
-            + f" (median {sorted(ratios)[len(ratios) // 2]:.2f}x)"
+            + f" (median {statistics.median(ratios):.2f}x)"
         )
         print(
-            "server CPU ms: CPU seconds of the serve processes per request; machine CPU ms: all"
+            "server CPU ms: CPU seconds of the serve processes per request; PG CPU ms: of the"
+            " PostgreSQL processes serving this database; machine CPU ms: all"
             " busy CPU of the machine per request (PostgreSQL, wrk and other work included);"
             " machine busy: cores busy on average (of the machine's cores)"
         )

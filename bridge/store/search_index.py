@@ -36,7 +36,9 @@ Index text
     On PostgreSQL the same tokens fill ``paper_search.doc``, a tsvector with a GIN index.
     Title, abstract, AI summary and AI keywords are given weights A, B, C and D. Author tokens
     carry the prefix ``_au_``, which no encoded term can start with. Separators become
-    position gaps, and each field starts after a gap.
+    position gaps, and each field starts after a gap. The title's tokens are there twice: as
+    themselves and, at the same positions, with the ``TITLE_COPY`` prefix, so a title-only
+    word or phrase is an exact GIN lookup (``_title_positions``).
 
 Compounds
     A query word can match the joined form of a compound in a paper: ``"large pretrained
