@@ -846,7 +846,14 @@ def test_title_fields_and_ranking_on_postgresql_match_sqlite(
         store.add_papers(papers, now=T0)
         results[url] = [
             (ids(found), found.total)
-            for query in ("title:diffusion", 'title:"diffusion models"', "diffusion", "audio")
+            for query in (
+                "title:diffusion",
+                'title:"diffusion models"',
+                "diffusion",
+                "audio",
+                '"=diffusion =models"',  # an exact phrase: its title test is a constant
+                "=models OR audio",
+            )
             for found in [search_store(store, query)]
         ]
         store.close()

@@ -1328,7 +1328,8 @@ class SearchIndex:
         if expr in (TRUE, FALSE) or limit <= 0:
             raise ValueError("window() is for an index expression and a positive limit")
         sql, key, params, _ = self._select(expr, conditions, announced_only, None)
-        tests = [self._match(flag, "d") for flag in flags]
+        # TRUE and FALSE (an exact phrase's title test) are constants, as in ``in_range``.
+        tests = [self._flag_test(flag) for flag in flags]
         hits = f"SELECT {key} AS seq {sql} ORDER BY {key} DESC LIMIT {int(limit)}"
         if offset:
             hits += f" OFFSET {int(offset)}"
@@ -1343,19 +1344,25 @@ class SearchIndex:
         # The flags are tested outside the CTE, on the window's rows only: in its select list
         # they would be computed for every match a bitmap scan returns, before the sort.
         flag_columns = "".join(f", {test}" for test, _ in tests)
-        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if tests else ""
+        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if any(p for _, p in tests) else ""
         statement = (
             f"WITH hits AS MATERIALIZED ({hits}) "
             f"SELECT h.seq, v.upvotes, {following}{flag_columns} FROM hits h{docs}"
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
-        values = params + params + [param for _, param in tests]
+        values = params + params + [param for _, param in tests if param]
         rows = _query(conn, statement, values)
         return Window(
             rows=[(int(row[0]), row[1]) for row in rows],
             flags={int(row[0]): tuple(bool(x) for x in row[3:]) for row in rows},
             following=None if not rows or rows[0][2] is None else int(rows[0][2]),
         )
+
+    def _flag_test(self, flag: Expr) -> tuple[str, str]:
+        """SQL testing the doc ``d`` for ``flag`` and its parameter ("" for a constant)."""
+        if flag in (TRUE, FALSE):
+            return ("TRUE" if flag == TRUE else "FALSE"), ""
+        return self._match(flag, "d")
 
     def count(
         self,
