@@ -3,7 +3,7 @@
 Builds the synthetic corpus of bench/corpus.py (the one bench/search.py uses) into a SQLite
 file ``bench/out/backends-<N>.db`` and into the schema ``pb_bench_<N>`` on the PostgreSQL
 server, each once (reruns reuse them; ``--rebuild`` builds both again), through
-``Store.add_papers`` with index docs worked out in worker processes. Then, for each query
+``Store.bulk_writer`` (as an import stores) with index docs worked out in worker processes. Then, for each query
 kind — a common term, two terms, a two-word phrase, a word in no paper, a field, a negation,
 an upvote filter, and page 50 of a common term — it runs ``search_store`` (relevance order,
 10 a page, as the web page and chat ask) over ``--queries`` queries on both backends,
@@ -14,8 +14,11 @@ PostgreSQL's p50 as a multiple of SQLite's.
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--rebuild]
         [--distinct 100000] [--build-only]
 
-``--distinct D`` builds the stores from D generated papers stored ``N / D`` times over under
-new ids (as bench/search_feed.py does): a 1,000,000-paper store in a fraction of the time.
+``--distinct D`` generates and stores D papers, then copies them inside each database until
+there are N, under later seqs, ids and listing days (``replicate``; the ids and days
+bench/search_feed.py gives its copies): a large store in a fraction of the time. The stores
+are then named ``<N>_d<D>``. ``--build-only`` builds them and stops (bench/serve_processes.py
+uses the PostgreSQL one).
 """
 
 from __future__ import annotations
