@@ -599,7 +599,7 @@ class _Matches:
         """Matches ``start`` to ``start + count - 1`` in newest-first order."""
         if count <= 0:
             return []
-        if self.exact and self.index.postgres and self.plan.loose != TRUE:
+        if self.exact and self.index.postgres and self.plan.loose not in (TRUE, FALSE):
             return self._window_postgres(start, count)
         if self.exact:
             rows = self._candidates(limit=count, offset=start)
