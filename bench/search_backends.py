@@ -3,7 +3,7 @@
 Builds the synthetic corpus of bench/corpus.py (the one bench/search.py uses) into a SQLite
 file ``bench/out/backends-<N>.db`` and into the schema ``pb_bench_<N>`` on the PostgreSQL
 server, each once (reruns reuse them; ``--rebuild`` builds both again), through
-``Store.add_papers`` with index docs worked out in worker processes. Then, for each query
+``Store.bulk_writer`` (as an import stores) with index docs worked out in worker processes. Then, for each query
 kind — a common term, two terms, a two-word phrase, a word in no paper, a field, a negation,
 an upvote filter, and page 50 of a common term — it runs ``search_store`` (relevance order,
 10 a page, as the web page and chat ask) over ``--queries`` queries on both backends,
@@ -12,6 +12,13 @@ PostgreSQL's p50 as a multiple of SQLite's.
 
     .venv/bin/python bench/search_backends.py [--papers 100000] [--queries 50]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--rebuild]
+        [--distinct 100000] [--build-only]
+
+``--distinct D`` generates and stores D papers, then copies them inside each database until
+there are N, under later seqs, ids and listing days (``replicate``; the ids and days
+bench/search_feed.py gives its copies): a large store in a fraction of the time. The stores
+are then named ``<N>_d<D>``. ``--build-only`` builds them and stops (bench/serve_processes.py
+uses the PostgreSQL one).
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -40,6 +46,8 @@ from search import query_sets  # noqa: E402
 from bridge.errors import SearchTooBroad  # noqa: E402
 from bridge.search import search_store  # noqa: E402
 from bridge.store import Store, open_store  # noqa: E402
+from bridge.store import schema as store_schema  # noqa: E402
+from bridge.store.search_index import COLUMNS, FTS_TABLE  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 BATCH = 1000
@@ -48,38 +56,139 @@ DEFAULT_POSTGRES = os.environ.get(
 )
 
 
-def postgres_url(server: str, papers: int) -> str:
-    return f"{server}?options=-csearch_path%3Dpb_bench_{papers}"
+def postgres_url(server: str, schema: str) -> str:
+    return f"{server}?options=-csearch_path%3D{schema}"
 
 
-def build(url: str, papers: int, workers: int = 2) -> float:
-    """Store the corpus's first ``papers`` papers; returns the seconds it took."""
-    store = open_store(url)
+Generated = list[tuple[list[tuple[object, ...]], list[object]]]
+
+
+def generate(distinct: int, workers: int = 2) -> Generated:
+    """The corpus's first ``distinct`` papers and their index docs, in batches."""
     context = multiprocessing.get_context("spawn")
-    base = datetime(2020, 1, 1, tzinfo=UTC)
     start = time.perf_counter()
-    done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[tuple[list[tuple[object, ...]], list[object]]]] = deque(
-            pool.submit(make_batch, first, min(BATCH, papers - first))
-            for first in range(0, papers, BATCH)
+            pool.submit(make_batch, first, min(BATCH, distinct - first))
+            for first in range(0, distinct, BATCH)
         )
-        while pending:
-            rows, docs = pending.popleft().result()
-            now = base + timedelta(minutes=3 * done)
-            store.add_papers([paper_from_row(r) for r in rows], now=now, index_docs=docs)  # type: ignore[arg-type]
-            done += len(rows)
-            if done % 20_000 == 0:
-                print(f"  {done:,} of {papers:,}", file=sys.stderr, flush=True)
+        generated = [future.result() for future in pending]
+    seconds = time.perf_counter() - start
+    print(f"  generated {distinct:,} papers in {seconds:,.0f} s", file=sys.stderr)
+    return generated
+
+
+def build(url: str, papers: int, generated: Generated) -> float:
+    """Store the generated papers through ``Store.bulk_writer`` (as an import does), then, if
+    ``papers`` is more, copies of them under later ids and days (``replicate``); returns the
+    seconds it took."""
+    store = open_store(url)
+    distinct = sum(len(rows) for rows, _ in generated)
+    start = time.perf_counter()
+    with store.bulk_writer() as writer:
+        for rows, docs in generated:
+            writer.add_papers([paper_from_row(r) for r in rows], announce=False, index_docs=docs)  # type: ignore[arg-type]
+    if papers > distinct:
+        print(f"  stored {distinct:,}; copying them up to {papers:,}", file=sys.stderr)
+        replicate(store, distinct, papers, generated)
     store.optimize_search_index()
     store.close()
     return time.perf_counter() - start
 
 
-def ensure_stores(papers: int, server: str, rebuild: bool) -> dict[str, str]:
+# Paper ``seq`` copied ``k`` times over: arXiv number n + k * distinct (``search_feed._copy``'s
+# ids and listing days), written in each database's SQL.
+_COPY_SQL = {
+    "postgresql": {
+        "n": "((split_part(arxiv_id, '.', 1)::int - 2001) * 100000"
+        " + split_part(arxiv_id, '.', 2)::int + k * {distinct})",
+        "id": "(2001 + {n} / 100000)::text || '.' || lpad(({n} % 100000)::text, 5, '0')",
+        "day": "DATE '2020-01-01' + ({n} / 1000)",
+        "copies": "generate_series(1, {copies}) AS k",
+    },
+    "sqlite": {
+        "n": "((CAST(substr(arxiv_id, 1, 4) AS INTEGER) - 2001) * 100000"
+        " + CAST(substr(arxiv_id, 6) AS INTEGER) + k * {distinct})",
+        "id": "printf('%d.%05d', 2001 + {n} / 100000, {n} % 100000)",
+        "day": "date('2020-01-01', '+' || ({n} / 1000) || ' days')",
+        "copies": "(WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c"
+        " WHERE k < {copies}) SELECT k FROM c)",
+    },
+}
+
+
+def replicate(store: Store, distinct: int, papers: int, generated: Generated) -> None:
+    """Copy a store's ``distinct`` papers (seqs 1 to ``distinct``) inside the database until
+    it holds ``papers``: each copy under later seqs, arXiv ids and listing days, with the same
+    index doc and upvotes. Storing a paper through the store costs about 10 ms on a busy
+    machine (hours for a million); a copy made by one INSERT … SELECT costs microseconds.
+    SQLite's FTS5 table keeps no text to copy, so its rows go in again from ``generated``."""
+    engine = store.engine
+    dialect = engine.dialect.name
+    copies = -(-papers // distinct) - 1
+    sql = _COPY_SQL[dialect]
+    n = sql["n"].format(distinct=distinct)
+    columns = [c.name for c in store_schema.papers.columns]
+    values = {"seq": f"seq + k * {distinct}", "arxiv_id": sql["id"].format(n=n)}
+    values["listed_on"] = sql["day"].format(n=n)
+    select = ", ".join(values.get(c, c) for c in columns)
+    below = f"seq + k * {distinct} <= {papers}"
+    series = sql["copies"].format(copies=copies)
+    with engine.begin() as conn:
+        top = conn.execute(text("SELECT min(seq), max(seq), count(*) FROM papers")).one()
+        if tuple(top) != (1, distinct, distinct):
+            raise RuntimeError(f"cannot copy: the store's seqs are not 1 to {distinct}: {top}")
+        conn.execute(
+            text(
+                f"INSERT INTO papers ({', '.join(columns)}) SELECT {select}"
+                f" FROM papers, {series} WHERE {below} ORDER BY k, seq"
+            )
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO search_votes (seq, upvotes) SELECT seq + k * {distinct}, upvotes"
+                f" FROM search_votes, {series} WHERE {below}"
+            )
+        )
+        if dialect == "postgresql":
+            # One GIN build over every doc is far faster than a million index insertions.
+            conn.execute(text("DROP INDEX ix_paper_search_doc"))
+            conn.execute(
+                text(
+                    f"INSERT INTO paper_search (seq, doc) SELECT seq + k * {distinct}, doc"
+                    f" FROM paper_search, {series} WHERE {below} ORDER BY k, seq"
+                )
+            )
+            conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            conn.execute(text("CREATE INDEX ix_paper_search_doc ON paper_search USING GIN (doc)"))
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('papers', 'seq'), :s)"), {"s": papers}
+            )
+        else:
+            docs = [doc for _, batch in generated for doc in batch]
+            marks = ", ".join(["?"] * (len(COLUMNS) + 1))
+            insert = f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(COLUMNS)}) VALUES ({marks})"
+            for k in range(1, copies + 1):
+                rows = [
+                    (seq, *doc.columns)  # type: ignore[attr-defined]
+                    for seq, doc in enumerate(docs, k * distinct + 1)
+                    if seq <= papers
+                ]
+                conn.exec_driver_sql(insert, rows)
+                if k % 10 == 0:
+                    print(f"  {k * distinct:,} papers indexed", file=sys.stderr, flush=True)
+
+
+def store_name(papers: int, distinct: int) -> str:
+    """The stores' name: ``backends-<name>.db``, schema ``pb_bench_<name>``."""
+    return f"{papers}" if distinct == papers else f"{papers}_d{distinct}"
+
+
+def ensure_stores(papers: int, distinct: int, server: str, rebuild: bool) -> dict[str, str]:
     OUT.mkdir(parents=True, exist_ok=True)
-    sqlite_path = OUT / f"backends-{papers}.db"
-    schema = f"pb_bench_{papers}"
+    name = store_name(papers, distinct)
+    sqlite_path = OUT / f"backends-{name}.db"
+    schema = f"pb_bench_{name}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.execute(
@@ -89,16 +198,20 @@ def ensure_stores(papers: int, server: str, rebuild: bool) -> dict[str, str]:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
-    urls = {"SQLite": f"sqlite:///{sqlite_path}", "PostgreSQL": postgres_url(server, papers)}
-    if rebuild or not sqlite_path.exists():
+    urls = {"SQLite": f"sqlite:///{sqlite_path}", "PostgreSQL": postgres_url(server, schema)}
+    todo = {
+        "PostgreSQL": rebuild or not exists,
+        "SQLite": rebuild or not sqlite_path.exists(),
+    }
+    if not any(todo.values()):
+        return urls
+    generated = generate(distinct)
+    if todo["SQLite"]:
         sqlite_path.unlink(missing_ok=True)
-        print(f"building {papers:,} papers into SQLite ...", file=sys.stderr)
-        seconds = build(urls["SQLite"], papers)
-        print(f"  SQLite: {papers / seconds:,.0f} papers/s", file=sys.stderr)
-    if rebuild or not exists:
-        print(f"building {papers:,} papers into PostgreSQL ...", file=sys.stderr)
-        seconds = build(urls["PostgreSQL"], papers)
-        print(f"  PostgreSQL: {papers / seconds:,.0f} papers/s", file=sys.stderr)
+    for backend in (name for name, needed in todo.items() if needed):
+        print(f"building {papers:,} papers into {backend} ...", file=sys.stderr)
+        seconds = build(urls[backend], papers, generated)
+        print(f"  {backend}: {papers / seconds:,.0f} papers/s", file=sys.stderr)
     return urls
 
 
@@ -141,9 +254,16 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--distinct", type=int, default=None, help="papers generated; the rest are copies"
+    )
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--build-only", action="store_true", help="build the stores and stop")
     args = parser.parse_args()
-    urls = ensure_stores(args.papers, args.postgres, args.rebuild)
+    distinct = min(args.distinct or args.papers, args.papers)
+    urls = ensure_stores(args.papers, distinct, args.postgres, args.rebuild)
+    if args.build_only:
+        return
     vocabulary()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     stores = {name: open_store(url) for name, url in urls.items()}

@@ -114,9 +114,12 @@ from bridge.store.search_index import (
     FALSE,
     TRUE,
     Compiled,
+    Expr,
     SearchIndex,
     _query,
     compile_query,
+    defer_setting,
+    drop_deferred_setting,
     leaf_expr,
     phrase_terms,
 )
@@ -282,13 +285,13 @@ def _bounded(conn: Connection, allowance: _Allowance) -> Iterator[None]:
         return
     # PostgreSQL takes at most 2^31 - 1 ms.
     milliseconds = min(max(1, math.ceil(allowance.budget.seconds * 1000)), 2**31 - 1)
-    cursor = raw.cursor()
+    # For this transaction only (the pool rolls it back when the connection returns), sent
+    # with the search's first statement rather than as a round trip of its own.
+    defer_setting(conn, f"SET LOCAL statement_timeout = {milliseconds}")
     try:
-        # For this transaction only: the pool rolls it back when the connection returns.
-        cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+        yield
     finally:
-        cursor.close()
-    yield
+        drop_deferred_setting(conn)
 
 
 def _too_broad(
@@ -572,6 +575,13 @@ class _Matches:
         # Exact plans: the last window read (its start and its rows), so counting goes on
         # from its last row rather than walking the same matches again.
         self._last_window: tuple[int, list[Candidate]] | None = None
+        # PostgreSQL reads a window, its upvotes, the ranking's flags (``flag_exprs``, set
+        # before the first window) and the count after it in one statement
+        # (``SearchIndex.window``): the flags of each row read, and (matches before the
+        # count's start, matches counted after, up to a cap).
+        self.flag_exprs: list[Expr] = []
+        self.flags: dict[int, tuple[bool, ...]] = {}
+        self._following: tuple[int, int] | None = None
         self.checks = 0
         # Where the papers of the query's listing days are (None: anywhere).
         self.seqs = index.seq_range(conn, plan.conditions) if plan.conditions else None
@@ -592,6 +602,8 @@ class _Matches:
         """Matches ``start`` to ``start + count - 1`` in newest-first order."""
         if count <= 0:
             return []
+        if self.exact and self.index.postgres and self.plan.loose not in (TRUE, FALSE):
+            return self._window_postgres(start, count)
         if self.exact:
             rows = self._candidates(limit=count, offset=start)
             if len(rows) < count and (rows or start == 0):
@@ -603,6 +615,29 @@ class _Matches:
             return rows
         self._fill(start + count)
         return self._found[start : start + count]
+
+    def _window_postgres(self, start: int, count: int) -> list[Candidate]:
+        # Counted after the window: as far as ``_total`` can ask when the page lies in it.
+        following_cap = max(TOTAL_CAP, start + count + 1) + 1 - (start + count)
+        window = self.index.window(
+            self.conn,
+            self.plan.loose,
+            conditions=self.plan.conditions,
+            announced_only=self.announced_only,
+            limit=count,
+            offset=start,
+            flags=self.flag_exprs,
+            count_cap=following_cap,
+        )
+        rows = window.rows
+        if len(rows) < count and (rows or start == 0):
+            self._known_total = start + len(rows)
+        if rows:
+            self._last_window = (start, rows)
+            self.flags.update(window.flags)
+            if window.following is not None:
+                self._following = (start + len(rows), window.following)
+        return rows
 
     def _fill(self, wanted: int, budget: int | None = None) -> None:
         start_checks = self.checks
@@ -677,6 +712,10 @@ class _Matches:
             if self._last_window is not None:
                 start, rows = self._last_window
                 seen, below = start + len(rows), rows[-1][0]
+            if self._following is not None and self._following[0] == seen:
+                # Counted with the window (PostgreSQL), up to at least this cap.
+                found = seen + min(self._following[1], cap + 1 - seen)
+                return (cap, True) if found > cap else (found, False)
             found = seen + self.index.count(
                 self.conn,
                 self.plan.loose,
@@ -695,8 +734,8 @@ class _Matches:
         return len(self._found), not self._exhausted
 
     def upvotes(self, block: list[Candidate]) -> list[Candidate]:
-        if self.with_votes:
-            return block
+        if self.with_votes or all(seq in self.flags for seq, _ in block):
+            return block  # read with their votes (a join, or PostgreSQL's window)
         votes = self.index.upvotes(self.conn, [seq for seq, _ in block])
         return [(seq, votes.get(seq)) for seq, _ in block]
 
@@ -741,6 +780,20 @@ def fetch_papers(conn: Connection, seqs: Sequence[int]) -> dict[int, StoredPaper
     return reader.read(conn, seqs)
 
 
+def _ranking_tests(
+    index: SearchIndex, query: Query, plan: Compiled
+) -> tuple[tuple[Term | Phrase, ...], list[Term | Phrase], bool, list[Expr]]:
+    """The leaves ranking weighs, those with a title, whether coverage counts, and the
+    index expressions each block's papers are tested against (titles, then coverage)."""
+    leaves = plan.leaves[:MAX_RANKED_LEAVES]
+    titled = [leaf for leaf in leaves if "title" in leaf.fields]
+    coverage_needed = _has_or(query.root) and len(leaves) > 1
+    exprs = [index.title_expr(leaf) for leaf in titled]
+    if coverage_needed:
+        exprs += [leaf_expr(leaf) for leaf in leaves]
+    return leaves, titled, coverage_needed, exprs
+
+
 def _rank(
     matches: _Matches, block: list[Candidate], query: Query, plan: Compiled
 ) -> list[tuple[int, float]]:
@@ -748,14 +801,14 @@ def _rank(
     if not block:
         return []
     block = matches.upvotes(block)
-    leaves = plan.leaves[:MAX_RANKED_LEAVES]
-    titled = [leaf for leaf in leaves if "title" in leaf.fields]
-    coverage_needed = _has_or(query.root) and len(leaves) > 1
-    exprs = [matches.index.title_expr(leaf) for leaf in titled]
-    if coverage_needed:
-        exprs += [leaf_expr(leaf) for leaf in leaves]
+    leaves, titled, coverage_needed, exprs = _ranking_tests(matches.index, query, plan)
     low, high = block[-1][0], block[0][0]
-    sets = matches.index.in_range(matches.conn, exprs, low, high) if exprs else []
+    flags = matches.flags
+    if exprs and exprs == matches.flag_exprs and all(seq in flags for seq, _ in block):
+        # Answered with the window (PostgreSQL): no second lookup.
+        sets = [{seq for seq, _ in block if flags[seq][i]} for i in range(len(exprs))]
+    else:
+        sets = matches.index.in_range(matches.conn, exprs, low, high) if exprs else []
     title_sets, cover_sets = sets[: len(titled)], sets[len(titled) :]
     scored: list[tuple[float, int]] = []
     for place, (seq, votes) in enumerate(block):
@@ -839,6 +892,8 @@ class _Search:
             elif order == "upvotes":
                 page = _by_upvotes(matches, offset, limit)
             else:
+                if index.postgres:
+                    matches.flag_exprs = _ranking_tests(index, parsed, plan)[3]
                 first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
                 window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
                 ranked: list[tuple[int, float | None]] = []

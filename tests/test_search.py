@@ -33,6 +33,7 @@ from bridge.store.search_index import (
     index_doc,
     index_doc_reference,
     search_index_state,
+    to_tsquery,
     to_tsvector,
 )
 from tests.test_percolator import PAPERS, QueryMaker
@@ -376,7 +377,8 @@ def test_a_changed_analyzer_rebuilds_the_index(database_url: str) -> None:
     store.close()
     reopened = open_store(database_url)
     with reopened.engine.connect() as conn:
-        assert conn.execute(select(search_index_state.c.value)).scalar_one() == fingerprint()
+        stored = conn.execute(select(search_index_state.c.value)).scalar_one()
+        assert stored == fingerprint(reopened.search_index.postgres)
     assert set(ids(search_store(reopened, "generalisation"))) == {"g1", "g2", "g3"}
     _index_matches_papers(reopened)
     reopened.close()
@@ -810,3 +812,51 @@ def test_the_quick_tsvector_path_writes_what_the_limited_one_writes(
     body = " ".join(words)
     doc = IndexDoc((body, "x " * padding, "", "", "ada _ lovelace", "cat:cs.lg _ti_model"))
     assert to_tsvector(doc) == _to_tsvector_limited(doc)
+
+
+def test_postgresql_title_words_are_their_own_lexemes() -> None:
+    # The title's words are also stored as TITLE_COPY lexemes at the title's positions, so a
+    # title-only word or phrase is one exact GIN lookup (not every paper with the word
+    # anywhere, tested again by weight); variant markers keep the weighted form.
+    doc = IndexDoc(("diffusion model _21_model", "model", "", "", "", ""))
+    vector = to_tsvector(doc)
+    assert "'_ti_diffusion':1A" in vector and "'_ti_model':2A" in vector
+    assert "_ti__21_" not in vector
+    assert to_tsquery(("term", ("title",), "model")) == "'_ti_model'"
+    assert to_tsquery(("phrase", ("title",), ("diffusion", "model"))) == (
+        "('_ti_diffusion' <-> '_ti_model')"
+    )
+    assert to_tsquery(("term", ("title",), "_21_model")) == "'_21_model':A"
+    assert to_tsquery(("term", ("title", "abstract"), "model")) == "'model':AB"
+
+
+@pytest.mark.postgres
+def test_title_fields_and_ranking_on_postgresql_match_sqlite(
+    sqlite_url: str, postgres_url: str
+) -> None:
+    papers = [
+        paper("t1", "Diffusion models for audio", "We study sampling."),
+        paper("t2", "Sampling methods", "A diffusion model for audio generation."),
+        paper("t3", "Audio diffusion", "Models of sound."),
+        paper("t4", "Vision transformers", "No such word here."),
+    ]
+    results = {}
+    for url in (sqlite_url, postgres_url):
+        store = open_store(url)
+        store.add_papers(papers, now=T0)
+        results[url] = [
+            (ids(found), found.total)
+            for query in (
+                "title:diffusion",
+                'title:"diffusion models"',
+                "diffusion",
+                "audio",
+                '"=diffusion =models"',  # an exact phrase: its title test is a constant
+                "=models OR audio",
+            )
+            for found in [search_store(store, query)]
+        ]
+        store.close()
+    assert results[postgres_url] == results[sqlite_url]
+    assert results[postgres_url][0] == (["t3", "t1"], 2)
+    assert results[postgres_url][2][0][:2] == ["t3", "t1"]  # title hits first

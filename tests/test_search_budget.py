@@ -307,6 +307,32 @@ def test_work_inside_one_sqlite_step_is_interrupted_when_the_time_is_up(sqlite_u
 
 
 @pytest.mark.postgres
+def test_the_budget_goes_with_a_searchs_first_statement_on_postgresql(postgres_url: str) -> None:
+    # The SET LOCAL is sent together with the search's first statement (one round trip), and
+    # still bounds it and those after it; the connection's next user is not bounded.
+    from bridge.store.search_index import _query
+
+    store = open_store(postgres_url)
+    try:
+        budget = SearchBudget(seconds=0.05)
+        with (
+            store.engine.connect() as conn,
+            search_module._bounded(conn, search_module._Allowance(budget)),
+        ):
+            assert _query(conn, "SHOW statement_timeout") == [("50ms",)]
+            with pytest.raises(Exception) as caught:
+                _query(conn, "SELECT pg_sleep(30)")
+        assert search_module._interrupted(caught.value)
+        with store.engine.connect() as conn:
+            assert _query(conn, "SHOW statement_timeout") == [("0",)]
+        with store.engine.connect() as conn:
+            with search_module._bounded(conn, search_module._Allowance(budget)):
+                pass  # nothing sent: the setting is dropped, not left for the next user
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+    finally:
+        store.close()
+
+
 def test_a_postgresql_statement_past_the_budget_is_cancelled(postgres_url: str) -> None:
     store = open_store(postgres_url)
     try:

@@ -37,6 +37,7 @@ from bridge.store.search_index import (
     SearchIndex,
     index_doc,
     indexed_fields_differ,
+    run_deferred_setting,
 )
 from bridge.store.search_index import fingerprint as search_fingerprint
 
@@ -151,7 +152,9 @@ class Store:
     def _up_to_date(self, conn: Connection) -> bool:
         if current_version(conn) != len(MIGRATIONS):
             return False
-        if self.search_index.stored_fingerprint(conn) != search_fingerprint():
+        if self.search_index.stored_fingerprint(conn) != search_fingerprint(
+            self.search_index.postgres
+        ):
             return False
         table = schema.progress
         return (
@@ -906,6 +909,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
+    """Settings for each new PostgreSQL connection, kept for its life (committed).
+
+    No JIT compilation: the store's statements are short, and at a million papers the
+    planner's cost estimate for a search (a walk of the newest papers, testing each doc)
+    passes ``jit_above_cost``, so the server spent tens of milliseconds compiling code for a
+    statement that runs in one or two.
+    """
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    dbapi_conn.commit()
+
+
 def sqlite_file(database_url: str) -> Path | None:
     """The absolute path of the file an SQLite URL names; None for other databases and for
     an in-memory SQLite database, and for a URL the store refuses (opening it says why)."""
@@ -958,6 +974,8 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgres_session)
+        event.listen(engine, "before_cursor_execute", run_deferred_setting)
         logging.getLogger("psycopg").addFilter(_PIPELINE_ECHO)
     store = Store(engine)
     try:

@@ -36,7 +36,9 @@ Index text
     On PostgreSQL the same tokens fill ``paper_search.doc``, a tsvector with a GIN index.
     Title, abstract, AI summary and AI keywords are given weights A, B, C and D. Author tokens
     carry the prefix ``_au_``, which no encoded term can start with. Separators become
-    position gaps, and each field starts after a gap.
+    position gaps, and each field starts after a gap. The title's tokens are there twice: as
+    themselves and, at the same positions, with the ``TITLE_COPY`` prefix, so a title-only
+    word or phrase is an exact GIN lookup (``_title_positions``).
 
 Compounds
     A query word can match the joined form of a compound in a paper: ``"large pretrained
@@ -136,6 +138,9 @@ __all__ = [
 # 4: tsvectors kept in their rows on PostgreSQL (``_keep_docs_inline``).
 # 5: exact-word tokens (EXACT_PREFIX); 6: and variant markers (VARIANT_PREFIX).
 INDEX_FORMAT = "6"
+# The tsvector's own format on PostgreSQL (SQLite stores need no rebuild when it changes).
+# 2: title copies (``_add_title_copies``).
+PG_FORMAT = "2"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
@@ -156,6 +161,7 @@ EXACT_PREFIX = "_3d_"
 VARIANT_PREFIX = "_21_"
 FTS_TABLE = "paper_fts"
 PG_TABLE = "paper_search"
+PG_INDEX = f"ix_{PG_TABLE}_doc"
 # FTS5 reads the query with the same tokenizer, so quoted tokens stay whole.
 FTS_TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '_'"
 _PG_WEIGHTS = {"title": "A", "abstract": "B", "ai_summary": "C", "ai_keywords": "D"}
@@ -453,11 +459,12 @@ _PROBE = Paper(
 
 
 @lru_cache(maxsize=1)
-def fingerprint() -> str:
-    """Changes when the index format or the analyzer's output on the probe changes."""
+def fingerprint(postgres: bool = False) -> str:
+    """Changes when the index format or the analyzer's output on the probe changes (or, on
+    PostgreSQL, the tsvector's own format, ``PG_FORMAT``)."""
     doc = index_doc(_PROBE)
     digest = hashlib.sha256(repr((INDEX_FORMAT, doc)).encode("utf-8")).hexdigest()
-    return f"{INDEX_FORMAT}:{digest[:16]}"
+    return f"{INDEX_FORMAT}:{digest[:16]}" + (f"/pg{PG_FORMAT}" if postgres else "")
 
 
 # --- query expressions ---------------------------------------------------------------------------
@@ -510,6 +517,17 @@ class SqlCondition:
 
     node: Upvotes | PaperId | ListedOn
     negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What ``SearchIndex.window`` read: (seq, upvotes) newest first, each row's flags, and
+    how many matches follow the window (up to the cap asked; None: the window holds the
+    rest)."""
+
+    rows: list[tuple[int, int | None]]
+    flags: dict[int, tuple[bool, ...]]
+    following: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -795,9 +813,20 @@ def _pg_operand(column_set: tuple[str, ...], token: str, prefix: bool = False) -
     return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
 
 
+def _title_only(expr: Expr) -> bool:
+    """A word or phrase asked of the title alone, with no variant marker: its title copy
+    (``_add_title_copies``) answers it exactly."""
+    tokens = expr[2] if expr[0] == "phrase" else (expr[2],)
+    return expr[1] == ("title",) and not any(t.startswith(VARIANT_PREFIX) for t in tokens)
+
+
 def to_tsquery(expr: Expr) -> str:
     """A tsquery literal (cast with ``::tsquery``, never parsed by a text search config)."""
     kind = expr[0]
+    if kind in ("term", "phrase") and _title_only(expr):
+        if kind == "term":
+            return f"'{TITLE_COPY}{expr[2]}'"
+        return "(" + " <-> ".join(f"'{TITLE_COPY}{t}'" for t in expr[2]) + ")"
     if kind == "term":
         return _pg_operand(expr[1], expr[2])
     if kind == "prefix":
@@ -861,12 +890,15 @@ def to_tsvector(doc: IndexDoc) -> str:
             tokens = [t if t == SEPARATOR else _PG_AUTHOR + t for t in tokens]
         labels = _pg_labels(weight)
         get = positions.get
-        for at, token in enumerate(tokens, position):
-            where = get(token)
-            if where is None:
-                positions[token] = [labels[at]]
-            else:
-                where.append(labels[at])
+        if column == "title":
+            _title_positions(positions, tokens, position, labels)
+        else:
+            for at, token in enumerate(tokens, position):
+                where = get(token)
+                if where is None:
+                    positions[token] = [labels[at]]
+                else:
+                    where.append(labels[at])
         position += len(tokens) + 1  # fields never touch
     positions.pop(SEPARATOR, None)
     return " ".join(
@@ -874,6 +906,39 @@ def to_tsvector(doc: IndexDoc) -> str:
         for lexeme, where in positions.items()
         if len(lexeme) <= _PG_MAX_LEXEME
     )
+
+
+def _title_positions(
+    positions: dict[str, list[str]], tokens: list[str], first: int, labels: list[str]
+) -> None:
+    """The title's tokens at their positions, each followed by its ``TITLE_COPY`` lexeme at
+    the same position (so ``'_ti_a' <-> '_ti_b'`` is the phrase "a b" in the title).
+
+    ``title:word`` and ranking's "is it in the title" then ask the GIN index for one exact
+    lexeme, and the planner's statistics know how common it is in titles. Asked as
+    ``'word':A`` (weight A: the title), the index returns every paper with the word anywhere
+    and each is tested again, and the planner, which ignores weights, takes a word common in
+    abstracts for one common in titles: it walked the newest papers, testing thousands, to
+    find a window of a word found in few titles. Variant markers get no copy, as in FTS5's
+    title copy (only whole exact words are asked of the title alone; ``to_tsquery`` keeps
+    ``:A`` for a marker).
+    """
+    get = positions.get
+    for at, token in enumerate(tokens, first):
+        label = labels[at]
+        where = get(token)
+        if where is None:
+            positions[token] = [label]
+        else:
+            where.append(label)
+        if token == SEPARATOR or token.startswith(VARIANT_PREFIX):
+            continue
+        copy = TITLE_COPY + token
+        where = get(copy)
+        if where is None:
+            positions[copy] = [label]
+        else:
+            where.append(label)
 
 
 def _to_tsvector_limited(doc: IndexDoc) -> str:
@@ -886,18 +951,21 @@ def _to_tsvector_limited(doc: IndexDoc) -> str:
         prefix = _PG_AUTHOR if column == "authors" else ""
         for token in text.split():
             if token.startswith(TITLE_COPY):
-                continue  # PostgreSQL ranks titles by weight A; the copy is for FTS5
+                continue  # FTS5's title copy; PostgreSQL's is made below, at the title
             if token != SEPARATOR:
-                lexeme = prefix + token
-                entry = positions.get(lexeme)
-                if entry is None:
-                    cost = len(lexeme) + 6
-                    if len(lexeme) <= _PG_MAX_LEXEME and size + cost <= _PG_MAX_TSVECTOR:
-                        positions[lexeme] = [f"{min(position, _PG_MAX_POSITION)}{weight}"]
-                        size += cost
-                elif len(entry) < _PG_MAX_POSITIONS_PER_LEXEME and size + 2 <= _PG_MAX_TSVECTOR:
-                    entry.append(f"{min(position, _PG_MAX_POSITION)}{weight}")
-                    size += 2
+                lexemes = [prefix + token]
+                if column == "title" and not token.startswith(VARIANT_PREFIX):
+                    lexemes.append(TITLE_COPY + token)  # see _title_positions
+                for lexeme in lexemes:
+                    entry = positions.get(lexeme)
+                    if entry is None:
+                        cost = len(lexeme) + 6
+                        if len(lexeme) <= _PG_MAX_LEXEME and size + cost <= _PG_MAX_TSVECTOR:
+                            positions[lexeme] = [f"{min(position, _PG_MAX_POSITION)}{weight}"]
+                            size += cost
+                    elif len(entry) < _PG_MAX_POSITIONS_PER_LEXEME and size + 2 <= _PG_MAX_TSVECTOR:
+                        entry.append(f"{min(position, _PG_MAX_POSITION)}{weight}")
+                        size += 2
             position += 1
         position += 1  # fields never touch
     return " ".join(f"'{token}':{','.join(where)}" for token, where in positions.items())
@@ -915,8 +983,31 @@ def _keep_docs_inline(conn: Connection) -> None:
     Stored in the row, the docs make the table as large as it is, and the planner takes the
     index for rare words and a walk of the newest papers for common ones
     (bench/search_backends.py).
+
+    Compressed with LZ4 rather than PostgreSQL's default pglz: a walk of the newest papers
+    tests each one's doc, so each is decompressed, and LZ4 decompresses several times faster
+    (a server built without LZ4 keeps pglz). Stores made before keep their docs as they were
+    written until the index is rebuilt.
     """
     conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET STORAGE MAIN")
+    lz4 = conn.exec_driver_sql(
+        "SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' "
+        "AND 'lz4' = ANY(enumvals)"
+    ).scalar()
+    if lz4:
+        conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET COMPRESSION lz4")
+
+
+def _short_pending_list(conn: Connection) -> None:
+    """Keep the GIN index's pending list short (256 kB, about 150 docs; the default is 4 MB).
+
+    New rows go to an unordered pending list that every search reads whole, until it is full
+    or vacuumed into the index's tree. At 10,000 papers, a store filled by an import had
+    several thousand docs there, and finding a word in 92 papers took 17.5 ms instead of
+    0.1 ms (bench/search_backends.py). Inserting stays batched (the list is merged into the
+    tree a few hundred docs at a time), and ``optimize`` empties it after an import.
+    """
+    conn.exec_driver_sql(f"ALTER INDEX {PG_INDEX} SET (gin_pending_list_limit = 256)")
 
 
 class SearchIndex:
@@ -941,7 +1032,8 @@ class SearchIndex:
                 f"CREATE TABLE {PG_TABLE} (seq INTEGER PRIMARY KEY, doc TSVECTOR NOT NULL)"
             )
             _keep_docs_inline(conn)
-            conn.exec_driver_sql(f"CREATE INDEX ix_{PG_TABLE}_doc ON {PG_TABLE} USING GIN (doc)")
+            conn.exec_driver_sql(f"CREATE INDEX {PG_INDEX} ON {PG_TABLE} USING GIN (doc)")
+            _short_pending_list(conn)
         else:
             conn.exec_driver_sql(
                 f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({', '.join(COLUMNS)}, "
@@ -960,7 +1052,7 @@ class SearchIndex:
 
     def ensure_current(self, conn: Connection) -> bool:
         """Rebuild the index if it was built by another analyzer; True if it rebuilt."""
-        if not self.exists(conn) or self.stored_fingerprint(conn) == fingerprint():
+        if not self.exists(conn) or self.stored_fingerprint(conn) == fingerprint(self.postgres):
             return False
         self.rebuild(conn)
         return True
@@ -976,6 +1068,7 @@ class SearchIndex:
         self.clear(conn)
         if self.postgres:
             _keep_docs_inline(conn)  # a store created before: its rows are written anew here
+            _short_pending_list(conn)
         conn.exec_driver_sql(
             "INSERT INTO search_votes (seq, upvotes) "
             "SELECT seq, upvotes FROM papers WHERE upvotes IS NOT NULL"
@@ -996,7 +1089,7 @@ class SearchIndex:
         conn.execute(
             search_index_state.update()
             .where(search_index_state.c.key == "fingerprint")
-            .values(value=fingerprint())
+            .values(value=fingerprint(self.postgres))
         )
         self.optimize(conn)
         return count
@@ -1012,6 +1105,9 @@ class SearchIndex:
         if not self.postgres:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
         else:
+            # The docs an import added, out of the GIN index's pending list (_short_pending_list)
+            # and into its tree.
+            conn.exec_driver_sql(f"SELECT gin_clean_pending_list('{PG_INDEX}')")
             # Fresh statistics at once, not when autovacuum comes by: the planner picks the
             # GIN index or a walk of the newest papers from how common each word is.
             conn.exec_driver_sql(f"ANALYZE {PG_TABLE}")
@@ -1212,6 +1308,72 @@ class SearchIndex:
             sql += f" OFFSET {int(offset)}"
         return [(int(r[0]), r[1]) for r in _query(conn, sql, params)]
 
+    def window(
+        self,
+        conn: Connection,
+        expr: Expr,
+        *,
+        conditions: Sequence[SqlCondition] = (),
+        announced_only: bool = False,
+        limit: int,
+        offset: int = 0,
+        flags: Sequence[Expr] = (),
+        count_cap: int = 0,
+    ) -> Window:
+        """PostgreSQL: a window of ``candidates`` with what ranking and the total ask of it,
+        in one statement (one round trip instead of four).
+
+        For each row: its seq, its upvotes (``search_votes``, joined after the window is cut)
+        and whether its doc meets each of ``flags`` (the ranking's title tests, answered on
+        the row the window already read instead of by a second lookup of the index). When
+        the window is full: how many matches follow it, up to ``count_cap`` (a capped walk
+        from the window's oldest seq down, as ``count`` does); else None.
+
+        The window is a MATERIALIZED CTE, so the planner decides its plan alone, as for
+        ``candidates``: for a common word a walk of ``paper_search``'s primary key from the
+        newest seq down, testing each doc and stopping at the window's end; for a rare one
+        the GIN index on ``doc`` and a sort of the few matches. Nothing joined outside the
+        CTE (votes, the count) can change that choice.
+        """
+        if expr in (TRUE, FALSE) or limit <= 0:
+            raise ValueError("window() is for an index expression and a positive limit")
+        sql, key, params, _ = self._select(expr, conditions, announced_only, None)
+        # TRUE and FALSE (an exact phrase's title test) are constants, as in ``in_range``.
+        tests = [self._flag_test(flag) for flag in flags]
+        hits = f"SELECT {key} AS seq {sql} ORDER BY {key} DESC LIMIT {int(limit)}"
+        if offset:
+            hits += f" OFFSET {int(offset)}"
+        after = " AND " if " WHERE " in sql else " WHERE "
+        # A CASE evaluates its scalar subqueries only when their branch is taken, so a window
+        # that is not full (all matches are in it) costs no count.
+        following = (
+            f"CASE WHEN (SELECT count(*) FROM hits) = {int(limit)} THEN (SELECT count(*) FROM"
+            f" (SELECT 1 {sql}{after}{key} < (SELECT min(seq) FROM hits)"
+            f" LIMIT {max(int(count_cap), 0)}) AS more) END"
+        )
+        # The flags are tested outside the CTE, on the window's rows only: in its select list
+        # they would be computed for every match a bitmap scan returns, before the sort.
+        flag_columns = "".join(f", {test}" for test, _ in tests)
+        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if any(p for _, p in tests) else ""
+        statement = (
+            f"WITH hits AS MATERIALIZED ({hits}) "
+            f"SELECT h.seq, v.upvotes, {following}{flag_columns} FROM hits h{docs}"
+            " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
+        )
+        values = params + params + [param for _, param in tests if param]
+        rows = _query(conn, statement, values)
+        return Window(
+            rows=[(int(row[0]), row[1]) for row in rows],
+            flags={int(row[0]): tuple(bool(x) for x in row[3:]) for row in rows},
+            following=None if not rows or rows[0][2] is None else int(rows[0][2]),
+        )
+
+    def _flag_test(self, flag: Expr) -> tuple[str, str]:
+        """SQL testing the doc ``d`` for ``flag`` and its parameter ("" for a constant)."""
+        if flag in (TRUE, FALSE):
+            return ("TRUE" if flag == TRUE else "FALSE"), ""
+        return self._match(flag, "d")
+
     def count(
         self,
         conn: Connection,
@@ -1303,6 +1465,35 @@ class SearchIndex:
         return out
 
 
+# conn.info key: a SET LOCAL to run before the connection's next statement (``defer_setting``).
+_DEFERRED = "paperbridge.deferred_setting"
+
+
+def defer_setting(conn: Connection, sql: str) -> None:
+    """Run ``sql`` (a ``SET LOCAL``) on PostgreSQL just before the connection's next statement,
+    sent with it: psycopg's pipeline mode sends BEGIN, the SET and the statement together and
+    waits once, where each alone is a round trip. On a busy machine a round trip is mostly
+    the wait for the server process to be scheduled (1.5 ms at load 18 on 2 cores), so a
+    search's time on PostgreSQL grows with its number of round trips. ``_query`` sends it;
+    a statement through SQLAlchemy runs it first (``run_deferred_setting``, an engine event).
+    """
+    conn.info[_DEFERRED] = sql
+
+
+def drop_deferred_setting(conn: Connection) -> None:
+    """Forget a setting not sent (conn.info outlives the checkout)."""
+    conn.info.pop(_DEFERRED, None)
+
+
+def run_deferred_setting(
+    conn: Connection, cursor: Any, _statement: Any, _parameters: Any, _context: Any, _many: Any
+) -> None:
+    """SQLAlchemy's before_cursor_execute: the deferred setting, before the statement."""
+    setting = conn.info.pop(_DEFERRED, None)
+    if setting is not None:
+        cursor.execute(setting)
+
+
 def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """A read on the connection's own DBAPI cursor.
 
@@ -1310,10 +1501,16 @@ def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     machinery costs several times what SQLite spends answering them. DBAPI errors are turned
     into StoreError by the caller (``bridge.search``).
     """
+    setting = conn.info.pop(_DEFERRED, None)
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql, tuple(params))
-        return list(cursor.fetchall())
+        if setting is None:
+            cursor.execute(sql, tuple(params))
+            return list(cursor.fetchall())
+        with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+            cursor.execute(setting)
+            cursor.execute(sql, tuple(params))
+            return list(cursor.fetchall())
     finally:
         cursor.close()
 
