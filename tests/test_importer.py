@@ -221,8 +221,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 import bridge.importer as importer
 import bridge.store as store_module
+import bridge.store.locking as locking
 store_module._utcnow = lambda: datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 importer.TRANSACTION = 100
+# Commits by count only: on a loaded machine the writer would also commit when it has
+# held the write lock HOLD seconds, and the kept count would not be whole transactions.
+locking.HOLD = 3600.0
 store = store_module.open_store(sys.argv[1])
 importer.import_paths(store, sorted(Path(sys.argv[2]).glob("*.json")), parallel=False)
 """
