@@ -231,5 +231,10 @@ def make_batch(
     return rows, [index_doc(p) for p in papers]
 
 
+def papers_of(start: int, count: int, seed: int = 0) -> list[Paper]:
+    """Papers ``start`` to ``start + count - 1`` (for worker processes: no index text)."""
+    return [synthetic_paper(n, seed) for n in range(start, start + count)]
+
+
 def paper_from_row(row: tuple[object, ...]) -> Paper:
     return Paper(*row)  # type: ignore[arg-type]

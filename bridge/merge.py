@@ -11,7 +11,9 @@ _VERSIONED = ("title", "abstract", "authors", "updated_at", "comment", "journal_
 # Facts that change over time on Hugging Face; the latest observation wins.
 _LIVE = ("upvotes", "num_comments", "github_stars")
 _UNIONED = ("categories", "sources", "ai_keywords")
-_SKIP = frozenset(_VERSIONED + _LIVE + _UNIONED + ("version", "listed_on", "announce_type"))
+_SKIP = frozenset(
+    _VERSIONED + _LIVE + _UNIONED + ("version", "listed_on", "listed_on_estimated", "announce_type")
+)
 
 
 def _known(value: object) -> bool:
@@ -49,10 +51,26 @@ def merge(old: Paper, new: Paper) -> Paper:
             changes[f.name] = getattr(new, f.name)
     if (new.version or 0) > (old.version or 0):
         changes["version"] = new.version
-    # The earliest listing day is when the paper was first listed anywhere.
-    if new.listed_on and (old.listed_on is None or new.listed_on < old.listed_on):
+    if _better_day(old, new):
         changes["listed_on"] = new.listed_on
+        changes["listed_on_estimated"] = new.listed_on_estimated
     return old.with_changes(**changes) if changes else old
+
+
+def _better_day(old: Paper, new: Paper) -> bool:
+    """Whether ``new``'s listing day replaces ``old``'s.
+
+    The earliest listing day is when the paper was first listed anywhere; but a day a listing
+    gave (RSS, Hugging Face) always replaces one estimated from arXiv's schedule (arXiv API
+    records), even a later one, and an estimate never replaces a listing's day, even an
+    earlier one. Between two of the same kind the earliest stays."""
+    if new.listed_on is None:
+        return False
+    if old.listed_on is None:
+        return True
+    if old.listed_on_estimated != new.listed_on_estimated:
+        return old.listed_on_estimated
+    return new.listed_on < old.listed_on
 
 
 def is_revision(old: Paper, new: Paper) -> bool:

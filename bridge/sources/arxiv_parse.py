@@ -16,6 +16,7 @@ from lxml import etree
 
 from bridge import ids
 from bridge.models import AnnounceType, Paper, ParseProblem, ParseResult, SourceName
+from bridge.sources.arxiv_schedule import listing_day
 from bridge.sources.hf_parse import quick_clean, quick_clean_all
 from bridge.text import clean_text
 
@@ -410,6 +411,8 @@ def _api_entry(
         # Legacy responses link over http; arXiv serves everything over https.
         pdf_url = "https://" + pdf_url.removeprefix("http://")
 
+    published = _iso_datetime(texts.get("published", ""))
+    listed_on = _estimated_day(published)
     return Paper(
         arxiv_id=arxiv_id,
         title=title,
@@ -417,7 +420,9 @@ def _api_entry(
         authors=quick_clean_all(authors),
         version=version,
         source=SOURCE,
-        published_at=_iso_datetime(texts.get("published", "")),
+        listed_on=listed_on,
+        listed_on_estimated=listed_on is not None,
+        published_at=published,
         updated_at=_iso_datetime(texts.get("updated", "")),
         categories=tuple(categories),
         primary_category=primary,
@@ -426,6 +431,17 @@ def _api_entry(
         doi=_optional(texts.get("doi") or texts.get("DOI")),
         pdf_url=pdf_url,
     )
+
+
+def _estimated_day(published: datetime | None) -> date | None:
+    """The API gives no listing day: the one arXiv's schedule gives the first version's time
+    (an estimate a listing's own day replaces when one arrives: bridge/merge.py)."""
+    if published is None:
+        return None
+    try:
+        return listing_day(published)
+    except (OverflowError, ValueError):
+        return None  # a time at the very ends of the calendar: no day rather than a crash
 
 
 def _total_results(root: Any) -> int | None:

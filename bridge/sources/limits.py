@@ -320,6 +320,8 @@ def _fix(paper: Paper, url: str, problems: list[ParseProblem]) -> Paper | None:
         if not check(value):
             changes[name] = None
             note(name, f"{_quote(value)} is not {what}; dropped")
+    if paper.listed_on_estimated and changes.get("listed_on", paper.listed_on) is None:
+        changes["listed_on_estimated"] = False  # no day left to call an estimate
     return paper.with_changes(**changes) if changes else paper
 
 

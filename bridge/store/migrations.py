@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, bindparam, func, inspect, select, update
 
 from bridge.errors import StoreError
 from bridge.store import schema
@@ -115,6 +115,57 @@ def _term_expansions(conn: Connection) -> None:
     mine_archive(conn)
 
 
+def _estimated_listing_days(conn: Connection) -> None:
+    # Migration 10. arXiv API records (backfill --arxiv, import of API files) now carry the
+    # listing day arXiv's schedule gives their first version, marked as estimated
+    # (bridge/sources/arxiv_schedule.py; a listing's true day replaces it, bridge/merge.py).
+    # Papers stored before had no day, so they were in no listing or archive feed: they get
+    # their estimate here, once, rather than waiting for an import of the same records.
+    present = {column["name"] for column in inspect(conn).get_columns("papers")}
+    if "listed_on_estimated" not in present:
+        default = "false" if conn.dialect.name == "postgresql" else "0"
+        conn.exec_driver_sql(
+            f"ALTER TABLE papers ADD COLUMN listed_on_estimated BOOLEAN NOT NULL DEFAULT {default}"
+        )
+    from bridge.sources.arxiv_schedule import listing_day
+
+    papers = schema.papers
+    # Only papers arXiv gave (a paper an RSS listing gave has its day already); a paper known
+    # only from Hugging Face without a day keeps none: HF's publishedAt is not a submission
+    # time.
+    waiting = (
+        select(papers.c.seq, papers.c.published_at)
+        .where(
+            papers.c.listed_on.is_(None),
+            papers.c.published_at.is_not(None),
+            papers.c.sources.like('%"arxiv"%'),
+        )
+        .order_by(papers.c.seq)
+        .limit(5000)
+    )
+    now = datetime.now(UTC)
+    change = (
+        update(papers)
+        .where(papers.c.seq == bindparam("row_seq"))
+        .values(listed_on=bindparam("day"), listed_on_estimated=True, changed_at=now)
+    )
+    estimated = last = 0
+    # In chunks by seq: a backfilled store may hold a million such papers.
+    while found := conn.execute(waiting.where(papers.c.seq > last)).all():
+        last = found[-1][0]
+        rows = []
+        for seq, published in found:
+            try:
+                rows.append({"row_seq": seq, "day": listing_day(published)})
+            except (OverflowError, ValueError):
+                continue  # a time at the very ends of the calendar: no day, as when parsed
+        if rows:
+            conn.execute(change, rows)
+        estimated += len(rows)
+    if estimated:
+        log.info("estimated the listing day of %d arXiv API papers", estimated)
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -126,6 +177,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _source_skips,
     _announcements,
     _term_expansions,
+    _estimated_listing_days,
 ]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 
@@ -62,6 +63,8 @@ papers = Table(
     Column("published_at", UTCDateTime),
     Column("updated_at", UTCDateTime),
     Column("listed_on", Date),
+    # listed_on came from arXiv's schedule, not a listing (bridge/sources/arxiv_schedule.py).
+    Column("listed_on_estimated", Boolean, nullable=False, default=False, server_default=false()),
     Column("sources", Text, nullable=False, default="[]"),  # JSON list: hf, arxiv
     Column("categories", Text, nullable=False, default="[]"),  # JSON list
     Column("primary_category", String(64)),
