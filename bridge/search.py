@@ -832,6 +832,7 @@ class _IndexExplainer:
         # write them otherwise ("out of distribution"), which the index does not keep, so
         # a paper holding one has its line said from its text.
         self.added = {n for n, leaf in enumerate(leaves) if long_key(_said(leaf)) in run.labels}
+        self.reads_paper = not _words_only(run.query.root)
 
     @classmethod
     def of(cls, run: QueryRun) -> _IndexExplainer | None:
@@ -873,7 +874,7 @@ class _IndexExplainer:
         for stored in papers:
             # Categories, sources, upvotes and days are read from the paper itself; no text
             # is analyzed (no field is asked for).
-            px = _QueryIndex(stored.paper, frozenset(), frozenset())
+            px = _QueryIndex(stored.paper, frozenset(), frozenset()) if self.reads_paper else None
             facts = _Facts(self.leaves, holding, stored.seq, px)
             if not facts.holds(self.run.query.root):
                 continue  # not vouched for: the checker decides
@@ -894,7 +895,7 @@ class _Facts:
         leaves: list[Term | Phrase],
         holding: dict[tuple[int, str], set[int]],
         seq: int,
-        px: PaperIndex,
+        px: PaperIndex | None,  # None: the query has nothing but words and phrases
     ) -> None:
         self.numbers = {id(leaf): number for number, leaf in enumerate(leaves)}
         self.holding = holding
@@ -914,6 +915,7 @@ class _Facts:
             return any(self.holds(child) for child in node.children)
         if isinstance(node, Not):
             return not self.holds(node.child)
+        assert self.px is not None
         return node_matches(node, self.px)
 
     def gather(self, node: Node, out: list[tuple[tuple[int, int, int], Hit]]) -> None:
@@ -934,9 +936,20 @@ class _Facts:
                 for name in self.fields(node)
             ]
         elif isinstance(node, Category):
+            assert self.px is not None
             out += [
                 ((key[0], len(self.numbers), key[1]), hit) for key, hit in leaf_pairs(node, self.px)
             ]
+
+
+def _words_only(node: Node) -> bool:
+    if isinstance(node, Term | Phrase):
+        return True
+    if isinstance(node, And | Or):
+        return all(_words_only(child) for child in node.children)
+    if isinstance(node, Not):
+        return _words_only(node.child)
+    return False
 
 
 def _all_leaves(node: Node, out: list[Term | Phrase]) -> None:
