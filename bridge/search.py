@@ -803,13 +803,13 @@ class QueryRun:
         return Match("", "", label_hits(hits, self.labels)).why() if hits else None
 
     def index_whys(self, papers: Sequence[StoredPaper]) -> dict[int, str | None]:
-        """The "matched … in the abstract" line of each paper the index vouches for, from the
-        index alone: one lookup per word or phrase and field over the page's seqs, no text
-        analyzed. The words are the query's own ("matched generalization in the abstract");
-        a field is named only where the index holds the word or phrase in it. Papers left
-        out are for ``checker`` and ``why``: the plan is not exact, the index does not vouch
-        for the match, or the paper holds a form the query was widened with, whose spelling
-        in the paper ("out of distribution (OOD)") only its text tells."""
+        """The "matched … in the abstract" line of each paper the index vouches for: one
+        lookup per word or phrase and field over the page's seqs says which fields hold
+        what, and each is quoted where its field shows the query's words (one regular
+        expression per field, no analysis). Papers left out are for ``checker`` and ``why``:
+        the plan is not exact, the index does not vouch for the match, a field writes the
+        word otherwise ("generalisation", "proteins"), or the paper holds a form the query
+        was widened with ("out of distribution (OOD)")."""
         explainer = _IndexExplainer.of(self)
         return explainer.explain(papers) if explainer is not None else {}
 
@@ -833,6 +833,7 @@ class _IndexExplainer:
         # a paper holding one has its line said from its text.
         self.added = {n for n, leaf in enumerate(leaves) if long_key(_said(leaf)) in run.labels}
         self.reads_paper = not _words_only(run.query.root)
+        self.patterns = [_written(leaf) for leaf in leaves]
 
     @classmethod
     def of(cls, run: QueryRun) -> _IndexExplainer | None:
@@ -875,12 +876,12 @@ class _IndexExplainer:
             # Categories, sources, upvotes and days are read from the paper itself; no text
             # is analyzed (no field is asked for).
             px = _QueryIndex(stored.paper, frozenset(), frozenset()) if self.reads_paper else None
-            facts = _Facts(self.leaves, holding, stored.seq, px)
+            facts = _Facts(self.leaves, self.patterns, holding, stored, px)
             if not facts.holds(self.run.query.root):
                 continue  # not vouched for: the checker decides
             hits: list[tuple[tuple[int, int, int], Hit]] = []
             facts.gather(self.run.query.root, hits)
-            if any(key[1] in self.added for key, _ in hits):
+            if facts.unshown or any(key[2] in self.added for key, _ in hits):
                 continue
             hits.sort(key=itemgetter(0))
             out[stored.seq] = self.run.why(tuple(hit for _, hit in hits))
@@ -893,14 +894,26 @@ class _Facts:
     def __init__(
         self,
         leaves: list[Term | Phrase],
+        patterns: list[re.Pattern[str] | None],
         holding: dict[tuple[int, str], set[int]],
-        seq: int,
+        stored: StoredPaper,
         px: PaperIndex | None,  # None: the query has nothing but words and phrases
     ) -> None:
         self.numbers = {id(leaf): number for number, leaf in enumerate(leaves)}
+        self.patterns = patterns
         self.holding = holding
-        self.seq = seq
+        self.seq = stored.seq
+        self.paper = stored.paper
         self.px = px
+        # A field the index says holds a word whose text does not show it as the query
+        # wrote it ("proteins" for protein, "generalisation"): the text must say it.
+        self.unshown = False
+
+    def _text(self, name: str) -> str:
+        paper = self.paper
+        if name in ("ai_keywords", "authors"):
+            return LIST_SEPARATOR.join(getattr(paper, name))
+        return getattr(paper, name) or ""
 
     def fields(self, leaf: Term | Phrase) -> list[str]:
         number = self.numbers[id(leaf)]
@@ -930,15 +943,20 @@ class _Facts:
                     self.gather(child, out)
         elif isinstance(node, Term | Phrase):
             number = self.numbers[id(node)]
-            text = _said(node)
-            out += [
-                ((FIELD_ORDER[name], number, 0), Hit(name, text, 0, 0))
-                for name in self.fields(node)
-            ]
+            pattern = self.patterns[number]
+            for name in self.fields(node):
+                # The words as this field writes them, where they first stand: the line never
+                # names words the text does not show.
+                found = pattern.search(self._text(name)) if pattern is not None else None
+                if found is None:
+                    self.unshown = True
+                    return
+                hit = Hit(name, found.group(), found.start(), found.end())
+                out.append(((FIELD_ORDER[name], found.start(), number), hit))
         elif isinstance(node, Category):
             assert self.px is not None
             out += [
-                ((key[0], len(self.numbers), key[1]), hit) for key, hit in leaf_pairs(node, self.px)
+                ((key[0], key[1], len(self.numbers)), hit) for key, hit in leaf_pairs(node, self.px)
             ]
 
 
@@ -961,6 +979,16 @@ def _all_leaves(node: Node, out: list[Term | Phrase]) -> None:
             _all_leaves(child, out)
     elif isinstance(node, Not):
         _all_leaves(node.child, out)
+
+
+def _written(leaf: Term | Phrase) -> re.Pattern[str] | None:
+    """The query's words as a paper may write them (any case; a phrase's words apart by
+    anything but letters and digits); None when they do not begin and end with one."""
+    words = _said(leaf).split()
+    if not words or not (words[0][:1].isalnum() and words[-1][-1:].isalnum()):
+        return None
+    body = r"\W+".join(re.escape(word) for word in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
 def _said(leaf: Term | Phrase) -> str:

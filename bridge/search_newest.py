@@ -23,10 +23,11 @@ papers and check them. Either is bounded by the search budget (``SearchTooBroad`
 search is.
 
 Each entry says why it is there ("matched diffusion in the abstract"). For an exact plan the
-index says it: one lookup per word or phrase of the query and field, over the page's papers
-(``QueryRun.index_whys``), with the query's own words; analyzing the text of 50 papers was
-three quarters of a feed's first request. Papers the index does not vouch for, and every
-paper of a checked plan, are checked with ``match_paper``, whose hits give the line.
+index says which fields hold what: one lookup per word or phrase of the query and field,
+over the page's papers (``QueryRun.index_whys``), each quoted where its field shows the
+query's words; analyzing the text of 50 papers was three quarters of a feed's first request.
+Papers whose text writes a word otherwise, those the index does not vouch for, and every paper
+of a checked plan are checked with ``match_paper``, whose hits give the line.
 
 Papers without a listing day (no source gave one) are in no listing; search still finds them.
 """
