@@ -94,12 +94,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
 from bridge.query import match_paper, parse_query
-from bridge.query.evaluate import LIST_SEPARATOR, PaperIndex, exact_terms
-from bridge.query.exact import candidate_terms
+from bridge.query.abbreviations import long_key
+from bridge.query.evaluate import (
+    FIELD_ORDER,
+    LIST_SEPARATOR,
+    PaperIndex,
+    exact_terms,
+    leaf_pairs,
+)
+from bridge.query.evaluate import matches as node_matches
+from bridge.query.exact import EXACT_MARK, candidate_terms
 from bridge.query.expansions import expand, label_hits
 from bridge.query.normalize import REWRITTEN_STARTS, REWRITTEN_WORDS, scan
 from bridge.query.parser import (
     And,
+    Category,
     Node,
     Not,
     Or,
@@ -546,27 +555,19 @@ class _Checker:
 class _Matches:
     """The papers matching one compiled query, newest first, read only as far as needed."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        index: SearchIndex,
-        query: Query,
-        plan: Compiled,
-        announced_only: bool,
-        allowance: _Allowance,
-    ) -> None:
-        self.conn = conn
-        self.allowance = allowance
-        self.index = index
-        self.query = query
-        self.plan = plan
+    def __init__(self, run: QueryRun, announced_only: bool) -> None:
+        self.conn = run.conn
+        self.allowance = run.allowance
+        self.index = run.index
+        self.query = run.query
+        self.plan = plan = run.plan
         self.announced_only = announced_only
         self.exact = plan.loose == plan.strict
         # Whether candidates come with their upvotes (the papers table is joined).
         self.with_votes = bool(plan.conditions) or announced_only or plan.loose == TRUE
         # Checked one by one: seq -> (paper, hits), so a page does not check twice.
         self.checked: dict[int, tuple[StoredPaper, tuple[Hit, ...]]] = {}
-        self.checker = _Checker(query)
+        self.checker = run.checker
         self._found: list[Candidate] = []
         self._below: int | None = None
         self._chunk = CHUNK
@@ -584,7 +585,7 @@ class _Matches:
         self._following: tuple[int, int] | None = None
         self.checks = 0
         # Where the papers of the query's listing days are (None: anywhere).
-        self.seqs = index.seq_range(conn, plan.conditions) if plan.conditions else None
+        self.seqs = run.index.seq_range(run.conn, plan.conditions) if plan.conditions else None
 
     def _candidates(self, *, limit: int, offset: int = 0, below: int | None = None):  # type: ignore[no-untyped-def]
         return self.index.candidates(
@@ -822,6 +823,265 @@ def _rank(
     return [(seq, score) for score, seq in scored]
 
 
+# --- one query being answered: the layer search_store and bridge.search_newest share ----------
+
+
+@dataclass(slots=True)
+class QueryRun:
+    """One query being answered: the query widened with the archive's acronyms and compounds,
+    its index plan, the connection it reads on (bounded by the budget) and what is left of
+    the budget. ``run_query`` opens one; ``search_store`` (ranked or newest stored first) and
+    ``bridge.search_newest`` (newest listing day first) answer from it."""
+
+    conn: Connection
+    index: SearchIndex
+    query: Query
+    labels: Mapping[str, str]  # added forms -> the words the query wrote (label_hits)
+    plan: Compiled
+    allowance: _Allowance
+    checker: _Checker
+
+    def check_time(self) -> None:
+        """Raise (the search answers "too broad") when the budget's time is up."""
+        self.allowance.check_time()
+
+    def spend(self, papers: int) -> None:
+        """Count ``papers`` checked one by one against the budget; raise when it runs out."""
+        if papers > self.allowance.papers_left:
+            raise _OutOfBudget("papers")
+        self.allowance.papers_left -= papers
+
+    def fetch(self, seqs: Sequence[int]) -> dict[int, StoredPaper]:
+        return fetch_papers(self.conn, seqs)
+
+    def why(self, hits: tuple[Hit, ...]) -> str | None:
+        """The "matched … in the abstract" line of a paper's hits; an added form reads
+        "matched out-of-distribution (OOD)"."""
+        return Match("", "", label_hits(hits, self.labels)).why() if hits else None
+
+    def index_whys(self, papers: Sequence[StoredPaper]) -> dict[int, str | None]:
+        """The "matched … in the abstract" line of each paper the index vouches for: one
+        lookup per word or phrase and field over the page's seqs says which fields hold
+        what, and each is quoted where its field shows the query's words (one regular
+        expression per field, no analysis). Papers left out are for ``checker`` and ``why``:
+        the plan is not exact, the index does not vouch for the match, a field writes the
+        word otherwise ("generalisation", "proteins"), or the paper holds a form the query
+        was widened with ("out of distribution (OOD)")."""
+        explainer = _IndexExplainer.of(self)
+        return explainer.explain(papers) if explainer is not None else {}
+
+
+# More (word or phrase, field) lookups than this for one page: the page is checked instead.
+MAX_EXPLAIN_LOOKUPS = 48
+# A page whose papers lie within this many seqs is looked up as one range, else paper by paper
+# (a range over the whole archive would read a common word's whole doclist).
+EXPLAIN_RANGE = 20_000
+
+
+class _IndexExplainer:
+    """Why papers match, from which fields of the index hold each word and phrase."""
+
+    def __init__(self, run: QueryRun, leaves: list[Term | Phrase], exprs: dict[Any, Any]):
+        self.run = run
+        self.leaves = leaves
+        self.exprs = exprs  # (leaf number, field) -> index expression
+        # Forms the query was widened with ("out-of-distribution" for OOD): a paper may
+        # write them otherwise ("out of distribution"), which the index does not keep, so
+        # a paper holding one has its line said from its text.
+        self.added = {n for n, leaf in enumerate(leaves) if long_key(_said(leaf)) in run.labels}
+        self.reads_paper = not _words_only(run.query.root)
+        self.patterns = [_written(leaf) for leaf in leaves]
+
+    @classmethod
+    def of(cls, run: QueryRun) -> _IndexExplainer | None:
+        plan = run.plan
+        if plan.loose != plan.strict or plan.loose in (TRUE, FALSE):
+            return None  # the index alone cannot say which papers match
+        leaves: list[Term | Phrase] = []
+        _all_leaves(run.query.root, leaves)
+        # A phrase widened inside ("OOD generalization" also as its long form) may be in the
+        # paper in either form, which the index does not tell apart: say it from the text.
+        said = {long_key(_said(leaf)) for leaf in leaves}
+        if any(key not in said for key in run.labels):
+            return None
+        exprs: dict[Any, Any] = {}
+        for number, leaf in enumerate(leaves):
+            for name in leaf.fields:
+                expr = run.index.title_expr(leaf) if name == "title" else leaf_expr(leaf, (name,))
+                if expr != FALSE:
+                    exprs[number, name] = expr
+        if len(exprs) > MAX_EXPLAIN_LOOKUPS:
+            return None
+        return cls(run, leaves, exprs)
+
+    def explain(self, papers: Sequence[StoredPaper]) -> dict[int, str | None]:
+        keys = list(self.exprs)
+        exprs = [self.exprs[key] for key in keys]
+        seqs = [s.seq for s in papers]
+        if not seqs:
+            return {}
+        low, high = min(seqs), max(seqs)
+        if high - low < EXPLAIN_RANGE:
+            # A page stored close together (a few listing days): FTS5 reads each doclist
+            # over the range once, several times cheaper than one seek per paper.
+            found = self.run.index.in_range(self.run.conn, exprs, low, high)
+        else:
+            found = self.run.index.among(self.run.conn, exprs, seqs)
+        holding = dict(zip(keys, found, strict=True))
+        out: dict[int, str | None] = {}
+        for stored in papers:
+            # Categories, sources, upvotes and days are read from the paper itself; no text
+            # is analyzed (no field is asked for).
+            px = _QueryIndex(stored.paper, frozenset(), frozenset()) if self.reads_paper else None
+            facts = _Facts(self.leaves, self.patterns, holding, stored, px)
+            if not facts.holds(self.run.query.root):
+                continue  # not vouched for: the checker decides
+            hits: list[tuple[tuple[int, int, int], Hit]] = []
+            facts.gather(self.run.query.root, hits)
+            if facts.unshown or any(key[2] in self.added for key, _ in hits):
+                continue
+            hits.sort(key=itemgetter(0))
+            out[stored.seq] = self.run.why(tuple(hit for _, hit in hits))
+        return out
+
+
+class _Facts:
+    """One paper's match, with its words and phrases looked up in the index."""
+
+    def __init__(
+        self,
+        leaves: list[Term | Phrase],
+        patterns: list[re.Pattern[str] | None],
+        holding: dict[tuple[int, str], set[int]],
+        stored: StoredPaper,
+        px: PaperIndex | None,  # None: the query has nothing but words and phrases
+    ) -> None:
+        self.numbers = {id(leaf): number for number, leaf in enumerate(leaves)}
+        self.patterns = patterns
+        self.holding = holding
+        self.seq = stored.seq
+        self.paper = stored.paper
+        self.px = px
+        # A field the index says holds a word whose text does not show it as the query
+        # wrote it ("proteins" for protein, "generalisation"): the text must say it.
+        self.unshown = False
+
+    def _text(self, name: str) -> str:
+        paper = self.paper
+        if name in ("ai_keywords", "authors"):
+            return LIST_SEPARATOR.join(getattr(paper, name))
+        return getattr(paper, name) or ""
+
+    def fields(self, leaf: Term | Phrase) -> list[str]:
+        number = self.numbers[id(leaf)]
+        return [name for name in leaf.fields if self.seq in self.holding.get((number, name), ())]
+
+    def holds(self, node: Node) -> bool:
+        if isinstance(node, Term | Phrase):
+            return bool(self.fields(node))
+        if isinstance(node, And):
+            return all(self.holds(child) for child in node.children)
+        if isinstance(node, Or):
+            return any(self.holds(child) for child in node.children)
+        if isinstance(node, Not):
+            return not self.holds(node.child)
+        assert self.px is not None
+        return node_matches(node, self.px)
+
+    def gather(self, node: Node, out: list[tuple[tuple[int, int, int], Hit]]) -> None:
+        """The hits of a node that holds, as ``collect_hits`` gathers them (an OR: only its
+        branches that hold; an exclusion: none), placed in field order, then query order."""
+        if isinstance(node, And):
+            for child in node.children:
+                self.gather(child, out)
+        elif isinstance(node, Or):
+            for child in node.children:
+                if self.holds(child):
+                    self.gather(child, out)
+        elif isinstance(node, Term | Phrase):
+            number = self.numbers[id(node)]
+            pattern = self.patterns[number]
+            for name in self.fields(node):
+                # The words as this field writes them, where they first stand: the line never
+                # names words the text does not show.
+                found = pattern.search(self._text(name)) if pattern is not None else None
+                if found is None:
+                    self.unshown = True
+                    return
+                hit = Hit(name, found.group(), found.start(), found.end())
+                out.append(((FIELD_ORDER[name], found.start(), number), hit))
+        elif isinstance(node, Category):
+            assert self.px is not None
+            out += [
+                ((key[0], key[1], len(self.numbers)), hit) for key, hit in leaf_pairs(node, self.px)
+            ]
+
+
+def _words_only(node: Node) -> bool:
+    if isinstance(node, Term | Phrase):
+        return True
+    if isinstance(node, And | Or):
+        return all(_words_only(child) for child in node.children)
+    if isinstance(node, Not):
+        return _words_only(node.child)
+    return False
+
+
+def _all_leaves(node: Node, out: list[Term | Phrase]) -> None:
+    """Every word and phrase node of the tree, excluded ones too (each node object once)."""
+    if isinstance(node, Term | Phrase):
+        out.append(node)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            _all_leaves(child, out)
+    elif isinstance(node, Not):
+        _all_leaves(node.child, out)
+
+
+def _written(leaf: Term | Phrase) -> re.Pattern[str] | None:
+    """The query's words as a paper may write them (any case; a phrase's words apart by
+    anything but letters and digits); None when they do not begin and end with one."""
+    words = _said(leaf).split()
+    if not words or not (words[0][:1].isalnum() and words[-1][-1:].isalnum()):
+        return None
+    body = r"\W+".join(re.escape(word) for word in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+def _said(leaf: Term | Phrase) -> str:
+    """A word or phrase as the query wrote it (an exact word without its "=")."""
+    text = " ".join(leaf.text.split())
+    if isinstance(leaf, Term):
+        return (text or leaf.term).removeprefix(EXACT_MARK)
+    return text
+
+
+@contextmanager
+def run_query(
+    store: Store, query: str, *, budget: SearchBudget = DEFAULT_BUDGET, offset: int = 0
+) -> Iterator[QueryRun]:
+    """Parse, widen and plan ``query`` and hold a connection bounded by ``budget`` while the
+    caller reads its answer. Raises QueryError for a malformed query; SearchTooBroad when the
+    budget runs out (``offset``: the page asked for, for the advice); StoreError when the
+    database fails."""
+    expanded = expand(parse_query(query), store.expansion_table())
+    parsed = expanded.query
+    allowance = _Allowance(budget)
+    plan: Compiled | None = None
+    try:
+        with store.engine.connect() as conn, _bounded(conn, allowance):
+            index = store.search_index
+            terms = phrase_terms(parsed)
+            plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
+            yield QueryRun(conn, index, parsed, expanded.labels, plan, allowance, _Checker(parsed))
+    except _OutOfBudget as exc:
+        raise _too_broad(query, exc.spent, plan, offset, budget) from None
+    except (SQLAlchemyError, store.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
+        if _interrupted(exc):
+            raise _too_broad(query, "time", plan, offset, budget) from None
+        raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc
+
+
 def search_store(
     store: Store,
     query: str,
@@ -840,72 +1100,37 @@ def search_store(
     stored quietly by backfill or first-run policy. Raises QueryError for a malformed query,
     SearchTooBroad when answering would take more than ``budget``.
     """
-    # Acronyms and open compounds widened to their other forms (bridge.query.expansions).
-    expanded = expand(parse_query(query), store.expansion_table())
-    parsed = expanded.query
     limit = max(int(limit), 0)
     offset = max(int(offset), 0)
-    allowance = _Allowance(budget)
-    search = _Search(store, parsed, allowance, expanded.labels)
-    try:
-        return search.run(limit, offset, order, announced_only)
-    except _OutOfBudget as exc:
-        raise _too_broad(query, exc.spent, search.plan, offset, budget) from None
-    except (SQLAlchemyError, store.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
-        if _interrupted(exc):
-            raise _too_broad(query, "time", search.plan, offset, budget) from None
-        raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc
+    with run_query(store, query, budget=budget, offset=offset) as run:
+        return _search(run, limit, offset, order, announced_only)
 
 
-class _Search:
-    """One search; keeps its plan for the "too broad" answer."""
-
-    def __init__(
-        self,
-        store: Store,
-        parsed: Query,
-        allowance: _Allowance,
-        labels: Mapping[str, str] | None = None,
-    ) -> None:
-        self.store = store
-        self.parsed = parsed
-        self.allowance = allowance
-        self.labels = labels or {}
-        self.plan: Compiled | None = None
-
-    def run(
-        self,
-        limit: int,
-        offset: int,
-        order: Order,
-        announced_only: bool,
-    ) -> SearchResults:
-        store, parsed = self.store, self.parsed
-        index = store.search_index
-        with store.engine.connect() as conn, _bounded(conn, self.allowance):
-            terms = phrase_terms(parsed)
-            plan = self.plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
-            matches = _Matches(conn, index, parsed, plan, announced_only, self.allowance)
-            page: list[tuple[int, float | None]]
-            if order == "recent":
-                page = [(seq, None) for seq, _ in matches.window(offset, limit)]
-            elif order == "upvotes":
-                page = _by_upvotes(matches, offset, limit)
-            else:
-                if index.postgres:
-                    matches.flag_exprs = _ranking_tests(index, parsed, plan)[3]
-                first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
-                window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
-                ranked: list[tuple[int, float | None]] = []
-                for start in range(0, len(window), BLOCK):
-                    ranked += _rank(matches, window[start : start + BLOCK], parsed, plan)
-                skip = offset - first * BLOCK
-                page = ranked[skip : skip + limit]
-            # The page before the total: counting gives up quietly when the budget runs out,
-            # and the page must not be what runs short.
-            items = _page_items(conn, matches, parsed, page, self.labels)
-            total, capped = matches.total(offset + len(page))
-        return SearchResults(items, total, capped)
+def _search(
+    run: QueryRun, limit: int, offset: int, order: Order, announced_only: bool
+) -> SearchResults:
+    parsed, plan = run.query, run.plan
+    matches = _Matches(run, announced_only)
+    page: list[tuple[int, float | None]]
+    if order == "recent":
+        page = [(seq, None) for seq, _ in matches.window(offset, limit)]
+    elif order == "upvotes":
+        page = _by_upvotes(matches, offset, limit)
+    else:
+        if run.index.postgres:
+            matches.flag_exprs = _ranking_tests(run.index, parsed, plan)[3]
+        first, last = offset // BLOCK, (offset + max(limit, 1) - 1) // BLOCK
+        window = matches.window(first * BLOCK, (last - first + 1) * BLOCK) if limit else []
+        ranked: list[tuple[int, float | None]] = []
+        for start in range(0, len(window), BLOCK):
+            ranked += _rank(matches, window[start : start + BLOCK], parsed, plan)
+        skip = offset - first * BLOCK
+        page = ranked[skip : skip + limit]
+    # The page before the total: counting gives up quietly when the budget runs out, and the
+    # page must not be what runs short.
+    items = _page_items(run, matches, page)
+    total, capped = matches.total(offset + len(page))
+    return SearchResults(items, total, capped)
 
 
 def _by_upvotes(matches: _Matches, offset: int, limit: int) -> list[tuple[int, float | None]]:
@@ -929,30 +1154,24 @@ def order_for(sort: str) -> Order:
 
 
 def _page_items(
-    conn: Connection,
-    matches: _Matches,
-    query: Query,
-    page: list[tuple[int, float | None]],
-    labels: Mapping[str, str],
+    run: QueryRun, matches: _Matches, page: list[tuple[int, float | None]]
 ) -> list[SearchResult]:
     wanted = [seq for seq, _ in page if seq not in matches.checked]
-    fetched = fetch_papers(conn, wanted)
+    fetched = run.fetch(wanted)
     items: list[SearchResult] = []
     for seq, score in page:
         if seq in matches.checked:
             stored, hits = matches.checked[seq]
         else:
             found = fetched.get(seq)
-            result = matches.checker(found.paper) if found is not None else None
+            result = run.checker(found.paper) if found is not None else None
             if found is None or result is None:
                 # The index said it matches and the paper says not: the index is out of step
                 # (a process on another analyzer wrote it). Show only real matches.
                 log.warning("search index out of step for paper seq %d; reindex", seq)
                 continue
             stored, hits = found, result
-        # "matched out-of-distribution (OOD)" when the words are an expansion of the query's.
-        why = Match("", "", label_hits(hits, labels)).why() if hits else None
-        items.append(SearchResult(stored, hits, why, score))
+        items.append(SearchResult(stored, hits, run.why(hits), score))
     return items
 
 
@@ -979,6 +1198,7 @@ __all__ = [
     "BLOCK",
     "DEFAULT_BUDGET",
     "TOTAL_CAP",
+    "QueryRun",
     "SearchBudget",
     "SearchResult",
     "SearchResults",
@@ -986,6 +1206,7 @@ __all__ = [
     "UPVOTES_POOL",
     "explain_plan",
     "order_for",
+    "run_query",
     "search_store",
     "validate_query",
 ]

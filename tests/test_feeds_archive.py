@@ -12,14 +12,17 @@ import feedparser
 import httpx
 import pytest
 
+import bridge.search as search_module
 import bridge.search_newest as search_newest
 from adapters.atom import FeedOptions, FeedSite
 from bridge import commands
 from bridge.app import Bridge, open_bridge
 from bridge.config import Settings
 from bridge.importer import import_paths
-from bridge.models import Paper
+from bridge.models import Match, Paper
 from bridge.query import match_paper, parse_query
+from bridge.query.abbreviations import long_key
+from bridge.query.expansions import expand, label_hits
 from bridge.search import SearchBudget, search_store
 from bridge.search_newest import newest_matches
 from bridge.store import Store, open_store
@@ -248,3 +251,121 @@ def test_an_empty_store_and_a_zero_limit_answer_nothing(database_url: str) -> No
         assert newest_matches(store, "models", limit=0) == []
     finally:
         store.close()
+
+
+# -- why each entry is there, from the index ---------------------------------------------------
+
+
+def text_why(store: Store, query: str, paper: Paper) -> str | None:
+    """The "matched …" line as analyzing the paper's text gives it (what feeds said before)."""
+    expanded = expand(parse_query(query), store.expansion_table())
+    hits = match_paper(expanded.query, paper)
+    assert hits is not None
+    return Match("", "", label_hits(hits, expanded.labels)).why() if hits else None
+
+
+def why_papers() -> list[Paper]:
+    return [
+        *scrambled_archive(120),
+        Paper(
+            "2606.90001",
+            "Sparse world models",
+            abstract="Sparse protein models; out-of-distribution (OOD) robustness.",
+            ai_summary="A sparse robot.",
+            categories=("cs.LG", "q-bio.BM"),
+            listed_on=date(2026, 3, 1),
+        ),
+        Paper(
+            "2606.90003",
+            "Shifts",
+            abstract="Out-of-distribution (OOD) shifts in graph models.",
+            listed_on=date(2026, 3, 2),
+        ),
+        Paper(
+            "2606.90002",
+            "Graph diffusion for proteins",
+            abstract="Out of distribution detection of graph diffusion models.",
+            authors=("Ada Lovelace",),
+            categories=("cs.AI",),
+            listed_on=date(2026, 3, 2),
+        ),
+    ]
+
+
+def read_why(why: str | None) -> dict[str, set[str]]:
+    """A "matched …" line as field -> its words, each as the analyzer reads it."""
+    if why is None:
+        return {}
+    places = why.removeprefix("matched ").split("; ")
+    out: dict[str, set[str]] = {}
+    for place in places:
+        words, field = place.rsplit(" in the ", 1)
+        out[field] = {long_key(word) for word in words.split(", ")}
+    return out
+
+
+# The index's line is the text's line, word for word.
+SAME_WORDING = [
+    "sparse",
+    "protein models",
+    '"graph diffusion"',
+    "robot OR vision",
+    "title:world -language",
+    "sparse upvotes>=10",
+    "cat:cs.LG sparse",
+    "world OR (graph -robot)",
+    "abstract:diffusion OR title:diffusion",
+    "author:lovelace diffusion",
+]
+
+
+@pytest.mark.parametrize("query", SAME_WORDING)
+def test_the_index_says_why_an_entry_matched_as_its_text_does(
+    store: Store, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add_papers(why_papers(), announce=False)
+    checked: list[str] = []
+    check = search_module._Checker.__call__
+
+    def counting(self: search_module._Checker, paper: Paper):  # type: ignore[no-untyped-def]
+        checked.append(paper.arxiv_id)
+        return check(self, paper)
+
+    monkeypatch.setattr(search_module._Checker, "__call__", counting)
+    results = newest_matches(store, query, limit=50, budget=UNLIMITED)
+    assert results, query
+    # No paper's text was analyzed but where a field writes a word otherwise ("proteins").
+    assert set(checked) <= {"2606.90002"}, query
+    for result in results:
+        assert result.why == text_why(store, query, result.stored.paper), (query, result)
+
+
+def test_the_index_names_the_fields_the_text_holds_in_the_query_words(store: Store) -> None:
+    store.add_papers(why_papers(), announce=False)
+    whys = {
+        r.stored.paper.arxiv_id: r.why
+        for r in newest_matches(store, "protein", limit=50, budget=UNLIMITED)
+    }
+    # "proteins" in the title, "protein" in the abstract: the words the text shows, in each
+    # field the paper holds them in, and only there.
+    assert whys["2606.90002"] == "matched proteins in the title"
+    assert whys["2606.90001"] == "matched protein in the abstract"
+    for arxiv_id, why in whys.items():
+        paper = next(p for p in why_papers() if p.arxiv_id == arxiv_id)
+        fields = {h.field for h in match_paper(parse_query("protein"), paper) or ()}
+        named = {f for f in ("title", "abstract", "AI summary") if f"in the {f}" in (why or "")}
+        assert named == {"AI summary" if f == "ai_summary" else f for f in fields}, arxiv_id
+
+
+def test_widened_forms_keep_the_papers_own_spelling(store: Store) -> None:
+    store.add_papers(why_papers(), announce=False)
+    for query in ("OOD", "OOD sparse", "out-of-distribution"):
+        results = newest_matches(store, query, limit=50, budget=UNLIMITED)
+        assert results, query
+        for result in results:
+            expected = read_why(text_why(store, query, result.stored.paper))
+            assert read_why(result.why) == expected, query
+    # A paper holding only an added form ("out of distribution" for OOD) is said from its
+    # text, in its own spelling, labelled with the query's word.
+    whys = {r.stored.paper.arxiv_id: r.why for r in newest_matches(store, "OOD", limit=5)}
+    assert whys["2606.90002"] == "matched Out of distribution (OOD) in the abstract"

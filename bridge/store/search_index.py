@@ -95,6 +95,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache, lru_cache
 from itertools import chain, product
 from typing import Any, TypeAlias
@@ -1421,36 +1422,113 @@ class SearchIndex:
             high = bounds[1] if high is None else min(high, bounds[1])
         return None if low is None or high is None else (low, high)
 
+    # -- listing order (bridge.search_newest: feeds list matches newest listing day first) --
+
+    def latest_listing_day(self, conn: Connection, before: date | None = None) -> date | None:
+        """The newest listing day (before ``before``): one index lookup, so a walk over the
+        days jumps over empty stretches of the calendar at once."""
+        sql = "SELECT max(listed_on) FROM papers"
+        params: list[Any] = []
+        if before is not None:
+            sql += f" WHERE listed_on < {self._mark}"
+            params.append(before.isoformat())
+        return _day(_query(conn, sql, params)[0][0])
+
+    def listing_seqs(self, conn: Connection, first: date, last: date) -> tuple[int, int] | None:
+        """The ``seq`` range holding the papers listed from ``first`` to ``last``."""
+        m = self._mark
+        sql = f"SELECT min(seq), max(seq) FROM papers WHERE listed_on BETWEEN {m} AND {m}"
+        low, high = _query(conn, sql, [first.isoformat(), last.isoformat()])[0]
+        return None if low is None else (int(low), int(high))
+
+    def newest_listed(
+        self,
+        conn: Connection,
+        expr: Expr,
+        *,
+        conditions: Sequence[SqlCondition] = (),
+        days: tuple[date, date] | None = None,
+        seqs: tuple[int, int] | None = None,
+        after: tuple[date, int] | None = None,
+        limit: int,
+    ) -> list[tuple[date, int]]:
+        """(listing day, seq) of listed papers meeting ``expr`` and the conditions, newest
+        listing day first (then newest stored); listed within ``days``, stored within the
+        ``seqs`` range, and after ``after`` in that order."""
+        m = self._mark
+        where = ["p.listed_on IS NOT NULL"]
+        params: list[Any] = []
+        if expr == TRUE:
+            sql, key = "FROM papers p", "p.seq"
+        else:
+            table, column = (PG_TABLE, "seq") if self.postgres else (FTS_TABLE, "rowid")
+            sql = f"FROM {table} f JOIN papers p ON p.seq = f.{column}"
+            key = f"f.{column}"
+            condition, param = self._match(expr, "f")
+            where.append(condition)
+            params.append(param)
+        for cond in conditions:
+            test, values = _condition_sql(cond, m, self.postgres)
+            where.append(test)
+            params += values
+        if seqs is not None:
+            # On the index's own key, so FTS5 and PostgreSQL read only that stretch.
+            where.append(f"{key} BETWEEN {m} AND {m}")
+            params += list(seqs)
+        if days is not None:
+            where.append(f"p.listed_on BETWEEN {m} AND {m}")
+            params += [day.isoformat() for day in days]
+        if after is not None:
+            where.append(f"(p.listed_on < {m} OR (p.listed_on = {m} AND p.seq < {m}))")
+            params += [after[0].isoformat(), after[0].isoformat(), after[1]]
+        # Within one day the index's own order is the listing order: FTS5 then reads matches
+        # newest first and stops at the limit, where a sort would read all of the day's.
+        one_day = days is not None and days[0] == days[1]
+        order = f"{key} DESC" if one_day else "p.listed_on DESC, p.seq DESC"
+        sql = (
+            f"SELECT p.listed_on, p.seq {sql} WHERE {' AND '.join(where)}"
+            f" ORDER BY {order} LIMIT {int(limit)}"
+        )
+        return [(_day(day), int(seq)) for day, seq in _query(conn, sql, params)]  # type: ignore[misc]
+
     def in_range(
         self, conn: Connection, exprs: Sequence[Expr], low: int, high: int
     ) -> list[set[int]]:
         """For each expression, the seqs in [low, high] meeting it (one round trip)."""
-        out: list[set[int]] = [set() for _ in exprs]
-        selects: list[str] = []
-        params: list[Any] = []
-        m = self._mark
-        for number, expr in enumerate(exprs):
-            if expr in (TRUE, FALSE):
-                continue
-            if self.postgres:
-                condition, param = self._match(expr, PG_TABLE)
-                selects.append(
-                    f"SELECT {number}, seq FROM {PG_TABLE} WHERE {condition} "
-                    f"AND seq BETWEEN {m} AND {m}"
-                )
-            else:
-                condition, param = self._match(expr, FTS_TABLE)
-                selects.append(
-                    f"SELECT {number}, rowid FROM {FTS_TABLE} WHERE {condition} "
-                    f"AND rowid BETWEEN {m} AND {m}"
-                )
-            params += [param, low, high]
-        if selects:
-            for number, seq in _query(conn, " UNION ALL ".join(selects), params):
-                out[number].add(int(seq))
+        out = self._meeting(conn, exprs, f"BETWEEN {self._mark} AND {self._mark}", [low, high])
         for number, expr in enumerate(exprs):
             if expr == TRUE:
                 out[number] = set(range(low, high + 1))
+        return out
+
+    def among(self, conn: Connection, exprs: Sequence[Expr], seqs: Sequence[int]) -> list[set[int]]:
+        """For each expression, which of ``seqs`` meet it (one round trip): a page's papers,
+        however far apart they were stored."""
+        listed = ",".join(str(int(seq)) for seq in seqs)  # whole numbers, written inline
+        out = self._meeting(conn, exprs, f"IN ({listed})", []) if listed else [set() for _ in exprs]
+        for number, expr in enumerate(exprs):
+            if expr == TRUE:
+                out[number] = set(seqs)
+        return out
+
+    def _meeting(
+        self, conn: Connection, exprs: Sequence[Expr], seq_test: str, seq_params: list[Any]
+    ) -> list[set[int]]:
+        out: list[set[int]] = [set() for _ in exprs]
+        selects: list[str] = []
+        params: list[Any] = []
+        table, key = (PG_TABLE, "seq") if self.postgres else (FTS_TABLE, "rowid")
+        for number, expr in enumerate(exprs):
+            if expr in (TRUE, FALSE):
+                continue
+            condition, param = self._match(expr, table)
+            selects.append(
+                f"SELECT {number}, {key} FROM {table} WHERE {condition} AND {key} {seq_test}"
+            )
+            params += [param, *seq_params]
+        if selects:
+            for number, seq in _query(conn, " UNION ALL ".join(selects), params):
+                out[number].add(int(seq))
         return out
 
     def upvotes(self, conn: Connection, seqs: Sequence[int]) -> dict[int, int | None]:
@@ -1576,3 +1654,10 @@ def _condition_sql(cond: SqlCondition, mark: str, postgres: bool) -> tuple[str, 
         test = f"(p.upvotes IS NOT NULL AND p.upvotes {node.op} {mark})"
         values = [node.value]
     return (f"NOT {test}" if cond.negated else test), values
+
+
+def _day(value: Any) -> date | None:
+    # SQLite hands back the stored text for a raw query of a Date column.
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
