@@ -8,7 +8,8 @@ same queries: the bare ``newest_matches`` call the feed makes, and ``search_stor
 order="recent", limit=50)``, the index-order search the feeds used before.
 
 The store: ``bench/out/search-<N>.db`` when ``bench/search.py`` built one (1,000 papers a
-listing day, stored in day order), else one built here into ``bench/out/feed-<N>.db``.
+listing day, stored in day order), else one built by that script's ``build`` into
+``bench/out/feed-<N>.db``.
 ``--distinct D`` builds it from D generated papers stored ``N / D`` times over under new ids
 and later listing days (generating a paper and its index text is most of a build's time: a
 1M build takes some 5 minutes on an idle machine and hours on a loaded one). The words then
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import random
@@ -30,8 +30,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -40,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from corpus import make_batch, paper_from_row, synthetic_paper  # noqa: E402
-from search import STOPWORDS, query_sets  # noqa: E402
+from corpus import synthetic_paper  # noqa: E402
+from search import STOPWORDS, build, query_sets  # noqa: E402
 
 from adapters.atom import FeedOptions, FeedSite  # noqa: E402
 from bridge.app import open_bridge  # noqa: E402
@@ -50,66 +49,10 @@ from bridge.errors import SearchTooBroad  # noqa: E402
 from bridge.query.normalize import normalize_word  # noqa: E402
 from bridge.search import search_store  # noqa: E402
 from bridge.search_newest import newest_matches  # noqa: E402
-from bridge.store import open_store  # noqa: E402
 from bridge.web import create_web_app  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
-BATCH = 1000
 FEED_SIZE = 50
-
-
-# --- the store -----------------------------------------------------------------------------------
-
-
-def build(path: Path, papers: int, distinct: int, workers: int) -> float:
-    """``papers`` papers: ``distinct`` generated ones, stored again under later ids and days."""
-    tmp = path.with_suffix(".building")
-    for leftover in tmp.parent.glob(tmp.name + "*"):
-        leftover.unlink()
-    store = open_store(f"sqlite:///{tmp}")
-    start = time.perf_counter()
-    generated: list[tuple[list[tuple[object, ...]], list[object]]] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for batch in pool.map(
-            make_batch, range(0, distinct, BATCH), [BATCH] * -(-distinct // BATCH)
-        ):
-            generated.append(batch)
-    print(
-        f"  generated {distinct:,} papers in {time.perf_counter() - start:,.0f} s", file=sys.stderr
-    )
-    done = 0
-    with store.bulk_writer() as writer:
-        for copy in range(-(-papers // distinct)):
-            for rows, docs in generated:
-                batch = []
-                for row in rows:
-                    if done + len(batch) >= papers:
-                        break
-                    batch.append(_copy(paper_from_row(row), copy * distinct))
-                writer.add_papers(batch, announce=False, index_docs=docs[: len(batch)])  # type: ignore[arg-type]
-                done += len(batch)
-                if done % 50_000 == 0:
-                    rate = done / (time.perf_counter() - start)
-                    print(f"  stored {done:,} of {papers:,} ({rate:,.0f}/s)", file=sys.stderr)
-    store.optimize_search_index()
-    store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    tmp.rename(path)
-    return time.perf_counter() - start
-
-
-def _copy(paper, shift: int):  # type: ignore[no-untyped-def]
-    """The paper as the ``shift``-th later one: its own id, its own (later) listing day."""
-    if shift == 0:
-        return paper
-    n = int(paper.arxiv_id.split(".")[0]) - 2001
-    n = n * 100_000 + int(paper.arxiv_id.split(".")[1]) + shift
-    return dataclasses.replace(
-        paper,
-        arxiv_id=f"{2001 + n // 100_000}.{n % 100_000:05d}",
-        listed_on=date(2020, 1, 1) + timedelta(days=n // 1000),
-    )
 
 
 # --- the queries ---------------------------------------------------------------------------------
@@ -233,7 +176,9 @@ def main() -> None:
                 f"building {args.papers:,} papers ({distinct:,} distinct) into {path}",
                 file=sys.stderr,
             )
-            elapsed = build(path, args.papers, distinct, args.workers)
+            elapsed = build(
+                path, args.papers, args.workers, distinct if distinct < args.papers else None
+            )
             info = {
                 "papers": args.papers,
                 "distinct": distinct,
