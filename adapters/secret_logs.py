@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import parse_qsl, urlsplit
 
 _LOGGERS = ("httpx", "httpcore")
 _secrets: set[str] = set()
@@ -45,3 +46,14 @@ def keep_out_of_logs(secret: str) -> None:
             logger = logging.getLogger(name)
             if not any(isinstance(f, _MaskSecrets) for f in logger.filters):
                 logger.addFilter(_MaskSecrets())
+
+
+def keep_url_out_of_logs(url: str) -> None:
+    """Never log a secret URL (a webhook's), nor its path or query values on their own: a
+    log line may show the URL as the HTTP client rewrote it (without the default port, say),
+    and the token sits in the path (Rocket.Chat) or the query (Teams' ``sig``, a webhook's)."""
+    keep_out_of_logs(url)
+    parts = urlsplit(url)
+    keep_out_of_logs(parts.path)
+    for _, value in parse_qsl(parts.query):
+        keep_out_of_logs(value)

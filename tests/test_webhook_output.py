@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -151,6 +152,17 @@ async def test_a_digest_is_a_signed_versioned_json_post(
     assert body["papers"][0]["links"]["abs"] == "https://arxiv.org/abs/2606.00001"
     assert body["papers"][0]["uncertain"] is False
     dt.datetime.fromisoformat(body["sent_at"])
+
+
+async def test_the_url_is_kept_out_of_the_logs(
+    receiver: Receiver, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # httpx logs every request's URL at INFO; the URL may carry a token.
+    caplog.set_level(logging.DEBUG)
+    outcome = await publisher(client, receiver).send_digest(DEST, [item(1)], subscription=SUB)
+    assert outcome.status == "sent", outcome
+    assert "HTTP Request" in caplog.text  # the request was logged, without its URL
+    assert "t0ken" not in caplog.text and "/hooks/papers" not in caplog.text
 
 
 async def test_a_notice_is_signed_too(receiver: Receiver, client: httpx.AsyncClient) -> None:

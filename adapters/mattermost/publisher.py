@@ -19,7 +19,7 @@ import httpx
 from adapters.chat_post import Sleep, json_body, post_in_order, retry_after_header, short
 from adapters.chat_text import header_lines, notice_text, paper_lines, split_text
 from adapters.mattermost.markup import MARKUP
-from adapters.secret_logs import keep_out_of_logs, mask
+from adapters.secret_logs import keep_url_out_of_logs, mask
 from bridge.delivery import (
     Destination,
     DigestItem,
@@ -76,7 +76,7 @@ class MattermostPublisher:
                 f"environment variable {destination.address} does not hold a Mattermost or"
                 " Rocket.Chat webhook URL (https://HOST/hooks/ID)"
             )
-        keep_out_of_logs(url)
+        keep_url_out_of_logs(url)
         return await post_in_order(
             self.client,
             url,

@@ -14,12 +14,11 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from adapters.chat_post import Sleep, json_body, post_in_order, retry_after_header, short
-from adapters.secret_logs import keep_out_of_logs, mask
+from adapters.secret_logs import keep_url_out_of_logs, mask
 from adapters.teams.card import digest_messages, notice_message
 from bridge.delivery import (
     Destination,
@@ -76,7 +75,7 @@ class TeamsPublisher:
             return SendOutcome.permanent(
                 f"environment variable {destination.address} does not hold a Teams workflow URL"
             )
-        _keep_url_out_of_logs(url)
+        keep_url_out_of_logs(url)
         return await post_in_order(
             self.client,
             url,
@@ -85,16 +84,6 @@ class TeamsPublisher:
             platform="the Teams workflow",
             sleep=self.sleep,
         )
-
-
-def _keep_url_out_of_logs(url: str) -> None:
-    """The URL, and its path and signature on their own (a log line may show the URL as the
-    HTTP client rewrote it, e.g. without the default port)."""
-    keep_out_of_logs(url)
-    parts = urlsplit(url)
-    keep_out_of_logs(parts.path)
-    for _, value in parse_qsl(parts.query):
-        keep_out_of_logs(value)
 
 
 def _outcome(response: httpx.Response) -> SendOutcome:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from adapters.secret_logs import keep_url_out_of_logs
 from adapters.webhook.body import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -81,7 +82,9 @@ class SignedWebhookPublisher:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: signature(secret, timestamp, raw),
         }
-        # The URL is a secret (it may carry a token): reasons name the variable, never the URL.
+        # The URL is a secret (it may carry a token): reasons name the variable, never the URL,
+        # and the HTTP client's request log masks it.
+        keep_url_out_of_logs(url)
         where = f"webhook {address}"
         try:
             response = await self.client.post(url, content=raw, headers=headers)
