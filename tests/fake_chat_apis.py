@@ -16,11 +16,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
+import pytest
+
+from bridge.cli import main
 from bridge.delivery import DigestItem
 from bridge.models import Hit, Match, Paper, StoredPaper
 from tests.local_server import LocalServer
+
+HF_FILE = Path(__file__).parent / "fixtures" / "hf" / "daily_papers_api_limit30_2026-06-13.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,3 +388,22 @@ def item(n: int, title: str = "Generalization in deep networks", **kw: object) -
     paper = Paper(f"2606.{n:05d}", title, abstract=abstract, **kw)  # type: ignore[arg-type]
     hits = (Hit("abstract", "generalisation", 9, 23),)
     return DigestItem(StoredPaper(paper, n, ITEM_TIME, True), Match("s", paper.arxiv_id, hits))
+
+
+def deliver_the_fixtures_twice(
+    config: Path, api: FakeChatApi, capsys: pytest.CaptureFixture[str], secret: str
+) -> int:
+    """Through the CLI with ``config`` (one digest to ``api``): ``deliver`` (creates the digest),
+    ``import --announce`` of the HF fixture, ``deliver --now`` twice, ``check-config``. Checks
+    that the second delivery posted nothing and that no output showed ``secret``; returns how
+    many messages the first delivery posted."""
+    assert main(["--config", str(config), "deliver"]) == 0
+    assert main(["import", "--announce", str(HF_FILE)]) == 0
+    assert main(["--config", str(config), "deliver", "--now"]) == 0
+    posted = len(api.delivered)
+    assert main(["--config", str(config), "deliver", "--now"]) == 0
+    assert len(api.delivered) == posted  # nothing new: nothing posted
+    assert main(["--config", str(config), "check-config"]) == 0
+    out = capsys.readouterr()
+    assert secret not in out.out + out.err
+    return posted

@@ -22,13 +22,11 @@ from bridge.delivery import Destination, DigestRun, DigestSubscription
 from bridge.ledger import Ledger
 from bridge.models import Paper
 from bridge.store import Store
-from tests.fake_chat_apis import FakeMattermost, Sleeps, item
+from tests.fake_chat_apis import FakeMattermost, Sleeps, deliver_the_fixtures_twice, item
 from tests.fakes import Clock
 
 T0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 HOSTILE = "@channel @all @here <!channel> <@U123> <b>bold</b> [x](javascript:alert(1)) *a* _b_ `c`"
-FIXTURES = Path(__file__).parent / "fixtures"
-HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
 
 
 @pytest.fixture
@@ -206,18 +204,10 @@ def test_deliver_twice_posts_each_paper_once(
         '[[digests]]\nname = "mm"\nquery = "model"\ndestination = "mattermost:LAB_MM"\n',
         encoding="utf-8",
     )
-    assert main(["--config", str(config), "deliver"]) == 0  # creates the digest
-    assert main(["import", "--announce", str(HF_FILE)]) == 0
-    assert main(["--config", str(config), "deliver", "--now"]) == 0
-    posted = len(chat.delivered)
+    posted = deliver_the_fixtures_twice(config, chat, capsys, "clihooksecret42")
     assert posted >= 1 and chat.texts()[0].split(" ")[1] == "new"
     papers = [t.count("](https://arxiv.org/abs/") for t in chat.texts()]
     assert sum(papers) > 5
-    assert main(["--config", str(config), "deliver", "--now"]) == 0
-    assert len(chat.delivered) == posted  # nothing new: nothing posted
-    assert main(["--config", str(config), "check-config"]) == 0
-    out = capsys.readouterr()
-    assert "clihooksecret42" not in out.out + out.err
 
 
 @pytest.mark.parametrize(

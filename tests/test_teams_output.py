@@ -22,13 +22,11 @@ from bridge.delivery import Destination, DigestRun, DigestSubscription
 from bridge.ledger import Ledger
 from bridge.models import Paper
 from bridge.store import Store
-from tests.fake_chat_apis import FakeTeams, Sleeps, item
+from tests.fake_chat_apis import FakeTeams, Sleeps, deliver_the_fixtures_twice, item
 from tests.fakes import Clock
 
 T0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 HOSTILE = "@channel <at>Everyone</at> <b>bold</b> [x](javascript:alert(1)) <@U123> *a* _b_"
-FIXTURES = Path(__file__).parent / "fixtures"
-HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
 
 
 @pytest.fixture
@@ -185,17 +183,9 @@ def test_deliver_twice_posts_each_paper_once(
         '[[digests]]\nname = "t"\nquery = "model"\ndestination = "teams:LAB_TEAMS"\n',
         encoding="utf-8",
     )
-    assert main(["--config", str(config), "deliver"]) == 0
-    assert main(["import", "--announce", str(HF_FILE)]) == 0
-    assert main(["--config", str(config), "deliver", "--now"]) == 0
-    posted = len(teams.delivered)
+    posted = deliver_the_fixtures_twice(config, teams, capsys, "CLISIGNATURE")
     assert posted >= 1 and " new papers for " in teams.texts()[0]
     assert sum(t.count("](https://arxiv.org/abs/") for t in teams.texts()) > 5
-    assert main(["--config", str(config), "deliver", "--now"]) == 0
-    assert len(teams.delivered) == posted
-    assert main(["--config", str(config), "check-config"]) == 0
-    out = capsys.readouterr()
-    assert "CLISIGNATURE" not in out.out + out.err
 
 
 @pytest.mark.parametrize(

@@ -22,15 +22,13 @@ from bridge.delivery import Destination, DigestRun, DigestSubscription
 from bridge.ledger import Ledger
 from bridge.models import Paper
 from bridge.store import Store
-from tests.fake_chat_apis import FakeTelegram, Sleeps, item
+from tests.fake_chat_apis import FakeTelegram, Sleeps, deliver_the_fixtures_twice, item
 from tests.fakes import Clock
 
 T0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 TOKEN = "123456789:AAH" + "s" * 32
 GROUP = "-1001234567890"
 HOSTILE = '@channel @all <b>bold</b> <script>x</script> [x](javascript:alert(1)) <@U123> & "q"'
-FIXTURES = Path(__file__).parent / "fixtures"
-HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
 
 
 @pytest.fixture
@@ -267,17 +265,9 @@ destination = "telegram:424242"
 """,
         encoding="utf-8",
     )
-    assert main(["--config", str(config), "deliver"]) == 0
-    assert main(["import", "--announce", str(HF_FILE)]) == 0
-    assert main(["--config", str(config), "deliver", "--now"]) == 0
-    posted = len(telegram.delivered)
+    posted = deliver_the_fixtures_twice(config, telegram, capsys, TOKEN)
     assert posted >= 1 and " new papers for " in telegram.texts()[0]
     assert sum(t.count('<a href="https://arxiv.org/abs/') for t in telegram.texts()) > 5
-    assert main(["--config", str(config), "deliver", "--now"]) == 0
-    assert len(telegram.delivered) == posted
-    assert main(["--config", str(config), "check-config"]) == 0
-    out = capsys.readouterr()
-    assert TOKEN not in out.out + out.err
 
 
 @pytest.mark.parametrize(
