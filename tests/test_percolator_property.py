@@ -133,3 +133,19 @@ def test_fast_path_equals_the_plain_evaluator(queries: list[str], papers: list[P
     percolator = Percolator(subscriptions, TABLE)
     valid = [s for s in subscriptions if s.id not in percolator.invalid]
     assert percolator.match(papers) == plain_matches(valid, papers)
+
+
+def test_a_widened_query_keeps_its_explanation_beside_the_same_query_written_out() -> None:
+    # "time step" and "timestep" widen to the same query, but each explains a hit on the
+    # form it did not write by naming the form it wrote: they must not share one explanation.
+    subscriptions = [
+        Subscription("q1", 'timestep OR "time step"'),
+        Subscription("q2", '"time step"'),
+        Subscription("q3", "timestep"),
+    ]
+    papers = [Paper("2401.00000", "Sampling", abstract="One timestep, then a time step.")]
+    matches = Percolator(subscriptions, TABLE).match(papers)
+    assert matches == plain_matches(subscriptions, papers)
+    texts = {m.subscription_id: {hit.text for hit in m.hits} for m in matches}
+    assert texts["q2"] == {"timestep (time step)", "time step"}
+    assert texts["q3"] == {"timestep", "time step (timestep)"}

@@ -371,7 +371,12 @@ class Percolator:
         self.invalid.pop(subscription.id, None)
         expanded = expand(query, self._expansions)
         plan = _plan(expanded.query)
-        plan.labels = dict(expanded.labels)
+        if expanded.labels:
+            # The labels say which forms this subscription wrote: "timestep" and "time step"
+            # widen to the same tree but explain a hit each the other way round, so two
+            # subscriptions share a plan only if they share its labels too.
+            plan.identity = (plan.identity, tuple(sorted(expanded.labels.items())))
+            plan.labels = dict(expanded.labels)
         plan = self._plans.setdefault(plan.identity, plan)
         if not plan.subscribers:
             self._file(plan)
