@@ -69,6 +69,24 @@ def test_search_imports_no_web_chat_or_http_stack(store_dir: Path) -> None:
     assert "sqlalchemy.dialects.postgresql" not in modules
     # Nor the percolator, which matches subscriptions (about a tenth of the imports).
     assert "bridge.query.percolator" not in modules
+    # An SQLite store that needs no migration is read through sqlite3 (bridge.sqlite_read):
+    # no SQLAlchemy at all, most of the command's start-up.
+    assert "bridge.sqlite_read" in modules
+    assert "sqlalchemy" not in _top_level(modules)
+    assert "bridge.store.core" not in modules
+
+
+def test_search_of_a_store_that_needs_migrating_takes_the_usual_path(store_dir: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(store_dir / "data" / "paperbridge.db") as db:
+        db.execute("UPDATE schema_version SET version = version - 1")
+    code, modules = _modules_after(["search", "model"], store_dir)
+    assert code == 0
+    assert "bridge.store.core" in modules  # opened (and migrated) by the store itself
+    code, modules = _modules_after(["search", "model"], store_dir)
+    assert code == 0
+    assert "sqlalchemy" not in _top_level(modules)  # migrated: sqlite3 again
 
 
 def test_the_percolator_is_still_reachable_from_bridge_query() -> None:
