@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.settings_defaults import ENV_PREFIXES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # What only serve, the outputs, polling or fetching need.
@@ -31,7 +32,8 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 
 
 def _modules_after(argv: list[str], cwd: Path) -> tuple[int, set[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBRIDGE_")}
+    # No variable that sets a setting (bridge/settings_defaults.py): the built-in settings.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv],
         cwd=cwd,
@@ -74,6 +76,10 @@ def test_search_imports_no_web_chat_or_http_stack(store_dir: Path) -> None:
     assert "bridge.sqlite_read" in modules
     assert "sqlalchemy" not in _top_level(modules)
     assert "bridge.store.core" not in modules
+    # With no settings file and no setting from the environment, the built-in defaults:
+    # neither pydantic and the settings models, nor asyncio.
+    assert not _top_level(modules) & {"pydantic", "pydantic_core", "asyncio"}
+    assert "bridge.config" not in modules
 
 
 def test_search_of_a_store_that_needs_migrating_takes_the_usual_path(store_dir: Path) -> None:

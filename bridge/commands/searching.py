@@ -12,9 +12,10 @@ from bridge.search import order_for, search_store
 
 if TYPE_CHECKING:
     from bridge.config import Settings
+    from bridge.settings_defaults import BuiltInSettings
 
 
-def open_for_search(settings: Settings) -> Any:
+def open_for_search(settings: Settings | BuiltInSettings) -> Any:
     """The store to search: an SQLite store that needs no migration is read through the
     stdlib sqlite3 module (bridge.sqlite_read), which spares the command SQLAlchemy's import,
     most of its start-up (issue 14); any other store is opened the usual way."""
@@ -29,7 +30,12 @@ def open_for_search(settings: Settings) -> Any:
 
 
 def search(
-    settings: Settings, query: str, limit: int, page: int, as_json: bool, sort: str = "relevance"
+    settings: Settings | BuiltInSettings,
+    query: str,
+    limit: int,
+    page: int,
+    as_json: bool,
+    sort: str = "relevance",
 ) -> int:
     from bridge.errors import QueryError, SearchTooBroad
     from bridge.query import format_query_error, parse_query
