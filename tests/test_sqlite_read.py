@@ -241,3 +241,16 @@ def test_papers_and_acronyms_read_as_the_store_reads_them(workdir: tuple[Path, s
     finally:
         fast.close()
         store.close()
+
+
+def test_the_store_package_names_all_its_modules() -> None:
+    # bridge/store/__init__.py forwards every other name to bridge.store.core (SQLAlchemy):
+    # a module it does not list would load core when imported with `from bridge.store import`.
+    import bridge.store
+
+    here = Path(bridge.store.__file__).parent
+    modules = {path.stem for path in here.glob("*.py")} - {"__init__"}
+    assert modules == bridge.store._MODULES
+    assert bridge.store.Store.__module__ == "bridge.store.core"
+    with pytest.raises(AttributeError):
+        bridge.store.no_such_name  # noqa: B018
