@@ -8,7 +8,7 @@ log level). Any settings file, or any such variable, takes the usual way (bridge
 which checks everything and names every problem.
 
 tests/test_settings_defaults.py pins these against bridge.config's models and its
-ENV_OVERRIDES.
+ENV_OVERRIDES: a variable added there must be added here.
 """
 
 from __future__ import annotations
@@ -22,9 +22,33 @@ CONFIG_ENV = "PAPERBRIDGE_CONFIG"
 # bridge.config's defaults for [store] database_url and [log] level.
 DATABASE_URL = "sqlite:///data/paperbridge.db"
 LOG_LEVEL = "INFO"
-# Every variable of bridge.config.ENV_OVERRIDES starts with one of these: with none set,
-# the environment changes no setting.
-ENV_PREFIXES = ("PAPERBRIDGE_", "SLACK_", "DISCORD_", "HF_")
+# The variables that set a setting: the names of bridge.config.ENV_OVERRIDES. Named one by
+# one, not by prefix: researchers often have HF_HOME or HF_DATASETS_CACHE set, which set
+# nothing here.
+SETTING_VARIABLES = frozenset(
+    {
+        "PAPERBRIDGE_DATABASE_URL",
+        "PAPERBRIDGE_HOST",
+        "PAPERBRIDGE_PORT",
+        "PAPERBRIDGE_PUBLIC_URL",
+        "PAPERBRIDGE_LOG_LEVEL",
+        "PAPERBRIDGE_HF_BASE_URL",
+        "PAPERBRIDGE_ARXIV_RSS_BASE_URL",
+        "PAPERBRIDGE_ARXIV_API_BASE_URL",
+        "PAPERBRIDGE_DISCORD_API_BASE_URL",
+        "PAPERBRIDGE_DISCORD_GATEWAY_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+        "SLACK_INSTALLATION_KEY",
+        "PAPERBRIDGE_SLACK_API_BASE_URL",
+        "DISCORD_BOT_TOKEN",
+        "DISCORD_PUBLIC_KEY",
+        "HF_TOKEN",
+    }
+)
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -58,6 +82,6 @@ def built_in_settings(
     (bridge.config ignores an empty variable, so does this); else None."""
     if path is not None:
         return None
-    if any(value != "" and name.startswith(ENV_PREFIXES) for name, value in environ.items()):
+    if any(environ.get(name, "") != "" for name in SETTING_VARIABLES):
         return None
     return BuiltInSettings()

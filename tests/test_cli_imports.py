@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
-from bridge.settings_defaults import ENV_PREFIXES
+from bridge.settings_defaults import SETTING_VARIABLES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # What only serve, the outputs, polling or fetching need.
@@ -33,7 +33,11 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 
 def _modules_after(argv: list[str], cwd: Path) -> tuple[int, set[str]]:
     # No variable that sets a setting (bridge/settings_defaults.py): the built-in settings.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PAPERBRIDGE_") and k not in SETTING_VARIABLES
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv],
         cwd=cwd,

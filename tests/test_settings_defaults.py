@@ -22,14 +22,14 @@ def test_the_defaults_are_bridge_configs() -> None:
 
 
 def test_every_variable_that_sets_a_setting_is_noticed() -> None:
+    assert settings_defaults.SETTING_VARIABLES == set(ENV_OVERRIDES)
     for name in ENV_OVERRIDES:
-        assert name.startswith(settings_defaults.ENV_PREFIXES), name
         assert built_in_settings(None, {name: "x"}) is None
-    assert built_in_settings(None, {"PAPERBRIDGE_CONFIG": "x.toml"}) is None
 
 
 def test_the_defaults_only_without_a_file_or_a_setting_variable() -> None:
-    assert built_in_settings(None, {"HOME": "/root", "PATH": "/bin"}) == BuiltInSettings()
+    unrelated = {"HOME": "/root", "HF_HOME": "/cache/hf", "PAPERBRIDGE_CONFIG": ""}
+    assert built_in_settings(None, unrelated) == BuiltInSettings()
     # bridge.config ignores an empty variable too.
     assert built_in_settings(None, {"PAPERBRIDGE_DATABASE_URL": ""}) == BuiltInSettings()
     assert built_in_settings(Path("paperbridge.toml"), {}) is None
@@ -39,7 +39,7 @@ def test_the_defaults_only_without_a_file_or_a_setting_variable() -> None:
 def bare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(settings_defaults.ENV_PREFIXES):
+        if name in settings_defaults.SETTING_VARIABLES or name == "PAPERBRIDGE_CONFIG":
             monkeypatch.delenv(name)
     return tmp_path
 
