@@ -47,7 +47,12 @@ from bridge.errors import SearchTooBroad  # noqa: E402
 from bridge.search import search_store  # noqa: E402
 from bridge.store import Store, open_store  # noqa: E402
 from bridge.store import schema as store_schema  # noqa: E402
-from bridge.store.search_index import COLUMNS, FTS_TABLE  # noqa: E402
+from bridge.store.search_index import (  # noqa: E402
+    COLUMNS,
+    FTS_TABLE,
+    SEQ_BUCKET,
+    SEQ_BUCKET_PREFIX,
+)
 
 OUT = ROOT / "bench" / "out"
 BATCH = 1000
@@ -155,7 +160,11 @@ def replicate(store: Store, distinct: int, papers: int, generated: Generated) ->
             conn.execute(text("DROP INDEX ix_paper_search_doc"))
             conn.execute(
                 text(
-                    f"INSERT INTO paper_search (seq, doc) SELECT seq + k * {distinct}, doc"
+                    f"INSERT INTO paper_search (seq, doc) SELECT seq + k * {distinct},"
+                    # The copy's seq bucket lexeme in place of the original's (with_seq_bucket).
+                    f" ts_delete(doc, '{SEQ_BUCKET_PREFIX}' || (seq / {SEQ_BUCKET}))"
+                    f" || CAST('''{SEQ_BUCKET_PREFIX}' || ((seq + k * {distinct}) / {SEQ_BUCKET})"
+                    " || '''' AS tsvector)"
                     f" FROM paper_search, {series} WHERE {below} ORDER BY k, seq"
                 )
             )
