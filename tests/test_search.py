@@ -871,7 +871,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
     # Buckets of two seqs: the window's spans (the newest bucket, the 3 before it, the 12
     # before those, the rest) cut these 90 papers into four reads. Every page and total must
     # be what SQLite's one read of the index gives, for words common everywhere, found only
-    # among the oldest papers, in a phrase, negated, with an upvote filter, and found nowhere.
+    # among the oldest papers, in a phrase, negated, with upvote filters, and found nowhere.
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
     words = ["alpha", "beta", "gamma"]
     papers = [
@@ -892,6 +892,8 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
         ('"common text"', 4),
         ("common -beta", 2),
         ("upvotes>=5 common", 1),
+        ("common -upvotes>=3", 2),
+        ("upvotes<2 alpha", 1),
         ("title:gamma", 2),
         ("nowhere", 1),
     ]
