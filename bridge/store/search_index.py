@@ -168,6 +168,8 @@ SEQ_BUCKET = 4096
 # The window's spans of buckets, newest first, as (first, last) buckets below the newest; the
 # rest of the store is the last span.
 SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31))
+# A window's title tests go through the GIN index when its rows lie in fewer buckets than this.
+FLAG_BUCKETS = 32
 FTS_TABLE = "paper_fts"
 PG_TABLE = "paper_search"
 PG_INDEX = f"ix_{PG_TABLE}_doc"
@@ -1422,19 +1424,40 @@ class SearchIndex:
         )
         cap = max(int(count_cap), 0)
         wanted = int(offset) + int(limit)
-        # The flags are tested on the window's rows only.
-        flag_columns = "".join(f", {test}" for test, _ in tests)
-        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if any(p for _, p in tests) else ""
+        # The flags are tested on the window's rows only. When those lie in a few buckets (a
+        # common word's window), by a GIN lookup of ``flag & (their buckets)``, hashed; else
+        # (a rare word's window, spread over the store) on each row's doc, fetched from TOAST.
+        m = self._mark
+        flag_columns = ""
+        flag_values: list[str] = []
+        for test, param in tests:
+            if not param:
+                flag_columns += f", {test}"
+                continue
+            in_buckets = (
+                f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ (CAST({m} AS tsquery)"
+                f" && CAST((SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || k || '''', ' | ')"
+                " FROM hit_buckets, generate_series(hit_buckets.low, hit_buckets.high) AS k)"
+                " AS tsquery)))"
+            )
+            flag_columns += (
+                f", CASE WHEN (SELECT high - low FROM hit_buckets) < {FLAG_BUCKETS}"
+                f" THEN {in_buckets} ELSE {test} END"
+            )
+            flag_values += [param, param]
+        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if flag_values else ""
         statement = (
             f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
             f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
             f" hits AS MATERIALIZED (SELECT seq FROM found ORDER BY seq DESC"
-            f" LIMIT {int(limit)} OFFSET {int(offset)}) "
+            f" LIMIT {int(limit)} OFFSET {int(offset)}),"
+            f" hit_buckets AS MATERIALIZED (SELECT min(seq) / {SEQ_BUCKET} AS low,"
+            f" max(seq) / {SEQ_BUCKET} AS high FROM hits) "
             f"SELECT h.seq, v.upvotes, CASE WHEN (SELECT count(*) FROM hits) = {int(limit)}"
             f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h{docs}"
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
-        values = params * len(spans) + [param for _, param in tests if param]
+        values = params * len(spans) + flag_values
         rows = _query(conn, statement, values)
         return Window(
             rows=[(int(row[0]), row[1]) for row in rows],
