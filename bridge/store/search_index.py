@@ -1437,14 +1437,26 @@ class SearchIndex:
         wanted = int(offset) + int(limit)
         # The flags are tested on the window's rows only. When those lie in a few buckets (a
         # common word's window), by a GIN lookup of ``flag & (their buckets)``, hashed; else
-        # (a rare word's window, spread over the store) on each row's doc, fetched from TOAST.
+        # (a rare word's window, spread over the store) on each row's doc, fetched from TOAST,
+        # unless the test itself is rare in the store (``_rare``).
         m = self._mark
         flag_columns = ""
         flag_values: list[str] = []
-        for test, param in tests:
+        docs_read = False
+        for flag, (test, param) in zip(flags, tests, strict=True):
             if not param:
                 flag_columns += f", {test}"
                 continue
+            if self._rare(conn, flag):
+                # Few papers in the whole store meet it (a title word, mostly): one lookup of
+                # them all, hashed, wherever the window lies.
+                flag_columns += (
+                    f", h.seq IN (SELECT g.seq FROM {PG_TABLE} g"
+                    f" WHERE g.doc @@ CAST({m} AS tsquery))"
+                )
+                flag_values.append(param)
+                continue
+            docs_read = True
             in_buckets = (
                 f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ (CAST({m} AS tsquery)"
                 f" && CAST((SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || k || '''', ' | ')"
@@ -1456,7 +1468,7 @@ class SearchIndex:
                 f" THEN {in_buckets} ELSE {test} END"
             )
             flag_values += [param, param]
-        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if flag_values else ""
+        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if docs_read else ""
         statement = (
             f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
             f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
