@@ -1047,8 +1047,8 @@ class SearchIndex:
         self._mark = "%s" if self.postgres else "?"
         # Compounds known to be stored, so a batch does not re-insert the common ones.
         self._known_compounds: set[Compound] = set()
-        # PostgreSQL: (when read, the doc column's most common lexemes or None), ``_rare``.
-        self._common: tuple[float, frozenset[str] | None] | None = None
+        # PostgreSQL: (when read, the doc column's most common lexemes' shares), ``_rare``.
+        self._common: tuple[float, dict[str, float] | None] | None = None
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -1489,26 +1489,32 @@ class SearchIndex:
         )
 
     def _rare(self, conn: Connection, expr: Expr) -> bool:
-        """Whether every match of ``expr`` needs a lexeme outside the doc column's most common
-        elements (PostgreSQL's statistics, ``ANALYZE``, 10,000 lexemes: ``_keep_docs_apart``;
-        read again every ``COMMON_TTL`` seconds): then its matches are fewer than the least
-        common of those (at most ``RARE_SHARE`` of the papers; 0.25% at 100,000 papers), and
-        are read in one lookup. Without such statistics, nothing is rare."""
+        """Whether ``expr``'s matches are estimated below ``RARE_SHARE`` of the papers, from the
+        doc column's most common lexemes and their frequencies (PostgreSQL's statistics,
+        ``ANALYZE``; 10,000 lexemes, ``_keep_docs_apart``; read again every ``COMMON_TTL``
+        seconds): such a query is read in one lookup. A lexeme outside the list is taken as
+        common as its least common element (at 100,000 papers 0.25%). Without statistics
+        that reach below ``RARE_SHARE``, nothing is rare."""
         now = time.monotonic()
         if self._common is None or now - self._common[0] > COMMON_TTL:
             rows = _query(
                 conn,
-                "SELECT most_common_elems::text, (SELECT min(f) FROM"
-                " unnest(most_common_elem_freqs[1:array_length(most_common_elems, 1)]) AS f)"
+                "SELECT most_common_elems::text,"
+                " most_common_elem_freqs[1:array_length(most_common_elems, 1)]::text"
                 " FROM pg_stats WHERE schemaname = current_schema()"
                 f" AND tablename = '{PG_TABLE}' AND attname = 'doc'",
             )
-            # A lexeme outside the list is rarer than its least common element: rare enough
-            # only if that one is (a list that ends at common words says nothing).
-            known = rows and rows[0][0] and rows[0][1] is not None and rows[0][1] <= RARE_SHARE
-            self._common = (now, _pg_array(rows[0][0]) if known else None)
-        common = self._common[1]
-        return common is not None and _needs_rare(expr, common)
+            freqs: dict[str, float] | None = None
+            if rows and rows[0][0] and rows[0][1]:
+                lexemes = _pg_array(rows[0][0])
+                shares = [float(x) for x in rows[0][1].strip("{}").split(",")]
+                if len(lexemes) == len(shares) and min(shares) <= RARE_SHARE:
+                    freqs = dict(zip(lexemes, shares, strict=True))
+            self._common = (now, freqs)
+        freqs = self._common[1]
+        if not freqs:
+            return False
+        return _share(expr, freqs, min(freqs.values())) < RARE_SHARE
 
     def _flag_test(self, flag: Expr) -> tuple[str, str]:
         """SQL testing the doc ``d`` for ``flag`` and its parameter ("" for a constant)."""
@@ -1712,28 +1718,41 @@ def search_settings(milliseconds: int) -> str:
 COMMON_TTL = 300.0
 # A query is read in one lookup (``_rare``) only if its matches are surely below this share.
 RARE_SHARE = 0.005
+# How much more often two words of a query meet than if they were independent (``_share``).
+AND_CORRELATION = 10.0
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
 
 
-def _pg_array(text: str) -> frozenset[str]:
+def _pg_array(text: str) -> list[str]:
     """The elements of a one-dimensional text array's literal (our lexemes hold no quotes,
     commas, braces or backslashes: they are encoded, ``encode``)."""
-    return frozenset(item.strip('"') for item in text.strip("{}").split(",") if item)
+    return [item.strip('"') for item in text.strip("{}").split(",") if item]
 
 
-def _needs_rare(expr: Expr, common: frozenset[str]) -> bool:
-    """Whether every doc meeting ``expr`` holds a lexeme not in ``common``."""
+def _share(expr: Expr, freqs: dict[str, float], unlisted: float) -> float:
+    """An estimate (erring high) of the share of papers meeting ``expr``: a lexeme's listed
+    frequency (``unlisted`` if not listed); an alternative of lexemes or parts, their sum; a
+    phrase, its rarest word's; parts that must all hold, the product of their shares times
+    ``AND_CORRELATION`` (words that go together, "neural network", are far from independent),
+    at most the rarest part's."""
     kind = expr[0]
-    if kind in ("term", "phrase"):
-        # Every lexeme of each alternative (a column set is an OR of lexemes) must be rare.
-        return all(lexeme not in common for lexeme in _LEXEME.findall(to_tsquery(expr)))
+    if kind == "term":
+        lexemes = _LEXEME.findall(to_tsquery(expr))
+        return min(1.0, sum(freqs.get(lexeme, unlisted) for lexeme in lexemes))
+    if kind == "phrase":
+        lexemes = _LEXEME.findall(to_tsquery(expr))
+        return min(freqs.get(lexeme, unlisted) for lexeme in lexemes) if lexemes else 1.0
     if kind == "and":
-        return any(_needs_rare(part, common) for part in expr[1])
+        parts = [_share(part, freqs, unlisted) for part in expr[1]]
+        product = AND_CORRELATION
+        for part in parts:
+            product *= part
+        return min([product, *parts])
     if kind == "or":
-        return all(_needs_rare(part, common) for part in expr[1])
+        return min(1.0, sum(_share(part, freqs, unlisted) for part in expr[1]))
     if kind == "andnot":
-        return _needs_rare(expr[1], common)
-    return False  # a prefix, or anything else: read span by span
+        return _share(expr[1], freqs, unlisted)
+    return 1.0  # a prefix, or anything else: read span by span
 
 
 # conn.info key: a SET LOCAL to run before the connection's next statement (``defer_setting``).
