@@ -1429,9 +1429,12 @@ class SearchIndex:
         else:
             spans.append(sql)
         # Each span sorted, and read in turn (an Append runs its parts in order; searches run
-        # without parallel workers, ``search_settings``), so ``found`` is newest first.
+        # without parallel workers, ``search_settings``), so ``found`` is newest first. Sorted
+        # on ``seq + 0``, which the primary key cannot hand over in order: the planner, blind
+        # to what a doc costs to fetch from TOAST, otherwise walks the primary key testing
+        # each doc (a title word in 0.3% of a million papers: 1.1 s instead of 27 ms).
         reads = " UNION ALL ".join(
-            f"(SELECT {key} AS seq {span} ORDER BY {key} DESC)" for span in spans
+            f"(SELECT {key} AS seq {span} ORDER BY {key} + 0 DESC)" for span in spans
         )
         cap = max(int(count_cap), 0)
         wanted = int(offset) + int(limit)
