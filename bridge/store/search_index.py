@@ -1450,25 +1450,24 @@ class SearchIndex:
             if not param:
                 flag_columns += f", {test}"
                 continue
-            if self._rare(conn, flag):
-                # Few papers in the whole store meet it (a title word, mostly): one lookup of
-                # them all, hashed, wherever the window lies.
-                flag_columns += (
-                    f", h.seq IN (SELECT g.seq FROM {PG_TABLE} g"
-                    f" WHERE g.doc @@ CAST({m} AS tsquery))"
-                )
-                flag_values.append(param)
-                continue
-            docs_read = True
             in_buckets = (
                 f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ (CAST({m} AS tsquery)"
                 f" && CAST((SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || k || '''', ' | ')"
                 " FROM hit_buckets, generate_series(hit_buckets.low, hit_buckets.high) AS k)"
                 " AS tsquery)))"
             )
+            if self._rare(conn, flag):
+                # Few papers in the whole store meet it (a title word, mostly): one lookup of
+                # them all, hashed, for a window spread over the store.
+                wide = (
+                    f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ CAST({m} AS tsquery))"
+                )
+            else:
+                wide = test
+                docs_read = True
             flag_columns += (
                 f", CASE WHEN (SELECT high - low FROM hit_buckets) < {FLAG_BUCKETS}"
-                f" THEN {in_buckets} ELSE {test} END"
+                f" THEN {in_buckets} ELSE {wide} END"
             )
             flag_values += [param, param]
         docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if docs_read else ""
