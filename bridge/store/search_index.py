@@ -1008,10 +1008,11 @@ def _keep_docs_apart(conn: Connection) -> None:
     tiniest out of line (by default only rows over 2 kB are).
 
     The planner does not count the cost of fetching TOAST values, so to it a scan of the
-    whole narrow table testing every doc looks cheap; the search transaction turns
-    sequential scans off (``SEARCH_PLAN_SETTINGS``), which leaves it the GIN index or the
-    walk of the newest papers. Compressed with LZ4 rather than PostgreSQL's default pglz:
-    LZ4 decompresses several times faster (a server built without LZ4 keeps pglz).
+    whole narrow table testing every doc, or a walk of the primary key testing each, looks
+    cheap: the search transaction turns sequential scans off (``search_settings``), and
+    ``SearchIndex.window`` sorts its spans on ``seq + 0`` so that GIN is asked. Compressed
+    with LZ4 rather than PostgreSQL's default pglz: LZ4 decompresses several times faster
+    (a server built without LZ4 keeps pglz).
     """
     conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET STORAGE EXTENDED")
     conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} SET (toast_tuple_target = 128)")
@@ -1701,13 +1702,11 @@ def search_settings(milliseconds: int) -> str:
     live in the TOAST table (``_keep_docs_apart``), so to the planner a scan of every row
     testing its doc costs a read of a few narrow pages, where it costs a fetch and a
     decompression of every doc (at 10,000 papers 146 ms for a word in no paper, against a
-    GIN probe of 0.03 ms). Without it the planner chooses between the two plans that do
-    fit: the GIN index and a sort of its matches (few matches), or a walk of the primary key
-    from the newest seq down, testing each doc and stopping at the window's end (a word in
-    a large share of the papers). Both are costed from the word's frequency in the column's
-    statistics (``ANALYZE`` after an import, ``optimize``). No parallel workers: a search
-    is a few milliseconds of work (starting workers costs more on a shared machine), and
-    ``window`` reads its spans in order.
+    GIN probe of 0.03 ms). ``SearchIndex.window`` asks GIN in any case (see there); the
+    other statements of a search (``candidates``, ``count``: queries the index cannot answer
+    exactly) are left to choose between GIN and a walk of the primary key. No parallel
+    workers: a search is a few milliseconds of work (starting workers costs more on a shared
+    machine), and ``window`` reads its spans in order.
     """
     return (
         f"SELECT set_config('statement_timeout', '{int(milliseconds)}', true),"
