@@ -794,6 +794,39 @@ def test_checking_a_text_never_seen_passes_over_only_words_that_cannot_match(
     }
 
 
+CHUNKS = st.one_of(
+    st.text(alphabet="abcdeimoxzAEMOX,.;:()[]\"'-_2é\u212a\u017f", min_size=1, max_size=7),
+    st.sampled_from(["mice,", "(Haemoglobin)", "Oestrogen", "sceptical.", "MENs", "x", "É"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sets(CHUNKS, max_size=12), min_size=1, max_size=4),
+    st.sets(st.sampled_from(["mo", "ae", "x", "ox", "sc", "é", "zz", "3d"]), max_size=3),
+    st.sets(st.sampled_from("axo"), max_size=2),
+    st.integers(min_value=0, max_value=20),
+)
+def test_passing_over_a_set_of_words_is_cannot_hold_of_each(
+    texts: list[set[str]], heads: set[str], short: set[str], limit: int
+) -> None:
+    """``_passable`` (head keys kept across searches, the test in C) passes over exactly the
+    words ``_cannot_hold`` passes over, whatever it met before and when its keys are
+    dropped for being many (``limit``); the Kelvin sign and the long s are no ASCII letters."""
+    words_heads, shorts = frozenset(heads | short), frozenset(short)
+    saved = dict(search_module._HEAD_KEYS)
+    limit_before = search_module._HEAD_KEYS_LIMIT
+    search_module._HEAD_KEYS_LIMIT = limit
+    try:
+        for words in texts:
+            want = {w for w in words if search_module._cannot_hold(w, words_heads, shorts)}
+            assert search_module._passable(set(words), words_heads, shorts) == want
+    finally:
+        search_module._HEAD_KEYS_LIMIT = limit_before
+        search_module._HEAD_KEYS.clear()
+        search_module._HEAD_KEYS.update(saved)
+
+
 def _table_words() -> set[str]:
     """Words every rewrite table of the normaliser applies to, as written in text."""
     from bridge.query import normalize
