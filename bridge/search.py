@@ -86,7 +86,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, compress, repeat
-from operator import itemgetter
+from operator import is_, itemgetter
 from string import ascii_lowercase
 from typing import Any, Literal
 
@@ -443,17 +443,18 @@ def _passable(words: set[str], heads: frozenset[str], short_terms: frozenset[str
     """``{w for w in words if _cannot_hold(w, heads, short_terms)}`` (tests compare the two),
     in C but for the words never met before. Run under ``_CHUNK_LOCK``."""
     keys = _HEAD_KEYS
-    new = words.difference(keys)
-    if new:
+    ordered = list(words)
+    # One probe of the (large, cache-missing) dict a word, a second only for new words.
+    found = list(map(keys.get, ordered))
+    if None in found:
+        new = set(compress(ordered, map(is_, found, repeat(None))))
         if len(keys) + len(new) > _HEAD_KEYS_LIMIT:
             keys.clear()
             new = words
         keys.update({word: _head_key(word) for word in new})
-    ordered = list(words)
+        found = list(map(keys.__getitem__, ordered))
     readable = _readable_keys(heads, short_terms)
-    return words.difference(
-        compress(ordered, map(readable.__contains__, map(keys.__getitem__, ordered)))
-    )
+    return words.difference(compress(ordered, map(readable.__contains__, found)))
 
 
 def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[Any]]:
