@@ -1468,6 +1468,8 @@ class SearchIndex:
 
     def listing_seqs(self, conn: Connection, first: date, last: date) -> tuple[int, int] | None:
         """The ``seq`` range holding the papers listed from ``first`` to ``last``."""
+        if not self.postgres:
+            return _listing_day_seqs(conn, first, last)
         m = self._mark
         sql = f"SELECT min(seq), max(seq) FROM papers WHERE listed_on BETWEEN {m} AND {m}"
         low, high = _query(conn, sql, [first.isoformat(), last.isoformat()])[0]
@@ -1671,6 +1673,24 @@ def _day_seqs(conn: Connection, node: ListedOn) -> SeqRange | None:
     if days <= most:
         return (0, int(last))  # seqs start at 1: the newest seq alone bounds the walk
     return None
+
+
+def _listing_day_seqs(conn: Connection, first: date, last: date) -> SeqRange | None:
+    """(first, last) seq of the papers listed from ``first`` to ``last`` (SQLite), found one
+    listing day at a time as ``_day_seqs`` finds them: three index seeks a day, where
+    ``min(seq), max(seq) ... BETWEEN`` read every paper's entry of the days (a feed's walk
+    over 31 days of 1,000 papers each: 2.8 of its 10 ms of CPU at 1,000,000 papers)."""
+    sql = (
+        "WITH RECURSIVE day(d) AS ("
+        "SELECT (SELECT max(listed_on) FROM papers WHERE listed_on BETWEEN ? AND ?) "
+        "UNION ALL "
+        "SELECT (SELECT max(listed_on) FROM papers WHERE listed_on < d AND listed_on >= ?) "
+        "FROM day WHERE d IS NOT NULL) "
+        "SELECT min((SELECT min(seq) FROM papers WHERE listed_on = d)), "
+        "max((SELECT max(seq) FROM papers WHERE listed_on = d)) FROM day WHERE d IS NOT NULL"
+    )
+    low, high = _query(conn, sql, [first.isoformat(), last.isoformat(), first.isoformat()])[0]
+    return None if low is None else (int(low), int(high))
 
 
 def _condition_sql(cond: SqlCondition, mark: str, postgres: bool) -> tuple[str, list[Any]]:
