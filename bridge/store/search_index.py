@@ -70,7 +70,8 @@ Queries
     subset). Words, phrases, fields, categories, sources, AND, OR and exclusions compile
     exactly, so the two are equal for nearly every query. They differ only where a phrase uses
     a known compound split, or where ``upvotes`` or ``date`` sits below the top level. A
-    top-level ``upvotes`` condition becomes a SQL condition on ``papers.upvotes``, a top-level
+    top-level ``upvotes`` condition becomes a SQL condition on ``papers.upvotes`` (on SQLite,
+    when it is the only kind of condition, on ``search_votes.upvotes``), a top-level
     ``date`` condition (or its exclusion) one on ``papers.listed_on`` (``ix_papers_listed_on``
     indexes it), and a query naming one paper (``2407.21772``) one on ``papers.arxiv_id``. Search
     (``bridge.search``) treats loose-but-not-strict candidates as uncertain and checks them
