@@ -1312,7 +1312,7 @@ class SearchIndex:
         negated = any(cond.negated for cond in conditions)
         if expr == TRUE and negated:
             return "papers", "JOIN"  # the papers without upvotes are matches too
-        return search_votes.name, "LEFT JOIN" if negated else "JOIN"
+        return "search_votes", "LEFT JOIN" if negated else "JOIN"
 
     def candidates(
         self,
