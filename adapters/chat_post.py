@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import httpx
 
-from adapters.secret_logs import mask
-from bridge.delivery import SendOutcome
+from adapters.secret_logs import keep_url_out_of_logs, mask
+from bridge.delivery import (
+    Destination,
+    DigestItem,
+    DigestRun,
+    DigestSubscription,
+    Notice,
+    SendOutcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,65 @@ async def post_in_order(
         if outcome.status != "sent":
             return outcome
     return SendOutcome.sent()
+
+
+class EnvUrlPublisher(ABC):
+    """A publisher that POSTs every message of a digest or notice, in order, to one webhook URL
+    held by the environment variable its destination names (``KIND:ENV_NAME``). The URL is a
+    secret (whoever has it can post), so a reason names the variable, never the URL, and the
+    HTTP client's request log masks it. A platform says what its URLs look like, what to call
+    it in a reason and what its answers mean (``classify``); it builds the message bodies."""
+
+    kind: str  # the destination kind (a class attribute; the Publisher protocol reads it)
+    url_pattern: ClassVar[re.Pattern[str]]
+    url_described: ClassVar[str]  # "a Teams workflow URL": what the variable must hold
+    platform: ClassVar[str]  # "the Teams workflow": who did not answer, in a retry's reason
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        environ: Mapping[str, str],
+        papers_per_message: int = 5,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.environ = environ
+        self.max_papers_per_message = papers_per_message
+        self.sleep = sleep
+
+    @abstractmethod
+    async def send_digest(
+        self,
+        destination: Destination,
+        items: Sequence[DigestItem],
+        *,
+        subscription: DigestSubscription | None = None,
+        run: DigestRun | None = None,
+    ) -> SendOutcome: ...
+
+    @abstractmethod
+    async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome: ...
+
+    @staticmethod
+    @abstractmethod
+    def classify(response: httpx.Response) -> SendOutcome: ...
+
+    async def post_all(self, destination: Destination, bodies: Sequence[Any]) -> SendOutcome:
+        url = self.environ.get(destination.address, "").strip()
+        if not self.url_pattern.fullmatch(url):
+            return SendOutcome.permanent(
+                f"environment variable {destination.address} does not hold {self.url_described}"
+            )
+        keep_url_out_of_logs(url)
+        return await post_in_order(
+            self.client,
+            url,
+            bodies,
+            classify=self.classify,
+            platform=self.platform,
+            sleep=self.sleep,
+        )
 
 
 def retry_after_header(response: httpx.Response) -> float | None:

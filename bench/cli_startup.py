@@ -7,6 +7,8 @@ from elsewhere hits all of them alike) and the median and the fastest run are pr
     python -c pass                 the interpreter alone
     python -c "import sqlalchemy"  the floor for anything that reads the store
     paperbridge search QUERY       the command, against a store of the HF fixtures
+    … --config FILE                the same with a settings file naming the same store
+                                   (settings checked by bridge.config, with pydantic)
 
     .venv/bin/python bench/cli_startup.py [--runs 21] [--query model] [--store-dir DIR]
         [--compare-tree DIR]
@@ -95,6 +97,19 @@ def main() -> None:
             'python -c "import sqlalchemy"': [sys.executable, "-c", "import sqlalchemy"],
             f"paperbridge search {args.query}": [*_paperbridge(), "search", args.query],
         }
+        # With no settings file the built-in settings serve (bridge/settings_defaults.py); a
+        # deployment has one, which is read and checked with pydantic.
+        settings_file = Path(tmp) / "settings.toml"
+        settings_file.write_text(
+            f'[store]\ndatabase_url = "sqlite:///{where.resolve()}/data/paperbridge.db"\n'
+        )
+        commands[f"paperbridge search {args.query} --config FILE"] = [
+            *_paperbridge(),
+            "search",
+            args.query,
+            "--config",
+            str(settings_file),
+        ]
         if args.compare_tree is not None:
             commands[f"{args.compare_tree}: paperbridge search {args.query}"] = [
                 "env",

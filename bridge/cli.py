@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
-from bridge.config import Settings, config_path, listen_host, load_settings
 from bridge.errors import BridgeError, ConfigError
+from bridge.settings_defaults import BuiltInSettings, built_in_settings, config_path
+
+# bridge.config (pydantic and the settings models) and asyncio are imported where they are
+# used: `paperbridge search` with the built-in settings needs neither (issue 14: the whole
+# process in 200 ms).
+if TYPE_CHECKING:
+    from bridge.config import Settings
 
 log = logging.getLogger("bridge.cli")
 
@@ -48,6 +54,8 @@ def _port(text: str) -> int:
 
 
 def _host(text: str) -> str:
+    from bridge.config import listen_host
+
     try:
         return listen_host(text)
     except ValueError as exc:
@@ -292,18 +300,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def _settings_for(command: str, path: Path | None) -> Settings:
+def _settings_for(command: str, path: Path | None) -> Settings | BuiltInSettings:
     """The settings, checked as far as ``command`` needs: ``serve`` and ``check-config`` run
     every check serve makes before it starts (``bridge.startup``), ``deliver`` those posting
-    needs, other commands the settings themselves."""
+    needs, other commands the settings themselves. ``search`` with no settings file and no
+    variable that sets one has nothing to check: the built-in defaults, without pydantic
+    (bridge/settings_defaults.py)."""
+    if command == "search":
+        defaults = built_in_settings(path)
+        if defaults is not None:
+            return defaults
     if command in ("serve", "check-config", "deliver"):
         from bridge.startup import load_checked
 
         return load_checked(path, listen=command != "deliver")
+    from bridge.config import load_settings
+
     return load_settings(path)
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run_async(work: Coroutine[Any, Any, int]) -> int:
+    import asyncio
+
+    return asyncio.run(work)
+
+
+def _run(args: argparse.Namespace, settings: Any) -> int:
+    # ``settings``: Settings, or BuiltInSettings for a search (``_settings_for``).
     if args.command == "healthcheck":
         # Run by a container's HEALTHCHECK every minute: it loads nothing it does not need.
         from bridge.probe import healthcheck
@@ -322,7 +345,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "deliver":
         from bridge.commands.delivering import deliver
 
-        return asyncio.run(deliver(settings, now=args.now))
+        return _run_async(deliver(settings, now=args.now))
     if args.command == "resume":
         from bridge.commands.resuming import resume
 
@@ -337,11 +360,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         host = args.host or settings.server.host
         port = args.port if args.port is not None else settings.server.port
-        return asyncio.run(serve(settings, host, port))
+        return _run_async(serve(settings, host, port))
     if args.command == "poll":
         from bridge.commands.polling import poll
 
-        return asyncio.run(poll(settings, as_json=args.json))
+        return _run_async(poll(settings, as_json=args.json))
     if args.command == "search":
         from bridge.commands.searching import search
 
@@ -364,7 +387,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         except BridgeError as exc:
             print(f"paperbridge: {exc}", file=sys.stderr)
             return 2
-        return asyncio.run(
+        return _run_async(
             backfill(
                 settings,
                 start=args.start,

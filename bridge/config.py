@@ -23,7 +23,10 @@ from pydantic import (
 
 from bridge.errors import ConfigError
 
-CONFIG_ENV = "PAPERBRIDGE_CONFIG"
+# Read without pydantic (bridge/settings_defaults.py); reachable here as before.
+from bridge.settings_defaults import CONFIG_ENV as CONFIG_ENV
+from bridge.settings_defaults import config_path as config_path
+
 DEFAULT_USER_AGENT = "paperbridge/0.1 (+https://github.com/paperbridge/paperbridge)"
 
 
@@ -580,12 +583,6 @@ SECRET_KEYS = frozenset(
         "hf_token",
     }
 )
-
-
-def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
-    """--config wins over PAPERBRIDGE_CONFIG; with neither the defaults serve."""
-    chosen = explicit or environ.get(CONFIG_ENV)
-    return Path(chosen) if chosen else None
 
 
 def load_settings(

@@ -88,10 +88,7 @@ from functools import lru_cache
 from itertools import accumulate, compress, repeat
 from operator import is_, itemgetter
 from string import ascii_lowercase
-from typing import Any, Literal
-
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any, Literal
 
 from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
@@ -120,7 +117,7 @@ from bridge.query.parser import (
     Upvotes,
     format_query_error,
 )
-from bridge.store import Store, _to_stored, schema
+from bridge.store.rows import to_stored as _to_stored
 from bridge.store.search_index import (
     FALSE,
     TRUE,
@@ -134,6 +131,13 @@ from bridge.store.search_index import (
     leaf_expr,
     phrase_terms,
 )
+
+if TYPE_CHECKING:
+    # Types only: searching imports no SQLAlchemy, so that `paperbridge search` on SQLite can
+    # read through the stdlib sqlite3 module (bridge.sqlite_read; issue 14).
+    from sqlalchemy import Connection
+
+    from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -777,6 +781,8 @@ class _PaperReader:
     the page is on every search's path)."""
 
     def __init__(self, dialect: Any) -> None:
+        from bridge.store import schema
+
         columns = list(schema.papers.columns)
         self.head = f"SELECT {', '.join(c.name for c in columns)} FROM papers WHERE seq IN "
         self.row: Any = namedtuple("_PaperRow", [c.key for c in columns])  # type: ignore[misc]
@@ -805,6 +811,10 @@ _READERS: dict[str, _PaperReader] = {}
 def fetch_papers(conn: Connection, seqs: Sequence[int]) -> dict[int, StoredPaper]:
     """Stored papers by seq (those that exist)."""
     dialect = conn.dialect
+    # A connection that is not SQLAlchemy's brings its own reader (bridge.sqlite_read).
+    own = getattr(dialect, "paper_reader", None)
+    if own is not None:
+        return own.read(conn, seqs)  # type: ignore[no-any-return]
     reader = _READERS.get(dialect.name)
     if reader is None:
         reader = _READERS[dialect.name] = _PaperReader(dialect)
@@ -1106,7 +1116,7 @@ def run_query(
             yield QueryRun(conn, index, parsed, expanded.labels, plan, allowance, _Checker(parsed))
     except _OutOfBudget as exc:
         raise _too_broad(query, exc.spent, plan, offset, budget) from None
-    except (SQLAlchemyError, store.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
+    except store.database_errors as exc:
         if _interrupted(exc):
             raise _too_broad(query, "time", plan, offset, budget) from None
         raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc

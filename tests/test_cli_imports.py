@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.settings_defaults import SETTING_VARIABLES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # What only serve, the outputs, polling or fetching need.
@@ -31,7 +32,12 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 
 
 def _modules_after(argv: list[str], cwd: Path) -> tuple[int, set[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBRIDGE_")}
+    # No variable that sets a setting (bridge/settings_defaults.py): the built-in settings.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PAPERBRIDGE_") and k not in SETTING_VARIABLES
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv],
         cwd=cwd,
@@ -69,6 +75,28 @@ def test_search_imports_no_web_chat_or_http_stack(store_dir: Path) -> None:
     assert "sqlalchemy.dialects.postgresql" not in modules
     # Nor the percolator, which matches subscriptions (about a tenth of the imports).
     assert "bridge.query.percolator" not in modules
+    # An SQLite store that needs no migration is read through sqlite3 (bridge.sqlite_read):
+    # no SQLAlchemy at all, most of the command's start-up.
+    assert "bridge.sqlite_read" in modules
+    assert "sqlalchemy" not in _top_level(modules)
+    assert "bridge.store.core" not in modules
+    # With no settings file and no setting from the environment, the built-in defaults:
+    # neither pydantic and the settings models, nor asyncio.
+    assert not _top_level(modules) & {"pydantic", "pydantic_core", "asyncio"}
+    assert "bridge.config" not in modules
+
+
+def test_search_of_a_store_that_needs_migrating_takes_the_usual_path(store_dir: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(store_dir / "data" / "paperbridge.db") as db:
+        db.execute("UPDATE schema_version SET version = version - 1")
+    code, modules = _modules_after(["search", "model"], store_dir)
+    assert code == 0
+    assert "bridge.store.core" in modules  # opened (and migrated) by the store itself
+    code, modules = _modules_after(["search", "model"], store_dir)
+    assert code == 0
+    assert "sqlalchemy" not in _top_level(modules)  # migrated: sqlite3 again
 
 
 def test_the_percolator_is_still_reachable_from_bridge_query() -> None:

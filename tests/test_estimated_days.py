@@ -297,6 +297,25 @@ async def test_an_hf_day_replaces_the_estimate(bridge: Bridge) -> None:
     assert (stored.paper.listed_on, stored.paper.listed_on_estimated) == (date(2026, 9, 25), False)
 
 
+async def test_pages_and_json_feed_say_a_day_is_expected_until_it_is_listed(
+    bridge: Bridge,
+) -> None:
+    store = bridge.store
+    store.add_papers([api_record("2609.00004", SUBMITTED)])
+    async with client_for(bridge) as client:
+        page = (await client.get(f"/papers/{ESTIMATE}")).text
+        item = (await client.get("/feeds/all.json")).json()["items"][0]["_paperbridge"]
+        assert "23 Sep 2026 (expected)</time>" in page
+        assert 'class="estimated"' in page
+        assert (item["listed_on"], item["listed_on_estimated"]) == ("2026-09-23", True)
+
+        store.add_papers([rss_record("2609.00004", ESTIMATE)])
+        page = (await client.get(f"/papers/{ESTIMATE}")).text
+        item = (await client.get("/feeds/all.json")).json()["items"][0]["_paperbridge"]
+    assert "23 Sep 2026</time>" in page and "(expected)" not in page
+    assert (item["listed_on"], item["listed_on_estimated"]) == ("2026-09-23", False)
+
+
 # -- stores from before estimates --------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 import bridge.importer as importer
-import bridge.store as store_module
+import bridge.store.core as store_module
 from bridge.errors import StoreError
 from bridge.importer import detect_and_parse, import_paths
 from bridge.search import search_store
@@ -220,7 +220,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 import bridge.importer as importer
-import bridge.store as store_module
+import bridge.store.core as store_module
 import bridge.store.locking as locking
 store_module._utcnow = lambda: datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 importer.TRANSACTION = 100

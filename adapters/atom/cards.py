@@ -33,6 +33,9 @@ class Card:
     title: Segments
     authors: str
     day: date | None
+    # The day was worked out from arXiv's submission schedule (an arXiv API record), not read
+    # from a listing; the page says so, since arXiv may list the paper a day later.
+    day_estimated: bool
     upvotes: int | None
     comments: int | None
     comments_url: str | None
@@ -148,6 +151,7 @@ def to_card(stored: StoredPaper, hits: Sequence[Hit] = ()) -> Card:
         title=title or ((paper.arxiv_id, False),),
         authors=_author_line(authors[:MAX_AUTHORS], len(authors)),
         day=paper.listed_on or (paper.published_at.date() if paper.published_at else None),
+        day_estimated=paper.listed_on is not None and paper.listed_on_estimated,
         upvotes=paper.upvotes,
         comments=paper.num_comments if on_hf else None,
         comments_url=paper.hf_url if on_hf else None,

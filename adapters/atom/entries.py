@@ -54,6 +54,7 @@ class FeedEntry:
     url: str  # the alternate link: the HF page when HF lists the paper, else the arXiv abstract
     related: tuple[Link, ...]
     day: date | None
+    day_estimated: bool  # from arXiv's schedule, not a listing (bridge/sources/arxiv_schedule.py)
     upvotes: int | None
 
     @property
@@ -137,5 +138,6 @@ def to_entry(stored: StoredPaper, *, why: str | None = None) -> FeedEntry:
         url=paper.hf_url if on_hf else paper.abs_url,
         related=tuple(related),
         day=paper.listed_on or (published.date() if published else None),
+        day_estimated=paper.listed_on is not None and paper.listed_on_estimated,
         upvotes=paper.upvotes,
     )

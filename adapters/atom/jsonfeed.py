@@ -27,6 +27,9 @@ def _item(entry: FeedEntry) -> dict[str, Any]:
             "arxiv_id": entry.arxiv_id,
             "why": entry.why,
             "upvotes": entry.upvotes,
+            "listed_on": entry.day.isoformat() if entry.day else None,
+            # True when the day comes from arXiv's schedule and no listing has confirmed it.
+            "listed_on_estimated": entry.day_estimated,
             "links": {link.title: link.href for link in entry.links},
         },
     }

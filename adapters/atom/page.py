@@ -45,7 +45,17 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.globals.update(preview=preview, short_authors=_short_authors, github_name=github_name)
+# What a day marked "(expected)" means, as its tooltip.
+ESTIMATED_DAY = (
+    "Expected listing day, worked out from arXiv's submission deadline; "
+    "arXiv may list the paper later (holidays, moderation)"
+)
+_ENV.globals.update(
+    preview=preview,
+    short_authors=_short_authors,
+    github_name=github_name,
+    ESTIMATED_DAY=ESTIMATED_DAY,
+)
 
 # A sort switch: (label, url, whether it is the current sort).
 SortLinks = Sequence[tuple[str, str, bool]]

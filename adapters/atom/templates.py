@@ -99,7 +99,7 @@ PAPER = """\
   <h3><a href="{{ entry.url }}">{{ entry.title }}</a></h3>
   <p class="meta">
     {% if entry.upvotes is not none %}<span class="upvotes" title="upvotes on Hugging Face">▲ {{ entry.upvotes }}</span> · {% endif %}
-    {% if entry.day %}<time datetime="{{ entry.day.isoformat() }}">{{ entry.day.strftime('%d %b %Y') }}</time> · {% endif %}
+    {% if entry.day %}<time datetime="{{ entry.day.isoformat() }}"{% if entry.day_estimated %} class="estimated" title="{{ ESTIMATED_DAY }}"{% endif %}>{{ entry.day.strftime('%d %b %Y') }}{% if entry.day_estimated %} (expected){% endif %}</time> · {% endif %}
     arXiv:{{ entry.arxiv_id }}
     {% if entry.categories %} · {{ entry.categories[:3] | join(' ') }}{% endif %}
   </p>
@@ -126,7 +126,7 @@ CARD = """\
   <p class="meta">
     {% if c.upvotes is not none %}<span class="upvotes" title="upvotes on Hugging Face">▲ {{ c.upvotes }}</span> · {% endif %}
     {% if c.comments is not none %}<a class="comments" href="{{ c.comments_url }}" title="comments on Hugging Face">{{ c.comments }} {{ 'comment' if c.comments == 1 else 'comments' }}</a> · {% endif %}
-    {% if c.day %}<a class="day" href="{{ base }}/papers/{{ c.day.isoformat() }}"><time datetime="{{ c.day.isoformat() }}">{{ c.day.strftime('%d %b %Y') }}</time></a> · {% endif %}
+    {% if c.day %}<a class="day" href="{{ base }}/papers/{{ c.day.isoformat() }}"><time datetime="{{ c.day.isoformat() }}"{% if c.day_estimated %} class="estimated" title="{{ ESTIMATED_DAY }}"{% endif %}>{{ c.day.strftime('%d %b %Y') }}{% if c.day_estimated %} (expected){% endif %}</time></a> · {% endif %}
     arXiv:{{ c.arxiv_id }}
     {% if c.categories %} · <span class="categories">{{ c.categories | join(' ') }}</span>{% endif %}
   </p>

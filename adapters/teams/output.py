@@ -4,44 +4,22 @@ in ``[outputs.teams]``: ``papers_per_message`` (1–20, default 5), ``timeout_se
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Any
 
-import httpx
-
-from adapters.destination_checks import destinations_of, env_url_problems, option_problems
-from adapters.http_output import HttpPostingOutput, papers_per_message
-from adapters.teams.publisher import KIND, WEBHOOK_URL, TeamsPublisher
+from adapters.http_output import HttpPostingOutput, env_url_output, env_url_output_problems
+from adapters.teams.publisher import TeamsPublisher
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.outputs import OutputContext
-from bridge.publisher import Publisher
 
 
 def teams_output(context: OutputContext) -> HttpPostingOutput | None:
     """The output when a configured destination is a Teams Workflows webhook."""
-    if not destinations_of(context.settings, KIND):
-        return None
-    environ = os.environ
-
-    def make(client: httpx.AsyncClient, options: Mapping[str, Any]) -> Publisher:
-        return TeamsPublisher(
-            client, environ=environ, papers_per_message=papers_per_message(options)
-        )
-
-    return HttpPostingOutput("teams", KIND, context.settings.outputs.get("teams", {}), make)
+    return env_url_output(context, "teams", TeamsPublisher)
 
 
 def teams_problems(
     settings: Settings, listen: bool, environ: Mapping[str, str] | None = None
 ) -> list[ConfigError]:
-    """Each ``teams:`` destination names a set environment variable holding a webhook
-    URL (never the URL itself: it is a secret); the URL is never shown."""
-    environ = os.environ if environ is None else environ
-    problems = option_problems("teams", settings.outputs.get("teams", {}))
-    for key, address in destinations_of(settings, KIND):
-        problems += env_url_problems(
-            key, KIND, address, environ, WEBHOOK_URL, "a Teams workflow URL"
-        )
-    return problems
+    """Each ``teams:`` destination names a set environment variable holding its webhook URL."""
+    return env_url_output_problems(settings, "teams", TeamsPublisher, environ)

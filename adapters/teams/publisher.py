@@ -10,15 +10,13 @@ help.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import httpx
 
-from adapters.chat_post import Sleep, json_body, post_in_order, retry_after_header, short
-from adapters.secret_logs import keep_url_out_of_logs, mask
+from adapters.chat_post import EnvUrlPublisher, json_body, retry_after_header, short
+from adapters.secret_logs import mask
 from adapters.teams.card import digest_messages, notice_message
 from bridge.delivery import (
     Destination,
@@ -35,23 +33,13 @@ KIND = "teams"
 WEBHOOK_URL = re.compile(r"https?://[^\s/?#]+/\S*")
 
 
-class TeamsPublisher:
+class TeamsPublisher(EnvUrlPublisher):
     """Posts digests and notices to ``teams`` destinations."""
 
     kind = KIND
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        environ: Mapping[str, str],
-        papers_per_message: int = 5,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self.client = client
-        self.environ = environ
-        self.max_papers_per_message = papers_per_message
-        self.sleep = sleep
+    url_pattern = WEBHOOK_URL
+    url_described = "a Teams workflow URL"
+    platform = "the Teams workflow"
 
     async def send_digest(
         self,
@@ -62,40 +50,22 @@ class TeamsPublisher:
         run: DigestRun | None = None,
     ) -> SendOutcome:
         cards = digest_messages(items, subscription, run, self.max_papers_per_message)
-        return await self._post_all(destination, cards)
+        return await self.post_all(destination, cards)
 
     async def send_notice(self, destination: Destination, notice: Notice) -> SendOutcome:
-        return await self._post_all(destination, [notice_message(notice)])
+        return await self.post_all(destination, [notice_message(notice)])
 
-    async def _post_all(
-        self, destination: Destination, cards: Sequence[dict[str, Any]]
-    ) -> SendOutcome:
-        url = self.environ.get(destination.address, "").strip()
-        if not WEBHOOK_URL.fullmatch(url):
-            return SendOutcome.permanent(
-                f"environment variable {destination.address} does not hold a Teams workflow URL"
-            )
-        keep_url_out_of_logs(url)
-        return await post_in_order(
-            self.client,
-            url,
-            cards,
-            classify=_outcome,
-            platform="the Teams workflow",
-            sleep=self.sleep,
-        )
-
-
-def _outcome(response: httpx.Response) -> SendOutcome:
-    status = response.status_code
-    if 200 <= status < 300:
-        return SendOutcome.sent()
-    body = json_body(response)
-    error = body.get("error")
-    said = (error.get("message") if isinstance(error, dict) else None) or response.reason_phrase
-    what = mask(short(f"{status} {said}"))
-    if status == 429:
-        return SendOutcome.retry("rate limited (429)", retry_after_header(response))
-    if status >= 500:
-        return SendOutcome.retry(f"the workflow answered {what}")
-    return SendOutcome.permanent(f"the workflow is gone or refused the card ({what})")
+    @staticmethod
+    def classify(response: httpx.Response) -> SendOutcome:
+        status = response.status_code
+        if 200 <= status < 300:
+            return SendOutcome.sent()
+        body = json_body(response)
+        error = body.get("error")
+        said = (error.get("message") if isinstance(error, dict) else None) or response.reason_phrase
+        what = mask(short(f"{status} {said}"))
+        if status == 429:
+            return SendOutcome.retry("rate limited (429)", retry_after_header(response))
+        if status >= 500:
+            return SendOutcome.retry(f"the workflow answered {what}")
+        return SendOutcome.permanent(f"the workflow is gone or refused the card ({what})")

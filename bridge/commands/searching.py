@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
-from bridge.commands.stores import open_existing
-from bridge.config import Settings
 from bridge.paper_text import format_paper, paper_json
 from bridge.query.hints import empty_result_hints
 from bridge.search import order_for, search_store
 
+if TYPE_CHECKING:
+    from bridge.config import Settings
+    from bridge.settings_defaults import BuiltInSettings
+
+
+def open_for_search(settings: Settings | BuiltInSettings) -> Any:
+    """The store to search: an SQLite store that needs no migration is read through the
+    stdlib sqlite3 module (bridge.sqlite_read), which spares the command SQLAlchemy's import,
+    most of its start-up (issue 14); any other store is opened the usual way."""
+    from bridge.sqlite_read import open_search_store
+
+    store = open_search_store(settings.store.database_url)
+    if store is not None:
+        return store
+    from bridge.commands.stores import open_existing
+
+    return open_existing(settings)
+
 
 def search(
-    settings: Settings, query: str, limit: int, page: int, as_json: bool, sort: str = "relevance"
+    settings: Settings | BuiltInSettings,
+    query: str,
+    limit: int,
+    page: int,
+    as_json: bool,
+    sort: str = "relevance",
 ) -> int:
     from bridge.errors import QueryError, SearchTooBroad
     from bridge.query import format_query_error, parse_query
@@ -21,7 +43,7 @@ def search(
     try:
         # A bad query is the user's to fix wherever they run it: said before the store opens.
         parse_query(query)
-        store = open_existing(settings)
+        store = open_for_search(settings)
         try:
             results = search_store(
                 store, query, limit=limit, offset=(page - 1) * limit, order=order_for(sort)

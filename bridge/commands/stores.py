@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from bridge.config import Settings
+from typing import TYPE_CHECKING
+
 from bridge.errors import BridgeError
 from bridge.store import Store, open_store, sqlite_file
 
+if TYPE_CHECKING:
+    from bridge.config import Settings
+    from bridge.settings_defaults import BuiltInSettings
 
-def open_existing(settings: Settings) -> Store:
+
+def open_existing(settings: Settings | BuiltInSettings) -> Store:
     """The store for a command that only reads it (search, status, resume).
 
     Run from another directory, the default relative SQLite path names a file that does not

@@ -321,3 +321,29 @@ term_expansions = Table(
     Column("papers", Integer, nullable=False, default=0),
     Column("closed_papers", Integer, nullable=False, default=0),
 )
+
+
+# The search index's tables (bridge/store/search_index.py says what each holds).
+search_compounds = Table(
+    "search_compounds",
+    metadata,
+    Column("joined", String(255), primary_key=True),
+    Column("parts", Text, primary_key=True),  # encoded part tokens separated by spaces
+)
+
+# Upvotes of the papers that have any, keyed by seq: ranking looks up a block of 100 papers'
+# upvotes, which in this small table are a few cached pages instead of 100 scattered rows of
+# the wide papers table. Kept by Store.add_papers with the index.
+search_votes = Table(
+    "search_votes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("upvotes", Integer, nullable=False),
+)
+
+search_index_state = Table(
+    "search_index_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

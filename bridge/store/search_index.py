@@ -99,9 +99,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 from itertools import chain, product
-from typing import Any, TypeAlias
-
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, inspect, select
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from bridge.models import Paper
 from bridge.query.exact import EXACT_MARK, is_exact
@@ -120,8 +118,9 @@ from bridge.query.parser import (
     Term,
     Upvotes,
 )
-from bridge.store import schema
-from bridge.store.bulk import copy_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 log = logging.getLogger(__name__)
 
@@ -182,29 +181,19 @@ _MAX_COMPOUND = 255
 # A phrase with more alternative token sequences than this is looked up by its words alone.
 MAX_PHRASE_VARIANTS = 32
 
-search_compounds = Table(
-    "search_compounds",
-    schema.metadata,
-    Column("joined", String(255), primary_key=True),
-    Column("parts", Text, primary_key=True),  # encoded part tokens separated by spaces
-)
+# The index's own tables (search_compounds, search_votes, search_index_state) are defined in
+# bridge/store/schema.py, imported where they are written: this module's query planning and
+# reads import no SQLAlchemy, for `paperbridge search` on SQLite (bridge/sqlite_read.py).
+_TABLES = ("search_compounds", "search_votes", "search_index_state")
 
-# Upvotes of the papers that have any, keyed by seq: ranking looks up a block of 100 papers'
-# upvotes, which in this small table are a few cached pages instead of 100 scattered rows of
-# the wide papers table. Kept by Store.add_papers with the index.
-search_votes = Table(
-    "search_votes",
-    schema.metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("upvotes", Integer, nullable=False),
-)
 
-search_index_state = Table(
-    "search_index_state",
-    schema.metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
+def __getattr__(name: str) -> Any:
+    # PEP 562: the tables stay reachable here, as before they moved to the schema.
+    if name in _TABLES:
+        from bridge.store import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- index text ----------------------------------------------------------------------------------
@@ -1027,6 +1016,8 @@ class SearchIndex:
     @staticmethod
     def create(conn: Connection) -> None:
         """Create the index tables (a migration step); the index starts out stale."""
+        from bridge.store.schema import search_compounds, search_index_state
+
         search_compounds.create(conn)
         search_index_state.create(conn)
         if conn.dialect.name == "postgresql":
@@ -1044,9 +1035,17 @@ class SearchIndex:
         conn.execute(search_index_state.insert().values(key="fingerprint", value=""))
 
     def exists(self, conn: Connection) -> bool:
+        from sqlalchemy import inspect
+
+        from bridge.store.schema import search_index_state
+
         return inspect(conn).has_table(search_index_state.name)
 
     def stored_fingerprint(self, conn: Connection) -> str | None:
+        from sqlalchemy import select
+
+        from bridge.store.schema import search_index_state
+
         row = conn.execute(
             select(search_index_state.c.value).where(search_index_state.c.key == "fingerprint")
         ).first()
@@ -1061,7 +1060,13 @@ class SearchIndex:
 
     def rebuild(self, conn: Connection, batch: int = 2000) -> int:
         """Index every stored paper again, in the caller's transaction; returns how many."""
-        from bridge.store import _to_paper  # the store's row -> Paper, without an import cycle
+        from sqlalchemy import select
+
+        from bridge.store import (
+            _to_paper,  # the store's row -> Paper, without an import cycle
+            schema,
+        )
+        from bridge.store.schema import search_index_state
 
         papers = schema.papers
         total = conn.execute(select(papers.c.seq).order_by(papers.c.seq.desc()).limit(1)).first()
@@ -1115,6 +1120,10 @@ class SearchIndex:
             conn.exec_driver_sql(f"ANALYZE {PG_TABLE}")
 
     def clear(self, conn: Connection) -> None:
+        from sqlalchemy import inspect
+
+        from bridge.store.schema import search_compounds, search_votes
+
         if self.postgres:
             conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
         else:
@@ -1134,6 +1143,8 @@ class SearchIndex:
         if self.postgres:
             # COPY: PostgreSQL reads the rows as one stream, several times faster than a
             # statement per row, even pipelined (bench/import_backends.py).
+            from bridge.store.bulk import copy_rows
+
             copy_rows(
                 conn,
                 f"COPY {PG_TABLE} (seq, doc) FROM STDIN",
@@ -1171,6 +1182,8 @@ class SearchIndex:
     @staticmethod
     def create_votes(conn: Connection) -> None:
         """Create and fill the upvotes table (a migration step)."""
+        from bridge.store.schema import search_votes
+
         search_votes.create(conn)
         conn.exec_driver_sql(
             "INSERT INTO search_votes (seq, upvotes) "
