@@ -84,8 +84,10 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import accumulate, compress, repeat
-from operator import itemgetter
+from operator import is_, itemgetter
+from string import ascii_lowercase
 from typing import TYPE_CHECKING, Any, Literal
 
 from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
@@ -414,9 +416,53 @@ def _cannot_hold(chunk: str, heads: frozenset[str], short_terms: frozenset[str])
     )
 
 
-def _postings(
-    text: str, stem: bool, wanted: frozenset[str], passed: set[str] | None = None
-) -> dict[str, list[Any]]:
+# Every chunk met, with its head key (``_head_key``), so that passing words over is a dict and
+# a set lookup in C: a search checks pages of words it passed over for other queries (some
+# eighty a paper), and testing each again in Python cost about a tenth of checking a paper.
+_HEAD_KEYS: dict[str, str] = {}
+_HEAD_KEYS_LIMIT = 500_000
+# The key of a chunk that is always analyzed: not one plain ASCII word, or a rewritten one.
+_MUST_READ = "!"
+_LETTER_KEYS = (*ascii_lowercase, *(a + b for a in ascii_lowercase for b in ascii_lowercase))
+
+
+def _head_key(chunk: str) -> str:
+    """A plain word's first two letters, lowercased; ``_MUST_READ`` for what
+    ``_cannot_hold`` never passes over."""
+    word = chunk if chunk.isalpha() else chunk.strip(_EDGE_PUNCTUATION)
+    if not (word.isalpha() and word.isascii()):
+        return _MUST_READ
+    lowered = word.lower()
+    if lowered.startswith(REWRITTEN_STARTS) or lowered in REWRITTEN_WORDS:
+        return _MUST_READ
+    return lowered[:2]
+
+
+@lru_cache(maxsize=1024)
+def _readable_keys(heads: frozenset[str], short_terms: frozenset[str]) -> frozenset[str]:
+    """The head keys of the chunks that may hold a wanted term."""
+    return frozenset({_MUST_READ, *heads, *(key for key in _LETTER_KEYS if key[:1] in short_terms)})
+
+
+def _passable(words: set[str], heads: frozenset[str], short_terms: frozenset[str]) -> set[str]:
+    """``{w for w in words if _cannot_hold(w, heads, short_terms)}`` (tests compare the two),
+    in C but for the words never met before. Run under ``_CHUNK_LOCK``."""
+    keys = _HEAD_KEYS
+    ordered = list(words)
+    # One probe of the (large, cache-missing) dict a word, a second only for new words.
+    found = list(map(keys.get, ordered))
+    if None in found:
+        new = set(compress(ordered, map(is_, found, repeat(None))))
+        if len(keys) + len(new) > _HEAD_KEYS_LIMIT:
+            keys.clear()
+            new = words
+        keys.update({word: _head_key(word) for word in new})
+        found = list(map(keys.__getitem__, ordered))
+    readable = _readable_keys(heads, short_terms)
+    return words.difference(compress(ordered, map(readable.__contains__, found)))
+
+
+def _postings(text: str, stem: bool, wanted: frozenset[str]) -> dict[str, list[Any]]:
     """``postings_of(text)`` restricted to ``wanted`` terms: the same positions and offsets.
 
     The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
@@ -426,10 +472,6 @@ def _postings(
     Splitting, the cache lookups, finding the chunks that hold a wanted term (set
     intersections) and the sums all run in C; only those few chunks are unpacked in Python.
     This is most of what checking a page of results costs.
-
-    ``passed``: words already found to hold no wanted term, kept by the caller across the
-    texts of one query (they depend on ``wanted`` alone). A query checked paper by paper
-    (``-survey upvotes>=10``) meets the same words again and again.
     """
     chunks = text.split()
     present = set(chunks)
@@ -441,13 +483,7 @@ def _postings(
         analyzed = list(map(cache.get, chunks))
         if None in analyzed:
             unseen = present.difference(cache)
-            if passed is None:
-                passed_over = {w for w in unseen if _cannot_hold(w, heads, short_terms)}
-            else:
-                passed.update(
-                    w for w in unseen.difference(passed) if _cannot_hold(w, heads, short_terms)
-                )
-                passed_over = unseen.intersection(passed)
+            passed_over = _passable(unseen, heads, short_terms)
             for word in unseen.difference(passed_over):
                 _chunk(word, stem)
             # The cache was emptied meanwhile: put this text's chunks back.
@@ -492,25 +528,23 @@ class _QueryIndex(PaperIndex):
     search's time.
     """
 
-    __slots__ = ("_wanted", "_fields", "_passed")
+    __slots__ = ("_wanted", "_fields")
 
     def __init__(
         self,
         paper: Paper,
         wanted: frozenset[str],
         fields: frozenset[str],
-        passed: set[str] | None = None,
         exact: frozenset[str] = frozenset(),
     ) -> None:
         self._wanted = wanted
         self._fields = fields
-        self._passed = passed
         super().__init__(paper, exact)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         self.texts[name] = text
         needed = text and name in self._fields
-        self.postings[name] = _postings(text, stem, self._wanted, self._passed) if needed else {}
+        self.postings[name] = _postings(text, stem, self._wanted) if needed else {}
         self._add_exact(name, stem)
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
@@ -547,13 +581,9 @@ class _Checker:
             wanted.update(candidate_terms(key))
         self.wanted = frozenset(wanted)
         self.fields = frozenset(fields)
-        # Words that cannot hold a wanted term, met in the papers checked so far.
-        self.passed: set[str] = set()
 
     def __call__(self, paper: Paper) -> tuple[Hit, ...] | None:
-        if len(self.passed) > _CHUNK_CACHE_LIMIT:
-            self.passed.clear()
-        index = _QueryIndex(paper, self.wanted, self.fields, self.passed, self.exact)
+        index = _QueryIndex(paper, self.wanted, self.fields, self.exact)
         return match_paper(self.query, index)
 
 

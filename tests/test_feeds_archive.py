@@ -243,6 +243,25 @@ def test_newest_matches_are_the_newest_by_listing_day(
     assert search_store(store, "undated").total == 1
 
 
+def test_listing_seqs_are_the_first_and_last_seq_of_the_days(store: Store) -> None:
+    """The seq range of a window of listing days (on SQLite found day by day through the
+    index) is the plain min and max over the papers listed then, in an archive stored in no
+    order of day; a window with no paper listed has none."""
+    papers = scrambled_archive(200, seed=9)
+    for start in range(0, len(papers), 23):
+        store.add_papers(papers[start : start + 23], announce=False)
+    store.add_papers([Paper("2606.99000", "Undated sparse graph", abstract="sparse")])
+    seqs = {s.paper.arxiv_id: s.seq for s in store.iter_papers()}
+    rng = random.Random(4)
+    with store.engine.connect() as conn:
+        for _ in range(60):
+            first = date(2025, 12, 28) + timedelta(days=rng.randrange(48))
+            last = first + timedelta(days=rng.choice([0, 0, 1, 3, 9, 30, 60]))
+            listed = [seqs[p.arxiv_id] for p in papers if first <= p.listed_on <= last]
+            want = (min(listed), max(listed)) if listed else None
+            assert store.search_index.listing_seqs(conn, first, last) == want, (first, last)
+
+
 def test_an_empty_store_and_a_zero_limit_answer_nothing(database_url: str) -> None:
     store = open_store(database_url)
     try:

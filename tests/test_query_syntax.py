@@ -447,6 +447,7 @@ def _store_shuffled(store: Store) -> None:
     days=st.integers(0, 70),
     shape=st.sampled_from(["range", "since", "before"]),
     limit=st.sampled_from([1, 5, 500]),
+    top_limit=st.sampled_from([0, 3, 20, 5000]),
 )
 def test_date_search_finds_papers_stored_out_of_day_order(
     store: Store,
@@ -455,10 +456,13 @@ def test_date_search_finds_papers_stored_out_of_day_order(
     days: int,
     shape: str,
     limit: int,
+    top_limit: int,
 ) -> None:
     # limit: the most listed days a range may span and still bound the walk (5: some ranges
-    # here are bounded, some not; both must give every match).
+    # here are bounded, some not; both must give every match); top_limit: the most for which
+    # a longer range with an end bounds its newest seq alone.
     monkeypatch.setattr(search_index, "MAX_RANGE_DAYS", limit)
+    monkeypatch.setattr(search_index, "MAX_TOP_DAYS", top_limit)
     _store_shuffled(store)
     last = since + timedelta(days=days)
     condition = {
@@ -507,16 +511,35 @@ def test_seq_range_bounds_the_papers_of_the_listing_days(store: Store) -> None:
     assert both is not None and both[0] <= min(wanted) and both[1] >= max(wanted)
 
 
-def test_a_range_of_many_listed_days_is_left_unbounded(
+def test_a_range_of_many_listed_days_bounds_its_newest_seq_alone(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Past MAX_RANGE_DAYS listed days a range with an end still bounds the newest seq
+    (up to MAX_TOP_DAYS days); one without an end, and a longer one, are left unbounded."""
     _store_shuffled(store)
+    stored = list(store.iter_papers())
     monkeypatch.setattr(search_index, "MAX_RANGE_DAYS", 3)
-    plan = search_index.compile_query(parse_query("diffusion date:2022-01"))
-    with store.engine.connect() as conn:
-        assert store.search_index.seq_range(conn, plan.conditions) is None
-    papers = [s.paper for s in store.iter_papers()]
-    assert searched(store, "diffusion date:2022-01") == brute("diffusion date:2022-01", papers)
+
+    def bounds(query: str) -> tuple[int, int] | None:
+        plan = search_index.compile_query(parse_query(query))
+        with store.engine.connect() as conn:
+            return store.search_index.seq_range(conn, plan.conditions)
+
+    papers = [s.paper for s in stored]
+    january = [s.seq for s in stored if s.paper.listed_on and s.paper.listed_on.month == 1]
+    before = [s.seq for s in stored if s.paper.listed_on and s.paper.listed_on < date(2022, 1, 20)]
+    for top_limit in (5000, 3):
+        monkeypatch.setattr(search_index, "MAX_TOP_DAYS", top_limit)
+        if store.engine.dialect.name == "sqlite":
+            assert bounds("diffusion date:2022-01") == (
+                (0, max(january)) if top_limit > 3 else None
+            )
+            assert bounds("diffusion date<2022-01-20") == (
+                (0, max(before)) if top_limit > 3 else None
+            )
+            assert bounds("diffusion date>=2022-01-01") is None
+        for query in ("diffusion date:2022-01", "diffusion date<2022-01-20", "date<2022-01-20"):
+            assert searched(store, query) == brute(query, papers), query
 
 
 @given(st.text(max_size=40))

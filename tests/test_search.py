@@ -7,7 +7,7 @@ import os
 import random
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -345,6 +345,65 @@ def test_revisions_and_merges_update_the_index(store: Store) -> None:
     store.add_papers([hf.with_changes(upvotes=3)], now=T0 + timedelta(days=3))
     assert ids(search_store(store, "diffusion upvotes>=10")) == []
     _index_matches_papers(store)
+
+
+UPVOTE_QUERIES = [
+    "upvotes>=5 sampling",
+    "sampling upvotes<5",
+    "sampling upvotes=0",
+    "sampling -upvotes>=5",
+    "sampling -(upvotes>=5)",
+    "upvotes>=5",
+    "upvotes>3 upvotes<=12 diffusion",
+    "upvotes>=5 date>=2024-01-02 sampling",
+    "upvotes>=5 OR diffusion",
+]
+
+
+def test_upvote_conditions_find_what_match_paper_finds(store: Store) -> None:
+    """Top-level ``upvotes`` conditions, alone, with words, excluded and beside a date (on
+    SQLite they are tested on ``search_votes``, not the papers table): every order, page and
+    total the same as match_paper over every paper, also after votes change and appear."""
+    votes = [None, 0, 3, 5, 12, None, 40, 1]
+    papers = [
+        paper(
+            f"v{n:02d}",
+            "Diffusion sampling" if n % 4 == 0 else "Sampling methods",
+            "We sample.",
+            upvotes=votes[n % len(votes)],
+            listed_on=date(2024, 1, 1) + timedelta(days=n % 3),
+        )
+        for n in range(40)
+    ]
+    for n in range(0, 40, 5):
+        store.add_papers(papers[n : n + 5], now=T0 + timedelta(minutes=n))
+
+    def check() -> None:
+        for query in UPVOTE_QUERIES:
+            want = expected(store, query)
+            recent = search_store(store, query, limit=100, order="recent")
+            assert ids(recent) == want, query
+            assert (recent.total, recent.total_capped) == (len(want), False), query
+            ranked = search_store(store, query, limit=100)
+            assert sorted(ids(ranked)) == sorted(want), query
+            pages = [
+                ids(search_store(store, query, limit=4, offset=start, order=order))
+                for order in ("recent", "upvotes", "relevance")
+                for start in range(0, 44, 4)
+            ]
+            assert pages[:11] == [want[start : start + 4] for start in range(0, 44, 4)], query
+            by_votes = ids(search_store(store, query, limit=100, order="upvotes"))
+            assert sum(pages[11:22], []) == by_votes, query
+            assert sum(pages[22:], []) == ids(ranked), query
+
+    check()
+    # Votes change, appear and go (HF stops listing a count): the conditions follow.
+    store.add_papers(
+        [p.with_changes(upvotes=(p.upvotes or 0) + 4) for p in papers[::3]]
+        + [p.with_changes(upvotes=None) for p in papers[1::7]],
+        now=T0 + timedelta(days=1),
+    )
+    check()
 
 
 def test_index_matches_a_fresh_build_after_many_changes(store: Store) -> None:
@@ -735,6 +794,39 @@ def test_checking_a_text_never_seen_passes_over_only_words_that_cannot_match(
     assert search_module._postings(text, stem, wanted) == {
         term: found for term, found in full.items() if term in wanted
     }
+
+
+CHUNKS = st.one_of(
+    st.text(alphabet="abcdeimoxzAEMOX,.;:()[]\"'-_2é\u212a\u017f", min_size=1, max_size=7),
+    st.sampled_from(["mice,", "(Haemoglobin)", "Oestrogen", "sceptical.", "MENs", "x", "É"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sets(CHUNKS, max_size=12), min_size=1, max_size=4),
+    st.sets(st.sampled_from(["mo", "ae", "x", "ox", "sc", "é", "zz", "3d"]), max_size=3),
+    st.sets(st.sampled_from("axo"), max_size=2),
+    st.integers(min_value=0, max_value=20),
+)
+def test_passing_over_a_set_of_words_is_cannot_hold_of_each(
+    texts: list[set[str]], heads: set[str], short: set[str], limit: int
+) -> None:
+    """``_passable`` (head keys kept across searches, the test in C) passes over exactly the
+    words ``_cannot_hold`` passes over, whatever it met before and when its keys are
+    dropped for being many (``limit``); the Kelvin sign and the long s are no ASCII letters."""
+    words_heads, shorts = frozenset(heads | short), frozenset(short)
+    saved = dict(search_module._HEAD_KEYS)
+    limit_before = search_module._HEAD_KEYS_LIMIT
+    search_module._HEAD_KEYS_LIMIT = limit
+    try:
+        for words in texts:
+            want = {w for w in words if search_module._cannot_hold(w, words_heads, shorts)}
+            assert search_module._passable(set(words), words_heads, shorts) == want
+    finally:
+        search_module._HEAD_KEYS_LIMIT = limit_before
+        search_module._HEAD_KEYS.clear()
+        search_module._HEAD_KEYS.update(saved)
 
 
 def _table_words() -> set[str]:
