@@ -683,7 +683,12 @@ def _entry(raw: str, stem: bool) -> Entry:
             # "Model" and "MODEL" mean what "model" does (only a capitalised acronym plural
             # differs: LLMs): the one spelling is normalised once, not each new capitalisation.
             raw = raw.lower()
-        entry = _stem_word(raw) if stem else _fold_word(raw)  # normalize_word, inlined
+        if raw.isalpha() and raw.isascii() and raw.islower():
+            # Four in five new runs: a plain lowercase ASCII word, which ``_normalize`` would
+            # neither trim, fold nor take for an acronym plural. Its family key straight away.
+            entry = family_key(americanize(raw)) if stem and len(raw) >= 3 else raw
+        else:
+            entry = _stem_word(raw) if stem else _fold_word(raw)  # normalize_word, inlined
     elif raw[0] == "\\":
         greek = _GREEK.get(raw[1:])
         entry = (1, ((greek, 0, 1, len(raw), 1),)) if greek else (0, ())
