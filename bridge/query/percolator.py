@@ -65,7 +65,7 @@ from bridge.query.evaluate import (
     merge_hits,
     required_terms,
 )
-from bridge.query.exact import is_exact
+from bridge.query.exact import by_candidate, derive, is_exact
 from bridge.query.expansions import EMPTY, ExpansionTable, expand, label_hits
 from bridge.query.normalize import postings_of
 from bridge.query.parser import (
@@ -346,6 +346,12 @@ class Percolator:
         # Exact words some plan uses, and how many plans use each: papers are analyzed for
         # these alone (none: no extra work at all).
         self._exact_uses: dict[str, int] = {}
+        # The same words, and the terms to look for them among, worked out when they change
+        # (``_refresh``), not for every run of papers.
+        self._exact: _ExactWords | None = None
+        # Plans with labels (widened with forms the query did not write): only a paper that
+        # matches one of them has its hits relabelled.
+        self._labelled: set[_Plan] = set()
         self._sequence = 0
         # Plans whose subscribers changed since ``ids`` and ``sequences`` were last built.
         self._changed: set[_Plan] = set()
@@ -422,11 +428,14 @@ class Percolator:
     def _file(self, plan: _Plan) -> None:
         for key in plan.exact:
             self._exact_uses[key] = self._exact_uses.get(key, 0) + 1
+            self._exact = None
         for key, leaf in plan.leaves.items():
             uses = self._keys.get(key, (leaf, 0))[1]
             self._keys[key] = (leaf, uses + 1)
             if not uses and _looked_for(leaf):
                 self._wanted = None
+        if plan.labels:
+            self._labelled.add(plan)
         if plan.anchors is None:
             self._always[id(plan)] = plan
         elif plan.kind == _ONE_KEY:
@@ -448,6 +457,7 @@ class Percolator:
                 self._exact_uses[key] -= 1
             else:
                 del self._exact_uses[key]
+                self._exact = None
         for key in plan.leaves:
             leaf, uses = self._keys[key]
             if uses > 1:
@@ -456,6 +466,7 @@ class Percolator:
                 del self._keys[key]
                 if _looked_for(leaf):
                     self._wanted = None
+        self._labelled.discard(plan)
         if plan.anchors is None:
             del self._always[id(plan)]
         elif plan.kind == _ONE_KEY:
@@ -477,7 +488,10 @@ class Percolator:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
         each paper the subscriptions in the order they were added."""
         out: list[Match] = []
-        exact = frozenset(self._exact_uses)
+        if self._changed or self._exact is None:
+            self._refresh()
+        exact = self._exact
+        assert exact is not None
         with _collector_paused():
             for paper in papers:
                 out += self.match_one(_Analysis(paper, exact))
@@ -491,7 +505,7 @@ class Percolator:
         plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys, words))
         if not plans:
             return []
-        if self._expansions:
+        if self._labelled and not self._labelled.isdisjoint(plans):
             hits = [
                 label_hits(h, p.labels) if p.labels else h for p, h in zip(plans, hits, strict=True)
             ]
@@ -502,6 +516,8 @@ class Percolator:
         and the keys to look for (``_Wanted``)."""
         if self._wanted is None:
             self._wanted = _Wanted(self._keys)
+        if self._exact is None:
+            self._exact = _ExactWords(frozenset(self._exact_uses))
         for plan in self._changed:
             plan.ids = tuple(plan.subscribers)
             plan.sequences = tuple(plan.subscribers.values())
@@ -791,6 +807,18 @@ class _Wanted:
                 self.fields.setdefault(leaf.fields[0], set()).add(leaf.term)
 
 
+class _ExactWords(frozenset[str]):
+    """The exact words (``=w``) some plan uses, with the terms their occurrences can have
+    (``exact.by_candidate``), worked out once for every paper to be analyzed."""
+
+    candidates: dict[str, tuple[str, ...]]
+
+    def __new__(cls, keys: frozenset[str]) -> _ExactWords:
+        words = super().__new__(cls, keys)
+        words.candidates = by_candidate(keys)
+        return words
+
+
 class _Analysis(PaperIndex):
     """A paper analyzed once, also keeping each text field's words in position order and its
     compounds (``postings_of``), from which word pairs are quick to list."""
@@ -801,6 +829,12 @@ class _Analysis(PaperIndex):
         self.words: dict[str, list[str]] = {}
         self.compounds: dict[str, list[tuple[str, int, int]]] = {}
         super().__init__(paper, exact)
+
+    def _add_exact(self, name: str, stem: bool) -> None:
+        exact = self.exact
+        if exact and stem and self.postings[name]:
+            candidates = exact.candidates if isinstance(exact, _ExactWords) else None
+            derive(self.postings[name], self.texts[name], exact, candidates)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         words: list[str] = []
