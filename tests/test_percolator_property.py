@@ -27,6 +27,9 @@ VOCABULARY = (
     "reinforcement learning RL LLM LLMs large language models pre-trained pretrained "
     "Pre-Training data set dataset time step timestep $\\alpha$-divergence alpha GPT-4o "
     "Qwen2.5 3.5 C++ cs.LG the of and a ( ) , . ; - naïve behaviour behavior analyses"
+    # A compound whose joined form is its first part's term (model-s: models -> model), so
+    # one word has two places at one start; and words in upper case, for the fast paths.
+    " model-s Model-s MODEL DIFFUSION"
 ).split()
 
 TEXT = st.lists(st.sampled_from(VOCABULARY), max_size=30).map(" ".join)

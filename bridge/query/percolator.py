@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import chain, islice, pairwise, repeat
 from operator import attrgetter
 from typing import Any
@@ -132,6 +133,9 @@ class _Plan:
     exact: frozenset[str] = frozenset()
     # Forms the query was widened with (bridge.query.expansions), for "why it matched".
     labels: dict[str, str] = field(default_factory=dict)
+    # _TREE: the listing-day ranges every match is in (``date>=…`` ANDed with the rest),
+    # checked before the tree is walked: most candidates of a dated tree fail on the day.
+    days: tuple[ListedOn, ...] = ()
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -234,7 +238,10 @@ def _shaped_plan(query: Query) -> _Plan:
         anchors = anchor_terms(root)
         filed = tuple(sorted(anchors)) if anchors is not None else None
         root = _cheap_first(root)
-        return _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
+        plan = _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
+        children = root.children if isinstance(root, And) else (root,)
+        plan.days = tuple(child for child in children if isinstance(child, ListedOn))
+        return plan
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
         kind = _ONE_KEY if len(keys) == 1 else _TWO_KEYS if len(keys) == 2 else _CONJUNCTION
@@ -587,7 +594,10 @@ class Percolator:
             for key in index.keys() & paper_keys:
                 candidates.update(index[key])
         candidates.update(self._always)
+        day = px.paper.listed_on
         for plan in candidates.values():
+            if plan.days and not _listed_within(day, plan.days):
+                continue
             if plan.required <= paper_keys and matches(plan.root, px):
                 add(plan)
                 add_hits(collect_hits(plan.root, px))
@@ -648,7 +658,10 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
     __slots__ = ("_px", "_keys")
 
     def __init__(
-        self, px: PaperIndex, keys: dict[str, tuple[Leaf, int]], words: AbstractSet[str] = ()
+        self,
+        px: PaperIndex,
+        keys: dict[str, tuple[Leaf, int]],
+        words: AbstractSet[str] = frozenset(),
     ) -> None:
         super().__init__()
         self._px = px
@@ -687,7 +700,7 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
                     before += hits
         for term in unordered:
             found.pop(term, None)
-        self.update(zip(found, map(tuple, found.values())))
+        self.update(zip(found, map(tuple, found.values()), strict=True))
 
     def __missing__(self, key: str) -> tuple[Hit, ...]:
         leaf = self._keys[key][0]
@@ -770,6 +783,18 @@ def _pair_spans(before: list[Posting], after: list[Posting]) -> list[tuple[int, 
         if begins is not None:
             reached.setdefault(position + span, (begins, end))
     return sorted(set(reached.values()))
+
+
+def _listed_within(day: date | None, ranges: tuple[ListedOn, ...]) -> bool:
+    """Whether a listing day is in every range: what ``matches`` says of each ListedOn."""
+    if day is None:
+        return False
+    for node in ranges:
+        if (node.since is not None and day < node.since) or (
+            node.before is not None and day >= node.before
+        ):
+            return False
+    return True
 
 
 def _starts_increase(occurrences: list[Posting]) -> bool:
