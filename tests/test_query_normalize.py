@@ -507,3 +507,17 @@ def test_analyzing_a_word_gives_its_normalized_term_whatever_the_cache_holds() -
         normalize.clear_caches()
         for form in order:
             assert [t[0] for t in scan(form)] == [normalize_word(form)], form
+
+
+def test_every_spelling_rewrite_needs_one_of_the_letters_looked_for_first() -> None:
+    # americanize tries the table of rewrites only on words with one of _SPELLING_HINT's
+    # letter groups: each pattern's own letters (its literal, alternatives and endings
+    # reduced to their first) must hold one, or its words would be passed over.
+    import re
+
+    for pattern, _ in normalize._SPELLING_TABLE:
+        literal = re.sub(r"\(\?<=[^)]*\)|[\^$]", "", pattern.pattern)
+        literal = re.sub(r"\(([a-z]+)\|[^)]*\)", r"\1", literal)
+        assert literal.isalpha(), pattern.pattern
+        assert normalize._SPELLING_HINT.search(literal), pattern.pattern
+        assert pattern.search("xx" + literal if "(?<=" in pattern.pattern else literal)
