@@ -494,15 +494,14 @@ class Percolator:
     def match(self, papers: Iterable[Paper]) -> list[Match]:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
         each paper the subscriptions in the order they were added."""
-        out: list[Match] = []
         if self._changed or self._exact is None:
             self._refresh()
         exact = self._exact
         assert exact is not None
         with _collector_paused():
-            for paper in papers:
-                out += self.match_one(_Analysis(paper, exact))
-        return out
+            # Each paper's matches are joined once at the end, not grown into one list.
+            found = [self.match_one(_Analysis(paper, exact)) for paper in papers]
+            return list(chain.from_iterable(found))
 
     def match_one(self, px: PaperIndex) -> list[Match]:
         """The matches for one analyzed paper."""
@@ -545,10 +544,12 @@ class Percolator:
         add_hits = hits.append
         two_keys = self._two_keys
         for key in two_keys.keys() & facts:
-            # A few plans a key: a loop is cheaper here than an intersection.
-            for other, plan in two_keys[key].items():
+            others = two_keys[key]
+            # Most keys have a plan or two, looked through; a common word has hundreds, of
+            # which the paper has a few, found by an intersection in C.
+            for other in others.keys() & facts if len(others) > 8 else others:
                 if other in facts:
-                    add(plan)
+                    add(others[other])
                     add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
         for key in conjunctions.keys() & facts:
