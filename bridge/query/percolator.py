@@ -764,11 +764,20 @@ def _pair_hits(leaf: Phrase, px: PaperIndex) -> tuple[Hit, ...]:
     postings = px.postings
     hits: list[Hit] = []
     for name in leaf.fields:
-        before = postings[name].get(first)
-        after = postings[name].get(second) if before else None
+        field_postings = postings[name]
+        before = field_postings.get(first)
+        after = field_postings.get(second) if before else None
         if before and after:
             text = px.texts[name]
-            hits += [hit_from((name, text[s:e], s, e)) for s, e in _pair_spans(before, after)]
+            if len(before) == 1 and len(after) == 1:
+                # Each word once in the field, the usual case: one comparison of positions.
+                position, start, _, span = before[0]
+                if position + span == after[0][0]:
+                    end = after[0][2]
+                    hits.append(hit_from((name, text[start:end], start, end)))
+            else:
+                spans = _pair_spans(before, after)
+                hits += [hit_from((name, text[s:e], s, e)) for s, e in spans]
     return tuple(hits)
 
 
