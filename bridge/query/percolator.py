@@ -53,6 +53,7 @@ from bridge.errors import QueryError
 from bridge.models import Hit, Match, Paper, Subscription
 from bridge.query.evaluate import (
     FIELD_ORDER,
+    LIST_SEPARATOR,
     PaperIndex,
     Posting,
     Postings,
@@ -136,6 +137,9 @@ class _Plan:
     # _TREE: the listing-day ranges every match is in (``date>=…`` ANDed with the rest),
     # checked before the tree is walked: most candidates of a dated tree fail on the day.
     days: tuple[ListedOn, ...] = ()
+    # Whether a leaf reads the authors field (author:…): papers are analyzed for their
+    # authors only while some plan does.
+    authors: bool = False
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -227,7 +231,17 @@ def _rarest_first(keys: Conjunction, leaves: dict[str, Leaf]) -> tuple[str, ...]
 def _plan(query: Query) -> _Plan:
     plan = _shaped_plan(query)
     plan.exact = exact_terms(query)
+    plan.authors = _reads_authors(query.root)
     return plan
+
+
+def _reads_authors(node: Node) -> bool:
+    """Whether a word or phrase of the tree is looked for among the authors."""
+    if isinstance(node, And | Or):
+        return any(map(_reads_authors, node.children))
+    if isinstance(node, Not):
+        return _reads_authors(node.child)
+    return isinstance(node, Term | Phrase) and "authors" in node.fields
 
 
 def _shaped_plan(query: Query) -> _Plan:
@@ -359,6 +373,8 @@ class Percolator:
         # Plans with labels (widened with forms the query did not write): only a paper that
         # matches one of them has its hits relabelled.
         self._labelled: set[_Plan] = set()
+        # How many plans read the authors field (``_Plan.authors``).
+        self._author_plans = 0
         self._sequence = 0
         # Plans whose subscribers changed since ``ids`` and ``sequences`` were last built.
         self._changed: set[_Plan] = set()
@@ -443,6 +459,7 @@ class Percolator:
                 self._wanted = None
         if plan.labels:
             self._labelled.add(plan)
+        self._author_plans += plan.authors
         if plan.anchors is None:
             self._always[id(plan)] = plan
         elif plan.kind == _ONE_KEY:
@@ -474,6 +491,7 @@ class Percolator:
                 if _looked_for(leaf):
                     self._wanted = None
         self._labelled.discard(plan)
+        self._author_plans -= plan.authors
         if plan.anchors is None:
             del self._always[id(plan)]
         elif plan.kind == _ONE_KEY:
@@ -498,9 +516,10 @@ class Percolator:
             self._refresh()
         exact = self._exact
         assert exact is not None
+        authors = self._author_plans > 0
         with _collector_paused():
             # Each paper's matches are joined once at the end, not grown into one list.
-            found = [self.match_one(_Analysis(paper, exact)) for paper in papers]
+            found = [self.match_one(_Analysis(paper, exact, authors)) for paper in papers]
             return list(chain.from_iterable(found))
 
     def match_one(self, px: PaperIndex) -> list[Match]:
@@ -858,12 +877,25 @@ class _Analysis(PaperIndex):
     """A paper analyzed once, also keeping each text field's words in position order and its
     compounds (``postings_of``), from which word pairs are quick to list."""
 
-    __slots__ = ("words", "compounds")
+    __slots__ = ("words", "compounds", "_authors")
 
-    def __init__(self, paper: Paper, exact: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, paper: Paper, exact: frozenset[str] = frozenset(), authors: bool = True
+    ) -> None:
         self.words: dict[str, list[str]] = {}
         self.compounds: dict[str, list[tuple[str, int, int]]] = {}
+        # False when no plan reads the authors field: their words are then left out of the
+        # postings and the paper's keys, which only such plans, and the prefilters of trees
+        # (a key every match has, in the fields the tree reads), look at.
+        self._authors = authors
         super().__init__(paper, exact)
+
+    def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
+        if name == "authors" and not self._authors:
+            self.texts[name] = LIST_SEPARATOR.join(items)
+            self.postings[name] = {}
+            return
+        super()._add_list(name, items, stem)
 
     def _add_exact(self, name: str, stem: bool) -> None:
         exact = self.exact
