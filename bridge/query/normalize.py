@@ -503,7 +503,9 @@ def _measure(stem: str) -> int:
 
 
 def _has_vowel(stem: str) -> bool:
-    return any(not _is_consonant(stem, i) for i in range(len(stem)))
+    if not _VOWELS.isdisjoint(stem):
+        return True  # a, e, i, o or u: found in C, without a call per letter
+    return any(not _is_consonant(stem, i) for i in range(len(stem)))  # a y after a consonant
 
 
 def _cvc(stem: str) -> bool:
