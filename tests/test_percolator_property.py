@@ -27,6 +27,9 @@ VOCABULARY = (
     "reinforcement learning RL LLM LLMs large language models pre-trained pretrained "
     "Pre-Training data set dataset time step timestep $\\alpha$-divergence alpha GPT-4o "
     "Qwen2.5 3.5 C++ cs.LG the of and a ( ) , . ; - naïve behaviour behavior analyses"
+    # A compound whose joined form is its first part's term (model-s: models -> model), so
+    # one word has two places at one start; and words in upper case, for the fast paths.
+    " model-s Model-s MODEL DIFFUSION"
 ).split()
 
 TEXT = st.lists(st.sampled_from(VOCABULARY), max_size=30).map(" ".join)
@@ -149,3 +152,20 @@ def test_a_widened_query_keeps_its_explanation_beside_the_same_query_written_out
     texts = {m.subscription_id: {hit.text for hit in m.hits} for m in matches}
     assert texts["q2"] == {"timestep (time step)", "time step"}
     assert texts["q3"] == {"timestep", "time step (timestep)"}
+
+
+def test_authors_are_analyzed_while_some_subscription_reads_them() -> None:
+    # With no author: subscription the percolator leaves authors out of a paper's analysis;
+    # a word found only among the authors must then match nothing, and an author: query
+    # added later must find the author, removed again, nothing changes.
+    paper = Paper("2401.00001", "Diffusion", abstract="Sampling.", authors=("Ada Model",))
+    subscriptions = [Subscription("q1", "model -world"), Subscription("q2", "model OR sampling")]
+    percolator = Percolator(subscriptions, TABLE)
+    assert percolator.match([paper]) == plain_matches(subscriptions, [paper])
+    by_author = Subscription("q3", "author:model")
+    percolator.add(by_author)
+    matches = percolator.match([paper])
+    assert matches == plain_matches([*subscriptions, by_author], [paper])
+    assert [m.subscription_id for m in matches] == ["q2", "q3"]
+    percolator.remove("q3")
+    assert percolator.match([paper]) == plain_matches(subscriptions, [paper])

@@ -487,3 +487,37 @@ def test_a_lowercase_short_acronym_query_word_reads_both_ways() -> None:
     for word in ("its", "gas", "yes", "ids", "llms", "models"):  # not acronym-like
         assert len(readings(word)) == 1, word
     assert readings("gps", stem=False) == ("gps",)  # author names are never stemmed
+
+
+def test_analyzing_a_word_gives_its_normalized_term_whatever_the_cache_holds() -> None:
+    # The analyzer takes shortcuts for new runs (a plain lowercase word goes straight to its
+    # family key; "Model" is normalised as "model"): each must give what normalize_word gives
+    # the word as written, met first or after another spelling of it.
+    from bridge.query.spelling_data import VARIANTS
+
+    words = [
+        *"models modelling generalisation analyses analysing colour centre catalogue labelled "
+        "studies studied embedded coding learnt matrices gps lms fps its one ones realise "
+        "organisation normal travelling optimise advise noise a an of in ml".split(),
+        *list(VARIANTS)[:300],
+    ]
+    forms = [f(w) for w in words for f in (str.lower, str.capitalize, str.upper)]
+    forms += [w.upper() + "s" for w in words]  # acronym plurals in capitals
+    for order in (forms, forms[::-1]):
+        normalize.clear_caches()
+        for form in order:
+            assert [t[0] for t in scan(form)] == [normalize_word(form)], form
+
+
+def test_every_spelling_rewrite_needs_one_of_the_letters_looked_for_first() -> None:
+    # americanize tries the table of rewrites only on words with one of _SPELLING_HINT's
+    # letter groups: each pattern's own letters (its literal, alternatives and endings
+    # reduced to their first) must hold one, or its words would be passed over.
+    import re
+
+    for pattern, _ in normalize._SPELLING_TABLE:
+        literal = re.sub(r"\(\?<=[^)]*\)|[\^$]", "", pattern.pattern)
+        literal = re.sub(r"\(([a-z]+)\|[^)]*\)", r"\1", literal)
+        assert literal.isalpha(), pattern.pattern
+        assert normalize._SPELLING_HINT.search(literal), pattern.pattern
+        assert pattern.search("xx" + literal if "(?<=" in pattern.pattern else literal)

@@ -22,6 +22,7 @@ from bridge.query.normalize import normalize_word, scan
 
 __all__ = [
     "EXACT_MARK",
+    "by_candidate",
     "candidate_terms",
     "clear_caches",
     "derive",
@@ -66,16 +67,18 @@ def exact_form(surface: str, span: int) -> str:
 Postings = dict[str, list[Any]]
 
 
-@lru_cache(maxsize=64)
-def _by_candidate(keys: frozenset[str]) -> dict[str, tuple[str, ...]]:
-    """Candidate term -> the exact words (of ``keys``) it may stand for. Worked out once per
-    set of keys (a percolator has one for every paper of a run), so a field costs one set
-    intersection with its terms, in C, however many exact words are subscribed."""
+def by_candidate(keys: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Candidate term -> the exact words (of ``keys``) it may stand for, so a field costs one
+    set intersection with its terms, in C, however many exact words are subscribed. Worked
+    out once per set of keys: a percolator keeps its own (``derive``'s ``candidates``)."""
     found: dict[str, list[str]] = {}
     for key in sorted(keys):
         for term in candidate_terms(key):
             found.setdefault(term, []).append(key)
     return {term: tuple(words) for term, words in found.items()}
+
+
+_by_candidate = lru_cache(maxsize=64)(by_candidate)
 
 
 def clear_caches() -> None:
@@ -85,12 +88,19 @@ def clear_caches() -> None:
     _by_candidate.cache_clear()
 
 
-def derive(postings: Postings, text: str, keys: frozenset[str]) -> None:
+def derive(
+    postings: Postings,
+    text: str,
+    keys: frozenset[str],
+    candidates: dict[str, tuple[str, ...]] | None = None,
+) -> None:
     """Add to one field's ``postings`` the occurrences of each exact word in ``keys`` (``=w``),
     found among the occurrences of its candidate terms. ``text`` is the field's text (for a
-    list, the items joined as the postings' offsets are)."""
-    by_candidate = _by_candidate(keys)
-    present = by_candidate.keys() & postings.keys()
+    list, the items joined as the postings' offsets are); ``candidates``, if given, is
+    ``by_candidate(keys)``."""
+    if candidates is None:
+        candidates = _by_candidate(keys)
+    present = candidates.keys() & postings.keys()
     if not present:
         return
     found: dict[str, list[Any]] = {}

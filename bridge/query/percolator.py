@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import chain, islice, pairwise, repeat
 from operator import attrgetter
 from typing import Any
@@ -51,6 +52,8 @@ from typing import Any
 from bridge.errors import QueryError
 from bridge.models import Hit, Match, Paper, Subscription
 from bridge.query.evaluate import (
+    FIELD_ORDER,
+    LIST_SEPARATOR,
     PaperIndex,
     Posting,
     Postings,
@@ -64,7 +67,7 @@ from bridge.query.evaluate import (
     merge_hits,
     required_terms,
 )
-from bridge.query.exact import is_exact
+from bridge.query.exact import by_candidate, derive, is_exact
 from bridge.query.expansions import EMPTY, ExpansionTable, expand, label_hits
 from bridge.query.normalize import postings_of
 from bridge.query.parser import (
@@ -131,6 +134,12 @@ class _Plan:
     exact: frozenset[str] = frozenset()
     # Forms the query was widened with (bridge.query.expansions), for "why it matched".
     labels: dict[str, str] = field(default_factory=dict)
+    # _TREE: the listing-day ranges every match is in (``date>=…`` ANDed with the rest),
+    # checked before the tree is walked: most candidates of a dated tree fail on the day.
+    days: tuple[ListedOn, ...] = ()
+    # Whether a leaf reads the authors field (author:…): papers are analyzed for their
+    # authors only while some plan does.
+    authors: bool = False
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -222,7 +231,17 @@ def _rarest_first(keys: Conjunction, leaves: dict[str, Leaf]) -> tuple[str, ...]
 def _plan(query: Query) -> _Plan:
     plan = _shaped_plan(query)
     plan.exact = exact_terms(query)
+    plan.authors = _reads_authors(query.root)
     return plan
+
+
+def _reads_authors(node: Node) -> bool:
+    """Whether a word or phrase of the tree is looked for among the authors."""
+    if isinstance(node, And | Or):
+        return any(map(_reads_authors, node.children))
+    if isinstance(node, Not):
+        return _reads_authors(node.child)
+    return isinstance(node, Term | Phrase) and "authors" in node.fields
 
 
 def _shaped_plan(query: Query) -> _Plan:
@@ -233,7 +252,10 @@ def _shaped_plan(query: Query) -> _Plan:
         anchors = anchor_terms(root)
         filed = tuple(sorted(anchors)) if anchors is not None else None
         root = _cheap_first(root)
-        return _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
+        plan = _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
+        children = root.children if isinstance(root, And) else (root,)
+        plan.days = tuple(child for child in children if isinstance(child, ListedOn))
+        return plan
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
         kind = _ONE_KEY if len(keys) == 1 else _TWO_KEYS if len(keys) == 2 else _CONJUNCTION
@@ -339,12 +361,20 @@ class Percolator:
         self._trees_multi: dict[str, Bucket] = {}
         self._always: Bucket = {}
         # Keys of normal forms: key -> its leaf and how many plans have it. What ``_facts``
-        # looks for beyond the default words is worked out from it when it changes.
+        # looks for (``_Wanted``) is worked out from it when a word or phrase key comes or goes.
         self._keys: dict[str, tuple[Leaf, int]] = {}
         self._wanted: _Wanted | None = None
         # Exact words some plan uses, and how many plans use each: papers are analyzed for
         # these alone (none: no extra work at all).
         self._exact_uses: dict[str, int] = {}
+        # The same words, and the terms to look for them among, worked out when they change
+        # (``_refresh``), not for every run of papers.
+        self._exact: _ExactWords | None = None
+        # Plans with labels (widened with forms the query did not write): only a paper that
+        # matches one of them has its hits relabelled.
+        self._labelled: set[_Plan] = set()
+        # How many plans read the authors field (``_Plan.authors``).
+        self._author_plans = 0
         self._sequence = 0
         # Plans whose subscribers changed since ``ids`` and ``sequences`` were last built.
         self._changed: set[_Plan] = set()
@@ -421,11 +451,15 @@ class Percolator:
     def _file(self, plan: _Plan) -> None:
         for key in plan.exact:
             self._exact_uses[key] = self._exact_uses.get(key, 0) + 1
+            self._exact = None
         for key, leaf in plan.leaves.items():
             uses = self._keys.get(key, (leaf, 0))[1]
             self._keys[key] = (leaf, uses + 1)
-            if not uses and _looked_for(leaf):
+            if not uses and isinstance(leaf, Term | Phrase):
                 self._wanted = None
+        if plan.labels:
+            self._labelled.add(plan)
+        self._author_plans += plan.authors
         if plan.anchors is None:
             self._always[id(plan)] = plan
         elif plan.kind == _ONE_KEY:
@@ -447,14 +481,17 @@ class Percolator:
                 self._exact_uses[key] -= 1
             else:
                 del self._exact_uses[key]
+                self._exact = None
         for key in plan.leaves:
             leaf, uses = self._keys[key]
             if uses > 1:
                 self._keys[key] = (leaf, uses - 1)
             else:
                 del self._keys[key]
-                if _looked_for(leaf):
+                if isinstance(leaf, Term | Phrase):
                     self._wanted = None
+        self._labelled.discard(plan)
+        self._author_plans -= plan.authors
         if plan.anchors is None:
             del self._always[id(plan)]
         elif plan.kind == _ONE_KEY:
@@ -475,22 +512,25 @@ class Percolator:
     def match(self, papers: Iterable[Paper]) -> list[Match]:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
         each paper the subscriptions in the order they were added."""
-        out: list[Match] = []
-        exact = frozenset(self._exact_uses)
+        if self._changed or self._exact is None:
+            self._refresh()
+        exact = self._exact
+        assert exact is not None
+        authors = self._author_plans > 0
         with _collector_paused():
-            for paper in papers:
-                out += self.match_one(_Analysis(paper, exact))
-        return out
+            # Each paper's matches are joined once at the end, not grown into one list.
+            found = [self.match_one(_Analysis(paper, exact, authors)) for paper in papers]
+            return list(chain.from_iterable(found))
 
     def match_one(self, px: PaperIndex) -> list[Match]:
         """The matches for one analyzed paper."""
         if self._changed:
             self._refresh()
-        facts = self._facts(px)
-        plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys))
+        words, facts = self._facts(px)
+        plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys, words))
         if not plans:
             return []
-        if self._expansions:
+        if self._labelled and not self._labelled.isdisjoint(plans):
             hits = [
                 label_hits(h, p.labels) if p.labels else h for p, h in zip(plans, hits, strict=True)
             ]
@@ -501,6 +541,8 @@ class Percolator:
         and the keys to look for (``_Wanted``)."""
         if self._wanted is None:
             self._wanted = _Wanted(self._keys)
+        if self._exact is None:
+            self._exact = _ExactWords(frozenset(self._exact_uses))
         for plan in self._changed:
             plan.ids = tuple(plan.subscribers)
             plan.sequences = tuple(plan.subscribers.values())
@@ -521,10 +563,12 @@ class Percolator:
         add_hits = hits.append
         two_keys = self._two_keys
         for key in two_keys.keys() & facts:
-            # A few plans a key: a loop is cheaper here than an intersection.
-            for other, plan in two_keys[key].items():
+            others = two_keys[key]
+            # Most keys have a plan or two, looked through; a common word has hundreds, of
+            # which the paper has a few, found by an intersection in C.
+            for other in others.keys() & facts if len(others) > 8 else others:
                 if other in facts:
-                    add(plan)
+                    add(others[other])
                     add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
         for key in conjunctions.keys() & facts:
@@ -534,14 +578,26 @@ class Percolator:
                     if plan.conjunctions[0] <= facts:
                         add(plan)
                         add_hits(key_hits.merged(plan.conjunctions[0]))
-        # Plans filed under several keys are collected first, so each is found once.
-        candidates: Bucket = {}
+        # Keys joined by OR: a paper nearly always has one key of such a plan, whose hits are
+        # then the plan's, so each key's bucket goes in whole, in C (38 plans a paper in the
+        # benchmark, 0.14 with two of their keys). A plan filed under several of the paper's
+        # keys would be found twice: then each is collected once and its keys merged.
         any_key = self._any_key
-        for key in any_key.keys() & facts:
-            candidates.update(any_key[key])
-        for plan in candidates.values():
-            add(plan)
-            add_hits(key_hits.merged(plan.keys & facts))
+        any_keys = any_key.keys() & facts
+        if any_keys:
+            buckets = list(map(any_key.__getitem__, any_keys))
+            candidates: Bucket = {}
+            for bucket in buckets:
+                candidates.update(bucket)
+            if len(candidates) == sum(map(len, buckets)):
+                found += chain.from_iterable(map(dict.values, buckets))
+                hits += chain.from_iterable(
+                    map(repeat, map(key_hits.__getitem__, any_keys), map(len, buckets))
+                )
+            else:
+                for plan in candidates.values():
+                    add(plan)
+                    add_hits(key_hits.merged(plan.keys & facts))
         candidates = {}
         disjunctions = self._disjunctions
         for key in disjunctions.keys() & facts:
@@ -558,22 +614,27 @@ class Percolator:
             for key in index.keys() & paper_keys:
                 candidates.update(index[key])
         candidates.update(self._always)
+        day = px.paper.listed_on
         for plan in candidates.values():
+            if plan.days and not _listed_within(day, plan.days):
+                continue
             if plan.required <= paper_keys and matches(plan.root, px):
                 add(plan)
                 add_hits(collect_hits(plan.root, px))
         return found, hits
 
-    def _facts(self, px: PaperIndex) -> set[str]:
+    def _facts(self, px: PaperIndex) -> tuple[set[str], set[str]]:
         """The keys the paper has that some plan uses: of its default words, categories and
-        sources, and its subscribed word pairs and words in one field."""
+        sources, and its subscribed word pairs and words in one field. Also, apart, the first
+        of those: the keys that are words in the default fields."""
         wanted = self._wanted
         if wanted is None:
             wanted = self._wanted = _Wanted(self._keys)
         # Only keys some plan uses (~70 of a paper's ~190): each index is then probed with
         # those alone, and probing the large indexes is most of finding the plans.
         used = self._keys.keys()
-        facts = used & px.default_terms
+        words = px.default_terms & wanted.words
+        facts = set(words)
         facts.update(used & px.meta_keys)
         if wanted.pairs:
             # Looked up as (a, b) tuples, which zip makes without allocating; only the few
@@ -581,7 +642,7 @@ class Percolator:
             facts.update(map(" ".join, filter(wanted.pairs.__contains__, _pairs(px))))
         for name, terms in wanted.fields.items():
             facts.update([f"{name}:{term}" for term in terms.intersection(px.postings[name])])
-        return facts
+        return words, facts
 
 
 _ids_of = attrgetter("ids")
@@ -616,10 +677,50 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
 
     __slots__ = ("_px", "_keys")
 
-    def __init__(self, px: PaperIndex, keys: dict[str, tuple[Leaf, int]]) -> None:
+    def __init__(
+        self,
+        px: PaperIndex,
+        keys: dict[str, tuple[Leaf, int]],
+        words: AbstractSet[str] = frozenset(),
+    ) -> None:
         super().__init__()
         self._px = px
         self._keys = keys  # key -> its leaf (and how many plans use it)
+        if words:
+            self._add_word_hits(words)
+
+    def _add_word_hits(self, words: AbstractSet[str]) -> None:
+        """File the hits of ``words``, keys that are words of the paper's default fields,
+        field by field: what ``_word_hits`` gives each, built from one set intersection per
+        field rather than a lookup per word and field (most words are in one field or two).
+        A word whose places in a field are not in text order is left to ``__missing__``."""
+        postings = self._px.postings
+        texts = self._px.texts
+        found: dict[str, list[Hit]] = {}
+        unordered: list[str] = []
+        for name in DEFAULT_FIELDS:
+            field_postings = postings[name]
+            if not field_postings:
+                continue
+            text = texts[name]
+            for term in field_postings.keys() & words:
+                occurrences = field_postings[term]
+                if len(occurrences) == 1:
+                    _, start, end, _ = occurrences[0]
+                    hits = [hit_from((name, text[start:end], start, end))]
+                elif _starts_increase(occurrences):
+                    hits = [hit_from((name, text[s:e], s, e)) for _, s, e, _ in occurrences]
+                else:
+                    unordered.append(term)
+                    continue
+                before = found.get(term)
+                if before is None:
+                    found[term] = hits
+                else:
+                    before += hits
+        for term in unordered:
+            found.pop(term, None)
+        self.update(zip(found, map(tuple, found.values()), strict=True))
 
     def __missing__(self, key: str) -> tuple[Hit, ...]:
         leaf = self._keys[key][0]
@@ -638,9 +739,18 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
         if len(keys) == 1:
             (key,) = keys
             return self[key]
-        px = self._px
-        leaves = self._keys
-        return merge_hits([leaf_pairs(leaves[key][0], px) for key in keys])
+        # Each key's hits are sorted in that order and unique, so the union, sorted, is what
+        # merging the leaves' hits gives (equal places are equal hits: a hit's text is the
+        # field's text between its offsets); the keys' own hits are usually built already.
+        unique = set(chain.from_iterable(map(self.__getitem__, keys)))
+        if len(unique) == 1:
+            return tuple(unique)
+        return tuple(sorted(unique, key=_hit_order))
+
+
+def _hit_order(hit: Hit) -> tuple[int, int, int]:
+    """The order of a paper's hits: field (``FIELD_ORDER``), then start and end."""
+    return FIELD_ORDER[hit[0]], hit[2], hit[3]
 
 
 def _word_hits(leaf: Term, px: PaperIndex) -> tuple[Hit, ...] | None:
@@ -673,11 +783,20 @@ def _pair_hits(leaf: Phrase, px: PaperIndex) -> tuple[Hit, ...]:
     postings = px.postings
     hits: list[Hit] = []
     for name in leaf.fields:
-        before = postings[name].get(first)
-        after = postings[name].get(second) if before else None
+        field_postings = postings[name]
+        before = field_postings.get(first)
+        after = field_postings.get(second) if before else None
         if before and after:
             text = px.texts[name]
-            hits += [hit_from((name, text[s:e], s, e)) for s, e in _pair_spans(before, after)]
+            if len(before) == 1 and len(after) == 1:
+                # Each word once in the field, the usual case: one comparison of positions.
+                position, start, _, span = before[0]
+                if position + span == after[0][0]:
+                    end = after[0][2]
+                    hits.append(hit_from((name, text[start:end], start, end)))
+            else:
+                spans = _pair_spans(before, after)
+                hits += [hit_from((name, text[s:e], s, e)) for s, e in spans]
     return tuple(hits)
 
 
@@ -695,6 +814,18 @@ def _pair_spans(before: list[Posting], after: list[Posting]) -> list[tuple[int, 
     return sorted(set(reached.values()))
 
 
+def _listed_within(day: date | None, ranges: tuple[ListedOn, ...]) -> bool:
+    """Whether a listing day is in every range: what ``matches`` says of each ListedOn."""
+    if day is None:
+        return False
+    for node in ranges:
+        if (node.since is not None and day < node.since) or (
+            node.before is not None and day >= node.before
+        ):
+            return False
+    return True
+
+
 def _starts_increase(occurrences: list[Posting]) -> bool:
     return all(a[1] < b[1] for a, b in pairwise(occurrences))
 
@@ -707,20 +838,24 @@ def _drop(index: dict[str, dict[Any, _Plan]], key: str, entry: object) -> None:
         del index[key]
 
 
-def _looked_for(leaf: Leaf) -> bool:
-    """Whether ``_facts`` looks for this leaf's key specially (see ``_Wanted``)."""
-    return isinstance(leaf, Phrase) or (isinstance(leaf, Term) and leaf.fields != DEFAULT_FIELDS)
-
-
 def _split_pair(key: str) -> tuple[str, str]:
     first, second = key.split(" ")  # terms contain no spaces
     return first, second
 
 
 class _Wanted:
-    """The facts to look for in a paper beyond its default words, categories and sources."""
+    """The keys to look for in a paper: its words in the default fields, and beyond them,
+    word pairs and words in one field."""
 
     def __init__(self, keys: dict[str, tuple[Leaf, int]]) -> None:
+        # the keys that are words in the default fields, as a set of their own: probing it
+        # with a paper's words costs half what probing every key does (a smaller table, and
+        # one memory access less per probe)
+        self.words = frozenset(
+            key
+            for key, (leaf, _) in keys.items()
+            if isinstance(leaf, Term) and leaf.fields == DEFAULT_FIELDS
+        )
         # the subscribed word pairs, "a b" as (a, b)
         self.pairs = frozenset(_split_pair(key) for key in keys if " " in key)
         # field -> the words subscribed in that field alone
@@ -730,16 +865,47 @@ class _Wanted:
                 self.fields.setdefault(leaf.fields[0], set()).add(leaf.term)
 
 
+class _ExactWords(frozenset[str]):
+    """The exact words (``=w``) some plan uses, with the terms their occurrences can have
+    (``exact.by_candidate``), worked out once for every paper to be analyzed."""
+
+    candidates: dict[str, tuple[str, ...]]
+
+    def __new__(cls, keys: frozenset[str]) -> _ExactWords:
+        words = super().__new__(cls, keys)
+        words.candidates = by_candidate(keys)
+        return words
+
+
 class _Analysis(PaperIndex):
     """A paper analyzed once, also keeping each text field's words in position order and its
     compounds (``postings_of``), from which word pairs are quick to list."""
 
-    __slots__ = ("words", "compounds")
+    __slots__ = ("words", "compounds", "_authors")
 
-    def __init__(self, paper: Paper, exact: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, paper: Paper, exact: frozenset[str] = frozenset(), authors: bool = True
+    ) -> None:
         self.words: dict[str, list[str]] = {}
         self.compounds: dict[str, list[tuple[str, int, int]]] = {}
+        # False when no plan reads the authors field: their words are then left out of the
+        # postings and the paper's keys, which only such plans, and the prefilters of trees
+        # (a key every match has, in the fields the tree reads), look at.
+        self._authors = authors
         super().__init__(paper, exact)
+
+    def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
+        if name == "authors" and not self._authors:
+            self.texts[name] = LIST_SEPARATOR.join(items)
+            self.postings[name] = {}
+            return
+        super()._add_list(name, items, stem)
+
+    def _add_exact(self, name: str, stem: bool) -> None:
+        exact = self.exact
+        if exact and stem and self.postings[name]:
+            candidates = exact.candidates if isinstance(exact, _ExactWords) else None
+            derive(self.postings[name], self.texts[name], exact, candidates)
 
     def _add_text(self, name: str, text: str, stem: bool) -> None:
         words: list[str] = []
