@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import bridge.importer as importer
-from bridge.importer import detect_and_parse, import_paths
+import bridge.import_pieces as import_pieces
+from bridge.import_pieces import detect_and_parse
+from bridge.importer import import_paths
 from bridge.sources import arxiv_parse, hf_parse, json_records
 from bridge.store import open_store
 
@@ -120,8 +121,8 @@ def test_arxiv_items_streamed_read_as_the_whole_document(path: Path) -> None:
 def test_an_arxiv_document_broken_midway_keeps_the_items_around_the_damage(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "STREAM_ABOVE", 0)
-    monkeypatch.setattr(importer, "BATCH", 3)
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 0)
+    monkeypatch.setattr(import_pieces, "BATCH", 3)
     text = LEGACY_API_FILE.read_text()
     entries = [m.start() for m in re.finditer("<entry>", text)]
     # The sixth entry's title is not closed: the document is not well-formed from there.
@@ -147,8 +148,8 @@ def test_an_arxiv_document_broken_midway_keeps_the_items_around_the_damage(
 def test_a_json_file_broken_midway_keeps_the_records_before_and_says_where(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "STREAM_ABOVE", 0)
-    monkeypatch.setattr(importer, "BATCH", 4)
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 0)
+    monkeypatch.setattr(import_pieces, "BATCH", 4)
     items = json.loads(HF_FILE.read_text())
     text = json.dumps(items)
     # Cut off inside the eleventh record (a download that stopped).
@@ -167,12 +168,12 @@ def test_a_json_file_broken_midway_keeps_the_records_before_and_says_where(
 def test_a_big_file_is_parsed_by_several_processes(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "STREAM_ABOVE", 1000)
-    monkeypatch.setattr(importer, "BATCH", 5)
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 1000)
+    monkeypatch.setattr(import_pieces, "BATCH", 5)
     items = json.loads(HF_FILE.read_text())
     path = tmp_path / "big.json"
     path.write_text(json.dumps(items))
-    pieces = list(importer._pieces(path))
+    pieces = list(import_pieces.file_pieces(path))
     assert [piece.first for piece in pieces] == list(range(0, len(items), 5))
     assert [piece.last for piece in pieces] == [False] * (len(pieces) - 1) + [True]
     store = open_store(sqlite_url)
