@@ -22,6 +22,10 @@ from bridge.store.search_index import index_doc, to_tsvector
 
 # Papers per batch: each batch is stored as one add_papers call would store it.
 BATCH = 1000
+# Records of a big file per piece. A parsing process's memory grows with its piece (about
+# 18 MiB for 1,000 HF records, 5 for 250: the records, the papers, their index text and the
+# pickled answer), so pieces are smaller than batches.
+PIECE_RECORDS = 250
 paper_fields = attrgetter(*(f.name for f in fields(Paper)))
 
 
@@ -55,7 +59,7 @@ _PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
 
 
 # Files bigger than this are read a piece at a time: their records are cut out in the
-# storing process, a block of the file at a time, and parsed in pieces of BATCH by the parsing
+# storing process, a block of the file at a time, and parsed in pieces of PIECE_RECORDS by the parsing
 # processes, so no process holds the whole file and a big file is parsed in parallel too.
 # Smaller ones (a day's listing, an API page) go whole to one parsing process.
 STREAM_ABOVE = 8 << 20
@@ -134,7 +138,7 @@ def parse_piece(piece: Piece, tsvectors: bool = False) -> Parsed:
 
 def file_pieces(path: Path) -> Iterator[Piece]:
     """The pieces ``path`` is parsed in: itself, or for a big JSON array or arXiv document,
-    its records BATCH at a time, read a block at a time."""
+    its records PIECE_RECORDS at a time, read a block at a time."""
     file: BinaryIO | None = None
     try:
         if path.stat().st_size > STREAM_ABOVE:
@@ -163,7 +167,7 @@ def _json_pieces(path: Path, file: BinaryIO) -> Iterator[Piece]:
     broken = None
     try:
         for record in json_records.records(file):
-            if len(batch) == BATCH:
+            if len(batch) == PIECE_RECORDS:
                 yield Piece(path, "hf-json", tuple(batch), first, last=False)
                 first += len(batch)
                 batch = []
@@ -181,7 +185,7 @@ def _arxiv_pieces(path: Path, file: BinaryIO, form: str) -> Iterator[Piece]:
     pubdate: str | None = None
     try:
         for item, item_pubdate in arxiv_parse.stream_items(file, form == "arxiv-listing"):
-            if len(batch) == BATCH or (batch and item_pubdate != pubdate):
+            if len(batch) == PIECE_RECORDS or (batch and item_pubdate != pubdate):
                 yield Piece(path, form, tuple(batch), first, last=False, pubdate=pubdate)
                 first += len(batch)
                 batch = []

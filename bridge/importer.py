@@ -81,6 +81,34 @@ def _suffixes() -> str:
     return ", ".join(sorted(LISTING_SUFFIXES))
 
 
+def _joined(
+    parsed_pieces: Iterable[tuple[Path, bool, Parsed]],
+) -> Iterator[tuple[Path, bool, Parsed]]:
+    """Consecutive parsed pieces of one file joined into batches of up to ``BATCH`` papers: a
+    big file is parsed in small pieces (a parsing process's memory follows its piece) but
+    stored in whole batches (a batch costs the storing process the same whatever its size,
+    and mining as papers are stored looks at a batch at a time)."""
+    held: tuple[Path, bool, Parsed] | None = None
+    for path, last, parsed in parsed_pieces:
+        if held is not None:
+            held_path, _, (rows, docs, problems, error, name) = held
+            if (
+                held_path == path
+                and error is None
+                and parsed[3] is None
+                and len(rows) + len(parsed[0]) <= import_pieces.BATCH
+            ):
+                parsed = (rows + parsed[0], docs + parsed[1], problems + parsed[2], None, name)
+            else:
+                yield held
+        held = (path, last, parsed)
+        if last:  # nothing of its file follows
+            yield held
+            held = None
+    if held is not None:
+        yield held
+
+
 def _store(
     writer: BulkWriter | _StoppableWriter,
     parsed: Parsed,
@@ -212,10 +240,11 @@ def _import(
         if parallel
         else ((piece.path, piece.last, parse(piece)) for piece in pieces)
     )
+    batches = _joined(parsed_pieces)
     with store.bulk_writer(commit_every=TRANSACTION) as bulk:
         writer = _StoppableWriter(bulk, stop)
         try:
-            for path, last, parsed in parsed_pieces:
+            for path, last, parsed in batches:
                 if path is not current:
                     current, in_file = path, 0
                 _store(writer, parsed, counts, announce, stored)
