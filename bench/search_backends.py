@@ -12,13 +12,15 @@ PostgreSQL's p50 as a multiple of SQLite's.
 
     .venv/bin/python bench/search_backends.py [--papers 100000] [--queries 50]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--rebuild]
-        [--distinct 100000] [--build-only]
+        [--distinct 100000] [--build-only] [--sqlite bench/out/search-1000000.db]
 
 ``--distinct D`` generates and stores D papers, then copies them inside each database until
 there are N, under later seqs, ids and listing days (``replicate``; the ids and days
 bench/search_feed.py gives its copies): a large store in a fraction of the time. The stores
 are then named ``<N>_d<D>``. ``--build-only`` builds them and stops (bench/serve_processes.py
-uses the PostgreSQL one).
+uses the PostgreSQL one). ``--sqlite PATH`` uses an SQLite store built by bench/search.py with
+the same ``--papers`` and ``--distinct`` (the same papers, ids and days) instead of building
+one, and bench/search.py's cache of generated papers is read when it is in bench/out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import pickle
 import random
 import statistics
 import sys
@@ -47,7 +50,12 @@ from bridge.errors import SearchTooBroad  # noqa: E402
 from bridge.search import search_store  # noqa: E402
 from bridge.store import Store, open_store  # noqa: E402
 from bridge.store import schema as store_schema  # noqa: E402
-from bridge.store.search_index import COLUMNS, FTS_TABLE  # noqa: E402
+from bridge.store.search_index import (  # noqa: E402
+    COLUMNS,
+    FTS_TABLE,
+    SEQ_BUCKET,
+    SEQ_BUCKET_PREFIX,
+)
 
 OUT = ROOT / "bench" / "out"
 BATCH = 1000
@@ -64,7 +72,14 @@ Generated = list[tuple[list[tuple[object, ...]], list[object]]]
 
 
 def generate(distinct: int, workers: int = 2) -> Generated:
-    """The corpus's first ``distinct`` papers and their index docs, in batches."""
+    """The corpus's first ``distinct`` papers and their index docs, in batches (bench/search.py's
+    ``generated-<D>.pickle`` in bench/out when it is there: the same batches)."""
+    cache = OUT / f"generated-{distinct}.pickle"
+    if cache.exists():
+        with cache.open("rb") as file:
+            generated: Generated = pickle.load(file)
+        print(f"  {distinct:,} generated papers read from {cache.name}", file=sys.stderr)
+        return generated
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -155,7 +170,11 @@ def replicate(store: Store, distinct: int, papers: int, generated: Generated) ->
             conn.execute(text("DROP INDEX ix_paper_search_doc"))
             conn.execute(
                 text(
-                    f"INSERT INTO paper_search (seq, doc) SELECT seq + k * {distinct}, doc"
+                    f"INSERT INTO paper_search (seq, doc) SELECT seq + k * {distinct},"
+                    # The copy's seq bucket lexeme in place of the original's (with_seq_bucket).
+                    f" ts_delete(doc, '{SEQ_BUCKET_PREFIX}' || (seq / {SEQ_BUCKET}))"
+                    f" || CAST('''{SEQ_BUCKET_PREFIX}' || ((seq + k * {distinct}) / {SEQ_BUCKET})"
+                    " || '''' AS tsvector)"
                     f" FROM paper_search, {series} WHERE {below} ORDER BY k, seq"
                 )
             )
@@ -184,10 +203,12 @@ def store_name(papers: int, distinct: int) -> str:
     return f"{papers}" if distinct == papers else f"{papers}_d{distinct}"
 
 
-def ensure_stores(papers: int, distinct: int, server: str, rebuild: bool) -> dict[str, str]:
+def ensure_stores(
+    papers: int, distinct: int, server: str, rebuild: bool, sqlite: Path | None = None
+) -> dict[str, str]:
     OUT.mkdir(parents=True, exist_ok=True)
     name = store_name(papers, distinct)
-    sqlite_path = OUT / f"backends-{name}.db"
+    sqlite_path = sqlite or OUT / f"backends-{name}.db"
     schema = f"pb_bench_{name}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -201,7 +222,8 @@ def ensure_stores(papers: int, distinct: int, server: str, rebuild: bool) -> dic
     urls = {"SQLite": f"sqlite:///{sqlite_path}", "PostgreSQL": postgres_url(server, schema)}
     todo = {
         "PostgreSQL": rebuild or not exists,
-        "SQLite": rebuild or not sqlite_path.exists(),
+        # A store given by --sqlite is used as it is.
+        "SQLite": sqlite is None and (rebuild or not sqlite_path.exists()),
     }
     if not any(todo.values()):
         return urls
@@ -259,9 +281,16 @@ def main() -> None:
     )
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--build-only", action="store_true", help="build the stores and stop")
+    parser.add_argument(
+        "--sqlite",
+        type=Path,
+        default=None,
+        help="an SQLite store of the same papers to use as it is (bench/search.py's"
+        " search-<N>.db built with the same --distinct), instead of building one",
+    )
     args = parser.parse_args()
     distinct = min(args.distinct or args.papers, args.papers)
-    urls = ensure_stores(args.papers, distinct, args.postgres, args.rebuild)
+    urls = ensure_stores(args.papers, distinct, args.postgres, args.rebuild, args.sqlite)
     if args.build_only:
         return
     vocabulary()

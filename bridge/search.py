@@ -128,6 +128,7 @@ from bridge.store.search_index import (
     drop_deferred_setting,
     leaf_expr,
     phrase_terms,
+    search_settings,
 )
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ def _bounded(conn: Connection, allowance: _Allowance) -> Iterator[None]:
     milliseconds = min(max(1, math.ceil(allowance.budget.seconds * 1000)), 2**31 - 1)
     # For this transaction only (the pool rolls it back when the connection returns), sent
     # with the search's first statement rather than as a round trip of its own.
-    defer_setting(conn, f"SET LOCAL statement_timeout = {milliseconds}")
+    defer_setting(conn, search_settings(milliseconds))
     try:
         yield
     finally:

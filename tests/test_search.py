@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 import bridge.search as search_module
+import bridge.store.search_index as search_index_module
 from bridge.errors import ConfigError, QueryError
 from bridge.import_pieces import detect_and_parse
 from bridge.models import Paper
@@ -35,6 +36,7 @@ from bridge.store.search_index import (
     search_index_state,
     to_tsquery,
     to_tsvector,
+    with_seq_bucket,
 )
 from tests.test_percolator import PAPERS, QueryMaker
 
@@ -276,7 +278,7 @@ def _index_matches_papers(store: Store) -> None:
             for seq, paper_ in stored.items():
                 same = conn.execute(
                     text("SELECT CAST(:a AS tsvector) = CAST(:b AS tsvector)"),
-                    {"a": rows[seq], "b": to_tsvector(index_doc(paper_))},
+                    {"a": rows[seq], "b": with_seq_bucket(to_tsvector(index_doc(paper_)), seq)},
                 ).scalar_one()
                 assert same, paper_.arxiv_id
         else:
@@ -860,3 +862,65 @@ def test_title_fields_and_ranking_on_postgresql_match_sqlite(
     assert results[postgres_url] == results[sqlite_url]
     assert results[postgres_url][0] == (["t3", "t1"], 2)
     assert results[postgres_url][2][0][:2] == ["t3", "t1"]  # title hits first
+
+
+@pytest.mark.postgres
+def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
+    sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Buckets of two seqs: the window's spans (the newest bucket, the 3 before it, the 12
+    # before those, the rest) cut these 90 papers into four reads. Every page and total must
+    # be what SQLite's one read of the index gives, for words common everywhere, found only
+    # among the oldest papers, in a phrase, negated, with upvote filters, and found nowhere.
+    monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
+    words = ["alpha", "beta", "gamma"]
+    papers = [
+        paper(
+            f"s{n:02d}",
+            f"Paper {words[n % 3]} {n}",
+            f"common text {words[n % 3]}" + (" rare ancient word" if n < 9 else ""),
+            upvotes=n % 7,
+        )
+        for n in range(90)
+    ]
+    queries = [
+        ("common", 1),
+        ("common", 3),
+        ("common", 9),
+        ("alpha", 2),
+        ("ancient", 1),
+        ('"common text"', 4),
+        ("common -beta", 2),
+        ("upvotes>=5 common", 1),
+        ("common -upvotes>=3", 2),
+        ("upvotes<2 alpha", 1),
+        ("title:gamma", 2),
+        ("nowhere", 1),
+    ]
+    results = {}
+    for url in (sqlite_url, postgres_url, "statistics"):
+        if url == "statistics":
+            # Again on PostgreSQL after ANALYZE, every lexeme its statistics do not list taken
+            # as rare: those queries are read in one lookup instead of span by span.
+            monkeypatch.setattr(search_index_module, "RARE_SHARE", 1.0)
+            analyzed = open_store(postgres_url)
+            analyzed.optimize_search_index()
+            analyzed.close()
+        store = open_store(postgres_url if url == "statistics" else url)
+        store.add_papers(papers, now=T0)
+        results[url] = [
+            (ids(found), found.total, found.total_capped)
+            for query, page in queries
+            for found in [search_store(store, query, limit=10, offset=(page - 1) * 10)]
+        ]
+        results[url] += [
+            (ids(search_store(store, query, order="recent", limit=10, offset=10)), 0, False)
+            for query in ("common", "ancient", '"common text"')
+        ]
+        if url == "statistics":  # the statistics were read: some queries took one lookup
+            assert store.search_index._common and store.search_index._common[1]
+        store.close()
+    assert results[postgres_url] == results[sqlite_url] == results["statistics"]
+    ancient, total, _ = results[postgres_url][4]
+    assert sorted(ancient) == [f"s{n:02d}" for n in range(9)] and total == 9
+    assert len(results[postgres_url][2][0]) == 10 and results[postgres_url][0][1] == 90

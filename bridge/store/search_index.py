@@ -92,6 +92,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -132,15 +133,16 @@ __all__ = [
     "encode",
     "fingerprint",
     "index_doc",
+    "search_settings",
 ]
 
 # Bump when the index text changes in a way the probe below would not notice.
-# 4: tsvectors kept in their rows on PostgreSQL (``_keep_docs_inline``).
+# 4: tsvectors kept in their rows on PostgreSQL (PG_FORMAT 3 moved them out again).
 # 5: exact-word tokens (EXACT_PREFIX); 6: and variant markers (VARIANT_PREFIX).
 INDEX_FORMAT = "6"
 # The tsvector's own format on PostgreSQL (SQLite stores need no rebuild when it changes).
-# 2: title copies (``_add_title_copies``).
-PG_FORMAT = "2"
+# 2: title copies (``_add_title_copies``); 3: docs out of their rows (``_keep_docs_apart``).
+PG_FORMAT = "3"
 
 COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords", "authors", "meta")
 TEXT_COLUMNS = ("title", "abstract", "ai_summary", "ai_keywords")
@@ -159,6 +161,15 @@ EXACT_PREFIX = "_3d_"
 # A term also written in another form in the same column ("models" for model) is marked
 # "!" + term, encoded ("_21_model"); see "Exact words".
 VARIANT_PREFIX = "_21_"
+# PostgreSQL: each doc also holds the lexeme of its seq's bucket, "_sq_" + seq // SEQ_BUCKET
+# (no encoded term starts with "_s": "s" is not a hex digit). See ``SearchIndex.window``.
+SEQ_BUCKET_PREFIX = "_sq_"
+SEQ_BUCKET = 4096
+# The window's spans of buckets, newest first, as (first, last) buckets below the newest; the
+# rest of the store is the last span.
+SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31))
+# A window's title tests go through the GIN index when its rows lie in fewer buckets than this.
+FLAG_BUCKETS = 32
 FTS_TABLE = "paper_fts"
 PG_TABLE = "paper_search"
 PG_INDEX = f"ix_{PG_TABLE}_doc"
@@ -961,25 +972,42 @@ def _to_tsvector_limited(doc: IndexDoc) -> str:
     return " ".join(f"'{token}':{','.join(where)}" for token, where in positions.items())
 
 
+def with_seq_bucket(tsvector: str, seq: int) -> str:
+    """A doc's tsvector literal with its seq's bucket lexeme added (``SearchIndex.window``)."""
+    bucket = f"'{SEQ_BUCKET_PREFIX}{int(seq) // SEQ_BUCKET}'"
+    return f"{tsvector} {bucket}" if tsvector else bucket
+
+
 # --- the index in the database ---------------------------------------------------------------
 
 
-def _keep_docs_inline(conn: Connection) -> None:
-    """Keep each tsvector in its table row (compressed), not in the TOAST table beside it.
+def _keep_docs_apart(conn: Connection) -> None:
+    """Keep each tsvector out of its table row (compressed, in the TOAST table), so a row of
+    ``paper_search`` is its seq and a pointer: about 40 bytes, some 180 rows a page.
 
-    The planner does not count the cost of fetching values from TOAST. With the docs out of
-    line the table looked a few pages long, so for a word in no paper PostgreSQL chose to read
-    and test every doc (146 ms at 10,000 papers) instead of asking the GIN index (0.03 ms).
-    Stored in the row, the docs make the table as large as it is, and the planner takes the
-    index for rare words and a walk of the newest papers for common ones
-    (bench/search_backends.py).
+    Finding the newest matches of a word is a GIN lookup (the matching rows' addresses, in
+    no useful order), then a read of each matching row to learn its seq, then a sort on seq.
+    With the docs stored in their rows (index format 4 to PG format 2, ``STORAGE MAIN``) each
+    row was a whole 8 kB page of compressed doc: reading a match cost about 40 µs, and a
+    word in 3,000 papers cost 90 ms at 100,000 papers, growing with the store. With the docs
+    apart, the matches of a word sit a hundred and more to a page of narrow rows and the
+    read costs well under a microsecond a match; a doc is fetched and decompressed only
+    when a row must be tested against it (a phrase, a word asked of one field, a walk of
+    the newest papers). ``toast_tuple_target`` = 128 (its least) moves every doc but the
+    tiniest out of line (by default only rows over 2 kB are).
 
-    Compressed with LZ4 rather than PostgreSQL's default pglz: a walk of the newest papers
-    tests each one's doc, so each is decompressed, and LZ4 decompresses several times faster
-    (a server built without LZ4 keeps pglz). Stores made before keep their docs as they were
-    written until the index is rebuilt.
+    The planner does not count the cost of fetching TOAST values, so to it a scan of the
+    whole narrow table testing every doc, or a walk of the primary key testing each, looks
+    cheap: the search transaction turns sequential scans off (``search_settings``), and
+    ``SearchIndex.window`` sorts its spans on ``seq + 0`` so that GIN is asked. Compressed
+    with LZ4 rather than PostgreSQL's default pglz: LZ4 decompresses several times faster
+    (a server built without LZ4 keeps pglz).
     """
-    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET STORAGE MAIN")
+    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET STORAGE EXTENDED")
+    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} SET (toast_tuple_target = 128)")
+    # 10,000 most common lexemes instead of 1,000 (ANALYZE samples 300,000 rows): the list
+    # then ends near 0.25% of the papers, so a lexeme outside it is rare (``_rare``).
+    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET STATISTICS 1000")
     lz4 = conn.exec_driver_sql(
         "SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' "
         "AND 'lz4' = ANY(enumvals)"
@@ -1009,6 +1037,8 @@ class SearchIndex:
         self._mark = "%s" if self.postgres else "?"
         # Compounds known to be stored, so a batch does not re-insert the common ones.
         self._known_compounds: set[Compound] = set()
+        # PostgreSQL: (when read, the doc column's most common lexemes' shares), ``_rare``.
+        self._common: tuple[float, dict[str, float] | None] | None = None
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -1023,7 +1053,7 @@ class SearchIndex:
             conn.exec_driver_sql(
                 f"CREATE TABLE {PG_TABLE} (seq INTEGER PRIMARY KEY, doc TSVECTOR NOT NULL)"
             )
-            _keep_docs_inline(conn)
+            _keep_docs_apart(conn)
             conn.exec_driver_sql(f"CREATE INDEX {PG_INDEX} ON {PG_TABLE} USING GIN (doc)")
             _short_pending_list(conn)
         else:
@@ -1073,7 +1103,7 @@ class SearchIndex:
             log.info("building the search index (up to seq %d); this runs once", total[0])
         self.clear(conn)
         if self.postgres:
-            _keep_docs_inline(conn)  # a store created before: its rows are written anew here
+            _keep_docs_apart(conn)  # a store created before: its rows are written anew here
             _short_pending_list(conn)
         conn.exec_driver_sql(
             "INSERT INTO search_votes (seq, upvotes) "
@@ -1124,7 +1154,9 @@ class SearchIndex:
         from bridge.store.schema import search_compounds, search_votes
 
         if self.postgres:
-            conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
+            # TRUNCATE, not DELETE: the rows of a rebuilt index start on fresh pages, not
+            # behind their dead predecessors (a store of an earlier format had 8 kB rows).
+            conn.exec_driver_sql(f"TRUNCATE {PG_TABLE}")
         else:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
         conn.execute(search_compounds.delete())
@@ -1147,7 +1179,10 @@ class SearchIndex:
             copy_rows(
                 conn,
                 f"COPY {PG_TABLE} (seq, doc) FROM STDIN",
-                ((seq, doc.tsvector or to_tsvector(doc)) for seq, doc in docs),
+                (
+                    (seq, with_seq_bucket(doc.tsvector or to_tsvector(doc), seq))
+                    for seq, doc in docs
+                ),
             )
         else:
             conn.exec_driver_sql(
@@ -1167,7 +1202,7 @@ class SearchIndex:
         if self.postgres:
             conn.exec_driver_sql(
                 f"UPDATE {PG_TABLE} SET doc = {m}::tsvector WHERE seq = {m}",
-                [(to_tsvector(new), seq) for seq, _old, new in changes],
+                [(with_seq_bucket(to_tsvector(new), seq), seq) for seq, _old, new in changes],
             )
             return self._add_compounds(conn, [(seq, new) for seq, _old, new in changes])
         # A contentless FTS5 table forgets a row when told exactly what it held.
@@ -1260,12 +1295,21 @@ class SearchIndex:
         announced_only: bool,
         below: int | None,
         seqs: SeqRange | None = None,
+        votes_apart: bool = False,
     ) -> tuple[str, str, list[Any], bool]:
         """FROM ... WHERE ... for papers meeting ``expr``: (sql, key column, params, joined).
-        ``seqs``: the seqs outside it need not be looked at (``seq_range``)."""
+        ``seqs``: the seqs outside it need not be looked at (``seq_range``). ``votes_apart``
+        (PostgreSQL): upvote conditions are tested on ``search_votes``, and the papers table
+        is joined only for the others (the caller reads the upvotes from ``search_votes``).
+        A papers row is wide (its texts): testing a match's upvotes there cost about 7 µs a
+        match, on the narrow votes table about 1."""
         m = self._mark
         where: list[str] = []
         params: list[Any] = []
+        by_votes: list[SqlCondition] = []
+        if votes_apart and self.postgres:
+            by_votes = [c for c in conditions if isinstance(c.node, Upvotes)]
+            conditions = [c for c in conditions if not isinstance(c.node, Upvotes)]
         joined = bool(conditions) or announced_only or expr == TRUE
         if expr == TRUE:
             sql = "FROM papers p"
@@ -1284,6 +1328,16 @@ class SearchIndex:
             test, values = _condition_sql(cond, m, self.postgres)
             where.append(test)
             params += values
+        for cond in by_votes:
+            node = cond.node
+            assert isinstance(node, Upvotes)
+            # search_votes holds the papers with upvotes (IS NOT NULL), as _condition_sql asks.
+            test = (
+                f"EXISTS (SELECT 1 FROM search_votes sv WHERE sv.seq = {key}"
+                f" AND sv.upvotes {node.op} {m})"
+            )
+            where.append(f"NOT {test}" if cond.negated else test)
+            params.append(node.value)
         if announced_only:
             where.append("p.announced")
         if below is not None:
@@ -1339,48 +1393,144 @@ class SearchIndex:
 
         For each row: its seq, its upvotes (``search_votes``, joined after the window is cut)
         and whether its doc meets each of ``flags`` (the ranking's title tests, answered on
-        the row the window already read instead of by a second lookup of the index). When
-        the window is full: how many matches follow it, up to ``count_cap`` (a capped walk
-        from the window's oldest seq down, as ``count`` does); else None.
+        the rows of the window only). When the window is full: how many matches follow it,
+        up to ``count_cap``; else None.
 
-        The window is a MATERIALIZED CTE, so the planner decides its plan alone, as for
-        ``candidates``: for a common word a walk of ``paper_search``'s primary key from the
-        newest seq down, testing each doc and stopping at the window's end; for a rare one
-        the GIN index on ``doc`` and a sort of the few matches. Nothing joined outside the
-        CTE (votes, the count) can change that choice.
+        How the newest matches are found (the plan, and why). A GIN index answers "which rows
+        hold this word" in no useful order: the newest 100 of a word in 30% of a million
+        papers would be 300,000 rows read and sorted; a walk of the primary key from the
+        newest seq down instead fetches and tests each doc from the TOAST table (about 15 µs
+        a row), and for a word in 2% of the papers that is thousands of rows. So each doc
+        also holds the lexeme of its seq's bucket (``SEQ_BUCKET`` seqs, ``with_seq_bucket``),
+        and the matches are asked for span by span, newest first (``SEQ_SPANS``): the newest
+        bucket, the one before it, the two before those, then 4, 8 and 16, then the rest of
+        the store. Each span is one GIN lookup of ``query & (bucket | bucket …)``, sorted;
+        the spans are read one after the other under one LIMIT, so a span is read only if
+        the ones before it held too few matches, and as each is as large as all before it,
+        no more than about twice the rows needed are read. GIN answers an AND of a rare and
+        a frequent entry by stepping through the frequent entry's posting tree to the rare
+        one's rows, so a common word costs what its matches in the newest buckets cost,
+        whatever the size of the store (at 100,000 papers, the newest 100 of a word in 8%
+        of them: 0.4 ms, against 19 ms for the walk). A word in no paper costs one index
+        probe a span. A phrase, or a word asked of one field, whose rows must be tested
+        against the doc, tests the rows of the spans it reads, not every row with its
+        words. The last span is the plain lookup below the others (planned alone). The
+        window, its upvotes, its flags and the count after it (the same spans read on, up
+        to the cap) come in one statement; upvote conditions are tested on ``search_votes``
+        (``votes_apart``).
         """
         if expr in (TRUE, FALSE) or limit <= 0:
             raise ValueError("window() is for an index expression and a positive limit")
-        sql, key, params, _ = self._select(expr, conditions, announced_only, None)
+        sql, key, params, _ = self._select(expr, conditions, announced_only, None, votes_apart=True)
+        match, _param = self._match(expr, "f")
+        if sql.count(match) != 1:
+            raise AssertionError("the match condition is expected once in the window's SQL")
         # TRUE and FALSE (an exact phrase's title test) are constants, as in ``in_range``.
         tests = [self._flag_test(flag) for flag in flags]
-        hits = f"SELECT {key} AS seq {sql} ORDER BY {key} DESC LIMIT {int(limit)}"
-        if offset:
-            hits += f" OFFSET {int(offset)}"
-        after = " AND " if " WHERE " in sql else " WHERE "
-        # A CASE evaluates its scalar subqueries only when their branch is taken, so a window
-        # that is not full (all matches are in it) costs no count.
-        following = (
-            f"CASE WHEN (SELECT count(*) FROM hits) = {int(limit)} THEN (SELECT count(*) FROM"
-            f" (SELECT 1 {sql}{after}{key} < (SELECT min(seq) FROM hits)"
-            f" LIMIT {max(int(count_cap), 0)}) AS more) END"
+        spans = []
+        # A query the statistics call rare (``_rare``) has few matches in the whole store:
+        # one lookup of them all is cheaper than a probe a span (a word in no paper: one).
+        for first, last in () if self._rare(conn, expr) else SEQ_SPANS:
+            buckets = (
+                f"(SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || (t.b - k) || '''', ' | ')"
+                f" FROM top t, generate_series({first}, {last}) AS k)"
+            )
+            in_span = f"f.doc @@ (CAST({self._mark} AS tsquery) && CAST({buckets} AS tsquery))"
+            spans.append(sql.replace(match, in_span, 1))
+        if spans:
+            below = f"(SELECT (t.b - {SEQ_SPANS[-1][1]}) * {SEQ_BUCKET} FROM top t)"
+            spans.append(sql.replace(match, f"{match} AND {key} < {below}", 1))
+        else:
+            spans.append(sql)
+        # Each span sorted, and read in turn (an Append runs its parts in order; searches run
+        # without parallel workers, ``search_settings``), so ``found`` is newest first. Sorted
+        # on ``seq + 0``, which the primary key cannot hand over in order: the planner, blind
+        # to what a doc costs to fetch from TOAST, otherwise walks the primary key testing
+        # each doc (a title word in 0.3% of a million papers: 1.1 s instead of 27 ms).
+        reads = " UNION ALL ".join(
+            f"(SELECT {key} AS seq {span} ORDER BY {key} + 0 DESC)" for span in spans
         )
-        # The flags are tested outside the CTE, on the window's rows only: in its select list
-        # they would be computed for every match a bitmap scan returns, before the sort.
-        flag_columns = "".join(f", {test}" for test, _ in tests)
-        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if any(p for _, p in tests) else ""
+        cap = max(int(count_cap), 0)
+        wanted = int(offset) + int(limit)
+        # The flags are tested on the window's rows only. When those lie in a few buckets (a
+        # common word's window), by a GIN lookup of ``flag & (their buckets)``, hashed; else
+        # (a rare word's window, spread over the store) on each row's doc, fetched from TOAST,
+        # unless the test itself is rare in the store (``_rare``).
+        m = self._mark
+        flag_columns = ""
+        flag_values: list[str] = []
+        docs_read = False
+        for flag, (test, param) in zip(flags, tests, strict=True):
+            if not param:
+                flag_columns += f", {test}"
+                continue
+            in_buckets = (
+                f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ (CAST({m} AS tsquery)"
+                f" && CAST((SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || k || '''', ' | ')"
+                " FROM hit_buckets, generate_series(hit_buckets.low, hit_buckets.high) AS k)"
+                " AS tsquery)))"
+            )
+            if self._rare(conn, flag):
+                # Few papers in the whole store meet it (a title word, mostly): one lookup of
+                # them all, hashed, for a window spread over the store.
+                wide = (
+                    f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ CAST({m} AS tsquery))"
+                )
+            else:
+                wide = test
+                docs_read = True
+            flag_columns += (
+                f", CASE WHEN (SELECT high - low FROM hit_buckets) < {FLAG_BUCKETS}"
+                f" THEN {in_buckets} ELSE {wide} END"
+            )
+            flag_values += [param, param]
+        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if docs_read else ""
         statement = (
-            f"WITH hits AS MATERIALIZED ({hits}) "
-            f"SELECT h.seq, v.upvotes, {following}{flag_columns} FROM hits h{docs}"
+            f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
+            f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
+            f" hits AS MATERIALIZED (SELECT seq FROM found ORDER BY seq DESC"
+            f" LIMIT {int(limit)} OFFSET {int(offset)}),"
+            f" hit_buckets AS MATERIALIZED (SELECT min(seq) / {SEQ_BUCKET} AS low,"
+            f" max(seq) / {SEQ_BUCKET} AS high FROM hits) "
+            f"SELECT h.seq, v.upvotes, CASE WHEN (SELECT count(*) FROM hits) = {int(limit)}"
+            f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h{docs}"
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
-        values = params + params + [param for _, param in tests if param]
+        values = params * len(spans) + flag_values
         rows = _query(conn, statement, values)
         return Window(
             rows=[(int(row[0]), row[1]) for row in rows],
             flags={int(row[0]): tuple(bool(x) for x in row[3:]) for row in rows},
             following=None if not rows or rows[0][2] is None else int(rows[0][2]),
         )
+
+    def _rare(self, conn: Connection, expr: Expr) -> bool:
+        """Whether ``expr``'s matches are estimated below ``RARE_SHARE`` of the papers, from the
+        doc column's most common lexemes and their frequencies (PostgreSQL's statistics,
+        ``ANALYZE``; 10,000 lexemes, ``_keep_docs_apart``; read again every ``COMMON_TTL``
+        seconds): such a query is read in one lookup. A lexeme outside the list is taken as
+        common as its least common element (at 100,000 papers 0.25%). Without statistics
+        that reach below ``RARE_SHARE``, nothing is rare."""
+        now = time.monotonic()
+        if self._common is None or now - self._common[0] > COMMON_TTL:
+            rows = _query(
+                conn,
+                "SELECT most_common_elems::text,"
+                " most_common_elem_freqs[1:array_length(most_common_elems, 1)]::text"
+                " FROM pg_stats WHERE schemaname = current_schema()"
+                f" AND tablename = '{PG_TABLE}' AND attname = 'doc'",
+            )
+            freqs: dict[str, float] | None = None
+            if rows and rows[0][0] and rows[0][1]:
+                lexemes = _pg_array(rows[0][0])
+                shares = [float(x) for x in rows[0][1].strip("{}").split(",")]
+                if len(lexemes) == len(shares) and min(shares) <= RARE_SHARE:
+                    freqs = dict(zip(lexemes, shares, strict=True))
+            self._common = (now, freqs)
+        freqs = self._common[1]
+        if not freqs:
+            return False
+        return _share(expr, freqs, min(freqs.values())) < RARE_SHARE
 
     def _flag_test(self, flag: Expr) -> tuple[str, str]:
         """SQL testing the doc ``d`` for ``flag`` and its parameter ("" for a constant)."""
@@ -1554,6 +1704,69 @@ class SearchIndex:
             ):
                 out[int(seq)] = votes
         return out
+
+
+def search_settings(milliseconds: int) -> str:
+    """The settings of a search's transaction on PostgreSQL, as one statement (it goes in one
+    pipeline with the search's first statement, ``defer_setting``): the budget as
+    ``statement_timeout``, and no sequential scans.
+
+    Sequential scans are off because the planner cannot see what they cost here: the docs
+    live in the TOAST table (``_keep_docs_apart``), so to the planner a scan of every row
+    testing its doc costs a read of a few narrow pages, where it costs a fetch and a
+    decompression of every doc (at 10,000 papers 146 ms for a word in no paper, against a
+    GIN probe of 0.03 ms). ``SearchIndex.window`` asks GIN in any case (see there); the
+    other statements of a search (``candidates``, ``count``: queries the index cannot answer
+    exactly) are left to choose between GIN and a walk of the primary key. No parallel
+    workers: a search is a few milliseconds of work (starting workers costs more on a shared
+    machine), and ``window`` reads its spans in order.
+    """
+    return (
+        f"SELECT set_config('statement_timeout', '{int(milliseconds)}', true),"
+        " set_config('enable_seqscan', 'off', true),"
+        " set_config('max_parallel_workers_per_gather', '0', true)"
+    )
+
+
+# How long the most common lexemes read from PostgreSQL's statistics are used (seconds).
+COMMON_TTL = 300.0
+# A query is read in one lookup (``_rare``) only if its matches are surely below this share.
+RARE_SHARE = 0.005
+# How much more often two words of a query meet than if they were independent (``_share``).
+AND_CORRELATION = 10.0
+_LEXEME = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _pg_array(text: str) -> list[str]:
+    """The elements of a one-dimensional text array's literal (our lexemes hold no quotes,
+    commas, braces or backslashes: they are encoded, ``encode``)."""
+    return [item.strip('"') for item in text.strip("{}").split(",") if item]
+
+
+def _share(expr: Expr, freqs: dict[str, float], unlisted: float) -> float:
+    """An estimate (erring high) of the share of papers meeting ``expr``: a lexeme's listed
+    frequency (``unlisted`` if not listed); an alternative of lexemes or parts, their sum; a
+    phrase, its rarest word's; parts that must all hold, the product of their shares times
+    ``AND_CORRELATION`` (words that go together, "neural network", are far from independent),
+    at most the rarest part's."""
+    kind = expr[0]
+    if kind == "term":
+        lexemes = _LEXEME.findall(to_tsquery(expr))
+        return min(1.0, sum(freqs.get(lexeme, unlisted) for lexeme in lexemes))
+    if kind == "phrase":
+        lexemes = _LEXEME.findall(to_tsquery(expr))
+        return min(freqs.get(lexeme, unlisted) for lexeme in lexemes) if lexemes else 1.0
+    if kind == "and":
+        parts = [_share(part, freqs, unlisted) for part in expr[1]]
+        product = AND_CORRELATION
+        for part in parts:
+            product *= part
+        return min([product, *parts])
+    if kind == "or":
+        return min(1.0, sum(_share(part, freqs, unlisted) for part in expr[1]))
+    if kind == "andnot":
+        return _share(expr[1], freqs, unlisted)
+    return 1.0  # a prefix, or anything else: read span by span
 
 
 # conn.info key: a SET LOCAL to run before the connection's next statement (``defer_setting``).
