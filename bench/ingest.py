@@ -30,13 +30,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bridge.import_pieces import detect_and_parse, parse_file  # noqa: E402
 from bridge.importer import (  # noqa: E402
     TRANSACTION,
     ImportCounts,
-    _parse_file,
     _store,
     default_workers,
-    detect_and_parse,
     import_paths,
 )
 from bridge.models import Paper, ParseResult  # noqa: E402
@@ -246,7 +245,7 @@ def bench_stages(tmp: Path, files: list[Path], label: str) -> None:
     )
     timed("hold to limits", lambda: [within_limits(ParseResult(p), "bench") for p in parsed])
     timed("search index text", lambda: [[index_doc(p) for p in papers] for papers in parsed])
-    results = [_parse_file(f) for f in files]  # what the parsing processes send
+    results = [parse_file(f) for f in files]  # what the parsing processes send
     blobs = timed("pickle", lambda: [pickle.dumps(r) for r in results])
     received = timed("unpickle", lambda: [pickle.loads(b) for b in blobs])
     store = open_store(f"sqlite:///{tmp / f'stages-{label}.db'}")
@@ -285,11 +284,11 @@ def bench_floor(tmp: Path, files: list[Path], label: str) -> float:
     import orjson
     from lxml import etree
 
-    parsed = [_parse_file(f) for f in files]
+    parsed = [parse_file(f) for f in files]
     papers = [Paper(*row) for rows, *_ in parsed for row in rows]
     docs = [columns for _rows, docs, *_ in parsed for columns, *_extras in docs]
     raw = [f.read_bytes() for f in files]
-    cache = _CHUNKS[True]  # warm: _parse_file analyzed every paper
+    cache = _CHUNKS[True]  # warm: parse_file analyzed every paper
     texts = [t for p in papers for t in (p.title, p.abstract, p.ai_summary or "")]
     store = open_store(f"sqlite:///{tmp / f'floor-{label}.db'}")
     insert = store._insert_papers

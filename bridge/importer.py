@@ -10,33 +10,28 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from itertools import islice
-from operator import attrgetter
 from pathlib import Path
-from typing import Any, BinaryIO
 
+from bridge import import_pieces
 from bridge.errors import StoreError
-from bridge.models import AddResult, Paper, ParseProblem, ParseResult
+from bridge.import_pieces import Parsed, Piece, file_pieces, parse_piece
+from bridge.models import AddResult, Paper
 from bridge.processes import end_with_parent, starting_helpers
-from bridge.sources import arxiv_parse, hf_parse, json_records
 from bridge.sources.base import log_problems, refusals
-from bridge.sources.limits import within_limits
 from bridge.store import BulkWriter, Store, sqlite_file
-from bridge.store.search_index import IndexDoc, index_doc, to_tsvector
+from bridge.store.search_index import IndexDoc
 
 log = logging.getLogger(__name__)
 
-# Papers per batch: each batch is stored as one add_papers call would store it.
-BATCH = 1000
 # Papers per transaction, about: a commit costs SQLite a new FTS5 segment and its merging,
 # about 35 us a paper with one batch per commit, about 13 us with five.
 TRANSACTION = 5000
 # New papers from one import after which the search index is merged (a few seconds per
 # 100,000 stored papers).
 OPTIMIZE_AFTER = 10_000
-_paper_fields = attrgetter(*(f.name for f in fields(Paper)))
 
 
 @dataclass(slots=True)
@@ -86,181 +81,37 @@ def _suffixes() -> str:
     return ", ".join(sorted(LISTING_SUFFIXES))
 
 
-def detect_and_parse(text: str, name: str) -> ParseResult:
-    """Pick the parser from the content, not the file name (saved pages are often renamed)."""
-    return _PARSERS[detect_format(text)](text, name)
-
-
-def detect_format(text: str) -> str:
-    """What a document is, from its first 64 KiB: "hf-json", "hf-html", "arxiv-listing" or
-    "arxiv-api" (also for anything unknown: the XML reader then says what is wrong with it)."""
-    head = text[:4096].lstrip("\ufeff \t\r\n")
-    if head.startswith(("[", "{")):
-        return "hf-json"
-    lowered = head.lower()
-    if "<rss" in lowered or ("<feed" in lowered and "announce_type" in text[:65536]):
-        return "arxiv-listing"
-    if "<feed" in lowered:
-        return "arxiv-api"
-    if "<html" in lowered or "<!doctype html" in lowered or "<div" in lowered:
-        return "hf-html"
-    return "arxiv-api"
-
-
-_PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
-    "hf-json": hf_parse.parse_api,
-    "hf-html": hf_parse.parse_html,
-    "arxiv-listing": arxiv_parse.parse_listing,
-    "arxiv-api": arxiv_parse.parse_api,
-}
-
-
-# Files bigger than this are read a piece at a time: their records are cut out in this
-# process, a block of the file at a time, and parsed in pieces of BATCH by the parsing
-# processes, so no process holds the whole file and a big file is parsed in parallel too.
-# Smaller ones (a day's listing, an API page) go whole to one parsing process.
-STREAM_ABOVE = 8 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class _Piece:
-    """What one parsing task reads: a whole file (``format`` None), or records of a big
-    file cut out as bytes: elements of a JSON array ("hf-json"), arXiv items
-    ("arxiv-listing", "arxiv-api")."""
-
-    path: Path
-    format: str | None = None
-    records: tuple[bytes, ...] = ()
-    first: int = 0  # the index of the first record in the file
-    last: bool = True  # the file's last piece
-    pubdate: str | None = None  # arXiv: the channel's, for items that have none
-    # Where the file stops being readable a piece at a time: why (JSON), or how many arXiv
-    # items were read before (the parsing process then reads the rest from the whole file).
-    broken: str | None = None
-    skip: int = 0
-
-
-# A parsed piece as it crosses from a parsing process: plain tuples pickle several times
-# faster than frozen dataclasses with slots. Each paper comes with its search index text
-# (IndexDoc's fields), worked out there too: analyzing costs about as much as parsing.
-# Then the problems, why the file could not be read at all (or None), and its name.
-_Parsed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[ParseProblem], str | None, str]
-
-
-def _parse_file(path: Path, tsvectors: bool = False) -> _Parsed:
-    """A whole file; see ``_parse_piece``."""
-    return _parse_piece(_Piece(path), tsvectors)
-
-
-def _parse_piece(piece: _Piece, tsvectors: bool = False) -> _Parsed:
-    """``tsvectors``: also work out each paper's PostgreSQL index text (for a PostgreSQL
-    store), which costs the storing process more than anything else it does there."""
-    name = str(piece.path)
-    if piece.format is None or piece.skip:
-        try:
-            text = piece.path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            return [], [], [], f"cannot read {piece.path}: {exc.strerror or exc}", name
-        if piece.skip:  # the rest of an arXiv document stream_items could not read
-            parse_rest = (
-                arxiv_parse.parse_listing
-                if piece.format == "arxiv-listing"
-                else arxiv_parse.parse_api
-            )
-            parsed = parse_rest(text, name, skip=piece.skip)
-        elif not text.lstrip("\ufeff").strip():
-            # Nothing to tell the format by: the XML reader, the last resort, would call it
-            # a broken arXiv document. Usually a download that failed.
-            return [], [], [], f"{piece.path} is an empty file", name
-        else:
-            parsed = detect_and_parse(text, name)
-    elif piece.format == "hf-json":
-        parsed = hf_parse.parse_records(piece.records, name, piece.first)
-        if piece.broken is not None:
-            problem = f"{piece.broken} after record {piece.first + len(piece.records)}"
-            parsed.problems.append(ParseProblem(hf_parse.SOURCE, name, problem))
-    else:
-        parsed = arxiv_parse.parse_items(
-            piece.records, name, piece.format == "arxiv-listing", piece.first, piece.pubdate
-        )
-    # Held to the stores' limits here, in the parsing process, in parallel.
-    parsed = within_limits(parsed, name)
-    rows = list(map(_paper_fields, parsed.papers))
-    docs = [
-        (doc.columns, doc.compounds, to_tsvector(doc) if tsvectors else None)
-        for doc in map(index_doc, parsed.papers)
-    ]
-    return rows, docs, parsed.problems, None, name
-
-
-def _pieces(path: Path) -> Iterator[_Piece]:
-    """The pieces ``path`` is parsed in: itself, or for a big JSON array or arXiv document,
-    its records BATCH at a time, read a block at a time."""
-    file: BinaryIO | None = None
-    try:
-        if path.stat().st_size > STREAM_ABOVE:
-            file = open(path, "rb")  # noqa: SIM115 (closed below)
-    except OSError:
-        pass
-    if file is None:
-        yield _Piece(path)  # the parsing process says what is wrong with it, if anything
-        return
-    with file:
-        form = detect_format(file.read(65536).decode("utf-8", "replace"))
-        file.seek(0)
-        if form == "hf-json" and file.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
-            file.seek(0)
-            yield from _json_pieces(path, file)
-        elif form in ("arxiv-listing", "arxiv-api"):
-            file.seek(0)
-            yield from _arxiv_pieces(path, file, form)
-        else:  # an HTML page, a JSON object: read whole
-            yield _Piece(path)
-
-
-def _json_pieces(path: Path, file: BinaryIO) -> Iterator[_Piece]:
-    batch: list[bytes] = []
-    first = 0
-    broken = None
-    try:
-        for record in json_records.records(file):
-            if len(batch) == BATCH:
-                yield _Piece(path, "hf-json", tuple(batch), first, last=False)
-                first += len(batch)
-                batch = []
-            batch.append(record)
-    except json_records.JsonArrayError as exc:
-        broken = str(exc)
-    except OSError as exc:
-        broken = f"cannot read on: {exc.strerror or exc}"
-    yield _Piece(path, "hf-json", tuple(batch), first, broken=broken)
-
-
-def _arxiv_pieces(path: Path, file: BinaryIO, form: str) -> Iterator[_Piece]:
-    batch: list[bytes] = []
-    first = 0
-    pubdate: str | None = None
-    try:
-        for item, item_pubdate in arxiv_parse.stream_items(file, form == "arxiv-listing"):
-            if len(batch) == BATCH or (batch and item_pubdate != pubdate):
-                yield _Piece(path, form, tuple(batch), first, last=False, pubdate=pubdate)
-                first += len(batch)
-                batch = []
-            pubdate = item_pubdate
-            batch.append(item)
-    except (arxiv_parse.StreamStopped, OSError) as exc:
-        if batch:
-            yield _Piece(path, form, tuple(batch), first, last=False, pubdate=pubdate)
-        # The rest, and what is wrong, from the whole file: a broken one reads no faster.
-        read = exc.read if isinstance(exc, arxiv_parse.StreamStopped) else first + len(batch)
-        yield _Piece(path, form if read else None, skip=read)
-        return
-    yield _Piece(path, form, tuple(batch), first, pubdate=pubdate)
+def _joined(
+    parsed_pieces: Iterable[tuple[Path, bool, Parsed]],
+) -> Iterator[tuple[Path, bool, Parsed]]:
+    """Consecutive parsed pieces of one file joined into batches of up to ``BATCH`` papers: a
+    big file is parsed in small pieces (a parsing process's memory follows its piece) but
+    stored in whole batches (a batch costs the storing process the same whatever its size,
+    and mining as papers are stored looks at a batch at a time)."""
+    held: tuple[Path, bool, Parsed] | None = None
+    for path, last, parsed in parsed_pieces:
+        if held is not None:
+            held_path, _, (rows, docs, problems, error, name) = held
+            if (
+                held_path == path
+                and error is None
+                and parsed[3] is None
+                and len(rows) + len(parsed[0]) <= import_pieces.BATCH
+            ):
+                parsed = (rows + parsed[0], docs + parsed[1], problems + parsed[2], None, name)
+            else:
+                yield held
+        held = (path, last, parsed)
+        if last:  # nothing of its file follows
+            yield held
+            held = None
+    if held is not None:
+        yield held
 
 
 def _store(
     writer: BulkWriter | _StoppableWriter,
-    parsed: _Parsed,
+    parsed: Parsed,
     counts: ImportCounts,
     announce: bool,
     progress: Callable[[int], None],
@@ -274,9 +125,9 @@ def _store(
     fixed = sum(problem.field is not None for problem in problems)
     counts.fields_fixed += fixed
     counts.problems += len(problems) - fixed
-    for start in range(0, len(rows), BATCH):
-        chunk = [Paper(*row) for row in rows[start : start + BATCH]]
-        chunk_docs = [IndexDoc(*doc) for doc in docs[start : start + BATCH]]
+    for start in range(0, len(rows), import_pieces.BATCH):
+        chunk = [Paper(*row) for row in rows[start : start + import_pieces.BATCH]]
+        chunk_docs = [IndexDoc(*doc) for doc in docs[start : start + import_pieces.BATCH]]
         # With --announce, papers stored quietly before are announced too: seeding the archive
         # first and announcing it afterwards is how a new user brings in a year of history.
         result = writer.add_papers(
@@ -382,17 +233,18 @@ def _import(
         in_file += papers
         progress(papers)
 
-    parse = partial(_parse_piece, tsvectors=store.engine.dialect.name == "postgresql")
-    pieces = (piece for path in paths for piece in _pieces(path))
+    parse = partial(parse_piece, tsvectors=store.engine.dialect.name == "postgresql")
+    pieces = (piece for path in paths for piece in file_pieces(path))
     parsed_pieces = (
         _parse_in_workers(parse, pieces, workers, stop)
         if parallel
         else ((piece.path, piece.last, parse(piece)) for piece in pieces)
     )
+    batches = _joined(parsed_pieces)
     with store.bulk_writer(commit_every=TRANSACTION) as bulk:
         writer = _StoppableWriter(bulk, stop)
         try:
-            for path, last, parsed in parsed_pieces:
+            for path, last, parsed in batches:
                 if path is not current:
                     current, in_file = path, 0
                 _store(writer, parsed, counts, announce, stored)
@@ -455,17 +307,17 @@ def default_workers() -> int:
 
 def _is_big(path: Path) -> bool:
     try:
-        return path.stat().st_size > STREAM_ABOVE
+        return path.stat().st_size > import_pieces.STREAM_ABOVE
     except OSError:
         return False
 
 
 def _parse_in_workers(
-    parse: Callable[[_Piece], _Parsed],
-    pieces: Iterable[_Piece],
+    parse: Callable[[Piece], Parsed],
+    pieces: Iterable[Piece],
     workers: int,
     stop: Callable[[], bool],
-) -> Generator[tuple[Path, bool, _Parsed], None, None]:
+) -> Generator[tuple[Path, bool, Parsed], None, None]:
     """Parsed pieces in order, with their file and whether they end it, from ``workers``
     processes kept two pieces ahead each. Ends early once ``stop()`` says so; the processes
     end with the generator, or with this process however it ends (``end_with_parent``)."""
@@ -482,7 +334,7 @@ def _parse_in_workers(
     # process waits for the next, few enough that memory stays flat.
     ahead = 2 * workers
     try:
-        pending: deque[tuple[Path, bool, Future[_Parsed]]] = deque()
+        pending: deque[tuple[Path, bool, Future[Parsed]]] = deque()
         pieces = iter(pieces)
         with starting_helpers():  # the first pieces start the parsing processes
             for piece in islice(pieces, ahead):
@@ -506,7 +358,7 @@ def _parse_in_workers(
 _STOP_CHECK = 0.1
 
 
-def _result(future: Future[_Parsed], stop: Callable[[], bool]) -> _Parsed | None:
+def _result(future: Future[Parsed], stop: Callable[[], bool]) -> Parsed | None:
     """The future's result, or None once ``stop()`` says so while waiting for it."""
     while not stop():
         try:

@@ -24,6 +24,7 @@ import psutil
 import psycopg
 import pytest
 
+import bridge.import_pieces as import_pieces
 import bridge.importer as importer
 from bridge.importer import default_workers, import_paths
 from bridge.processes import StopSignals, end_with_parent, process_running, starting_helpers
@@ -223,7 +224,7 @@ def test_ctrl_c_while_the_parsing_processes_start_stops_the_import_cleanly(
 def test_a_stopped_import_commits_the_batches_stored_and_says_where_it_stopped(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "BATCH", 7)
+    monkeypatch.setattr(import_pieces, "BATCH", 7)
     monkeypatch.setattr(importer, "TRANSACTION", 20)
     files = listing_files(tmp_path / "in", files=3, per_file=30)
     batches = 0

@@ -6,14 +6,18 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-import bridge.importer as importer
-from bridge.importer import detect_and_parse, import_paths
+import bridge.import_pieces as import_pieces
+from bridge.import_pieces import detect_and_parse
+from bridge.importer import import_paths
+from bridge.models import AddResult, Paper
 from bridge.sources import arxiv_parse, hf_parse, json_records
-from bridge.store import open_store
+from bridge.store import BulkWriter, open_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_FILE = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
@@ -120,8 +124,8 @@ def test_arxiv_items_streamed_read_as_the_whole_document(path: Path) -> None:
 def test_an_arxiv_document_broken_midway_keeps_the_items_around_the_damage(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "STREAM_ABOVE", 0)
-    monkeypatch.setattr(importer, "BATCH", 3)
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 0)
+    monkeypatch.setattr(import_pieces, "PIECE_RECORDS", 3)
     text = LEGACY_API_FILE.read_text()
     entries = [m.start() for m in re.finditer("<entry>", text)]
     # The sixth entry's title is not closed: the document is not well-formed from there.
@@ -147,8 +151,8 @@ def test_an_arxiv_document_broken_midway_keeps_the_items_around_the_damage(
 def test_a_json_file_broken_midway_keeps_the_records_before_and_says_where(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "STREAM_ABOVE", 0)
-    monkeypatch.setattr(importer, "BATCH", 4)
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 0)
+    monkeypatch.setattr(import_pieces, "PIECE_RECORDS", 4)
     items = json.loads(HF_FILE.read_text())
     text = json.dumps(items)
     # Cut off inside the eleventh record (a download that stopped).
@@ -167,12 +171,12 @@ def test_a_json_file_broken_midway_keeps_the_records_before_and_says_where(
 def test_a_big_file_is_parsed_by_several_processes(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "STREAM_ABOVE", 1000)
-    monkeypatch.setattr(importer, "BATCH", 5)
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 1000)
+    monkeypatch.setattr(import_pieces, "PIECE_RECORDS", 5)
     items = json.loads(HF_FILE.read_text())
     path = tmp_path / "big.json"
     path.write_text(json.dumps(items))
-    pieces = list(importer._pieces(path))
+    pieces = list(import_pieces.file_pieces(path))
     assert [piece.first for piece in pieces] == list(range(0, len(items), 5))
     assert [piece.last for piece in pieces] == [False] * (len(pieces) - 1) + [True]
     store = open_store(sqlite_url)
@@ -182,3 +186,33 @@ def test_a_big_file_is_parsed_by_several_processes(
         assert counts.new == store.count_papers() == len({i["paper"]["id"] for i in items})
     finally:
         store.close()
+
+
+def test_small_pieces_are_stored_in_whole_batches_never_across_files(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parsed three records at a time, stored up to seven at a time: two pieces a batch.
+    monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 1000)
+    monkeypatch.setattr(import_pieces, "PIECE_RECORDS", 3)
+    monkeypatch.setattr(import_pieces, "BATCH", 7)
+    items = json.loads(HF_FILE.read_text())
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps(items[:14]))
+    second.write_text(json.dumps(items[14:24]))
+    batches: list[list[str]] = []
+    add_papers = BulkWriter.add_papers
+
+    def recording(self: BulkWriter, papers: Sequence[Paper], **kwargs: Any) -> AddResult:
+        batches.append([paper.arxiv_id for paper in papers])
+        return add_papers(self, papers, **kwargs)
+
+    monkeypatch.setattr(BulkWriter, "add_papers", recording)
+    store = open_store(sqlite_url)
+    try:
+        counts = import_paths(store, [first, second], parallel=False)
+    finally:
+        store.close()
+    ids = [item["paper"]["id"] for item in items[:24]]
+    assert [len(batch) for batch in batches] == [6, 6, 2, 6, 4]
+    assert [paper for batch in batches for paper in batch] == ids
+    assert (counts.files, counts.new) == (2, len(set(ids)))

@@ -20,10 +20,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+import bridge.import_pieces as import_pieces
 import bridge.importer as importer
 import bridge.store.core as store_module
 from bridge.errors import StoreError
-from bridge.importer import detect_and_parse, import_paths
+from bridge.import_pieces import detect_and_parse
+from bridge.importer import import_paths
 from bridge.search import search_store
 from bridge.store import Store, open_store
 from tests.conftest import postgres_schema
@@ -66,8 +68,8 @@ def store_one_batch_at_a_time(store: Store, files: list[Path]) -> dict[str, int]
         if not path.exists():
             continue
         papers = detect_and_parse(path.read_text(encoding="utf-8"), str(path)).papers
-        for start in range(0, len(papers), importer.BATCH):
-            result = store.add_papers(papers[start : start + importer.BATCH], announce=False)
+        for start in range(0, len(papers), import_pieces.BATCH):
+            result = store.add_papers(papers[start : start + import_pieces.BATCH], announce=False)
             counts["new"] += len(result.new)
             counts["merged"] += result.merged + len(result.revised)
             counts["skipped"] += result.skipped
@@ -106,7 +108,7 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several batches a file and several batches a transaction, even with the fixtures."""
-    monkeypatch.setattr(importer, "BATCH", 7)
+    monkeypatch.setattr(import_pieces, "BATCH", 7)
     monkeypatch.setattr(importer, "TRANSACTION", 20)
 
 
@@ -135,7 +137,7 @@ def test_import_stores_exactly_what_add_papers_stores(
     if streamed:
         # Every file counts as big: JSON arrays and arXiv documents are read a piece at a
         # time and their records parsed in pieces, the pages whole.
-        monkeypatch.setattr(importer, "STREAM_ABOVE", 0)
+        monkeypatch.setattr(import_pieces, "STREAM_ABOVE", 0)
     files = fixture_files(tmp_path)
     reference = open_store(reference_url)
     try:

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 import bridge.search as search_module
 import bridge.store.search_index as search_index_module
 from bridge.errors import ConfigError, QueryError
-from bridge.importer import detect_and_parse
+from bridge.import_pieces import detect_and_parse
 from bridge.models import Paper
 from bridge.query import Query, match_paper, parse_query
 from bridge.query.expansions import expand

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.fetch import Fetcher
-from bridge.importer import detect_and_parse, import_paths
+from bridge.import_pieces import detect_and_parse
+from bridge.importer import import_paths
 from bridge.poller import Poller
 from bridge.store import Store, open_store, schema
 from tests.fake_upstream import FakeUpstream, fixture

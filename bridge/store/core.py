@@ -838,9 +838,11 @@ class BulkWriter:
         self._uncommitted = 0
 
 
-# Connection settings for a bulk import on SQLite. A 64 MiB page cache (instead of 2 MiB)
+# Connection settings for a bulk import on SQLite. A 32 MiB page cache (instead of 2 MiB)
 # keeps the papers table's indexes and the FTS5 index structure in memory from one
-# transaction to the next (at 100,000 papers, storing took half the wall time). Checkpointing
+# transaction to the next (at 100,000 papers, storing took half the wall time); 64 MiB cost
+# the storing process the same CPU over a 100,000-paper import and 30 MiB more memory
+# (bench/RESULTS.md, "Import memory"). Checkpointing
 # the WAL every 10,000 pages (about 40 MB) instead of every 1,000 copies each often-rewritten
 # page into the database file ten times less often. Durability stays what it always is
 # (journal_mode=WAL, synchronous=NORMAL; see _sqlite_pragmas): a committed transaction
@@ -848,7 +850,7 @@ class BulkWriter:
 # checkpoint, never corrupts the database, and importing again restores them. No memory map:
 # an import reads pages all over a growing file, and mapped they would swell the process's
 # resident memory with it (the page cache above is the bounded way to keep them at hand).
-_BULK_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 10_000, "mmap_size": 0}
+_BULK_PRAGMAS = {"cache_size": -32768, "wal_autocheckpoint": 10_000, "mmap_size": 0}
 
 
 @contextmanager
