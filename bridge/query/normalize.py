@@ -126,7 +126,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
@@ -771,20 +770,13 @@ def postings_of(
     stem: bool = True,
     words: list[str] | None = None,
     compounds: list[tuple[str, int, int]] | None = None,
-    keep: AbstractSet[str] | None = None,
 ) -> dict[str, list[tuple[int, int, int, int]]]:
     """term -> [(position, start, end, span), ...] in text order: ``scan`` grouped by term.
 
     For the percolator's word pairs, ``words`` (if given) receives the term at each position
     in order, and ``compounds`` each compound's joined form as (term, position, span): a joined
     form shares its first part's position, so every other token has a position of its own.
-
-    ``keep``, if given, limits the postings to those terms (``words`` and ``compounds`` still
-    get every token): the percolator keeps only terms some subscription reads, about three in
-    five of a paper's tokens, and the others' postings were a tenth of its time.
     """
-    if keep is not None:
-        return _kept_postings_of(text, stem, words, compounds, keep)
     postings: dict[str, list[tuple[int, int, int, int]]] = {}
     find = postings.get
     add_word = ([] if words is None else words).append
@@ -819,55 +811,6 @@ def postings_of(
                     postings[term] = [posting]
                 else:
                     found.append(posting)
-                if span == 1:
-                    add_word(term)
-                else:
-                    add_compound((term, position + relative, span))
-            position += width
-    return postings
-
-
-def _kept_postings_of(
-    text: str,
-    stem: bool,
-    words: list[str] | None,
-    compounds: list[tuple[str, int, int]] | None,
-    keep: AbstractSet[str],
-) -> dict[str, list[tuple[int, int, int, int]]]:
-    """``postings_of`` for the terms in ``keep`` alone: the same loop, but a term's first
-    occurrence makes its list only if it is kept, and every other occurrence of a term left
-    out costs two failed lookups instead of a posting tuple and a list to put it in."""
-    postings: dict[str, list[tuple[int, int, int, int]]] = {}
-    find = postings.get
-    add_word = ([] if words is None else words).append
-    add_compound = ([] if compounds is None else compounds).append
-    position = 0
-    runs = list(_TOKEN_RE.finditer(text))
-    raws = list(map(_GROUP, runs))
-    cached = list(map(_entries[stem].get, raws))
-    entries: list[Entry] = (
-        [_entry(raw, stem) if e is None else e for raw, e in zip(raws, cached, strict=True)]
-        if None in cached
-        else cached  # type: ignore[assignment]
-    )
-    for entry, (start, end) in zip(entries, map(_SPAN, runs), strict=True):
-        if isinstance(entry, str):
-            if entry:
-                found = find(entry)
-                if found is not None:
-                    found.append((position, start, end, 1))
-                elif entry in keep:
-                    postings[entry] = [(position, start, end, 1)]
-                add_word(entry)
-                position += 1
-        else:
-            width, tokens = entry
-            for term, relative, low, high, span in tokens:
-                found = find(term)
-                if found is not None:
-                    found.append((position + relative, start + low, start + high, span))
-                elif term in keep:
-                    postings[term] = [(position + relative, start + low, start + high, span)]
                 if span == 1:
                     add_word(term)
                 else:

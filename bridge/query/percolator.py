@@ -140,9 +140,6 @@ class _Plan:
     # Whether a leaf reads the authors field (author:…): papers are analyzed for their
     # authors only while some plan does.
     authors: bool = False
-    # Every term a leaf of the plan looks up in a paper's postings (``_terms_read``): a
-    # paper's text fields keep postings for these alone (``Percolator._kept``).
-    terms: frozenset[str] = frozenset()
 
 
 def _leaf_key(node: Leaf) -> str | None:
@@ -235,26 +232,7 @@ def _plan(query: Query) -> _Plan:
     plan = _shaped_plan(query)
     plan.exact = exact_terms(query)
     plan.authors = _reads_authors(query.root)
-    plan.terms = _terms_read(query.root)
     return plan
-
-
-def _terms_read(node: Node) -> frozenset[str]:
-    """Every term a word or phrase of the tree stands for, in any of its fields, with
-    exclusions, every alternative of a phrase's slots and both words of a pair: all that
-    matching or collecting hits of the tree can look up in a paper's postings."""
-    found: set[str] = set()
-    nodes = [node]
-    for current in nodes:
-        if isinstance(current, And | Or):
-            nodes.extend(current.children)
-        elif isinstance(current, Not):
-            nodes.append(current.child)
-        elif isinstance(current, Term):
-            found.add(current.term)
-        elif isinstance(current, Phrase):
-            found.update(t for slot in current.slots for run in slot for t in run)
-    return frozenset(found)
 
 
 def _reads_authors(node: Node) -> bool:
@@ -392,11 +370,6 @@ class Percolator:
         # The same words, and the terms to look for them among, worked out when they change
         # (``_refresh``), not for every run of papers.
         self._exact: _ExactWords | None = None
-        # Terms some plan reads, and how many plans read each; with the exact words'
-        # candidate terms, the only terms a paper's text fields keep postings for (``_kept``,
-        # worked out again when a term comes or goes).
-        self._term_uses: dict[str, int] = {}
-        self._kept: frozenset[str] | None = None
         # Plans with labels (widened with forms the query did not write): only a paper that
         # matches one of them has its hits relabelled.
         self._labelled: set[_Plan] = set()
@@ -479,11 +452,6 @@ class Percolator:
         for key in plan.exact:
             self._exact_uses[key] = self._exact_uses.get(key, 0) + 1
             self._exact = None
-        for term in plan.terms:
-            uses = self._term_uses.get(term, 0)
-            self._term_uses[term] = uses + 1
-            if not uses:
-                self._kept = None
         for key, leaf in plan.leaves.items():
             uses = self._keys.get(key, (leaf, 0))[1]
             self._keys[key] = (leaf, uses + 1)
@@ -514,12 +482,6 @@ class Percolator:
             else:
                 del self._exact_uses[key]
                 self._exact = None
-        for term in plan.terms:
-            if self._term_uses[term] > 1:
-                self._term_uses[term] -= 1
-            else:
-                del self._term_uses[term]
-                self._kept = None
         for key in plan.leaves:
             leaf, uses = self._keys[key]
             if uses > 1:
@@ -550,15 +512,14 @@ class Percolator:
     def match(self, papers: Iterable[Paper]) -> list[Match]:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
         each paper the subscriptions in the order they were added."""
-        if self._changed or self._exact is None or self._kept is None:
+        if self._changed or self._exact is None:
             self._refresh()
         exact = self._exact
-        kept = self._kept
-        assert exact is not None and kept is not None
+        assert exact is not None
         authors = self._author_plans > 0
         with _collector_paused():
             # Each paper's matches are joined once at the end, not grown into one list.
-            found = [self.match_one(_Analysis(paper, exact, authors, kept)) for paper in papers]
+            found = [self.match_one(_Analysis(paper, exact, authors)) for paper in papers]
             return list(chain.from_iterable(found))
 
     def match_one(self, px: PaperIndex) -> list[Match]:
@@ -582,9 +543,6 @@ class Percolator:
             self._wanted = _Wanted(self._keys)
         if self._exact is None:
             self._exact = _ExactWords(frozenset(self._exact_uses))
-            self._kept = None  # the exact words' candidate terms are kept too
-        if self._kept is None:
-            self._kept = frozenset(self._term_uses).union(self._exact.candidates)
         for plan in self._changed:
             plan.ids = tuple(plan.subscribers)
             plan.sequences = tuple(plan.subscribers.values())
@@ -923,14 +881,10 @@ class _Analysis(PaperIndex):
     """A paper analyzed once, also keeping each text field's words in position order and its
     compounds (``postings_of``), from which word pairs are quick to list."""
 
-    __slots__ = ("words", "compounds", "_authors", "_kept")
+    __slots__ = ("words", "compounds", "_authors")
 
     def __init__(
-        self,
-        paper: Paper,
-        exact: frozenset[str] = frozenset(),
-        authors: bool = True,
-        kept: frozenset[str] | None = None,
+        self, paper: Paper, exact: frozenset[str] = frozenset(), authors: bool = True
     ) -> None:
         self.words: dict[str, list[str]] = {}
         self.compounds: dict[str, list[tuple[str, int, int]]] = {}
@@ -938,10 +892,6 @@ class _Analysis(PaperIndex):
         # postings and the paper's keys, which only such plans, and the prefilters of trees
         # (a key every match has, in the fields the tree reads), look at.
         self._authors = authors
-        # The terms some plan reads (None: all): the text fields' postings are kept for these
-        # alone. Nothing else reads them: a tree looks up its own terms, keys and facts are
-        # terms of plans, and word pairs come from ``words``, which keeps every word.
-        self._kept = kept
         super().__init__(paper, exact)
 
     def _add_list(self, name: str, items: tuple[str, ...], stem: bool) -> None:
@@ -961,9 +911,7 @@ class _Analysis(PaperIndex):
         words: list[str] = []
         compounds: list[tuple[str, int, int]] = []
         self.texts[name] = text
-        self.postings[name] = (
-            postings_of(text, stem, words, compounds, self._kept) if text else {}
-        )
+        self.postings[name] = postings_of(text, stem, words, compounds) if text else {}
         self.words[name] = words
         self.compounds[name] = compounds
         self._add_exact(name, stem)
