@@ -415,3 +415,41 @@ def test_many_subscriptions_share_plans_and_hits() -> None:
     for group in by_paper.values():
         assert len(group) == 100
         assert all(m.hits is group[0].hits for m in group)  # built once, shared
+
+
+def test_a_subscription_added_later_finds_words_no_earlier_plan_read() -> None:
+    # A paper's text keeps postings only for the terms some plan reads: a subscription added
+    # after a match (a word, a pair, a tree whose exclusion names a new word, a longer phrase,
+    # an exact word) must still find its words, and removing one leaves the others as they were.
+    paper = Paper(
+        "2601.00002",
+        title="Sparse attention for world models",
+        abstract="We train a world model with sparse attention; no diffusion is used.",
+    )
+    standing = [Subscription("a", "diffusion")]
+    percolator = Percolator(standing)
+
+    def expected() -> list[Match]:
+        return [
+            Match(s.id, paper.arxiv_id, hits)
+            for s in standing
+            if (hits := match_paper(parse_query(s.query), paper)) is not None
+        ]
+
+    assert [m.subscription_id for m in percolator.match([paper])] == ["a"]
+    for sid, query in [
+        ("b", "sparse"),
+        ("c", '"world model"'),
+        ("d", "diffusion -attention"),
+        ("e", '"sparse attention for world"'),
+        ("f", "=models"),
+        ("g", "train -=model"),
+    ]:
+        percolator.add(Subscription(sid, query))
+        standing.append(Subscription(sid, query))
+        assert percolator.match([paper]) == expected(), query
+    assert [m.subscription_id for m in expected()] == ["a", "b", "c", "e", "f"]  # g: "model"
+    for sid in "bcf":
+        percolator.remove(sid)
+        standing = [s for s in standing if s.id != sid]
+        assert percolator.match([paper]) == expected()
