@@ -5,33 +5,28 @@ PostgreSQL where storage is involved."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import feedparser
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from adapters.atom import FeedOptions, FeedSite
 from bridge.app import Bridge, open_bridge
-from bridge.config import Settings
 from bridge.importer import import_paths
 from bridge.merge import fold, merge
 from bridge.models import Paper
 from bridge.sources import arxiv_parse
 from bridge.sources.arxiv_schedule import EASTERN, listing_day
 from bridge.store import open_store
-from bridge.web import create_web_app
+from tests.test_archive_pages import CARD_ID, client_for, settings_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 API_FILE = FIXTURES / "arxiv" / "api_query_transformer_cs.LG_2026-06-14.xml"
 RSS_FILE = FIXTURES / "arxiv" / "rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_excerpt.xml"
-CARD_ID = re.compile(r'<article class="paper card" id="paper-([^"]+)"')
 
 
 def eastern(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -178,25 +173,10 @@ def test_merge_rules_spelled_out() -> None:
 # -- the archive shows them --------------------------------------------------------------------
 
 
-def settings_for(database_url: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "store": {"database_url": database_url},
-            "sources": {"hf": {"base_url": "http://127.0.0.1:9"}},
-        }
-    )
-
-
 @pytest.fixture
 async def bridge(database_url: str) -> AsyncIterator[Bridge]:
     async with open_bridge(settings_for(database_url)) as opened:
         yield opened
-
-
-def client_for(bridge: Bridge) -> httpx.AsyncClient:
-    site = FeedSite(bridge, FeedOptions(version_ttl=0, stale_grace=None))
-    app = create_web_app(bridge, extra_routes=site.routes(), middleware=site.middleware())
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://pages.test")
 
 
 def feed_ids(content: bytes) -> list[str]:
