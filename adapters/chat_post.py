@@ -100,6 +100,9 @@ class EnvUrlPublisher(ABC):
     url_pattern: ClassVar[re.Pattern[str]]
     url_described: ClassVar[str]  # "a Teams workflow URL": what the variable must hold
     platform: ClassVar[str]  # "the Teams workflow": who did not answer, in a retry's reason
+    # How an answer's reason names the receiver and what it refused: "the workflow", "card".
+    receiver: ClassVar[str]
+    refused: ClassVar[str]
 
     def __init__(
         self,
@@ -129,7 +132,25 @@ class EnvUrlPublisher(ABC):
 
     @staticmethod
     @abstractmethod
-    def classify(response: httpx.Response) -> SendOutcome: ...
+    def error_text(body: dict[str, Any]) -> Any:
+        """What the platform's JSON error body says went wrong (falsy: nothing)."""
+
+    def classify(self, response: httpx.Response) -> SendOutcome:
+        """A 2xx is sent; a 429 (after its Retry-After) and a 5xx are tried again; any other
+        answer means the webhook is gone or refused the message: sending it again would not
+        help, so the destination pauses."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return SendOutcome.sent()
+        said = self.error_text(json_body(response)) or response.reason_phrase
+        what = mask(short(f"{status} {said}"))
+        if status == 429:
+            return SendOutcome.retry("rate limited (429)", retry_after_header(response))
+        if status >= 500:
+            return SendOutcome.retry(f"{self.receiver} answered {what}")
+        return SendOutcome.permanent(
+            f"{self.receiver} is gone or refused the {self.refused} ({what})"
+        )
 
     async def post_all(self, destination: Destination, bodies: Sequence[Any]) -> SendOutcome:
         url = self.environ.get(destination.address, "").strip()

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
-import httpx
-
-from adapters.chat_post import EnvUrlPublisher, json_body, retry_after_header, short
+from adapters.chat_post import EnvUrlPublisher
 from adapters.chat_text import header_lines, notice_text, paper_lines, split_text
 from adapters.mattermost.markup import MARKUP
-from adapters.secret_logs import mask
 from bridge.delivery import (
     Destination,
     DigestItem,
@@ -42,6 +40,8 @@ class MattermostPublisher(EnvUrlPublisher):
     url_pattern = WEBHOOK_URL
     url_described = "a Mattermost or Rocket.Chat webhook URL (https://HOST/hooks/ID)"
     platform = "the Mattermost webhook"
+    receiver = "the webhook"
+    refused = "message"
 
     async def send_digest(
         self,
@@ -60,15 +60,5 @@ class MattermostPublisher(EnvUrlPublisher):
         return await self.post_all(destination, [{"text": notice_text(MARKUP, notice)[:TEXT_MAX]}])
 
     @staticmethod
-    def classify(response: httpx.Response) -> SendOutcome:
-        status = response.status_code
-        if 200 <= status < 300:
-            return SendOutcome.sent()
-        body = json_body(response)
-        said = body.get("message") or body.get("error") or response.reason_phrase
-        what = mask(short(f"{status} {said}"))
-        if status == 429:
-            return SendOutcome.retry("rate limited (429)", retry_after_header(response))
-        if status >= 500:
-            return SendOutcome.retry(f"the webhook answered {what}")
-        return SendOutcome.permanent(f"the webhook is gone or refused the message ({what})")
+    def error_text(body: dict[str, Any]) -> Any:
+        return body.get("message") or body.get("error")

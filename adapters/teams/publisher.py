@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
-import httpx
-
-from adapters.chat_post import EnvUrlPublisher, json_body, retry_after_header, short
-from adapters.secret_logs import mask
+from adapters.chat_post import EnvUrlPublisher
 from adapters.teams.card import digest_messages, notice_message
 from bridge.delivery import (
     Destination,
@@ -40,6 +38,8 @@ class TeamsPublisher(EnvUrlPublisher):
     url_pattern = WEBHOOK_URL
     url_described = "a Teams workflow URL"
     platform = "the Teams workflow"
+    receiver = "the workflow"
+    refused = "card"
 
     async def send_digest(
         self,
@@ -56,16 +56,6 @@ class TeamsPublisher(EnvUrlPublisher):
         return await self.post_all(destination, [notice_message(notice)])
 
     @staticmethod
-    def classify(response: httpx.Response) -> SendOutcome:
-        status = response.status_code
-        if 200 <= status < 300:
-            return SendOutcome.sent()
-        body = json_body(response)
+    def error_text(body: dict[str, Any]) -> Any:
         error = body.get("error")
-        said = (error.get("message") if isinstance(error, dict) else None) or response.reason_phrase
-        what = mask(short(f"{status} {said}"))
-        if status == 429:
-            return SendOutcome.retry("rate limited (429)", retry_after_header(response))
-        if status >= 500:
-            return SendOutcome.retry(f"the workflow answered {what}")
-        return SendOutcome.permanent(f"the workflow is gone or refused the card ({what})")
+        return error.get("message") if isinstance(error, dict) else None
