@@ -26,7 +26,13 @@ from bridge.models import AddResult, Paper, StoredPaper
 from bridge.query.expansions import EMPTY as EMPTY_EXPANSIONS
 from bridge.query.expansions import ExpansionTable
 from bridge.store import schema
-from bridge.store.bulk import BulkInsert
+from bridge.store.bulk import (
+    BulkInsert,
+    copy_dropped_on_error,
+    drop_copy_first,
+    finish_copy_behind,
+    finish_copy_first,
+)
 from bridge.store.expansions import TABLE_TTL, Miner, archive_rows, load_table, replace_rows
 from bridge.store.listing import Listings
 from bridge.store.locking import Turns, lock_papers, lock_schema
@@ -42,6 +48,7 @@ from bridge.store.search_index import (
     SearchIndex,
     index_doc,
     indexed_fields_differ,
+    pending_list_setting,
     run_deferred_setting,
 )
 from bridge.store.search_index import fingerprint as search_fingerprint
@@ -289,7 +296,8 @@ class Store:
             try:
                 # SQLite has no queue for its write lock: the writer leaves it in turns.
                 turns = Turns(clock, sleep) if self.engine.dialect.name == "sqlite" else None
-                writer = BulkWriter(self, conn, commit_every, turns)
+                long_list = _may_write_long_pending_list(self.search_index, conn)
+                writer = BulkWriter(self, conn, commit_every, turns, long_pending_list=long_list)
                 yield writer
                 writer.commit()
             finally:
@@ -331,7 +339,8 @@ class Store:
 
         if separately:
             return self._add_accepted(conn, batch, decide, now, doc_of, announce_known)
-        return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
+        with copy_dropped_on_error(conn):
+            return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
 
     def _add_accepted(
         self,
@@ -350,7 +359,7 @@ class Store:
         the batch's work.
         """
         try:
-            with savepoint(conn):
+            with savepoint(conn), copy_dropped_on_error(conn):
                 return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
         except Exception as exc:
             if not refused_value(exc):
@@ -468,17 +477,21 @@ class Store:
                         new.append(stored_paper)
                     if values["announced"]:
                         announced.append(seqs[arxiv_id])
+                # On PostgreSQL the index's COPY goes on while the papers are mined (in Python
+                # first; the miner's statements wait for the COPY: ``copy_rows_behind``).
                 stored_compounds += self.search_index.insert(
                     conn,
                     [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
                 )
+                self.expansion_miner.record(conn, [batch[v["arxiv_id"]] for v in inserts])
                 self.search_index.set_votes(
                     conn, [(seqs[v["arxiv_id"]], v["upvotes"]) for v in inserts], new=True
                 )
-                self.expansion_miner.record(conn, [batch[v["arxiv_id"]] for v in inserts])
             stored_compounds += self.search_index.replace(conn, reindex)
             self.search_index.set_votes(conn, revote)
         self._log_announcements(conn, announced, now, announced_known)
+        # The batch's last COPY ends here, and raises here what it raised, not later.
+        finish_copy_behind(conn)
         new.sort(key=lambda p: p.seq)
         result = AddResult(
             new=new, revised=revised, merged=merged, skipped=skipped, announced=announced_known
@@ -736,10 +749,19 @@ class BulkWriter:
     """Stores batches of papers for a bulk import (``Store.bulk_writer``)."""
 
     def __init__(
-        self, store: Store, conn: Connection, commit_every: int, turns: Turns | None = None
+        self,
+        store: Store,
+        conn: Connection,
+        commit_every: int,
+        turns: Turns | None = None,
+        *,
+        long_pending_list: bool = False,
     ) -> None:
+        """``long_pending_list``: PostgreSQL, write each transaction's search docs to a long
+        GIN pending list, emptied before it commits (``SearchIndex.bulk_transaction``)."""
         self._store = store
         self._conn = conn
+        self._long_pending_list = long_pending_list
         self._commit_every = commit_every
         self._uncommitted = 0
         self._compounds: list[Compound] = []
@@ -774,6 +796,7 @@ class BulkWriter:
                     lock_papers(self._conn)
                 else:
                     self._turns.take(self._conn)
+                self._begin_bulk()
             try:
                 result, compounds = self._store._add_batch(
                     self._conn, papers, announce, None, index_docs, announce_known=announce_known
@@ -808,6 +831,7 @@ class BulkWriter:
         # The rollback let go of the write lock; the transaction that stores again takes it
         # anew, so nobody else stores papers in between.
         lock_papers(self._conn)
+        self._begin_bulk()
         self._compounds = []
         for held_papers, held_announce, held_docs, held_known in self._held:
             _result, compounds = self._store._add_batch(
@@ -824,8 +848,14 @@ class BulkWriter:
             announce_known=announce_known,
         )
 
+    def _begin_bulk(self) -> None:
+        if self._long_pending_list:
+            self._store.search_index.bulk_transaction(self._conn)
+
     def commit(self) -> None:
         try:
+            if self._long_pending_list and self._conn.in_transaction():
+                self._store.search_index.end_bulk_transaction(self._conn)
             self._conn.commit()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
@@ -851,6 +881,17 @@ class BulkWriter:
 # an import reads pages all over a growing file, and mapped they would swell the process's
 # resident memory with it (the page cache above is the bounded way to keep them at hand).
 _BULK_PRAGMAS = {"cache_size": -32768, "wal_autocheckpoint": 10_000, "mmap_size": 0}
+
+
+def _may_write_long_pending_list(index: SearchIndex, conn: Connection) -> bool:
+    """Whether a bulk writer on ``conn`` writes with a long GIN pending list (PostgreSQL,
+    and a role that may empty it); asked before the writer's first transaction."""
+    if not index.postgres:
+        return False
+    try:
+        return index.may_empty_pending_list(conn)
+    finally:
+        conn.rollback()
 
 
 @contextmanager
@@ -914,6 +955,8 @@ def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
     """
     with dbapi_conn.cursor() as cursor:
         cursor.execute("SET jit = off")
+        # Papers stored leave the search index's pending list short (see the setting).
+        cursor.execute(pending_list_setting())
     dbapi_conn.commit()
 
 
@@ -970,7 +1013,11 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
     else:
         engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "connect", _postgres_session)
+        # A COPY still running in a thread (bulk.copy_rows_behind) ends before anything else.
+        event.listen(engine, "before_cursor_execute", finish_copy_first)
         event.listen(engine, "before_cursor_execute", run_deferred_setting)
+        event.listen(engine, "commit", finish_copy_first)
+        event.listen(engine, "rollback", drop_copy_first)
         logging.getLogger("psycopg").addFilter(_PIPELINE_ECHO)
     store = Store(engine)
     try:

@@ -166,6 +166,16 @@ def _estimated_listing_days(conn: Connection) -> None:
         log.info("estimated the listing day of %d arXiv API papers", estimated)
 
 
+def _pending_list_per_session(conn: Connection) -> None:
+    # Migration 11. PostgreSQL: the search index's GIN pending list limit moves from the index
+    # to each writer's session (bridge/store/search_index.py, ``pending_list_setting``), so a
+    # bulk import can write with a long list without locking searches out.
+    if conn.dialect.name == "postgresql":
+        from bridge.store.search_index import _pending_list_per_session as reset
+
+        reset(conn)
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -178,6 +188,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _announcements,
     _term_expansions,
     _estimated_listing_days,
+    _pending_list_per_session,
 ]
 
 

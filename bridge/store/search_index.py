@@ -1017,16 +1017,35 @@ def _keep_docs_apart(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN doc SET COMPRESSION lz4")
 
 
-def _short_pending_list(conn: Connection) -> None:
-    """Keep the GIN index's pending list short (256 kB, about 150 docs; the default is 4 MB).
+# The GIN index's pending list, in kB, as PostgreSQL's ``gin_pending_list_limit`` setting.
+# Every connection of a store writes with the short one (``_postgres_session``); a bulk
+# import's transaction with the long one, and empties the list before it commits.
+PENDING_LIST_KB = 256
+BULK_PENDING_LIST_KB = 4096
+
+
+def pending_list_setting(kb: int = PENDING_LIST_KB, *, local: bool = False) -> str:
+    """The statement that sets the pending list's limit for a session's writes.
 
     New rows go to an unordered pending list that every search reads whole, until it is full
     or vacuumed into the index's tree. At 10,000 papers, a store filled by an import had
     several thousand docs there, and finding a word in 92 papers took 17.5 ms instead of
-    0.1 ms (bench/search_backends.py). Inserting stays batched (the list is merged into the
-    tree a few hundred docs at a time), and ``optimize`` empties it after an import.
+    0.1 ms (bench/search_backends.py): so writers keep it short (256 kB; PostgreSQL's default
+    is 4 MB), and ``optimize`` empties it after an import.
+
+    A setting of the session, not of the index (``ALTER INDEX … SET``, which would override
+    it): the index's own setting can only be changed under an ACCESS EXCLUSIVE lock, which
+    would stop every search for as long as the transaction lasted, while a session setting
+    lets a bulk import write with a long list (``SearchIndex.bulk_transaction``). ``local``:
+    for the rest of the transaction only.
     """
-    conn.exec_driver_sql(f"ALTER INDEX {PG_INDEX} SET (gin_pending_list_limit = 256)")
+    return f"SET{' LOCAL' if local else ''} gin_pending_list_limit = {int(kb)}"
+
+
+def _pending_list_per_session(conn: Connection) -> None:
+    """Drop the index's own pending list limit (stores created before kept 256 kB there),
+    so each writer's session setting applies (``pending_list_setting``)."""
+    conn.exec_driver_sql(f"ALTER INDEX {PG_INDEX} RESET (gin_pending_list_limit)")
 
 
 class SearchIndex:
@@ -1057,7 +1076,6 @@ class SearchIndex:
             )
             _keep_docs_apart(conn)
             conn.exec_driver_sql(f"CREATE INDEX {PG_INDEX} ON {PG_TABLE} USING GIN (doc)")
-            _short_pending_list(conn)
         else:
             conn.exec_driver_sql(
                 f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({', '.join(COLUMNS)}, "
@@ -1106,7 +1124,9 @@ class SearchIndex:
         self.clear(conn)
         if self.postgres:
             _keep_docs_apart(conn)  # a store created before: its rows are written anew here
-            _short_pending_list(conn)
+            _pending_list_per_session(conn)
+            # Written as a bulk import writes; ``optimize`` below empties the list.
+            conn.exec_driver_sql(pending_list_setting(BULK_PENDING_LIST_KB, local=True))
         conn.exec_driver_sql(
             "INSERT INTO search_votes (seq, upvotes) "
             "SELECT seq, upvotes FROM papers WHERE upvotes IS NOT NULL"
@@ -1143,8 +1163,8 @@ class SearchIndex:
         if not self.postgres:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
         else:
-            # The docs an import added, out of the GIN index's pending list (_short_pending_list)
-            # and into its tree.
+            # The docs an import added, out of the GIN index's pending list
+            # (``pending_list_setting``) and into its tree.
             conn.exec_driver_sql(f"SELECT gin_clean_pending_list('{PG_INDEX}')")
             # Fresh statistics at once, not when autovacuum comes by: the planner picks the
             # GIN index or a walk of the newest papers from how common each word is.
@@ -1168,24 +1188,52 @@ class SearchIndex:
 
     # -- writing -----------------------------------------------------------------------------
 
+    def may_empty_pending_list(self, conn: Connection) -> bool:
+        """Whether this session may empty the GIN index's pending list (its role owns the
+        index, as for VACUUM), and so write bulk transactions with a long one."""
+        return bool(
+            self.postgres
+            and conn.exec_driver_sql(
+                f"SELECT pg_has_role(relowner, 'USAGE') FROM pg_class "
+                f"WHERE oid = to_regclass('{PG_INDEX}')"
+            ).scalar()
+        )
+
+    def bulk_transaction(self, conn: Connection) -> None:
+        """Write this transaction's docs to a long pending list (PostgreSQL; call
+        ``end_bulk_transaction`` before it commits).
+
+        GIN merges its pending list into the tree each time the list passes its limit, one
+        look-up in the tree per distinct lexeme of the docs listed: with the short list of
+        ordinary writes (``PENDING_LIST_KB``, about 40 imported docs), an import's storing
+        process spent most of its time waiting on that merging (5,000 papers: 3.0 s of the
+        server's CPU, 1.6 s with a 4 MB list; bench/RESULTS.md, "PostgreSQL import: ...").
+        """
+        conn.exec_driver_sql(pending_list_setting(BULK_PENDING_LIST_KB, local=True))
+
+    def end_bulk_transaction(self, conn: Connection) -> None:
+        """Empty the pending list into the tree before the bulk transaction commits: what
+        searches read after the commit is as short as after any other write."""
+        conn.exec_driver_sql(f"SELECT gin_clean_pending_list('{PG_INDEX}')")
+
     def insert(self, conn: Connection, docs: Sequence[tuple[int, IndexDoc]]) -> list[Compound]:
         """Index new papers; returns the compounds stored (``remember`` them after commit)."""
         if not docs:
             return []
         m = self._mark
         if self.postgres:
+            compounds = self._add_compounds(conn, docs)
             # COPY: PostgreSQL reads the rows as one stream, several times faster than a
-            # statement per row, even pipelined (bench/import_backends.py).
-            from bridge.store.bulk import copy_rows
+            # statement per row, even pipelined (bench/import_backends.py). It goes on in a
+            # thread while the caller works on (``copy_rows_behind``): the connection's next
+            # statement waits for it.
+            from bridge.store.bulk import copy_rows_behind
 
-            copy_rows(
-                conn,
-                f"COPY {PG_TABLE} (seq, doc) FROM STDIN",
-                (
-                    (seq, with_seq_bucket(doc.tsvector or to_tsvector(doc), seq))
-                    for seq, doc in docs
-                ),
-            )
+            rows = [
+                (seq, with_seq_bucket(doc.tsvector or to_tsvector(doc), seq)) for seq, doc in docs
+            ]
+            copy_rows_behind(conn, f"COPY {PG_TABLE} (seq, doc) FROM STDIN", rows)
+            return compounds
         else:
             conn.exec_driver_sql(
                 f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(COLUMNS)}) VALUES "
@@ -1234,7 +1282,12 @@ class SearchIndex:
         if votes and not new:
             seqs = ",".join(str(int(seq)) for seq, _ in votes)
             conn.exec_driver_sql(f"DELETE FROM search_votes WHERE seq IN ({seqs})")
-        if rows:
+        if rows and self.postgres:
+            # One COPY, not a statement per paper (an import stores a thousand at a time).
+            from bridge.store.bulk import copy_rows
+
+            copy_rows(conn, "COPY search_votes (seq, upvotes) FROM STDIN", rows)
+        elif rows:
             m = self._mark
             conn.exec_driver_sql(f"INSERT INTO search_votes (seq, upvotes) VALUES ({m}, {m})", rows)
 
@@ -1254,13 +1307,15 @@ class SearchIndex:
         rows = sorted(fresh)
         m = self._mark
         if self.postgres:
-            sql = (
-                "INSERT INTO search_compounds (joined, parts) VALUES "
-                f"({m}, {m}) ON CONFLICT DO NOTHING"
+            # One statement over two arrays, not one a compound: the server plans it once.
+            conn.exec_driver_sql(
+                "INSERT INTO search_compounds (joined, parts) "
+                f"SELECT * FROM unnest({m}::text[], {m}::text[]) ON CONFLICT DO NOTHING",
+                ([joined for joined, _ in rows], [parts for _, parts in rows]),
             )
         else:
             sql = f"INSERT OR IGNORE INTO search_compounds (joined, parts) VALUES ({m}, {m})"
-        conn.exec_driver_sql(sql, rows)
+            conn.exec_driver_sql(sql, rows)
         return rows
 
     def remember(self, compounds: Iterable[Compound]) -> None:

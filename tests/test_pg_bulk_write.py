@@ -1,0 +1,200 @@
+"""PostgreSQL's write path for bulk imports: the search index's GIN pending list, and its
+COPY running behind while the storing process mines the papers.
+
+Writers keep the pending list short (every search reads it whole); a bulk import writes each
+transaction with a long one and empties it before committing (bridge/store/search_index.py,
+``pending_list_setting``); the index rows' COPY goes on in a thread until the connection's
+next statement (bridge/store/bulk.py, ``copy_rows_behind``). bench/RESULTS.md has the figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from bridge.models import Paper
+from bridge.search import search_store
+from bridge.store import open_store
+from bridge.store.bulk import copy_rows_behind
+from bridge.store.migrations import MIGRATIONS
+from bridge.store.refusal import refused_value
+from bridge.store.search_index import (
+    BULK_PENDING_LIST_KB,
+    PENDING_LIST_KB,
+    PG_INDEX,
+    index_doc,
+    to_tsvector,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def papers(prefix: str, count: int) -> list[Paper]:
+    return [
+        Paper(
+            f"2607.{prefix}{n:03d}",
+            f"Sparse attention for graph transformers, part {n}",
+            abstract=f"We study sparse attention over molecule graphs ({n}) and protein folds.",
+        )
+        for n in range(count)
+    ]
+
+
+def emptied_pages(url: str) -> int:
+    """Pages of the pending list that were still waiting (emptying them returns how many)."""
+    store = open_store(url)
+    try:
+        with store.engine.begin() as conn:
+            return int(conn.execute(text(f"SELECT gin_clean_pending_list('{PG_INDEX}')")).scalar())
+    finally:
+        store.close()
+
+
+def index_options(url: str) -> list[str] | None:
+    store = open_store(url)
+    try:
+        with store.engine.connect() as conn:
+            return conn.execute(  # type: ignore[no-any-return]
+                text("SELECT reloptions FROM pg_class WHERE oid = to_regclass(:name)"),
+                {"name": PG_INDEX},
+            ).scalar()
+    finally:
+        store.close()
+
+
+def test_a_store_connection_writes_with_a_short_pending_list(postgres_url: str) -> None:
+    assert index_options(postgres_url) is None  # the session's setting applies
+    store = open_store(postgres_url)
+    try:
+        with store.engine.connect() as conn:
+            limit = conn.exec_driver_sql("SHOW gin_pending_list_limit").scalar()
+        assert limit == f"{PENDING_LIST_KB}kB"
+        # An ordinary write leaves its docs in the (short) list, for vacuum or the next write.
+        store.add_papers(papers("0", 3), announce=False)
+    finally:
+        store.close()
+    assert emptied_pages(postgres_url) > 0
+
+
+def test_a_bulk_transaction_writes_a_long_list_and_empties_it_before_commit(
+    postgres_url: str,
+) -> None:
+    store = open_store(postgres_url)
+    try:
+        with store.bulk_writer(commit_every=150) as writer:
+            writer.add_papers(papers("1", 100), announce=False)
+            # The writer's own transaction has the long list, and nobody else.
+            with store.engine.connect() as other:
+                assert other.exec_driver_sql("SHOW gin_pending_list_limit").scalar() == (
+                    f"{PENDING_LIST_KB}kB"
+                )
+            shown = writer._conn.exec_driver_sql("SHOW gin_pending_list_limit").scalar()
+            assert shown == f"{BULK_PENDING_LIST_KB // 1024}MB"
+            writer.add_papers(papers("2", 100), announce=False)  # committed: past 150
+            writer.add_papers(papers("3", 30), announce=False)  # committed as it closes
+        assert store.count_papers() == 230
+        with store.engine.connect() as conn:
+            # Back to the short list once the bulk transactions ended.
+            assert conn.exec_driver_sql("SHOW gin_pending_list_limit").scalar() == (
+                f"{PENDING_LIST_KB}kB"
+            )
+            assert conn.exec_driver_sql("SELECT count(*) FROM paper_search").scalar() == 230
+        found = search_store(store, '"molecule graphs" protein', limit=5)
+        assert found.total >= 200 and len(found.items) == 5  # counting stops at 200
+    finally:
+        store.close()
+    assert emptied_pages(postgres_url) == 0  # every committed doc is in the tree
+
+
+def test_searches_go_on_while_a_bulk_transaction_is_open(postgres_url: str) -> None:
+    """The long list is the writer's session setting: the index itself is not altered, which
+    would lock searches out until the import's transaction ends."""
+    store = open_store(postgres_url)
+    store.add_papers(papers("4", 5), announce=False)
+    try:
+        with store.bulk_writer() as writer:
+            writer.add_papers(papers("5", 50), announce=False)  # not committed
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '2s'")
+                row = conn.execute("SELECT count(*) FROM paper_search").fetchone()
+            assert row is not None and row[0] == 5  # the import's docs are not committed yet
+            found = search_store(store, "sparse attention", limit=5)
+            assert found.total == 5
+    finally:
+        store.close()
+
+
+def test_a_store_that_kept_the_limit_on_its_index_loses_it_when_migrated(
+    postgres_url: str,
+) -> None:
+    store = open_store(postgres_url)
+    try:
+        with store.engine.begin() as conn:
+            # As stores created before the setting moved to the session were left.
+            conn.exec_driver_sql(f"ALTER INDEX {PG_INDEX} SET (gin_pending_list_limit = 256)")
+            conn.exec_driver_sql(f"UPDATE schema_version SET version = {len(MIGRATIONS) - 1}")
+    finally:
+        store.close()
+    assert index_options(postgres_url) is None  # opening it migrated it
+
+
+# --- the search index's COPY runs behind: bulk.copy_rows_behind -----------------------------
+
+
+def test_a_copy_behind_ends_before_the_next_statement_and_the_commit(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE numbers (n INTEGER NOT NULL)")
+        with store.engine.connect() as conn:
+            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(n,) for n in range(20_000)])
+            assert conn.exec_driver_sql("SELECT count(*) FROM numbers").scalar() == 20_000
+            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(n,) for n in range(5)])
+            conn.commit()  # waits for the COPY: what it wrote is committed with the rest
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM numbers").scalar() == 20_005
+    finally:
+        store.close()
+
+
+def test_a_copy_behind_raises_its_error_at_the_next_statement(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE numbers (n INTEGER NOT NULL)")
+        with store.engine.connect() as conn:
+            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(1,), (None,)])
+            with pytest.raises(DBAPIError) as caught:
+                conn.exec_driver_sql("SELECT 1")
+            assert refused_value(caught.value)  # as the COPY itself would have raised it
+            conn.rollback()
+            conn.exec_driver_sql("INSERT INTO numbers (n) VALUES (3)")
+            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(2,), (None,)])
+            conn.rollback()  # ends the COPY first, and its error with the transaction
+            assert conn.exec_driver_sql("SELECT count(*) FROM numbers").scalar() == 0
+    finally:
+        store.close()
+
+
+def test_a_bulk_batch_whose_index_row_is_refused_stores_the_rest(postgres_url: str) -> None:
+    """The refused value surfaces in the batch that wrote it, while the COPY ran behind: the
+    batch is stored again without that paper, and the transaction's earlier batches stay."""
+    store = open_store(postgres_url)
+    first, second = papers("6", 4), papers("7", 4)
+    docs = [replace(index_doc(paper), tsvector=to_tsvector(index_doc(paper))) for paper in second]
+    # A lexeme PostgreSQL refuses (over 2,047 bytes; the parsers leave such words out).
+    docs[2] = replace(docs[2], tsvector=f"'{'a' * 3000}':1")
+    try:
+        with store.bulk_writer() as writer:
+            writer.add_papers(first, announce=False)
+            result = writer.add_papers(second, announce=False, index_docs=docs)
+        assert [paper.arxiv_id for paper, _why in result.refused] == [second[2].arxiv_id]
+        assert store.count_papers() == 7
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM paper_search").scalar() == 7
+    finally:
+        store.close()
