@@ -146,7 +146,9 @@ def _paperbridge(
         if not k.startswith(("PAPERBRIDGE_", "SLACK_", "DISCORD_"))
     }
     if plugins is not None:
-        env["PYTHONPATH"] = str(plugins)
+        # The package beside the code under test (a worktree's, when PYTHONPATH names one),
+        # not instead of it.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "bridge", *args],
         cwd=workdir,

@@ -1207,7 +1207,8 @@ class SearchIndex:
         look-up in the tree per distinct lexeme of the docs listed: with the short list of
         ordinary writes (``PENDING_LIST_KB``, about 40 imported docs), an import's storing
         process spent most of its time waiting on that merging (5,000 papers: 3.0 s of the
-        server's CPU, 1.6 s with a 4 MB list; bench/RESULTS.md, "PostgreSQL import: ...").
+        server's CPU, 1.6 s with a 4 MB list; bench/RESULTS.md, "PostgreSQL import: the storing
+        process profiled").
         """
         conn.exec_driver_sql(pending_list_setting(BULK_PENDING_LIST_KB, local=True))
 
