@@ -75,6 +75,8 @@ def rendered(last_modified: datetime) -> Rendered:
         (None, None, False),
         ("*", None, True),
         ("ETAG", None, True),
+        ("ETAG", "Sat, 13 Jun 2026 07:59:59 GMT", True),  # the tag as sent: If-None-Match wins
+        ("ETAG ", None, True),
         ('"nope", ETAG', None, True),
         ("W/ETAG", None, True),  # weak comparison, as RFC 9110 asks for GET
         ('"nope"', "Sat, 13 Jun 2026 08:00:00 GMT", False),  # If-None-Match wins

@@ -232,3 +232,34 @@ def test_the_next_request_on_a_kept_alive_connection_has_its_own_deadline(
         client.sendall(HEAD)  # the second request never finishes
         answer = read_all(client)
     assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_request_begun_in_the_same_read_as_a_whole_one_has_its_deadline(
+    server: Server,
+) -> None:
+    with server.connect() as client:
+        # One read: a whole request, then the start of one whose headers never end.
+        client.sendall(HEAD + b"\r\n" + HEAD)
+        assert read_response(client).endswith(b"ok")
+        answer = read_all(client)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_bytes_that_begin_no_request_still_run_against_the_deadline(server: Server) -> None:
+    with server.connect() as client:
+        client.sendall(HEAD + b"\r\n")
+        assert read_response(client).endswith(b"ok")
+        # The parser skips blank lines between requests; a client trickling them is still
+        # a request that has not arrived (each read also stops uvicorn's keep-alive timer).
+        client.settimeout(0.1)
+        answer = b""
+        deadline = time.monotonic() + 10
+        while not answer and time.monotonic() < deadline:
+            try:
+                client.sendall(b"\r\n")
+                answer = client.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+    assert answer.startswith(b"HTTP/1.1 408 ")
