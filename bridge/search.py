@@ -117,7 +117,7 @@ from bridge.query.parser import (
     Upvotes,
     format_query_error,
 )
-from bridge.store.liveness import is_dead, unpinged
+from bridge.store.liveness import SEARCH_SESSION, is_dead, unpinged
 from bridge.store.rows import to_stored as _to_stored
 from bridge.store.search_index import (
     FALSE,
@@ -286,6 +286,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+# psycopg's TransactionStatus.IDLE (not imported: searching on SQLite imports no psycopg).
+_PG_IDLE = 0
 
 
 @contextmanager
@@ -303,13 +305,23 @@ def _bounded(conn: Connection, allowance: _Allowance) -> Iterator[None]:
         return
     # PostgreSQL takes at most 2^31 - 1 ms.
     milliseconds = min(max(1, math.ceil(allowance.budget.seconds * 1000)), 2**31 - 1)
-    # For this transaction only (the pool rolls it back when the connection returns), sent
-    # with the search's first statement rather than as a round trip of its own.
-    defer_setting(conn, search_settings(milliseconds))
+    # The search's statements run in autocommit mode, under settings kept on the connection's
+    # session (``search_settings``: no BEGIN, no ROLLBACK when the connection returns, the
+    # prepared statements kept), sent with the first statement when the connection does not
+    # hold them yet. A connection that is somehow in a transaction gets them for that
+    # transaction only, which the pool rolls back.
+    session = raw.info.transaction_status == _PG_IDLE
+    settings = search_settings(milliseconds, session=session)
+    if session:
+        raw.autocommit = True
+    if not session or conn.info.get(SEARCH_SESSION) != settings:
+        defer_setting(conn, settings)
     try:
         yield
     finally:
         drop_deferred_setting(conn)
+        if session and not is_dead(raw):
+            raw.autocommit = False
 
 
 def _too_broad(

@@ -108,3 +108,29 @@ def test_a_search_that_fails_again_says_so(
         search_store(pg_store, "diffusion")
     monkeypatch.setattr(search_module, "_search", real)
     assert search_store(pg_store, "diffusion").total == 6
+
+
+def test_a_search_leaves_its_settings_to_searches_only(pg_store: Store) -> None:
+    # A search runs in autocommit mode under session settings (its budget as
+    # statement_timeout, no sequential scans, generic plans) that stay on the pooled
+    # connection for the next search; the store's other calls get the server's defaults.
+    def settings() -> list[str]:
+        with pg_store.engine.connect() as conn:
+            return [
+                str(conn.execute(text(f"SHOW {name}")).scalar_one())
+                for name in ("statement_timeout", "enable_seqscan", "plan_cache_mode")
+            ]
+
+    defaults = settings()
+    assert search_store(pg_store, "diffusion").total == 6
+    assert pg_store.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    assert settings() == defaults  # the same connection, its settings reset on checkout
+    assert search_store(pg_store, "diffusion").total == 6
+    assert search_store(pg_store, "sampling").total == 3
+    assert pg_store.count_papers() == 6
+    assert settings() == defaults
+    with pg_store.engine.connect() as conn:
+        # Not left in autocommit mode: a rollback still undoes the caller's writes.
+        conn.execute(text("CREATE TEMP TABLE t (x int)"))
+        conn.rollback()
+        assert conn.execute(text("SELECT to_regclass('pg_temp.t')")).scalar() is None

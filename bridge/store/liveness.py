@@ -19,6 +19,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+# The settings a search sets for the session (``bridge.store.search_index.search_settings``),
+# and the conn.info key noting they were left on a pooled connection: the next checkout that
+# is not a search resets them, in place of its ping (same round trip).
+SEARCH_SETTING_NAMES = (
+    "statement_timeout",
+    "enable_seqscan",
+    "max_parallel_workers_per_gather",
+    "plan_cache_mode",
+)
+SEARCH_SESSION = "paperbridge.search_session"
+_RESET = "; ".join(f"RESET {name}" for name in SEARCH_SETTING_NAMES)
+
 _UNPINGED: ContextVar[bool] = ContextVar("paperbridge_unpinged", default=False)
 # A connection's record notes it was just made: its first checkout needs no ping (as
 # ``pool_pre_ping`` skips fresh connections).
@@ -42,12 +54,23 @@ def mark_fresh(_dbapi_conn: Any, record: Any) -> None:
 
 
 def ping_on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-    """The pool's ``checkout`` event: ``pool_pre_ping``'s ping, unless fresh or ``unpinged``."""
+    """The pool's ``checkout`` event: ``pool_pre_ping``'s ping, unless fresh or ``unpinged``
+    (a search, which sets what it needs). A search's session settings are reset here."""
     if record.info.pop(_FRESH, False) or _UNPINGED.get():
         return
-    cursor = dbapi_conn.cursor()
+    # The settings a search left, reset (the ping's round trip); else an empty statement,
+    # what SQLAlchemy's ping sends to psycopg.
+    ping = _RESET if record.info.pop(SEARCH_SESSION, None) else ";"
+    autocommit = dbapi_conn.autocommit
     try:
-        cursor.execute(";")  # an empty statement: what SQLAlchemy's ping sends to psycopg
+        # Outside a transaction: no BEGIN round trip before the ping, and a RESET that a
+        # rollback of the caller's transaction cannot undo.
+        dbapi_conn.autocommit = True
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(ping)
+        finally:
+            cursor.close()
     except Exception as error:
         if is_dead(dbapi_conn):
             # Imported here: bridge.search imports this module, and `paperbridge search` on
@@ -58,7 +81,8 @@ def ping_on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
             raise InvalidatePoolError() from error
         raise
     finally:
-        cursor.close()
+        if not is_dead(dbapi_conn):
+            dbapi_conn.autocommit = autocommit
 
 
 def is_dead(dbapi_conn: Any) -> bool:

@@ -119,6 +119,7 @@ from bridge.query.parser import (
     Term,
     Upvotes,
 )
+from bridge.store.liveness import SEARCH_SESSION, SEARCH_SETTING_NAMES
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -1523,7 +1524,7 @@ class SearchIndex:
         # window's rows span, known only when the statement runs: a CASE on it.
         m = self._mark
         flag_columns = ""
-        flag_values: list[str] = []
+        flag_values: list[Any] = []
         docs_read = False
         for flag, (test, param) in zip(flags, tests, strict=True):
             if not param:
@@ -1541,11 +1542,12 @@ class SearchIndex:
                 " FROM hit_buckets, generate_series(hit_buckets.low, hit_buckets.high) AS k)"
                 " AS tsquery)))"
             )
+            # The bound a parameter: one prepared statement serves every word.
             flag_columns += (
-                f", CASE WHEN (SELECT high - low FROM hit_buckets) < {most}"
+                f", CASE WHEN (SELECT high - low FROM hit_buckets) < CAST({m} AS integer)"
                 f" THEN {in_buckets} ELSE {test} END"
             )
-            flag_values += [param, param]
+            flag_values += [most, param, param]
         docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if docs_read else ""
         statement = (
             f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
@@ -1559,7 +1561,7 @@ class SearchIndex:
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
         values = params * len(spans) + flag_values
-        rows = _query(conn, statement, values)
+        rows = _query(conn, statement, values, prepare=True)
         return Window(
             rows=[(int(row[0]), row[1]) for row in rows],
             flags={int(row[0]): tuple(bool(x) for x in row[3:]) for row in rows},
@@ -1806,10 +1808,18 @@ class SearchIndex:
         return out
 
 
-def search_settings(milliseconds: int) -> str:
-    """The settings of a search's transaction on PostgreSQL, as one statement (it goes in one
+def search_settings(milliseconds: int, session: bool = True) -> str:
+    """The settings a search runs under on PostgreSQL, as one statement (it goes in one
     pipeline with the search's first statement, ``defer_setting``): the budget as
-    ``statement_timeout``, and no sequential scans.
+    ``statement_timeout``, no sequential scans, no parallel workers, and generic plans for
+    prepared statements (``window``'s).
+
+    ``session``: for the connection's session, not only the transaction. A search runs its
+    statements in autocommit mode (``bridge.search``): no BEGIN, and no ROLLBACK round trip
+    when the connection returns to the pool, and psycopg keeps the statements it prepared
+    (a ROLLBACK makes it drop them all). The settings stay on the pooled connection: the next
+    search on it sends none when they are the same, and the next checkout that is not a
+    search resets them with its ping (``bridge.store.liveness``, ``SEARCH_SESSION``).
 
     Sequential scans are off because the planner cannot see what they cost here: the docs
     live in the TOAST table (``_keep_docs_apart``), so to the planner a scan of every row
@@ -1820,11 +1830,19 @@ def search_settings(milliseconds: int) -> str:
     exactly) are left to choose between GIN and a walk of the primary key. No parallel
     workers: a search is a few milliseconds of work (starting workers costs more on a shared
     machine), and ``window`` reads its spans in order.
+
+    Generic plans: planning ``window``'s statement (spans, flags, upvotes: a dozen
+    subqueries) cost 0.5 to 1 ms of server CPU, more than executing it for a word in few
+    papers (0.05 ms). Its plan is fixed by its shape, not by the words asked (GIN lookups
+    of each span and flag, sorted; the planner's estimate of a tsquery's matches moves no
+    choice in it), so it is planned once per connection and shape. Only ``window`` prepares
+    its statement; the others (``_query``'s ``prepare``) are planned for their values.
     """
-    return (
-        f"SELECT set_config('statement_timeout', '{int(milliseconds)}', true),"
-        " set_config('enable_seqscan', 'off', true),"
-        " set_config('max_parallel_workers_per_gather', '0', true)"
+    local = "false" if session else "true"
+    values = (str(int(milliseconds)), "off", "0", "force_generic_plan")
+    return "SELECT " + ", ".join(
+        f"set_config('{name}', '{value}', {local})"
+        for name, value in zip(SEARCH_SETTING_NAMES, values, strict=True)
     )
 
 
@@ -1879,12 +1897,15 @@ def _share(expr: Expr, freqs: dict[str, float], unlisted: float) -> float:
     return 1.0  # a prefix, or anything else: read span by span
 
 
-# conn.info key: a SET LOCAL to run before the connection's next statement (``defer_setting``).
+# conn.info key: a setting to run before the connection's next statement (``defer_setting``).
 _DEFERRED = "paperbridge.deferred_setting"
+# In a statement of session settings (``search_settings``): once it is sent, ``_query``
+# notes the settings in conn.info (``SEARCH_SESSION``).
+_SESSION_SETTING = "', false)"
 
 
 def defer_setting(conn: Connection, sql: str) -> None:
-    """Run ``sql`` (a ``SET LOCAL``) on PostgreSQL just before the connection's next statement,
+    """Run ``sql`` (``search_settings``) on PostgreSQL just before the connection's next statement,
     sent with it: psycopg's pipeline mode sends BEGIN, the SET and the statement together and
     waits once, where each alone is a round trip. On a busy machine a round trip is mostly
     the wait for the server process to be scheduled (1.5 ms at load 18 on 2 cores), so a
@@ -1908,23 +1929,36 @@ def run_deferred_setting(
         cursor.execute(setting)
 
 
-def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+def _query(
+    conn: Connection, sql: str, params: Sequence[Any] = (), prepare: bool = False
+) -> list[Any]:
     """A read on the connection's own DBAPI cursor.
 
     Search runs a handful of small queries per request, and SQLAlchemy's execution and result
     machinery costs several times what SQLite spends answering them. DBAPI errors are turned
-    into StoreError by the caller (``bridge.search``).
+    into StoreError by the caller (``bridge.search``). ``prepare`` (PostgreSQL): as a prepared
+    statement, planned once (``search_settings``); otherwise never prepared, so planned for
+    its values each time.
     """
     setting = conn.info.pop(_DEFERRED, None)
     cursor = conn.connection.cursor()
     try:
         if setting is None:
-            cursor.execute(sql, tuple(params))
+            if prepare:
+                cursor.execute(sql, tuple(params), prepare=True)  # type: ignore[call-arg]
+            elif conn.dialect.name == "postgresql":
+                cursor.execute(sql, tuple(params), prepare=False)  # type: ignore[call-arg]
+            else:
+                cursor.execute(sql, tuple(params))
             return list(cursor.fetchall())
+        # Fetched once the pipeline is done: fetching inside it costs a round trip of its own
+        # before the one that ends it.
         with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
             cursor.execute(setting)
-            cursor.execute(sql, tuple(params))
-            return list(cursor.fetchall())
+            cursor.execute(sql, tuple(params), prepare=prepare)  # type: ignore[call-arg]
+        if _SESSION_SETTING in setting:
+            conn.info[SEARCH_SESSION] = setting
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
