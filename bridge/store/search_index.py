@@ -1522,15 +1522,16 @@ class SearchIndex:
         # cost is the flag's candidates in those buckets; or a test of each window row's doc,
         # fetched from TOAST (``limit`` docs). Which is cheaper depends on how many buckets the
         # window's rows span, known only when the statement runs: a CASE on it.
+        # A row's doc is read in a subquery, only by the rows that test it (a join would probe
+        # the primary key for every row of the window, tested or not).
         m = self._mark
         flag_columns = ""
         flag_values: list[Any] = []
-        docs_read = False
         for flag, (test, param) in zip(flags, tests, strict=True):
             if not param:
                 flag_columns += f", {test}"
                 continue
-            docs_read = True
+            test = f"(SELECT {test} FROM {PG_TABLE} d WHERE d.seq = h.seq)"
             most = self._flag_buckets(conn, flag, param, int(limit))
             if most <= 0:
                 flag_columns += f", {test}"
@@ -1548,7 +1549,6 @@ class SearchIndex:
                 f" THEN {in_buckets} ELSE {test} END"
             )
             flag_values += [most, param, param]
-        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if docs_read else ""
         statement = (
             f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
             f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
@@ -1557,7 +1557,7 @@ class SearchIndex:
             f" hit_buckets AS MATERIALIZED (SELECT min(seq) / {SEQ_BUCKET} AS low,"
             f" max(seq) / {SEQ_BUCKET} AS high FROM hits) "
             f"SELECT h.seq, v.upvotes, CASE WHEN (SELECT count(*) FROM hits) = {int(limit)}"
-            f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h{docs}"
+            f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h"
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
         values = params * len(spans) + flag_values
