@@ -1927,6 +1927,8 @@ def run_deferred_setting(
     setting = conn.info.pop(_DEFERRED, None)
     if setting is not None:
         cursor.execute(setting)
+        if _SESSION_SETTING in setting:
+            conn.info[SEARCH_SESSION] = setting
 
 
 def _query(
