@@ -88,7 +88,7 @@ from functools import lru_cache
 from itertools import accumulate, compress, repeat
 from operator import is_, itemgetter
 from string import ascii_lowercase
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from bridge.errors import ConfigError, QueryError, SearchTooBroad, StoreError
 from bridge.models import Hit, Match, Paper, StoredPaper
@@ -117,6 +117,7 @@ from bridge.query.parser import (
     Upvotes,
     format_query_error,
 )
+from bridge.store.liveness import SEARCH_SESSION, is_dead, unpinged
 from bridge.store.rows import to_stored as _to_stored
 from bridge.store.search_index import (
     FALSE,
@@ -141,6 +142,7 @@ if TYPE_CHECKING:
     from bridge.store import Store
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 BLOCK = 100
 TOTAL_CAP = 200
@@ -284,6 +286,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+# psycopg's TransactionStatus.IDLE (not imported: searching on SQLite imports no psycopg).
+_PG_IDLE = 0
 
 
 @contextmanager
@@ -301,13 +305,23 @@ def _bounded(conn: Connection, allowance: _Allowance) -> Iterator[None]:
         return
     # PostgreSQL takes at most 2^31 - 1 ms.
     milliseconds = min(max(1, math.ceil(allowance.budget.seconds * 1000)), 2**31 - 1)
-    # For this transaction only (the pool rolls it back when the connection returns), sent
-    # with the search's first statement rather than as a round trip of its own.
-    defer_setting(conn, search_settings(milliseconds))
+    # The search's statements run in autocommit mode, under settings kept on the connection's
+    # session (``search_settings``: no BEGIN, no ROLLBACK when the connection returns, the
+    # prepared statements kept), sent with the first statement when the connection does not
+    # hold them yet. A connection that is somehow in a transaction gets them for that
+    # transaction only, which the pool rolls back.
+    session = raw.info.transaction_status == _PG_IDLE
+    settings = search_settings(milliseconds, session=session)
+    if session:
+        raw.autocommit = True
+    if not session or conn.info.get(SEARCH_SESSION) != settings:
+        defer_setting(conn, settings)
     try:
         yield
     finally:
         drop_deferred_setting(conn)
+        if session and not is_dead(raw):
+            raw.autocommit = False
 
 
 def _too_broad(
@@ -1110,17 +1124,59 @@ def run_query(
     allowance = _Allowance(budget)
     plan: Compiled | None = None
     try:
-        with store.engine.connect() as conn, _bounded(conn, allowance):
-            index = store.search_index
-            terms = phrase_terms(parsed)
-            plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
-            yield QueryRun(conn, index, parsed, expanded.labels, plan, allowance, _Checker(parsed))
+        with store.engine.connect() as conn:
+            try:
+                with _bounded(conn, allowance):
+                    index = store.search_index
+                    terms = phrase_terms(parsed)
+                    plan = compile_query(parsed, index.splits(conn, terms) if terms else None)
+                    yield QueryRun(
+                        conn, index, parsed, expanded.labels, plan, allowance, _Checker(parsed)
+                    )
+            except store.database_errors as exc:
+                if _lost(conn, exc):
+                    raise _Disconnected(exc) from exc
+                raise
     except _OutOfBudget as exc:
         raise _too_broad(query, exc.spent, plan, offset, budget) from None
     except store.database_errors as exc:
         if _interrupted(exc):
             raise _too_broad(query, "time", plan, offset, budget) from None
         raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc
+
+
+class _Disconnected(StoreError):
+    """A search's connection turned out dead (the server restarted, the session was ended):
+    ``retrying`` asks again once on a fresh one."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(f"search failed: the database connection was lost: {exc}")
+
+
+def _lost(conn: Connection, exc: BaseException) -> bool:
+    """Whether ``exc`` came from ``conn``'s connection dying; if so it is invalidated (closed
+    and dropped from the pool, not rolled back)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True  # SQLAlchemy saw it die on a statement of its own, and invalidated it
+    if conn.dialect.name != "postgresql" or conn.invalidated:
+        return False
+    if not is_dead(conn.connection.dbapi_connection):
+        return False
+    conn.invalidate()
+    return True
+
+
+def retrying(store: Store, answer: Callable[[], _T]) -> _T:
+    """``answer()`` (a search), on a connection taken from the pool without a ping, and once
+    more on a pinged one if that connection was dead (bridge/store/liveness.py). A search on
+    PostgreSQL then costs no ping round trip, and a restarted server still costs no failed
+    search: the second try's ping finds every pooled connection dead and reconnects."""
+    try:
+        with unpinged():
+            return answer()
+    except _Disconnected as exc:
+        log.info("search: %s; asking again on a new connection", exc)
+    return answer()
 
 
 def search_store(
@@ -1143,8 +1199,12 @@ def search_store(
     """
     limit = max(int(limit), 0)
     offset = max(int(offset), 0)
-    with run_query(store, query, budget=budget, offset=offset) as run:
-        return _search(run, limit, offset, order, announced_only)
+
+    def answer() -> SearchResults:
+        with run_query(store, query, budget=budget, offset=offset) as run:
+            return _search(run, limit, offset, order, announced_only)
+
+    return retrying(store, answer)
 
 
 def _search(
@@ -1247,6 +1307,7 @@ __all__ = [
     "UPVOTES_POOL",
     "explain_plan",
     "order_for",
+    "retrying",
     "run_query",
     "search_store",
     "validate_query",

@@ -40,7 +40,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from bridge.models import StoredPaper
-from bridge.search import DEFAULT_BUDGET, QueryRun, SearchBudget, SearchResult, run_query
+from bridge.search import (
+    DEFAULT_BUDGET,
+    QueryRun,
+    SearchBudget,
+    SearchResult,
+    retrying,
+    run_query,
+)
 from bridge.store import Store
 from bridge.store.search_index import FALSE, TRUE
 
@@ -66,8 +73,12 @@ def newest_matches(
     Raises QueryError for a malformed query, SearchTooBroad past the budget, StoreError when
     the database fails.
     """
-    with run_query(store, query, budget=budget) as run:
-        return _Walk(run).run_walk(max(int(limit), 0))
+
+    def answer() -> list[SearchResult]:
+        with run_query(store, query, budget=budget) as run:
+            return _Walk(run).run_walk(max(int(limit), 0))
+
+    return retrying(store, answer)
 
 
 class _Walk:

@@ -988,6 +988,12 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
         ("upvotes<2 alpha", 1),
         ("title:gamma", 2),
         ("nowhere", 1),
+        # Ranking's coverage tests (an OR), on phrases too: looked up in GIN over the
+        # window's buckets, or tested on each row's doc, as the statistics make cheaper.
+        ("alpha OR ancient", 1),
+        ('"common text" OR gamma', 2),
+        ('"text alpha" OR "rare ancient"', 1),
+        ("upvotes>=3 (beta OR ancient)", 1),
     ]
     results = {}
     for url in (sqlite_url, postgres_url, "statistics"):

@@ -48,6 +48,7 @@ _MODULES = frozenset(
         "expansions",
         "ledger",
         "listing",
+        "liveness",
         "locking",
         "migrations",
         "refusal",

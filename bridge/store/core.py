@@ -46,6 +46,7 @@ from bridge.store.bulk import (
 )
 from bridge.store.expansions import TABLE_TTL, Miner, archive_rows, load_table, replace_rows
 from bridge.store.listing import Listings
+from bridge.store.liveness import mark_fresh, ping_on_checkout
 from bridge.store.locking import Turns, lock_papers, lock_schema
 from bridge.store.migrations import MIGRATIONS, current_version, migrate
 from bridge.store.refusal import PipelineEcho, refusal_reason, refused_value, savepoint
@@ -1034,8 +1035,12 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        # Connections are pinged on checkout as ``pool_pre_ping`` would, except for searches,
+        # which retry on a dead connection instead of paying a round trip (bridge/store/liveness.py).
+        engine = create_engine(url)
         event.listen(engine, "connect", _postgres_session)
+        event.listen(engine, "connect", mark_fresh)
+        event.listen(engine, "checkout", ping_on_checkout)
         # A COPY still running in a thread (bulk.copy_rows_behind) ends before anything else.
         event.listen(engine, "before_cursor_execute", finish_copy_first)
         event.listen(engine, "before_cursor_execute", run_deferred_setting)

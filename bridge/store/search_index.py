@@ -100,7 +100,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 from itertools import chain, product
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from bridge.models import Paper
 from bridge.query.exact import EXACT_MARK, is_exact
@@ -119,6 +119,7 @@ from bridge.query.parser import (
     Term,
     Upvotes,
 )
+from bridge.store.liveness import SEARCH_SESSION, SEARCH_SETTING_NAMES
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -169,8 +170,16 @@ SEQ_BUCKET = 4096
 # The window's spans of buckets, newest first, as (first, last) buckets below the newest; the
 # rest of the store is the last span.
 SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31))
-# A window's title tests go through the GIN index when its rows lie in fewer buckets than this.
+# A window's title tests go through the GIN index when its rows lie in fewer buckets than this
+# (without statistics; with them, ``SearchIndex._flag_buckets``), and never over more than
+# MAX_FLAG_BUCKETS.
 FLAG_BUCKETS = 32
+MAX_FLAG_BUCKETS = 256
+# What reading one candidate row of a GIN lookup costs, as a share of testing one doc (a fetch
+# from TOAST and a decompression): 1.7 against 13.5 µs at 200,000 papers on a loaded machine.
+GIN_ROW_COST = 0.125
+# Where ``window`` puts a span's seq range in an upvote condition (``_select``).
+VOTES_SPAN = "/*votes span*/"
 FTS_TABLE = "paper_fts"
 PG_TABLE = "paper_search"
 PG_INDEX = f"ix_{PG_TABLE}_doc"
@@ -1353,7 +1362,7 @@ class SearchIndex:
         announced_only: bool,
         below: int | None,
         seqs: SeqRange | None = None,
-        votes_apart: bool = False,
+        votes_apart: bool | Literal["spans"] = False,
     ) -> tuple[str, str, list[Any], bool]:
         """FROM ... WHERE ... for papers meeting ``expr``: (sql, key column, params, joined).
         ``seqs``: the seqs outside it need not be looked at (``seq_range``). ``votes_apart``
@@ -1393,10 +1402,19 @@ class SearchIndex:
             node = cond.node
             assert isinstance(node, Upvotes)
             # search_votes holds the papers with upvotes (IS NOT NULL), as _condition_sql asks.
-            test = (
-                f"EXISTS (SELECT 1 FROM search_votes sv WHERE sv.seq = {key}"
-                f" AND sv.upvotes {node.op} {m})"
-            )
+            if votes_apart == "spans" and not cond.negated:
+                # ``window`` puts each span's seq range at the marker: the span's papers with
+                # those upvotes, hashed (see there). On ``seq + 0``: never a walk of the
+                # primary key from each voted paper, testing its doc.
+                test = (
+                    f"{key} + 0 IN (SELECT sv.seq FROM search_votes sv"
+                    f" WHERE sv.upvotes {node.op} {m}{VOTES_SPAN})"
+                )
+            else:
+                test = (
+                    f"EXISTS (SELECT 1 FROM search_votes sv WHERE sv.seq = {key}"
+                    f" AND sv.upvotes {node.op} {m})"
+                )
             where.append(f"NOT {test}" if cond.negated else test)
             params.append(node.value)
         if announced_only:
@@ -1509,7 +1527,10 @@ class SearchIndex:
         """
         if expr in (TRUE, FALSE) or limit <= 0:
             raise ValueError("window() is for an index expression and a positive limit")
-        sql, key, params, _ = self._select(expr, conditions, announced_only, None, votes_apart=True)
+        rare = self._rare(conn, expr)
+        sql, key, params, _ = self._select(
+            expr, conditions, announced_only, None, votes_apart=True if rare else "spans"
+        )
         match, _param = self._match(expr, "f")
         if sql.count(match) != 1:
             raise AssertionError("the match condition is expected once in the window's SQL")
@@ -1518,16 +1539,28 @@ class SearchIndex:
         spans = []
         # A query the statistics call rare (``_rare``) has few matches in the whole store:
         # one lookup of them all is cheaper than a probe a span (a word in no paper: one).
-        for first, last in () if self._rare(conn, expr) else SEQ_SPANS:
+        # Its upvote conditions are probed match by match (few matches).
+        #
+        # Upvote conditions on span reads: the span's papers with those upvotes, from an
+        # index range of ``search_votes`` (a few bytes a row, read in order), hashed and
+        # probed by each match. Probing ``search_votes`` once per match instead cost about
+        # 1.5 µs a match: ``upvotes>=5 word`` must read some 20 matches of the word for each
+        # one with the votes (at 200,000 papers, 14,000 buffers and 22 ms for 201 matches).
+        for first, last in () if rare else SEQ_SPANS:
             buckets = (
                 f"(SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || (t.b - k) || '''', ' | ')"
                 f" FROM top t, generate_series({first}, {last}) AS k)"
             )
             in_span = f"f.doc @@ (CAST({self._mark} AS tsquery) && CAST({buckets} AS tsquery))"
-            spans.append(sql.replace(match, in_span, 1))
+            votes = (
+                f" AND sv.seq >= (SELECT (t.b - {last}) * {SEQ_BUCKET} FROM top t)"
+                f" AND sv.seq < (SELECT (t.b - {first} + 1) * {SEQ_BUCKET} FROM top t)"
+            )
+            spans.append(sql.replace(match, in_span, 1).replace(VOTES_SPAN, votes))
         if spans:
             below = f"(SELECT (t.b - {SEQ_SPANS[-1][1]}) * {SEQ_BUCKET} FROM top t)"
-            spans.append(sql.replace(match, f"{match} AND {key} < {below}", 1))
+            rest = sql.replace(match, f"{match} AND {key} < {below}", 1)
+            spans.append(rest.replace(VOTES_SPAN, f" AND sv.seq < {below}"))
         else:
             spans.append(sql)
         # Each span sorted, and read in turn (an Append runs its parts in order; searches run
@@ -1540,17 +1573,25 @@ class SearchIndex:
         )
         cap = max(int(count_cap), 0)
         wanted = int(offset) + int(limit)
-        # The flags are tested on the window's rows only. When those lie in a few buckets (a
-        # common word's window), by a GIN lookup of ``flag & (their buckets)``, hashed; else
-        # (a rare word's window, spread over the store) on each row's doc, fetched from TOAST,
-        # unless the test itself is rare in the store (``_rare``).
+        # The flags are tested on the window's rows only, each the cheaper of two ways
+        # (``_flag_buckets``): a GIN lookup of ``flag & (the window's buckets)``, hashed, whose
+        # cost is the flag's candidates in those buckets; or a test of each window row's doc,
+        # fetched from TOAST (``limit`` docs). Which is cheaper depends on how many buckets the
+        # window's rows span, known only when the statement runs: a CASE on it.
+        # A row's doc is read in a subquery, only by the rows that test it (a join would probe
+        # the primary key for every row of the window, tested or not).
         m = self._mark
         flag_columns = ""
-        flag_values: list[str] = []
-        docs_read = False
+        flag_values: list[Any] = []
         for flag, (test, param) in zip(flags, tests, strict=True):
             if not param:
                 flag_columns += f", {test}"
+                continue
+            test = f"(SELECT {test} FROM {PG_TABLE} d WHERE d.seq = h.seq)"
+            most = self._flag_buckets(conn, flag, param, int(limit))
+            if most <= 0:
+                flag_columns += f", {test}"
+                flag_values.append(param)
                 continue
             in_buckets = (
                 f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ (CAST({m} AS tsquery)"
@@ -1558,21 +1599,12 @@ class SearchIndex:
                 " FROM hit_buckets, generate_series(hit_buckets.low, hit_buckets.high) AS k)"
                 " AS tsquery)))"
             )
-            if self._rare(conn, flag):
-                # Few papers in the whole store meet it (a title word, mostly): one lookup of
-                # them all, hashed, for a window spread over the store.
-                wide = (
-                    f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ CAST({m} AS tsquery))"
-                )
-            else:
-                wide = test
-                docs_read = True
+            # The bound a parameter: one prepared statement serves every word.
             flag_columns += (
-                f", CASE WHEN (SELECT high - low FROM hit_buckets) < {FLAG_BUCKETS}"
-                f" THEN {in_buckets} ELSE {wide} END"
+                f", CASE WHEN (SELECT high - low FROM hit_buckets) < CAST({m} AS integer)"
+                f" THEN {in_buckets} ELSE {test} END"
             )
-            flag_values += [param, param]
-        docs = f" JOIN {PG_TABLE} d ON d.seq = h.seq" if docs_read else ""
+            flag_values += [most, param, param]
         statement = (
             f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
             f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
@@ -1581,24 +1613,22 @@ class SearchIndex:
             f" hit_buckets AS MATERIALIZED (SELECT min(seq) / {SEQ_BUCKET} AS low,"
             f" max(seq) / {SEQ_BUCKET} AS high FROM hits) "
             f"SELECT h.seq, v.upvotes, CASE WHEN (SELECT count(*) FROM hits) = {int(limit)}"
-            f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h{docs}"
+            f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h"
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
         values = params * len(spans) + flag_values
-        rows = _query(conn, statement, values)
+        rows = _query(conn, statement, values, prepare=True)
         return Window(
             rows=[(int(row[0]), row[1]) for row in rows],
             flags={int(row[0]): tuple(bool(x) for x in row[3:]) for row in rows},
             following=None if not rows or rows[0][2] is None else int(rows[0][2]),
         )
 
-    def _rare(self, conn: Connection, expr: Expr) -> bool:
-        """Whether ``expr``'s matches are estimated below ``RARE_SHARE`` of the papers, from the
-        doc column's most common lexemes and their frequencies (PostgreSQL's statistics,
-        ``ANALYZE``; 10,000 lexemes, ``_keep_docs_apart``; read again every ``COMMON_TTL``
-        seconds): such a query is read in one lookup. A lexeme outside the list is taken as
-        common as its least common element (at 100,000 papers 0.25%). Without statistics
-        that reach below ``RARE_SHARE``, nothing is rare."""
+    def _statistics(self, conn: Connection) -> tuple[dict[str, float], float] | None:
+        """The doc column's most common lexemes and their shares of the papers, and the least
+        of those shares (PostgreSQL's statistics, ``ANALYZE``; 10,000 lexemes,
+        ``_keep_docs_apart``; read again every ``COMMON_TTL`` seconds). None without
+        statistics that reach below ``RARE_SHARE``."""
         now = time.monotonic()
         if self._common is None or now - self._common[0] > COMMON_TTL:
             rows = _query(
@@ -1618,9 +1648,43 @@ class SearchIndex:
                     least = min(shares)  # once here: 10,000 shares, 50 µs a search otherwise
             self._common = (now, freqs, least)
         _, freqs, least = self._common
-        if not freqs:
-            return False
-        return _share(expr, freqs, least) < RARE_SHARE
+        return (freqs, least) if freqs else None
+
+    def _estimate(self, conn: Connection, expr: Expr) -> float | None:
+        """The estimated share of papers meeting ``expr`` (``_share``: erring high), or None
+        without statistics. A lexeme outside the most common ones is taken as common as the
+        least common of them (at 100,000 papers 0.25%)."""
+        known = self._statistics(conn)
+        return None if known is None else _share(expr, *known)
+
+    def _rare(self, conn: Connection, expr: Expr) -> bool:
+        """Whether ``expr``'s matches are estimated below ``RARE_SHARE`` of the papers
+        (``_estimate``): such a query is read in one lookup. Without statistics, nothing is
+        rare."""
+        share = self._estimate(conn, expr)
+        return share is not None and share < RARE_SHARE
+
+    def _flag_buckets(self, conn: Connection, flag: Expr, tsquery: str, rows: int) -> int:
+        """Up to how many buckets a window's rows may span for ``flag`` to be looked up in GIN
+        over those buckets rather than tested on each row's doc (``window``); 0: always on
+        the docs.
+
+        A doc test costs a fetch from TOAST and a decompression per row (``rows`` of them).
+        The GIN lookup costs the flag's candidates in the buckets: about ``GIN_ROW_COST`` of
+        a doc test each (a narrow row read and hashed), or a whole doc test each when GIN
+        cannot answer alone (a phrase, a weight: each candidate's doc is tested, and its
+        candidates are every row with all its words). At 200,000 papers a coverage test of a
+        word in 16% of the papers over a window of six buckets read 3,869 rows (6 ms), of
+        the phrase "data set" 1,420 docs (31 ms), where the window's 100 docs cost about
+        1.5 ms. Without statistics: ``FLAG_BUCKETS``, whatever the flag."""
+        share = self._estimate(conn, flag)
+        if share is None:
+            return FLAG_BUCKETS
+        per_row = 1.0 if _rechecked(tsquery) else GIN_ROW_COST
+        cost_per_bucket = share * SEQ_BUCKET * per_row
+        if cost_per_bucket * MAX_FLAG_BUCKETS <= rows:
+            return MAX_FLAG_BUCKETS
+        return int(rows / cost_per_bucket)
 
     def _flag_test(self, flag: Expr) -> tuple[str, str]:
         """SQL testing the doc ``d`` for ``flag`` and its parameter ("" for a constant)."""
@@ -1800,10 +1864,18 @@ class SearchIndex:
         return out
 
 
-def search_settings(milliseconds: int) -> str:
-    """The settings of a search's transaction on PostgreSQL, as one statement (it goes in one
+def search_settings(milliseconds: int, session: bool = True) -> str:
+    """The settings a search runs under on PostgreSQL, as one statement (it goes in one
     pipeline with the search's first statement, ``defer_setting``): the budget as
-    ``statement_timeout``, and no sequential scans.
+    ``statement_timeout``, no sequential scans, no parallel workers, and generic plans for
+    prepared statements (``window``'s).
+
+    ``session``: for the connection's session, not only the transaction. A search runs its
+    statements in autocommit mode (``bridge.search``): no BEGIN, and no ROLLBACK round trip
+    when the connection returns to the pool, and psycopg keeps the statements it prepared
+    (a ROLLBACK makes it drop them all). The settings stay on the pooled connection: the next
+    search on it sends none when they are the same, and the next checkout that is not a
+    search resets them with its ping (``bridge.store.liveness``, ``SEARCH_SESSION``).
 
     Sequential scans are off because the planner cannot see what they cost here: the docs
     live in the TOAST table (``_keep_docs_apart``), so to the planner a scan of every row
@@ -1814,11 +1886,19 @@ def search_settings(milliseconds: int) -> str:
     exactly) are left to choose between GIN and a walk of the primary key. No parallel
     workers: a search is a few milliseconds of work (starting workers costs more on a shared
     machine), and ``window`` reads its spans in order.
+
+    Generic plans: planning ``window``'s statement (spans, flags, upvotes: a dozen
+    subqueries) cost 0.5 to 1 ms of server CPU, more than executing it for a word in few
+    papers (0.05 ms). Its plan is fixed by its shape, not by the words asked (GIN lookups
+    of each span and flag, sorted; the planner's estimate of a tsquery's matches moves no
+    choice in it), so it is planned once per connection and shape. Only ``window`` prepares
+    its statement; the others (``_query``'s ``prepare``) are planned for their values.
     """
-    return (
-        f"SELECT set_config('statement_timeout', '{int(milliseconds)}', true),"
-        " set_config('enable_seqscan', 'off', true),"
-        " set_config('max_parallel_workers_per_gather', '0', true)"
+    local = "false" if session else "true"
+    values = (str(int(milliseconds)), "off", "0", "force_generic_plan")
+    return "SELECT " + ", ".join(
+        f"set_config('{name}', '{value}', {local})"
+        for name, value in zip(SEARCH_SETTING_NAMES, values, strict=True)
     )
 
 
@@ -1829,6 +1909,16 @@ RARE_SHARE = 0.005
 # How much more often two words of a query meet than if they were independent (``_share``).
 AND_CORRELATION = 10.0
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
+
+
+# A tsquery literal GIN cannot answer alone: a phrase (positions) or a weight (``'w':B``);
+# the rows it returns are tested again on their docs.
+_RECHECKED = re.compile(r"<(?:-|\d+)>|':\*?[A-D]")
+
+
+def _rechecked(tsquery: str) -> bool:
+    """Whether GIN's candidates for this tsquery literal are each tested on their doc."""
+    return _RECHECKED.search(tsquery) is not None
 
 
 def _pg_array(text: str) -> list[str]:
@@ -1863,12 +1953,15 @@ def _share(expr: Expr, freqs: dict[str, float], unlisted: float) -> float:
     return 1.0  # a prefix, or anything else: read span by span
 
 
-# conn.info key: a SET LOCAL to run before the connection's next statement (``defer_setting``).
+# conn.info key: a setting to run before the connection's next statement (``defer_setting``).
 _DEFERRED = "paperbridge.deferred_setting"
+# In a statement of session settings (``search_settings``): once it is sent, ``_query``
+# notes the settings in conn.info (``SEARCH_SESSION``).
+_SESSION_SETTING = "', false)"
 
 
 def defer_setting(conn: Connection, sql: str) -> None:
-    """Run ``sql`` (a ``SET LOCAL``) on PostgreSQL just before the connection's next statement,
+    """Run ``sql`` (``search_settings``) on PostgreSQL just before the connection's next statement,
     sent with it: psycopg's pipeline mode sends BEGIN, the SET and the statement together and
     waits once, where each alone is a round trip. On a busy machine a round trip is mostly
     the wait for the server process to be scheduled (1.5 ms at load 18 on 2 cores), so a
@@ -1890,25 +1983,40 @@ def run_deferred_setting(
     setting = conn.info.pop(_DEFERRED, None)
     if setting is not None:
         cursor.execute(setting)
+        if _SESSION_SETTING in setting:
+            conn.info[SEARCH_SESSION] = setting
 
 
-def _query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+def _query(
+    conn: Connection, sql: str, params: Sequence[Any] = (), prepare: bool = False
+) -> list[Any]:
     """A read on the connection's own DBAPI cursor.
 
     Search runs a handful of small queries per request, and SQLAlchemy's execution and result
     machinery costs several times what SQLite spends answering them. DBAPI errors are turned
-    into StoreError by the caller (``bridge.search``).
+    into StoreError by the caller (``bridge.search``). ``prepare`` (PostgreSQL): as a prepared
+    statement, planned once (``search_settings``); otherwise never prepared, so planned for
+    its values each time.
     """
     setting = conn.info.pop(_DEFERRED, None)
     cursor = conn.connection.cursor()
     try:
         if setting is None:
-            cursor.execute(sql, tuple(params))
+            if prepare:
+                cursor.execute(sql, tuple(params), prepare=True)  # type: ignore[call-arg]
+            elif conn.dialect.name == "postgresql":
+                cursor.execute(sql, tuple(params), prepare=False)  # type: ignore[call-arg]
+            else:
+                cursor.execute(sql, tuple(params))
             return list(cursor.fetchall())
+        # Fetched once the pipeline is done: fetching inside it costs a round trip of its own
+        # before the one that ends it.
         with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
             cursor.execute(setting)
-            cursor.execute(sql, tuple(params))
-            return list(cursor.fetchall())
+            cursor.execute(sql, tuple(params), prepare=prepare)  # type: ignore[call-arg]
+        if _SESSION_SETTING in setting:
+            conn.info[SEARCH_SESSION] = setting
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
