@@ -420,6 +420,7 @@ ID_PIECES = st.sampled_from(
 @example("https://arxiv.org/abs/2606.13677v2\n")
 @example("http://arxiv.org/abs/0704.0001v0")
 @example("http://arxiv.org/abs/0704.0001v")
+@example("http://arxiv.org/abs/٢٦٠٦.١٣٦٧٧")  # Arabic-Indic digits
 def test_fast_id_split_is_split_arxiv_id(text):
     assert arxiv_parse._split_id(text) == ids.split_arxiv_id(text)
 

@@ -65,7 +65,13 @@ def test_2_to_the_31_is_refused_and_one_below_is_kept() -> None:
 
 
 def test_broken_ids_cost_the_record() -> None:
-    for arxiv_id in ("a" * 60 + "/1234567", "2606.00467v2", "not an id", ""):
+    # Arabic-Indic digits and a Kelvin sign look like an id to a Unicode regex; arXiv has none.
+    unicode_lookalikes = (
+        "\u0662\u0666\u0660\u0666.\u0660\u0660\u0664\u0666\u0667",
+        "hep-th/990100\u0661",
+        "\u212aep-th/9901001",
+    )
+    for arxiv_id in ("a" * 60 + "/1234567", "2606.00467v2", "not an id", "", *unicode_lookalikes):
         parsed = within_limits(ParseResult([good_paper(arxiv_id=arxiv_id)]), URL)
         assert parsed.papers == [], arxiv_id
         assert "is not a bare arXiv id" in parsed.problems[0].problem

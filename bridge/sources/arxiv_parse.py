@@ -69,7 +69,10 @@ _ATOM_NAME = f"{{{_ATOM_NS}}}name"
 
 # The ids arXiv writes: the API's abs URL and the listing's OAI guid. ids.split_arxiv_id
 # reads these exactly as this does, only several times more slowly.
-_USUAL_ID = re.compile(r"(?:https?://arxiv\.org/abs/|oai:arXiv\.org:)(\d{4}\.\d{4,5})(?:v(\d+))?")
+# ASCII digits only, as ``ids.split_arxiv_id``: \d would also take Arabic-Indic digits.
+_USUAL_ID = re.compile(
+    r"(?:https?://arxiv\.org/abs/|oai:arXiv\.org:)([0-9]{4}\.[0-9]{4,5})(?:v([0-9]+))?"
+)
 
 
 def _tag_names(read: Collection[str], skipped: Collection[str]) -> dict[str, str]:

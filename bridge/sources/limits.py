@@ -71,7 +71,10 @@ _MOST_KEYWORDS, _KEYWORD_CHARACTERS = LIST_MAX["ai_keywords"]
 SOURCES: tuple[str, ...] = get_args(SourceName)
 ANNOUNCE_TYPES: tuple[str, ...] = get_args(AnnounceType)
 # ids.split_arxiv_id's shape without the version: new style and old style.
-_BARE_ID = re.compile(r"\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[a-z]{2})?/\d{7}", re.IGNORECASE)
+# ASCII only: \d takes Arabic-Indic digits, and [a-z] ignoring case takes the Kelvin sign.
+_BARE_ID = re.compile(
+    r"[0-9]{4}\.[0-9]{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[a-z]{2})?/[0-9]{7}", re.IGNORECASE | re.ASCII
+)
 _REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 _WEB = ("https://", "http://")
 _QUOTE = 80
