@@ -58,6 +58,7 @@ from bridge.query.abbreviations import (
     closed_word_set,
     compound_words,
     definitions,
+    joinable_pairs,
     long_key,
     short_key,
 )
@@ -445,8 +446,7 @@ def _mine(texts: Callable[[], Iterable[tuple[str, str]]]) -> _Rows:
         joinable.update(word + "s" for word in closed)
         joinable.update(word[:-1] for word in closed if word.endswith("s"))
         for title, abstract in texts():
-            found = compound_words(f"{title}\n{abstract}")[0]
-            pairs.update(pair for pair in found if pair[0] + pair[1] in joinable)
+            pairs.update(joinable_pairs(f"{title}\n{abstract}", joinable))
         del joinable
     # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
     closed_by_key: dict[str, list[str]] = {}
