@@ -16,6 +16,7 @@ import bridge.importer as importer
 from bridge import import_pieces
 from bridge.import_pieces import detect_and_parse
 from bridge.importer import import_paths
+from bridge.models import Paper
 from bridge.store import Store, open_store, schema
 from bridge.store import expansions as expansions_module
 from bridge.store.expansions import DeferredMining, Miner, archive_rows
@@ -204,3 +205,34 @@ def test_a_transaction_rolled_back_takes_its_batches_out_of_the_deferred_mining(
     assert deferred.whole_archive and deferred.seq_batches() == []
     deferred.rolled_back()  # past the limit once, the whole archive is mined anyway
     assert deferred.whole_archive
+
+
+def test_a_refused_paper_leaves_the_deferred_mining_as_mining_batch_by_batch(
+    store: Store, reference: Store
+) -> None:
+    # The refused paper rolls the writer's transaction back and the batches it held are
+    # stored again; its own batch is stored in halves under savepoints.
+    papers = [
+        Paper(
+            arxiv_id=f"2609.{30000 + n:05d}",
+            title=f"Paper {n}",
+            abstract=(
+                "Out-of-distribution (OOD) inputs." if n % 2 else "Large language models (LLMs)."
+            )
+            + f" Number {n}.",
+            source="hf",
+        )
+        for n in range(15)
+    ]
+    bad = papers[7].with_changes(arxiv_id="2609.39999", version=2**64)
+    calls = [papers[:5], [*papers[5:8], bad, *papers[8:10]], papers[10:]]
+    for target, defer in ((store, True), (reference, False)):
+        with target.bulk_writer(commit_every=10_000, defer_mining=defer) as writer:
+            for call in calls:
+                writer.add_papers(call, announce=False)
+        if defer:
+            assert writer.deferred is not None
+            target.mine_deferred(writer.deferred)
+        assert target.count_papers() == 15
+    assert table(store) == table(reference)
+    assert {(row[1], row[5]) for row in table(store)} == {("ood", 7), ("llm", 8)}
