@@ -22,6 +22,7 @@ from bridge.models import AddResult, Paper
 from bridge.processes import end_with_parent, starting_helpers
 from bridge.sources.base import log_problems, refusals
 from bridge.store import BulkWriter, Store, sqlite_file
+from bridge.store.expansions import DeferredMining
 from bridge.store.search_index import IndexDoc
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,8 @@ def _import(
         else ((piece.path, piece.last, parse(piece)) for piece in pieces)
     )
     batches = _joined(parsed_pieces)
-    with store.bulk_writer(commit_every=TRANSACTION) as bulk:
+    # Mined at the end, not batch by batch (see _mine_at_the_end).
+    with store.bulk_writer(commit_every=TRANSACTION, defer_mining=True) as bulk:
         writer = _StoppableWriter(bulk, stop)
         try:
             for path, last, parsed in batches:
@@ -260,14 +262,39 @@ def _import(
         finally:
             if isinstance(parsed_pieces, Generator):
                 parsed_pieces.close()  # the pool shuts down before the last commit
-    if counts.new >= OPTIMIZE_AFTER and counts.files == len(paths):
+    whole = counts.files == len(paths)
+    if counts.new >= OPTIMIZE_AFTER and whole:
         # Batches leave the search index in many segments; one merge makes searches faster.
         # Not after a stop: that should end the import soon, and the run completing it merges.
         store.optimize_search_index()
-        # Papers are mined for acronyms as they are stored, but an open compound whose two
-        # forms came in different batches is only found by mining the whole archive.
-        store.mine_expansions()
+    assert bulk.deferred is not None
+    _mine_at_the_end(store, bulk.deferred, counts, whole)
     return counts
+
+
+def _mine_at_the_end(
+    store: Store, deferred: DeferredMining, counts: ImportCounts, whole: bool
+) -> None:
+    """Mine the papers the import stored for acronyms and compounds, once, at its end.
+
+    After 10,000 new papers the whole archive: an open compound whose two forms came in
+    different batches is only found so, and it rewrites the table (mining the batches too,
+    as they were stored, was work thrown away). After fewer, the batches as they were
+    stored, which gives the table mining them then would have given. An import stopped
+    half-way mines its batches too (a second or so), unless they were more than it could
+    note (``expansions.HOLD``): the ``progress`` row ``expansions.PENDING`` then says papers
+    are unmined, and the import run again to continue mines the whole archive at its end.
+    """
+    if counts.new >= OPTIMIZE_AFTER and whole:
+        store.mine_expansions()
+    elif whole or not deferred.whole_archive:
+        store.mine_deferred(deferred)
+    else:
+        log.info(
+            "import: %d papers stored without being mined for acronyms; the import run"
+            " again to continue mines them",
+            deferred.papers,
+        )
 
 
 class _Stopped(Exception):

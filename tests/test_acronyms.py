@@ -26,6 +26,7 @@ from bridge.query.abbreviations import (
     compound_pairs,
     compound_words,
     definitions,
+    joinable_pairs,
     long_key,
     short_key,
 )
@@ -130,6 +131,26 @@ def test_definitions_never_fail_and_keep_the_rules(text: str) -> None:
 def test_closed_word_set_is_compound_words_closed_part(tokens: list[str]) -> None:
     text = " ".join(tokens)
     assert closed_word_set(text) == compound_words(text)[1]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                ["data", "set", "sets,", "(data", "Data.", "in", "put", "the", "dataset", "naïve"]
+            ),
+            st.text(alphabet="adestXYZé'().,;:-1 \n\u201c\u00a0\x1c", max_size=8),
+        ),
+        max_size=40,
+    ),
+    st.sets(st.sampled_from(["dataset", "datasets", "input", "setdata", "sets", "dataa"])),
+)
+def test_joinable_pairs_are_compound_words_pairs_that_join(
+    tokens: list[str], joinable: set[str]
+) -> None:
+    text = " ".join(tokens)
+    expected = {pair for pair in compound_words(text)[0] if pair[0] + pair[1] in joinable}
+    assert joinable_pairs(text, joinable) == expected
 
 
 def test_compound_pairs_skip_function_words_and_punctuation() -> None:

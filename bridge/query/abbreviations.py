@@ -43,7 +43,9 @@ Keys
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from itertools import compress, count, islice, repeat
+from operator import add
 
 from bridge.query.normalize import normalize_word
 
@@ -52,6 +54,7 @@ __all__ = [
     "compound_pairs",
     "compound_words",
     "definitions",
+    "joinable_pairs",
     "long_key",
     "short_key",
 ]
@@ -190,6 +193,37 @@ def compound_words(text: str) -> tuple[set[tuple[str, str]], set[str]]:
             pairs.add((previous, word))
         previous = "" if after else word
     return pairs, closed
+
+
+def joinable_pairs(text: str, joinable: Collection[str]) -> set[tuple[str, str]]:
+    """The pairs of ``compound_words(text)[0]`` that join into a word of ``joinable`` (the
+    whole-archive mining's second pass): each adjacent pair of tokens is joined and looked
+    up by ``map`` in C, and only the few found are held to ``compound_words``' rules.
+
+    A pair (a, b) is two adjacent tokens written ``[punctuation]a`` and ``b[punctuation]``:
+    their concatenation stripped of punctuation is ``ab``. Any other two tokens give
+    something with a character inside that is not a letter, which no word of ``joinable``
+    (alphabetic words) is; ``tests/test_acronyms.py`` compares the two ways."""
+    words = text.lower().split()
+    if len(words) < 2:
+        return set()
+    joined = map(str.strip, map(add, words, islice(words, 1, None)), repeat(_PUNCTUATION))
+    found: set[tuple[str, str]] = set()
+    for i in compress(count(), map(joinable.__contains__, joined)):
+        a = words[i].lstrip(_PUNCTUATION)
+        b = words[i + 1].rstrip(_PUNCTUATION)
+        if (
+            len(a) >= 3
+            and len(b) >= 3
+            and a.isalpha()
+            and a.isascii()
+            and b.isalpha()
+            and b.isascii()
+            and a not in _FUNCTION_WORDS
+            and b not in _FUNCTION_WORDS
+        ):
+            found.add((a, b))
+    return found
 
 
 def closed_word_set(text: str) -> set[str]:

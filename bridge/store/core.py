@@ -44,7 +44,18 @@ from bridge.store.bulk import (
     finish_copy_behind,
     finish_copy_first,
 )
-from bridge.store.expansions import TABLE_TTL, Miner, archive_rows, load_table, replace_rows
+from bridge.store.expansions import (
+    TABLE_TTL,
+    DeferredMining,
+    Miner,
+    archive_rows,
+    clear_pending,
+    load_table,
+    mark_pending,
+    mine_deferred,
+    mining_pending,
+    replace_rows,
+)
 from bridge.store.listing import Listings
 from bridge.store.liveness import mark_fresh, ping_on_checkout
 from bridge.store.locking import Turns, lock_papers, lock_schema
@@ -301,10 +312,15 @@ class Store:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
+        defer_mining: bool = False,
     ) -> Iterator[BulkWriter]:
         """A writer for a bulk import: one connection, one transaction per ``commit_every``
         papers or so. Closing the writer commits what is left; an error rolls back what was
         not committed yet.
+
+        ``defer_mining``: the new papers are not mined for acronyms and compounds as they
+        are stored; ``writer.deferred`` notes them, and the caller mines them when it is done
+        (``mine_deferred``; see ``bridge.store.expansions``).
 
         On SQLite the connection gets a larger page cache and checkpoints the WAL less often
         (see ``_BULK_PRAGMAS``); both are put back when the writer closes. There the writer
@@ -322,8 +338,16 @@ class Store:
                 turns = Turns(clock, sleep) if self.engine.dialect.name == "sqlite" else None
                 long_list = _may_write_long_pending_list(self.search_index, conn)
                 writer = BulkWriter(self, conn, commit_every, turns, long_pending_list=long_list)
-                yield writer
-                writer.commit()
+                if not defer_mining:
+                    yield writer
+                    writer.commit()
+                    return
+                stale = mining_pending(conn)
+                conn.commit()
+                writer.deferred = DeferredMining(stale)
+                with self.expansion_miner.deferring(conn, writer.deferred):
+                    yield writer
+                    writer.commit()
             finally:
                 _end_bulk(conn, saved)
 
@@ -507,7 +531,11 @@ class Store:
                     conn,
                     [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
                 )
-                self.expansion_miner.record(conn, [batch[v["arxiv_id"]] for v in inserts])
+                self.expansion_miner.record(
+                    conn,
+                    [batch[v["arxiv_id"]] for v in inserts],
+                    [seqs[v["arxiv_id"]] for v in inserts],
+                )
                 self.search_index.set_votes(
                     conn, [(seqs[v["arxiv_id"]], v["upvotes"]) for v in inserts], new=True
                 )
@@ -586,6 +614,30 @@ class Store:
         self.expansion_miner.forget()
         self._expansions = None
         return rows
+
+    def mine_deferred(self, deferred: DeferredMining) -> int:
+        """Mine what a bulk writer with ``defer_mining`` stored: its batches as they would
+        have been mined as they were stored, or the whole archive (``mine_expansions``) when
+        it held too many or an earlier import left papers unmined. Returns the papers mined
+        batch by batch (0 for the whole archive)."""
+        if deferred.whole_archive:
+            self.mine_expansions()
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                lock_papers(conn)
+                mined = mine_deferred(conn, self.expansion_miner, deferred.seq_batches())
+                clear_pending(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot mine acronyms: {exc.__class__.__name__}: {exc}") from exc
+        self._expansions = None
+        return mined
+
+    def mining_pending(self) -> bool:
+        """Whether papers were stored without being mined (an import stopped or killed
+        before its end): the next import mines the whole archive."""
+        with self.engine.connect() as conn:
+            return mining_pending(conn)
 
     def get_paper(self, arxiv_id: str) -> StoredPaper | None:
         with self.engine.connect() as conn:
@@ -794,6 +846,8 @@ class BulkWriter:
         self._held: list[
             tuple[list[Paper], bool | Callable[[Paper], bool], Sequence[IndexDoc] | None, bool]
         ] = []
+        # With ``defer_mining``: the papers stored and not mined (``Store.bulk_writer``).
+        self.deferred: DeferredMining | None = None
 
     def add_papers(
         self,
@@ -821,6 +875,8 @@ class BulkWriter:
                 else:
                     self._turns.take(self._conn)
                 self._begin_bulk()
+                if self.deferred is not None:
+                    mark_pending(self._conn)  # with the papers it stores unmined
             try:
                 result, compounds = self._store._add_batch(
                     self._conn, papers, announce, None, index_docs, announce_known=announce_known
@@ -833,6 +889,8 @@ class BulkWriter:
                 )
         except SQLAlchemyError as exc:
             self._conn.rollback()
+            if self.deferred is not None:
+                self.deferred.rolled_back()
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self._held.append((papers, announce, index_docs, announce_known))
         self._compounds += compounds
@@ -856,6 +914,9 @@ class BulkWriter:
         # anew, so nobody else stores papers in between.
         lock_papers(self._conn)
         self._begin_bulk()
+        if self.deferred is not None:
+            self.deferred.rolled_back()
+            mark_pending(self._conn)
         self._compounds = []
         for held_papers, held_announce, held_docs, held_known in self._held:
             _result, compounds = self._store._add_batch(
@@ -885,6 +946,8 @@ class BulkWriter:
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         if self._turns is not None:
             self._turns.released()
+        if self.deferred is not None:
+            self.deferred.committed()
         self._store.search_index.remember(self._compounds)
         self._store._expansions = None
         self._compounds = []

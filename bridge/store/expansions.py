@@ -12,6 +12,21 @@ When mining runs
     * Over the whole archive: ``mine_archive`` when migration 9 creates the table, and after
       an import of 10,000 papers or more (``bridge.importer``), rewriting the table.
 
+An import defers its mining to its end (``Store.bulk_writer(defer_mining=True)``)
+    An import of 10,000 papers or more ends by mining the whole archive, which rewrites the
+    table: mining its batches as they were stored as well was work thrown away (about a
+    third of the storing process's CPU). So the bulk writer only notes, per batch, the
+    sequence numbers ``record`` would have mined (``DeferredMining``), up to ``HOLD`` papers.
+    A smaller import then mines them at its end, batch by batch as they were stored (the
+    same calls, in the same order: the same table); a bigger one mines the whole archive.
+    Durably, every transaction of such a writer also writes the row ``PENDING`` in the
+    ``progress`` table, and the whole-archive mining deletes it in its transaction: an import
+    stopped half-way (Ctrl-C) or killed leaves it, so its papers are not lost to mining. The
+    next import sees it when it starts and ends by mining the whole archive (the archive's
+    own counts, whatever was mined before). Another import's papers stored while a
+    whole-archive mining reads (PostgreSQL, two imports at once) may count twice or not at
+    all until the next mining, as for papers stored then by any writer.
+
 Compounds as papers arrive
     A pair "a b" is worth counting only if the archive also writes "ab"; counting every
     adjacent pair of every paper would be most of the table for nothing. As papers arrive,
@@ -32,6 +47,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, select
@@ -41,6 +58,7 @@ from bridge.query.abbreviations import (
     closed_word_set,
     compound_words,
     definitions,
+    joinable_pairs,
     long_key,
     short_key,
 )
@@ -48,8 +66,14 @@ from bridge.query.expansions import MIN_DEFINITIONS, ExpansionTable
 from bridge.store import schema
 
 __all__ = [
+    "HOLD",
+    "PENDING",
     "TABLE_TTL",
+    "DeferredMining",
     "Miner",
+    "clear_pending",
+    "mark_pending",
+    "mining_pending",
     "archive_rows",
     "load_table",
     "mine_archive",
@@ -67,6 +91,12 @@ COMPOUND = "compound"
 _MAX_SHORT_KEY = 200
 _MAX_LONG_KEY = 400
 _WRITE_CHUNK = 500
+# Papers whose mining an import holds back, by their sequence numbers (a few hundred KiB at
+# most); past it the import mines the whole archive at its end. An import of 10,000 new
+# papers does that anyway (``bridge.importer.OPTIMIZE_AFTER``).
+HOLD = 10_000
+# The ``progress`` row saying papers were stored without being mined (see the docstring).
+PENDING = "mine-expansions"
 
 Key = tuple[str, str, str]  # kind, short_key, long_key
 
@@ -86,10 +116,6 @@ def _definitions_of(*texts: str | None) -> dict[tuple[str, str], tuple[str, str]
                 if key[0] and key[1] and key not in found:
                     found[key] = (short, long)
     return found
-
-
-def _paper_text(paper: Paper) -> str:
-    return f"{paper.title or ''}\n{paper.abstract or ''}"
 
 
 class _Rows:
@@ -126,6 +152,78 @@ class _Rows:
         ]
 
 
+class DeferredMining:
+    """The batches a bulk import stored without mining them: for each ``Miner.record`` call
+    it made, the sequence numbers of the papers, in the call's order (see the module
+    docstring). Kept in step with the writer's transaction: what a rollback takes back is
+    dropped (``committed``, ``rolled_back``)."""
+
+    def __init__(self, stale: bool, hold: int | None = None) -> None:
+        # Papers were left unmined before this import began (the ``PENDING`` row was there).
+        self.stale = stale
+        self.hold = HOLD if hold is None else hold
+        self.batches: list[list[int]] = []
+        self.papers = 0
+        # More than ``hold`` papers: their numbers were let go; mine the whole archive.
+        self.too_many = False
+        self._kept = (0, 0)
+
+    @property
+    def whole_archive(self) -> bool:
+        """Whether only mining the whole archive mines everything left unmined."""
+        return self.stale or self.too_many
+
+    def add(self, seqs: list[int]) -> None:
+        self.papers += len(seqs)
+        if self.too_many:
+            return
+        if self.papers > self.hold:
+            self.too_many = True  # stays so: mining the whole archive is right in any case
+            self.batches = []
+            return
+        self.batches.append(seqs)
+
+    def committed(self) -> None:
+        self._kept = (len(self.batches), self.papers)
+
+    def rolled_back(self) -> None:
+        kept, self.papers = self._kept
+        del self.batches[kept:]
+
+    def seq_batches(self) -> list[list[int]]:
+        """The batches to mine. A savepoint rolled back inside a transaction (a paper the
+        database refused) leaves its numbers here, and SQLite gives them again to the papers
+        stored next: each number is mined with the last batch that stored it; numbers no
+        paper holds are passed over when the papers are read."""
+        seen: set[int] = set()
+        out: list[list[int]] = []
+        for batch in reversed(self.batches):
+            out.append([seq for seq in batch if seq not in seen])
+            seen.update(batch)
+        out.reverse()
+        return out
+
+
+def mark_pending(conn: Connection) -> None:
+    """Write the ``PENDING`` row, in the caller's transaction, unless it is there."""
+    table = schema.progress
+    if conn.execute(select(table.c.job).where(table.c.job == PENDING)).first() is None:
+        now = datetime.now(UTC)
+        conn.execute(
+            table.insert().values(job=PENDING, cursor=f"since {now.isoformat()}", updated_at=now)
+        )
+
+
+def mining_pending(conn: Connection) -> bool:
+    """Whether some import stored papers it did not mine (see the module docstring)."""
+    table = schema.progress
+    return conn.execute(select(table.c.job).where(table.c.job == PENDING)).first() is not None
+
+
+def clear_pending(conn: Connection) -> None:
+    conn.execute(delete(schema.progress).where(schema.progress.c.job == PENDING))
+
+
 class Miner:
     """Mines papers as they are stored; one per ``Store``."""
 
@@ -134,21 +232,43 @@ class Miner:
         self._compounds: dict[str, set[str]] | None = None
         # Spellings of those closed forms met so far ("dataset", "datasets").
         self._spellings: set[str] = set()
+        # A bulk writer's connection whose batches are noted, not mined (``deferring``).
+        self._deferring: tuple[Connection, DeferredMining] | None = None
 
-    def record(self, conn: Connection, papers: Iterable[Paper]) -> None:
+    @contextmanager
+    def deferring(self, conn: Connection, deferred: DeferredMining) -> Iterator[None]:
+        """While this lasts, ``record`` on ``conn`` notes its papers in ``deferred``."""
+        self._deferring = (conn, deferred)
+        try:
+            yield
+        finally:
+            self._deferring = None
+
+    def record(
+        self, conn: Connection, papers: Iterable[Paper], seqs: Sequence[int] | None = None
+    ) -> None:
         """Add ``papers``' definitions and compounds to the table, in the caller's
-        transaction (see the module docstring for what compounds are counted)."""
-        papers = list(papers)
-        if not papers:
+        transaction (see the module docstring for what compounds are counted). ``seqs``: the
+        papers' sequence numbers, noted instead while the connection's mining is deferred."""
+        deferring = self._deferring
+        if deferring is not None and seqs is not None and deferring[0] is conn:
+            if seqs:
+                deferring[1].add(list(seqs))
+            return
+        self.record_texts(conn, [(paper.title, paper.abstract) for paper in papers])
+
+    def record_texts(self, conn: Connection, texts: Sequence[tuple[str, str | None]]) -> None:
+        """``record`` for papers given by their title and abstract."""
+        if not texts:
             return
         known = self._known(conn)
         rows = _Rows()
         pairs: Counter[tuple[str, str]] = Counter()
         closed: Counter[str] = Counter()
-        for paper in papers:
-            for (short, long), (short_text, long_text) in paper_definitions(paper).items():
+        for title, abstract in texts:
+            for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
                 rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
-            paper_pairs, paper_closed = compound_words(_paper_text(paper))
+            paper_pairs, paper_closed = compound_words(f"{title or ''}\n{abstract or ''}")
             pairs.update(paper_pairs)
             closed.update(paper_closed)
         # Set look-ups on the words as written rule out nearly every pair and word before
@@ -256,11 +376,33 @@ def archive_rows(conn: Connection) -> list[dict[str, Any]]:
 
 
 def replace_rows(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Rewrite the table with ``rows`` (from ``archive_rows``), in the caller's transaction."""
+    """Rewrite the table with ``rows`` (from ``archive_rows``), in the caller's transaction;
+    no paper is left unmined then (``PENDING``)."""
     conn.execute(delete(schema.term_expansions))
     _upsert(conn, rows)
+    clear_pending(conn)
     log.info("mined the archive: %d acronym and compound rows", len(rows))
     return len(rows)
+
+
+def mine_deferred(conn: Connection, miner: Miner, batches: Sequence[Sequence[int]]) -> int:
+    """Mine the papers of ``batches`` (from ``DeferredMining.seq_batches``) as ``record``
+    would have as they were stored, batch after batch, in the caller's transaction; returns
+    the papers mined."""
+    table = schema.papers
+    mined = 0
+    for batch in batches:
+        texts: dict[int, tuple[str, str | None]] = {}
+        for start in range(0, len(batch), _WRITE_CHUNK):
+            chunk = batch[start : start + _WRITE_CHUNK]
+            query = select(table.c.seq, table.c.title, table.c.abstract).where(
+                table.c.seq.in_(chunk)
+            )
+            texts.update((seq, (title, abstract)) for seq, title, abstract in conn.execute(query))
+        found = [texts[seq] for seq in batch if seq in texts]
+        miner.record_texts(conn, found)
+        mined += len(found)
+    return mined
 
 
 def table_of(papers: Sequence[Paper]) -> ExpansionTable:
@@ -304,8 +446,7 @@ def _mine(texts: Callable[[], Iterable[tuple[str, str]]]) -> _Rows:
         joinable.update(word + "s" for word in closed)
         joinable.update(word[:-1] for word in closed if word.endswith("s"))
         for title, abstract in texts():
-            found = compound_words(f"{title}\n{abstract}")[0]
-            pairs.update(pair for pair in found if pair[0] + pair[1] in joinable)
+            pairs.update(joinable_pairs(f"{title}\n{abstract}", joinable))
         del joinable
     # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
     closed_by_key: dict[str, list[str]] = {}

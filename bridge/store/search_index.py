@@ -355,17 +355,21 @@ def _stream_reference(
     return main, joined
 
 
-def _exact_tokens(main: list[str], joined: list[str], exact: list[str]) -> set[str]:
+def _exact_tokens(text: str, joined: list[str], exact: list[str]) -> set[str]:
     """A column's exact tokens and variant markers, once each, plus ``_3d_t`` for a term ``t``
     written both as itself and otherwise (see "Exact words"): ``t`` occurs more often among
-    the column's terms than it has variant markers."""
+    the column's terms (``text``, its tokens space-separated, and ``joined``) than it has
+    variant markers."""
     extra = set(exact)
-    markers = Counter(t for t in exact if t.startswith(VARIANT_PREFIX))
+    # ``exact`` holds a pair per word, its exact token then its variant marker
+    # (``_stream_reference``): the markers are every second entry, sliced in C.
+    markers = Counter(exact[1::2])
     if markers:
-        # ``_stream`` lists a chunk's tokens as one string: count tokens, not entries.
-        counts = Counter(" ".join(main).split())
-        counts.update(joined)
         width = len(VARIANT_PREFIX)
+        terms = {marker[width:] for marker in markers}
+        # Only the marked terms are counted: the few among the column's ~100 tokens.
+        counts = Counter(filter(terms.__contains__, text.split()))
+        counts.update(filter(terms.__contains__, joined))
         for marker, variants in markers.items():
             term = marker[width:]
             if counts[term] > variants:
@@ -374,16 +378,20 @@ def _exact_tokens(main: list[str], joined: list[str], exact: list[str]) -> set[s
 
 
 def _column(main: list[str], joined: list[str], exact: list[str] | None = None) -> str:
-    extra = _exact_tokens(main, joined, exact) if exact else ()
-    if joined:
-        for whole in joined:
-            main.append(SEPARATOR)
-            main.append(whole)
+    head = " ".join(main)
+    tail: list[str] = []
+    for whole in joined:
+        tail.append(SEPARATOR)
+        tail.append(whole)
+    extra = _exact_tokens(head, joined, exact) if exact else ()
     if extra:
         # Once each, in a fixed order (a contentless FTS5 row is deleted by repeating its text).
-        main.append(SEPARATOR)
-        main += sorted(extra)
-    return " ".join(main)
+        tail.append(SEPARATOR)
+        tail += sorted(extra)
+    if not tail:
+        return head
+    # " ".join(main + tail), without joining ``main`` twice.
+    return f"{head} {' '.join(tail)}" if main else " ".join(tail)
 
 
 def meta_keys(paper: Paper) -> list[str]:
