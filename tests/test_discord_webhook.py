@@ -49,7 +49,9 @@ def discord_api() -> Iterator[FakeDiscord]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=0.3) as opened:
+    # Long enough for the fake to answer on a loaded machine (0.3 s was not, and a healthy post
+    # came back as "retry"); the silences the tests inject last longer still.
+    async with httpx.AsyncClient(timeout=1.5) as opened:
         yield opened
 
 
@@ -165,7 +167,7 @@ async def test_a_timeout_may_have_posted(
 ) -> None:
     env = {"LAB_HOOK": discord_api.webhook_url("123456789012345678", TOKEN)}
     pub = publisher(discord_api, client, env, Sleeps())
-    discord_api.fail("/webhooks/", hang=2.0)
+    discord_api.fail("/webhooks/", hang=4.0)
     outcome = await pub.send_digest(DEST, [item(1)], subscription=SUB)
     assert outcome.status == "retry" and outcome.maybe_sent
 
