@@ -1,10 +1,8 @@
-"""PostgreSQL's write path for bulk imports: the search index's GIN pending list, and its
-COPY running behind while the storing process mines the papers.
+"""PostgreSQL's write path for bulk imports: the search index's GIN pending list.
 
 Writers keep the pending list short (every search reads it whole); a bulk import writes each
 transaction with a long one and empties it before committing (bridge/store/search_index.py,
-``pending_list_setting``); the index rows' COPY goes on in a thread until the connection's
-next statement (bridge/store/bulk.py, ``copy_rows_behind``). bench/RESULTS.md has the figures.
+``pending_list_setting``). bench/RESULTS.md has the figures.
 """
 
 from __future__ import annotations
@@ -14,14 +12,11 @@ from dataclasses import replace
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from bridge.models import Paper
 from bridge.search import search_store
 from bridge.store import open_store
-from bridge.store.bulk import copy_rows_behind
 from bridge.store.migrations import MIGRATIONS
-from bridge.store.refusal import refused_value
 from bridge.store.search_index import (
     BULK_PENDING_LIST_KB,
     PENDING_LIST_KB,
@@ -142,47 +137,12 @@ def test_a_store_that_kept_the_limit_on_its_index_loses_it_when_migrated(
     assert index_options(postgres_url) is None  # opening it migrated it
 
 
-# --- the search index's COPY runs behind: bulk.copy_rows_behind -----------------------------
-
-
-def test_a_copy_behind_ends_before_the_next_statement_and_the_commit(postgres_url: str) -> None:
-    store = open_store(postgres_url)
-    try:
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE numbers (n INTEGER NOT NULL)")
-        with store.engine.connect() as conn:
-            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(n,) for n in range(20_000)])
-            assert conn.exec_driver_sql("SELECT count(*) FROM numbers").scalar() == 20_000
-            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(n,) for n in range(5)])
-            conn.commit()  # waits for the COPY: what it wrote is committed with the rest
-        with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM numbers").scalar() == 20_005
-    finally:
-        store.close()
-
-
-def test_a_copy_behind_raises_its_error_at_the_next_statement(postgres_url: str) -> None:
-    store = open_store(postgres_url)
-    try:
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE numbers (n INTEGER NOT NULL)")
-        with store.engine.connect() as conn:
-            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(1,), (None,)])
-            with pytest.raises(DBAPIError) as caught:
-                conn.exec_driver_sql("SELECT 1")
-            assert refused_value(caught.value)  # as the COPY itself would have raised it
-            conn.rollback()
-            conn.exec_driver_sql("INSERT INTO numbers (n) VALUES (3)")
-            copy_rows_behind(conn, "COPY numbers (n) FROM STDIN", [(2,), (None,)])
-            conn.rollback()  # ends the COPY first, and its error with the transaction
-            assert conn.exec_driver_sql("SELECT count(*) FROM numbers").scalar() == 0
-    finally:
-        store.close()
+# --- a refused index row, in a bulk transaction ----------------------------------------
 
 
 def test_a_bulk_batch_whose_index_row_is_refused_stores_the_rest(postgres_url: str) -> None:
-    """The refused value surfaces in the batch that wrote it, while the COPY ran behind: the
-    batch is stored again without that paper, and the transaction's earlier batches stay."""
+    """The refused value surfaces in the batch that wrote it: the batch is stored again
+    without that paper, and the transaction's earlier batches stay."""
     store = open_store(postgres_url)
     first, second = papers("6", 4), papers("7", 4)
     docs = [replace(index_doc(paper), tsvector=to_tsvector(index_doc(paper))) for paper in second]

@@ -8,13 +8,11 @@ hands the driver plain tuples or dicts.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Table, insert
+from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.exc import DBAPIError
 
 
@@ -67,21 +65,16 @@ class BulkInsert:
 
 
 def copy_rows(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    """``COPY … FROM STDIN`` on a PostgreSQL connection, in its transaction (after the COPY
-    still running behind, if any: ``copy_rows_behind``).
+    """``COPY … FROM STDIN`` on a PostgreSQL connection, in its transaction.
 
     psycopg's own errors are raised as SQLAlchemy's, as a statement would raise them, so the
     store tells a refused value from a failing database the same way (``refused_value``).
     """
-    finish_copy_behind(conn)
-    _copy(conn.connection.dbapi_connection, conn.dialect, sql, rows)
-
-
-def _copy(raw: Any, dialect: Dialect, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    dbapi = dialect.dbapi
+    raw = conn.connection.dbapi_connection
+    dbapi = conn.dialect.dbapi
     assert raw is not None and dbapi is not None
     try:
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[attr-defined]
             for row in rows:
                 copy.write_row(row)
     except dbapi.Error as exc:
@@ -90,73 +83,5 @@ def _copy(raw: Any, dialect: Dialect, sql: str, rows: Iterable[Sequence[Any]]) -
             None,
             exc,
             dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(exc, raw, None),
+            connection_invalidated=conn.dialect.is_disconnect(exc, raw, None),
         ) from exc
-
-
-# conn.info key: a COPY running in a thread (``copy_rows_behind``), and what it raised.
-_BEHIND = "paperbridge_copy_behind"
-
-
-def copy_rows_behind(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    """``copy_rows`` in a thread: this one goes on (with Python work that needs no database)
-    while PostgreSQL reads the rows.
-
-    An import's storing process waits on the server for most of the search index's COPY (the
-    server parses each tsvector and lists it in the GIN index) and then mines the same papers
-    for acronyms in Python, the server idle: the two now overlap, on separate cores. The
-    connection's next statement, commit or rollback waits for the COPY first and raises what
-    it raised (``finish_copy_behind``, run by engine events), so statements keep their order
-    and an error is raised by the next statement of the same batch, as if the COPY had just
-    ended; psycopg also holds the connection's lock for the whole COPY.
-    """
-    finish_copy_behind(conn)
-    raw, dialect = conn.connection.dbapi_connection, conn.dialect
-    outcome: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            _copy(raw, dialect, sql, rows)
-        except BaseException as exc:  # raised in the caller's thread by finish_copy_behind
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name="paperbridge-copy", daemon=True)
-    conn.info[_BEHIND] = (thread, outcome)
-    thread.start()
-
-
-def finish_copy_behind(conn: Connection) -> None:
-    """Wait for the connection's COPY in flight, if any, and raise its error."""
-    behind = conn.info.pop(_BEHIND, None)
-    if behind is None:
-        return
-    thread, outcome = behind
-    thread.join()
-    if outcome:
-        raise outcome[0]
-
-
-def finish_copy_first(conn: Connection, *_event_args: Any) -> None:
-    """SQLAlchemy's before_cursor_execute and commit events: the COPY in flight ends first,
-    and its error stops the statement or the commit."""
-    finish_copy_behind(conn)
-
-
-def drop_copy_first(conn: Connection) -> None:
-    """SQLAlchemy's rollback event: the COPY in flight ends first; its error is dropped, as
-    the transaction it failed ends anyway."""
-    try:
-        finish_copy_behind(conn)
-    except Exception:  # noqa: S110 (the rollback that follows is the answer to it)
-        pass
-
-
-@contextmanager
-def copy_dropped_on_error(conn: Connection) -> Iterator[None]:
-    """Storing a batch failed: its COPY in flight ends before the error goes on (to a
-    rollback, which must not run beside it), and the COPY's own error is dropped."""
-    try:
-        yield
-    except BaseException:
-        drop_copy_first(conn)
-        raise

@@ -37,13 +37,7 @@ from bridge.models import AddResult, Paper, StoredPaper
 from bridge.query.expansions import EMPTY as EMPTY_EXPANSIONS
 from bridge.query.expansions import ExpansionTable
 from bridge.store import schema
-from bridge.store.bulk import (
-    BulkInsert,
-    copy_dropped_on_error,
-    drop_copy_first,
-    finish_copy_behind,
-    finish_copy_first,
-)
+from bridge.store.bulk import BulkInsert
 from bridge.store.expansions import (
     TABLE_TTL,
     DeferredMining,
@@ -387,8 +381,7 @@ class Store:
 
         if separately:
             return self._add_accepted(conn, batch, decide, now, doc_of, announce_known)
-        with copy_dropped_on_error(conn):
-            return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
+        return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
 
     def _add_accepted(
         self,
@@ -407,7 +400,7 @@ class Store:
         the batch's work.
         """
         try:
-            with savepoint(conn), copy_dropped_on_error(conn):
+            with savepoint(conn):
                 return self._add_folded(conn, batch, decide, now, doc_of, announce_known)
         except Exception as exc:
             if not refused_value(exc):
@@ -525,8 +518,6 @@ class Store:
                         new.append(stored_paper)
                     if values["announced"]:
                         announced.append(seqs[arxiv_id])
-                # On PostgreSQL the index's COPY goes on while the papers are mined (in Python
-                # first; the miner's statements wait for the COPY: ``copy_rows_behind``).
                 stored_compounds += self.search_index.insert(
                     conn,
                     [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
@@ -542,8 +533,6 @@ class Store:
             stored_compounds += self.search_index.replace(conn, reindex)
             self.search_index.set_votes(conn, revote)
         self._log_announcements(conn, announced, now, announced_known)
-        # The batch's last COPY ends here, and raises here what it raised, not later.
-        finish_copy_behind(conn)
         new.sort(key=lambda p: p.seq)
         result = AddResult(
             new=new, revised=revised, merged=merged, skipped=skipped, announced=announced_known
@@ -1104,11 +1093,7 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
         event.listen(engine, "connect", _postgres_session)
         event.listen(engine, "connect", mark_fresh)
         event.listen(engine, "checkout", ping_on_checkout)
-        # A COPY still running in a thread (bulk.copy_rows_behind) ends before anything else.
-        event.listen(engine, "before_cursor_execute", finish_copy_first)
         event.listen(engine, "before_cursor_execute", run_deferred_setting)
-        event.listen(engine, "commit", finish_copy_first)
-        event.listen(engine, "rollback", drop_copy_first)
         logging.getLogger("psycopg").addFilter(_PIPELINE_ECHO)
     store = Store(engine)
     try:

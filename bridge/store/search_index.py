@@ -1242,15 +1242,13 @@ class SearchIndex:
         if self.postgres:
             compounds = self._add_compounds(conn, docs)
             # COPY: PostgreSQL reads the rows as one stream, several times faster than a
-            # statement per row, even pipelined (bench/import_backends.py). It goes on in a
-            # thread while the caller works on (``copy_rows_behind``): the connection's next
-            # statement waits for it.
-            from bridge.store.bulk import copy_rows_behind
+            # statement per row, even pipelined (bench/import_backends.py).
+            from bridge.store.bulk import copy_rows
 
             rows = [
                 (seq, with_seq_bucket(doc.tsvector or to_tsvector(doc), seq)) for seq, doc in docs
             ]
-            copy_rows_behind(conn, f"COPY {PG_TABLE} (seq, doc) FROM STDIN", rows)
+            copy_rows(conn, f"COPY {PG_TABLE} (seq, doc) FROM STDIN", rows)
             return compounds
         else:
             conn.exec_driver_sql(
