@@ -7,8 +7,9 @@ server, each once (reruns reuse them; ``--rebuild`` builds both again), through
 kind — a common term, two terms, a two-word phrase, a word in no paper, a field, a negation,
 an upvote filter, and page 50 of a common term — it runs ``search_store`` (relevance order,
 10 a page, as the web page and chat ask) over ``--queries`` queries on both backends,
-alternating, and prints p50 and p99 of each query's first run and of a repeat, and
-PostgreSQL's p50 as a multiple of SQLite's.
+alternating, and prints p50 and p99 of each query's first run and of a repeat,
+PostgreSQL's p50 as a multiple of SQLite's, and how many searches each backend answered
+"too broad" (their budget ran out: the person asking got no papers).
 
     .venv/bin/python bench/search_backends.py [--papers 100000] [--queries 50]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--rebuild]
@@ -256,12 +257,14 @@ def kinds(count: int, papers: int) -> dict[str, list[tuple[str, int]]]:
     }
 
 
-def run(store: Store, query: str, page: int) -> float:
+def run(store: Store, query: str, page: int, too_broad: list[str]) -> float:
+    """Seconds one search took; a "too broad" answer (its budget ran out) is noted in
+    ``too_broad`` and timed like any answer."""
     start = time.perf_counter()
     try:
         search_store(store, query, limit=10, offset=(page - 1) * 10)
     except SearchTooBroad:
-        pass  # answered: "too broad" is an answer, and its cost counts
+        too_broad.append(query)
     return time.perf_counter() - start
 
 
@@ -301,23 +304,28 @@ def main() -> None:
     header = f"{'query kind':<14} {'run':<6}" + "".join(
         f" {name + ' p50':>15} {name + ' p99':>15}" for name in stores
     )
-    print(header + "   PG/SQLite p50")
+    print(header + "   PG/SQLite p50   too broad (SQLite, PG)")
     for kind, queries in kinds(args.queries, args.papers).items():
         first: dict[str, list[float]] = {name: [] for name in stores}
         again: dict[str, list[float]] = {name: [] for name in stores}
+        # Searches answered "too broad": no answer for the person asking, however fast.
+        broad: dict[tuple[str, str], list[str]] = {
+            (label, name): [] for label in ("first", "again") for name in stores
+        }
         for query, page in queries:
             for name, store in stores.items():  # alternating: both see the same load
-                first[name].append(run(store, query, page))
+                first[name].append(run(store, query, page, broad["first", name]))
         for query, page in queries:
             for name, store in stores.items():
-                again[name].append(run(store, query, page))
+                again[name].append(run(store, query, page, broad["again", name]))
         for label, times in (("first", first), ("again", again)):
             cells = {name: p50_p99(values) for name, values in times.items()}
             row = f"{kind:<14} {label:<6}" + "".join(
                 f" {p50:>15.2f} {p99:>15.2f}" for p50, p99 in cells.values()
             )
             ratio = cells["PostgreSQL"][0] / max(cells["SQLite"][0], 1e-6)
-            print(f"{row}   {ratio:.1f}x")
+            counts = ", ".join(str(len(broad[label, name])) for name in stores)
+            print(f"{row}   {ratio:.1f}x   {counts:>14}")
         sys.stdout.flush()
     for store in stores.values():
         store.close()
