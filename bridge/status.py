@@ -173,6 +173,14 @@ def status_report(store: Store, settings: Settings, now: datetime | None = None)
                 f"destination {dest.label}: {dest.consecutive_failures} failed sends in a row"
                 f" ({dest.last_error}){retry or ''}"
             )
+    if store.mining_pending():
+        # Not a failure, but searches do not widen these papers' acronyms and compounds yet,
+        # and only an import acts on it (bridge/store/expansions.py, ``PENDING``).
+        problems.append(
+            "papers stored by an import that is still running, or was stopped or killed before"
+            " its end, are not yet mined for acronyms and compounds; the import's end mines"
+            " them, or any `paperbridge import` run again"
+        )
     uncertain = sum(c.get("uncertain", 0) for c in counts.values())
     if uncertain:
         problems.append(

@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 import bridge.importer as importer
 from bridge import import_pieces
+from bridge.config import Settings
 from bridge.import_pieces import detect_and_parse
 from bridge.importer import import_paths
 from bridge.models import Paper
+from bridge.status import status_report
 from bridge.store import Store, open_store, schema
 from bridge.store import expansions as expansions_module
 from bridge.store.expansions import DeferredMining, Miner, archive_rows
@@ -159,9 +161,11 @@ def test_an_import_stopped_with_too_many_papers_to_note_leaves_them_for_the_next
     after = StopAfter(40)
     counts = import_paths(store, files, parallel=False, progress=after.progress, stop=after.stop)
     assert counts.files == 2 and counts.new == 40
-    # Stored, not mined, and the store says so.
+    # Stored, not mined, and the store says so, as does `paperbridge status`.
     assert store.mining_pending()
     assert table(store) == []
+    said = status_report(store, Settings())["problems"]
+    assert [p for p in said if "not yet mined for acronyms" in p]
     # Importing again to continue mines the whole archive, the papers stored before too.
     mined = counting_batch_mining(monkeypatch)
     again = import_paths(store, files, parallel=False)
@@ -169,6 +173,8 @@ def test_an_import_stopped_with_too_many_papers_to_note_leaves_them_for_the_next
     assert again.new == 20
     assert mined == [] and not store.mining_pending()
     assert table(store) == whole_archive_table(store) != []
+    said = status_report(store, Settings())["problems"]
+    assert not [p for p in said if "not yet mined" in p]
 
 
 def test_papers_a_killed_import_committed_are_mined_by_the_next_import(
