@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,19 @@ def signal_state() -> tuple[set[int], bool]:
     )
 
 
+@pytest.fixture
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C as a terminal's Python has it. A shell starting the tests in the background
+    (``nohup … &``) hands them SIGINT ignored, which Python then leaves so, and spawned
+    helpers inherit."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("ctrl_c_interrupts")
 def test_helpers_start_with_ctrl_c_held_back_until_they_ignore_it() -> None:
     spawn = multiprocessing.get_context("spawn")
     with starting_helpers():
@@ -262,6 +275,7 @@ def test_a_stop_while_waiting_for_parsing_processes_ends_the_import(
         store.close()
 
 
+@pytest.mark.usefixtures("ctrl_c_interrupts")
 def test_the_first_signal_asks_and_the_second_ends_as_before() -> None:
     before = signal.getsignal(signal.SIGINT)
     with StopSignals() as stop:
