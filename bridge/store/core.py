@@ -863,9 +863,7 @@ class BulkWriter:
                     lock_papers(self._conn)
                 else:
                     self._turns.take(self._conn)
-                self._begin_bulk()
-                if self.deferred is not None:
-                    mark_pending(self._conn)  # with the papers it stores unmined
+                self._begin_transaction()
             try:
                 result, compounds = self._store._add_batch(
                     self._conn, papers, announce, None, index_docs, announce_known=announce_known
@@ -877,9 +875,7 @@ class BulkWriter:
                     papers, announce, index_docs, announce_known
                 )
         except SQLAlchemyError as exc:
-            self._conn.rollback()
-            if self.deferred is not None:
-                self.deferred.rolled_back()
+            self._rollback()
             raise StoreError(f"cannot store papers: {exc.__class__.__name__}: {exc}") from exc
         self._held.append((papers, announce, index_docs, announce_known))
         self._compounds += compounds
@@ -898,14 +894,11 @@ class BulkWriter:
         """A batch with a value the database refused, which ended the transaction: roll it
         back, store the batches it held again (the database took them), then this one
         without the papers the database refuses. Rare: the parsers' limits come first."""
-        self._conn.rollback()
+        self._rollback()
         # The rollback let go of the write lock; the transaction that stores again takes it
         # anew, so nobody else stores papers in between.
         lock_papers(self._conn)
-        self._begin_bulk()
-        if self.deferred is not None:
-            self.deferred.rolled_back()
-            mark_pending(self._conn)
+        self._begin_transaction()
         self._compounds = []
         for held_papers, held_announce, held_docs, held_known in self._held:
             _result, compounds = self._store._add_batch(
@@ -922,9 +915,18 @@ class BulkWriter:
             announce_known=announce_known,
         )
 
-    def _begin_bulk(self) -> None:
+    def _begin_transaction(self) -> None:
+        """What each of the writer's transactions does first, once it holds the write lock."""
         if self._long_pending_list:
             self._store.search_index.bulk_transaction(self._conn)
+        if self.deferred is not None:
+            mark_pending(self._conn)  # with the papers it stores unmined
+
+    def _rollback(self) -> None:
+        """Roll the transaction back, and with it what the deferred mining noted in it."""
+        self._conn.rollback()
+        if self.deferred is not None:
+            self.deferred.rolled_back()
 
     def commit(self) -> None:
         try:
