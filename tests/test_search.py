@@ -58,6 +58,18 @@ def expected(store: Store, query: str, *, announced_only: bool = False) -> list[
     ]
 
 
+def found_as_expected(store: Store, query: str, limit: int) -> tuple[list[str], SearchResults]:
+    """``expected(store, query)``, asserting search finds exactly those papers, newest first
+    (with their total) and in relevance order; returns them and the relevance-ordered page."""
+    want = expected(store, query)
+    recent = search_store(store, query, limit=limit, order="recent")
+    assert ids(recent) == want, query
+    assert (recent.total, recent.total_capped) == (len(want), False), query
+    ranked = search_store(store, query, limit=limit)
+    assert sorted(ids(ranked)) == sorted(want), query
+    return want, ranked
+
+
 def meaning(store: Store, query: str) -> Query:
     """The query as search means it: widened with the store's acronyms and compounds."""
     return expand(parse_query(query), store.expansion_table()).query
@@ -90,12 +102,7 @@ def test_search_equals_brute_force_on_generated_queries(
         except QueryError:
             continue
         checked += 1
-        want = expected(fixture_store, query)
-        recent = search_store(fixture_store, query, limit=200, order="recent")
-        assert ids(recent) == want, query
-        assert (recent.total, recent.total_capped) == (len(want), False), query
-        ranked = search_store(fixture_store, query, limit=200)
-        assert sorted(ids(ranked)) == sorted(want), query
+        _want, ranked = found_as_expected(fixture_store, query, limit=200)
         parsed = meaning(fixture_store, query)
         for item in ranked.items:  # hits exactly as match_paper gives them
             assert item.hits == match_paper(parsed, item.stored.paper), query
@@ -380,12 +387,7 @@ def test_upvote_conditions_find_what_match_paper_finds(store: Store) -> None:
 
     def check() -> None:
         for query in UPVOTE_QUERIES:
-            want = expected(store, query)
-            recent = search_store(store, query, limit=100, order="recent")
-            assert ids(recent) == want, query
-            assert (recent.total, recent.total_capped) == (len(want), False), query
-            ranked = search_store(store, query, limit=100)
-            assert sorted(ids(ranked)) == sorted(want), query
+            want, ranked = found_as_expected(store, query, limit=100)
             pages = [
                 ids(search_store(store, query, limit=4, offset=start, order=order))
                 for order in ("recent", "upvotes", "relevance")
