@@ -1240,16 +1240,18 @@ class SearchIndex:
             return []
         m = self._mark
         if self.postgres:
-            compounds = self._add_compounds(conn, docs)
             # COPY: PostgreSQL reads the rows as one stream, several times faster than a
             # statement per row, even pipelined (bench/import_backends.py).
             from bridge.store.bulk import copy_rows
 
-            rows = [
-                (seq, with_seq_bucket(doc.tsvector or to_tsvector(doc), seq)) for seq, doc in docs
-            ]
-            copy_rows(conn, f"COPY {PG_TABLE} (seq, doc) FROM STDIN", rows)
-            return compounds
+            copy_rows(
+                conn,
+                f"COPY {PG_TABLE} (seq, doc) FROM STDIN",
+                (
+                    (seq, with_seq_bucket(doc.tsvector or to_tsvector(doc), seq))
+                    for seq, doc in docs
+                ),
+            )
         else:
             conn.exec_driver_sql(
                 f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(COLUMNS)}) VALUES "
