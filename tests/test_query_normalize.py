@@ -462,6 +462,32 @@ def test_analysis_never_raises_and_offsets_are_inside_the_text(text: str) -> Non
         word_groups(text, stem=stem)
 
 
+# Every ASCII character, weighted towards the ones a run starts, ends or joins at.
+_RUN_TEXT = st.text(
+    st.one_of(
+        st.sampled_from(list("ab Z9_-'.+#\\ ,;()\n\t")),
+        st.characters(max_codepoint=127),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=500)
+@given(_RUN_TEXT)
+def test_ascii_runs_are_those_the_regular_expression_finds(text: str) -> None:
+    # _runs splits ASCII text at its breaks and searches only the pieces that are not plain
+    # words: the same runs, at the same offsets, as searching the whole text.
+    runs = list(normalize._TOKEN_RE.finditer(text))
+    assert normalize._runs(text) == ([m.group() for m in runs], [m.span() for m in runs])
+
+
+def test_ascii_runs_on_the_shapes_words_come_in() -> None:
+    text = "C++ and C# (F#), GPT-4o's cs.LG: \\alpha-div 3.5 end. a.b x_y -- 'q' ++ #"
+    runs = list(normalize._TOKEN_RE.finditer(text))
+    assert normalize._runs(text) == ([m.group() for m in runs], [m.span() for m in runs])
+    assert normalize._runs(text)[0][:3] == ["C++", "and", "C#"]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(min_size=1, max_size=30))
 def test_normalize_word_never_raises(word: str) -> None:

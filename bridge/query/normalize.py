@@ -173,6 +173,12 @@ _TOKEN_RE = re.compile(
 )
 _GROUP: Callable[[re.Match[str]], str] = re.Match.group
 _SPAN: Callable[[re.Match[str]], tuple[int, int]] = re.Match.span
+# In ASCII text a run holds only letters, digits and _-'.+#\ (the marks and other dashes are
+# not ASCII): every other character ends one. ``_runs`` turns those into spaces, which keeps
+# every offset, and splits there.
+_ASCII_BREAKS = str.maketrans(
+    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c in "_-'.+#\\")}
+)
 _SEGMENT_SPLIT = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _PIECE_RE = re.compile(r"[^-\u2010\u2011_]+")
 
@@ -737,6 +743,42 @@ def _split_run(
     return position
 
 
+def _runs(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Every run ``_TOKEN_RE`` finds in ``text``, and its (start, end): the words to look up.
+
+    For ASCII text (nearly every paper) without the regular expression for most words: one
+    regular-expression match costs what some twenty Python steps do, and most runs are a word
+    between spaces or punctuation. The text's breaks (``_ASCII_BREAKS``) become spaces, and each
+    piece between spaces that is letters and digits alone, maybe with a full stop after it, is
+    a run; the other pieces (hyphens, apostrophes, dots inside, C++, LaTeX) are searched in
+    place, as ``_TOKEN_RE`` would meet them: a run never holds a break, and its look-ahead
+    reads a break just as it reads the end of the piece.
+    """
+    if not text.isascii():
+        runs = list(_TOKEN_RE.finditer(text))
+        return list(map(_GROUP, runs)), list(map(_SPAN, runs))
+    raws: list[str] = []
+    spans: list[tuple[int, int]] = []
+    add_raw = raws.append
+    add_span = spans.append
+    start = 0
+    for piece in text.translate(_ASCII_BREAKS).split(" "):
+        end = start + len(piece)
+        if piece.isalnum():
+            add_raw(piece)
+            add_span((start, end))
+        elif piece:
+            if piece[-1] == "." and piece[:-1].isalnum():  # a word ending a sentence
+                add_raw(piece[:-1])
+                add_span((start, end - 1))
+            else:
+                for m in _TOKEN_RE.finditer(text, start, end):
+                    add_raw(m.group())
+                    add_span(m.span())
+        start = end + 1  # past the space
+    return raws, spans
+
+
 def scan(text: str, stem: bool = True) -> list[tuple[str, int, int, int, int]]:
     """(term, position, start, end, span) for every token; the hot path behind ``analyze``.
 
@@ -746,19 +788,16 @@ def scan(text: str, stem: bool = True) -> list[tuple[str, int, int, int, int]]:
     append = out.append
     get = _entries[stem].get
     position = 0
-    for m in _TOKEN_RE.finditer(text):
-        raw = m.group()
+    for raw, (start, end) in zip(*_runs(text), strict=True):
         entry = get(raw)
         if entry is None:
             entry = _entry(raw, stem)
         if isinstance(entry, str):
             if entry:
-                start, end = m.span()
                 append((entry, position, start, end, 1))
                 position += 1
         else:
             width, tokens = entry
-            start = m.start()
             for term, relative, low, high, span in tokens:
                 append((term, position + relative, start + low, start + high, span))
             position += width
@@ -782,17 +821,15 @@ def postings_of(
     add_word = ([] if words is None else words).append
     add_compound = ([] if compounds is None else compounds).append
     position = 0
-    # The runs, their words and the words' cached entries are listed by map, in C: cheaper
-    # than calling group, get and span on each match in the loop (about 10% of it).
-    runs = list(_TOKEN_RE.finditer(text))
-    raws = list(map(_GROUP, runs))
+    # The words' cached entries are listed by map, in C: cheaper than a get in the loop.
+    raws, spans = _runs(text)
     cached = list(map(_entries[stem].get, raws))
     entries: list[Entry] = (
         [_entry(raw, stem) if e is None else e for raw, e in zip(raws, cached, strict=True)]
         if None in cached  # words not seen before
         else cached  # type: ignore[assignment]
     )
-    for entry, (start, end) in zip(entries, map(_SPAN, runs), strict=True):
+    for entry, (start, end) in zip(entries, spans, strict=True):
         if isinstance(entry, str):
             if entry:
                 found = find(entry)
