@@ -321,9 +321,9 @@ def _collapse_ll(word: str) -> str:
 
 def americanize(word: str) -> str:
     """Rewrite a folded word's British spelling as American (see the module docstring)."""
-    if word.endswith("yses"):
-        return word[:-2] + "is"
-    if word.endswith("theses"):
+    # (a word's last letter first: str.endswith parses its arguments, which costs several
+    # times a comparison, and this runs for every new word)
+    if word[-1:] == "s" and word.endswith(("yses", "theses")):
         return word[:-2] + "is"
     if _SPELLING_HINT.search(word) and _SPELLING_ANY.search(word):
         for pattern, replacement in _SPELLING_TABLE:
@@ -496,8 +496,20 @@ def _is_consonant(word: str, i: int) -> bool:
     return True
 
 
+# Each lowercase letter but y as v (a vowel) or c (a consonant): what _is_consonant says of
+# it wherever it stands. Whether a y is a consonant depends on the letter before it.
+_VOWEL_OR_CONSONANT = str.maketrans(
+    "abcdefghijklmnopqrstuvwxz",
+    "".join("v" if c in _VOWELS else "c" for c in "abcdefghijklmnopqrstuvwxz"),
+)
+
+
 def _measure(stem: str) -> int:
     """Porter's m: the number of vowel-consonant sequences in ``stem``."""
+    if stem.isascii() and stem.isalpha() and stem.islower() and "y" not in stem:
+        # Letters alone, no y: each VC sequence is a "vc" in the word's letters read as v or c
+        # (counted in C, not a call per letter).
+        return stem.translate(_VOWEL_OR_CONSONANT).count("vc")
     m = 0
     previous_vowel = False
     for i in range(len(stem)):
@@ -526,11 +538,13 @@ def _cvc(stem: str) -> bool:
 
 
 def _strip_plural(word: str) -> str:
+    if word[-1:] != "s":
+        return word  # every rule below is for a word ending in s
     if word.endswith("sses"):
         return word[:-2]
     if word.endswith("ies") and len(word) > 3:
         return word[:-3] + "i"
-    if not word.endswith("s") or word.endswith("ss") or word in _S_SINGULAR:
+    if word.endswith("ss") or word in _S_SINGULAR:
         return word
     if word.endswith("us") and word not in _US_PLURALS:
         return word
@@ -544,11 +558,14 @@ def _strip_plural(word: str) -> str:
 
 
 def _strip_verb(word: str) -> str:
-    if word.endswith("eed"):
-        return word[:-1] if _measure(word[:-3]) > 0 else word
-    if word.endswith("ed"):
+    last = word[-1:]  # -eed and -ed end in d, -ing in g: most words end in neither
+    if last == "d":
+        if word.endswith("eed"):
+            return word[:-1] if _measure(word[:-3]) > 0 else word
+        if not word.endswith("ed"):
+            return word
         stem = word[:-2]
-    elif word.endswith("ing"):
+    elif last == "g" and word.endswith("ing"):
         stem = word[:-3]
     else:
         return word
@@ -605,13 +622,14 @@ def family_key(word: str) -> str:
     m = _YZ_FAMILY.fullmatch(word) if "yz" in word else None
     if m:
         return m["stem"] + "yz"
-    m = _YSIS.fullmatch(word) if word.endswith("ysis") else None
+    m = _YSIS.fullmatch(word) if word[-4:] == "ysis" else None
     if m:
         return m["stem"] + "yz"
     word = _strip_verb(_strip_plural(word))
-    if word.endswith("y") and len(word) > 2 and _has_vowel(word[:-1]):
+    last = word[-1:]
+    if last == "y" and len(word) > 2 and _has_vowel(word[:-1]):
         word = word[:-1] + "i"
-    if word.endswith("e") and len(word) > 2:
+    elif last == "e" and len(word) > 2:
         stem = word[:-1]
         m_value = _measure(stem)
         if m_value > 1 or (m_value == 1 and not _cvc(stem)):
