@@ -488,6 +488,34 @@ def test_ascii_runs_on_the_shapes_words_come_in() -> None:
     assert normalize._runs(text)[0][:3] == ["C++", "and", "C#"]
 
 
+@settings(max_examples=500)
+@given(_RUN_TEXT, st.booleans())
+def test_postings_of_ascii_text_are_its_scanned_tokens(text: str, stem: bool) -> None:
+    # postings_of reads ASCII text piece by piece between breaks (a cached entry per piece);
+    # scan reads it run by run: the same tokens at the same positions and offsets.
+    expected: dict[str, list[tuple[int, int, int, int]]] = {}
+    for term, position, start, end, span in scan(text, stem):
+        expected.setdefault(term, []).append((position, start, end, span))
+    words: list[str] = []
+    compounds: list[tuple[str, int, int]] = []
+    assert postings_of(text, stem, words, compounds) == expected
+    tokens = scan(text, stem)
+    assert words == [t[0] for t in tokens if t[4] == 1]
+    assert compounds == [(t[0], t[1], t[4]) for t in tokens if t[4] > 1]
+    normalize.clear_caches()  # and once more from nothing
+    assert postings_of(text, stem) == expected
+
+
+def test_postings_of_a_sentence_with_every_kind_of_piece() -> None:
+    text = "We pre-train GPT-4o's model, in C++ (cs.LG).  It ends here. \\alpha-div 3.5x end."
+    expected: dict[str, list[tuple[int, int, int, int]]] = {}
+    for term, position, start, end, span in scan(text):
+        expected.setdefault(term, []).append((position, start, end, span))
+    assert postings_of(text) == expected
+    # "ends" and the last "end", without its full stop
+    assert [p[1:3] for p in postings_of(text)["end"]] == [(49, 53), (len(text) - 4, len(text) - 1)]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(min_size=1, max_size=30))
 def test_normalize_word_never_raises(word: str) -> None:

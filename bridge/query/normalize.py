@@ -125,9 +125,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from itertools import accumulate, count
+from operator import add, sub
 
 from bridge.query.spelling_data import VARIANTS as _VARIANTS
 
@@ -690,12 +692,14 @@ RelativeToken = tuple[str, int, int, int, int]
 Entry = str | tuple[int, tuple[RelativeToken, ...]]
 _CACHE_LIMIT = 200_000
 _entries: dict[bool, dict[str, Entry]] = {True: {}, False: {}}
+# The same for the pieces of ASCII text between breaks (``_piece_entry``): most are one run.
+_pieces: dict[bool, dict[str, Entry]] = {True: {}, False: {}}
 
 
 def clear_caches() -> None:
     """Forget every word and run worked out so far, as after a start (for benchmarks that
     measure the analyzer as a new process meets it, several times in one process)."""
-    for cache in _entries.values():
+    for cache in (*_entries.values(), *_pieces.values()):
         cache.clear()
     _stem_word.cache_clear()
     _fold_word.cache_clear()
@@ -797,6 +801,76 @@ def _runs(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     return raws, spans
 
 
+def _entries_of(text: str, stem: bool) -> tuple[list[Entry], Iterable[int], Iterable[int]]:
+    """What each run or piece of ``text`` means (its ``Entry``), with its start and end.
+
+    ASCII text is read piece by piece between its breaks, as ``_runs`` splits it, each piece
+    looked up whole (``_piece_entry``): a word with a full stop, a compound or an empty piece
+    is then one lookup too, and the pieces, their offsets and entries are listed by map and
+    accumulate, in C, leaving the caller's loop one step a word.
+    """
+    if not text.isascii():
+        runs = list(_TOKEN_RE.finditer(text))
+        raws = list(map(_GROUP, runs))
+        entries = list(map(_entries[stem].get, raws))
+        if None in entries:  # words not seen before
+            entries = [
+                _entry(raw, stem) if e is None else e for raw, e in zip(raws, entries, strict=True)
+            ]
+        return entries, map(re.Match.start, runs), map(re.Match.end, runs)  # type: ignore[return-value]
+    pieces = text.translate(_ASCII_BREAKS).split(" ")
+    entries = list(map(_pieces[stem].get, pieces))
+    if None in entries:
+        entries = [
+            _piece_entry(p, stem) if e is None else e for p, e in zip(pieces, entries, strict=True)
+        ]
+    # Piece i ends after the i + 1 pieces up to it and the i spaces between them.
+    lengths = list(map(len, pieces))
+    ends = list(map(add, accumulate(lengths), count()))
+    return entries, map(sub, ends, lengths), ends  # type: ignore[return-value]
+
+
+def _piece_entry(piece: str, stem: bool) -> Entry:
+    """The entry of a piece of ASCII text between breaks: a plain word's own; for any other
+    piece its runs' tokens, relative to the piece, and its width in positions."""
+    cache = _pieces[stem]
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    entry: Entry
+    if not piece:
+        entry = ""  # between two breaks
+    elif piece.isalnum():
+        run = _entries[stem].get(piece)  # the piece is one run
+        entry = _entry(piece, stem) if run is None else run
+    elif piece[-1] == "." and piece[:-1].isalnum():  # a word ending a sentence
+        word = piece[:-1]
+        run = _entries[stem].get(word)
+        term = _entry(word, stem) if run is None else run
+        assert isinstance(term, str)  # a run of letters and digits is one word
+        entry = (1, ((term, 0, 0, len(word), 1),)) if term else (0, ())
+    else:
+        tokens: list[RelativeToken] = []
+        width = 0
+        for m in _TOKEN_RE.finditer(piece):
+            raw = m.group()
+            run = _entries[stem].get(raw)
+            if run is None:
+                run = _entry(raw, stem)
+            begin, finish = m.span()
+            if isinstance(run, str):
+                if run:
+                    tokens.append((run, width, begin, finish, 1))
+                    width += 1
+            else:
+                tokens += [
+                    (t, width + r, begin + low, begin + high, n) for t, r, low, high, n in run[1]
+                ]
+                width += run[0]
+        entry = (width, tuple(tokens))
+    cache[piece] = entry
+    return entry
+
+
 def scan(text: str, stem: bool = True) -> list[tuple[str, int, int, int, int]]:
     """(term, position, start, end, span) for every token; the hot path behind ``analyze``.
 
@@ -839,15 +913,8 @@ def postings_of(
     add_word = ([] if words is None else words).append
     add_compound = ([] if compounds is None else compounds).append
     position = 0
-    # The words' cached entries are listed by map, in C: cheaper than a get in the loop.
-    raws, spans = _runs(text)
-    cached = list(map(_entries[stem].get, raws))
-    entries: list[Entry] = (
-        [_entry(raw, stem) if e is None else e for raw, e in zip(raws, cached, strict=True)]
-        if None in cached  # words not seen before
-        else cached  # type: ignore[assignment]
-    )
-    for entry, (start, end) in zip(entries, spans, strict=True):
+    entries, starts, ends = _entries_of(text, stem)
+    for entry, start, end in zip(entries, starts, ends, strict=True):
         if isinstance(entry, str):
             if entry:
                 found = find(entry)
