@@ -659,22 +659,18 @@ def _in_subscription_order(
     plans: list[_Plan], hits: list[tuple[Hit, ...]], arxiv_id: str
 ) -> list[Match]:
     """One match per subscriber of each plan, with its plan's hits, in subscription order."""
-    # Flat lists with one entry per match, built in C, then put in order by one sort of
-    # indexes: cheaper than sorting tuples, and Match values are built once, in order.
-    ids = list(chain.from_iterable(map(_ids_of, plans)))
-    sequences = list(chain.from_iterable(map(_sequences_of, plans)))
-    repeated = list(chain.from_iterable(map(repeat, hits, map(len, map(_ids_of, plans)))))
-    order = sorted(range(len(sequences)), key=sequences.__getitem__)
+    # The matches are built in C in plan order, then put in subscription order by one sort of
+    # their indexes: cheaper than sorting tuples, or than sorting first and indexing the ids
+    # and the hits apart.
+    ids = chain.from_iterable(map(_ids_of, plans))
+    repeated = chain.from_iterable(map(repeat, hits, map(len, map(_ids_of, plans))))
     # Match is a named tuple: tuple.__new__ builds each from a tuple of its fields, in C
     # (repeat(Match) rather than a partial: one call less per match).
-    matches: list[Match] = list(
-        map(
-            tuple.__new__,
-            repeat(Match),
-            zip(map(ids.__getitem__, order), repeat(arxiv_id), map(repeated.__getitem__, order)),
-        )
+    built: list[Match] = list(
+        map(tuple.__new__, repeat(Match), zip(ids, repeat(arxiv_id), repeated))
     )
-    return matches
+    sequences = list(chain.from_iterable(map(_sequences_of, plans)))
+    return list(map(built.__getitem__, sorted(range(len(sequences)), key=sequences.__getitem__)))
 
 
 class _KeyHits(dict[str, tuple[Hit, ...]]):
