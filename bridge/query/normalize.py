@@ -177,9 +177,10 @@ _GROUP: Callable[[re.Match[str]], str] = re.Match.group
 _SPAN: Callable[[re.Match[str]], tuple[int, int]] = re.Match.span
 # In ASCII text a run holds only letters, digits and _-'.+#\ (the marks and other dashes are
 # not ASCII): every other character ends one. ``_runs`` turns those into spaces, which keeps
-# every offset, and splits there.
+# every offset, and splits there. The table names every ASCII character, those kept too: a
+# character it lacks would cost str.translate a KeyError raised and caught, once a call.
 _ASCII_BREAKS = str.maketrans(
-    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c in "_-'.+#\\")}
+    {c: c if c.isalnum() or c in "_-'.+#\\" else " " for c in map(chr, range(128))}
 )
 _SEGMENT_SPLIT = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _PIECE_RE = re.compile(r"[^-\u2010\u2011_]+")
