@@ -276,10 +276,6 @@ def _import_with(
             if isinstance(parsed_pieces, Generator):
                 parsed_pieces.close()  # no piece is parsed any more
     whole = counts.files == len(paths)
-    if counts.new >= OPTIMIZE_AFTER and whole:
-        # Batches leave the search index in many segments; one merge makes searches faster.
-        # Not after a stop: that should end the import soon, and the run completing it merges.
-        store.optimize_search_index()
     assert bulk.deferred is not None
     _mine_at_the_end(store, bulk.deferred, counts, whole, pool, workers)
     return counts
@@ -298,18 +294,24 @@ def _mine_at_the_end(
     After 10,000 new papers the whole archive: an open compound whose two forms came in
     different batches is only found so, and it rewrites the table (mining the batches too,
     as they were stored, was work thrown away). The parsing processes, idle by then, share
-    its reading and counting (``expansions.archive_rows_in``), which gives the same table.
-    After fewer, the batches as they were
+    its reading and counting (``expansions.archive_rows_in``), which gives the same table,
+    while this process merges the search index. After fewer, the batches as they were
     stored, which gives the table mining them then would have given. An import stopped
     half-way mines its batches too (a second or so), unless they were more than it could
     note (``expansions.HOLD``): the ``progress`` row ``expansions.PENDING`` then says papers
     are unmined, and the import run again to continue mines the whole archive at its end.
     """
     if counts.new >= OPTIMIZE_AFTER and whole:
+        # Batches leave the search index in many segments; one merge makes searches faster.
+        # Not after a stop: that should end the import soon, and the run completing it
+        # merges. The merge writes the index alone, so it runs while the processes mine.
+        merge = store.optimize_search_index
         if pool is None:
+            merge()
             store.mine_expansions()
         else:
-            store.mine_expansions(partial(archive_rows_in, pool, workers, store.engine.url))
+            url = store.engine.url
+            store.mine_expansions(partial(archive_rows_in, pool, workers, url, meanwhile=merge))
     elif whole or not deferred.whole_archive:
         store.mine_deferred(deferred)
     else:

@@ -407,17 +407,24 @@ _SPANS_PER_PROCESS = 3
 
 
 def archive_rows_in(
-    pool: Executor, processes: int, url: URL, conn: Connection
+    pool: Executor,
+    processes: int,
+    url: URL,
+    conn: Connection,
+    meanwhile: Callable[[], object] = lambda: None,
 ) -> list[dict[str, Any]]:
     """``archive_rows`` with its two passes over the papers shared by the ``processes`` of
     ``pool`` (an import's parsing processes, idle at its end). Each reads a span of ``seq``
     from the database at ``url`` on its own connection; this process adds their counts up in
     ``seq`` order, which gives the rows (and the first texts of each) that reading every
-    paper in order here gives. ``conn`` only says which spans there are."""
+    paper in order here gives. ``conn`` only says which spans there are. ``meanwhile()``
+    runs in this process while the first pass does (an import merges its search index)."""
     spans = _seq_spans(conn, max(1, processes) * _SPANS_PER_PROCESS)
     rows = _Rows()
     closed: Counter[str] = Counter()
-    for future in [pool.submit(_first_pass_of_span, url, span) for span in spans]:
+    first_passes = [pool.submit(_first_pass_of_span, url, span) for span in spans]
+    meanwhile()
+    for future in first_passes:
         span_rows, span_closed = future.result()
         rows.merge(span_rows)
         closed.update(span_closed)
