@@ -14,6 +14,7 @@ import argparse
 import copy
 import gc
 import json
+import multiprocessing
 import os
 import pickle
 import re
@@ -21,7 +22,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from bridge.sources.arxiv_parse import parse_listing  # noqa: E402
 from bridge.sources.hf_parse import parse_html  # noqa: E402
 from bridge.sources.limits import within_limits  # noqa: E402
 from bridge.store import _to_row, open_store  # noqa: E402
+from bridge.store.expansions import archive_rows_in  # noqa: E402
 from bridge.store.search_index import _CHUNKS, COLUMNS, index_doc  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -259,7 +263,10 @@ def bench_stages(tmp: Path, files: list[Path], label: str) -> None:
 
     timed("store (papers, FTS5, votes)", store_all)
     timed("merge the FTS5 index", store.optimize_search_index)
+    wall = time.perf_counter()
     timed("mine acronyms and compounds", store.mine_expansions)
+    wall = time.perf_counter() - wall
+    shared = mining_shared(store)
     store.close()
     papers = sum(map(len, parsed))
     print(f"CPU time per paper, {label} ({papers:,} papers, each stage on its own):")
@@ -274,6 +281,23 @@ def bench_stages(tmp: Path, files: list[Path], label: str) -> None:
         f"  parsing side {parsing * 1e6:.0f} us, storing side {storing * 1e6:.0f} us"
         f" + merge {merge * 1e6:.0f} us + mining {mine * 1e6:.0f} us"
     )
+    workers = default_workers()
+    print(
+        f"  mining at the end, wall: {wall / papers * 1e6:.0f} us in this process,"
+        f" {shared / papers * 1e6:.0f} us shared by {workers} processes (as an import does)"
+    )
+
+
+def mining_shared(store: Any) -> float:
+    """Wall seconds of mining the archive as an import does it (``archive_rows_in``), in
+    that many processes, started and warmed first (an import's already run)."""
+    workers = default_workers()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        list(pool.map(time.sleep, [0.2] * workers))  # every process started
+        start = time.perf_counter()
+        store.mine_expansions(partial(archive_rows_in, pool, workers, store.engine.url))
+        return time.perf_counter() - start
 
 
 def bench_floor(tmp: Path, files: list[Path], label: str) -> float:

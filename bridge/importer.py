@@ -9,7 +9,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -22,7 +22,7 @@ from bridge.models import AddResult, Paper
 from bridge.processes import end_with_parent, starting_helpers
 from bridge.sources.base import log_problems, refusals
 from bridge.store import BulkWriter, Store, sqlite_file
-from bridge.store.expansions import DeferredMining
+from bridge.store.expansions import DeferredMining, archive_rows_in
 from bridge.store.search_index import IndexDoc
 
 log = logging.getLogger(__name__)
@@ -220,12 +220,25 @@ def _import(
     workers: int | None,
     stop: Callable[[], bool],
 ) -> ImportCounts:
-    counts = ImportCounts()
     if parallel is None:
         parallel = len(paths) > 1 or any(map(_is_big, paths))
     if workers is None:
         workers = default_workers()
+    with _parsing_pool(workers) if parallel else nullcontext() as pool:
+        return _import_with(store, paths, announce, progress, pool, workers, stop)
 
+
+def _import_with(
+    store: Store,
+    paths: Sequence[Path],
+    announce: bool,
+    progress: Callable[[int], None],
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+    stop: Callable[[], bool],
+) -> ImportCounts:
+    """``_import`` with its parsing processes (``pool``), or none: this process parses."""
+    counts = ImportCounts()
     in_file = 0
     current: Path | None = None
 
@@ -237,8 +250,8 @@ def _import(
     parse = partial(parse_piece, tsvectors=store.engine.dialect.name == "postgresql")
     pieces = (piece for path in paths for piece in file_pieces(path))
     parsed_pieces = (
-        _parse_in_workers(parse, pieces, workers, stop)
-        if parallel
+        _parse_in_workers(parse, pieces, pool, workers, stop)
+        if pool is not None
         else ((piece.path, piece.last, parse(piece)) for piece in pieces)
     )
     batches = _joined(parsed_pieces)
@@ -261,32 +274,44 @@ def _import(
                 counts.stopped_in = (current, in_file)
         finally:
             if isinstance(parsed_pieces, Generator):
-                parsed_pieces.close()  # the pool shuts down before the last commit
+                parsed_pieces.close()  # no piece is parsed any more
     whole = counts.files == len(paths)
-    if counts.new >= OPTIMIZE_AFTER and whole:
-        # Batches leave the search index in many segments; one merge makes searches faster.
-        # Not after a stop: that should end the import soon, and the run completing it merges.
-        store.optimize_search_index()
     assert bulk.deferred is not None
-    _mine_at_the_end(store, bulk.deferred, counts, whole)
+    _mine_at_the_end(store, bulk.deferred, counts, whole, pool, workers)
     return counts
 
 
 def _mine_at_the_end(
-    store: Store, deferred: DeferredMining, counts: ImportCounts, whole: bool
+    store: Store,
+    deferred: DeferredMining,
+    counts: ImportCounts,
+    whole: bool,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
 ) -> None:
     """Mine the papers the import stored for acronyms and compounds, once, at its end.
 
     After 10,000 new papers the whole archive: an open compound whose two forms came in
     different batches is only found so, and it rewrites the table (mining the batches too,
-    as they were stored, was work thrown away). After fewer, the batches as they were
+    as they were stored, was work thrown away). The parsing processes, idle by then, share
+    its reading and counting (``expansions.archive_rows_in``), which gives the same table,
+    while this process merges the search index. After fewer, the batches as they were
     stored, which gives the table mining them then would have given. An import stopped
     half-way mines its batches too (a second or so), unless they were more than it could
     note (``expansions.HOLD``): the ``progress`` row ``expansions.PENDING`` then says papers
     are unmined, and the import run again to continue mines the whole archive at its end.
     """
     if counts.new >= OPTIMIZE_AFTER and whole:
-        store.mine_expansions()
+        # Batches leave the search index in many segments; one merge makes searches faster.
+        # Not after a stop: that should end the import soon, and the run completing it
+        # merges. The merge writes the index alone, so it runs while the processes mine.
+        merge = store.optimize_search_index
+        if pool is None:
+            merge()
+            store.mine_expansions()
+        else:
+            url = store.engine.url
+            store.mine_expansions(partial(archive_rows_in, pool, workers, url, meanwhile=merge))
     elif whole or not deferred.whole_archive:
         store.mine_deferred(deferred)
     else:
@@ -339,15 +364,11 @@ def _is_big(path: Path) -> bool:
         return False
 
 
-def _parse_in_workers(
-    parse: Callable[[Piece], Parsed],
-    pieces: Iterable[Piece],
-    workers: int,
-    stop: Callable[[], bool],
-) -> Generator[tuple[Path, bool, Parsed], None, None]:
-    """Parsed pieces in order, with their file and whether they end it, from ``workers``
-    processes kept two pieces ahead each. Ends early once ``stop()`` says so; the processes
-    end with the generator, or with this process however it ends (``end_with_parent``)."""
+@contextmanager
+def _parsing_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` parsing processes for one import: they parse its pieces, then share the
+    mining at its end. They end with the block, or with this process however it ends
+    (``end_with_parent``)."""
     # spawn, not fork: forking a process that runs threads (the progress bar, a server) is
     # unsafe and deprecated.
     context = multiprocessing.get_context("spawn")
@@ -357,15 +378,38 @@ def _parse_in_workers(
         initializer=end_with_parent,
         initargs=(os.getpid(),),
     )
+    try:
+        # Every process starts now, with the signals held (see starting_helpers), and not
+        # later at a submit outside this: the pool starts one at a submit that finds none
+        # idle, so one no-op task each, submitted at once, starts them all.
+        with starting_helpers():
+            for _ in range(workers):
+                pool.submit(os.getpid)
+        yield pool
+    finally:
+        # Pieces not started yet are dropped; those being parsed are finished first (a
+        # piece parses in milliseconds to a second).
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parse_in_workers(
+    parse: Callable[[Piece], Parsed],
+    pieces: Iterable[Piece],
+    pool: ProcessPoolExecutor,
+    workers: int,
+    stop: Callable[[], bool],
+) -> Generator[tuple[Path, bool, Parsed], None, None]:
+    """Parsed pieces in order, with their file and whether they end it, from the ``workers``
+    processes of ``pool`` kept two pieces ahead each. Ends early once ``stop()`` says so;
+    the pieces not started yet are dropped when the generator ends."""
     # Pieces in flight (their records held here and in a parsing process): enough that no
     # process waits for the next, few enough that memory stays flat.
     ahead = 2 * workers
+    pending: deque[tuple[Path, bool, Future[Parsed]]] = deque()
     try:
-        pending: deque[tuple[Path, bool, Future[Parsed]]] = deque()
         pieces = iter(pieces)
-        with starting_helpers():  # the first pieces start the parsing processes
-            for piece in islice(pieces, ahead):
-                pending.append((piece.path, piece.last, pool.submit(parse, piece)))
+        for piece in islice(pieces, ahead):
+            pending.append((piece.path, piece.last, pool.submit(parse, piece)))
         while pending:
             path, last, future = pending.popleft()
             parsed = _result(future, stop)
@@ -376,9 +420,8 @@ def _parse_in_workers(
                 pending.append((piece.path, piece.last, pool.submit(parse, piece)))
             yield path, last, parsed
     finally:
-        # Pieces not started yet are dropped; those being parsed are finished first (a
-        # piece parses in milliseconds to a second).
-        pool.shutdown(wait=True, cancel_futures=True)
+        for _path, _last, future in pending:
+            future.cancel()
 
 
 # How often a wait for a parsed file looks at stop(), in seconds.

@@ -6,6 +6,8 @@ stored but did not mine (stopped, killed) are mined by the next import."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from bridge.models import Paper
 from bridge.status import status_report
 from bridge.store import Store, open_store, schema
 from bridge.store import expansions as expansions_module
-from bridge.store.expansions import DeferredMining, Miner, archive_rows
+from bridge.store.expansions import DeferredMining, Miner, archive_rows, archive_rows_in
 from tests.test_importer import FIXTURES, fixture_files, hf_files, store_one_batch_at_a_time
 
 HF = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
@@ -109,6 +111,23 @@ def test_a_big_import_mines_the_whole_archive_and_not_its_batches(
     assert table(store) == table(reference) == whole_archive_table(store)
     assert any(row[0] == "compound" for row in table(store))
     assert not store.mining_pending()
+
+
+def test_mining_in_several_processes_gives_the_rows_of_one(store: Store, tmp_path: Path) -> None:
+    # The spans each process reads are added up in order: the same counts, and the same
+    # first texts of each row, as reading every paper in order in one process.
+    with store.engine.connect() as conn, spawn_pool(2) as pool:
+        assert archive_rows_in(pool, 2, store.engine.url, conn) == []  # no paper yet
+    store_one_batch_at_a_time(store, [*fixture_files(tmp_path), compound_file(tmp_path)])
+    with store.engine.connect() as conn, spawn_pool(2) as pool:
+        one = archive_rows(conn)
+        assert any(row["kind"] == "compound" for row in one)
+        for processes in (1, 2, 7):
+            assert archive_rows_in(pool, processes, store.engine.url, conn) == one
+
+
+def spawn_pool(processes: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 def test_a_small_import_mines_its_batches_as_they_were_stored(

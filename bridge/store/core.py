@@ -586,15 +586,19 @@ class Store:
         self._expansions = (now, table)
         return table
 
-    def mine_expansions(self) -> int:
+    def mine_expansions(
+        self, mine: Callable[[Connection], list[dict[str, Any]]] = archive_rows
+    ) -> int:
         """Mine the whole archive again for acronyms and compounds (after an import).
 
         The papers are read without the writers' lock (at 1M papers that takes minutes), then
         the table is rewritten under it in one short transaction. Counts that papers stored
-        meanwhile added may be lost until the next mining; nothing else is."""
+        meanwhile added may be lost until the next mining; nothing else is. ``mine``: how
+        the rows are worked out, on a reading connection (``expansions.archive_rows_in``
+        shares the work among an import's processes)."""
         try:
             with self.engine.connect() as conn, _unmapped(conn):
-                mined = archive_rows(conn)
+                mined = mine(conn)
             with self.engine.begin() as conn:
                 lock_papers(conn)
                 rows = replace_rows(conn, mined)

@@ -47,11 +47,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, select
+from sqlalchemy import URL, Connection, Engine, case, create_engine, delete, func, select
 
 from bridge.models import Paper
 from bridge.query.abbreviations import (
@@ -75,6 +76,7 @@ __all__ = [
     "mark_pending",
     "mining_pending",
     "archive_rows",
+    "archive_rows_in",
     "load_table",
     "mine_archive",
     "paper_definitions",
@@ -136,6 +138,13 @@ class _Rows:
             self.papers[key] += papers
         if closed:
             self.closed[key] += closed
+
+    def merge(self, other: _Rows) -> None:
+        """Add ``other``'s counts; texts first written here stay (``other`` came later)."""
+        for key, texts in other.texts.items():
+            self.texts.setdefault(key, texts)
+        self.papers.update(other.papers)
+        self.closed.update(other.closed)
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -357,9 +366,15 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(statement, rows[start : start + _WRITE_CHUNK])
 
 
-def _archive_texts(conn: Connection, batch: int = 2000) -> Iterator[tuple[str, str]]:
+def _archive_texts(
+    conn: Connection, span: tuple[int, int] | None = None, batch: int = 2000
+) -> Iterator[tuple[str, str]]:
+    """Every stored paper's title and abstract in ``seq`` order, or those whose ``seq`` is in
+    the half-open ``span``."""
     table = schema.papers
     query = select(table.c.title, table.c.abstract).order_by(table.c.seq)
+    if span is not None:
+        query = query.where(table.c.seq >= span[0], table.c.seq < span[1])
     result = conn.execute(query, execution_options={"yield_per": batch})
     for title, abstract in result:
         yield title or "", abstract or ""
@@ -383,6 +398,77 @@ def replace_rows(conn: Connection, rows: list[dict[str, Any]]) -> int:
     clear_pending(conn)
     log.info("mined the archive: %d acronym and compound rows", len(rows))
     return len(rows)
+
+
+# -- the whole archive mined by several processes -------------------------------------------------
+
+# Spans of ``seq`` per process: a few each, so one that the machine slows holds up little.
+_SPANS_PER_PROCESS = 3
+
+
+def archive_rows_in(
+    pool: Executor,
+    processes: int,
+    url: URL,
+    conn: Connection,
+    meanwhile: Callable[[], object] = lambda: None,
+) -> list[dict[str, Any]]:
+    """``archive_rows`` with its two passes over the papers shared by the ``processes`` of
+    ``pool`` (an import's parsing processes, idle at its end). Each reads a span of ``seq``
+    from the database at ``url`` on its own connection; this process adds their counts up in
+    ``seq`` order, which gives the rows (and the first texts of each) that reading every
+    paper in order here gives. ``conn`` only says which spans there are. ``meanwhile()``
+    runs in this process while the first pass does (an import merges its search index)."""
+    spans = _seq_spans(conn, max(1, processes) * _SPANS_PER_PROCESS)
+    rows = _Rows()
+    closed: Counter[str] = Counter()
+    first_passes = [pool.submit(_first_pass_of_span, url, span) for span in spans]
+    meanwhile()
+    for future in first_passes:
+        span_rows, span_closed = future.result()
+        rows.merge(span_rows)
+        closed.update(span_closed)
+    pairs: Counter[tuple[str, str]] = Counter()
+    if closed:
+        joinable = _joinable(closed)
+        for counted in [pool.submit(_pairs_of_span, url, span, joinable) for span in spans]:
+            pairs.update(counted.result())
+        del joinable
+    return _compounds(rows, closed, pairs).rows()
+
+
+def _seq_spans(conn: Connection, parts: int) -> list[tuple[int, int]]:
+    """Half-open spans of ``seq`` covering every stored paper, ``parts`` of them at most;
+    papers stored after this are left to the next mining, as in ``archive_rows``."""
+    table = schema.papers
+    low, high = conn.execute(select(func.min(table.c.seq), func.max(table.c.seq))).one()
+    if low is None:
+        return []
+    step = -(-(high + 1 - low) // parts)
+    return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
+
+
+def _first_pass_of_span(url: URL, span: tuple[int, int]) -> tuple[_Rows, Counter[str]]:
+    with _engine(url).connect() as conn:
+        return _first_pass(_archive_texts(conn, span))
+
+
+def _pairs_of_span(
+    url: URL, span: tuple[int, int], joinable: Collection[str]
+) -> Counter[tuple[str, str]]:
+    with _engine(url).connect() as conn:
+        return _pairs(_archive_texts(conn, span), joinable)
+
+
+# A mining process's engine, made at its first span and kept for the next.
+_engines: dict[URL, Engine] = {}
+
+
+def _engine(url: URL) -> Engine:
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = create_engine(url)
+    return engine
 
 
 def mine_deferred(conn: Connection, miner: Miner, batches: Sequence[Sequence[int]]) -> int:
@@ -432,22 +518,41 @@ def table_of(papers: Sequence[Paper]) -> ExpansionTable:
 def _mine(texts: Callable[[], Iterable[tuple[str, str]]]) -> _Rows:
     """Counts over every (title, abstract) ``texts()`` gives, in two passes: definitions and
     closed words, then the pairs whose closed form the first pass saw."""
+    rows, closed = _first_pass(texts())
+    pairs = _pairs(texts(), _joinable(closed)) if closed else Counter[tuple[str, str]]()
+    return _compounds(rows, closed, pairs)
+
+
+def _first_pass(texts: Iterable[tuple[str, str]]) -> tuple[_Rows, Counter[str]]:
+    """The acronym rows and the closed words' counts of ``texts``."""
     rows = _Rows()
     closed: Counter[str] = Counter()
-    for title, abstract in texts():
+    for title, abstract in texts:
         for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
             rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
         closed.update(closed_word_set(f"{title}\n{abstract}"))
+    return rows, closed
+
+
+def _joinable(closed: Collection[str]) -> set[str]:
+    """What a pair may join into, with a plural s on either side (``_may_close`` over
+    ``closed``), as one set: one look-up per pair instead of three."""
+    joinable = set(closed)
+    joinable.update(word + "s" for word in closed)
+    joinable.update(word[:-1] for word in closed if word.endswith("s"))
+    return joinable
+
+
+def _pairs(texts: Iterable[tuple[str, str]], joinable: Collection[str]) -> Counter[tuple[str, str]]:
+    """The second pass: how many papers write each pair that joins into a ``joinable`` word."""
     pairs: Counter[tuple[str, str]] = Counter()
-    if closed:
-        # What a pair may join into, with a plural s on either side (``_may_close`` over
-        # ``closed``), as one set: one look-up per pair instead of three.
-        joinable = set(closed)
-        joinable.update(word + "s" for word in closed)
-        joinable.update(word[:-1] for word in closed if word.endswith("s"))
-        for title, abstract in texts():
-            pairs.update(joinable_pairs(f"{title}\n{abstract}", joinable))
-        del joinable
+    for title, abstract in texts:
+        pairs.update(joinable_pairs(f"{title}\n{abstract}", joinable))
+    return pairs
+
+
+def _compounds(rows: _Rows, closed: Counter[str], pairs: Counter[tuple[str, str]]) -> _Rows:
+    """``rows`` (the first pass's) with the compounds of the two passes' counts added."""
     # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
     closed_by_key: dict[str, list[str]] = {}
     for (a, b), count in pairs.items():

@@ -100,6 +100,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 from itertools import chain, product
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from bridge.models import Paper
@@ -263,20 +264,28 @@ class _Chunks(dict[str, str]):
         super().__init__()
         self.stem = stem
         self.extras: dict[str, _Extras] = {}
-        # chunk -> its exact-word tokens and variant markers (see "Exact words"), for chunks
-        # that have any
-        self.exact: dict[str, tuple[str, ...]] = {}
+        # chunk -> its exact-word tokens and variant markers (see "Exact words"), and the
+        # terms it marks as variants, for chunks that have any
+        self.exact: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        # chunk -> its terms written as themselves (joined ones too), space-separated: the
+        # tokens' own string where that is all of them (stemming only)
+        self.selfs: dict[str, str] = {}
 
     def __missing__(self, chunk: str) -> str:
         compounds: set[Compound] = set()
-        exact: list[str] = []
-        main, joined = _stream_reference((chunk,), self.stem, compounds, exact)
+        pairs: list[str] = []
+        selfs: list[str] = []
+        main, joined = _analyzed((chunk,), self.stem, compounds, pairs, selfs)
+        tokens = " ".join(main)
         # Before the tokens: whoever finds the chunk's tokens cached finds these too.
         if joined:
             self.extras[chunk] = (tuple(joined), tuple(sorted(compounds)))
-        if exact:
-            self.exact[chunk] = tuple(exact)
-        tokens = self[chunk] = " ".join(main)
+        if pairs:
+            width = len(VARIANT_PREFIX)
+            self.exact[chunk] = (tuple(pairs), tuple({marker[width:] for marker in pairs[1::2]}))
+        if self.stem:
+            self.selfs[chunk] = " ".join(selfs) if pairs or joined else tokens
+        self[chunk] = tokens
         return tokens
 
 
@@ -293,15 +302,20 @@ def _chunk_cache(stem: bool) -> _Chunks:
 
 
 def _stream(
-    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: list[str] | None = None
+    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: set[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """Tokens in position order (list items separated) and joined compound forms; the
-    exact-word tokens and variant markers, one per word, go into ``exact``.
+    exact-word tokens and variant markers go into ``exact`` (``_exact_tokens``' set).
 
     The analyzer's tokens never contain whitespace, and it treats each run its tokenizer finds
     on its own, so a text's tokens are its whitespace-separated chunks' tokens in order (as
     in ``bridge.search._postings``). Splitting and the cache lookups run in C; only a chunk
     not seen before is analyzed in Python.
+
+    ``_exact_tokens`` adds ``=t`` for a marked term ``t`` that occurs more often than it is
+    marked: each occurrence of ``t`` is one of its marked variants or ``t`` written as
+    itself, so that is when some chunk writes ``t`` as itself (``_Chunks.selfs``), a set
+    look-up instead of counting.
     """
     main: list[str] = []
     joined: list[str] = []
@@ -309,6 +323,8 @@ def _stream(
     tokens_of = cache.__getitem__
     extras_of = cache.extras.get
     exact_of = cache.exact.get
+    marked: set[str] = set()
+    every_chunk: list[list[str]] = []
     first = True
     for text in texts:
         if not first:
@@ -320,15 +336,40 @@ def _stream(
             joined += extra_joined
             compounds.update(extra_compounds)
         if exact is not None:
-            exact += chain.from_iterable(filter(None, map(exact_of, chunks)))
+            every_chunk.append(chunks)
+            found = list(filter(None, map(exact_of, chunks)))
+            if found:
+                exact.update(chain.from_iterable(map(itemgetter(0), found)))
+                marked.update(chain.from_iterable(map(itemgetter(1), found)))
+    if marked and exact is not None:
+        written = " ".join(map(cache.selfs.__getitem__, chain.from_iterable(every_chunk)))
+        exact.update(EXACT_PREFIX + term for term in marked.intersection(written.split()))
     return main, joined
 
 
 def _stream_reference(
-    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: list[str] | None = None
+    texts: Iterable[str], stem: bool, compounds: set[Compound], exact: set[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """``_stream`` straight from ``scan`` over whole texts: the definition (tests compare the
-    two), and how ``_stream`` analyzes a chunk it has not seen."""
+    two)."""
+    pairs: list[str] | None = [] if exact is not None else None
+    main, joined = _analyzed(texts, stem, compounds, pairs)
+    if exact is not None and pairs:
+        exact.update(_exact_tokens(" ".join(main), joined, pairs))
+    return main, joined
+
+
+def _analyzed(
+    texts: Iterable[str],
+    stem: bool,
+    compounds: set[Compound],
+    exact: list[str] | None = None,
+    selfs: list[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Tokens and joined forms as ``_stream_reference`` gives them; ``exact`` gets each
+    word's exact token and variant marker, a pair per word not written as its term, and
+    ``selfs`` the terms written as themselves. How ``_stream`` analyzes a chunk it has not
+    seen."""
     main: list[str] = []
     joined: list[str] = []
     first = True
@@ -344,6 +385,8 @@ def _stream_reference(
                 if plain[0] != token[0]:
                     exact.append(EXACT_PREFIX + encode(plain[0]))
                     exact.append(VARIANT_PREFIX + encode(token[0]))
+                elif selfs is not None:
+                    selfs.append(encode(token[0]))
         for i, (term, _position, _start, _end, span) in enumerate(tokens):
             if span == 1:
                 main.append(encode(term))
@@ -377,13 +420,12 @@ def _exact_tokens(text: str, joined: list[str], exact: list[str]) -> set[str]:
     return extra
 
 
-def _column(main: list[str], joined: list[str], exact: list[str] | None = None) -> str:
+def _column(main: list[str], joined: list[str], extra: set[str] | None = None) -> str:
     head = " ".join(main)
     tail: list[str] = []
     for whole in joined:
         tail.append(SEPARATOR)
         tail.append(whole)
-    extra = _exact_tokens(head, joined, exact) if exact else ()
     if extra:
         # Once each, in a fixed order (a contentless FTS5 row is deleted by repeating its text).
         tail.append(SEPARATOR)
@@ -418,9 +460,9 @@ def index_doc(
     compounds: set[Compound] = set()
     columns: list[str] = []
     for text in (paper.title or "", paper.abstract or "", paper.ai_summary or ""):
-        exact: list[str] = []
+        exact: set[str] = set()
         columns.append(_column(*_stream((text,), True, compounds, exact), exact))
-    exact = []
+    exact = set()
     columns.append(_column(*_stream(paper.ai_keywords, True, compounds, exact), exact))
     columns.append(_column(*_stream(paper.authors, False, compounds)))
     meta = [encode(key) for key in meta_keys(paper)]
