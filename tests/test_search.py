@@ -357,6 +357,33 @@ def test_revisions_and_merges_update_the_index(store: Store) -> None:
     _index_matches_papers(store)
 
 
+def test_compound_splits_are_read_again_after_a_store_and_after_a_while(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A phrase tries each recorded split of its words (search_compounds), which a search
+    # reads at most every SPLITS_TTL seconds, and at once after this process stored papers
+    # with new compounds. Another process's store shows after SPLITS_TTL, as the expansion
+    # table does.
+    reader = open_store(database_url)
+    writer = open_store(database_url)
+    try:
+        reader.add_papers([paper("2609.00001", "Pretrained solvers", "Pretrained solvers.")])
+        assert ids(search_store(reader, '"pretrained solvers"')) == ["2609.00001"]
+        reader.add_papers([paper("2609.00002", "Pre-trained solvers")])
+        found = ids(search_store(reader, '"pretrained solvers"'))
+        assert sorted(found) == ["2609.00001", "2609.00002"]
+        assert ids(search_store(reader, '"selfsupervised solvers"')) == []
+        writer.add_papers([paper("2609.00003", "Self-supervised solvers")])
+        assert ids(search_store(writer, '"selfsupervised solvers"')) == ["2609.00003"]
+        # The reader read "selfsupervised" as no compound less than SPLITS_TTL ago.
+        assert ids(search_store(reader, '"selfsupervised solvers"')) == []
+        monkeypatch.setattr(search_index_module, "SPLITS_TTL", 0.0)
+        assert ids(search_store(reader, '"selfsupervised solvers"')) == ["2609.00003"]
+    finally:
+        reader.close()
+        writer.close()
+
+
 UPVOTE_QUERIES = [
     "upvotes>=5 sampling",
     "sampling upvotes<5",
