@@ -168,8 +168,12 @@ VARIANT_PREFIX = "_21_"
 SEQ_BUCKET_PREFIX = "_sq_"
 SEQ_BUCKET = 4096
 # The window's spans of buckets, newest first, as (first, last) buckets below the newest; the
-# rest of the store is the last span.
-SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31))
+# rest of the store is the last span. Up to 128 buckets (524,288 papers): a query whose
+# matches are sparse (``upvotes>=5 auditing``: one paper in 5,000) read every match of its word
+# below 32 buckets and every voted paper there (at 1,000,000 papers 16,000 rows and 130,000,
+# 160 ms at load 9), where spans of 32 and 64 buckets read as far as the window needs
+# (43-50 ms); a span costs GIN about what its matches cost (``window``), not its size.
+SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, 63), (64, 127))
 # A window's title tests go through the GIN index when its rows lie in fewer buckets than this
 # (without statistics; with them, ``SearchIndex._flag_buckets``), and never over more than
 # MAX_FLAG_BUCKETS.
@@ -1582,8 +1586,8 @@ class SearchIndex:
         a row), and for a word in 2% of the papers that is thousands of rows. So each doc
         also holds the lexeme of its seq's bucket (``SEQ_BUCKET`` seqs, ``with_seq_bucket``),
         and the matches are asked for span by span, newest first (``SEQ_SPANS``): the newest
-        bucket, the one before it, the two before those, then 4, 8 and 16, then the rest of
-        the store. Each span is one GIN lookup of ``doc @@ query AND doc @@ (bucket | bucket
+        bucket, the one before it, the two before those, then 4, 8, 16, 32 and 64, then the
+        rest of the store. Each span is one GIN lookup of ``doc @@ query AND doc @@ (bucket | bucket
         …)``, sorted; the spans are read one after the other under one LIMIT, so a span is
         read only if the ones before it held too few matches, and as each is as large as all
         before it, no more than about twice the rows needed are read. A word in no paper
