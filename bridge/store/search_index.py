@@ -1821,7 +1821,9 @@ class SearchIndex:
         candidates are every row with all its words). At 200,000 papers a coverage test of a
         word in 16% of the papers over a window of six buckets read 3,869 rows (6 ms), of
         the phrase "data set" 1,420 docs (31 ms), where the window's 100 docs cost about
-        1.5 ms. Without statistics: ``FLAG_BUCKETS``, whatever the flag."""
+        1.5 ms. ``window`` asks this of a phrase's ``unpositioned`` form (GIN alone), and
+        tests only the window's rows among its candidates. Without statistics:
+        ``FLAG_BUCKETS``, whatever the flag."""
         share = self._estimate(conn, flag)
         if share is None:
             return FLAG_BUCKETS
