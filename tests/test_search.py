@@ -25,17 +25,20 @@ from bridge.query.expansions import expand
 from bridge.search import SearchResults, explain_plan, search_store, validate_query
 from bridge.store import Store, open_store
 from bridge.store.search_index import (
+    FALSE,
     FTS_TABLE,
     PG_TABLE,
     IndexDoc,
     _to_tsvector_limited,
     encode,
     fingerprint,
+    gin_exact_subset,
     index_doc,
     index_doc_reference,
     search_index_state,
     to_tsquery,
     to_tsvector,
+    unpositioned,
     with_seq_bucket,
 )
 from tests.test_percolator import PAPERS, QueryMaker
@@ -352,6 +355,33 @@ def test_revisions_and_merges_update_the_index(store: Store) -> None:
     store.add_papers([hf.with_changes(upvotes=3)], now=T0 + timedelta(days=3))
     assert ids(search_store(store, "diffusion upvotes>=10")) == []
     _index_matches_papers(store)
+
+
+def test_compound_splits_are_read_again_after_a_store_and_after_a_while(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A phrase tries each recorded split of its words (search_compounds), which a search
+    # reads at most every SPLITS_TTL seconds, and at once after this process stored papers
+    # with new compounds. Another process's store shows after SPLITS_TTL, as the expansion
+    # table does.
+    reader = open_store(database_url)
+    writer = open_store(database_url)
+    try:
+        reader.add_papers([paper("2609.00001", "Pretrained solvers", "Pretrained solvers.")])
+        assert ids(search_store(reader, '"pretrained solvers"')) == ["2609.00001"]
+        reader.add_papers([paper("2609.00002", "Pre-trained solvers")])
+        found = ids(search_store(reader, '"pretrained solvers"'))
+        assert sorted(found) == ["2609.00001", "2609.00002"]
+        assert ids(search_store(reader, '"selfsupervised solvers"')) == []
+        writer.add_papers([paper("2609.00003", "Self-supervised solvers")])
+        assert ids(search_store(writer, '"selfsupervised solvers"')) == ["2609.00003"]
+        # The reader read "selfsupervised" as no compound less than SPLITS_TTL ago.
+        assert ids(search_store(reader, '"selfsupervised solvers"')) == []
+        monkeypatch.setattr(search_index_module, "SPLITS_TTL", 0.0)
+        assert ids(search_store(reader, '"selfsupervised solvers"')) == ["2609.00003"]
+    finally:
+        reader.close()
+        writer.close()
 
 
 UPVOTE_QUERIES = [
@@ -926,6 +956,32 @@ def test_postgresql_title_words_are_their_own_lexemes() -> None:
     assert to_tsquery(("term", ("title", "abstract"), "model")) == "'model':AB"
 
 
+def test_postgresql_superset_and_subset_of_a_query_need_no_doc() -> None:
+    # ``window`` asks GIN for unpositioned(expr) (every match meets it) and vouches for the
+    # rows meeting gin_exact_subset(expr) (each is a match) without reading their docs: both
+    # must be tsqueries GIN answers alone, with no positions and no weights.
+    phrase = ("phrase", ("title", "abstract", "ai_summary", "ai_keywords"), ("time", "step"))
+    word = ("term", ("title", "abstract", "ai_summary", "ai_keywords"), "timestep")
+    other = ("term", ("title", "abstract", "ai_summary", "ai_keywords"), "sequentiali")
+    widened = ("and", (("or", (word, phrase)), other))
+    assert to_tsquery(unpositioned(widened)) == (
+        "(('timestep') | (('time') & ('step'))) & ('sequentiali')"
+    )
+    assert to_tsquery(gin_exact_subset(widened)) == "('timestep') & ('sequentiali')"
+    assert gin_exact_subset(phrase) == FALSE
+    in_abstract = ("term", ("abstract",), "gamma")
+    assert to_tsquery(in_abstract) == "'gamma':B"
+    assert to_tsquery(unpositioned(in_abstract)) == "'gamma'"
+    assert gin_exact_subset(in_abstract) == FALSE
+    title_phrase = ("phrase", ("title",), ("time", "step"))
+    assert to_tsquery(unpositioned(title_phrase)) == "('_ti_time') & ('_ti_step')"
+    # An exclusion GIN cannot answer alone is left out of the superset (it excludes fewer),
+    # and excludes everything that might meet it from the subset.
+    excluded = ("andnot", word, phrase)
+    assert unpositioned(excluded) == word
+    assert to_tsquery(gin_exact_subset(excluded)) == "('timestep') & !(('time') & ('step'))"
+
+
 @pytest.mark.postgres
 def test_title_fields_and_ranking_on_postgresql_match_sqlite(
     sqlite_url: str, postgres_url: str
@@ -996,6 +1052,15 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
         ('"common text" OR gamma', 2),
         ('"text alpha" OR "rare ancient"', 1),
         ("upvotes>=3 (beta OR ancient)", 1),
+        # Queries GIN cannot answer alone (phrases, a word in one field): their spans' rows
+        # are tested against the doc newest first, only as far as the window and count need,
+        # and the rows a phrase-free part vouches for are not tested (``window``).
+        ('"text common"', 1),  # both words in every paper, the phrase in none
+        ('"ancient word" OR beta', 2),
+        ('"text alpha" OR ancient', 1),
+        ('common -"text alpha"', 3),
+        ("abstract:gamma", 2),
+        ('"rare ancient" upvotes>=2', 1),
     ]
     results = {}
     for url in (sqlite_url, postgres_url, "statistics"):

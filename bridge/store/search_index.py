@@ -169,8 +169,12 @@ VARIANT_PREFIX = "_21_"
 SEQ_BUCKET_PREFIX = "_sq_"
 SEQ_BUCKET = 4096
 # The window's spans of buckets, newest first, as (first, last) buckets below the newest; the
-# rest of the store is the last span.
-SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31))
+# rest of the store is the last span. Up to 128 buckets (524,288 papers): a query whose
+# matches are sparse (``upvotes>=5 auditing``: one paper in 5,000) read every match of its word
+# below 32 buckets and every voted paper there (at 1,000,000 papers 16,000 rows and 130,000,
+# 160 ms at load 9), where spans of 32 and 64 buckets read as far as the window needs
+# (43-50 ms); a span costs GIN about what its matches cost (``window``), not its size.
+SEQ_SPANS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, 63), (64, 127))
 # A window's title tests go through the GIN index when its rows lie in fewer buckets than this
 # (without statistics; with them, ``SearchIndex._flag_buckets``), and never over more than
 # MAX_FLAG_BUCKETS.
@@ -917,6 +921,53 @@ def to_tsquery(expr: Expr) -> str:
     raise ValueError(f"cannot render {expr!r}")
 
 
+def unpositioned(expr: Expr) -> Expr:
+    """A superset of ``expr`` that GIN answers alone, without testing any row's doc: each
+    phrase as all of its words, each word asked of some text fields as the word in all of
+    them (no weight), and an exclusion GIN cannot answer alone left out (leaving out fewer
+    papers keeps a superset). Every paper meeting ``expr`` meets it (``SearchIndex.window``
+    tests its rows against ``expr`` one by one, newest first, only as far as it needs)."""
+    kind = expr[0]
+    if kind in ("term", "prefix"):
+        columns = expr[1]
+        if expr[0] == "term" and _title_only(expr):
+            return expr  # the title copy's lexeme: no weight
+        if any(c in _PG_WEIGHTS for c in columns):
+            columns = tuple(c for c in COLUMNS if c in columns or c in _PG_WEIGHTS)
+        return (kind, columns, expr[2])
+    if kind == "phrase":
+        return _and([unpositioned(("term", expr[1], token)) for token in expr[2]])
+    if kind == "and":
+        return _and([unpositioned(part) for part in expr[1]])
+    if kind == "or":
+        return _or([unpositioned(part) for part in expr[1]])
+    if kind == "andnot":
+        positive = unpositioned(expr[1])
+        if _rechecked(to_tsquery(expr[2])):
+            return positive
+        return ("andnot", positive, expr[2]) if positive not in (TRUE, FALSE) else positive
+    return expr
+
+
+def gin_exact_subset(expr: Expr) -> Expr:
+    """A subset of ``expr`` that GIN answers alone: its phrases and words with weights
+    (``_rechecked``) taken as met by no paper, an exclusion as all of its papers that
+    ``unpositioned`` says might meet it. Every paper meeting it meets ``expr``."""
+    kind = expr[0]
+    if kind in ("term", "prefix", "phrase"):
+        return FALSE if _rechecked(to_tsquery(expr)) else expr
+    if kind == "and":
+        return _and([gin_exact_subset(part) for part in expr[1]])
+    if kind == "or":
+        return _or([gin_exact_subset(part) for part in expr[1]])
+    if kind == "andnot":
+        positive = gin_exact_subset(expr[1])
+        if positive in (TRUE, FALSE):
+            return positive
+        return ("andnot", positive, unpositioned(expr[2]))
+    return expr
+
+
 # A doc with at most this many characters can reach neither PostgreSQL's position limit nor its
 # size limit: each token takes at least two characters of index text (itself and a space), so
 # it has fewer than 16,383 tokens and gaps, and costs at most ten bytes a character.
@@ -1116,6 +1167,8 @@ class SearchIndex:
         self._mark = "%s" if self.postgres else "?"
         # Compounds known to be stored, so a batch does not re-insert the common ones.
         self._known_compounds: set[Compound] = set()
+        # ``splits`` read before: when the cache was started, and token -> its splits.
+        self._splits: tuple[float, dict[str, set[tuple[str, ...]]]] = (0.0, {})
         # PostgreSQL: (when read, the doc column's most common lexemes' shares, the least of
         # them), from the planner's statistics; see ``_rare``.
         self._common: tuple[float, dict[str, float] | None, float] | None = None
@@ -1244,6 +1297,7 @@ class SearchIndex:
         if inspect(conn).has_table(search_votes.name):
             conn.execute(search_votes.delete())
         self._known_compounds.clear()
+        self._splits = (0.0, {})
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -1382,21 +1436,36 @@ class SearchIndex:
         """Note compounds whose transaction committed, so later batches skip them."""
         if len(self._known_compounds) > 500_000:
             self._known_compounds.clear()
+        before = len(self._known_compounds)
         self._known_compounds.update(compounds)
+        if len(self._known_compounds) != before:
+            self._splits = (0.0, {})  # this process stored new compounds: read them
 
     # -- reading -----------------------------------------------------------------------------
 
     def splits(self, conn: Connection, tokens: Iterable[str]) -> Splits:
+        """The recorded splits of each token (``search_compounds``), read from the store at
+        most every ``SPLITS_TTL`` seconds and after this process stores new compounds, as
+        the expansion table is (``Store.expansion_table``): each search with a phrase (or a
+        word widened to one) asked the store first, a round trip of its own before the
+        window's (on PostgreSQL at load 6, 0.2 to 5.6 ms)."""
         wanted = sorted(set(tokens))
-        out: Splits = {}
+        started, known = self._splits
+        now = time.monotonic()
+        if now - started > SPLITS_TTL or len(known) > SPLITS_CACHED:
+            started, known = now, {}
+            self._splits = (started, known)
+        missing = [token for token in wanted if token not in known]
         m = self._mark
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        found: Splits = {token: set() for token in missing}
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
             marks = ", ".join([m] * len(chunk))
             sql = f"SELECT joined, parts FROM search_compounds WHERE joined IN ({marks})"
             for joined, parts in _query(conn, sql, chunk):
-                out.setdefault(joined, set()).add(tuple(parts.split()))
-        return out
+                found[joined].add(tuple(parts.split()))
+        known.update(found)
+        return {token: set(known[token]) for token in wanted if known[token]}
 
     def _match(self, expr: Expr, alias: str) -> tuple[str, str]:
         """SQL condition for ``expr`` on the index table named ``alias``, and its parameter."""
@@ -1559,16 +1628,22 @@ class SearchIndex:
         a row), and for a word in 2% of the papers that is thousands of rows. So each doc
         also holds the lexeme of its seq's bucket (``SEQ_BUCKET`` seqs, ``with_seq_bucket``),
         and the matches are asked for span by span, newest first (``SEQ_SPANS``): the newest
-        bucket, the one before it, the two before those, then 4, 8 and 16, then the rest of
-        the store. Each span is one GIN lookup of ``query & (bucket | bucket …)``, sorted;
-        the spans are read one after the other under one LIMIT, so a span is read only if
-        the ones before it held too few matches, and as each is as large as all before it,
-        no more than about twice the rows needed are read. GIN answers an AND of a rare and
-        a frequent entry by stepping through the frequent entry's posting tree to the rare
-        one's rows, so a common word costs what its matches in the newest buckets cost,
-        whatever the size of the store (at 100,000 papers, the newest 100 of a word in 8%
-        of them: 0.4 ms, against 19 ms for the walk). A word in no paper costs one index
-        probe a span. A phrase, or a word asked of one field, whose rows must be tested
+        bucket, the one before it, the two before those, then 4, 8, 16, 32 and 64, then the
+        rest of the store. Each span is one GIN lookup of ``doc @@ query AND doc @@ (bucket | bucket
+        …)``, sorted; the spans are read one after the other under one LIMIT, so a span is
+        read only if the ones before it held too few matches, and as each is as large as all
+        before it, no more than about twice the rows needed are read. A word in no paper
+        costs one index probe a span.
+
+        Two conditions, two GIN scan keys: GIN leapfrogs between them, each key skipping
+        through its posting trees to the other's next row, so a span costs about what the
+        query's rows in it cost, whatever the span's size. Asked as one tsquery
+        (``query && buckets``), GIN instead stepped through every row of the span's buckets
+        (its "required" entries, the posting lists shorter than the words'), about 0.1 to
+        0.3 µs a paper covered whatever the word: at 200,000 papers, ``(dataset | data &
+        set) & filter`` over a span of 16 buckets took 24.6 ms of index scan as one tsquery
+        and 1.1 ms as two conditions; ``filter`` over 16 buckets 10.2 and 1.0 ms; ``model``
+        in the newest bucket 0.38 and 0.29 ms. A phrase, or a word asked of one field, whose rows must be tested
         against the doc, tests the rows of the spans it reads, not every row with its
         words. The last span is the plain lookup below the others (planned alone). The
         window, its upvotes, its flags and the count after it (the same spans read on, up
@@ -1586,7 +1661,8 @@ class SearchIndex:
             raise AssertionError("the match condition is expected once in the window's SQL")
         # TRUE and FALSE (an exact phrase's title test) are constants, as in ``in_range``.
         tests = [self._flag_test(flag) for flag in flags]
-        spans = []
+        spans: list[str] = []
+        limits: list[str] = []  # each span's bounds on a row ``g`` of the index (see below)
         # A query the statistics call rare (``_rare``) has few matches in the whole store:
         # one lookup of them all is cheaper than a probe a span (a word in no paper: one).
         # Its upvote conditions are probed match by match (few matches).
@@ -1601,26 +1677,76 @@ class SearchIndex:
                 f"(SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || (t.b - k) || '''', ' | ')"
                 f" FROM top t, generate_series({first}, {last}) AS k)"
             )
-            in_span = f"f.doc @@ (CAST({self._mark} AS tsquery) && CAST({buckets} AS tsquery))"
+            # Two conditions, not one tsquery ``query && buckets``: see the docstring.
+            in_span = (
+                f"f.doc @@ CAST({self._mark} AS tsquery) AND f.doc @@ CAST({buckets} AS tsquery)"
+            )
             votes = (
                 f" AND sv.seq >= (SELECT (t.b - {last}) * {SEQ_BUCKET} FROM top t)"
                 f" AND sv.seq < (SELECT (t.b - {first} + 1) * {SEQ_BUCKET} FROM top t)"
             )
             spans.append(sql.replace(match, in_span, 1).replace(VOTES_SPAN, votes))
+            limits.append(f" AND g.doc @@ CAST({buckets} AS tsquery)")
         if spans:
             below = f"(SELECT (t.b - {SEQ_SPANS[-1][1]}) * {SEQ_BUCKET} FROM top t)"
             rest = sql.replace(match, f"{match} AND {key} < {below}", 1)
             spans.append(rest.replace(VOTES_SPAN, f" AND sv.seq < {below}"))
+            limits.append(f" AND g.seq < {below}")
         else:
             spans.append(sql)
+            limits.append("")
         # Each span sorted, and read in turn (an Append runs its parts in order; searches run
         # without parallel workers, ``search_settings``), so ``found`` is newest first. Sorted
         # on ``seq + 0``, which the primary key cannot hand over in order: the planner, blind
         # to what a doc costs to fetch from TOAST, otherwise walks the primary key testing
         # each doc (a title word in 0.3% of a million papers: 1.1 s instead of 27 ms).
-        reads = " UNION ALL ".join(
-            f"(SELECT {key} AS seq {span} ORDER BY {key} + 0 DESC)" for span in spans
-        )
+        #
+        # A query GIN cannot answer alone (a phrase, a word in some fields: ``_rechecked``) had
+        # every candidate row of each span read tested against its doc, fetched from TOAST and
+        # decompressed (7 µs to 25 µs a row), before the span was sorted: all of them, though
+        # the LIMIT takes only the newest. A query whose matches are few among its candidates
+        # tested every candidate in the store (``timesteps sequentially``, widened to
+        # ``timestep | time <-> step``: every paper with time, step and sequentially, about
+        # 5,000 docs at 1,000,000 papers, ran past the search's budget). Such a query's spans
+        # now ask GIN for ``unpositioned(expr)`` (the same words without positions or weights:
+        # no doc read), sort those candidates, and test them against the doc newest first, in
+        # a subquery above the sort (``OFFSET 0`` keeps the test from being pushed below it),
+        # so the LIMIT stops the testing at the last match it needs. A candidate that meets
+        # ``gin_exact_subset(expr)`` (``timestep & sequentiali``: no phrase, no weight) is a
+        # match without its doc: the span's rows meeting it come from one more GIN lookup,
+        # hashed, and only the others are tested.
+        rechecked = _rechecked(_param)
+        loose = unpositioned(expr) if rechecked else expr
+        if loose in (TRUE, FALSE):
+            rechecked = False
+        if rechecked:
+            if params[0] != _param:
+                raise AssertionError("the match is expected as the window SQL's first parameter")
+            m = self._mark
+            sure = gin_exact_subset(expr)
+            # The doc goes through the sort as its TOAST pointer, read only when tested.
+            test = f"c.doc @@ CAST({m} AS tsquery)"
+            tests_sql = [test] * len(spans)
+            span_values_of = [[to_tsquery(loose), *params[1:], _param]] * len(spans)
+            if sure not in (TRUE, FALSE):
+                tests_sql = [
+                    f"(c.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ CAST({m} AS tsquery)"
+                    f"{bounds}) OR {test})"
+                    for bounds in limits
+                ]
+                span_values_of = [[to_tsquery(loose), *params[1:], to_tsquery(sure), _param]]
+                span_values_of *= len(spans)
+            reads = " UNION ALL ".join(
+                f"(SELECT c.seq FROM (SELECT {key} AS seq, f.doc {span}"
+                f" ORDER BY {key} + 0 DESC OFFSET 0) AS c WHERE {doc_test})"
+                for span, doc_test in zip(spans, tests_sql, strict=True)
+            )
+            span_values = span_values_of[0]
+        else:
+            reads = " UNION ALL ".join(
+                f"(SELECT {key} AS seq {span} ORDER BY {key} + 0 DESC)" for span in spans
+            )
+            span_values = params
         cap = max(int(count_cap), 0)
         wanted = int(offset) + int(limit)
         # The flags are tested on the window's rows only, each the cheaper of two ways
@@ -1638,23 +1764,34 @@ class SearchIndex:
                 flag_columns += f", {test}"
                 continue
             test = f"(SELECT {test} FROM {PG_TABLE} d WHERE d.seq = h.seq)"
-            most = self._flag_buckets(conn, flag, param, int(limit))
+            # A flag GIN cannot answer alone (a phrase: ``_rechecked``) is looked up without
+            # its positions (``unpositioned``: no doc read for the candidates in the buckets),
+            # and only the window's rows among those candidates test their doc: the title test
+            # of the phrase "time step" had each of the window's 100 docs tested, or every
+            # title holding a word of it in the window's buckets.
+            loose = unpositioned(flag) if _rechecked(param) else flag
+            loose_param = param if loose in (TRUE, FALSE) else to_tsquery(loose)
+            most = self._flag_buckets(conn, loose, loose_param, int(limit))
             if most <= 0:
                 flag_columns += f", {test}"
                 flag_values.append(param)
                 continue
             in_buckets = (
-                f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ (CAST({m} AS tsquery)"
-                f" && CAST((SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || k || '''', ' | ')"
+                f"h.seq IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ CAST({m} AS tsquery)"
+                f" AND g.doc @@ CAST((SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || k || '''', ' | ')"
                 " FROM hit_buckets, generate_series(hit_buckets.low, hit_buckets.high) AS k)"
-                " AS tsquery)))"
+                " AS tsquery))"
             )
+            values = [most, param, param]
+            if loose_param != param:
+                in_buckets = f"CASE WHEN {in_buckets} THEN {test} ELSE FALSE END"
+                values = [most, loose_param, param, param]
             # The bound a parameter: one prepared statement serves every word.
             flag_columns += (
                 f", CASE WHEN (SELECT high - low FROM hit_buckets) < CAST({m} AS integer)"
                 f" THEN {in_buckets} ELSE {test} END"
             )
-            flag_values += [most, param, param]
+            flag_values += values
         statement = (
             f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
             f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
@@ -1666,7 +1803,7 @@ class SearchIndex:
             f" THEN (SELECT count(*) FROM found) - {wanted} END{flag_columns} FROM hits h"
             " LEFT JOIN search_votes v ON v.seq = h.seq ORDER BY h.seq DESC"
         )
-        values = params * len(spans) + flag_values
+        values = span_values * len(spans) + flag_values
         rows = _query(conn, statement, values, prepare=True)
         return Window(
             rows=[(int(row[0]), row[1]) for row in rows],
@@ -1726,7 +1863,9 @@ class SearchIndex:
         candidates are every row with all its words). At 200,000 papers a coverage test of a
         word in 16% of the papers over a window of six buckets read 3,869 rows (6 ms), of
         the phrase "data set" 1,420 docs (31 ms), where the window's 100 docs cost about
-        1.5 ms. Without statistics: ``FLAG_BUCKETS``, whatever the flag."""
+        1.5 ms. ``window`` asks this of a phrase's ``unpositioned`` form (GIN alone), and
+        tests only the window's rows among its candidates. Without statistics:
+        ``FLAG_BUCKETS``, whatever the flag."""
         share = self._estimate(conn, flag)
         if share is None:
             return FLAG_BUCKETS
@@ -1954,6 +2093,10 @@ def search_settings(milliseconds: int, session: bool = True) -> str:
 
 # How long the most common lexemes read from PostgreSQL's statistics are used (seconds).
 COMMON_TTL = 300.0
+# How long compound splits read from the store are used (seconds; the expansion table's
+# ``TABLE_TTL``), and how many tokens' splits are kept at most.
+SPLITS_TTL = 30.0
+SPLITS_CACHED = 100_000
 # A query is read in one lookup (``_rare``) only if its matches are surely below this share.
 RARE_SHARE = 0.005
 # How much more often two words of a query meet than if they were independent (``_share``).
