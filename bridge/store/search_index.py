@@ -996,12 +996,13 @@ def _pg_positions(doc: IndexDoc, labels: Callable[[str], list[_Label]]) -> dict[
         if column == "title":
             _title_positions(positions, tokens, position, table)
         else:
-            for at, token in enumerate(tokens, position):
+            # Each token beside its label, with no position counted or looked up per token.
+            for token, label in zip(tokens, table[position : position + len(tokens)]):  # noqa: B905
                 where = get(token)
                 if where is None:
-                    positions[token] = [table[at]]
+                    positions[token] = [label]
                 else:
-                    where.append(table[at])
+                    where.append(label)
         position += len(tokens) + 1  # fields never touch
     positions.pop(SEPARATOR, None)
     # Checked in C over the lexemes: nearly every doc has neither a long word nor a word
