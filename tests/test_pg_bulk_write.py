@@ -180,6 +180,7 @@ def test_the_binary_docs_are_what_their_text_literals_are(postgres_url: str) -> 
         + [Paper("2607.08999", "Résumé: naïve Ünïcode — 東京", authors=("Zoë O'Brien",))]
     ] + [
         IndexDoc(("", "", "", "", "", "")),
+        IndexDoc(("café _21_café", "naïve " * 300, "", "", "zoë", "")),  # not ASCII
         IndexDoc((many, "y z " * 10 + "model", "", "", "ada _ lovelace", "cat:cs.lg _ti_model")),
         # Past 16,383 positions: the abstract's and the summary's last words share the last.
         IndexDoc((many, "y " * 20000 + "model _ _21_model", "model", "", "ada", "source:hf")),

@@ -914,7 +914,9 @@ def test_the_quick_tsvector_path_writes_what_the_limited_one_writes(
     body = " ".join(words)
     doc = IndexDoc((body, "x " * padding, "", "", "ada _ lovelace", "cat:cs.lg _ti_model"))
     for labels in (_pg_labels, _pg_binary_labels):
-        assert _pg_positions(doc, labels) == _pg_positions_limited(doc, labels)
+        # (the callers keep a lexeme's first 256 positions)
+        fast = {lexeme: where[:256] for lexeme, where in _pg_positions(doc, labels).items()}
+        assert fast == _pg_positions_limited(doc, labels)
 
 
 def test_postgresql_title_words_are_their_own_lexemes() -> None:

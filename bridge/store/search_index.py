@@ -102,7 +102,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 from itertools import chain, product
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from bridge.models import Paper
 from bridge.query.exact import EXACT_MARK, is_exact
@@ -236,8 +236,6 @@ Compound: TypeAlias = tuple[str, str]  # (encoded joined term, encoded parts joi
 # A doc's tsvector in PostgreSQL's binary form, without its seq's bucket lexeme: (its number of
 # lexemes, its entries that sort before the bucket lexeme, the entries after); ``to_tsvector``.
 PgDoc: TypeAlias = tuple[int, bytes, bytes]
-# A position's label: text ("12B") or binary (``_pg_binary_labels``).
-_Label = TypeVar("_Label", str, bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -905,14 +903,20 @@ def _pg_labels(weight: str) -> list[str]:
 
 
 @cache
-def _pg_binary_labels(weight: str) -> list[bytes]:
-    """``_pg_labels`` in the binary form: the position with the weight in its high bits."""
+def _pg_binary_labels(weight: str) -> list[str]:
+    """``_pg_labels`` in the binary form: the position with the weight in its two high bits,
+    16-bit big-endian, each byte as the character of that code (Latin-1), so that a doc's
+    entries join as one string and are encoded once (``to_tsvector``)."""
     bits = _PG_WEIGHT_BITS[weight] << 14
-    return [(bits | at).to_bytes(2, "big") for at in range(_PG_MAX_POSITION + 1)]
+    return [_latin1_uint16(bits | at) for at in range(_PG_MAX_POSITION + 1)]
+
+
+def _latin1_uint16(n: int) -> str:
+    return chr(n >> 8) + chr(n & 0xFF)
 
 
 # An entry's end of lexeme and count of positions, by the count (at most 256, PostgreSQL's own).
-_PG_COUNTS = [b"\0" + n.to_bytes(2, "big") for n in range(_PG_MAX_POSITIONS_PER_LEXEME + 1)]
+_PG_COUNTS = ["\0" + _latin1_uint16(n) for n in range(_PG_MAX_POSITIONS_PER_LEXEME + 1)]
 
 
 def to_tsvector(doc: IndexDoc) -> PgDoc:
@@ -921,7 +925,7 @@ def to_tsvector(doc: IndexDoc) -> PgDoc:
     PostgreSQL stores exactly what it would store for ``tsvector_literal(doc)`` (tests compare
     the two on the server), but reads it several times faster: its text input scans every
     character and sorts the lexemes, where the binary input copies lexemes already sorted,
-    each with its positions in order and once (5,000 docs: about 0.75 s of the server's CPU
+    each with its positions in order and once (5,000 docs: about 0.7 s of the server's CPU
     less, bench/RESULTS.md). The entries are sorted here as PostgreSQL sorts lexemes (by
     their bytes, a shorter one first; for UTF-8 that is Python's order of strings).
     """
@@ -932,34 +936,41 @@ def to_tsvector(doc: IndexDoc) -> PgDoc:
         # Positions past the last one are clamped to it; the text input keeps one of each.
         where = list(map(_distinct_positions, where))
     bucket = bisect_left(lexemes, SEQ_BUCKET_PREFIX)
-    return (
-        len(lexemes),
-        _pg_entries(lexemes[:bucket], where[:bucket]),
-        _pg_entries(lexemes[bucket:], where[bucket:]),
-    )
+    # Index text is ASCII (``encode``), so Latin-1 writes its lexemes as UTF-8 does.
+    ascii = all(map(str.isascii, doc.columns))
+    try:
+        before = _pg_entries(lexemes[:bucket], where[:bucket], ascii)
+        after = _pg_entries(lexemes[bucket:], where[bucket:], ascii)
+    except IndexError:  # a lexeme with more positions than _PG_COUNTS counts: keep the first
+        where = [kept[:_PG_MAX_POSITIONS_PER_LEXEME] for kept in where]
+        before = _pg_entries(lexemes[:bucket], where[:bucket], ascii)
+        after = _pg_entries(lexemes[bucket:], where[bucket:], ascii)
+    return len(lexemes), before, after
 
 
-def _pg_entries(lexemes: list[str], where: list[list[bytes]]) -> bytes:
+def _pg_entries(lexemes: list[str], where: list[list[str]], ascii: bool) -> bytes:
     # Joined in C: each lexeme, its NUL and count, then its positions.
+    counts = map(_PG_COUNTS.__getitem__, map(len, where))
+    if ascii:
+        entries = zip(lexemes, counts, map("".join, where), strict=True)
+        return "".join(chain.from_iterable(entries)).encode("latin-1")
+    tails = map(str.__add__, counts, map("".join, where))
     return b"".join(
-        chain.from_iterable(
-            zip(
-                map(str.encode, lexemes),
-                map(_PG_COUNTS.__getitem__, map(len, where)),
-                map(b"".join, where),
-                strict=True,
-            )
-        )
+        chain.from_iterable(zip(map(str.encode, lexemes), map(_latin1, tails), strict=True))
     )
 
 
-def _distinct_positions(where: list[bytes]) -> list[bytes]:
+def _latin1(text: str) -> bytes:
+    return text.encode("latin-1")
+
+
+def _distinct_positions(where: list[str]) -> list[str]:
     """The first label at each position (the field before has the higher weight, which
     PostgreSQL's text input keeps)."""
-    kept: list[bytes] = []
+    kept: list[str] = []
     last = -1
     for label in where:
-        at = int.from_bytes(label, "big") & _PG_POSITION_BITS
+        at = (ord(label[0]) << 8 | ord(label[1])) & _PG_POSITION_BITS
         if at != last:
             kept.append(label)
             last = at
@@ -969,21 +980,28 @@ def _distinct_positions(where: list[bytes]) -> list[bytes]:
 def tsvector_literal(doc: IndexDoc) -> str:
     """The doc's tsvector as a text literal (for an UPDATE, and for tests to read)."""
     positions = _pg_positions(doc, _pg_labels)
-    return " ".join(f"'{lexeme}':{','.join(where)}" for lexeme, where in positions.items())
+    return " ".join(
+        f"'{lexeme}':{','.join(where[:_PG_MAX_POSITIONS_PER_LEXEME])}"
+        for lexeme, where in positions.items()
+    )
 
 
-def _pg_positions(doc: IndexDoc, labels: Callable[[str], list[_Label]]) -> dict[str, list[_Label]]:
+def _pg_positions(doc: IndexDoc, labels: Callable[[str], list[str]]) -> dict[str, list[str]]:
     """Each lexeme of the doc's tsvector with its positions' labels (``labels(weight)[at]``),
-    within PostgreSQL's limits: positions as in FTS5, fields and separators as gaps.
+    within PostgreSQL's limits but for the number of positions a lexeme may keep (the
+    caller keeps the first ``_PG_MAX_POSITIONS_PER_LEXEME``): positions as in FTS5, fields
+    and separators as gaps.
 
     An import into PostgreSQL works out one per paper, so the common case (a doc far below
-    every limit) takes a path with no per-token checks; ``_pg_positions_limited`` is the
-    definition, and the one taken for a doc that could reach a limit. Tests compare the two.
+    every limit) takes a path with no per-token checks but the length of each new lexeme;
+    ``_pg_positions_limited`` is the definition, and the one taken for a doc that could
+    reach a limit. Tests compare the two.
     """
     if sum(map(len, doc.columns)) > _PG_NO_LIMITS:
         return _pg_positions_limited(doc, labels)
-    positions: dict[str, list[_Label]] = {}
+    positions: dict[str, list[str]] = {}
     position = 1
+    longest = 0  # of the lexemes, the title's copies aside (``_title_positions``)
     for column, text in zip(COLUMNS, doc.columns, strict=True):
         weight = _PG_WEIGHTS.get(column, "D")
         tokens = text.split()
@@ -995,27 +1013,27 @@ def _pg_positions(doc: IndexDoc, labels: Callable[[str], list[_Label]]) -> dict[
         get = positions.get
         if column == "title":
             _title_positions(positions, tokens, position, table)
+            longest = max(map(len, tokens), default=0) + len(TITLE_COPY)
         else:
             # Each token beside its label, with no position counted or looked up per token.
-            for token, label in zip(tokens, table[position : position + len(tokens)]):  # noqa: B905
+            for token, label in zip(tokens, table[position : position + len(tokens)], strict=True):
                 where = get(token)
                 if where is None:
                     positions[token] = [label]
+                    # Here, not in a pass over the lexemes after: a tenth of the time.
+                    if len(token) > longest:
+                        longest = len(token)
                 else:
                     where.append(label)
         position += len(tokens) + 1  # fields never touch
     positions.pop(SEPARATOR, None)
-    # Checked in C over the lexemes: nearly every doc has neither a long word nor a word
-    # more often than PostgreSQL keeps positions of.
-    if max(map(len, positions), default=0) > _PG_MAX_LEXEME:
+    if longest > _PG_MAX_LEXEME:
         positions = {k: v for k, v in positions.items() if len(k) <= _PG_MAX_LEXEME}
-    if max(map(len, positions.values()), default=0) > _PG_MAX_POSITIONS_PER_LEXEME:
-        positions = {k: v[:_PG_MAX_POSITIONS_PER_LEXEME] for k, v in positions.items()}
     return positions
 
 
 def _title_positions(
-    positions: dict[str, list[_Label]], tokens: list[str], first: int, labels: list[_Label]
+    positions: dict[str, list[str]], tokens: list[str], first: int, labels: list[str]
 ) -> None:
     """The title's tokens at their positions, each followed by its ``TITLE_COPY`` lexeme at
     the same position (so ``'_ti_a' <-> '_ti_b'`` is the phrase "a b" in the title).
@@ -1048,11 +1066,11 @@ def _title_positions(
 
 
 def _pg_positions_limited(
-    doc: IndexDoc, labels: Callable[[str], list[_Label]]
-) -> dict[str, list[_Label]]:
+    doc: IndexDoc, labels: Callable[[str], list[str]]
+) -> dict[str, list[str]]:
     """``_pg_positions`` for any doc: clamps positions and keeps within PostgreSQL's limits.
     (A clamped position may be listed more than once; ``_distinct_positions``.)"""
-    positions: dict[str, list[_Label]] = {}
+    positions: dict[str, list[str]] = {}
     position = 1
     size = 0
     for column, text in zip(COLUMNS, doc.columns, strict=True):
@@ -1095,7 +1113,7 @@ def pg_copy_row(seq: int, doc: PgDoc) -> bytes:
     """The binary COPY row of ``paper_search`` for one doc, its seq's bucket lexeme added
     (``SearchIndex.window``) where it sorts."""
     count, before, after = doc
-    bucket = f"{SEQ_BUCKET_PREFIX}{seq // SEQ_BUCKET}".encode() + _PG_COUNTS[0]
+    bucket = f"{SEQ_BUCKET_PREFIX}{seq // SEQ_BUCKET}\0\0\0".encode()  # no positions
     size = 4 + len(before) + len(bucket) + len(after)
     return b"".join((_PG_COPY_ROW.pack(2, 4, seq, size, count + 1), before, bucket, after))
 
