@@ -11,18 +11,23 @@ from dataclasses import replace
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from bridge.models import Paper
 from bridge.search import search_store
 from bridge.store import open_store
+from bridge.store.bulk import copy_binary
 from bridge.store.migrations import MIGRATIONS
 from bridge.store.search_index import (
     BULK_PENDING_LIST_KB,
     PENDING_LIST_KB,
     PG_INDEX,
+    IndexDoc,
     index_doc,
+    pg_copy_row,
     to_tsvector,
+    tsvector_literal,
+    with_seq_bucket,
 )
 
 pytestmark = pytest.mark.postgres
@@ -146,8 +151,9 @@ def test_a_bulk_batch_whose_index_row_is_refused_stores_the_rest(postgres_url: s
     store = open_store(postgres_url)
     first, second = papers("6", 4), papers("7", 4)
     docs = [replace(index_doc(paper), tsvector=to_tsvector(index_doc(paper))) for paper in second]
-    # A lexeme PostgreSQL refuses (over 2,047 bytes; the parsers leave such words out).
-    docs[2] = replace(docs[2], tsvector=f"'{'a' * 3000}':1")
+    # A lexeme PostgreSQL refuses (not UTF-8; to_tsvector writes only UTF-8, and leaves out
+    # the words PostgreSQL would refuse as too long).
+    docs[2] = replace(docs[2], tsvector=(1, b"caf\xe9\0\0\x01\x00\x01", b""))
     try:
         with store.bulk_writer() as writer:
             writer.add_papers(first, announce=False)
@@ -158,3 +164,46 @@ def test_a_bulk_batch_whose_index_row_is_refused_stores_the_rest(postgres_url: s
             assert conn.exec_driver_sql("SELECT count(*) FROM paper_search").scalar() == 7
     finally:
         store.close()
+
+
+# --- the binary form of the index rows ------------------------------------------------------
+
+
+def test_the_binary_docs_are_what_their_text_literals_are(postgres_url: str) -> None:
+    """An import copies each doc's tsvector in binary form; PostgreSQL must store exactly
+    what it stores for the text literal (which the UPDATE of a changed paper writes), at
+    PostgreSQL's limits too: words too long, words too frequent, positions past the last."""
+    many = " ".join(["model"] * 300 + ["a" * 3000, "c_2b__2b_", "_", "x", "_21_model"])
+    docs = [
+        index_doc(paper)
+        for paper in papers("8", 2)
+        + [Paper("2607.08999", "Résumé: naïve Ünïcode — 東京", authors=("Zoë O'Brien",))]
+    ] + [
+        IndexDoc(("", "", "", "", "", "")),
+        IndexDoc(("café _21_café", "naïve " * 300, "", "", "zoë", "")),  # not ASCII
+        IndexDoc((many, "y z " * 10 + "model", "", "", "ada _ lovelace", "cat:cs.lg _ti_model")),
+        # Past 16,383 positions: the abstract's and the summary's last words share the last.
+        IndexDoc((many, "y " * 20000 + "model _ _21_model", "model", "", "ada", "source:hf")),
+    ]
+    seqs = [n * 5000 + 7 for n in range(len(docs))]  # several seq buckets
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TEMPORARY TABLE binary_docs (seq INTEGER, doc TSVECTOR)")
+            copy_binary(
+                conn,
+                "COPY binary_docs (seq, doc) FROM STDIN (FORMAT BINARY)",
+                [pg_copy_row(seq, to_tsvector(doc)) for seq, doc in zip(seqs, docs, strict=True)],
+            )
+            for seq, doc in zip(seqs, docs, strict=True):
+                literal = with_seq_bucket(tsvector_literal(doc), seq)
+                same = conn.execute(
+                    text(
+                        "SELECT tsvectorsend(doc) = tsvectorsend(CAST(:literal AS tsvector))"
+                        " FROM binary_docs WHERE seq = :seq"
+                    ),
+                    {"literal": literal, "seq": seq},
+                ).scalar_one()
+                assert same, doc
+    finally:
+        engine.dispose()

@@ -29,7 +29,10 @@ from bridge.store.search_index import (
     FTS_TABLE,
     PG_TABLE,
     IndexDoc,
-    _to_tsvector_limited,
+    _pg_binary_labels,
+    _pg_labels,
+    _pg_positions,
+    _pg_positions_limited,
     encode,
     fingerprint,
     gin_exact_subset,
@@ -37,7 +40,7 @@ from bridge.store.search_index import (
     index_doc_reference,
     search_index_state,
     to_tsquery,
-    to_tsvector,
+    tsvector_literal,
     unpositioned,
     with_seq_bucket,
 )
@@ -288,7 +291,10 @@ def _index_matches_papers(store: Store) -> None:
             for seq, paper_ in stored.items():
                 same = conn.execute(
                     text("SELECT CAST(:a AS tsvector) = CAST(:b AS tsvector)"),
-                    {"a": rows[seq], "b": with_seq_bucket(to_tsvector(index_doc(paper_)), seq)},
+                    {
+                        "a": rows[seq],
+                        "b": with_seq_bucket(tsvector_literal(index_doc(paper_)), seq),
+                    },
                 ).scalar_one()
                 assert same, paper_.arxiv_id
         else:
@@ -933,11 +939,14 @@ def test_checking_survives_a_full_chunk_cache(monkeypatch: pytest.MonkeyPatch) -
 def test_the_quick_tsvector_path_writes_what_the_limited_one_writes(
     words: list[str], padding: int
 ) -> None:
-    # to_tsvector skips its per-token checks below a size no limit can bind at; above it,
-    # and for every doc below it, the result is the limited path's.
+    # _pg_positions skips its per-token checks below a size no limit can bind at; above it,
+    # and for every doc below it, the result is the limited path's, in either form.
     body = " ".join(words)
     doc = IndexDoc((body, "x " * padding, "", "", "ada _ lovelace", "cat:cs.lg _ti_model"))
-    assert to_tsvector(doc) == _to_tsvector_limited(doc)
+    for labels in (_pg_labels, _pg_binary_labels):
+        # (the callers keep a lexeme's first 256 positions)
+        fast = {lexeme: where[:256] for lexeme, where in _pg_positions(doc, labels).items()}
+        assert fast == _pg_positions_limited(doc, labels)
 
 
 def test_postgresql_title_words_are_their_own_lexemes() -> None:
@@ -945,7 +954,7 @@ def test_postgresql_title_words_are_their_own_lexemes() -> None:
     # title-only word or phrase is one exact GIN lookup (not every paper with the word
     # anywhere, tested again by weight); variant markers keep the weighted form.
     doc = IndexDoc(("diffusion model _21_model", "model", "", "", "", ""))
-    vector = to_tsvector(doc)
+    vector = tsvector_literal(doc)
     assert "'_ti_diffusion':1A" in vector and "'_ti_model':2A" in vector
     assert "_ti__21_" not in vector
     assert to_tsquery(("term", ("title",), "model")) == "'_ti_model'"

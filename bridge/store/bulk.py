@@ -8,7 +8,8 @@ hands the driver plain tuples or dicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -65,7 +66,27 @@ class BulkInsert:
 
 
 def copy_rows(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    """``COPY … FROM STDIN`` on a PostgreSQL connection, in its transaction.
+    """``COPY … FROM STDIN`` on a PostgreSQL connection, in its transaction: each row's values
+    written as PostgreSQL's text input for its column."""
+    with _copying(conn, sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+# Binary COPY's header (its signature, no flags, no header extension) and trailer.
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = b"\xff\xff"
+
+
+def copy_binary(conn: Connection, sql: str, rows: Sequence[bytes]) -> None:
+    """``COPY … FROM STDIN (FORMAT BINARY)``: ``rows`` already in binary COPY's row form."""
+    with _copying(conn, sql) as copy:
+        copy.write(b"".join([_BINARY_HEADER, *rows, _BINARY_TRAILER]))
+
+
+@contextmanager
+def _copying(conn: Connection, sql: str) -> Iterator[Any]:
+    """psycopg's ``Copy`` for ``sql``, in the connection's transaction.
 
     psycopg's own errors are raised as SQLAlchemy's, as a statement would raise them, so the
     store tells a refused value from a failing database the same way (``refused_value``).
@@ -75,8 +96,7 @@ def copy_rows(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None
     assert raw is not None and dbapi is not None
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[attr-defined]
-            for row in rows:
-                copy.write_row(row)
+            yield copy
     except dbapi.Error as exc:
         raise DBAPIError.instance(
             sql,
