@@ -1191,9 +1191,14 @@ def _pg_positions_limited(
     return positions
 
 
+def _seq_bucket_lexeme(seq: int) -> str:
+    """The lexeme every doc of ``seq``'s bucket carries (``SearchIndex.window``)."""
+    return f"{SEQ_BUCKET_PREFIX}{int(seq) // SEQ_BUCKET}"
+
+
 def with_seq_bucket(tsvector: str, seq: int) -> str:
     """A doc's tsvector literal with its seq's bucket lexeme added (``SearchIndex.window``)."""
-    bucket = f"'{SEQ_BUCKET_PREFIX}{int(seq) // SEQ_BUCKET}'"
+    bucket = f"'{_seq_bucket_lexeme(seq)}'"
     return f"{tsvector} {bucket}" if tsvector else bucket
 
 
@@ -1206,7 +1211,7 @@ def pg_copy_row(seq: int, doc: PgDoc) -> bytes:
     """The binary COPY row of ``paper_search`` for one doc, its seq's bucket lexeme added
     (``SearchIndex.window``) where it sorts."""
     count, before, after = doc
-    bucket = f"{SEQ_BUCKET_PREFIX}{seq // SEQ_BUCKET}\0\0\0".encode()  # no positions
+    bucket = f"{_seq_bucket_lexeme(seq)}\0\0\0".encode()  # no positions
     size = 4 + len(before) + len(bucket) + len(after)
     return b"".join((_PG_COPY_ROW.pack(2, 4, seq, size, count + 1), before, bucket, after))
 
