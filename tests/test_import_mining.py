@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,20 @@ from bridge.models import Paper
 from bridge.status import status_report
 from bridge.store import Store, open_store, schema
 from bridge.store import expansions as expansions_module
-from bridge.store.expansions import DeferredMining, Miner, archive_rows, archive_rows_in
+from bridge.store.expansions import (
+    DeferredMining,
+    Miner,
+    archive_rows,
+    archive_rows_in,
+    archive_texts,
+)
+from bridge.store.mining import (
+    Rows,
+    first_pass_of_span,
+    joinable_set,
+    pair_counts,
+    with_compounds,
+)
 from tests.test_importer import FIXTURES, fixture_files, hf_files, store_one_batch_at_a_time
 
 HF = FIXTURES / "hf" / "daily_papers_api_limit30_2026-06-13.json"
@@ -124,6 +138,30 @@ def test_mining_in_several_processes_gives_the_rows_of_one(store: Store, tmp_pat
         assert any(row["kind"] == "compound" for row in one)
         for processes in (1, 2, 7):
             assert archive_rows_in(pool, processes, store.engine.url, conn) == one
+
+
+def test_a_mining_process_reads_an_sqlite_store_without_sqlalchemy(
+    store: Store, tmp_path: Path
+) -> None:
+    # An import's parsing processes mine its spans at its end; on SQLite they need not import
+    # SQLAlchemy for that (about 10 MiB each against the import's memory bound, issue 14).
+    store_one_batch_at_a_time(store, [compound_file(tmp_path)])
+    if store.engine.url.get_backend_name() != "sqlite":
+        pytest.skip("PostgreSQL spans are read through SQLAlchemy")
+    # Asked through a builtin: a function of this module would import it, and SQLAlchemy.
+    imported = (eval, "'sqlalchemy' in __import__('sys').modules")
+    with spawn_pool(1) as pool:
+        source = Path(store.engine.url.database or "").resolve()
+        rows, closed = pool.submit(first_pass_of_span, source, (0, 1 << 62)).result()
+        assert pool.submit(*imported).result() is False
+    with store.engine.connect() as conn:
+        assert mine_rows(rows, closed, conn) == archive_rows(conn)
+
+
+def mine_rows(rows: Rows, closed: Counter[str], conn: Any) -> list[dict[str, Any]]:
+    """The rows of a first pass over every paper, with its second pass here."""
+    pairs = pair_counts(archive_texts(conn), joinable_set(closed))
+    return with_compounds(rows, closed, pairs).rows()
 
 
 def spawn_pool(processes: int) -> ProcessPoolExecutor:

@@ -51,6 +51,7 @@ _MODULES = frozenset(
         "liveness",
         "locking",
         "migrations",
+        "mining",
         "refusal",
         "rows",
         "schema",

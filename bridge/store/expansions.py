@@ -46,27 +46,35 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, case, create_engine, delete, func, select
+from sqlalchemy import URL, Connection, case, delete, func, select
 
 from bridge.models import Paper
-from bridge.query.abbreviations import (
-    closed_word_set,
-    compound_words,
-    definitions,
-    joinable_pairs,
-    long_key,
-    short_key,
-)
+from bridge.query.abbreviations import compound_words, long_key, short_key
 from bridge.query.expansions import MIN_DEFINITIONS, ExpansionTable
 from bridge.store import schema
+from bridge.store.mining import (
+    ACRONYM,
+    COMPOUND,
+    Rows,
+    definitions_of,
+    first_pass_of_span,
+    joinable_set,
+    may_close,
+    mine,
+    pairs_of_span,
+    with_compounds,
+)
 
 __all__ = [
+    "ACRONYM",
+    "COMPOUND",
     "HOLD",
     "PENDING",
     "TABLE_TTL",
@@ -87,11 +95,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TABLE_TTL = 30.0
-ACRONYM = "acronym"
-COMPOUND = "compound"
-# Longer keys are noise (a long form is at most 15 words; the columns hold 200 / 400).
-_MAX_SHORT_KEY = 200
-_MAX_LONG_KEY = 400
 _WRITE_CHUNK = 500
 # Papers whose mining an import holds back, by their sequence numbers (a few hundred KiB at
 # most); past it the import mines the whole archive at its end. An import of 10,000 new
@@ -100,65 +103,11 @@ HOLD = 10_000
 # The ``progress`` row saying papers were stored without being mined (see the docstring).
 PENDING = "mine-expansions"
 
-Key = tuple[str, str, str]  # kind, short_key, long_key
-
 
 def paper_definitions(paper: Paper) -> dict[tuple[str, str], tuple[str, str]]:
     """(short key, long key) -> (short, long) as first written, for each acronym the paper's
     title and abstract define."""
-    return _definitions_of(paper.title, paper.abstract)
-
-
-def _definitions_of(*texts: str | None) -> dict[tuple[str, str], tuple[str, str]]:
-    found: dict[tuple[str, str], tuple[str, str]] = {}
-    for text in texts:
-        if text:
-            for short, long in definitions(text):
-                key = (short_key(short), long_key(long))
-                if key[0] and key[1] and key not in found:
-                    found[key] = (short, long)
-    return found
-
-
-class _Rows:
-    """Counts to add to the table, by row."""
-
-    def __init__(self) -> None:
-        self.texts: dict[Key, tuple[str, str]] = {}
-        self.papers: Counter[Key] = Counter()
-        self.closed: Counter[Key] = Counter()
-
-    def add(self, key: Key, short: str, long: str, papers: int = 0, closed: int = 0) -> None:
-        if len(key[1]) > _MAX_SHORT_KEY or len(key[2]) > _MAX_LONG_KEY:
-            return
-        if len(short) > _MAX_SHORT_KEY or len(long) > _MAX_SHORT_KEY:
-            return  # a "word" of hundreds of characters: no form a query should grow by
-        self.texts.setdefault(key, (short, long))
-        if papers:
-            self.papers[key] += papers
-        if closed:
-            self.closed[key] += closed
-
-    def merge(self, other: _Rows) -> None:
-        """Add ``other``'s counts; texts first written here stay (``other`` came later)."""
-        for key, texts in other.texts.items():
-            self.texts.setdefault(key, texts)
-        self.papers.update(other.papers)
-        self.closed.update(other.closed)
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "kind": key[0],
-                "short_key": key[1],
-                "long_key": key[2],
-                "short_text": short,
-                "long_text": long,
-                "papers": self.papers[key],
-                "closed_papers": self.closed[key],
-            }
-            for key, (short, long) in sorted(self.texts.items())
-        ]
+    return definitions_of(paper.title, paper.abstract)
 
 
 class DeferredMining:
@@ -271,11 +220,11 @@ class Miner:
         if not texts:
             return
         known = self._known(conn)
-        rows = _Rows()
+        rows = Rows()
         pairs: Counter[tuple[str, str]] = Counter()
         closed: Counter[str] = Counter()
         for title, abstract in texts:
-            for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
+            for (short, long), (short_text, long_text) in definitions_of(title, abstract).items():
                 rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
             paper_pairs, paper_closed = compound_words(f"{title or ''}\n{abstract or ''}")
             pairs.update(paper_pairs)
@@ -286,9 +235,9 @@ class Miner:
         opened: dict[str, set[str]] = {}
         for (a, b), count in pairs.items():
             joined_text = a + b
-            if _may_close(joined_text, closed):
+            if may_close(joined_text, closed):
                 joined = short_key(joined_text)  # closed in this batch
-            elif _may_close(joined_text, spellings):
+            elif may_close(joined_text, spellings):
                 joined = short_key(joined_text)
                 if joined not in known:
                     continue
@@ -301,7 +250,7 @@ class Miner:
             spellings.add(joined_text)
             rows.add((COMPOUND, joined, open_key), joined_text, f"{a} {b}", papers=count)
         for word, count in closed.items():
-            if not _may_close(word, spellings):
+            if not may_close(word, spellings):
                 continue
             joined = short_key(word)
             for open_key in known.get(joined, set()) | opened.get(joined, set()):
@@ -327,13 +276,6 @@ class Miner:
         """Read the known compounds again at the next batch (after ``mine_archive``)."""
         self._compounds = None
         self._spellings = set()
-
-
-def _may_close(joined: str, words: Collection[str]) -> bool:
-    """Whether ``words`` holds the closed form, maybe with a plural s on either side."""
-    return (
-        joined in words or joined + "s" in words or (joined.endswith("s") and joined[:-1] in words)
-    )
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -366,7 +308,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(statement, rows[start : start + _WRITE_CHUNK])
 
 
-def _archive_texts(
+def archive_texts(
     conn: Connection, span: tuple[int, int] | None = None, batch: int = 2000
 ) -> Iterator[tuple[str, str]]:
     """Every stored paper's title and abstract in ``seq`` order, or those whose ``seq`` is in
@@ -387,7 +329,7 @@ def mine_archive(conn: Connection) -> int:
 
 def archive_rows(conn: Connection) -> list[dict[str, Any]]:
     """The table's rows as mining every stored paper gives them (reads only)."""
-    return _mine(lambda: _archive_texts(conn)).rows()
+    return mine(lambda: archive_texts(conn)).rows()
 
 
 def replace_rows(conn: Connection, rows: list[dict[str, Any]]) -> int:
@@ -420,9 +362,12 @@ def archive_rows_in(
     paper in order here gives. ``conn`` only says which spans there are. ``meanwhile()``
     runs in this process while the first pass does (an import merges its search index)."""
     spans = _seq_spans(conn, max(1, processes) * _SPANS_PER_PROCESS)
-    rows = _Rows()
+    # Pickled to each process: an SQLite file is read there without SQLAlchemy (its
+    # URL object would import it), anything else by its URL with the password in it.
+    source = _sqlite_file(url) or url.render_as_string(hide_password=False)
+    rows = Rows()
     closed: Counter[str] = Counter()
-    first_passes = [pool.submit(_first_pass_of_span, url, span) for span in spans]
+    first_passes = [pool.submit(first_pass_of_span, source, span) for span in spans]
     meanwhile()
     for future in first_passes:
         span_rows, span_closed = future.result()
@@ -430,11 +375,18 @@ def archive_rows_in(
         closed.update(span_closed)
     pairs: Counter[tuple[str, str]] = Counter()
     if closed:
-        joinable = _joinable(closed)
-        for counted in [pool.submit(_pairs_of_span, url, span, joinable) for span in spans]:
+        joinable = joinable_set(closed)
+        for counted in [pool.submit(pairs_of_span, source, span, joinable) for span in spans]:
             pairs.update(counted.result())
         del joinable
-    return _compounds(rows, closed, pairs).rows()
+    return with_compounds(rows, closed, pairs).rows()
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of an SQLite store's URL; None for any other database."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).resolve()
 
 
 def _seq_spans(conn: Connection, parts: int) -> list[tuple[int, int]]:
@@ -446,29 +398,6 @@ def _seq_spans(conn: Connection, parts: int) -> list[tuple[int, int]]:
         return []
     step = -(-(high + 1 - low) // parts)
     return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
-
-
-def _first_pass_of_span(url: URL, span: tuple[int, int]) -> tuple[_Rows, Counter[str]]:
-    with _engine(url).connect() as conn:
-        return _first_pass(_archive_texts(conn, span))
-
-
-def _pairs_of_span(
-    url: URL, span: tuple[int, int], joinable: Collection[str]
-) -> Counter[tuple[str, str]]:
-    with _engine(url).connect() as conn:
-        return _pairs(_archive_texts(conn, span), joinable)
-
-
-# A mining process's engine, made at its first span and kept for the next.
-_engines: dict[URL, Engine] = {}
-
-
-def _engine(url: URL) -> Engine:
-    engine = _engines.get(url)
-    if engine is None:
-        engine = _engines[url] = create_engine(url)
-    return engine
 
 
 def mine_deferred(conn: Connection, miner: Miner, batches: Sequence[Sequence[int]]) -> int:
@@ -493,7 +422,7 @@ def mine_deferred(conn: Connection, miner: Miner, batches: Sequence[Sequence[int
 
 def table_of(papers: Sequence[Paper]) -> ExpansionTable:
     """The table ``papers`` alone would give, without a store (benchmarks, tools)."""
-    rows = _mine(lambda: ((p.title or "", p.abstract or "") for p in papers)).rows()
+    rows = mine(lambda: ((p.title or "", p.abstract or "") for p in papers)).rows()
     return ExpansionTable.build(
         [
             (r["short_key"], r["short_text"], r["long_key"], r["long_text"], r["papers"])
@@ -513,66 +442,6 @@ def table_of(papers: Sequence[Paper]) -> ExpansionTable:
             if r["kind"] == COMPOUND and r["long_text"]
         ],
     )
-
-
-def _mine(texts: Callable[[], Iterable[tuple[str, str]]]) -> _Rows:
-    """Counts over every (title, abstract) ``texts()`` gives, in two passes: definitions and
-    closed words, then the pairs whose closed form the first pass saw."""
-    rows, closed = _first_pass(texts())
-    pairs = _pairs(texts(), _joinable(closed)) if closed else Counter[tuple[str, str]]()
-    return _compounds(rows, closed, pairs)
-
-
-def _first_pass(texts: Iterable[tuple[str, str]]) -> tuple[_Rows, Counter[str]]:
-    """The acronym rows and the closed words' counts of ``texts``."""
-    rows = _Rows()
-    closed: Counter[str] = Counter()
-    for title, abstract in texts:
-        for (short, long), (short_text, long_text) in _definitions_of(title, abstract).items():
-            rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
-        closed.update(closed_word_set(f"{title}\n{abstract}"))
-    return rows, closed
-
-
-def _joinable(closed: Collection[str]) -> set[str]:
-    """What a pair may join into, with a plural s on either side (``_may_close`` over
-    ``closed``), as one set: one look-up per pair instead of three."""
-    joinable = set(closed)
-    joinable.update(word + "s" for word in closed)
-    joinable.update(word[:-1] for word in closed if word.endswith("s"))
-    return joinable
-
-
-def _pairs(texts: Iterable[tuple[str, str]], joinable: Collection[str]) -> Counter[tuple[str, str]]:
-    """The second pass: how many papers write each pair that joins into a ``joinable`` word."""
-    pairs: Counter[tuple[str, str]] = Counter()
-    for title, abstract in texts:
-        pairs.update(joinable_pairs(f"{title}\n{abstract}", joinable))
-    return pairs
-
-
-def _compounds(rows: _Rows, closed: Counter[str], pairs: Counter[tuple[str, str]]) -> _Rows:
-    """``rows`` (the first pass's) with the compounds of the two passes' counts added."""
-    # Group spellings by key: "data sets" and "datasets" count with "data set" and "dataset".
-    closed_by_key: dict[str, list[str]] = {}
-    for (a, b), count in pairs.items():
-        joined = short_key(a + b)
-        open_key = long_key(f"{a} {b}")
-        if open_key == joined:
-            continue
-        rows.add((COMPOUND, joined, open_key), a + b, f"{a} {b}", papers=count)
-        closed_by_key.setdefault(joined, [])
-    joined_texts = {a + b for a, b in pairs}
-    for word in closed:
-        if _may_close(word, joined_texts):  # normalise only the few that may count
-            joined = short_key(word)
-            if joined in closed_by_key:
-                closed_by_key[joined].append(word)
-    for key in [k for k in rows.texts if k[0] == COMPOUND]:
-        total = sum(closed[w] for w in set(closed_by_key.get(key[1], ())))
-        if total:
-            rows.closed[key] += total
-    return rows
 
 
 def load_table(conn: Connection) -> ExpansionTable:
