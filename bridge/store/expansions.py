@@ -227,8 +227,10 @@ class Miner:
             for (short, long), (short_text, long_text) in definitions_of(title, abstract).items():
                 rows.add((ACRONYM, short, long), short_text, long_text, papers=1)
             paper_pairs, paper_closed = compound_words(f"{title or ''}\n{abstract or ''}")
-            pairs.update(paper_pairs)
-            closed.update(paper_closed)
+            # Sorted, as in ``bridge.store.mining.pair_counts``: the first texts of a row
+            # must not depend on set order.
+            pairs.update(sorted(paper_pairs))
+            closed.update(sorted(paper_closed))
         # Set look-ups on the words as written rule out nearly every pair and word before
         # the stemmer runs (on strings it has mostly never seen: most of the cost otherwise).
         spellings = self._spellings
