@@ -35,6 +35,7 @@ from bridge.store.search_index import (
     FTS_TABLE,
     PG_TABLE,
     IndexDoc,
+    _implies,
     _pg_binary_labels,
     _pg_labels,
     _pg_positions,
@@ -1003,6 +1004,19 @@ def test_postgresql_superset_and_subset_of_a_query_need_no_doc() -> None:
     assert to_tsquery(gin_exact_subset(excluded)) == "('timestep') & !(('time') & ('step'))"
 
 
+def test_a_flag_the_query_requires_is_implied_and_no_other() -> None:
+    # ``window`` answers such a flag (``title:word``'s title test) as a constant for every row.
+    title = ("term", ("title",), "diffus")
+    other = ("term", ("title", "abstract", "ai_summary", "ai_keywords"), "audio")
+    assert _implies(title, title)
+    assert _implies(("and", (other, title)), title)
+    assert _implies(("andnot", ("and", (title, other)), other), title)
+    assert not _implies(("andnot", other, title), title)  # excluded, not required
+    assert not _implies(("or", (title, other)), title)
+    assert not _implies(other, title)
+    assert not _implies(("phrase", ("title",), ("diffus", "model")), title)
+
+
 @pytest.mark.postgres
 def test_title_fields_and_ranking_on_postgresql_match_sqlite(
     sqlite_url: str, postgres_url: str
@@ -1022,6 +1036,10 @@ def test_title_fields_and_ranking_on_postgresql_match_sqlite(
             for query in (
                 "title:diffusion",
                 'title:"diffusion models"',
+                # Title tests the query itself requires: constants for every row (``_implies``).
+                "title:diffusion audio",
+                "title:audio -title:sampling",
+                '(title:audio OR sampling) title:"audio diffusion"',
                 "diffusion",
                 "audio",
                 '"=diffusion =models"',  # an exact phrase: its title test is a constant

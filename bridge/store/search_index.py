@@ -954,6 +954,20 @@ def unpositioned(expr: Expr) -> Expr:
     return expr
 
 
+def _implies(expr: Expr, flag: Expr) -> bool:
+    """Whether every paper meeting ``expr`` surely meets ``flag``: ``flag`` is ``expr`` or one
+    of the parts it requires (an AND's part, an exclusion's positive side), compared as
+    written (no reasoning about what the words mean)."""
+    if flag == expr:
+        return True
+    kind = expr[0]
+    if kind == "and":
+        return any(_implies(part, flag) for part in expr[1])
+    if kind == "andnot":
+        return _implies(expr[1], flag)
+    return False
+
+
 def gin_exact_subset(expr: Expr) -> Expr:
     """A subset of ``expr`` that GIN answers alone: its phrases and words with weights
     (``_rechecked``) taken as met by no paper, an exclusion as all of its papers that
@@ -1785,7 +1799,9 @@ class SearchIndex:
         if sql.count(match) != 1:
             raise AssertionError("the match condition is expected once in the window's SQL")
         # TRUE and FALSE (an exact phrase's title test) are constants, as in ``in_range``.
-        tests = [self._flag_test(flag) for flag in flags]
+        # A flag the query itself implies (``title:word``'s title test is the query) holds
+        # for every row of the window: a constant, not a test of each row's doc or a lookup.
+        tests = [self._flag_test(TRUE if _implies(expr, flag) else flag) for flag in flags]
         spans: list[str] = []
         limits: list[str] = []  # each span's bounds on a row ``g`` of the index (see below)
         # A query the statistics call rare (``_rare``) has few matches in the whole store:
