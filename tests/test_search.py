@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 import bridge.search as search_module
 import bridge.store.search_index as search_index_module
@@ -1015,6 +1016,23 @@ def test_a_flag_the_query_requires_is_implied_and_no_other() -> None:
     assert not _implies(("or", (title, other)), title)
     assert not _implies(other, title)
     assert not _implies(("phrase", ("title",), ("diffus", "model")), title)
+
+
+def test_a_query_is_read_in_one_lookup_when_its_listed_lexemes_give_few_papers() -> None:
+    # ``_rare``: a word in 0.4% of 1,000,000 papers (4,000 rows, each on its own page) is
+    # read span by span; the same share of 100,000 papers in one lookup; a word the statistics
+    # do not list (at most as common as the least listed: a word in no paper, say) in one.
+    index = search_index_module.SearchIndex(create_engine("postgresql+psycopg://"))
+    text_fields = ("title", "abstract", "ai_summary", "ai_keywords")
+    listed = ("term", text_fields, "model")
+    unlisted = ("term", text_fields, "zebra")
+    for papers, rare in ((1_000_000.0, False), (100_000.0, True)):
+        index._common = (time.monotonic(), {"model": 0.004, "data": 0.3}, 0.002, papers)
+        assert index._rare(None, listed) is rare  # type: ignore[arg-type]
+        assert index._rare(None, unlisted)  # type: ignore[arg-type]
+        assert not index._rare(None, ("term", text_fields, "data"))  # type: ignore[arg-type]
+    index._common = (time.monotonic(), None, 0.0, 0.0)  # no statistics: nothing is rare
+    assert not index._rare(None, unlisted)  # type: ignore[arg-type]
 
 
 @pytest.mark.postgres

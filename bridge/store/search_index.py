@@ -1311,8 +1311,8 @@ class SearchIndex:
         # ``splits`` read before: when the cache was started, and token -> its splits.
         self._splits: tuple[float, dict[str, set[tuple[str, ...]]]] = (0.0, {})
         # PostgreSQL: (when read, the doc column's most common lexemes' shares, the least of
-        # them), from the planner's statistics; see ``_rare``.
-        self._common: tuple[float, dict[str, float] | None, float] | None = None
+        # them, the rows of the index table), from the planner's statistics; see ``_rare``.
+        self._common: tuple[float, dict[str, float] | None, float, float] | None = None
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -1952,45 +1952,60 @@ class SearchIndex:
             following=None if not rows or rows[0][2] is None else int(rows[0][2]),
         )
 
-    def _statistics(self, conn: Connection) -> tuple[dict[str, float], float] | None:
-        """The doc column's most common lexemes and their shares of the papers, and the least
-        of those shares (PostgreSQL's statistics, ``ANALYZE``; 10,000 lexemes,
-        ``_keep_docs_apart``; read again every ``COMMON_TTL`` seconds). None without
+    def _statistics(self, conn: Connection) -> tuple[dict[str, float], float, float] | None:
+        """The doc column's most common lexemes and their shares of the papers, the least of
+        those shares, and the papers counted (PostgreSQL's statistics, ``ANALYZE``; 10,000
+        lexemes, ``_keep_docs_apart``; read again every ``COMMON_TTL`` seconds). None without
         statistics that reach below ``RARE_SHARE``."""
         now = time.monotonic()
         if self._common is None or now - self._common[0] > COMMON_TTL:
             rows = _query(
                 conn,
                 "SELECT most_common_elems::text,"
-                " most_common_elem_freqs[1:array_length(most_common_elems, 1)]::text"
+                " most_common_elem_freqs[1:array_length(most_common_elems, 1)]::text,"
+                f" (SELECT reltuples FROM pg_class WHERE oid = CAST('{PG_TABLE}' AS regclass))"
                 " FROM pg_stats WHERE schemaname = current_schema()"
                 f" AND tablename = '{PG_TABLE}' AND attname = 'doc'",
             )
             freqs: dict[str, float] | None = None
-            least = 0.0
+            least = papers = 0.0
             if rows and rows[0][0] and rows[0][1]:
                 lexemes = _pg_array(rows[0][0])
                 shares = [float(x) for x in rows[0][1].strip("{}").split(",")]
                 if len(lexemes) == len(shares) and min(shares) <= RARE_SHARE:
                     freqs = dict(zip(lexemes, shares, strict=True))
                     least = min(shares)  # once here: 10,000 shares, 50 µs a search otherwise
-            self._common = (now, freqs, least)
-        _, freqs, least = self._common
-        return (freqs, least) if freqs else None
+                    papers = max(float(rows[0][2] or 0.0), 0.0)
+            self._common = (now, freqs, least, papers)
+        _, freqs, least, papers = self._common
+        return (freqs, least, papers) if freqs else None
 
     def _estimate(self, conn: Connection, expr: Expr) -> float | None:
         """The estimated share of papers meeting ``expr`` (``_share``: erring high), or None
         without statistics. A lexeme outside the most common ones is taken as common as the
         least common of them (at 100,000 papers 0.25%)."""
         known = self._statistics(conn)
-        return None if known is None else _share(expr, *known)
+        return None if known is None else _share(expr, known[0], known[1])
 
     def _rare(self, conn: Connection, expr: Expr) -> bool:
         """Whether ``expr``'s matches are estimated below ``RARE_SHARE`` of the papers
-        (``_estimate``): such a query is read in one lookup. Without statistics, nothing is
-        rare."""
-        share = self._estimate(conn, expr)
-        return share is not None and share < RARE_SHARE
+        (``_estimate``), and those its listed lexemes account for below ``RARE_ROWS`` papers:
+        such a query is read in one lookup. Without statistics, nothing is rare.
+
+        The one lookup reads every match in the store, each from its own page of the table
+        (a rare word's rows lie far apart), where the spans read about twice the rows the
+        window needs (201 for a page and its count) for a GIN probe a span: at 1,000,000
+        papers a word in 0.3% of them is 3,000 rows read in one lookup, and about 400 in
+        six spans. A lexeme the statistics do not list is counted as absent here: its share
+        is unknown below the least listed one (at 1,000,000 papers about 2,400 rows), and a
+        word in no paper costs one probe in one lookup, where the spans probe nine times."""
+        known = self._statistics(conn)
+        if known is None:
+            return False
+        freqs, least, papers = known
+        if _share(expr, freqs, least) >= RARE_SHARE:
+            return False
+        return _share(expr, freqs, 0.0) * papers < RARE_ROWS
 
     def _flag_buckets(self, conn: Connection, flag: Expr, tsquery: str, rows: int) -> int:
         """Up to how many buckets a window's rows may span for ``flag`` to be looked up in GIN
@@ -2238,8 +2253,10 @@ COMMON_TTL = 300.0
 # ``TABLE_TTL``), and how many tokens' splits are kept at most.
 SPLITS_TTL = 30.0
 SPLITS_CACHED = 100_000
-# A query is read in one lookup (``_rare``) only if its matches are surely below this share.
+# A query is read in one lookup (``_rare``) only if its matches are surely below this share,
+# and those its listed lexemes give below this many papers.
 RARE_SHARE = 0.005
+RARE_ROWS = 1000
 # How much more often two words of a query meet than if they were independent (``_share``).
 AND_CORRELATION = 10.0
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
