@@ -35,6 +35,7 @@ from bridge.store.search_index import (
     FALSE,
     FTS_TABLE,
     PG_TABLE,
+    SEQ_SPANS,
     IndexDoc,
     _implies,
     _pg_binary_labels,
@@ -1018,6 +1019,19 @@ def test_a_flag_the_query_requires_is_implied_and_no_other() -> None:
     assert not _implies(("phrase", ("title",), ("diffus", "model")), title)
 
 
+def test_the_first_spans_are_read_as_one_when_the_matches_needed_lie_past_them() -> None:
+    index = search_index_module.SearchIndex(create_engine("postgresql+psycopg://"))
+    word = ("term", ("title",), "box")
+    index._common = (time.monotonic(), {"_ti_box": 0.005, "_ti_model": 0.5}, 0.002, 1e6)
+    # 0.5%: 20 a bucket, 201 rows in about 10 buckets: buckets 0-7 as one probe, then 8-15.
+    assert index._spans(None, word, 201) == ((0, 7), *SEQ_SPANS[4:])  # type: ignore[arg-type]
+    common = ("term", ("title",), "model")  # 2,000 a bucket: the spans as they are
+    assert index._spans(None, common, 201) == SEQ_SPANS  # type: ignore[arg-type]
+    assert index._spans(None, word, 10**9) == ((0, SEQ_SPANS[-1][1]),)  # type: ignore[arg-type]
+    index._common = (time.monotonic(), None, 0.0, 0.0)  # no statistics
+    assert index._spans(None, word, 201) == SEQ_SPANS  # type: ignore[arg-type]
+
+
 def test_a_query_is_read_in_one_lookup_when_its_listed_lexemes_give_few_papers() -> None:
     # ``_rare``: a word in 0.4% of 1,000,000 papers (4,000 rows, each on its own page) is
     # read span by span; the same share of 100,000 papers in one lookup; a word the statistics
@@ -1123,7 +1137,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
         ('"rare ancient" upvotes>=2', 1),
     ]
     results = {}
-    for url in (sqlite_url, postgres_url, "statistics"):
+    for url in (sqlite_url, postgres_url, "statistics", "joined spans"):
         if url == "statistics":
             # Again on PostgreSQL after ANALYZE, every lexeme its statistics do not list taken
             # as rare: those queries are read in one lookup instead of span by span.
@@ -1131,7 +1145,11 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
             analyzed = open_store(postgres_url)
             analyzed.optimize_search_index()
             analyzed.close()
-        store = open_store(postgres_url if url == "statistics" else url)
+        if url == "joined spans":
+            # And with no single word rare: span by span, the first spans read as one where
+            # the statistics say the matches needed lie past them (``_spans``).
+            monkeypatch.setattr(search_index_module, "RARE_ROWS", 0)
+        store = open_store(postgres_url if url in ("statistics", "joined spans") else url)
         store.add_papers(papers, now=T0)
         results[url] = [
             (ids(found), found.total, found.total_capped)
@@ -1146,6 +1164,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
             assert store.search_index._common and store.search_index._common[1]
         store.close()
     assert results[postgres_url] == results[sqlite_url] == results["statistics"]
+    assert results["joined spans"] == results[sqlite_url]
     ancient, total, _ = results[postgres_url][4]
     assert sorted(ancient) == [f"s{n:02d}" for n in range(9)] and total == 9
     assert len(results[postgres_url][2][0]) == 10 and results[postgres_url][0][1] == 90
