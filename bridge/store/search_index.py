@@ -1772,7 +1772,9 @@ class SearchIndex:
         …)``, sorted; the spans are read one after the other under one LIMIT, so a span is
         read only if the ones before it held too few matches, and as each is as large as all
         before it, no more than about twice the rows needed are read. A word in no paper
-        costs one index probe a span.
+        costs one index probe a span. Where the statistics say the rows needed lie past the
+        first spans, those are one probe (``_spans``); a query they call rare is one lookup
+        of the whole store (``_rare``).
 
         Two conditions, two GIN scan keys: GIN leapfrogs between them, each key skipping
         through its posting trees to the other's next row, so a span costs about what the
