@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 import bridge.search as search_module
 import bridge.store.search_index as search_index_module
@@ -34,7 +35,9 @@ from bridge.store.search_index import (
     FALSE,
     FTS_TABLE,
     PG_TABLE,
+    SEQ_SPANS,
     IndexDoc,
+    _implies,
     _pg_binary_labels,
     _pg_labels,
     _pg_positions,
@@ -1003,6 +1006,52 @@ def test_postgresql_superset_and_subset_of_a_query_need_no_doc() -> None:
     assert to_tsquery(gin_exact_subset(excluded)) == "('timestep') & !(('time') & ('step'))"
 
 
+def test_a_flag_the_query_requires_is_implied_and_no_other() -> None:
+    # ``window`` answers such a flag (``title:word``'s title test) as a constant for every row.
+    title = ("term", ("title",), "diffus")
+    other = ("term", ("title", "abstract", "ai_summary", "ai_keywords"), "audio")
+    assert _implies(title, title)
+    assert _implies(("and", (other, title)), title)
+    assert _implies(("andnot", ("and", (title, other)), other), title)
+    assert not _implies(("andnot", other, title), title)  # excluded, not required
+    assert not _implies(("or", (title, other)), title)
+    assert not _implies(other, title)
+    assert not _implies(("phrase", ("title",), ("diffus", "model")), title)
+
+
+def test_the_first_spans_are_read_as_one_when_the_matches_needed_lie_past_them() -> None:
+    index = search_index_module.SearchIndex(create_engine("postgresql+psycopg://"))
+    word = ("term", ("title",), "box")
+    index._common = (time.monotonic(), {"_ti_box": 0.005, "_ti_model": 0.5}, 0.002, 1e6)
+    # 0.5%: 20 a bucket, 201 rows in about 10 buckets: buckets 0-7 as one probe, then 8-15.
+    assert index._spans(None, word, 201) == ((0, 7), *SEQ_SPANS[4:])  # type: ignore[arg-type]
+    common = ("term", ("title",), "model")  # 2,000 a bucket: the spans as they are
+    assert index._spans(None, common, 201) == SEQ_SPANS  # type: ignore[arg-type]
+    assert index._spans(None, word, 10**9) == ((0, SEQ_SPANS[-1][1]),)  # type: ignore[arg-type]
+    index._common = (time.monotonic(), None, 0.0, 0.0)  # no statistics
+    assert index._spans(None, word, 201) == SEQ_SPANS  # type: ignore[arg-type]
+
+
+def test_a_query_is_read_in_one_lookup_when_its_listed_lexemes_give_few_papers() -> None:
+    # ``_rare``: a word in 0.4% of 1,000,000 papers (4,000 rows, each on its own page) is
+    # read span by span; the same share of 100,000 papers in one lookup; a word the statistics
+    # do not list (at most as common as the least listed: a word in no paper, say) in one.
+    index = search_index_module.SearchIndex(create_engine("postgresql+psycopg://"))
+    text_fields = ("title", "abstract", "ai_summary", "ai_keywords")
+    listed = ("term", text_fields, "model")
+    unlisted = ("term", text_fields, "zebra")
+    for papers, rare in ((1_000_000.0, False), (100_000.0, True)):
+        index._common = (time.monotonic(), {"model": 0.004, "data": 0.3}, 0.002, papers)
+        assert index._rare(None, listed) is rare  # type: ignore[arg-type]
+        assert index._rare(None, unlisted)  # type: ignore[arg-type]
+        assert not index._rare(None, ("term", text_fields, "data"))  # type: ignore[arg-type]
+        # Words together: their estimate errs high (0.4% x 30% x 10), so one lookup still.
+        both = ("and", (listed, ("term", text_fields, "data")))
+        assert index._rare(None, both)  # type: ignore[arg-type]
+    index._common = (time.monotonic(), None, 0.0, 0.0)  # no statistics: nothing is rare
+    assert not index._rare(None, unlisted)  # type: ignore[arg-type]
+
+
 @pytest.mark.postgres
 def test_title_fields_and_ranking_on_postgresql_match_sqlite(
     sqlite_url: str, postgres_url: str
@@ -1022,6 +1071,10 @@ def test_title_fields_and_ranking_on_postgresql_match_sqlite(
             for query in (
                 "title:diffusion",
                 'title:"diffusion models"',
+                # Title tests the query itself requires: constants for every row (``_implies``).
+                "title:diffusion audio",
+                "title:audio -title:sampling",
+                '(title:audio OR sampling) title:"audio diffusion"',
                 "diffusion",
                 "audio",
                 '"=diffusion =models"',  # an exact phrase: its title test is a constant
@@ -1084,7 +1137,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
         ('"rare ancient" upvotes>=2', 1),
     ]
     results = {}
-    for url in (sqlite_url, postgres_url, "statistics"):
+    for url in (sqlite_url, postgres_url, "statistics", "joined spans"):
         if url == "statistics":
             # Again on PostgreSQL after ANALYZE, every lexeme its statistics do not list taken
             # as rare: those queries are read in one lookup instead of span by span.
@@ -1092,7 +1145,11 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
             analyzed = open_store(postgres_url)
             analyzed.optimize_search_index()
             analyzed.close()
-        store = open_store(postgres_url if url == "statistics" else url)
+        if url == "joined spans":
+            # And with no single word rare: span by span, the first spans read as one where
+            # the statistics say the matches needed lie past them (``_spans``).
+            monkeypatch.setattr(search_index_module, "RARE_ROWS", 0)
+        store = open_store(postgres_url if url in ("statistics", "joined spans") else url)
         store.add_papers(papers, now=T0)
         results[url] = [
             (ids(found), found.total, found.total_capped)
@@ -1107,6 +1164,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
             assert store.search_index._common and store.search_index._common[1]
         store.close()
     assert results[postgres_url] == results[sqlite_url] == results["statistics"]
+    assert results["joined spans"] == results[sqlite_url]
     ancient, total, _ = results[postgres_url][4]
     assert sorted(ancient) == [f"s{n:02d}" for n in range(9)] and total == 9
     assert len(results[postgres_url][2][0]) == 10 and results[postgres_url][0][1] == 90

@@ -954,6 +954,20 @@ def unpositioned(expr: Expr) -> Expr:
     return expr
 
 
+def _implies(expr: Expr, flag: Expr) -> bool:
+    """Whether every paper meeting ``expr`` surely meets ``flag``: ``flag`` is ``expr`` or one
+    of the parts it requires (an AND's part, an exclusion's positive side), compared as
+    written (no reasoning about what the words mean)."""
+    if flag == expr:
+        return True
+    kind = expr[0]
+    if kind == "and":
+        return any(_implies(part, flag) for part in expr[1])
+    if kind == "andnot":
+        return _implies(expr[1], flag)
+    return False
+
+
 def gin_exact_subset(expr: Expr) -> Expr:
     """A subset of ``expr`` that GIN answers alone: its phrases and words with weights
     (``_rechecked``) taken as met by no paper, an exclusion as all of its papers that
@@ -1297,8 +1311,8 @@ class SearchIndex:
         # ``splits`` read before: when the cache was started, and token -> its splits.
         self._splits: tuple[float, dict[str, set[tuple[str, ...]]]] = (0.0, {})
         # PostgreSQL: (when read, the doc column's most common lexemes' shares, the least of
-        # them), from the planner's statistics; see ``_rare``.
-        self._common: tuple[float, dict[str, float] | None, float] | None = None
+        # them, the rows of the index table), from the planner's statistics; see ``_rare``.
+        self._common: tuple[float, dict[str, float] | None, float, float] | None = None
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -1758,7 +1772,9 @@ class SearchIndex:
         …)``, sorted; the spans are read one after the other under one LIMIT, so a span is
         read only if the ones before it held too few matches, and as each is as large as all
         before it, no more than about twice the rows needed are read. A word in no paper
-        costs one index probe a span.
+        costs one index probe a span. Where the statistics say the rows needed lie past the
+        first spans, those are one probe (``_spans``); a query they call rare is one lookup
+        of the whole store (``_rare``).
 
         Two conditions, two GIN scan keys: GIN leapfrogs between them, each key skipping
         through its posting trees to the other's next row, so a span costs about what the
@@ -1785,7 +1801,9 @@ class SearchIndex:
         if sql.count(match) != 1:
             raise AssertionError("the match condition is expected once in the window's SQL")
         # TRUE and FALSE (an exact phrase's title test) are constants, as in ``in_range``.
-        tests = [self._flag_test(flag) for flag in flags]
+        # A flag the query itself implies (``title:word``'s title test is the query) holds
+        # for every row of the window: a constant, not a test of each row's doc or a lookup.
+        tests = [self._flag_test(TRUE if _implies(expr, flag) else flag) for flag in flags]
         spans: list[str] = []
         limits: list[str] = []  # each span's bounds on a row ``g`` of the index (see below)
         # A query the statistics call rare (``_rare``) has few matches in the whole store:
@@ -1797,7 +1815,9 @@ class SearchIndex:
         # probed by each match. Probing ``search_votes`` once per match instead cost about
         # 1.5 µs a match: ``upvotes>=5 word`` must read some 20 matches of the word for each
         # one with the votes (at 200,000 papers, 14,000 buffers and 22 ms for 201 matches).
-        for first, last in () if rare else SEQ_SPANS:
+        wanted_rows = int(offset) + int(limit) + max(int(count_cap), 0)
+        spans_read = () if rare else self._spans(conn, expr, wanted_rows)
+        for first, last in spans_read:
             buckets = (
                 f"(SELECT string_agg('''{SEQ_BUCKET_PREFIX}' || (t.b - k) || '''', ' | ')"
                 f" FROM top t, generate_series({first}, {last}) AS k)"
@@ -1813,7 +1833,7 @@ class SearchIndex:
             spans.append(sql.replace(match, in_span, 1).replace(VOTES_SPAN, votes))
             limits.append(f" AND g.doc @@ CAST({buckets} AS tsquery)")
         if spans:
-            below = f"(SELECT (t.b - {SEQ_SPANS[-1][1]}) * {SEQ_BUCKET} FROM top t)"
+            below = f"(SELECT (t.b - {spans_read[-1][1]}) * {SEQ_BUCKET} FROM top t)"
             rest = sql.replace(match, f"{match} AND {key} < {below}", 1)
             spans.append(rest.replace(VOTES_SPAN, f" AND sv.seq < {below}"))
             limits.append(f" AND g.seq < {below}")
@@ -1936,45 +1956,83 @@ class SearchIndex:
             following=None if not rows or rows[0][2] is None else int(rows[0][2]),
         )
 
-    def _statistics(self, conn: Connection) -> tuple[dict[str, float], float] | None:
-        """The doc column's most common lexemes and their shares of the papers, and the least
-        of those shares (PostgreSQL's statistics, ``ANALYZE``; 10,000 lexemes,
-        ``_keep_docs_apart``; read again every ``COMMON_TTL`` seconds). None without
+    def _statistics(self, conn: Connection) -> tuple[dict[str, float], float, float] | None:
+        """The doc column's most common lexemes and their shares of the papers, the least of
+        those shares, and the papers counted (PostgreSQL's statistics, ``ANALYZE``; 10,000
+        lexemes, ``_keep_docs_apart``; read again every ``COMMON_TTL`` seconds). None without
         statistics that reach below ``RARE_SHARE``."""
         now = time.monotonic()
         if self._common is None or now - self._common[0] > COMMON_TTL:
             rows = _query(
                 conn,
                 "SELECT most_common_elems::text,"
-                " most_common_elem_freqs[1:array_length(most_common_elems, 1)]::text"
+                " most_common_elem_freqs[1:array_length(most_common_elems, 1)]::text,"
+                f" (SELECT reltuples FROM pg_class WHERE oid = CAST('{PG_TABLE}' AS regclass))"
                 " FROM pg_stats WHERE schemaname = current_schema()"
                 f" AND tablename = '{PG_TABLE}' AND attname = 'doc'",
             )
             freqs: dict[str, float] | None = None
-            least = 0.0
+            least = papers = 0.0
             if rows and rows[0][0] and rows[0][1]:
                 lexemes = _pg_array(rows[0][0])
                 shares = [float(x) for x in rows[0][1].strip("{}").split(",")]
                 if len(lexemes) == len(shares) and min(shares) <= RARE_SHARE:
                     freqs = dict(zip(lexemes, shares, strict=True))
                     least = min(shares)  # once here: 10,000 shares, 50 µs a search otherwise
-            self._common = (now, freqs, least)
-        _, freqs, least = self._common
-        return (freqs, least) if freqs else None
+                    papers = max(float(rows[0][2] or 0.0), 0.0)
+            self._common = (now, freqs, least, papers)
+        _, freqs, least, papers = self._common
+        return (freqs, least, papers) if freqs else None
 
     def _estimate(self, conn: Connection, expr: Expr) -> float | None:
         """The estimated share of papers meeting ``expr`` (``_share``: erring high), or None
         without statistics. A lexeme outside the most common ones is taken as common as the
         least common of them (at 100,000 papers 0.25%)."""
         known = self._statistics(conn)
-        return None if known is None else _share(expr, *known)
+        return None if known is None else _share(expr, known[0], known[1])
 
     def _rare(self, conn: Connection, expr: Expr) -> bool:
         """Whether ``expr``'s matches are estimated below ``RARE_SHARE`` of the papers
-        (``_estimate``): such a query is read in one lookup. Without statistics, nothing is
-        rare."""
+        (``_estimate``), and those its listed lexemes account for below ``RARE_ROWS`` papers:
+        such a query is read in one lookup. Without statistics, nothing is rare.
+
+        The one lookup reads every match in the store, each from its own page of the table
+        (a rare word's rows lie far apart), where the spans read about twice the rows the
+        window needs (201 for a page and its count) for a GIN probe a span: at 1,000,000
+        papers a word in 0.3% of them is 3,000 rows read in one lookup, and about 400 in
+        six spans. A lexeme the statistics do not list is counted as absent here: its share
+        is unknown below the least listed one (at 1,000,000 papers about 2,400 rows), and a
+        word in no paper costs one probe in one lookup, where the spans probe nine times.
+        Only a single word is judged by its rows: the estimate of words together multiplies
+        their shares by ``AND_CORRELATION`` (erring high), and two fairly rare words read in
+        spans (their rows below the estimate) were read through every span (at 1,000,000
+        papers, ``awareness retaining``'s window 4.6 ms in one lookup, 25 ms in spans)."""
+        known = self._statistics(conn)
+        if known is None:
+            return False
+        freqs, least, papers = known
+        if _share(expr, freqs, least) >= RARE_SHARE:
+            return False
+        if expr[0] != "term":
+            return True  # a combination's estimate errs high (``_share``): its rows may be few
+        return _share(expr, freqs, 0.0) * papers < RARE_ROWS
+
+    def _spans(self, conn: Connection, expr: Expr, rows: int) -> tuple[tuple[int, int], ...]:
+        """``SEQ_SPANS``, the first ones read as one when the statistics say the matches
+        ``window`` needs (``rows``) lie past them all: each span is a GIN probe of its own
+        (about 0.1 ms at 1,000,000 papers, whatever it finds), and a word in 0.5% of the
+        papers (20 a bucket) needs 10 buckets for a page and its count, five probes of the
+        spans 0, 1, 2-3, 4-7 and 8-15, where buckets 0-7 read as one and 8-15 are two. The
+        same rows are read: only spans that would all be read are joined. The estimate errs
+        high (``_share``), so the buckets needed err low."""
         share = self._estimate(conn, expr)
-        return share is not None and share < RARE_SHARE
+        if share is None or share <= 0.0:
+            return SEQ_SPANS
+        needed = rows / (share * SEQ_BUCKET)  # buckets holding ``rows`` matches
+        joined = sum(1 for _, last in SEQ_SPANS if last + 1 <= needed)
+        if joined <= 1:
+            return SEQ_SPANS
+        return ((0, SEQ_SPANS[joined - 1][1]), *SEQ_SPANS[joined:])
 
     def _flag_buckets(self, conn: Connection, flag: Expr, tsquery: str, rows: int) -> int:
         """Up to how many buckets a window's rows may span for ``flag`` to be looked up in GIN
@@ -2222,8 +2280,10 @@ COMMON_TTL = 300.0
 # ``TABLE_TTL``), and how many tokens' splits are kept at most.
 SPLITS_TTL = 30.0
 SPLITS_CACHED = 100_000
-# A query is read in one lookup (``_rare``) only if its matches are surely below this share.
+# A query is read in one lookup (``_rare``) only if its matches are surely below this share,
+# and those its listed lexemes give below this many papers.
 RARE_SHARE = 0.005
+RARE_ROWS = 1000
 # How much more often two words of a query meet than if they were independent (``_share``).
 AND_CORRELATION = 10.0
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
