@@ -575,9 +575,12 @@ class Percolator:
         self, px: PaperIndex, facts: set[str], key_hits: _KeyHits
     ) -> tuple[list[_Plan], list[tuple[Hit, ...]]]:
         """The plans the paper matches, and each one's hits (two lists in step)."""
-        # Set intersections run in C and leave only the keys this paper has.
+        # Set intersections run in C and leave only the keys this paper has. The large
+        # indexes are probed with the facts as a tuple: a set's iteration walks its whole
+        # table, most of it empty, once per index.
+        listed = tuple(facts)
         one_key = self._one_key
-        keys = one_key.keys() & facts
+        keys = one_key.keys() & listed
         # The most common shape: its plans and hits are looked up in C, key by key. A set
         # iterates in the same order twice while it is not changed.
         found = list(map(one_key.__getitem__, keys))
@@ -585,7 +588,7 @@ class Percolator:
         add = found.append
         add_hits = hits.append
         two_keys = self._two_keys
-        for key in two_keys.keys() & facts:
+        for key in two_keys.keys() & listed:
             others = two_keys[key]
             # Most keys have a plan or two, looked through; a common word has hundreds, of
             # which the paper has a few, found by an intersection in C.
@@ -594,7 +597,7 @@ class Percolator:
                     add(others[other])
                     add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
-        for key in conjunctions.keys() & facts:
+        for key in conjunctions.keys() & listed:
             by_second = conjunctions[key]
             for second in by_second.keys() & facts:
                 for plan in by_second[second].values():
@@ -606,7 +609,7 @@ class Percolator:
         # benchmark, 0.14 with two of their keys). A plan filed under several of the paper's
         # keys would be found twice: then each is collected once and its keys merged.
         any_key = self._any_key
-        any_keys = any_key.keys() & facts
+        any_keys = any_key.keys() & listed
         if any_keys:
             buckets = list(map(any_key.__getitem__, any_keys))
             candidates: Bucket = {}
@@ -623,7 +626,7 @@ class Percolator:
                     add_hits(key_hits.merged(plan.keys & facts))
         candidates = {}
         disjunctions = self._disjunctions
-        for key in disjunctions.keys() & facts:
+        for key in disjunctions.keys() & listed:
             candidates.update(disjunctions[key])
         for plan in candidates.values():
             satisfied = [c for c in plan.conjunctions if c <= facts]
