@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -453,3 +454,40 @@ def test_a_subscription_added_later_finds_words_no_earlier_plan_read() -> None:
         percolator.remove(sid)
         standing = [s for s in standing if s.id != sid]
         assert percolator.match([paper]) == expected()
+
+
+DAY_SPECS = st.sampled_from(
+    ["date>=2024", "date<2025-06", "date:2024-03..2024-09", "date:2024", "date>2024-12-31"]
+)
+
+# The first and last days of those ranges, and the days beside them.
+EDGE_DAYS = [
+    edge + timedelta(days=shift)
+    for edge in (date(2024, 1, 1), date(2024, 3, 1), date(2024, 10, 1), date(2025, 1, 1))
+    + (date(2025, 6, 1), date(2024, 12, 31))
+    for shift in (-1, 0, 1)
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(DAY_SPECS, min_size=1, max_size=3),
+    st.one_of(st.none(), st.sampled_from(EDGE_DAYS), st.dates(date(2023, 6, 1), date(2026, 1, 1))),
+)
+def test_a_dated_tree_turns_away_exactly_the_days_its_ranges_exclude(
+    specs: list[str], day: date | None
+) -> None:
+    # A dated tree's ranges are checked as one window (latest start, earliest end) before the
+    # tree is walked: on any day, and on none, that must say what the ranges themselves say.
+    query = '"diffusion model" ' + " ".join(specs)
+    paper = Paper(
+        arxiv_id="2401.00001",
+        title="A diffusion model",
+        abstract="",
+        authors=(),
+        source="arxiv",
+        listed_on=day,
+    )
+    got = Percolator([Subscription("s", query)]).match([paper])
+    expected = match_paper(parse_query(query), paper)
+    assert [m.hits for m in got] == ([] if expected is None else [expected])

@@ -261,21 +261,39 @@ def phrase_spans(postings: Postings, slots: Slots) -> list[tuple[int, int]]:
     return sorted(set(frontier.values())) if frontier else []
 
 
+# The evaluators loop rather than call any() or all() on a generator: the percolator walks
+# trees for every candidate paper, and a generator's frame costs more than the loop it saves.
+
+
 def _term(node: Term, px: PaperIndex) -> bool:
     postings = px.postings
-    return any(node.term in postings[name] for name in node.fields)
+    term = node.term
+    for name in node.fields:
+        if term in postings[name]:
+            return True
+    return False
 
 
 def _phrase(node: Phrase, px: PaperIndex) -> bool:
-    return any(phrase_spans(px.postings[name], node.slots) for name in node.fields)
+    postings = px.postings
+    for name in node.fields:
+        if phrase_spans(postings[name], node.slots):
+            return True
+    return False
 
 
 def _and(node: And, px: PaperIndex) -> bool:
-    return all(matches(child, px) for child in node.children)
+    for child in node.children:
+        if not _EVALUATORS[type(child)](child, px):
+            return False
+    return True
 
 
 def _or(node: Or, px: PaperIndex) -> bool:
-    return any(matches(child, px) for child in node.children)
+    for child in node.children:
+        if _EVALUATORS[type(child)](child, px):
+            return True
+    return False
 
 
 def _not(node: Not, px: PaperIndex) -> bool:

@@ -716,7 +716,14 @@ def _entry(raw: str, stem: bool) -> Entry:
         if raw.isascii() and not raw.islower() and not (stem and _ACRONYM_PLURAL.fullmatch(raw)):
             # "Model" and "MODEL" mean what "model" does (only a capitalised acronym plural
             # differs: LLMs): the one spelling is normalised once, not each new capitalisation.
+            # Its entry is filed under both spellings, whichever a text shows first (a title's
+            # capitals, mostly, beside the abstract's lowercase).
             raw = raw.lower()
+            if raw != written:
+                known = cache.get(raw)
+                entry = _entry(raw, stem) if known is None else known
+                cache[written] = entry
+                return entry
         if raw.isalpha() and raw.isascii() and raw.islower():
             # Four in five new runs: a plain lowercase ASCII word, which ``_normalize`` would
             # neither trim, fold nor take for an acronym plural. Its family key straight away.

@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice, pairwise, repeat
-from operator import attrgetter
+from operator import attrgetter, mul
 from typing import Any
 
 from bridge.errors import QueryError
@@ -137,6 +137,10 @@ class _Plan:
     # _TREE: the listing-day ranges every match is in (``date>=…`` ANDed with the rest),
     # checked before the tree is walked: most candidates of a dated tree fail on the day.
     days: tuple[ListedOn, ...] = ()
+    # The same ranges as one: a listing day is in every range exactly when it is on or after
+    # the latest ``since`` and before the earliest ``before`` (None: no end).
+    since: date = date.min
+    before: date | None = None
     # Whether a leaf reads the authors field (author:…): papers are analyzed for their
     # authors only while some plan does.
     authors: bool = False
@@ -255,6 +259,8 @@ def _shaped_plan(query: Query) -> _Plan:
         plan = _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
         children = root.children if isinstance(root, And) else (root,)
         plan.days = tuple(child for child in children if isinstance(child, ListedOn))
+        plan.since = max((d.since for d in plan.days if d.since is not None), default=date.min)
+        plan.before = min((d.before for d in plan.days if d.before is not None), default=None)
         return plan
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
@@ -356,14 +362,17 @@ class Percolator:
         # alone, a paper had ~30 to check by inclusion and matched almost none.
         self._conjunctions: dict[str, dict[str, Bucket]] = {}
         self._disjunctions: dict[str, Bucket] = {}
-        # Trees with one anchor key, with several, and with none.
+        # Trees under each of their anchor keys (one index: a paper's keys are looked up in
+        # it once), and trees with none.
         self._trees: dict[str, Bucket] = {}
-        self._trees_multi: dict[str, Bucket] = {}
         self._always: Bucket = {}
         # Keys of normal forms: key -> its leaf and how many plans have it. What ``_facts``
         # looks for (``_Wanted``) is worked out from it when a word or phrase key comes or goes.
         self._keys: dict[str, tuple[Leaf, int]] = {}
         self._wanted: _Wanted | None = None
+        # The keys of one-key and OR plans, whose hits every paper that has them asks for:
+        # one set to intersect a paper's words with, worked out again when they change.
+        self._eager: frozenset[str] | None = None
         # Exact words some plan uses, and how many plans use each: papers are analyzed for
         # these alone (none: no extra work at all).
         self._exact_uses: dict[str, int] = {}
@@ -445,7 +454,7 @@ class Percolator:
     def _index(self, plan: _Plan) -> dict[str, Bucket]:
         """Where a plan filed by id is (_ANY_KEY, _DISJUNCTION and _TREE)."""
         if plan.kind == _TREE:
-            return self._trees if len(plan.anchors or ()) == 1 else self._trees_multi
+            return self._trees
         return self._any_key if plan.kind == _ANY_KEY else self._disjunctions
 
     def _file(self, plan: _Plan) -> None:
@@ -464,6 +473,7 @@ class Percolator:
             self._always[id(plan)] = plan
         elif plan.kind == _ONE_KEY:
             self._one_key[plan.anchors[0]] = plan
+            self._eager = None
         elif plan.kind == _TWO_KEYS:
             rarer, other = plan.anchors
             self._two_keys.setdefault(rarer, {})[other] = plan
@@ -474,6 +484,7 @@ class Percolator:
             index = self._index(plan)
             for key in plan.anchors:
                 index.setdefault(key, {})[id(plan)] = plan
+            self._eager = None
 
     def _unfile(self, plan: _Plan) -> None:
         for key in plan.exact:
@@ -496,6 +507,7 @@ class Percolator:
             del self._always[id(plan)]
         elif plan.kind == _ONE_KEY:
             del self._one_key[plan.anchors[0]]
+            self._eager = None
         elif plan.kind == _TWO_KEYS:
             rarer, other = plan.anchors
             _drop(self._two_keys, rarer, other)
@@ -508,6 +520,7 @@ class Percolator:
             index = self._index(plan)
             for key in plan.anchors:
                 _drop(index, key, id(plan))
+            self._eager = None
 
     def match(self, papers: Iterable[Paper]) -> list[Match]:
         """Every (subscription, paper) match with its hits: papers in the given order, and for
@@ -531,8 +544,10 @@ class Percolator:
         # buckets) are built field by field in bulk; a word only some larger plan reads (a
         # quarter of a paper's subscribed words in the benchmark, most never asked for) is
         # built if its plan matches.
-        eager = words & self._one_key.keys()
-        eager |= words & self._any_key.keys()
+        eager_keys = self._eager
+        if eager_keys is None:
+            eager_keys = self._eager = frozenset(chain(self._one_key, self._any_key))
+        eager = words & eager_keys
         plans, hits = self._matching_plans(px, facts, _KeyHits(px, self._keys, eager))
         if not plans:
             return []
@@ -549,6 +564,8 @@ class Percolator:
             self._wanted = _Wanted(self._keys)
         if self._exact is None:
             self._exact = _ExactWords(frozenset(self._exact_uses))
+        if self._eager is None:
+            self._eager = frozenset(chain(self._one_key, self._any_key))
         for plan in self._changed:
             plan.ids = tuple(plan.subscribers)
             plan.sequences = tuple(plan.subscribers.values())
@@ -558,9 +575,12 @@ class Percolator:
         self, px: PaperIndex, facts: set[str], key_hits: _KeyHits
     ) -> tuple[list[_Plan], list[tuple[Hit, ...]]]:
         """The plans the paper matches, and each one's hits (two lists in step)."""
-        # Set intersections run in C and leave only the keys this paper has.
+        # Set intersections run in C and leave only the keys this paper has. The large
+        # indexes are probed with the facts as a tuple: a set's iteration walks its whole
+        # table, most of it empty, once per index.
+        listed = tuple(facts)
         one_key = self._one_key
-        keys = one_key.keys() & facts
+        keys = one_key.keys() & listed
         # The most common shape: its plans and hits are looked up in C, key by key. A set
         # iterates in the same order twice while it is not changed.
         found = list(map(one_key.__getitem__, keys))
@@ -568,7 +588,7 @@ class Percolator:
         add = found.append
         add_hits = hits.append
         two_keys = self._two_keys
-        for key in two_keys.keys() & facts:
+        for key in two_keys.keys() & listed:
             others = two_keys[key]
             # Most keys have a plan or two, looked through; a common word has hundreds, of
             # which the paper has a few, found by an intersection in C.
@@ -577,7 +597,7 @@ class Percolator:
                     add(others[other])
                     add_hits(key_hits.merged((key, other)))
         conjunctions = self._conjunctions
-        for key in conjunctions.keys() & facts:
+        for key in conjunctions.keys() & listed:
             by_second = conjunctions[key]
             for second in by_second.keys() & facts:
                 for plan in by_second[second].values():
@@ -589,7 +609,7 @@ class Percolator:
         # benchmark, 0.14 with two of their keys). A plan filed under several of the paper's
         # keys would be found twice: then each is collected once and its keys merged.
         any_key = self._any_key
-        any_keys = any_key.keys() & facts
+        any_keys = any_key.keys() & listed
         if any_keys:
             buckets = list(map(any_key.__getitem__, any_keys))
             candidates: Bucket = {}
@@ -606,7 +626,7 @@ class Percolator:
                     add_hits(key_hits.merged(plan.keys & facts))
         candidates = {}
         disjunctions = self._disjunctions
-        for key in disjunctions.keys() & facts:
+        for key in disjunctions.keys() & listed:
             candidates.update(disjunctions[key])
         for plan in candidates.values():
             satisfied = [c for c in plan.conjunctions if c <= facts]
@@ -616,13 +636,17 @@ class Percolator:
                 add_hits(key_hits.merged(frozenset().union(*satisfied)))
         paper_keys = px.keys
         candidates = {}
-        for index in (self._trees, self._trees_multi):
-            for key in index.keys() & paper_keys:
-                candidates.update(index[key])
+        trees = self._trees
+        for key in trees.keys() & paper_keys:
+            candidates.update(trees[key])
         candidates.update(self._always)
         day = px.paper.listed_on
         for plan in candidates.values():
-            if plan.days and not _listed_within(day, plan.days):
+            # Whether the day is in the plan's ranges (``_Plan.since``), without a call: most
+            # dated candidates are turned away here.
+            if plan.days and (
+                day is None or day < plan.since or (plan.before is not None and day >= plan.before)
+            ):
                 continue
             if plan.required <= paper_keys and matches(plan.root, px):
                 add(plan)
@@ -663,7 +687,9 @@ def _in_subscription_order(
     # their indexes: cheaper than sorting tuples, or than sorting first and indexing the ids
     # and the hits apart.
     ids = chain.from_iterable(map(_ids_of, plans))
-    repeated = chain.from_iterable(map(repeat, hits, map(len, map(_ids_of, plans))))
+    # Each plan's hits once per subscriber: a 1-tuple from zip times the count (a plan's
+    # ``repeat`` object cost more, its arguments parsed by keyword).
+    repeated = chain.from_iterable(map(mul, zip(hits), map(len, map(_ids_of, plans))))
     # Match is a named tuple: tuple.__new__ builds each from a tuple of its fields, in C
     # (repeat(Match) rather than a partial: one call less per match).
     built: list[Match] = list(
@@ -698,7 +724,8 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
         A word whose places in a field are not in text order is left to ``__missing__``."""
         postings = self._px.postings
         texts = self._px.texts
-        found: dict[str, list[Hit]] = {}
+        # Filed straight into self as tuples: most words are in one field, once.
+        get = self.get
         unordered: list[str] = []
         for name in DEFAULT_FIELDS:
             field_postings = postings[name]
@@ -709,20 +736,16 @@ class _KeyHits(dict[str, tuple[Hit, ...]]):
                 occurrences = field_postings[term]
                 if len(occurrences) == 1:
                     _, start, end, _ = occurrences[0]
-                    hits = [hit_from((name, text[start:end], start, end))]
+                    hits: tuple[Hit, ...] = (hit_from((name, text[start:end], start, end)),)
                 elif _starts_increase(occurrences):
-                    hits = [hit_from((name, text[s:e], s, e)) for _, s, e, _ in occurrences]
+                    hits = tuple([hit_from((name, text[s:e], s, e)) for _, s, e, _ in occurrences])
                 else:
                     unordered.append(term)
                     continue
-                before = found.get(term)
-                if before is None:
-                    found[term] = hits
-                else:
-                    before += hits
+                before = get(term)
+                self[term] = hits if before is None else before + hits
         for term in unordered:
-            found.pop(term, None)
-        self.update(zip(found, map(tuple, found.values()), strict=True))
+            self.pop(term, None)
 
     def __missing__(self, key: str) -> tuple[Hit, ...]:
         leaf = self._keys[key][0]
@@ -814,18 +837,6 @@ def _pair_spans(before: list[Posting], after: list[Posting]) -> list[tuple[int, 
         if begins is not None:
             reached.setdefault(position + span, (begins, end))
     return sorted(set(reached.values()))
-
-
-def _listed_within(day: date | None, ranges: tuple[ListedOn, ...]) -> bool:
-    """Whether a listing day is in every range: what ``matches`` says of each ListedOn."""
-    if day is None:
-        return False
-    for node in ranges:
-        if (node.since is not None and day < node.since) or (
-            node.before is not None and day >= node.before
-        ):
-            return False
-    return True
 
 
 def _starts_increase(occurrences: list[Posting]) -> bool:
