@@ -47,7 +47,11 @@ def _listen(host: str, port: int) -> socket.socket:
     "serving on" already logged. Bound first, a busy port is one line and nothing ran.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only
+    # on connections whose socket says TCP, and accepted ones copy this socket's. With it
+    # on, a response written as head then body held the body until the client's delayed
+    # ACK: about 40 ms added to every request (bench/serve_processes.py, RESULTS.md).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # As uvicorn does: a restart may bind while the last run's connections sit in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
