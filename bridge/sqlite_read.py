@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # The schema this code reads: the number of bridge.store.migrations.MIGRATIONS. A store at
 # another version is opened the usual way (which migrates it, or refuses a newer one).
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # bridge.store.core.CREATED_JOB: a store without it is opened the usual way, which notes it.
 CREATED_JOB = "store:created"
 # bridge.store.expansions: the kinds of rows in term_expansions, and rows per IN list.

@@ -176,6 +176,16 @@ def _pending_list_per_session(conn: Connection) -> None:
         reset(conn)
 
 
+def _listing_day_seq_index(conn: Connection) -> None:
+    # Migration 12. PostgreSQL: an index on (listed_on, seq) (see schema.py). Without it,
+    # min(seq) of a listing day is planned as a walk of the primary key from the oldest
+    # paper, testing each one's day: a feed's first day at 1,000,000 papers took 0.9-1.7 s.
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_papers_listed_on_seq ON papers (listed_on, seq)"
+        )
+
+
 # Append only: a released step never changes, a new need is a new step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_core_tables,
@@ -189,6 +199,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _term_expansions,
     _estimated_listing_days,
     _pending_list_per_session,
+    _listing_day_seq_index,
 ]
 
 

@@ -86,6 +86,10 @@ papers = Table(
     Column("revised_at", UTCDateTime),
     Column("announced", Boolean, nullable=False),
     Index("ix_papers_listed_on", "listed_on"),
+    # PostgreSQL: a listing day's first and last seq in one index seek each (a feed's walk
+    # over listing days, ``SearchIndex.listing_seqs``). SQLite's index on listed_on holds the
+    # rowid, which is seq, so it needs none (migration 12).
+    Index("ix_papers_listed_on_seq", "listed_on", "seq").ddl_if(dialect="postgresql"),
     Index("ix_papers_announced_seq", "announced", "seq"),
     Index("ix_papers_changed_at", "changed_at"),
 )
