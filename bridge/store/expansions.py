@@ -50,7 +50,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Connection, case, delete, func, select
@@ -366,7 +365,10 @@ def archive_rows_in(
     spans = _seq_spans(conn, max(1, processes) * _SPANS_PER_PROCESS)
     # Pickled to each process: an SQLite file is read there without SQLAlchemy (its
     # URL object would import it), anything else by its URL with the password in it.
-    source = _sqlite_file(url) or url.render_as_string(hide_password=False)
+    from bridge.store.core import sqlite_file  # core imports this module
+
+    rendered = url.render_as_string(hide_password=False)
+    source = sqlite_file(rendered) or rendered
     rows = Rows()
     closed: Counter[str] = Counter()
     first_passes = [pool.submit(first_pass_of_span, source, span) for span in spans]
@@ -382,13 +384,6 @@ def archive_rows_in(
             pairs.update(counted.result())
         del joinable
     return with_compounds(rows, closed, pairs).rows()
-
-
-def _sqlite_file(url: URL) -> Path | None:
-    """The file of an SQLite store's URL; None for any other database."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database).resolve()
 
 
 def _seq_spans(conn: Connection, parts: int) -> list[tuple[int, int]]:
