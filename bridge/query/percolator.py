@@ -564,8 +564,6 @@ class Percolator:
             self._wanted = _Wanted(self._keys)
         if self._exact is None:
             self._exact = _ExactWords(frozenset(self._exact_uses))
-        if self._eager is None:
-            self._eager = frozenset(chain(self._one_key, self._any_key))
         for plan in self._changed:
             plan.ids = tuple(plan.subscribers)
             plan.sequences = tuple(plan.subscribers.values())
