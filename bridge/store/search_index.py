@@ -2127,7 +2127,7 @@ class SearchIndex:
 
     def listing_seqs(self, conn: Connection, first: date, last: date) -> tuple[int, int] | None:
         """The ``seq`` range holding the papers listed from ``first`` to ``last``."""
-        return _listing_day_seqs(conn, first, last, self._mark)
+        return _listing_day_seqs(conn, first, last, self.postgres)
 
     def newest_listed(
         self,
@@ -2443,7 +2443,7 @@ def _day_seqs(conn: Connection, node: ListedOn) -> SeqRange | None:
 
 
 def _listing_day_seqs(
-    conn: Connection, first: date, last: date, mark: str = "?"
+    conn: Connection, first: date, last: date, postgres: bool = False
 ) -> SeqRange | None:
     """(first, last) seq of the papers listed from ``first`` to ``last``, found one listing
     day at a time as ``_day_seqs`` finds them: three index seeks a day, where ``min(seq),
@@ -2451,9 +2451,9 @@ def _listing_day_seqs(
     31 days of 1,000 papers each, 2.8 of its 10 ms of CPU at 1,000,000 papers; PostgreSQL
     planned it as a walk of the primary key from the oldest paper, 0.9-1.7 s). The seeks use
     the index on listed_on, which holds seq on SQLite (the rowid) and by its second column on
-    PostgreSQL (``ix_papers_listed_on_seq``). ``mark``: the driver's parameter mark."""
+    PostgreSQL (``ix_papers_listed_on_seq``)."""
     # Days go as ISO text: how SQLite stores a Date column, and what PostgreSQL casts.
-    day = f"CAST({mark} AS DATE)" if mark != "?" else mark
+    day = "CAST(%s AS DATE)" if postgres else "?"
     sql = (
         "WITH RECURSIVE day(d) AS ("
         f"SELECT (SELECT max(listed_on) FROM papers WHERE listed_on BETWEEN {day} AND {day}) "
