@@ -97,6 +97,8 @@ class _Walk:
         index, conn, plan = self.index, self.run.conn, self.plan
         if plan.loose != TRUE:
             few = index.count(conn, plan.loose, conditions=plan.conditions, cap=FEW + 1)
+            if few == 0:
+                return []  # nothing to read (a phrase's candidates would be tested again)
             if few <= FEW:
                 self._take(self._candidates(limit=FEW), limit)
                 return self.found

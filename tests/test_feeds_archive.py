@@ -14,6 +14,7 @@ import pytest
 
 import bridge.search as search_module
 import bridge.search_newest as search_newest
+import bridge.store.search_index as search_index_module
 from adapters.atom import FeedOptions, FeedSite
 from bridge import commands
 from bridge.app import Bridge, open_bridge
@@ -210,13 +211,18 @@ def brute_force(store: Store, query: str, limit: int) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("few", [1000, 3])
+@pytest.mark.parametrize(("few", "bucket"), [(1000, None), (3, None), (3, 8)])
 def test_newest_matches_are_the_newest_by_listing_day(
-    store: Store, few: int, monkeypatch: pytest.MonkeyPatch
+    store: Store, few: int, bucket: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both ways of answering (sort the few matches, walk the days) give the brute force's
-    order, over an archive whose storing order is not its listing order."""
+    order, over an archive whose storing order is not its listing order. With buckets of 8
+    seqs, PostgreSQL reads a window of days through the buckets its seqs span, and past 16
+    buckets through the seqs alone (``SearchIndex._seq_range``)."""
     monkeypatch.setattr(search_newest, "FEW", few)
+    if bucket is not None:
+        monkeypatch.setattr(search_index_module, "SEQ_BUCKET", bucket)
+        monkeypatch.setattr(search_index_module, "MAX_FLAG_BUCKETS", 16)
     papers = scrambled_archive(300)
     for start in range(0, len(papers), 37):  # many batches, as many imports would store them
         store.add_papers(papers[start : start + 37], announce=False)
@@ -229,6 +235,8 @@ def test_newest_matches_are_the_newest_by_listing_day(
         "sparse upvotes>=10",
         "-sparse upvotes>=3",  # the index cannot narrow it: each window's papers are checked
         "title:world -language",
+        "abstract:sparse",  # a word in one field: tested on the doc
+        '"sparse graph" OR abstract:diffusion',
         "nothing-matches-this",
     ]:
         for limit in (1, 7, 50):

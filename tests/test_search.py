@@ -27,6 +27,7 @@ from bridge.search import (
     SearchBudget,
     SearchResults,
     explain_plan,
+    run_query,
     search_store,
     validate_query,
 )
@@ -1168,3 +1169,54 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
     ancient, total, _ = results[postgres_url][4]
     assert sorted(ancient) == [f"s{n:02d}" for n in range(9)] and total == 9
     assert len(results[postgres_url][2][0]) == 10 and results[postgres_url][0][1] == 90
+
+
+@pytest.mark.postgres
+def test_postgresql_counts_up_to_a_cap_as_sqlite_does(
+    sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A capped count on PostgreSQL reads the window's spans newest first and stops at the cap
+    # (a feed's first question: at most 200 matches?). Buckets of two seqs cut these 60 papers
+    # into every span; each count must be SQLite's, under the cap, at it and past it.
+    monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
+    words = ["alpha", "beta", "gamma"]
+    papers = [
+        paper(
+            f"c{n:02d}",
+            f"Paper {words[n % 3]} {n}",
+            f"common text {words[n % 3]}" + (" rare ancient word" if n < 5 else ""),
+            upvotes=n % 7,
+        )
+        for n in range(60)
+    ]
+    queries = [
+        "common",
+        "alpha",
+        "ancient",
+        '"common text"',
+        '"text common"',
+        "common -beta",
+        "upvotes>=5 common",
+        "title:gamma",
+        "abstract:gamma",
+        "nowhere",
+    ]
+    caps = (1, 2, 5, 19, 20, 21, 200)
+    counts = {}
+    for url in (sqlite_url, postgres_url):
+        store = open_store(url)
+        store.add_papers(papers, now=T0)
+        counts[url] = {}
+        for query in queries:
+            with run_query(store, query) as run:
+                plan = run.plan
+                for cap in caps:
+                    counts[url][query, cap] = run.index.count(
+                        run.conn, plan.loose, conditions=plan.conditions, cap=cap
+                    )
+        store.close()
+    assert counts[postgres_url] == counts[sqlite_url]
+    assert counts[sqlite_url]["common", 200] == 60 and counts[sqlite_url]["common", 21] == 21
+    assert counts[sqlite_url]["ancient", 2] == 2 and counts[sqlite_url]["ancient", 200] == 5
+    assert counts[sqlite_url]["upvotes>=5 common", 200] == 16
+    assert counts[sqlite_url]['"text common"', 5] == 0
