@@ -16,6 +16,11 @@ and later listing days (generating a paper and its index text is most of a build
 occur as often as in a fully generated store, each text ``N / D`` times.
 
     .venv/bin/python bench/search_feed.py [--papers 1000000] [--distinct 100000] [--queries 20]
+        [--postgres postgresql://postgres@127.0.0.1:5432/DB]
+
+``--postgres`` measures the same queries on the PostgreSQL store bench/search_backends.py
+builds into that database (schema ``pb_bench_<N>[_d<D>]``: build it first with its
+``--build-only``) after the SQLite one, and prints each kind's ratio.
 """
 
 from __future__ import annotations
@@ -92,7 +97,10 @@ def ms(times: list[float]) -> str:
     return f"{statistics.median(ordered) * 1000:>8.2f} {p99 * 1000:>8.2f}"
 
 
-async def measure(url: str, kinds: dict[str, list[str]]) -> None:
+async def measure(url: str, kinds: dict[str, list[str]]) -> dict[str, float]:
+    """Print each kind's figures on the store at ``url``; return each kind's p50 (seconds) of
+    the feed's first request."""
+    p50s: dict[str, float] = {}
     settings = Settings.model_validate(
         {"store": {"database_url": url}, "sources": {"hf": {"enabled": False}}}
     )
@@ -146,6 +154,7 @@ async def measure(url: str, kinds: dict[str, list[str]]) -> None:
                     cpu["before"].append(time.process_time() - cpu_started)
                 example = ", ".join(texts[:3])
                 count = statistics.median(entries)
+                p50s[kind] = statistics.median(firsts)
                 print(
                     f"{kind:<14} {'first request of the feed':<34} {ms(firsts)}"
                     f" {ms(cpu['first'])}   {count:.0f}, {example}"
@@ -156,6 +165,7 @@ async def measure(url: str, kinds: dict[str, list[str]]) -> None:
                     f"{'':<14} {'search_store recent (index order)':<34} {ms(before)}"
                     f" {ms(cpu['before'])}"
                 )
+    return p50s
 
 
 def main() -> None:
@@ -164,6 +174,11 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=None, help="generate this many (build)")
     parser.add_argument("--queries", type=int, default=20, help="queries of each kind")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--postgres",
+        help="also on the PostgreSQL store bench/search_backends.py built (its --postgres and"
+        " --papers/--distinct), after the SQLite one, and the ratio of each kind's p50",
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"search-{args.papers}.db"
@@ -204,7 +219,20 @@ def main() -> None:
         "phrase": sets["phrase"],
         "two words": sets["two terms"],
     }
-    asyncio.run(measure(f"sqlite:///{path}", kinds))
+    print("SQLite:")
+    sqlite = asyncio.run(measure(f"sqlite:///{path}", kinds))
+    if args.postgres:
+        from search_backends import postgres_url, store_name
+
+        schema = f"pb_bench_{store_name(args.papers, args.distinct or args.papers)}"
+        print(f"PostgreSQL ({schema}):")
+        postgres = asyncio.run(measure(postgres_url(args.postgres, schema), kinds))
+        print("first request of the feed, p50: PostgreSQL / SQLite")
+        for kind, seconds in sqlite.items():
+            print(
+                f"  {kind:<14} {postgres[kind] * 1000:8.2f} / {seconds * 1000:8.2f} ms"
+                f" = {postgres[kind] / seconds:.2f}x"
+            )
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
