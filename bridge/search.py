@@ -678,6 +678,7 @@ class _Matches:
             offset=start,
             flags=self.flag_exprs,
             count_cap=following_cap,
+            seqs=self.seqs,
         )
         rows = window.rows
         if len(rows) < count and (rows or start == 0):

@@ -40,6 +40,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bridge.models import StoredPaper
+from bridge.query.parser import ListedOn
 from bridge.search import (
     DEFAULT_BUDGET,
     QueryRun,
@@ -49,7 +50,7 @@ from bridge.search import (
     run_query,
 )
 from bridge.store import Store
-from bridge.store.search_index import FALSE, TRUE
+from bridge.store.search_index import FALSE, TRUE, SqlCondition
 
 # Up to this many matches are read whole and sorted by the database (cost: one join each).
 # Past it the walk over listing days reads only the windows holding the page: for a few
@@ -95,17 +96,29 @@ class _Walk:
         if limit == 0 or self.plan.loose == FALSE:
             return []
         index, conn, plan = self.index, self.run.conn, self.plan
+        # The query's own listing days (``date:2020-03``): where its papers are stored, and
+        # the days the walk starts and stops at. Walking from the newest day down to them
+        # tested every newer window first (a feed of 2020's papers in a store reaching 2022
+        # answered "too broad" on both databases).
+        since, before = _listing_days(plan.conditions)
+        seqs = index.seq_range(conn, plan.conditions) if plan.conditions else None
+        if seqs is not None and seqs[0] > seqs[1]:
+            return []  # no paper is listed on those days
         if plan.loose != TRUE:
-            few = index.count(conn, plan.loose, conditions=plan.conditions, cap=FEW + 1)
+            few = index.count(conn, plan.loose, conditions=plan.conditions, cap=FEW + 1, seqs=seqs)
             if few == 0:
                 return []  # nothing to read (a phrase's candidates would be tested again)
             if few <= FEW:
-                self._take(self._candidates(limit=FEW), limit)
+                self._take(self._candidates(limit=FEW, seqs=seqs), limit)
                 return self.found
-        day = index.latest_listing_day(conn)
+        day = index.latest_listing_day(conn, before)
         span = 1
         while day is not None and len(self.found) < limit:
+            if since is not None and day < since:
+                break
             first = day - timedelta(days=span - 1)
+            if since is not None:
+                first = max(first, since)
             bounds = index.listing_seqs(conn, first, day)
             after: tuple[date, int] | None = None
             while bounds is not None and len(self.found) < limit:
@@ -157,3 +170,19 @@ class _Walk:
             return False
         self.found.append(SearchResult(stored, hits, self.run.why(hits)))
         return True
+
+
+def _listing_days(conditions: Sequence[SqlCondition]) -> tuple[date | None, date | None]:
+    """The first listing day and the day after the last that the query's top-level ``date``
+    conditions allow (None: open)."""
+    since: date | None = None
+    before: date | None = None
+    for cond in conditions:
+        node = cond.node
+        if cond.negated or not isinstance(node, ListedOn):
+            continue
+        if node.since is not None and (since is None or node.since > since):
+            since = node.since
+        if node.before is not None and (before is None or node.before < before):
+            before = node.before
+    return since, before

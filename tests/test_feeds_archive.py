@@ -237,6 +237,12 @@ def test_newest_matches_are_the_newest_by_listing_day(
         "title:world -language",
         "abstract:sparse",  # a word in one field: tested on the doc
         '"sparse graph" OR abstract:diffusion',
+        # The query's own listing days: the walk starts and stops there.
+        "sparse date:2026-01-05",
+        "date:2026-01-03..2026-01-12",
+        "graph date<2026-01-08",
+        "robot date>=2026-02-01",
+        "sparse -date:2026-01",
         "nothing-matches-this",
     ]:
         for limit in (1, 7, 50):
@@ -249,6 +255,35 @@ def test_newest_matches_are_the_newest_by_listing_day(
         r.stored.paper.arxiv_id for r in newest_matches(store, "undated", limit=5)
     ]
     assert search_store(store, "undated").total == 1
+
+
+def test_a_feed_of_old_listing_days_walks_only_those_days(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``word date:…`` of days long before the newest: the walk over listing days starts at
+    the query's last day and stops at its first, whatever lies after (it walked every newer
+    window first, and answered "too broad" at 1,000,000 papers)."""
+    monkeypatch.setattr(search_newest, "FEW", 3)
+    papers = scrambled_archive(300)
+    later = [
+        Paper(f"2607.{n:05d}", f"sparse later {n}", listed_on=date(2026, 3, 1) + timedelta(days=n))
+        for n in range(200)
+    ]
+    store.add_papers(papers + later, announce=False)
+    windows: list[tuple[date, date]] = []
+    seqs_of = store.search_index.listing_seqs
+
+    def counting(conn, first: date, last: date):  # type: ignore[no-untyped-def]
+        windows.append((first, last))
+        return seqs_of(conn, first, last)
+
+    monkeypatch.setattr(store.search_index, "listing_seqs", counting)
+    query = "sparse date:2026-01-03..2026-01-06"
+    found = [r.stored.paper.arxiv_id for r in newest_matches(store, query, limit=50)]
+    assert found == brute_force(store, query, 50) and found
+    assert windows and all(
+        date(2026, 1, 3) <= first <= last <= date(2026, 1, 6) for first, last in windows
+    )
 
 
 def test_listing_seqs_are_the_first_and_last_seq_of_the_days(store: Store) -> None:

@@ -1172,6 +1172,53 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
 
 
 @pytest.mark.postgres
+def test_postgresql_reads_a_dated_query_from_its_listing_days_as_sqlite_does(
+    sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``word date:…`` reads the matches among the seqs of the query's listing days
+    # (``seq_range``), its window's spans counted back from the newest of them: on
+    # PostgreSQL it walked back from the newest paper and answered "too broad" at 1,000,000
+    # papers. Buckets of two seqs cut these 120 papers over 40 days into every span; every
+    # page and total must be SQLite's.
+    monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
+    words = ["alpha", "beta", "gamma"]
+    papers = [
+        paper(
+            f"d{n:03d}",
+            f"Paper {words[n % 3]} {n}",
+            f"common text {words[n % 3]}" + (" rare ancient word" if n % 17 == 0 else ""),
+            upvotes=n % 7,
+            listed_on=date(2026, 1, 1) + timedelta(days=n // 3),
+        )
+        for n in range(120)
+    ]
+    queries = [
+        ("common date:2026-01-02", 1),
+        ("common date:2026-01-02..2026-01-20", 2),
+        ("alpha date<2026-01-10", 1),
+        ("date:2026-01-05", 1),
+        ("ancient date>=2026-01-15", 1),
+        ('"common text" date:2026-01', 3),
+        ("abstract:gamma date:2026-01-03..2026-01-09", 1),
+        ("upvotes>=5 common date:2026-01-04..2026-01-30", 1),
+        ("common -date:2026-01-02..2026-02-07", 1),
+        ("common date:2025-12", 1),
+    ]
+    results = {}
+    for url in (sqlite_url, postgres_url):
+        store = open_store(url)
+        store.add_papers(papers, now=T0)
+        results[url] = [
+            (ids(found), found.total, found.total_capped)
+            for query, page in queries
+            for found in [search_store(store, query, limit=10, offset=(page - 1) * 10)]
+        ]
+        store.close()
+    assert results[postgres_url] == results[sqlite_url]
+    assert results[sqlite_url][0][1] == 3 and results[sqlite_url][-1][1] == 0
+
+
+@pytest.mark.postgres
 def test_postgresql_counts_up_to_a_cap_as_sqlite_does(
     sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1685,7 +1685,9 @@ class SearchIndex:
             where.append(f"{key} < {m}")
             params.append(below)
         if seqs is not None:
-            where.append(f"{key} BETWEEN {m} AND {m}")
+            # On PostgreSQL on ``seq + 0``: never a walk of the primary key over the range,
+            # testing each doc (``_seq_range``); the index on listed_on, or GIN, finds them.
+            where.append(f"{key}{' + 0' if self.postgres else ''} BETWEEN {m} AND {m}")
             params += [seqs[0], seqs[1]]
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1755,6 +1757,7 @@ class SearchIndex:
         offset: int = 0,
         flags: Sequence[Expr] = (),
         count_cap: int = 0,
+        seqs: SeqRange | None = None,
     ) -> Window:
         """PostgreSQL: a window of ``candidates`` with what ranking and the total ask of it,
         in one statement (one round trip instead of four).
@@ -1797,9 +1800,11 @@ class SearchIndex:
         """
         if expr in (TRUE, FALSE) or limit <= 0:
             raise ValueError("window() is for an index expression and a positive limit")
+        if seqs is not None and seqs[0] > seqs[1]:
+            return Window(rows=[], flags={}, following=None)
         rare = self._rare(conn, expr)
         sql, key, params, _ = self._select(
-            expr, conditions, announced_only, None, votes_apart=True if rare else "spans"
+            expr, conditions, announced_only, None, seqs, votes_apart=True if rare else "spans"
         )
         match, _param = self._match(expr, "f")
         if sql.count(match) != 1:
@@ -1941,8 +1946,13 @@ class SearchIndex:
                 f" THEN {in_buckets} ELSE {test} END"
             )
             flag_values += values
+        # The spans count back from the newest paper, or from the newest seq of the query's
+        # listing days (``seq_range``): ``word date:2020-03`` reads from there, not from today.
+        newest, newest_from = "SELECT max(seq)", f" FROM {PG_TABLE}"
+        if seqs is not None:
+            newest, newest_from = f"SELECT {int(seqs[1])}", ""
         statement = (
-            f"WITH top AS MATERIALIZED (SELECT max(seq) / {SEQ_BUCKET} AS b FROM {PG_TABLE}),"
+            f"WITH top AS MATERIALIZED ({newest} / {SEQ_BUCKET} AS b{newest_from}),"
             f" found AS MATERIALIZED (SELECT seq FROM ({reads}) AS spans LIMIT {wanted + cap}),"
             f" hits AS MATERIALIZED (SELECT seq FROM found ORDER BY seq DESC"
             f" LIMIT {int(limit)} OFFSET {int(offset)}),"
@@ -2083,7 +2093,7 @@ class SearchIndex:
         most ``cap``."""
         if expr == FALSE or cap <= 0 or (seqs is not None and seqs[0] > seqs[1]):
             return 0
-        if self.postgres and expr != TRUE and below is None and seqs is None:
+        if self.postgres and expr != TRUE and below is None:
             # GIN hands over a word's rows in no useful order, so a capped count of a common
             # word built its whole bitmap first (``model`` at 1,000,000 papers: 44-49 ms for
             # 201). The window's spans read newest first and stop at the cap instead: the
@@ -2095,6 +2105,7 @@ class SearchIndex:
                 announced_only=announced_only,
                 limit=1,
                 count_cap=cap - 1,
+                seqs=seqs,
             )
             return len(window.rows) + (window.following or 0)
         sql, key, params, _ = self._select(expr, conditions, announced_only, below, seqs)
@@ -2102,14 +2113,16 @@ class SearchIndex:
         return int(_query(conn, sql, params)[0][0])
 
     def seq_range(self, conn: Connection, conditions: Sequence[SqlCondition]) -> SeqRange | None:
-        """Bounds on the seqs of the papers listed in the conditions' day ranges (SQLite), or
-        None when they cannot narrow the search. An empty range (low > high): no paper.
+        """Bounds on the seqs of the papers listed in the conditions' day ranges, or None when
+        they cannot narrow the search. An empty range (low > high): no paper.
 
         Search reads matches newest stored first, and a ``date`` condition is tested on each
         match: ``word date:2020-03`` in a store that ends years later would walk every newer
         match of the word first, a cost growing with the store. The seqs of the days in the
-        range bound that walk (and the count) to where those papers are. They come from
-        ``ix_papers_listed_on`` one listing day at a time, three index seeks a day (its first
+        range bound that walk (and the count) to where those papers are (on PostgreSQL a
+        search answered "too broad" for ``word date:2020-03`` at 1,000,000 papers, and for
+        ``date:2020-02-16`` alone). They come from the index on listed_on
+        (``_listing_day_seqs``) one listing day at a time, three index seeks a day (its first
         and last seq, the next day): exact whatever order papers were stored in (a backfill
         stores old days last), and cheap for the ranges people write, a day or a month. A
         range of more than ``MAX_RANGE_DAYS`` listed days bounds only the newest seq, when it
@@ -2117,14 +2130,12 @@ class SearchIndex:
         ``MAX_TOP_DAYS`` listed days; a range without an end is left unbounded (its walk is
         short: the range holds the newest papers, ``date>=2024``).
         """
-        if self.postgres:
-            return None  # PostgreSQL's search plans are left as they were
         low, high = None, None
         for cond in conditions:
             node = cond.node
             if cond.negated or not isinstance(node, ListedOn):
                 continue
-            bounds = _day_seqs(conn, node)
+            bounds = _day_seqs(conn, node, self.postgres)
             if bounds is None:
                 continue
             low = bounds[0] if low is None else max(low, bounds[0])
@@ -2497,17 +2508,19 @@ MAX_RANGE_DAYS = 500
 MAX_TOP_DAYS = 5000
 
 
-def _day_seqs(conn: Connection, node: ListedOn) -> SeqRange | None:
+def _day_seqs(conn: Connection, node: ListedOn, postgres: bool = False) -> SeqRange | None:
     """(first, last) seq over the listing days in ``node``'s range, one day at a time through
-    ``ix_papers_listed_on`` (SQLite); (1, 0) when no paper is listed then. A range of more
-    than ``MAX_RANGE_DAYS`` listed days: (0, last) when it has an end and at most
-    ``MAX_TOP_DAYS`` listed days, else None."""
+    the index on ``listed_on`` (``_listing_day_seqs``); (1, 0) when no paper is listed then.
+    A range of more than ``MAX_RANGE_DAYS`` listed days: (0, last) when it has an end and at
+    most ``MAX_TOP_DAYS`` listed days, else None."""
+    # Days go as ISO text: how SQLite stores a Date column, and what PostgreSQL casts.
+    day = "CAST(%s AS DATE)" if postgres else "?"
     tests, params = ["listed_on IS NOT NULL"], []
     if node.since is not None:
-        tests.append("listed_on >= ?")
+        tests.append(f"listed_on >= {day}")
         params.append(node.since.isoformat())
     if node.before is not None:
-        tests.append("listed_on < ?")
+        tests.append(f"listed_on < {day}")
         params.append(node.before.isoformat())
     # The days in the range newest first, each found by one seek from the day after (a skip
     # scan: the index holds (listed_on, seq), so each day's first and last seq are seeks too).
@@ -2520,7 +2533,7 @@ def _day_seqs(conn: Connection, node: ListedOn) -> SeqRange | None:
         f"SELECT (SELECT max(listed_on) FROM papers WHERE {in_range}), 1 "
         "UNION ALL "
         f"SELECT (SELECT max(listed_on) FROM papers WHERE listed_on < d AND {in_range}), n + 1 "
-        f"FROM day WHERE d IS NOT NULL LIMIT {max(most, MAX_RANGE_DAYS) + 2}) "
+        f"FROM day WHERE d IS NOT NULL AND n <= {max(most, MAX_RANGE_DAYS) + 1}) "
         f"SELECT count(d), min(CASE WHEN n <= {MAX_RANGE_DAYS} THEN "
         "(SELECT min(seq) FROM papers WHERE listed_on = d) END), "
         "max((SELECT max(seq) FROM papers WHERE listed_on = d)) FROM day WHERE d IS NOT NULL"
