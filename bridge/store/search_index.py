@@ -2525,7 +2525,8 @@ def _day_seqs(conn: Connection, node: ListedOn, postgres: bool = False) -> SeqRa
     # The days in the range newest first, each found by one seek from the day after (a skip
     # scan: the index holds (listed_on, seq), so each day's first and last seq are seeks too).
     # A day's first seq is sought only among the first MAX_RANGE_DAYS days (CASE evaluates
-    # it lazily): past them only the last seq is used.
+    # it lazily): past them only the last seq is used. The recursion stops on its counter
+    # ``n``, not a LIMIT, which PostgreSQL refuses in a recursive query.
     in_range = " AND ".join(tests)
     most = MAX_TOP_DAYS if node.before is not None else MAX_RANGE_DAYS
     sql = (
