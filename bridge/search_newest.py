@@ -40,6 +40,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bridge.models import StoredPaper
+from bridge.query.dates import intersection
 from bridge.query.parser import ListedOn
 from bridge.search import (
     DEFAULT_BUDGET,
@@ -175,14 +176,8 @@ class _Walk:
 def _listing_days(conditions: Sequence[SqlCondition]) -> tuple[date | None, date | None]:
     """The first listing day and the day after the last that the query's top-level ``date``
     conditions allow (None: open)."""
-    since: date | None = None
-    before: date | None = None
-    for cond in conditions:
-        node = cond.node
-        if cond.negated or not isinstance(node, ListedOn):
-            continue
-        if node.since is not None and (since is None or node.since > since):
-            since = node.since
-        if node.before is not None and (before is None or node.before < before):
-            before = node.before
-    return since, before
+    return intersection(
+        (cond.node.since, cond.node.before)
+        for cond in conditions
+        if not cond.negated and isinstance(cond.node, ListedOn)
+    )

@@ -17,9 +17,10 @@ with a spec; the parser turns it into a QueryError at the right position.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 
-__all__ = ["DateSpecError", "comparison_range", "date_range"]
+__all__ = ["DateSpecError", "comparison_range", "date_range", "intersection"]
 
 _PERIOD = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", re.ASCII)
 _FORMS = (
@@ -92,3 +93,18 @@ def comparison_range(op: str, spec: str) -> tuple[date | None, date | None]:
     if op == "<":
         return None, first
     return None, after  # <=
+
+
+def intersection(
+    ranges: Iterable[tuple[date | None, date | None]],
+) -> tuple[date | None, date | None]:
+    """``[since, before)`` of the days in every one of ``ranges``: the latest start and the
+    earliest end (None: open). A day meets several conditions ANDed exactly when it is in it."""
+    since: date | None = None
+    before: date | None = None
+    for start, end in ranges:
+        if start is not None and (since is None or start > since):
+            since = start
+        if end is not None and (before is None or end < before):
+            before = end
+    return since, before

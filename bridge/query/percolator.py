@@ -51,6 +51,7 @@ from typing import Any
 
 from bridge.errors import QueryError
 from bridge.models import Hit, Match, Paper, Subscription
+from bridge.query.dates import intersection
 from bridge.query.evaluate import (
     FIELD_ORDER,
     LIST_SEPARATOR,
@@ -259,8 +260,8 @@ def _shaped_plan(query: Query) -> _Plan:
         plan = _Plan(root, root, _TREE, (), {}, frozenset(), filed, required_terms(root))
         children = root.children if isinstance(root, And) else (root,)
         plan.days = tuple(child for child in children if isinstance(child, ListedOn))
-        plan.since = max((d.since for d in plan.days if d.since is not None), default=date.min)
-        plan.before = min((d.before for d in plan.days if d.before is not None), default=None)
+        since, plan.before = intersection((d.since, d.before) for d in plan.days)
+        plan.since = date.min if since is None else since
         return plan
     if len(dnf) == 1:
         keys = _rarest_first(dnf[0], leaves)
