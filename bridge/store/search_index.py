@@ -2159,9 +2159,10 @@ class SearchIndex:
         return _listing_day_seqs(conn, first, last, self.postgres)
 
     def _seq_range(self, expr: Expr, key: str, alias: str, seqs: SeqRange) -> tuple[str, list[Any]]:
-        """PostgreSQL: the SQL keeping the rows of ``alias`` (key ``key``) that meet ``expr``
-        to those whose seq is in the range, and its parameters; ("", []) where the key's own
-        range is best: on SQLite (FTS5 reads a rowid range), or when nothing narrows it.
+        """The SQL keeping the rows of ``alias`` (key ``key``) that meet ``expr`` to those
+        whose seq is in the range, and its parameters: the key's own range on SQLite (FTS5
+        reads a rowid range), for the papers table (``expr`` TRUE), and where nothing below
+        narrows it.
 
         The planner, blind to what a doc costs to fetch from TOAST (``_keep_docs_apart``),
         read a range of a few thousand seqs by walking the primary key and testing each doc
@@ -2173,20 +2174,21 @@ class SearchIndex:
         then test the doc of each of its candidates in the whole buckets: its candidates in
         the range come from GIN without positions (``unpositioned``), and only those rows test
         their doc. A range over more than ``MAX_FLAG_BUCKETS`` buckets is left to the key."""
-        if not self.postgres:
-            return "", []
         m = self._mark
         low, high = int(seqs[0]), int(seqs[1])
+        plain = f"{key} BETWEEN {m} AND {m}", [low, high]
+        if not self.postgres or expr == TRUE:
+            return plain
         first, last = low // SEQ_BUCKET, high // SEQ_BUCKET
         if last - first >= MAX_FLAG_BUCKETS:
-            return "", []
+            return plain
         buckets = " | ".join(f"'{SEQ_BUCKET_PREFIX}{b}'" for b in range(first, last + 1))
         if not _rechecked(to_tsquery(expr)):
             test = f"{alias}.doc @@ CAST({m} AS tsquery) AND {key} + 0 BETWEEN {m} AND {m}"
             return test, [buckets, low, high]
         loose = unpositioned(expr)
         if loose in (TRUE, FALSE):
-            return "", []
+            return plain
         test = (
             f"{key} IN (SELECT g.seq FROM {PG_TABLE} g WHERE g.doc @@ CAST({m} AS tsquery)"
             f" AND g.doc @@ CAST({m} AS tsquery) AND g.seq + 0 BETWEEN {m} AND {m})"
@@ -2225,9 +2227,7 @@ class SearchIndex:
             params += values
         if seqs is not None:
             # On the index's own key, so FTS5 and PostgreSQL read only that stretch.
-            test, values = self._seq_range(expr, key, "f", seqs) if expr != TRUE else ("", [])
-            if not test:  # SQLite, or the papers table: a range of the key
-                test, values = f"{key} BETWEEN {m} AND {m}", list(seqs)
+            test, values = self._seq_range(expr, key, "f", seqs)
             where.append(test)
             params += values
         if days is not None:
@@ -2304,7 +2304,6 @@ class SearchIndex:
         selects: list[str] = []
         params: list[Any] = []
         table, key = (PG_TABLE, "seq") if self.postgres else (FTS_TABLE, "rowid")
-        m = self._mark
         for number, expr in enumerate(exprs):
             if expr in (TRUE, FALSE):
                 continue
@@ -2314,8 +2313,6 @@ class SearchIndex:
                 seq_test = f"{key} {seqs}"
             else:
                 seq_test, seq_params = self._seq_range(expr, key, table, seqs)
-                if not seq_test:
-                    seq_test, seq_params = f"{key} BETWEEN {m} AND {m}", list(seqs)
             selects.append(f"SELECT {number}, {key} FROM {table} WHERE {condition} AND {seq_test}")
             params += [param, *seq_params]
         if selects:
@@ -2508,13 +2505,18 @@ MAX_RANGE_DAYS = 500
 MAX_TOP_DAYS = 5000
 
 
+def _day_mark(postgres: bool) -> str:
+    """The parameter of a listing day: ISO text, how SQLite stores a Date column and what
+    PostgreSQL casts."""
+    return "CAST(%s AS DATE)" if postgres else "?"
+
+
 def _day_seqs(conn: Connection, node: ListedOn, postgres: bool = False) -> SeqRange | None:
     """(first, last) seq over the listing days in ``node``'s range, one day at a time through
     the index on ``listed_on`` (``_listing_day_seqs``); (1, 0) when no paper is listed then.
     A range of more than ``MAX_RANGE_DAYS`` listed days: (0, last) when it has an end and at
     most ``MAX_TOP_DAYS`` listed days, else None."""
-    # Days go as ISO text: how SQLite stores a Date column, and what PostgreSQL casts.
-    day = "CAST(%s AS DATE)" if postgres else "?"
+    day = _day_mark(postgres)
     tests, params = ["listed_on IS NOT NULL"], []
     if node.since is not None:
         tests.append(f"listed_on >= {day}")
@@ -2561,8 +2563,7 @@ def _listing_day_seqs(
     planned it as a walk of the primary key from the oldest paper, 0.9-1.7 s). The seeks use
     the index on listed_on, which holds seq on SQLite (the rowid) and by its second column on
     PostgreSQL (``ix_papers_listed_on_seq``)."""
-    # Days go as ISO text: how SQLite stores a Date column, and what PostgreSQL casts.
-    day = "CAST(%s AS DATE)" if postgres else "?"
+    day = _day_mark(postgres)
     sql = (
         "WITH RECURSIVE day(d) AS ("
         f"SELECT (SELECT max(listed_on) FROM papers WHERE listed_on BETWEEN {day} AND {day}) "
