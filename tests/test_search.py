@@ -7,7 +7,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -61,6 +61,34 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 def ids(results: SearchResults) -> list[str]:
     return [item.stored.paper.arxiv_id for item in results.items]
+
+
+def cycling_papers(
+    prefix: str, count: int, rare: Callable[[int], bool], **facts: Callable[[int], object]
+) -> list[Paper]:
+    """``count`` papers whose words cycle through alpha, beta and gamma, all with "common
+    text", "rare ancient word" in those ``rare`` picks and ``n % 7`` upvotes; ``facts`` gives
+    more fields from ``n``. Enough for the PostgreSQL window's spans, with tiny buckets."""
+    words = ["alpha", "beta", "gamma"]
+    return [
+        paper(
+            f"{prefix}{n:03d}",
+            f"Paper {words[n % 3]} {n}",
+            f"common text {words[n % 3]}" + (" rare ancient word" if rare(n) else ""),
+            upvotes=n % 7,
+            **{name: value(n) for name, value in facts.items()},
+        )
+        for n in range(count)
+    ]
+
+
+def pages(store: Store, queries: list[tuple[str, int]]) -> list[tuple[list[str], int, bool]]:
+    """Each (query, page)'s papers, total and whether the total is capped, 10 a page."""
+    return [
+        (ids(found), found.total, found.total_capped)
+        for query, page in queries
+        for found in [search_store(store, query, limit=10, offset=(page - 1) * 10)]
+    ]
 
 
 def expected(store: Store, query: str, *, announced_only: bool = False) -> list[str]:
@@ -1098,16 +1126,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
     # be what SQLite's one read of the index gives, for words common everywhere, found only
     # among the oldest papers, in a phrase, negated, with upvote filters, and found nowhere.
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
-    words = ["alpha", "beta", "gamma"]
-    papers = [
-        paper(
-            f"s{n:02d}",
-            f"Paper {words[n % 3]} {n}",
-            f"common text {words[n % 3]}" + (" rare ancient word" if n < 9 else ""),
-            upvotes=n % 7,
-        )
-        for n in range(90)
-    ]
+    papers = cycling_papers("s", 90, rare=lambda n: n < 9)
     queries = [
         ("common", 1),
         ("common", 3),
@@ -1152,11 +1171,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
             monkeypatch.setattr(search_index_module, "RARE_ROWS", 0)
         store = open_store(postgres_url if url in ("statistics", "joined spans") else url)
         store.add_papers(papers, now=T0)
-        results[url] = [
-            (ids(found), found.total, found.total_capped)
-            for query, page in queries
-            for found in [search_store(store, query, limit=10, offset=(page - 1) * 10)]
-        ]
+        results[url] = pages(store, queries)
         results[url] += [
             (ids(search_store(store, query, order="recent", limit=10, offset=10)), 0, False)
             for query in ("common", "ancient", '"common text"')
@@ -1167,7 +1182,7 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
     assert results[postgres_url] == results[sqlite_url] == results["statistics"]
     assert results["joined spans"] == results[sqlite_url]
     ancient, total, _ = results[postgres_url][4]
-    assert sorted(ancient) == [f"s{n:02d}" for n in range(9)] and total == 9
+    assert sorted(ancient) == [f"s{n:03d}" for n in range(9)] and total == 9
     assert len(results[postgres_url][2][0]) == 10 and results[postgres_url][0][1] == 90
 
 
@@ -1181,17 +1196,12 @@ def test_postgresql_reads_a_dated_query_from_its_listing_days_as_sqlite_does(
     # papers. Buckets of two seqs cut these 120 papers over 40 days into every span; every
     # page and total must be SQLite's.
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
-    words = ["alpha", "beta", "gamma"]
-    papers = [
-        paper(
-            f"d{n:03d}",
-            f"Paper {words[n % 3]} {n}",
-            f"common text {words[n % 3]}" + (" rare ancient word" if n % 17 == 0 else ""),
-            upvotes=n % 7,
-            listed_on=date(2026, 1, 1) + timedelta(days=n // 3),
-        )
-        for n in range(120)
-    ]
+    papers = cycling_papers(
+        "d",
+        120,
+        rare=lambda n: n % 17 == 0,
+        listed_on=lambda n: date(2026, 1, 1) + timedelta(days=n // 3),
+    )
     queries = [
         ("common date:2026-01-02", 1),
         ("common date:2026-01-02..2026-01-20", 2),
@@ -1208,11 +1218,7 @@ def test_postgresql_reads_a_dated_query_from_its_listing_days_as_sqlite_does(
     for url in (sqlite_url, postgres_url):
         store = open_store(url)
         store.add_papers(papers, now=T0)
-        results[url] = [
-            (ids(found), found.total, found.total_capped)
-            for query, page in queries
-            for found in [search_store(store, query, limit=10, offset=(page - 1) * 10)]
-        ]
+        results[url] = pages(store, queries)
         store.close()
     assert results[postgres_url] == results[sqlite_url]
     assert results[sqlite_url][0][1] == 3 and results[sqlite_url][-1][1] == 0
@@ -1226,16 +1232,7 @@ def test_postgresql_counts_up_to_a_cap_as_sqlite_does(
     # (a feed's first question: at most 200 matches?). Buckets of two seqs cut these 60 papers
     # into every span; each count must be SQLite's, under the cap, at it and past it.
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
-    words = ["alpha", "beta", "gamma"]
-    papers = [
-        paper(
-            f"c{n:02d}",
-            f"Paper {words[n % 3]} {n}",
-            f"common text {words[n % 3]}" + (" rare ancient word" if n < 5 else ""),
-            upvotes=n % 7,
-        )
-        for n in range(60)
-    ]
+    papers = cycling_papers("c", 60, rare=lambda n: n < 5)
     queries = [
         "common",
         "alpha",
