@@ -187,6 +187,8 @@ def test_the_binary_docs_are_what_their_text_literals_are(postgres_url: str) -> 
         IndexDoc((many, "y " * 20000 + "model _ _21_model", "model", "", "ada", "source:hf")),
     ]
     seqs = [n * 5000 + 7 for n in range(len(docs))]  # several seq buckets
+    # Upvote steps (VOTE_STEPS): none, some, every one.
+    votes = [(None, 0, 1, 7, 12, 5000, 300, 2)[n % 8] for n in range(len(docs))]
     engine = create_engine(postgres_url)
     try:
         with engine.begin() as conn:
@@ -194,10 +196,13 @@ def test_the_binary_docs_are_what_their_text_literals_are(postgres_url: str) -> 
             copy_binary(
                 conn,
                 "COPY binary_docs (seq, doc) FROM STDIN (FORMAT BINARY)",
-                [pg_copy_row(seq, to_tsvector(doc)) for seq, doc in zip(seqs, docs, strict=True)],
+                [
+                    pg_copy_row(seq, to_tsvector(doc), upvotes)
+                    for seq, doc, upvotes in zip(seqs, docs, votes, strict=True)
+                ],
             )
-            for seq, doc in zip(seqs, docs, strict=True):
-                literal = with_seq_bucket(tsvector_literal(doc), seq)
+            for seq, doc, upvotes in zip(seqs, docs, votes, strict=True):
+                literal = with_seq_bucket(tsvector_literal(doc), seq, upvotes)
                 same = conn.execute(
                     text(
                         "SELECT tsvectorsend(doc) = tsvectorsend(CAST(:literal AS tsvector))"

@@ -337,7 +337,9 @@ def _index_matches_papers(store: Store) -> None:
                     text("SELECT CAST(:a AS tsvector) = CAST(:b AS tsvector)"),
                     {
                         "a": rows[seq],
-                        "b": with_seq_bucket(tsvector_literal(index_doc(paper_)), seq),
+                        "b": with_seq_bucket(
+                            tsvector_literal(index_doc(paper_)), seq, paper_.upvotes
+                        ),
                     },
                 ).scalar_one()
                 assert same, paper_.arxiv_id
@@ -509,7 +511,9 @@ def test_index_matches_a_fresh_build_after_many_changes(store: Store) -> None:
 
 def test_a_changed_analyzer_rebuilds_the_index(database_url: str) -> None:
     store = open_store(database_url)
-    store.add_papers(meaning_papers(), now=T0)
+    # Votes too: a rebuilt PostgreSQL doc holds its upvote steps (VOTE_STEPS).
+    papers = [p.with_changes(upvotes=n * 3) for n, p in enumerate(meaning_papers())]
+    store.add_papers(papers, now=T0)
     with store.engine.begin() as conn:
         conn.execute(search_index_state.update().values(value="an older analyzer"))
         if store.engine.dialect.name == "postgresql":
@@ -523,6 +527,7 @@ def test_a_changed_analyzer_rebuilds_the_index(database_url: str) -> None:
         stored = conn.execute(select(search_index_state.c.value)).scalar_one()
         assert stored == fingerprint(reopened.search_index.postgres)
     assert set(ids(search_store(reopened, "generalisation"))) == {"g1", "g2", "g3"}
+    assert set(ids(search_store(reopened, "generalisation upvotes>=3"))) == {"g2", "g3"}
     _index_matches_papers(reopened)
     reopened.close()
 
@@ -1184,6 +1189,52 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
     ancient, total, _ = results[postgres_url][4]
     assert sorted(ancient) == [f"s{n:03d}" for n in range(9)] and total == 9
     assert len(results[postgres_url][2][0]) == 10 and results[postgres_url][0][1] == 90
+
+
+@pytest.mark.postgres
+def test_postgresql_answers_lower_bounds_on_upvotes_from_the_doc_as_sqlite_does(
+    sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PostgreSQL doc holds each upvote step its votes reach (VOTE_STEPS), and the window asks
+    # GIN for ``word & step``, testing the votes only where the bound is not a step. Votes
+    # spread over every step, on both sides of each; then votes change, up and down across
+    # steps, and every page and total must still be SQLite's (and the docs a fresh build's).
+    monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
+    spread = [0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 19, 20, 29, 30, 31, 49, 50, 99, 100, 101]
+    spread += [199, 200, 299, 300, 499, 500, 999, 1000, 1001, 5000]
+    papers = cycling_papers("v", 90, rare=lambda n: n % 11 == 0)
+    papers = [p.with_changes(upvotes=spread[n % len(spread)]) for n, p in enumerate(papers)]
+    papers[7] = papers[7].with_changes(upvotes=None)
+    queries = [
+        (f"upvotes{op}{value} {words}", 1)
+        for op in (">=", ">", "=", "<", "<=")
+        for value in (0, 1, 4, 5, 7, 10, 30, 100, 101, 1000, 2000)
+        for words in ("common", "alpha")
+    ]
+    queries += [
+        ("upvotes>=5 common", 2),
+        ("upvotes>=5 upvotes<100 common", 1),
+        ("upvotes>=3 ancient", 1),
+        ('upvotes>=10 "common text"', 1),
+        ("upvotes>=10 title:gamma", 1),
+        ("upvotes>=20 common -beta", 1),
+        ("common -upvotes>=5", 1),
+        ("upvotes>=5", 1),
+    ]
+    revotes = [p.with_changes(upvotes=spread[(n + 5) % len(spread)]) for n, p in enumerate(papers)]
+    revotes[3] = revotes[3].with_changes(upvotes=None)  # merging keeps the votes it had
+    results = {}
+    for url in (sqlite_url, postgres_url):
+        store = open_store(url)
+        store.add_papers(papers, now=T0)
+        results[url] = pages(store, queries)
+        store.add_papers(revotes, now=T0 + timedelta(days=1))
+        results[url] += pages(store, queries)
+        _index_matches_papers(store)
+        store.close()
+    assert results[postgres_url] == results[sqlite_url]
+    totals = [total for _, total, _ in results[sqlite_url]]
+    assert len(set(totals)) > 20 and max(totals) == 90
 
 
 @pytest.mark.postgres

@@ -448,7 +448,7 @@ class Store:
             ).all()
             known = {row.arxiv_id: row for row in rows}
             inserts: list[dict[str, Any]] = []
-            reindex: list[tuple[int, IndexDoc, IndexDoc]] = []
+            reindex: list[tuple[int, IndexDoc, IndexDoc, int | None]] = []
             revote: list[tuple[int, int | None]] = []
             for arxiv_id in ids:
                 incoming = batch[arxiv_id]
@@ -487,7 +487,9 @@ class Store:
                     update(schema.papers).where(schema.papers.c.seq == row.seq).values(**changes)
                 )
                 if indexed_fields_differ(stored, combined):
-                    reindex.append((row.seq, index_doc(stored), index_doc(combined)))
+                    reindex.append(
+                        (row.seq, index_doc(stored), index_doc(combined), combined.upvotes)
+                    )
                 if combined.upvotes != stored.upvotes:
                     revote.append((row.seq, combined.upvotes))
                 if revision:
@@ -521,6 +523,7 @@ class Store:
                 stored_compounds += self.search_index.insert(
                     conn,
                     [(seqs[v["arxiv_id"]], doc_of(batch[v["arxiv_id"]])) for v in inserts],
+                    [v["upvotes"] for v in inserts],
                 )
                 self.expansion_miner.record(
                     conn,
