@@ -31,6 +31,7 @@ from bridge.search import (
     search_store,
     validate_query,
 )
+from bridge.search_newest import newest_matches
 from bridge.store import Store, open_store
 from bridge.store.search_index import (
     FALSE,
@@ -1202,7 +1203,9 @@ def test_postgresql_answers_lower_bounds_on_upvotes_from_the_doc_as_sqlite_does(
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
     spread = [0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 19, 20, 29, 30, 31, 49, 50, 99, 100, 101]
     spread += [199, 200, 299, 300, 499, 500, 999, 1000, 1001, 5000]
-    papers = cycling_papers("v", 90, rare=lambda n: n % 11 == 0)
+    papers = cycling_papers(
+        "v", 90, rare=lambda n: n % 11 == 0, listed_on=lambda n: date(2026, 1, 1 + n // 4)
+    )
     papers = [p.with_changes(upvotes=spread[n % len(spread)]) for n, p in enumerate(papers)]
     papers[7] = papers[7].with_changes(upvotes=None)
     queries = [
@@ -1230,6 +1233,12 @@ def test_postgresql_answers_lower_bounds_on_upvotes_from_the_doc_as_sqlite_does(
         results[url] = pages(store, queries)
         store.add_papers(revotes, now=T0 + timedelta(days=1))
         results[url] += pages(store, queries)
+        # A search feed lists the newest listing days' matches (``newest_listed``).
+        results[url] += [
+            ([r.stored.paper.arxiv_id for r in newest_matches(store, query, limit=12)], 0, False)
+            for query, page in queries
+            if page == 1
+        ]
         _index_matches_papers(store)
         store.close()
     assert results[postgres_url] == results[sqlite_url]

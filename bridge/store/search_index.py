@@ -2299,6 +2299,10 @@ class SearchIndex:
         m = self._mark
         where = ["p.listed_on IS NOT NULL"]
         params: list[Any] = []
+        if self.postgres and expr not in (TRUE, FALSE):
+            # ``upvotes>=20 diffusion``: GIN finds ``diffusion & _sq_v20`` instead of each
+            # match of the word joining its wide papers row to have its votes tested.
+            expr, conditions, _ = _votes_in_doc(expr, conditions)
         if expr == TRUE:
             sql, key = "FROM papers p", "p.seq"
         else:
