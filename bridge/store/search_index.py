@@ -173,7 +173,7 @@ SEQ_BUCKET_PREFIX = "_sq_"
 SEQ_BUCKET = 4096
 # PostgreSQL: a doc with upvotes also holds "_sq_v" + n for every step n of VOTE_STEPS its
 # votes reach (12 votes: _sq_v1 _sq_v2 _sq_v3 _sq_v5 _sq_v10), so ``upvotes>=5 model`` is one
-# GIN lookup of ``model & _sq_v5`` (``SearchIndex._votes_in_doc``). Under the bucket prefix:
+# GIN lookup of ``model & _sq_v5`` (``_votes_in_doc``). Under the bucket prefix:
 # "v" sorts after every bucket's digits, so a row's bucket and steps go in one place
 # (``pg_copy_row``). A paper's doc is written again when its votes cross a step
 # (``set_votes``): a few times in its life, where HF's votes change daily.
@@ -2673,9 +2673,9 @@ def _listing_day_seqs(
 def _votes_in_doc(
     expr: Expr, conditions: Sequence[SqlCondition]
 ) -> tuple[Expr, list[SqlCondition], bool]:
-    """PostgreSQL's window: ``expr`` with the upvote step (VOTE_PREFIX) each lower bound on the
-    votes reaches ANDed in, the conditions less those a step answers exactly, and whether a
-    step was added. ``upvotes>=5 model`` is then the GIN lookup ``model & _sq_v5``, and no
+    """PostgreSQL (``window``, ``newest_listed``): ``expr`` with the upvote step (VOTE_PREFIX)
+    each lower bound on the votes reaches ANDed in, the conditions less those a step answers
+    exactly, and whether a step was added. ``upvotes>=5 model`` is then the GIN lookup ``model & _sq_v5``, and no
     test of votes; ``upvotes>=7`` reads the papers with 5 or more and tests those for 7.
 
     Tested on ``search_votes`` instead, the window hashed every voted paper of each span it
