@@ -219,8 +219,8 @@ def main() -> None:
         "rare word": rare_words(args.queries, span),
         "phrase": sets["phrase"],
         "two words": sets["two terms"],
-        # As bench/search_backends.py asks it: on PostgreSQL answered by upvote steps in the
-        # docs (search_index.VOTE_STEPS) since each match's papers row was read for its votes.
+        # As bench/search_backends.py asks it. On PostgreSQL each match's papers row was read
+        # for its votes until the docs held upvote steps (search_index.VOTE_STEPS).
         "upvote filter": [f"upvotes>=5 {word}" for word in sets["common term"]],
     }
     if args.kinds:

@@ -1196,8 +1196,9 @@ def test_postgresql_windows_read_span_by_span_as_the_whole_store_would(
 def test_postgresql_answers_lower_bounds_on_upvotes_from_the_doc_as_sqlite_does(
     sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A PostgreSQL doc holds each upvote step its votes reach (VOTE_STEPS), and the window asks
-    # GIN for ``word & step``, testing the votes only where the bound is not a step. Votes
+    # A PostgreSQL doc holds each upvote step its votes reach (VOTE_STEPS), and the window and
+    # a feed's listing ask GIN for ``word & step``, testing the votes only where the bound is
+    # not a step. Votes
     # spread over every step, on both sides of each; then votes change, up and down across
     # steps, and every page and total must still be SQLite's (and the docs a fresh build's).
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
