@@ -1198,9 +1198,9 @@ def test_postgresql_answers_lower_bounds_on_upvotes_from_the_doc_as_sqlite_does(
 ) -> None:
     # A PostgreSQL doc holds each upvote step its votes reach (VOTE_STEPS), and the window and
     # a feed's listing ask GIN for ``word & step``, testing the votes only where the bound is
-    # not a step. Votes
-    # spread over every step, on both sides of each; then votes change, up and down across
-    # steps, and every page and total must still be SQLite's (and the docs a fresh build's).
+    # not a step. Votes spread over every step, on both sides of each; then votes change, up
+    # and down across steps, and every page, total and feed must still be SQLite's (and the
+    # docs a fresh build's).
     monkeypatch.setattr(search_index_module, "SEQ_BUCKET", 2)
     spread = [0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 19, 20, 29, 30, 31, 49, 50, 99, 100, 101]
     spread += [199, 200, 299, 300, 499, 500, 999, 1000, 1001, 5000]
