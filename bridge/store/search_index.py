@@ -1237,10 +1237,15 @@ def _first_vote_steps(reached: int) -> tuple[tuple[str, ...], bytes]:
     return lexemes, "".join(f"{lexeme}\0\0\0" for lexeme in lexemes).encode()
 
 
+def _bare_lexemes(lexemes: Iterable[str]) -> str:
+    """A tsvector literal of lexemes without positions (the bucket's and the upvote steps)."""
+    return " ".join(f"'{lexeme}'" for lexeme in lexemes)
+
+
 def with_seq_bucket(tsvector: str, seq: int, upvotes: int | None = None) -> str:
     """A doc's tsvector literal with its seq's bucket lexeme and its upvote steps added
     (``SearchIndex.window``)."""
-    added = " ".join(f"'{lexeme}'" for lexeme in (_seq_bucket_lexeme(seq), *vote_lexemes(upvotes)))
+    added = _bare_lexemes((_seq_bucket_lexeme(seq), *vote_lexemes(upvotes)))
     return f"{tsvector} {added}" if tsvector else added
 
 
@@ -1588,8 +1593,8 @@ class SearchIndex:
             seqs = ",".join(str(int(seq)) for seq, _ in votes)
             delete = f"DELETE FROM search_votes WHERE seq IN ({seqs})"
             if self.postgres:
-                before = conn.exec_driver_sql(f"{delete} RETURNING seq, upvotes").all()
-                self._restep(conn, dict(before), votes)  # type: ignore[arg-type]
+                rows_before = conn.exec_driver_sql(f"{delete} RETURNING seq, upvotes")
+                self._restep(conn, {seq: count for seq, count in rows_before}, votes)
             else:
                 conn.exec_driver_sql(delete)
         if rows and self.postgres:
@@ -1621,10 +1626,7 @@ class SearchIndex:
         conn.exec_driver_sql(
             f"UPDATE {PG_TABLE} SET doc = ts_delete(doc, CAST({m} AS text[]))"
             f" || CAST({m} AS tsvector) WHERE seq = {m}",
-            [
-                (every_step, " ".join(f"'{lexeme}'" for lexeme in vote_lexemes(count)), seq)
-                for seq, count in changed
-            ],
+            [(every_step, _bare_lexemes(vote_lexemes(count)), seq) for seq, count in changed],
         )
 
     def title_expr(self, leaf: Term | Phrase) -> Expr:
@@ -2675,8 +2677,9 @@ def _votes_in_doc(
 ) -> tuple[Expr, list[SqlCondition], bool]:
     """PostgreSQL (``window``, ``newest_listed``): ``expr`` with the upvote step (VOTE_PREFIX)
     each lower bound on the votes reaches ANDed in, the conditions less those a step answers
-    exactly, and whether a step was added. ``upvotes>=5 model`` is then the GIN lookup ``model & _sq_v5``, and no
-    test of votes; ``upvotes>=7`` reads the papers with 5 or more and tests those for 7.
+    exactly, and whether a step was added. ``upvotes>=5 model`` is then the GIN lookup
+    ``model & _sq_v5``, and no test of votes; ``upvotes>=7`` reads the papers with 5 or more
+    and tests those for 7.
 
     Tested on ``search_votes`` instead, the window hashed every voted paper of each span it
     read and probed the hash with each match of the word: at 1,000,000 papers 2.3-3.2 times
