@@ -272,6 +272,21 @@ def run(store: Store, query: str, page: int, too_broad: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def round_trip(store: Store, times: int = 1000) -> float:
+    """Milliseconds of a prepared ``SELECT 1`` on one of the store's connections (p50): what
+    any PostgreSQL statement costs before the server does any work, and SQLite, inside the
+    process, never pays."""
+    with store.engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        spent = []
+        for _ in range(times):
+            start = time.perf_counter()
+            cursor.execute("SELECT 1", prepare=True)
+            cursor.fetchall()
+            spent.append(time.perf_counter() - start)
+    return statistics.median(spent) * 1000
+
+
 def p50_p99(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -309,6 +324,7 @@ def main() -> None:
         f" {name + ' p50':>15} {name + ' p99':>15}" for name in stores
     )
     print(header + "   PG/SQLite p50   too broad (SQLite, PG)")
+    no_match_again: dict[str, float] = {}
     for kind, queries in kinds(args.queries, args.papers).items():
         first: dict[str, list[float]] = {name: [] for name in stores}
         again: dict[str, list[float]] = {name: [] for name in stores}
@@ -328,9 +344,20 @@ def main() -> None:
                 f" {p50:>15.2f} {p99:>15.2f}" for p50, p99 in cells.values()
             )
             ratio = cells["PostgreSQL"][0] / max(cells["SQLite"][0], 1e-6)
+            if kind == "no match" and label == "again":
+                no_match_again = {name: p50 for name, (p50, _p99) in cells.items()}
             counts = ", ".join(str(len(broad[label, name])) for name in stores)
             print(f"{row}   {ratio:.1f}x   {counts:>14}")
         sys.stdout.flush()
+    trip = round_trip(stores["PostgreSQL"])
+    print(f"PostgreSQL round trip alone (a prepared SELECT 1, p50 of 1,000): {trip:.3f} ms")
+    if no_match_again:
+        sqlite, postgres = no_match_again["SQLite"], no_match_again["PostgreSQL"]
+        print(
+            f"  a word in no paper, again: SQLite {sqlite:.3f} ms, PostgreSQL {postgres:.3f} ms,"
+            f" of which the round trip is {trip / postgres:.0%}; at 2x SQLite, PostgreSQL"
+            f" would have {2 * sqlite - trip:.3f} ms for all else, SQLite spends {sqlite:.3f}"
+        )
     for store in stores.values():
         store.close()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
