@@ -101,6 +101,20 @@ def cpu_text(cpu: dict[str, float]) -> str:
     return f"{sum(cpu.values()):.2f} s CPU ({parts})"
 
 
+Imported = tuple[float, dict[str, float]]  # papers a second, CPU seconds by process kind
+
+
+def alternating_imports(
+    tmp: Path, files: list[Path], total: int, rounds: int, postgres: str
+) -> Iterator[tuple[Imported, Imported]]:
+    """Each round's import of ``files`` into a new SQLite file in ``tmp`` and then into a new
+    schema on ``postgres``, one after the other, so both see the same machine load."""
+    for round_no in range(1, rounds + 1):
+        sqlite = timed_import(f"sqlite:///{tmp / f'r{round_no}.db'}", files, total)
+        with postgres_schema(postgres) as url:
+            yield sqlite, timed_import(url, files, total)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
@@ -113,13 +127,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         files = write_import_files(tmp, args.papers)
-        for round_no in range(1, args.rounds + 1):
-            sqlite_url = f"sqlite:///{tmp / f'r{round_no}.db'}"
-            sqlite_rate, sqlite_cpu = timed_import(sqlite_url, files, args.papers)
+        imports = alternating_imports(tmp, files, args.papers, args.rounds, args.postgres)
+        for round_no, (sqlite_import, postgres_import) in enumerate(imports, 1):
+            sqlite_rate, sqlite_cpu = sqlite_import
             rates["SQLite"].append(sqlite_rate)
             cpus["SQLite"].append(sum(sqlite_cpu.values()))
-            with postgres_schema(args.postgres) as url:
-                postgres_rate, postgres_cpu = timed_import(url, files, args.papers)
+            postgres_rate, postgres_cpu = postgres_import
             rates["PostgreSQL"].append(postgres_rate)
             cpus["PostgreSQL"].append(sum(postgres_cpu.values()))
             print(

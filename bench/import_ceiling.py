@@ -160,7 +160,7 @@ def floor_figures(papers: int) -> dict[str, float]:
 def backend_figures(papers: int, rounds: int, postgres: str) -> dict[str, float]:
     """bench/import_backends.py's rates on both databases (medians of ``rounds``, alternating),
     under this process's stages."""
-    from import_backends import postgres_schema, timed_import
+    from import_backends import alternating_imports
     from ingest import write_import_files
 
     rates: dict[str, list[float]] = {"sqlite": [], "postgres": []}
@@ -168,14 +168,10 @@ def backend_figures(papers: int, rounds: int, postgres: str) -> dict[str, float]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         files = write_import_files(tmp, papers)
-        for round_no in range(rounds):
-            rate, cpu = timed_import(f"sqlite:///{tmp / f'r{round_no}.db'}", files, papers)
-            rates["sqlite"].append(rate)
-            cpus["sqlite"].append(sum(cpu.values()))
-            with postgres_schema(postgres) as url:
-                rate, cpu = timed_import(url, files, papers)
-            rates["postgres"].append(rate)
-            cpus["postgres"].append(sum(cpu.values()))
+        for imports in alternating_imports(tmp, files, papers, rounds, postgres):
+            for name, (rate, cpu) in zip(("sqlite", "postgres"), imports, strict=True):
+                rates[name].append(rate)
+                cpus[name].append(sum(cpu.values()))
     ratios = [p / s for s, p in zip(rates["sqlite"], rates["postgres"], strict=True)]
     return {
         "sqlite": statistics.median(rates["sqlite"]),
@@ -189,8 +185,7 @@ def backend_figures(papers: int, rounds: int, postgres: str) -> dict[str, float]
 
 
 def run_config(kind: str, config: str, args: argparse.Namespace) -> dict[str, float]:
-    """One configuration's figures, from a process of its own."""
-    stages_of(config)
+    """One configuration's figures, from a process of its own (``main`` checked its stages)."""
     command = [sys.executable, __file__, "--child", kind, "--papers", str(args.papers)]
     command += ["--backend-papers", str(args.backend_papers), "--rounds", str(args.rounds)]
     command += ["--postgres", args.postgres]
